@@ -1,0 +1,229 @@
+//! Fitting with smartcore and compiling the result.
+//!
+//! Trees are grown one smartcore forest of one tree at a time — tree `i` seeded with `seed + i` —
+//! on all cores, so progress can be reported per tree and the result does not depend on thread
+//! timing. smartcore keeps its nodes private; its serde form exposes them, and [`compile`] reads
+//! that form.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use serde::Deserialize;
+use smartcore::ensemble::random_forest_regressor::{
+    RandomForestRegressor, RandomForestRegressorParameters,
+};
+use smartcore::linalg::basic::matrix::DenseMatrix;
+
+use super::compiled::{CompiledForest, ForestShapeError, Node};
+use super::params::ForestParams;
+use crate::features::{Features, N_FEATURES};
+
+/// smartcore's forest, as Aegis instantiates it: f64 features, f64 targets (0/1 labels).
+pub type SmartcoreForest = RandomForestRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>;
+
+/// Fitting failed; the message says why.
+#[derive(Debug, thiserror::Error)]
+pub enum FitError {
+    /// Rows, labels and weights disagree, or there is nothing to fit.
+    #[error("cannot fit: {0}")]
+    Input(String),
+    /// smartcore refused (its message is kept).
+    #[error("smartcore failed to fit tree {tree}: {message}")]
+    Smartcore {
+        /// Which tree.
+        tree: usize,
+        /// smartcore's message.
+        message: String,
+    },
+    /// The fitted forest could not be read back or compiled.
+    #[error("cannot compile the fitted forest: {0}")]
+    Compile(String),
+}
+
+impl From<ForestShapeError> for FitError {
+    fn from(e: ForestShapeError) -> Self {
+        FitError::Compile(e.to_string())
+    }
+}
+
+/// A fitted forest: one smartcore forest per tree, kept so tests can compare the compiled form
+/// against smartcore's own `predict`.
+pub struct FittedForest {
+    trees: Vec<SmartcoreForest>,
+}
+
+/// Fits a forest of regression trees on 0/1 `labels` with per-row `weights` (bootstrap samples are
+/// drawn in proportion to the weights, which is how classes are balanced). `on_tree` is called
+/// once per finished tree, from any thread.
+pub fn fit(
+    rows: &[Features],
+    labels: &[f64],
+    weights: &[f64],
+    params: &ForestParams,
+    on_tree: &(dyn Fn() + Sync),
+) -> Result<FittedForest, FitError> {
+    let params = params.check().map_err(|e| FitError::Input(e.to_string()))?;
+    if rows.is_empty() || rows.len() != labels.len() || rows.len() != weights.len() {
+        return Err(FitError::Input(format!(
+            "{} rows, {} labels, {} weights",
+            rows.len(),
+            labels.len(),
+            weights.len()
+        )));
+    }
+    let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+    let x = DenseMatrix::new(rows.len(), N_FEATURES, flat, false)
+        .map_err(|e| FitError::Input(e.to_string()))?;
+    let y = labels.to_vec();
+
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<SmartcoreForest, FitError>>>> =
+        (0..params.trees).map(|_| Mutex::new(None)).collect();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(params.trees);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let tree = next.fetch_add(1, Ordering::Relaxed);
+                if tree >= params.trees {
+                    break;
+                }
+                let result = fit_one(&x, &y, weights, &params, tree);
+                if let Ok(mut slot) = slots[tree].lock() {
+                    *slot = Some(result);
+                }
+                on_tree();
+            });
+        }
+    });
+    let trees = slots
+        .into_iter()
+        .enumerate()
+        .map(|(tree, slot)| {
+            slot.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(FitError::Input(format!("tree {tree} was not fitted"))))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(FittedForest { trees })
+}
+
+fn fit_one(
+    x: &DenseMatrix<f64>,
+    y: &Vec<f64>,
+    weights: &[f64],
+    params: &ForestParams,
+    tree: usize,
+) -> Result<SmartcoreForest, FitError> {
+    let mut p = RandomForestRegressorParameters::default()
+        .with_n_trees(1)
+        .with_max_depth(params.max_depth)
+        .with_min_samples_leaf(params.min_samples_leaf)
+        .with_min_samples_split(params.min_samples_split)
+        .with_seed(params.seed.wrapping_add(tree as u64));
+    if let Some(m) = params.features_per_split {
+        p = p.with_m(m);
+    }
+    RandomForestRegressor::fit_with_weights(x, y, weights, p).map_err(|e| FitError::Smartcore {
+        tree,
+        message: e.to_string(),
+    })
+}
+
+impl FittedForest {
+    /// Number of trees.
+    pub fn n_trees(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// The compiled, scoring form of this forest.
+    pub fn compile(&self) -> Result<CompiledForest, FitError> {
+        let mut trees = Vec::with_capacity(self.trees.len());
+        for forest in &self.trees {
+            trees.extend(smartcore_trees(forest)?);
+        }
+        Ok(CompiledForest::from_trees(N_FEATURES, &trees)?)
+    }
+
+    /// smartcore's own prediction for each row: every tree's `predict`, summed in tree order and
+    /// divided by the number of trees — the reference the compiled form must equal bit for bit.
+    pub fn predict_reference(&self, rows: &[Features]) -> Result<Vec<f64>, FitError> {
+        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+        let x = DenseMatrix::new(rows.len(), N_FEATURES, flat, false)
+            .map_err(|e| FitError::Input(e.to_string()))?;
+        let mut sums = vec![0.0; rows.len()];
+        for (tree, forest) in self.trees.iter().enumerate() {
+            let p = forest.predict(&x).map_err(|e| FitError::Smartcore {
+                tree,
+                message: e.to_string(),
+            })?;
+            sums.iter_mut().zip(p).for_each(|(s, v)| *s += v);
+        }
+        let n = self.trees.len() as f64;
+        Ok(sums.into_iter().map(|s| s / n).collect())
+    }
+}
+
+/// smartcore 0.7's serde form of a forest regressor (only the fields compiling needs).
+#[derive(Deserialize)]
+struct SerdeRegressor {
+    forest_regressor: Option<SerdeForest>,
+}
+
+#[derive(Deserialize)]
+struct SerdeForest {
+    trees: Option<Vec<SerdeTree>>,
+}
+
+#[derive(Deserialize)]
+struct SerdeTree {
+    nodes: Vec<SerdeNode>,
+}
+
+#[derive(Deserialize)]
+struct SerdeNode {
+    output: f64,
+    split_feature: usize,
+    split_value: Option<f64>,
+    true_child: Option<usize>,
+    false_child: Option<usize>,
+}
+
+/// Reads the trees out of one smartcore forest, as node lists with tree-local indices.
+pub fn compile(forest: &SmartcoreForest) -> Result<CompiledForest, FitError> {
+    Ok(CompiledForest::from_trees(N_FEATURES, &smartcore_trees(forest)?)?)
+}
+
+fn smartcore_trees(forest: &SmartcoreForest) -> Result<Vec<Vec<Node>>, FitError> {
+    let value = serde_json::to_value(forest).map_err(|e| FitError::Compile(e.to_string()))?;
+    let regressor: SerdeRegressor =
+        serde_json::from_value(value).map_err(|e| FitError::Compile(e.to_string()))?;
+    let trees = regressor
+        .forest_regressor
+        .and_then(|f| f.trees)
+        .ok_or_else(|| FitError::Compile("the forest has not been fitted".into()))?;
+    trees.into_iter().map(|t| convert_tree(t.nodes)).collect()
+}
+
+fn convert_tree(nodes: Vec<SerdeNode>) -> Result<Vec<Node>, FitError> {
+    let local = |i: usize| {
+        u32::try_from(i).map_err(|_| FitError::Compile(format!("node index {i} too large")))
+    };
+    nodes
+        .into_iter()
+        .map(|n| {
+            let (left, right, threshold) = match (n.true_child, n.false_child, n.split_value) {
+                (Some(l), Some(r), Some(t)) => (local(l)?, local(r)?, t),
+                (None, None, _) => (0, 0, 0.0),
+                _ => return Err(FitError::Compile("a node has one child or no split value".into())),
+            };
+            Ok(Node {
+                feature: local(n.split_feature)?,
+                threshold,
+                left,
+                right,
+                value: n.output,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,309 @@
+//! The model artifact: one file holding everything the scorer needs — format version, model version
+//! (a content hash), feature list, thresholds, a training summary and the compiled forest — and
+//! scoring a transaction with it.
+//!
+//! File layout: a first line `AEGIS-MODEL <format>` then the model as JSON (floats round-trip
+//! exactly). Loading checks the header, the format, the content hash and the forest's structure,
+//! and fails with one line saying what is wrong and what to do.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::features::{self, Features, FEATURE_NAMES, N_FEATURES};
+use crate::forest::{CompiledForest, ForestParams};
+use crate::transaction::Transaction;
+use crate::verdict::{Decision, Thresholds, Verdict};
+
+/// The artifact format this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+const MAGIC: &str = "AEGIS-MODEL";
+/// Most reasons a verdict carries.
+pub const MAX_REASONS: usize = 3;
+/// Smallest contribution to P(fraud) worth naming as a reason.
+const MIN_REASON_CONTRIBUTION: f64 = 0.005;
+
+/// How the model was trained and how good it was on held-out steps; see the trainer's report for
+/// the full figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSummary {
+    /// When training finished, milliseconds since the Unix epoch.
+    pub trained_at: i64,
+    /// The input files.
+    pub data: Vec<String>,
+    /// Distinct rows read (a row in several files counts once).
+    pub rows: u64,
+    /// Fraud rows among them.
+    pub frauds: u64,
+    /// The forest's hyper-parameters.
+    pub params: ForestParams,
+    /// Weight of each legit row in metrics (undoes down-sampling of legit rows).
+    pub legit_weight: f64,
+    /// How rows were split by step into fit / threshold / test sets.
+    pub split: String,
+    /// Weighted average precision (area under the PR curve) on the test steps.
+    pub average_precision: f64,
+    /// Weighted ROC AUC on the test steps.
+    pub roc_auc: f64,
+}
+
+/// A model file that cannot be used. Each message is one line naming the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The file could not be read or written.
+    #[error("model file {path}: {source}; train one with `aegis-trainer train --out {path}`")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The file does not start with the Aegis header.
+    #[error("{path} is not an Aegis model (it does not start with {MAGIC}); pass a file written by `aegis-trainer train`")]
+    NotAModel {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is of a newer format than this build reads.
+    #[error("{path} is model format {found}, but this build reads format {FORMAT_VERSION} at most; upgrade Aegis or retrain the model with this version")]
+    NewerFormat {
+        /// The file.
+        path: PathBuf,
+        /// The format written in the file.
+        found: u32,
+    },
+    /// The file ends early.
+    #[error("{path} is truncated ({detail}); copy it again or retrain")]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Where it ends.
+        detail: String,
+    },
+    /// The file is damaged or inconsistent.
+    #[error("{path} is corrupt: {detail}; copy it again or retrain")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is inconsistent.
+        detail: String,
+    },
+}
+
+/// A trained model, ready to score.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// Artifact format version.
+    pub format_version: u32,
+    /// Content hash of features, thresholds and forest: the same model always has the same version.
+    pub model_version: String,
+    /// Names of the features the forest's tests refer to, in index order.
+    pub features: Vec<String>,
+    /// The decision thresholds chosen at training time.
+    pub thresholds: Thresholds,
+    /// How the model was trained.
+    pub training: TrainingSummary,
+    /// The forest, compiled for scoring.
+    pub forest: CompiledForest,
+}
+
+/// The model's answer for one transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Score {
+    /// P(fraud) in [0, 1].
+    pub fraud_probability: f64,
+    /// The decision under the model's thresholds.
+    pub decision: Decision,
+    /// What pushed the probability up most, most important first.
+    pub reasons: Vec<String>,
+}
+
+impl Model {
+    /// Wraps a forest trained on this build's [`FEATURE_NAMES`] into a model, computing its version.
+    pub fn new(forest: CompiledForest, thresholds: Thresholds, training: TrainingSummary) -> Self {
+        let features: Vec<String> = FEATURE_NAMES.iter().map(|s| (*s).to_owned()).collect();
+        let model_version = content_version(&features, &thresholds, &forest);
+        Model {
+            format_version: FORMAT_VERSION,
+            model_version,
+            features,
+            thresholds,
+            training,
+            forest,
+        }
+    }
+
+    /// Writes the model to `path` (atomically: a temporary file renamed into place).
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let io = |source| ModelError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let tmp = path.with_extension("tmp");
+        let mut file = std::io::BufWriter::new(fs::File::create(&tmp).map_err(io)?);
+        writeln!(file, "{MAGIC} {FORMAT_VERSION}").map_err(io)?;
+        serde_json::to_writer(&mut file, self).map_err(|e| io(e.into()))?;
+        file.flush().map_err(io)?;
+        drop(file);
+        fs::rename(&tmp, path).map_err(io)
+    }
+
+    /// Reads and checks a model file.
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let bytes = fs::read(path).map_err(|source| ModelError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_bytes(path, &bytes)
+    }
+
+    /// Parses and checks a model from the bytes of a file (`path` is for messages).
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self, ModelError> {
+        let corrupt = |detail: String| ModelError::Corrupt {
+            path: path.to_owned(),
+            detail,
+        };
+        let newline = bytes.iter().position(|b| *b == b'\n');
+        let header = std::str::from_utf8(&bytes[..newline.unwrap_or(bytes.len()).min(64)]).unwrap_or("");
+        let Some(format) = header.strip_prefix(MAGIC).map(str::trim) else {
+            return Err(ModelError::NotAModel { path: path.to_owned() });
+        };
+        let found: u32 = format
+            .parse()
+            .map_err(|_| corrupt(format!("header {header:?} has no format number")))?;
+        if found > FORMAT_VERSION {
+            return Err(ModelError::NewerFormat { path: path.to_owned(), found });
+        }
+        let body = newline.map_or(&[][..], |n| &bytes[n + 1..]);
+        let mut model: Model = serde_json::from_slice(body).map_err(|e| {
+            if e.is_eof() {
+                ModelError::Truncated {
+                    path: path.to_owned(),
+                    detail: format!("it ends after {} bytes", bytes.len()),
+                }
+            } else {
+                corrupt(e.to_string())
+            }
+        })?;
+        let expected = content_version(&model.features, &model.thresholds, &model.forest);
+        if expected != model.model_version {
+            return Err(corrupt(format!(
+                "its content hashes to {expected}, not its recorded version {}",
+                model.model_version
+            )));
+        }
+        Thresholds::new(model.thresholds.review, model.thresholds.block).map_err(|e| corrupt(e.to_string()))?;
+        model.use_this_builds_feature_order().map_err(corrupt)?;
+        Ok(model)
+    }
+
+    /// Renumbers the forest's features into this build's [`FEATURE_NAMES`] order, so scoring can
+    /// use [`features::extract`] directly. Fails if the model needs a feature this build lacks.
+    fn use_this_builds_feature_order(&mut self) -> Result<(), String> {
+        if self.features.len() != self.forest.n_features() {
+            return Err(format!(
+                "it lists {} features but its forest uses {}",
+                self.features.len(),
+                self.forest.n_features()
+            ));
+        }
+        let map = self
+            .features
+            .iter()
+            .map(|name| {
+                features::index_of(name).ok_or_else(|| {
+                    format!("it needs feature `{name}`, which this build does not compute (retrain it with this version)")
+                })
+            })
+            .collect::<Result<Vec<usize>, String>>()?;
+        self.forest.remap_features(&map, N_FEATURES).map_err(|e| e.to_string())?;
+        self.features = FEATURE_NAMES.iter().map(|s| (*s).to_owned()).collect();
+        Ok(())
+    }
+
+    /// P(fraud) for one feature vector.
+    pub fn probability(&self, features: &Features) -> f64 {
+        self.forest.predict(features)
+    }
+
+    /// The features that pushed this row's probability up most, as short sentences with their
+    /// contribution, e.g. `"origin account emptied (+0.31)"`.
+    pub fn reasons(&self, features: &Features) -> Vec<String> {
+        let mut contributions = [0.0; N_FEATURES];
+        self.forest.contributions(features, &mut contributions);
+        let mut ranked: Vec<(usize, f64)> = contributions
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, c)| *c >= MIN_REASON_CONTRIBUTION)
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked
+            .into_iter()
+            .take(MAX_REASONS)
+            .map(|(i, c)| format!("{} (+{c:.2})", features::describe(i, features[i])))
+            .collect()
+    }
+
+    /// Scores one transaction under the model's thresholds.
+    pub fn score(&self, tx: &Transaction) -> Score {
+        let features = features::extract(tx);
+        let fraud_probability = self.probability(&features);
+        let decision = self.thresholds.decide(fraud_probability);
+        let reasons = if decision == Decision::Allow {
+            Vec::new()
+        } else {
+            self.reasons(&features)
+        };
+        Score {
+            fraud_probability,
+            decision,
+            reasons,
+        }
+    }
+
+    /// The verdict for one transaction, stamped with `scored_at` (ms since the Unix epoch).
+    pub fn verdict(&self, tx: &Transaction, scored_at: i64) -> Verdict {
+        let score = self.score(tx);
+        Verdict {
+            tx_id: tx.tx_id.clone(),
+            account: tx.name_orig.clone(),
+            amount: tx.amount,
+            tx_type: tx.tx_type,
+            event_time: tx.event_time,
+            fraud_probability: score.fraud_probability,
+            decision: score.decision,
+            reasons: score.reasons,
+            model_version: self.model_version.clone(),
+            scored_at,
+        }
+    }
+}
+
+/// `rf-` and the first 12 hex digits of a SHA-256 over everything that decides a score.
+fn content_version(features: &[String], thresholds: &Thresholds, forest: &CompiledForest) -> String {
+    let mut h = Sha256::new();
+    for name in features {
+        h.update(name.as_bytes());
+        h.update([0]);
+    }
+    h.update(thresholds.review.to_le_bytes());
+    h.update(thresholds.block.to_le_bytes());
+    h.update((forest.n_features() as u64).to_le_bytes());
+    for root in forest.roots() {
+        h.update(root.to_le_bytes());
+    }
+    for n in forest.nodes() {
+        h.update(n.feature.to_le_bytes());
+        h.update(n.threshold.to_le_bytes());
+        h.update(n.left.to_le_bytes());
+        h.update(n.right.to_le_bytes());
+        h.update(n.value.to_le_bytes());
+    }
+    let digest = h.finalize();
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("rf-{hex}")
+}

@@ -1,0 +1,91 @@
+//! The compiled forest scores exactly as smartcore does, on real PaySim rows.
+
+use aegis_core::forest::{self, ForestParams};
+
+use crate::labelled_rows;
+
+#[test]
+fn compiled_forest_equals_smartcore_predict_on_real_rows() {
+    let (rows, labels) = labelled_rows("paysim_fraud_enriched_steps_1-400.csv");
+    let frauds = labels.iter().sum::<f64>();
+    let fraud_weight = (labels.len() as f64 - frauds) / frauds;
+    let weights: Vec<f64> = labels.iter().map(|&y| if y > 0.5 { fraud_weight } else { 1.0 }).collect();
+    let params = ForestParams::default().with_trees(12).with_max_depth(10).with_seed(7);
+    let fitted = forest::fit(&rows, &labels, &weights, &params, &|| {}).unwrap();
+    let compiled = fitted.compile().unwrap();
+    assert_eq!(compiled.n_trees(), 12);
+    assert!(compiled.max_depth() <= 10);
+
+    // Score rows the forest was fitted on and rows from another sample.
+    let (other, _) = labelled_rows("paysim_mixed_steps_1-119.csv");
+    for sample in [&rows, &other] {
+        let reference = fitted.predict_reference(sample).unwrap();
+        let mut batch = vec![0.0; sample.len()];
+        compiled.predict_batch(sample, &mut batch);
+        for (i, (row, expected)) in sample.iter().zip(&reference).enumerate() {
+            let got = compiled.predict(row);
+            assert_eq!(got.to_bits(), expected.to_bits(), "row {i}: {got} != {expected}");
+            assert_eq!(batch[i].to_bits(), expected.to_bits(), "batch row {i}");
+        }
+    }
+}
+
+#[test]
+fn compile_reads_a_multi_tree_smartcore_forest() {
+    use smartcore::ensemble::random_forest_regressor::{
+        RandomForestRegressor, RandomForestRegressorParameters,
+    };
+    use smartcore::linalg::basic::matrix::DenseMatrix;
+
+    let (rows, labels) = labelled_rows("paysim_transfer_cashout_steps_1-10.csv");
+    let rows = &rows[..5_000];
+    let labels = labels[..5_000].to_vec();
+    let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+    let x = DenseMatrix::new(rows.len(), rows[0].len(), flat, false).unwrap();
+    let params = RandomForestRegressorParameters::default()
+        .with_n_trees(9)
+        .with_max_depth(8)
+        .with_seed(3);
+    let smartcore_forest = RandomForestRegressor::fit(&x, &labels, params).unwrap();
+    let expected = smartcore_forest.predict(&x).unwrap();
+    let compiled = forest::compile(&smartcore_forest).unwrap();
+    assert_eq!(compiled.n_trees(), 9);
+    for (row, e) in rows.iter().zip(expected) {
+        assert_eq!(compiled.predict(row).to_bits(), e.to_bits());
+    }
+}
+
+#[test]
+fn same_seed_same_forest_and_contributions_explain_the_score() {
+    let (rows, labels) = labelled_rows("paysim_transfer_cashout_steps_1-10.csv");
+    let weights = vec![1.0; rows.len()];
+    let params = ForestParams::default().with_trees(4).with_max_depth(6);
+    let a = forest::fit(&rows, &labels, &weights, &params, &|| {}).unwrap().compile().unwrap();
+    let b = forest::fit(&rows, &labels, &weights, &params, &|| {}).unwrap().compile().unwrap();
+    assert_eq!(a, b, "same seed and data must give the same forest");
+    let c = forest::fit(&rows, &labels, &weights, &params.with_seed(99), &|| {})
+        .unwrap()
+        .compile()
+        .unwrap();
+    assert_ne!(a, c, "another seed gives another forest");
+
+    let mut contributions = [0.0; aegis_core::features::N_FEATURES];
+    for row in rows.iter().step_by(97) {
+        let bias = a.contributions(row, &mut contributions);
+        let total = bias + contributions.iter().sum::<f64>();
+        assert!((total - a.predict(row)).abs() < 1e-9, "{total} vs {}", a.predict(row));
+    }
+}
+
+#[test]
+fn mismatched_inputs_are_refused_before_fitting() {
+    let rows = vec![[0.0; aegis_core::features::N_FEATURES]; 3];
+    let err = forest::fit(&rows, &[0.0, 1.0], &[1.0; 3], &ForestParams::default(), &|| {})
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("3 rows, 2 labels"), "{err}");
+    let err = forest::fit(&rows, &[0.0; 3], &[1.0; 3], &ForestParams::default().with_trees(0), &|| {})
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("trees"), "{err}");
+}

@@ -1,0 +1,121 @@
+//! The model artifact: round trip, a stable content-hash version, and one clear line for every
+//! kind of bad file.
+
+use std::path::Path;
+
+use aegis_core::forest::{self, ForestParams};
+use aegis_core::model::{TrainingSummary, FORMAT_VERSION};
+use aegis_core::{Decision, Model, Thresholds, Transaction, TxType};
+
+use crate::labelled_rows;
+
+fn small_model() -> Model {
+    let (rows, labels) = labelled_rows("paysim_fraud_enriched_steps_1-400.csv");
+    let frauds = labels.iter().sum::<f64>();
+    let w = (labels.len() as f64 - frauds) / frauds;
+    let weights: Vec<f64> = labels.iter().map(|&y| if y > 0.5 { w } else { 1.0 }).collect();
+    let params = ForestParams::default().with_trees(10).with_max_depth(8);
+    let compiled = forest::fit(&rows, &labels, &weights, &params, &|| {})
+        .unwrap()
+        .compile()
+        .unwrap();
+    let summary = TrainingSummary {
+        trained_at: 0,
+        data: vec!["paysim_fraud_enriched_steps_1-400.csv".into()],
+        rows: rows.len() as u64,
+        frauds: frauds as u64,
+        params,
+        legit_weight: 256.2,
+        split: "test".into(),
+        average_precision: 0.0,
+        roc_auc: 0.0,
+    };
+    Model::new(compiled, Thresholds::new(0.5, 0.9).unwrap(), summary)
+}
+
+fn tx(tx_type: TxType, amount: f64, old: f64, new: f64) -> Transaction {
+    Transaction {
+        tx_id: "t".into(),
+        event_time: 0,
+        step: 1,
+        tx_type,
+        amount,
+        name_orig: "C1".into(),
+        old_balance_orig: old,
+        new_balance_orig: new,
+        name_dest: "C2".into(),
+        old_balance_dest: 0.0,
+        new_balance_dest: 0.0,
+        is_fraud: None,
+    }
+}
+
+#[test]
+fn artifact_round_trips_and_keeps_its_version() {
+    let model = small_model();
+    assert!(model.model_version.starts_with("rf-"));
+    assert_eq!(model.model_version.len(), 15);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.model");
+    model.save(&path).unwrap();
+    let loaded = Model::load(&path).unwrap();
+    assert_eq!(loaded, model);
+    assert_eq!(loaded.format_version, FORMAT_VERSION);
+}
+
+#[test]
+fn bad_files_fail_with_one_clear_line() {
+    let model = small_model();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.model");
+    model.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let load = |b: &[u8]| Model::from_bytes(Path::new("m.model"), b).unwrap_err().to_string();
+
+    let truncated = load(&bytes[..bytes.len() / 2]);
+    assert!(truncated.starts_with("m.model is truncated"), "{truncated}");
+    let foreign = load(b"PK\x03\x04 a zip file");
+    assert!(foreign.starts_with("m.model is not an Aegis model"), "{foreign}");
+    let empty = load(b"");
+    assert!(empty.starts_with("m.model is not an Aegis model"), "{empty}");
+    let newer = String::from_utf8(bytes.clone()).unwrap().replacen("AEGIS-MODEL 1", "AEGIS-MODEL 7", 1);
+    let newer = load(newer.as_bytes());
+    assert!(newer.contains("is model format 7"), "{newer}");
+    assert!(newer.contains("upgrade Aegis"), "{newer}");
+
+    // Change one leaf value: the content hash no longer matches the recorded version.
+    let mut tampered = model.clone();
+    let json = serde_json::to_string(&tampered.forest).unwrap();
+    let altered = json.replacen("\"value\":0", "\"value\":1", 1);
+    assert_ne!(json, altered);
+    tampered.forest = serde_json::from_str(&altered).unwrap();
+    tampered.save(&path).unwrap();
+    let corrupt = Model::load(&path).unwrap_err().to_string();
+    assert!(corrupt.contains("is corrupt") && corrupt.contains("hashes to"), "{corrupt}");
+
+    let missing = Model::load(&dir.path().join("nope.model")).unwrap_err().to_string();
+    assert!(missing.contains("nope.model") && missing.contains("aegis-trainer train"), "{missing}");
+    for message in [truncated, foreign, newer, corrupt, missing] {
+        assert!(!message.contains('\n'), "one line: {message}");
+    }
+}
+
+#[test]
+fn takeover_transfer_scores_high_with_reasons_and_small_payment_low() {
+    let model = small_model();
+    let takeover = model.score(&tx(TxType::Transfer, 181_000.0, 181_000.0, 0.0));
+    assert!(takeover.fraud_probability > 0.9, "{takeover:?}");
+    assert_eq!(takeover.decision, Decision::Block);
+    assert!(!takeover.reasons.is_empty() && takeover.reasons.len() <= 3);
+    assert!(takeover.reasons.iter().all(|r| r.contains("(+0.")), "{:?}", takeover.reasons);
+
+    let payment = model.score(&tx(TxType::Payment, 42.5, 1_500.0, 1_457.5));
+    assert!(payment.fraud_probability < 0.1, "{payment:?}");
+    assert_eq!(payment.decision, Decision::Allow);
+    assert!(payment.reasons.is_empty());
+
+    let verdict = model.verdict(&tx(TxType::Transfer, 181_000.0, 181_000.0, 0.0), 5);
+    assert_eq!(verdict.account, "C1");
+    assert_eq!(verdict.model_version, model.model_version);
+    assert_eq!(verdict.scored_at, 5);
+}

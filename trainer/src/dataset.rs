@@ -1,0 +1,94 @@
+//! Labelled rows read from one or more PaySim files, with a progress bar; a row found in several
+//! files (same step, origin account and amount) counts once.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use aegis_core::features::{self, Features};
+use aegis_core::paysim::PaysimReader;
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// One labelled row, reduced to what training and evaluation need.
+#[derive(Clone, Copy, Debug)]
+pub struct Row {
+    pub step: i32,
+    pub features: Features,
+    pub is_fraud: bool,
+}
+
+/// Distinct rows of the inputs, in reading order.
+pub struct Dataset {
+    pub rows: Vec<Row>,
+    /// Rows skipped because an earlier file (or line) had the same row.
+    pub duplicates: u64,
+}
+
+impl Dataset {
+    pub fn frauds(&self) -> u64 {
+        self.rows.iter().filter(|r| r.is_fraud).count() as u64
+    }
+}
+
+/// Reads every file; stops at the first bad row with an error naming file, line and field.
+pub fn read(paths: &[PathBuf]) -> Result<Dataset> {
+    let total: u64 = paths
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let bar = byte_bar(total, "reading");
+    let mut seen = HashSet::new();
+    let mut dataset = Dataset {
+        rows: Vec::new(),
+        duplicates: 0,
+    };
+    let mut done = 0;
+    for path in paths {
+        done += read_one(path, &mut seen, &mut dataset, |read| bar.set_position(done + read))?;
+        bar.set_position(done);
+    }
+    bar.finish_and_clear();
+    Ok(dataset)
+}
+
+fn read_one(
+    path: &Path,
+    seen: &mut HashSet<(i32, String, u64)>,
+    dataset: &mut Dataset,
+    progress: impl Fn(u64),
+) -> Result<u64> {
+    let mut reader = PaysimReader::open(path)?;
+    let mut n = 0u64;
+    while let Some(row) = reader.next() {
+        let row = row?;
+        let tx = row.transaction;
+        let key = (tx.step, tx.name_orig.clone(), tx.amount.to_bits());
+        if seen.insert(key) {
+            dataset.rows.push(Row {
+                step: tx.step,
+                features: features::extract(&tx),
+                is_fraud: tx.is_fraud == Some(true),
+            });
+        } else {
+            dataset.duplicates += 1;
+        }
+        n += 1;
+        if n % 4096 == 0 {
+            progress(reader.bytes_read());
+        }
+    }
+    anyhow::ensure!(n > 0, "{} has a header but no rows", path.display());
+    Ok(reader.bytes_read())
+}
+
+/// A progress bar over bytes; hidden when stderr is not a terminal.
+pub fn byte_bar(total: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>9} [{bar:40}] {bytes}/{total_bytes} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}

@@ -1,0 +1,278 @@
+//! `aegis-trainer train`: read, split by time, fit, choose thresholds, measure, write the artifact,
+//! its report and its curves.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use aegis_core::forest::{self, CompiledForest, ForestParams};
+use aegis_core::model::TrainingSummary;
+use aegis_core::{Model, Thresholds};
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::dataset::{self, Dataset};
+use crate::evaluation::{self, Scored};
+use crate::plot::{self, OperatingPoint as PlotPoint};
+use crate::report::{weight, Quality};
+use crate::split::{self, Part, TimeSplit};
+use crate::TrainArgs;
+
+/// Everything `MODEL.report.json` holds.
+#[derive(Serialize)]
+struct TrainReport {
+    model_version: String,
+    trained_at: i64,
+    data: Vec<String>,
+    rows: usize,
+    duplicates_skipped: u64,
+    frauds: u64,
+    legit_weight: f64,
+    params: ForestParams,
+    forest: ForestShape,
+    fit_seconds: f64,
+    split: TimeSplit,
+    split_description: String,
+    thresholds: ThresholdChoice,
+    /// Figures on the threshold part (thresholds were chosen here, so these are optimistic).
+    threshold_part: Quality,
+    /// Figures on the test part: the honest ones.
+    test: Quality,
+    curves: String,
+}
+
+#[derive(Serialize)]
+struct ForestShape {
+    trees: usize,
+    nodes: usize,
+    max_depth: usize,
+}
+
+#[derive(Serialize)]
+struct ThresholdChoice {
+    review: f64,
+    block: f64,
+    block_precision_target: f64,
+    review_recall_target: f64,
+    notes: Vec<String>,
+}
+
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let params = ForestParams::default()
+        .with_trees(args.trees)
+        .with_max_depth(args.max_depth)
+        .with_min_samples_leaf(args.min_samples_leaf)
+        .with_features_per_split(args.features_per_split)
+        .with_seed(args.seed)
+        .check()?;
+    crate::check_legit_weight(args.legit_weight)?;
+    for (flag, v) in [("--block-precision", args.block_precision), ("--review-recall", args.review_recall)] {
+        anyhow::ensure!(v > 0.0 && v <= 1.0, "{flag} must be in (0, 1] (got {v})");
+    }
+
+    let dataset = dataset::read(&args.data)?;
+    let split = split::by_step(&dataset.rows)?;
+    tracing::info!(rows = dataset.rows.len(), duplicates = dataset.duplicates, "read");
+    tracing::info!("split {}", split.describe());
+
+    let started = Instant::now();
+    let forest = fit(&dataset, &split.fit, &params)?;
+    let fit_seconds = started.elapsed().as_secs_f64();
+    tracing::info!(fit_seconds, nodes = forest.n_nodes(), "fitted");
+
+    let threshold_rows = score(&forest, &dataset, &split.threshold, args.legit_weight);
+    let choice = choose_thresholds(&threshold_rows, args);
+    let thresholds = Thresholds::new(choice.review, choice.block)?;
+    let test_rows = score(&forest, &dataset, &split.test, args.legit_weight);
+    let test = Quality::measure(&test_rows, &thresholds);
+
+    let summary = TrainingSummary {
+        trained_at: now_ms(),
+        data: args.data.iter().map(|p| p.display().to_string()).collect(),
+        rows: dataset.rows.len() as u64,
+        frauds: dataset.frauds(),
+        params,
+        legit_weight: args.legit_weight,
+        split: split.describe(),
+        average_precision: test.average_precision,
+        roc_auc: test.roc_auc,
+    };
+    let shape = ForestShape {
+        trees: forest.n_trees(),
+        nodes: forest.n_nodes(),
+        max_depth: forest.max_depth(),
+    };
+    let model = Model::new(forest, thresholds, summary);
+    model.save(&args.out)?;
+
+    let curves_path = beside(&args.out, "curves.svg");
+    draw(&curves_path, &model, &test_rows, &test)?;
+    let report = TrainReport {
+        model_version: model.model_version.clone(),
+        trained_at: model.training.trained_at,
+        data: model.training.data.clone(),
+        rows: dataset.rows.len(),
+        duplicates_skipped: dataset.duplicates,
+        frauds: dataset.frauds(),
+        legit_weight: args.legit_weight,
+        params,
+        forest: shape,
+        fit_seconds,
+        split_description: split.describe(),
+        split,
+        thresholds: choice,
+        threshold_part: Quality::measure(&threshold_rows, &thresholds),
+        test,
+        curves: file_name(&curves_path),
+    };
+    let report_path = beside(&args.out, "report.json");
+    std::fs::write(&report_path, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", report_path.display()))?;
+    print_summary(&report, &args.out, &report_path, &curves_path);
+    Ok(())
+}
+
+/// Fits on the fit part with classes balanced: fraud rows weigh (legit rows / fraud rows), so a
+/// bootstrap sample holds about as many frauds as legit rows.
+fn fit(dataset: &Dataset, part: &Part, params: &ForestParams) -> Result<CompiledForest> {
+    let rows: Vec<_> = part.indices.iter().map(|&i| dataset.rows[i].features).collect();
+    let labels: Vec<f64> = part
+        .indices
+        .iter()
+        .map(|&i| f64::from(u8::from(dataset.rows[i].is_fraud)))
+        .collect();
+    let fraud_weight = (part.rows - part.frauds) as f64 / part.frauds as f64;
+    let weights: Vec<f64> = labels
+        .iter()
+        .map(|&y| if y > 0.5 { fraud_weight } else { 1.0 })
+        .collect();
+    let bar = ProgressBar::new(params.trees as u64);
+    bar.set_style(
+        ProgressStyle::with_template("  fitting [{bar:40}] {pos}/{len} trees ({elapsed}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let fitted = forest::fit(&rows, &labels, &weights, params, &|| bar.inc(1))?;
+    bar.finish_and_clear();
+    Ok(fitted.compile()?)
+}
+
+fn score(forest: &CompiledForest, dataset: &Dataset, part: &Part, legit_weight: f64) -> Vec<Scored> {
+    part.indices
+        .iter()
+        .map(|&i| {
+            let row = &dataset.rows[i];
+            Scored {
+                probability: forest.predict(&row.features),
+                is_fraud: row.is_fraud,
+                weight: weight(row.is_fraud, legit_weight),
+            }
+        })
+        .collect()
+}
+
+/// BLOCK at the lowest score whose weighted precision reaches the target (most frauds stopped at
+/// that precision); REVIEW at the highest score whose weighted recall reaches its target, never above
+/// BLOCK. When a target cannot be met the closest choice is made and noted.
+fn choose_thresholds(rows: &[Scored], args: &TrainArgs) -> ThresholdChoice {
+    let mut notes = Vec::new();
+    let block = evaluation::threshold_for_precision(rows, args.block_precision).unwrap_or_else(|| {
+        let best = evaluation::curve(rows)
+            .into_iter()
+            .max_by(|a, b| a.precision.total_cmp(&b.precision).then(b.threshold.total_cmp(&a.threshold)))
+            .map_or(1.0, |p| p.threshold);
+        notes.push(format!(
+            "precision {} is reached at no threshold; BLOCK uses the most precise one, {best:.4}",
+            args.block_precision
+        ));
+        best
+    });
+    let mut review = evaluation::threshold_for_recall(rows, args.review_recall).unwrap_or(block);
+    if review > block {
+        notes.push(format!(
+            "recall {} is already reached at BLOCK; REVIEW equals BLOCK",
+            args.review_recall
+        ));
+        review = block;
+    }
+    ThresholdChoice {
+        review,
+        block,
+        block_precision_target: args.block_precision,
+        review_recall_target: args.review_recall,
+        notes,
+    }
+}
+
+fn draw(path: &Path, model: &Model, rows: &[Scored], test: &Quality) -> Result<()> {
+    let points = evaluation::curve(rows);
+    let fpr = |c: &evaluation::Confusion| {
+        let negatives = c.false_positive + c.true_negative;
+        if negatives > 0.0 {
+            c.false_positive / negatives
+        } else {
+            0.0
+        }
+    };
+    let operating = [
+        PlotPoint {
+            label: "BLOCK",
+            precision: test.block.precision,
+            recall: test.block.recall,
+            false_positive_rate: fpr(&test.block.confusion),
+        },
+        PlotPoint {
+            label: "REVIEW",
+            precision: test.review.precision,
+            recall: test.review.recall,
+            false_positive_rate: fpr(&test.review.confusion),
+        },
+    ];
+    let title = format!("Aegis {} on test steps", model.model_version);
+    plot::draw_curves(path, &title, &points, test.average_precision, test.roc_auc, &operating)
+}
+
+fn print_summary(report: &TrainReport, model: &Path, report_path: &Path, curves: &Path) {
+    println!(
+        "model {} — {} trees, depth <= {}, {} nodes, fitted in {:.1} s",
+        report.model_version,
+        report.forest.trees,
+        report.params.max_depth,
+        report.forest.nodes,
+        report.fit_seconds
+    );
+    println!("split {}", report.split_description);
+    println!(
+        "thresholds: REVIEW >= {:.4}, BLOCK >= {:.4}",
+        report.thresholds.review, report.thresholds.block
+    );
+    for note in &report.thresholds.notes {
+        println!("note: {note}");
+    }
+    println!("\ntest steps (never seen by fitting or threshold choice):");
+    print!("{}", report.test.table(report.legit_weight));
+    println!(
+        "\nwrote {}, {}, {}",
+        model.display(),
+        report_path.display(),
+        curves.display()
+    );
+}
+
+/// `MODEL.<suffix>` next to the model.
+fn beside(model: &Path, suffix: &str) -> PathBuf {
+    let mut name = model.as_os_str().to_owned();
+    name.push(".");
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
