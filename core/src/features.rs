@@ -57,7 +57,9 @@ pub fn extract(tx: &Transaction) -> Features {
     f[9] = tx.new_balance_dest;
     f[10] = tx.new_balance_orig + tx.amount - tx.old_balance_orig;
     f[11] = tx.old_balance_dest + tx.amount - tx.new_balance_dest;
-    f[12] = f64::from(u8::from(tx.old_balance_orig > 0.0 && tx.new_balance_orig == 0.0));
+    f[12] = f64::from(u8::from(
+        tx.old_balance_orig > 0.0 && tx.new_balance_orig == 0.0,
+    ));
     f
 }
 
@@ -104,6 +106,8 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), N_FEATURES);
-        assert!(FEATURE_NAMES.iter().all(|n| !n.to_lowercase().contains("flag")));
+        assert!(FEATURE_NAMES
+            .iter()
+            .all(|n| !n.to_lowercase().contains("flag")));
     }
 }

@@ -167,15 +167,21 @@ impl Model {
             detail,
         };
         let newline = bytes.iter().position(|b| *b == b'\n');
-        let header = std::str::from_utf8(&bytes[..newline.unwrap_or(bytes.len()).min(64)]).unwrap_or("");
+        let header =
+            std::str::from_utf8(&bytes[..newline.unwrap_or(bytes.len()).min(64)]).unwrap_or("");
         let Some(format) = header.strip_prefix(MAGIC).map(str::trim) else {
-            return Err(ModelError::NotAModel { path: path.to_owned() });
+            return Err(ModelError::NotAModel {
+                path: path.to_owned(),
+            });
         };
         let found: u32 = format
             .parse()
             .map_err(|_| corrupt(format!("header {header:?} has no format number")))?;
         if found > FORMAT_VERSION {
-            return Err(ModelError::NewerFormat { path: path.to_owned(), found });
+            return Err(ModelError::NewerFormat {
+                path: path.to_owned(),
+                found,
+            });
         }
         let body = newline.map_or(&[][..], |n| &bytes[n + 1..]);
         let mut model: Model = serde_json::from_slice(body).map_err(|e| {
@@ -195,7 +201,8 @@ impl Model {
                 model.model_version
             )));
         }
-        Thresholds::new(model.thresholds.review, model.thresholds.block).map_err(|e| corrupt(e.to_string()))?;
+        Thresholds::new(model.thresholds.review, model.thresholds.block)
+            .map_err(|e| corrupt(e.to_string()))?;
         model.use_this_builds_feature_order().map_err(corrupt)?;
         Ok(model)
     }
@@ -219,7 +226,9 @@ impl Model {
                 })
             })
             .collect::<Result<Vec<usize>, String>>()?;
-        self.forest.remap_features(&map, N_FEATURES).map_err(|e| e.to_string())?;
+        self.forest
+            .remap_features(&map, N_FEATURES)
+            .map_err(|e| e.to_string())?;
         self.features = FEATURE_NAMES.iter().map(|s| (*s).to_owned()).collect();
         Ok(())
     }
@@ -284,7 +293,11 @@ impl Model {
 }
 
 /// `rf-` and the first 12 hex digits of a SHA-256 over everything that decides a score.
-fn content_version(features: &[String], thresholds: &Thresholds, forest: &CompiledForest) -> String {
+fn content_version(
+    features: &[String],
+    thresholds: &Thresholds,
+    forest: &CompiledForest,
+) -> String {
     let mut h = Sha256::new();
     for name in features {
         h.update(name.as_bytes());

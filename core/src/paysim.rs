@@ -120,7 +120,9 @@ impl<R: Read> PaysimReader<R> {
     /// Reads PaySim CSV from any reader; `name` is what errors call the input.
     pub fn from_reader(name: impl Into<String>, reader: R) -> Result<Self, PaysimError> {
         let file = name.into();
-        let mut csv = csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(reader);
         let header = csv.headers().map_err(|e| csv_error(&file, e))?.clone();
         let mut positions = [0; COLUMNS.len()];
         for (slot, column) in positions.iter_mut().zip(COLUMNS) {
@@ -307,7 +309,10 @@ mod tests {
         assert_eq!(rows[1].line, 3);
         assert_eq!(rows[1].transaction.is_fraud, Some(false));
         assert_eq!(rows[1].transaction.new_balance_orig, 98522.87);
-        assert_eq!(rows[1].transaction.event_time, STEP_ONE_EPOCH_MS + 7 * 3_600_000);
+        assert_eq!(
+            rows[1].transaction.event_time,
+            STEP_ONE_EPOCH_MS + 7 * 3_600_000
+        );
     }
 
     #[test]
@@ -342,12 +347,17 @@ mod tests {
         let err = PaysimReader::from_reader("x.csv", "step,type,amount\n1,PAYMENT,3\n".as_bytes())
             .err()
             .unwrap();
-        assert!(err.to_string().starts_with("x.csv: header has no `nameOrig` column"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("x.csv: header has no `nameOrig` column"),
+            "{err}"
+        );
     }
 
     #[test]
     fn reads_the_shipped_sample() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/paysim_fraud_enriched_steps_1-400.csv");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../data/paysim_fraud_enriched_steps_1-400.csv");
         let mut rows = 0;
         let mut frauds = 0;
         for row in PaysimReader::open(&path).unwrap() {

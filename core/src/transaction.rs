@@ -51,7 +51,9 @@ impl fmt::Display for TxType {
 
 /// A transaction type name that is none of the five.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown transaction type {0:?} (expected one of CASH_IN, CASH_OUT, DEBIT, PAYMENT, TRANSFER)")]
+#[error(
+    "unknown transaction type {0:?} (expected one of CASH_IN, CASH_OUT, DEBIT, PAYMENT, TRANSFER)"
+)]
 pub struct UnknownTxType(pub String);
 
 impl FromStr for TxType {

@@ -47,7 +47,9 @@ pub struct Thresholds {
 
 /// Thresholds that cannot be used: out of [0, 1] or review above block.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("invalid thresholds review={review}, block={block}: both must be in [0, 1] and review <= block")]
+#[error(
+    "invalid thresholds review={review}, block={block}: both must be in [0, 1] and review <= block"
+)]
 pub struct InvalidThresholds {
     /// The review threshold given.
     pub review: f64,

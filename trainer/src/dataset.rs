@@ -44,7 +44,9 @@ pub fn read(paths: &[PathBuf]) -> Result<Dataset> {
     };
     let mut done = 0;
     for path in paths {
-        done += read_one(path, &mut seen, &mut dataset, |read| bar.set_position(done + read))?;
+        done += read_one(path, &mut seen, &mut dataset, |read| {
+            bar.set_position(done + read)
+        })?;
         bar.set_position(done);
     }
     bar.finish_and_clear();

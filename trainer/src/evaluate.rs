@@ -1,8 +1,6 @@
 //! `aegis-trainer evaluate`: scores every row of a PaySim CSV, in input order, with a model artifact
 //! exactly as the scorer does, and reports its quality.
 
-use std::io::Write;
-
 use aegis_core::features;
 use aegis_core::paysim::PaysimReader;
 use aegis_core::Model;
@@ -82,7 +80,12 @@ fn score_file(model: &Model, args: &EvaluateArgs) -> Result<Vec<Scored>> {
         let is_fraud = tx.is_fraud == Some(true);
         if let Some(out) = predictions.as_mut() {
             let decision = model.thresholds.decide(probability);
-            out.serialize((scored.len() + 1, probability, decision.as_str(), u8::from(is_fraud)))?;
+            out.serialize((
+                scored.len() + 1,
+                probability,
+                decision.as_str(),
+                u8::from(is_fraud),
+            ))?;
         }
         scored.push(Scored {
             probability,

@@ -138,21 +138,6 @@ pub fn threshold_for_precision(rows: &[Scored], target: f64) -> Option<f64> {
         .map(|point| point.threshold)
 }
 
-/// The highest threshold (so the highest precision for the recall) among the distinct
-/// probabilities at which weighted recall is at least `target`; `None` if there is no fraud weight
-/// or `target` exceeds 1.
-pub fn threshold_for_recall(rows: &[Scored], target: f64) -> Option<f64> {
-    let points = curve(rows);
-    let has_frauds = points.last().is_some_and(|last| last.recall > 0.0);
-    if !has_frauds {
-        return None;
-    }
-    points
-        .iter()
-        .find(|point| point.recall >= target)
-        .map(|point| point.threshold)
-}
-
 /// `numerator / denominator`, or `empty` when the denominator is 0 (weights are non-negative).
 fn ratio_or(numerator: f64, denominator: f64, empty: f64) -> f64 {
     if denominator == 0.0 {
@@ -200,8 +185,9 @@ fn sweep(rows: &[Scored]) -> Vec<Step> {
     steps
 }
 
-/// Total weight of each class: the last step's cumulative sums, so the last point's rates are
-/// exactly 1.
+/// Total weight of each class: the last step's cumulative sums. Once a step holds every fraud (or
+/// every legit row) its count equals the total bit for bit, the missed weight is exactly 0, and
+/// its rate exactly 1.
 struct Totals {
     frauds: f64,
     legit: f64,
@@ -216,6 +202,7 @@ impl Totals {
         }
     }
 
+    /// The step's rates, with [`Confusion`]'s conventions for an empty class or selection.
     fn point(&self, step: &Step) -> CurvePoint {
         let confusion = Confusion {
             true_positive: step.true_positive,
@@ -226,8 +213,8 @@ impl Totals {
         CurvePoint {
             threshold: step.threshold,
             precision: confusion.precision(),
-            recall: ratio_or(step.true_positive, self.frauds, 0.0),
-            false_positive_rate: ratio_or(step.false_positive, self.legit, 0.0),
+            recall: confusion.recall(),
+            false_positive_rate: confusion.false_positive_rate(),
         }
     }
 }
@@ -452,22 +439,33 @@ mod tests {
     }
 
     #[test]
-    fn threshold_for_recall_takes_highest_qualifying_threshold() {
-        // Recall down the thresholds: 1/3, 1/3, 2/3, 2/3, 2/3, 1.
-        let rows = interleaved();
-        assert_eq!(threshold_for_recall(&rows, 0.0), Some(0.9));
-        assert_eq!(threshold_for_recall(&rows, 0.5), Some(0.7));
-        assert_eq!(threshold_for_recall(&rows, 1.0), Some(0.4));
-        assert_eq!(threshold_for_recall(&rows, 1.01), None);
-        let legit = unweighted(&[(0.9, false), (0.1, false)]);
-        assert_eq!(threshold_for_recall(&legit, 0.0), None);
+    fn full_recall_is_exact_with_awkward_weights() {
+        let rows: Vec<Scored> = (0..1000)
+            .map(|i| {
+                row(
+                    f64::from(i % 97) / 97.0,
+                    i % 3 == 0 && i % 97 >= 10,
+                    0.1 + f64::from(i % 7) * 0.3,
+                )
+            })
+            .collect();
+        let points = curve(&rows);
+        let last = points.last().map(|p| (p.recall, p.false_positive_rate));
+        assert_eq!(last, Some((1.0, 1.0)));
+        // Legit rows score below every fraud, so full recall comes before the last point.
+        let lowest_fraud = rows
+            .iter()
+            .filter(|r| r.is_fraud)
+            .map(|r| r.probability)
+            .fold(f64::INFINITY, f64::min);
+        let full = points.iter().find(|p| p.recall == 1.0).map(|p| p.threshold);
+        assert_eq!(full, Some(lowest_fraud));
     }
 
     /// Reference numbers from scikit-learn 1.9.1 (`roc_auc_score`, `average_precision_score`,
     /// `precision_recall_curve`, `precision_score`, `recall_score`, all with `sample_weight`), run
     /// on the same rows as `generated` builds; the threshold columns pick from
-    /// `precision_recall_curve` the lowest threshold with precision >= target and the highest
-    /// with recall >= target.
+    /// `precision_recall_curve` the lowest threshold with precision >= target.
     struct Reference {
         count: usize,
         seed: u64,
@@ -475,7 +473,6 @@ mod tests {
         roc_auc: f64,
         average_precision: f64,
         precision_targets: [(f64, f64); 3],
-        recall_targets: [(f64, f64); 3],
         precision_at_half: f64,
         recall_at_half: f64,
         distinct: usize,
@@ -490,7 +487,6 @@ mod tests {
             roc_auc: 0.80318297391468,
             average_precision: 0.3945186786867413,
             precision_targets: [(0.02, 0.68), (0.1, 0.7), (0.5, 0.7)],
-            recall_targets: [(0.5, 0.62), (0.8, 0.36), (1.0, 0.31)],
             precision_at_half: 0.001468611258599847,
             recall_at_half: 0.6341463414634146,
             distinct: 80,
@@ -503,7 +499,6 @@ mod tests {
             roc_auc: 0.9318413003272158,
             average_precision: 0.8554007425155359,
             precision_targets: [(0.5, 0.48), (0.8, 0.59), (0.9, 0.6)],
-            recall_targets: [(0.5, 0.69), (0.8, 0.51), (1.0, 0.4)],
             precision_at_half: 0.5446009389671361,
             recall_at_half: 0.8169014084507042,
             distinct: 85,
@@ -519,9 +514,6 @@ mod tests {
             assert_eq!(curve(&rows).len(), reference.distinct);
             for (target, threshold) in reference.precision_targets {
                 assert_eq!(threshold_for_precision(&rows, target), Some(threshold));
-            }
-            for (target, threshold) in reference.recall_targets {
-                assert_eq!(threshold_for_recall(&rows, target), Some(threshold));
             }
             let confusion = confusion_at(&rows, 0.5);
             assert_close(confusion.precision(), reference.precision_at_half);

@@ -20,7 +20,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "aegis-trainer", version, about = "Train and evaluate the Aegis fraud model on PaySim CSV")]
+#[command(
+    name = "aegis-trainer",
+    version,
+    about = "Train and evaluate the Aegis fraud model on PaySim CSV"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,7 +43,12 @@ enum Command {
 pub struct TrainArgs {
     /// PaySim CSV to train on; repeat (or separate with commas) for several files. A row found in
     /// several files counts once.
-    #[arg(long = "data", env = "AEGIS_DATA", required = true, value_delimiter = ',')]
+    #[arg(
+        long = "data",
+        env = "AEGIS_DATA",
+        required = true,
+        value_delimiter = ','
+    )]
     pub data: Vec<PathBuf>,
     /// Where to write the model artifact; the report and curves go beside it.
     #[arg(long, env = "AEGIS_MODEL_OUT")]
@@ -66,9 +75,10 @@ pub struct TrainArgs {
     /// BLOCK threshold: the lowest score at which weighted precision reaches this.
     #[arg(long, env = "AEGIS_BLOCK_PRECISION", default_value_t = 0.99)]
     pub block_precision: f64,
-    /// REVIEW threshold: the highest score at which weighted recall still reaches this.
-    #[arg(long, env = "AEGIS_REVIEW_RECALL", default_value_t = 0.95)]
-    pub review_recall: f64,
+    /// REVIEW threshold: the lowest score at which weighted precision still reaches this (the
+    /// share of reviewed cases that are fraud), for the highest recall a useful queue allows.
+    #[arg(long, env = "AEGIS_REVIEW_PRECISION", default_value_t = 0.5)]
+    pub review_precision: f64,
 }
 
 /// Flags of `aegis-trainer evaluate`.
@@ -97,7 +107,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AEGIS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();

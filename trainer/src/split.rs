@@ -91,7 +91,11 @@ pub fn by_step(rows: &[Row]) -> Result<TimeSplit> {
             bail!(
                 "the {name} part of the time split ({}) lacks {}; give data spanning more steps",
                 p.describe(),
-                if p.frauds == 0 { "frauds" } else { "legit rows" }
+                if p.frauds == 0 {
+                    "frauds"
+                } else {
+                    "legit rows"
+                }
             );
         }
     }
@@ -116,14 +120,21 @@ mod tests {
         let split = by_step(&rows).unwrap();
         assert!(split.fit.last_step < split.threshold.first_step);
         assert!(split.threshold.last_step < split.test.first_step);
-        assert_eq!(split.fit.rows + split.threshold.rows + split.test.rows, 1000);
+        assert_eq!(
+            split.fit.rows + split.threshold.rows + split.test.rows,
+            1000
+        );
         assert!((550..=650).contains(&split.fit.rows), "{:?}", split.fit);
-        assert!(split.describe().starts_with("by step, never at random: fit on steps 1–"));
+        assert!(split
+            .describe()
+            .starts_with("by step, never at random: fit on steps 1–"));
     }
 
     #[test]
     fn a_part_without_frauds_is_refused() {
-        let rows: Vec<Row> = (0..100).map(|i| row(1 + i / 10, i < 50 && i % 5 == 0)).collect();
+        let rows: Vec<Row> = (0..100)
+            .map(|i| row(1 + i / 10, i < 50 && i % 5 == 0))
+            .collect();
         let err = by_step(&rows).unwrap_err().to_string();
         assert!(err.contains("lacks frauds"), "{err}");
         assert!(by_step(&[row(3, true), row(3, false)]).is_err());

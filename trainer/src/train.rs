@@ -53,7 +53,7 @@ struct ThresholdChoice {
     review: f64,
     block: f64,
     block_precision_target: f64,
-    review_recall_target: f64,
+    review_precision_target: f64,
     notes: Vec<String>,
 }
 
@@ -66,13 +66,20 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         .with_seed(args.seed)
         .check()?;
     crate::check_legit_weight(args.legit_weight)?;
-    for (flag, v) in [("--block-precision", args.block_precision), ("--review-recall", args.review_recall)] {
+    for (flag, v) in [
+        ("--block-precision", args.block_precision),
+        ("--review-precision", args.review_precision),
+    ] {
         anyhow::ensure!(v > 0.0 && v <= 1.0, "{flag} must be in (0, 1] (got {v})");
     }
 
     let dataset = dataset::read(&args.data)?;
     let split = split::by_step(&dataset.rows)?;
-    tracing::info!(rows = dataset.rows.len(), duplicates = dataset.duplicates, "read");
+    tracing::info!(
+        rows = dataset.rows.len(),
+        duplicates = dataset.duplicates,
+        "read"
+    );
     tracing::info!("split {}", split.describe());
 
     let started = Instant::now();
@@ -135,7 +142,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 /// Fits on the fit part with classes balanced: fraud rows weigh (legit rows / fraud rows), so a
 /// bootstrap sample holds about as many frauds as legit rows.
 fn fit(dataset: &Dataset, part: &Part, params: &ForestParams) -> Result<CompiledForest> {
-    let rows: Vec<_> = part.indices.iter().map(|&i| dataset.rows[i].features).collect();
+    let rows: Vec<_> = part
+        .indices
+        .iter()
+        .map(|&i| dataset.rows[i].features)
+        .collect();
     let labels: Vec<f64> = part
         .indices
         .iter()
@@ -148,16 +159,23 @@ fn fit(dataset: &Dataset, part: &Part, params: &ForestParams) -> Result<Compiled
         .collect();
     let bar = ProgressBar::new(params.trees as u64);
     bar.set_style(
-        ProgressStyle::with_template("  fitting [{bar:40}] {pos}/{len} trees ({elapsed}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "  fitting [{bar:40}] {pos}/{len} trees ({elapsed}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     let fitted = forest::fit(&rows, &labels, &weights, params, &|| bar.inc(1))?;
     bar.finish_and_clear();
     Ok(fitted.compile()?)
 }
 
-fn score(forest: &CompiledForest, dataset: &Dataset, part: &Part, legit_weight: f64) -> Vec<Scored> {
+fn score(
+    forest: &CompiledForest,
+    dataset: &Dataset,
+    part: &Part,
+    legit_weight: f64,
+) -> Vec<Scored> {
     part.indices
         .iter()
         .map(|&i| {
@@ -171,65 +189,71 @@ fn score(forest: &CompiledForest, dataset: &Dataset, part: &Part, legit_weight: 
         .collect()
 }
 
-/// BLOCK at the lowest score whose weighted precision reaches the target (most frauds stopped at
-/// that precision); REVIEW at the highest score whose weighted recall reaches its target, never above
-/// BLOCK. When a target cannot be met the closest choice is made and noted.
+/// BLOCK at the lowest score whose weighted precision reaches `--block-precision` (the most frauds
+/// stopped at that precision); REVIEW lower, at the lowest score whose weighted precision still
+/// reaches `--review-precision` — the highest recall an analyst queue of that quality allows. When
+/// a target cannot be met the closest choice is made and noted.
 fn choose_thresholds(rows: &[Scored], args: &TrainArgs) -> ThresholdChoice {
     let mut notes = Vec::new();
-    let block = evaluation::threshold_for_precision(rows, args.block_precision).unwrap_or_else(|| {
-        let best = evaluation::curve(rows)
-            .into_iter()
-            .max_by(|a, b| a.precision.total_cmp(&b.precision).then(b.threshold.total_cmp(&a.threshold)))
-            .map_or(1.0, |p| p.threshold);
-        notes.push(format!(
+    let block =
+        evaluation::threshold_for_precision(rows, args.block_precision).unwrap_or_else(|| {
+            let best = evaluation::curve(rows)
+                .into_iter()
+                .max_by(|a, b| {
+                    a.precision
+                        .total_cmp(&b.precision)
+                        .then(b.threshold.total_cmp(&a.threshold))
+                })
+                .map_or(1.0, |p| p.threshold);
+            notes.push(format!(
             "precision {} is reached at no threshold; BLOCK uses the most precise one, {best:.4}",
             args.block_precision
         ));
-        best
-    });
-    let mut review = evaluation::threshold_for_recall(rows, args.review_recall).unwrap_or(block);
-    if review > block {
+            best
+        });
+    let review = evaluation::threshold_for_precision(rows, args.review_precision)
+        .unwrap_or(block)
+        .min(block);
+    if review == block {
         notes.push(format!(
-            "recall {} is already reached at BLOCK; REVIEW equals BLOCK",
-            args.review_recall
+            "no score below BLOCK keeps precision {}; REVIEW equals BLOCK",
+            args.review_precision
         ));
-        review = block;
     }
     ThresholdChoice {
         review,
         block,
         block_precision_target: args.block_precision,
-        review_recall_target: args.review_recall,
+        review_precision_target: args.review_precision,
         notes,
     }
 }
 
 fn draw(path: &Path, model: &Model, rows: &[Scored], test: &Quality) -> Result<()> {
     let points = evaluation::curve(rows);
-    let fpr = |c: &evaluation::Confusion| {
-        let negatives = c.false_positive + c.true_negative;
-        if negatives > 0.0 {
-            c.false_positive / negatives
-        } else {
-            0.0
-        }
-    };
     let operating = [
         PlotPoint {
             label: "BLOCK",
             precision: test.block.precision,
             recall: test.block.recall,
-            false_positive_rate: fpr(&test.block.confusion),
+            false_positive_rate: test.block.confusion.false_positive_rate(),
         },
         PlotPoint {
             label: "REVIEW",
             precision: test.review.precision,
             recall: test.review.recall,
-            false_positive_rate: fpr(&test.review.confusion),
+            false_positive_rate: test.review.confusion.false_positive_rate(),
         },
     ];
     let title = format!("Aegis {} on test steps", model.model_version);
-    plot::draw_curves(path, &title, &points, test.average_precision, test.roc_auc, &operating)
+    plot::draw_curves(
+        path,
+        &title,
+        &points,
+        test.average_precision,
+        test.roc_auc,
+        &operating,
+    )
 }
 
 fn print_summary(report: &TrainReport, model: &Path, report_path: &Path, curves: &Path) {
@@ -268,7 +292,8 @@ fn beside(model: &Path, suffix: &str) -> PathBuf {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    path.file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
 }
 
 fn now_ms() -> i64 {

@@ -69,13 +69,17 @@ impl CompiledForest {
             if visited > tree.len() {
                 return Err(ForestShapeError(format!("tree {t} has a cycle")));
             }
-            let node = tree
-                .get(local)
-                .ok_or_else(|| ForestShapeError(format!("tree {t} points at missing node {local}")))?;
+            let node = tree.get(local).ok_or_else(|| {
+                ForestShapeError(format!("tree {t} points at missing node {local}"))
+            })?;
             let here = self.nodes.len();
             if let Some((p, is_left)) = parent {
                 let slot = &mut self.nodes[p];
-                *(if is_left { &mut slot.left } else { &mut slot.right }) = index_u32(here)?;
+                *(if is_left {
+                    &mut slot.left
+                } else {
+                    &mut slot.right
+                }) = index_u32(here)?;
             }
             self.nodes.push(Node {
                 left: 0,
@@ -100,7 +104,10 @@ impl CompiledForest {
         let n = self.nodes.len();
         for (i, node) in self.nodes.iter().enumerate() {
             if !node.value.is_finite() {
-                return Err(ForestShapeError(format!("node {i} has value {}", node.value)));
+                return Err(ForestShapeError(format!(
+                    "node {i} has value {}",
+                    node.value
+                )));
             }
             if node.is_leaf() {
                 continue;
@@ -108,7 +115,9 @@ impl CompiledForest {
             let (l, r) = (node.left as usize, node.right as usize);
             // Children come after their parent: no cycles, and every walk ends.
             if l <= i || r <= i || l >= n || r >= n {
-                return Err(ForestShapeError(format!("node {i} has children {l}, {r} of {n}")));
+                return Err(ForestShapeError(format!(
+                    "node {i} has children {l}, {r} of {n}"
+                )));
             }
             if node.feature as usize >= self.n_features {
                 return Err(ForestShapeError(format!(
@@ -150,10 +159,17 @@ impl CompiledForest {
 
     /// Renumbers the features tests refer to: `map[old] = new`. Used when a model's feature
     /// order differs from this build's.
-    pub fn remap_features(&mut self, map: &[usize], n_features: usize) -> Result<(), ForestShapeError> {
+    pub fn remap_features(
+        &mut self,
+        map: &[usize],
+        n_features: usize,
+    ) -> Result<(), ForestShapeError> {
         for node in self.nodes.iter_mut().filter(|n| !n.is_leaf()) {
             let new = map.get(node.feature as usize).ok_or_else(|| {
-                ForestShapeError(format!("feature {} is not in the model's list", node.feature))
+                ForestShapeError(format!(
+                    "feature {} is not in the model's list",
+                    node.feature
+                ))
             })?;
             node.feature = index_u32(*new)?;
         }
@@ -181,8 +197,16 @@ impl CompiledForest {
     /// # Panics
     /// If `x` has fewer than [`CompiledForest::n_features`] values.
     pub fn predict(&self, x: &[f64]) -> f64 {
-        assert!(x.len() >= self.n_features, "row has {} features, forest needs {}", x.len(), self.n_features);
-        let sum = self.roots.iter().fold(0.0, |sum, &r| sum + self.leaf(r, x).value);
+        assert!(
+            x.len() >= self.n_features,
+            "row has {} features, forest needs {}",
+            x.len(),
+            self.n_features
+        );
+        let sum = self
+            .roots
+            .iter()
+            .fold(0.0, |sum, &r| sum + self.leaf(r, x).value);
         sum / self.roots.len() as f64
     }
 
@@ -236,7 +260,8 @@ impl CompiledForest {
 }
 
 fn index_u32(i: usize) -> Result<u32, ForestShapeError> {
-    u32::try_from(i).map_err(|_| ForestShapeError(format!("node index {i} does not fit in 32 bits")))
+    u32::try_from(i)
+        .map_err(|_| ForestShapeError(format!("node index {i} does not fit in 32 bits")))
 }
 
 #[cfg(test)]
@@ -244,11 +269,23 @@ mod tests {
     use super::*;
 
     fn leaf(value: f64) -> Node {
-        Node { feature: 0, threshold: 0.0, left: 0, right: 0, value }
+        Node {
+            feature: 0,
+            threshold: 0.0,
+            left: 0,
+            right: 0,
+            value,
+        }
     }
 
     fn split(feature: u32, threshold: f64, left: u32, right: u32, value: f64) -> Node {
-        Node { feature, threshold, left, right, value }
+        Node {
+            feature,
+            threshold,
+            left,
+            right,
+            value,
+        }
     }
 
     /// x0 <= 1 ? (x1 <= 5 ? 0.0 : 1.0) : 0.5, stored breadth-first.

@@ -79,7 +79,9 @@ pub fn fit(
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<Result<SmartcoreForest, FitError>>>> =
         (0..params.trees).map(|_| Mutex::new(None)).collect();
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(params.trees);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(params.trees);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| loop {
@@ -191,7 +193,10 @@ struct SerdeNode {
 
 /// Reads the trees out of one smartcore forest, as node lists with tree-local indices.
 pub fn compile(forest: &SmartcoreForest) -> Result<CompiledForest, FitError> {
-    Ok(CompiledForest::from_trees(N_FEATURES, &smartcore_trees(forest)?)?)
+    Ok(CompiledForest::from_trees(
+        N_FEATURES,
+        &smartcore_trees(forest)?,
+    )?)
 }
 
 fn smartcore_trees(forest: &SmartcoreForest) -> Result<Vec<Vec<Node>>, FitError> {
@@ -215,7 +220,11 @@ fn convert_tree(nodes: Vec<SerdeNode>) -> Result<Vec<Node>, FitError> {
             let (left, right, threshold) = match (n.true_child, n.false_child, n.split_value) {
                 (Some(l), Some(r), Some(t)) => (local(l)?, local(r)?, t),
                 (None, None, _) => (0, 0, 0.0),
-                _ => return Err(FitError::Compile("a node has one child or no split value".into())),
+                _ => {
+                    return Err(FitError::Compile(
+                        "a node has one child or no split value".into(),
+                    ))
+                }
             };
             Ok(Node {
                 feature: local(n.split_feature)?,

@@ -136,16 +136,28 @@ mod tests {
         assert!(ForestParams::default().check().is_ok());
         let err = ForestParams::default().with_trees(0).check().unwrap_err();
         assert_eq!(err.name, "trees");
-        let err = ForestParams::default().with_max_depth(0).check().unwrap_err();
+        let err = ForestParams::default()
+            .with_max_depth(0)
+            .check()
+            .unwrap_err();
         assert_eq!(err.name, "max-depth");
-        let err = ForestParams::default().with_max_depth(31).check().unwrap_err();
+        let err = ForestParams::default()
+            .with_max_depth(31)
+            .check()
+            .unwrap_err();
         assert!(err.to_string().contains("always capped"), "{err}");
         let err = ForestParams::default()
             .with_features_per_split(Some(99))
             .check()
             .unwrap_err();
         assert_eq!(err.name, "features-per-split");
-        assert!(ForestParams::default().with_min_samples_split(1).check().is_err());
-        assert!(ForestParams::default().with_min_samples_leaf(0).check().is_err());
+        assert!(ForestParams::default()
+            .with_min_samples_split(1)
+            .check()
+            .is_err());
+        assert!(ForestParams::default()
+            .with_min_samples_leaf(0)
+            .check()
+            .is_err());
     }
 }

@@ -9,8 +9,14 @@ fn compiled_forest_equals_smartcore_predict_on_real_rows() {
     let (rows, labels) = labelled_rows("paysim_fraud_enriched_steps_1-400.csv");
     let frauds = labels.iter().sum::<f64>();
     let fraud_weight = (labels.len() as f64 - frauds) / frauds;
-    let weights: Vec<f64> = labels.iter().map(|&y| if y > 0.5 { fraud_weight } else { 1.0 }).collect();
-    let params = ForestParams::default().with_trees(12).with_max_depth(10).with_seed(7);
+    let weights: Vec<f64> = labels
+        .iter()
+        .map(|&y| if y > 0.5 { fraud_weight } else { 1.0 })
+        .collect();
+    let params = ForestParams::default()
+        .with_trees(12)
+        .with_max_depth(10)
+        .with_seed(7);
     let fitted = forest::fit(&rows, &labels, &weights, &params, &|| {}).unwrap();
     let compiled = fitted.compile().unwrap();
     assert_eq!(compiled.n_trees(), 12);
@@ -24,7 +30,11 @@ fn compiled_forest_equals_smartcore_predict_on_real_rows() {
         compiled.predict_batch(sample, &mut batch);
         for (i, (row, expected)) in sample.iter().zip(&reference).enumerate() {
             let got = compiled.predict(row);
-            assert_eq!(got.to_bits(), expected.to_bits(), "row {i}: {got} != {expected}");
+            assert_eq!(
+                got.to_bits(),
+                expected.to_bits(),
+                "row {i}: {got} != {expected}"
+            );
             assert_eq!(batch[i].to_bits(), expected.to_bits(), "batch row {i}");
         }
     }
@@ -60,8 +70,14 @@ fn same_seed_same_forest_and_contributions_explain_the_score() {
     let (rows, labels) = labelled_rows("paysim_transfer_cashout_steps_1-10.csv");
     let weights = vec![1.0; rows.len()];
     let params = ForestParams::default().with_trees(4).with_max_depth(6);
-    let a = forest::fit(&rows, &labels, &weights, &params, &|| {}).unwrap().compile().unwrap();
-    let b = forest::fit(&rows, &labels, &weights, &params, &|| {}).unwrap().compile().unwrap();
+    let a = forest::fit(&rows, &labels, &weights, &params, &|| {})
+        .unwrap()
+        .compile()
+        .unwrap();
+    let b = forest::fit(&rows, &labels, &weights, &params, &|| {})
+        .unwrap()
+        .compile()
+        .unwrap();
     assert_eq!(a, b, "same seed and data must give the same forest");
     let c = forest::fit(&rows, &labels, &weights, &params.with_seed(99), &|| {})
         .unwrap()
@@ -73,19 +89,35 @@ fn same_seed_same_forest_and_contributions_explain_the_score() {
     for row in rows.iter().step_by(97) {
         let bias = a.contributions(row, &mut contributions);
         let total = bias + contributions.iter().sum::<f64>();
-        assert!((total - a.predict(row)).abs() < 1e-9, "{total} vs {}", a.predict(row));
+        assert!(
+            (total - a.predict(row)).abs() < 1e-9,
+            "{total} vs {}",
+            a.predict(row)
+        );
     }
 }
 
 #[test]
 fn mismatched_inputs_are_refused_before_fitting() {
     let rows = vec![[0.0; aegis_core::features::N_FEATURES]; 3];
-    let err = forest::fit(&rows, &[0.0, 1.0], &[1.0; 3], &ForestParams::default(), &|| {})
-        .err()
-        .unwrap();
+    let err = forest::fit(
+        &rows,
+        &[0.0, 1.0],
+        &[1.0; 3],
+        &ForestParams::default(),
+        &|| {},
+    )
+    .err()
+    .unwrap();
     assert!(err.to_string().contains("3 rows, 2 labels"), "{err}");
-    let err = forest::fit(&rows, &[0.0; 3], &[1.0; 3], &ForestParams::default().with_trees(0), &|| {})
-        .err()
-        .unwrap();
+    let err = forest::fit(
+        &rows,
+        &[0.0; 3],
+        &[1.0; 3],
+        &ForestParams::default().with_trees(0),
+        &|| {},
+    )
+    .err()
+    .unwrap();
     assert!(err.to_string().contains("trees"), "{err}");
 }

@@ -1,4 +1,5 @@
 //! Integration tests of aegis-core on the shipped PaySim samples (one test binary, several modules).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod forest;
 mod model;
@@ -10,7 +11,9 @@ use aegis_core::paysim::PaysimReader;
 
 /// A file in the repository's `data/`.
 pub fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../data")
+        .join(name)
 }
 
 /// Features and 0/1 labels of every row of a shipped sample.
@@ -19,7 +22,10 @@ pub fn labelled_rows(name: &str) -> (Vec<Features>, Vec<f64>) {
         .expect("sample opens")
         .map(|row| {
             let tx = row.expect("sample rows are valid").transaction;
-            (features::extract(&tx), f64::from(u8::from(tx.is_fraud == Some(true))))
+            (
+                features::extract(&tx),
+                f64::from(u8::from(tx.is_fraud == Some(true))),
+            )
         })
         .unzip()
 }

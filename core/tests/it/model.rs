@@ -13,7 +13,10 @@ fn small_model() -> Model {
     let (rows, labels) = labelled_rows("paysim_fraud_enriched_steps_1-400.csv");
     let frauds = labels.iter().sum::<f64>();
     let w = (labels.len() as f64 - frauds) / frauds;
-    let weights: Vec<f64> = labels.iter().map(|&y| if y > 0.5 { w } else { 1.0 }).collect();
+    let weights: Vec<f64> = labels
+        .iter()
+        .map(|&y| if y > 0.5 { w } else { 1.0 })
+        .collect();
     let params = ForestParams::default().with_trees(10).with_max_depth(8);
     let compiled = forest::fit(&rows, &labels, &weights, &params, &|| {})
         .unwrap()
@@ -70,15 +73,28 @@ fn bad_files_fail_with_one_clear_line() {
     let path = dir.path().join("m.model");
     model.save(&path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
-    let load = |b: &[u8]| Model::from_bytes(Path::new("m.model"), b).unwrap_err().to_string();
+    let load = |b: &[u8]| {
+        Model::from_bytes(Path::new("m.model"), b)
+            .unwrap_err()
+            .to_string()
+    };
 
     let truncated = load(&bytes[..bytes.len() / 2]);
     assert!(truncated.starts_with("m.model is truncated"), "{truncated}");
     let foreign = load(b"PK\x03\x04 a zip file");
-    assert!(foreign.starts_with("m.model is not an Aegis model"), "{foreign}");
+    assert!(
+        foreign.starts_with("m.model is not an Aegis model"),
+        "{foreign}"
+    );
     let empty = load(b"");
-    assert!(empty.starts_with("m.model is not an Aegis model"), "{empty}");
-    let newer = String::from_utf8(bytes.clone()).unwrap().replacen("AEGIS-MODEL 1", "AEGIS-MODEL 7", 1);
+    assert!(
+        empty.starts_with("m.model is not an Aegis model"),
+        "{empty}"
+    );
+    let newer =
+        String::from_utf8(bytes.clone())
+            .unwrap()
+            .replacen("AEGIS-MODEL 1", "AEGIS-MODEL 7", 1);
     let newer = load(newer.as_bytes());
     assert!(newer.contains("is model format 7"), "{newer}");
     assert!(newer.contains("upgrade Aegis"), "{newer}");
@@ -91,10 +107,18 @@ fn bad_files_fail_with_one_clear_line() {
     tampered.forest = serde_json::from_str(&altered).unwrap();
     tampered.save(&path).unwrap();
     let corrupt = Model::load(&path).unwrap_err().to_string();
-    assert!(corrupt.contains("is corrupt") && corrupt.contains("hashes to"), "{corrupt}");
+    assert!(
+        corrupt.contains("is corrupt") && corrupt.contains("hashes to"),
+        "{corrupt}"
+    );
 
-    let missing = Model::load(&dir.path().join("nope.model")).unwrap_err().to_string();
-    assert!(missing.contains("nope.model") && missing.contains("aegis-trainer train"), "{missing}");
+    let missing = Model::load(&dir.path().join("nope.model"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.contains("nope.model") && missing.contains("aegis-trainer train"),
+        "{missing}"
+    );
     for message in [truncated, foreign, newer, corrupt, missing] {
         assert!(!message.contains('\n'), "one line: {message}");
     }
@@ -107,7 +131,11 @@ fn takeover_transfer_scores_high_with_reasons_and_small_payment_low() {
     assert!(takeover.fraud_probability > 0.9, "{takeover:?}");
     assert_eq!(takeover.decision, Decision::Block);
     assert!(!takeover.reasons.is_empty() && takeover.reasons.len() <= 3);
-    assert!(takeover.reasons.iter().all(|r| r.contains("(+0.")), "{:?}", takeover.reasons);
+    assert!(
+        takeover.reasons.iter().all(|r| r.contains("(+0.")),
+        "{:?}",
+        takeover.reasons
+    );
 
     let payment = model.score(&tx(TxType::Payment, 42.5, 1_500.0, 1_457.5));
     assert!(payment.fraud_probability < 0.1, "{payment:?}");

@@ -1,0 +1,138 @@
+//! `aegis-trainer train`: artifact, report, curves, quality floor, and clear refusals.
+
+use serde_json::Value;
+
+use crate::{data, demo_model, stderr, trainer, ENRICHED, TRANSFER_CASHOUT};
+
+fn report_of(model: &std::path::Path) -> Value {
+    let path = format!("{}.report.json", model.display());
+    serde_json::from_str(&std::fs::read_to_string(path).expect("report written"))
+        .expect("report is JSON")
+}
+
+#[test]
+fn train_writes_model_report_and_curves_with_a_quality_floor() {
+    let model = demo_model();
+    assert!(model.exists());
+    let svg =
+        std::fs::read_to_string(format!("{}.curves.svg", model.display())).expect("curves written");
+    assert!(svg.contains("<svg"));
+
+    let report = report_of(model);
+    assert_eq!(report["rows"], 27_052);
+    assert_eq!(report["frauds"], 4_477);
+    assert_eq!(report["forest"]["trees"], 100);
+    assert!(report["forest"]["max_depth"].as_u64().unwrap() <= 12);
+    let split = report["split_description"].as_str().unwrap();
+    assert!(
+        split.starts_with("by step, never at random: fit on steps 1–"),
+        "{split}"
+    );
+    let fit_last = report["split"]["fit"]["last_step"].as_i64().unwrap();
+    let test_first = report["split"]["test"]["first_step"].as_i64().unwrap();
+    assert!(fit_last < test_first);
+
+    // Minimum quality on the held-out (latest) steps, at the natural fraud rate.
+    let test = &report["test"];
+    let ap = test["average_precision"].as_f64().unwrap();
+    let auc = test["roc_auc"].as_f64().unwrap();
+    assert!(ap >= 0.80, "AUPRC {ap}");
+    assert!(auc >= 0.97, "ROC AUC {auc}");
+    let review = report["thresholds"]["review"].as_f64().unwrap();
+    let block = report["thresholds"]["block"].as_f64().unwrap();
+    assert!(
+        0.0 < review && review <= block && block <= 1.0,
+        "{review} {block}"
+    );
+    assert!(
+        test["block"]["recall"].as_f64().unwrap() > 0.5,
+        "{}",
+        test["block"]
+    );
+    assert!(
+        test["review"]["recall"].as_f64().unwrap() >= test["block"]["recall"].as_f64().unwrap()
+    );
+}
+
+#[test]
+fn a_row_in_two_files_counts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.model");
+    let run = trainer(&[
+        "train",
+        "--data",
+        data(ENRICHED).to_str().unwrap(),
+        "--data",
+        data(TRANSFER_CASHOUT).to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--trees",
+        "5",
+        "--max-depth",
+        "6",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let report = report_of(&out);
+    // The 114 frauds of the transfer/cash-out sample are also in the enriched one.
+    let skipped = report["duplicates_skipped"].as_u64().unwrap();
+    assert!(skipped >= 114, "skipped {skipped}");
+    assert_eq!(report["rows"].as_u64().unwrap(), 27_052 + 50_000 - skipped);
+    assert_eq!(report["frauds"], 4_477);
+}
+
+#[test]
+fn bad_flags_and_bad_rows_stop_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.model");
+    let out = out.to_str().unwrap();
+    let enriched = data(ENRICHED);
+    let enriched = enriched.to_str().unwrap();
+
+    let run = trainer(&[
+        "train",
+        "--data",
+        enriched,
+        "--out",
+        out,
+        "--max-depth",
+        "0",
+    ]);
+    assert!(!run.status.success());
+    let err = stderr(&run);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("max-depth = 0") && err.contains("always capped"),
+        "{err}"
+    );
+
+    let run = trainer(&[
+        "train",
+        "--data",
+        enriched,
+        "--out",
+        out,
+        "--legit-weight=-2",
+    ]);
+    assert!(stderr(&run).contains("--legit-weight must be a positive number"));
+
+    let bad = crate::write_csv(
+        dir.path(),
+        "bad.csv",
+        &[
+            "1,TRANSFER,181.0,C1,181.0,0.0,C2,0.0,0.0,1,0",
+            "2,TRANSFER,lots,C1,181.0,0.0,C2,0.0,0.0,1,0",
+        ],
+    );
+    let run = trainer(&["train", "--data", bad.to_str().unwrap(), "--out", out]);
+    assert!(!run.status.success());
+    let err = stderr(&run);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("bad.csv line 3, field amount: is not a number"),
+        "{err}"
+    );
+    assert!(
+        !std::path::Path::new(out).exists(),
+        "no model from bad data"
+    );
+}
