@@ -11,6 +11,9 @@
 //! - [`features`]: the feature vector of one transaction, in the order the model expects.
 //! - [`forest`]: fitting a random forest with smartcore, compiling it to a flat array of nodes,
 //!   and per-feature contributions that explain a score.
+//! - [`kafka`]: the contract's topic names and librdkafka configs built from `-X key=value`
+//!   properties, secrets masked in logs. With the `testkit` feature, `testkit` starts a real broker
+//!   for tests.
 //! - [`model`]: the versioned model artifact (format version, content-hash model version, features,
 //!   thresholds, training summary, compiled forest) and scoring a transaction with it.
 //!
@@ -20,8 +23,11 @@
 pub mod avro;
 pub mod features;
 pub mod forest;
+pub mod kafka;
 pub mod model;
 pub mod paysim;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod transaction;
 pub mod verdict;
 

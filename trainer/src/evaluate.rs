@@ -1,9 +1,11 @@
 //! `aegis-trainer evaluate`: scores every row of a PaySim CSV, in input order, with a model artifact
 //! exactly as the scorer does, and reports its quality.
 
+use std::path::Path;
+
 use aegis_core::features;
 use aegis_core::paysim::PaysimReader;
-use aegis_core::Model;
+use aegis_core::{Decision, Model};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
@@ -28,10 +30,31 @@ struct EvaluationJson<'a> {
     quality: &'a Quality,
 }
 
+/// One row's prediction, exactly as the scorer would decide it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Prediction {
+    /// 1-based data row number in the file.
+    pub row: usize,
+    pub probability: f64,
+    pub decision: Decision,
+    pub is_fraud: bool,
+}
+
 pub fn run(args: &EvaluateArgs) -> Result<()> {
     crate::check_legit_weight(args.legit_weight)?;
     let model = Model::load(&args.model)?;
-    let scored = score_file(&model, args)?;
+    let predictions = predict(&model, &args.data)?;
+    if let Some(path) = &args.predictions {
+        write_predictions(path, &predictions)?;
+    }
+    let scored: Vec<Scored> = predictions
+        .iter()
+        .map(|p| Scored {
+            probability: p.probability,
+            is_fraud: p.is_fraud,
+            weight: weight(p.is_fraud, args.legit_weight),
+        })
+        .collect();
     let quality = Quality::measure(&scored, &model.thresholds);
     if args.json {
         let json = EvaluationJson {
@@ -59,47 +82,43 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     Ok(())
 }
 
-fn score_file(model: &Model, args: &EvaluateArgs) -> Result<Vec<Scored>> {
-    let size = std::fs::metadata(&args.data).map(|m| m.len()).unwrap_or(0);
+/// Scores every row of a PaySim CSV in input order with the model's own thresholds; stops at the
+/// first bad row with an error naming file, line and field.
+pub fn predict(model: &Model, path: &Path) -> Result<Vec<Prediction>> {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let bar = byte_bar(size, "scoring");
-    let mut reader = PaysimReader::open(&args.data)?;
-    let mut predictions = match &args.predictions {
-        Some(path) => Some(
-            csv::Writer::from_path(path)
-                .with_context(|| format!("cannot write predictions to {}", path.display()))?,
-        ),
-        None => None,
-    };
-    if let Some(out) = predictions.as_mut() {
-        out.write_record(["row", "probability", "decision", "is_fraud"])?;
-    }
-    let mut scored = Vec::new();
+    let mut reader = PaysimReader::open(path)?;
+    let mut predictions = Vec::new();
     while let Some(row) = reader.next() {
         let tx = row?.transaction;
         let probability = model.probability(&features::extract(&tx));
-        let is_fraud = tx.is_fraud == Some(true);
-        if let Some(out) = predictions.as_mut() {
-            let decision = model.thresholds.decide(probability);
-            out.serialize((
-                scored.len() + 1,
-                probability,
-                decision.as_str(),
-                u8::from(is_fraud),
-            ))?;
-        }
-        scored.push(Scored {
+        predictions.push(Prediction {
+            row: predictions.len() + 1,
             probability,
-            is_fraud,
-            weight: weight(is_fraud, args.legit_weight),
+            decision: model.thresholds.decide(probability),
+            is_fraud: tx.is_fraud == Some(true),
         });
-        if scored.len() % 4096 == 0 {
+        if predictions.len() % 4096 == 0 {
             bar.set_position(reader.bytes_read());
         }
     }
     bar.finish_and_clear();
-    if let Some(mut out) = predictions {
-        out.flush()?;
+    anyhow::ensure!(!predictions.is_empty(), "{} has no rows", path.display());
+    Ok(predictions)
+}
+
+fn write_predictions(path: &Path, predictions: &[Prediction]) -> Result<()> {
+    let mut out = csv::Writer::from_path(path)
+        .with_context(|| format!("cannot write predictions to {}", path.display()))?;
+    out.write_record(["row", "probability", "decision", "is_fraud"])?;
+    for p in predictions {
+        out.serialize((
+            p.row,
+            p.probability,
+            p.decision.as_str(),
+            u8::from(p.is_fraud),
+        ))?;
     }
-    anyhow::ensure!(!scored.is_empty(), "{} has no rows", args.data.display());
-    Ok(scored)
+    out.flush()?;
+    Ok(())
 }

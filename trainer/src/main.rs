@@ -1,23 +1,9 @@
-//! `aegis-trainer`: trains the Aegis fraud forest on PaySim CSV (`train`) and measures a model
-//! artifact on any PaySim CSV (`evaluate`).
-//!
-//! Training splits rows by step (time), never at random: the forest is fitted on the earliest
-//! steps, the ALLOW / REVIEW / BLOCK thresholds are chosen on the next ones, and every reported
-//! figure comes from the latest steps, which neither has seen. Metrics weight legit rows by
-//! `--legit-weight` so they hold at PaySim's natural fraud rate even on down-sampled data.
+//! The `aegis-trainer` command line; the work is in the library (`aegis_trainer`).
 
-mod dataset;
-mod evaluate;
-mod evaluation;
-mod plot;
-mod report;
-mod split;
-mod train;
-
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use aegis_trainer::{evaluate, train, EvaluateArgs, TrainArgs};
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -36,70 +22,6 @@ enum Command {
     Train(TrainArgs),
     /// Score a PaySim CSV with a model and print its quality (and, optionally, every prediction).
     Evaluate(EvaluateArgs),
-}
-
-/// Flags of `aegis-trainer train`.
-#[derive(Args, Debug)]
-pub struct TrainArgs {
-    /// PaySim CSV to train on; repeat (or separate with commas) for several files. A row found in
-    /// several files counts once.
-    #[arg(
-        long = "data",
-        env = "AEGIS_DATA",
-        required = true,
-        value_delimiter = ','
-    )]
-    pub data: Vec<PathBuf>,
-    /// Where to write the model artifact; the report and curves go beside it.
-    #[arg(long, env = "AEGIS_MODEL_OUT")]
-    pub out: PathBuf,
-    /// Number of trees in the forest.
-    #[arg(long, env = "AEGIS_TREES", default_value_t = 100)]
-    pub trees: usize,
-    /// Depth cap of every tree (1–30); unbounded trees are never grown.
-    #[arg(long, env = "AEGIS_MAX_DEPTH", default_value_t = 12)]
-    pub max_depth: u16,
-    /// Fewest training rows in a leaf.
-    #[arg(long, env = "AEGIS_MIN_SAMPLES_LEAF", default_value_t = 1)]
-    pub min_samples_leaf: usize,
-    /// Features tried at each split (default: the square root of the feature count).
-    #[arg(long, env = "AEGIS_FEATURES_PER_SPLIT")]
-    pub features_per_split: Option<usize>,
-    /// Seed for bootstrap samples and feature choice; same seed and data, same model.
-    #[arg(long, env = "AEGIS_SEED", default_value_t = 42)]
-    pub seed: u64,
-    /// Weight of each legit row in metrics and threshold choice: how many real legit transactions
-    /// one sampled row stands for (256.2 for the fraud-enriched PaySim sample).
-    #[arg(long, env = "AEGIS_LEGIT_WEIGHT", default_value_t = 1.0)]
-    pub legit_weight: f64,
-    /// BLOCK threshold: the lowest score at which weighted precision reaches this.
-    #[arg(long, env = "AEGIS_BLOCK_PRECISION", default_value_t = 0.99)]
-    pub block_precision: f64,
-    /// REVIEW threshold: the lowest score at which weighted precision still reaches this (the
-    /// share of reviewed cases that are fraud), for the highest recall a useful queue allows.
-    #[arg(long, env = "AEGIS_REVIEW_PRECISION", default_value_t = 0.5)]
-    pub review_precision: f64,
-}
-
-/// Flags of `aegis-trainer evaluate`.
-#[derive(Args, Debug)]
-pub struct EvaluateArgs {
-    /// The model artifact to evaluate.
-    #[arg(long, env = "AEGIS_MODEL")]
-    pub model: PathBuf,
-    /// A PaySim CSV with labels (any steps).
-    #[arg(long, env = "AEGIS_DATA")]
-    pub data: PathBuf,
-    /// Weight of each legit row in the metrics (256.2 for the fraud-enriched PaySim sample).
-    #[arg(long, env = "AEGIS_LEGIT_WEIGHT", default_value_t = 1.0)]
-    pub legit_weight: f64,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Also write every prediction, in input order, to this CSV
-    /// (`row,probability,decision,is_fraud`; `row` counts data rows from 1).
-    #[arg(long, env = "AEGIS_PREDICTIONS")]
-    pub predictions: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -122,13 +44,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Checks a legit weight flag before any work.
-pub fn check_legit_weight(w: f64) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        w.is_finite() && w > 0.0,
-        "--legit-weight must be a positive number (got {w}); use 1 for natural data, 256.2 for the fraud-enriched sample"
-    );
-    Ok(())
 }

@@ -1,0 +1,113 @@
+//! Which input partitions this replica owns, and since when. Every assignment of a partition gets
+//! a fresh epoch; work remembers the epoch it was received under, and its offset is stored only if
+//! the partition is still held under that same epoch. So a revoked partition's unfinished work
+//! never stores an offset: the partition's next owner re-reads it (at least once, never lost).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaResult;
+use rdkafka::TopicPartitionList;
+
+/// Epoch meaning "not assigned": work received under it never stores an offset.
+pub const UNASSIGNED: u64 = 0;
+
+/// The partitions held and their epochs, shared by the consumer's context, the pipeline and the
+/// HTTP readiness check.
+#[derive(Default)]
+pub struct Assignment {
+    epochs: Mutex<HashMap<i32, u64>>,
+    next_epoch: AtomicU64,
+    rebalances: AtomicU64,
+}
+
+impl Assignment {
+    /// The epoch under which `partition` is held now, or [`UNASSIGNED`].
+    pub fn epoch(&self, partition: i32) -> u64 {
+        self.lock().get(&partition).copied().unwrap_or(UNASSIGNED)
+    }
+
+    /// Whether `partition` is still held under `epoch`.
+    pub fn holds(&self, partition: i32, epoch: u64) -> bool {
+        epoch != UNASSIGNED && self.epoch(partition) == epoch
+    }
+
+    /// Partitions held now, sorted.
+    pub fn partitions(&self) -> Vec<i32> {
+        let mut p: Vec<i32> = self.lock().keys().copied().collect();
+        p.sort_unstable();
+        p
+    }
+
+    /// How many rebalances (assignments and revocations) this replica has seen.
+    pub fn rebalances(&self) -> u64 {
+        self.rebalances.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, u64>> {
+        // A poisoned lock only means another thread panicked mid-update of a plain map.
+        self.epochs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn assign(&self, list: &TopicPartitionList) {
+        let mut epochs = self.lock();
+        for p in list.elements() {
+            let epoch = self.next_epoch.fetch_add(1, Ordering::Relaxed) + 1;
+            epochs.insert(p.partition(), epoch);
+        }
+    }
+
+    fn revoke(&self, list: &TopicPartitionList) {
+        let mut epochs = self.lock();
+        for p in list.elements() {
+            epochs.remove(&p.partition());
+        }
+    }
+}
+
+fn describe(list: &TopicPartitionList) -> String {
+    list.elements()
+        .iter()
+        .map(|e| format!("{}[{}]", e.topic(), e.partition()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The consumer's context: keeps the [`Assignment`] up to date and logs rebalances.
+pub struct AssignmentContext(pub Arc<Assignment>);
+
+impl ClientContext for AssignmentContext {}
+
+impl ConsumerContext for AssignmentContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            // Before librdkafka commits and gives the partitions away: from now on no offset is
+            // stored for work received from them.
+            self.0.revoke(list);
+            self.0.rebalances.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(partitions = %describe(list), "partitions revoked");
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                self.0.assign(list);
+                self.0.rebalances.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(partitions = %describe(list), "partitions assigned");
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => tracing::debug!(offsets = ?offsets, "offsets committed"),
+            Err(e) => tracing::warn!(error = %e, "offset commit failed"),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The scorer's flags: every one also an `AEGIS_*` environment variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aegis_core::kafka::{Property, DLQ_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC};
+use clap::Args;
+
+/// How to run one scorer replica.
+#[derive(Args, Clone, Debug)]
+pub struct ScorerConfig {
+    /// Kafka bootstrap servers, e.g. `localhost:9092`.
+    #[arg(long, env = "AEGIS_BROKERS")]
+    pub brokers: String,
+    /// Consumer group: replicas with the same group share the input partitions.
+    #[arg(long, env = "AEGIS_GROUP_ID", default_value = "aegis-scorer")]
+    pub group_id: String,
+    /// Topic of transactions to score.
+    #[arg(long, env = "AEGIS_INPUT_TOPIC", default_value = TRANSACTIONS_TOPIC)]
+    pub input_topic: String,
+    /// Topic verdicts are written to (key = origin account).
+    #[arg(long, env = "AEGIS_OUTPUT_TOPIC", default_value = VERDICTS_TOPIC)]
+    pub output_topic: String,
+    /// Topic undecodable or invalid transactions are written to, with the reason in headers.
+    #[arg(long, env = "AEGIS_DLQ_TOPIC", default_value = DLQ_TOPIC)]
+    pub dlq_topic: String,
+    /// The model artifact written by `aegis-trainer train`.
+    #[arg(long, env = "AEGIS_MODEL")]
+    pub model: PathBuf,
+    /// Override the model's REVIEW threshold (a fraud probability in [0, 1]).
+    #[arg(long, env = "AEGIS_REVIEW_THRESHOLD")]
+    pub review_threshold: Option<f64>,
+    /// Override the model's BLOCK threshold (a fraud probability in [0, 1]).
+    #[arg(long, env = "AEGIS_BLOCK_THRESHOLD")]
+    pub block_threshold: Option<f64>,
+    /// Most transactions scored together.
+    #[arg(long, env = "AEGIS_BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
+    /// Longest wait, in milliseconds, for a batch to fill once its first transaction arrived.
+    #[arg(long, env = "AEGIS_BATCH_LINGER_MS", default_value_t = 2)]
+    pub batch_linger_ms: u64,
+    /// Batches in flight (scored, awaiting broker acknowledgement) before intake waits.
+    #[arg(long, env = "AEGIS_MAX_IN_FLIGHT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_in_flight: u32,
+    /// Seconds allowed, after SIGINT/SIGTERM, to drain, flush and commit before giving up.
+    #[arg(long, env = "AEGIS_SHUTDOWN_TIMEOUT", default_value_t = 15)]
+    pub shutdown_timeout_secs: u64,
+    /// librdkafka property for all clients, as kcat takes it (TLS, SASL, tuning); repeatable.
+    /// Secret values are never logged.
+    #[arg(
+        short = 'X',
+        value_name = "KEY=VALUE",
+        env = "AEGIS_KAFKA_PROPERTIES",
+        value_delimiter = ','
+    )]
+    pub properties: Vec<Property>,
+}
+
+impl ScorerConfig {
+    /// The batch linger as a duration.
+    pub fn batch_linger(&self) -> Duration {
+        Duration::from_millis(self.batch_linger_ms)
+    }
+
+    /// The shutdown budget as a duration.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}

@@ -1,0 +1,378 @@
+//! The consumer-group pipeline, three tasks joined by bounded channels:
+//!
+//! 1. **intake** polls the consumer and gathers batches (up to `--batch-size` messages, waiting at
+//!    most `--batch-linger-ms` after the first);
+//! 2. **processing** scores each batch on the blocking pool and hands every output to the producer
+//!    (a full producer queue means wait, never drop);
+//! 3. **acknowledgement** awaits, batch by batch and in order, the broker's acknowledgement of every
+//!    verdict and dead letter, and only then stores the batch's offsets — and only for partitions
+//!    still held under the epoch the messages were received in.
+//!
+//! librdkafka commits stored offsets in the background, so a crash repeats at most the
+//! unacknowledged tail: at least once, never lost. A delivery that fails for good stops the
+//! replica with an error rather than skipping a message.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aegis_core::avro::Framing;
+use aegis_core::kafka;
+use aegis_core::{Model, Thresholds};
+use anyhow::{anyhow, Context, Result};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::Message;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::assignment::{Assignment, AssignmentContext};
+use crate::config::ScorerConfig;
+use crate::scoring::{now_ms, Output, Received, Scorer};
+use crate::stats::Stats;
+
+/// A running replica's shared parts, for the HTTP server and tests.
+pub struct Scoring {
+    pub scorer: Arc<Scorer>,
+    pub stats: Arc<Stats>,
+    pub assignment: Arc<Assignment>,
+}
+
+impl Scoring {
+    /// Loads the model (with threshold overrides) for a replica; fails with one line on a bad
+    /// model file or flag.
+    pub fn new(config: &ScorerConfig) -> Result<Scoring> {
+        let model = load_model(config)?;
+        Ok(Scoring {
+            scorer: Arc::new(Scorer::new(model, verdict_framing())),
+            stats: Arc::default(),
+            assignment: Arc::default(),
+        })
+    }
+}
+
+type Consumer_ = StreamConsumer<AssignmentContext>;
+
+/// Work scored and handed to the producer, awaiting acknowledgement.
+struct InFlight {
+    deliveries: Vec<DeliveryFuture>,
+    /// Highest offset per (partition, epoch) in the batch.
+    offsets: Vec<(i32, u64, i64)>,
+}
+
+/// Loads the model and applies threshold overrides; fails with one line on a bad file or flag.
+pub fn load_model(config: &ScorerConfig) -> Result<Model> {
+    let mut model = Model::load(&config.model)?;
+    let review = config.review_threshold.unwrap_or(model.thresholds.review);
+    let block = config.block_threshold.unwrap_or(model.thresholds.block);
+    model.thresholds =
+        Thresholds::new(review, block).context("--review-threshold / --block-threshold")?;
+    Ok(model)
+}
+
+/// Runs one replica until `cancel` fires (or a delivery fails for good), then drains, flushes and
+/// commits within `--shutdown-timeout`.
+pub async fn run(config: ScorerConfig, scoring: Scoring, cancel: CancellationToken) -> Result<()> {
+    let consumer = Arc::new(create_consumer(&config, scoring.assignment.clone())?);
+    let producer = create_producer(&config)?;
+    consumer
+        .subscribe(&[&config.input_topic])
+        .with_context(|| format!("cannot subscribe to {}", config.input_topic))?;
+    tracing::info!(
+        input = %config.input_topic, group = %config.group_id,
+        model = %scoring.scorer.model().model_version,
+        properties = %kafka::describe(&config.properties),
+        "scorer started"
+    );
+
+    let stop = cancel.child_token();
+    let depth = config.max_in_flight as usize;
+    let (batch_tx, batch_rx) = mpsc::channel::<Vec<Received>>(depth);
+    let (flight_tx, flight_rx) = mpsc::channel::<InFlight>(depth);
+    let processing = tokio::spawn(process(
+        batch_rx,
+        flight_tx,
+        scoring.scorer.clone(),
+        scoring.stats.clone(),
+        producer.clone(),
+        config.clone(),
+    ));
+    let acknowledging = tokio::spawn(acknowledge(
+        flight_rx,
+        consumer.clone(),
+        scoring.assignment.clone(),
+        config.input_topic.clone(),
+        stop.clone(),
+    ));
+
+    intake(&consumer, &scoring, &config, batch_tx, &stop).await;
+
+    // Ordered shutdown: intake has stopped; drain, then flush, then commit.
+    let drained = tokio::time::timeout(config.shutdown_timeout(), async {
+        let processed = processing
+            .await
+            .map_err(|e| anyhow!("processing task: {e}"))?;
+        let acknowledged = acknowledging
+            .await
+            .map_err(|e| anyhow!("acknowledgement task: {e}"))?;
+        processed.and(acknowledged)
+    })
+    .await
+    .unwrap_or_else(|_| {
+        Err(anyhow!(
+            "in-flight work did not drain within {:?}",
+            config.shutdown_timeout()
+        ))
+    });
+    let finish = finish(consumer, producer, config.shutdown_timeout()).await;
+    drained.and(finish)
+}
+
+async fn intake(
+    consumer: &Consumer_,
+    scoring: &Scoring,
+    config: &ScorerConfig,
+    batches: mpsc::Sender<Vec<Received>>,
+    stop: &CancellationToken,
+) {
+    let size = config.batch_size as usize;
+    loop {
+        let first = tokio::select! {
+            () = stop.cancelled() => break,
+            m = consumer.recv() => m,
+        };
+        let mut batch = Vec::with_capacity(size);
+        match first {
+            Ok(m) => batch.push(detach(&m, &scoring.assignment)),
+            Err(e) => {
+                tracing::warn!(error = %e, "consumer error");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        }
+        let deadline = Instant::now() + config.batch_linger();
+        while batch.len() < size {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(Ok(m)) => batch.push(detach(&m, &scoring.assignment)),
+                Ok(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+                Err(_) => break,
+            }
+        }
+        scoring.stats.received(batch.len());
+        if batches.send(batch).await.is_err() {
+            break; // processing stopped after a fatal error
+        }
+    }
+    tracing::info!("intake stopped");
+}
+
+fn detach(m: &rdkafka::message::BorrowedMessage<'_>, assignment: &Assignment) -> Received {
+    Received {
+        partition: m.partition(),
+        offset: m.offset(),
+        epoch: assignment.epoch(m.partition()),
+        key: m.key().map(<[u8]>::to_vec),
+        payload: m.payload().map(<[u8]>::to_vec),
+    }
+}
+
+async fn process(
+    mut batches: mpsc::Receiver<Vec<Received>>,
+    flights: mpsc::Sender<InFlight>,
+    scorer: Arc<Scorer>,
+    stats: Arc<Stats>,
+    producer: FutureProducer,
+    config: ScorerConfig,
+) -> Result<()> {
+    while let Some(batch) = batches.recv().await {
+        let scorer = scorer.clone();
+        let (batch, outputs) = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let outputs = scorer.process(&batch, now_ms());
+            (batch, (outputs, started.elapsed()))
+        })
+        .await?;
+        let (outputs, scoring_time) = outputs;
+        stats.scored_batch(batch.len(), scoring_time);
+        let mut deliveries = Vec::with_capacity(batch.len());
+        for (message, output) in batch.iter().zip(&outputs) {
+            stats.output(output);
+            deliveries.push(send(&producer, &config, message, output).await?);
+        }
+        let flight = InFlight {
+            deliveries,
+            offsets: highest_offsets(&batch),
+        };
+        if flights.send(flight).await.is_err() {
+            break; // acknowledgement stopped after a fatal error
+        }
+    }
+    Ok(())
+}
+
+/// Enqueues one output; waits while the producer's queue is full.
+async fn send(
+    producer: &FutureProducer,
+    config: &ScorerConfig,
+    message: &Received,
+    output: &Output,
+) -> Result<DeliveryFuture> {
+    let mut record = match output {
+        Output::Verdict { key, value, .. } => FutureRecord::to(&config.output_topic)
+            .key(key.as_bytes())
+            .payload(value.as_slice()),
+        Output::DeadLetter { reason, error } => {
+            let partition = message.partition.to_string();
+            let offset = message.offset.to_string();
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: "aegis.dlq.reason",
+                    value: Some(*reason),
+                })
+                .insert(Header {
+                    key: "aegis.dlq.error",
+                    value: Some(error.as_str()),
+                })
+                .insert(Header {
+                    key: "aegis.source.topic",
+                    value: Some(config.input_topic.as_str()),
+                })
+                .insert(Header {
+                    key: "aegis.source.partition",
+                    value: Some(partition.as_str()),
+                })
+                .insert(Header {
+                    key: "aegis.source.offset",
+                    value: Some(offset.as_str()),
+                });
+            let mut record = FutureRecord::to(&config.dlq_topic).headers(headers);
+            if let Some(key) = &message.key {
+                record = record.key(key.as_slice());
+            }
+            if let Some(payload) = &message.payload {
+                record = record.payload(payload.as_slice());
+            }
+            record
+        }
+    };
+    loop {
+        match producer.send_result(record) {
+            Ok(delivery) => return Ok(delivery),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err((e, _)) => {
+                return Err(anyhow!(
+                    "cannot enqueue output of offset {}: {e}",
+                    message.offset
+                ))
+            }
+        }
+    }
+}
+
+fn highest_offsets(batch: &[Received]) -> Vec<(i32, u64, i64)> {
+    let mut highest: HashMap<(i32, u64), i64> = HashMap::new();
+    for m in batch {
+        let slot = highest.entry((m.partition, m.epoch)).or_insert(m.offset);
+        *slot = (*slot).max(m.offset);
+    }
+    highest.into_iter().map(|((p, e), o)| (p, e, o)).collect()
+}
+
+async fn acknowledge(
+    mut flights: mpsc::Receiver<InFlight>,
+    consumer: Arc<Consumer_>,
+    assignment: Arc<Assignment>,
+    topic: String,
+    stop: CancellationToken,
+) -> Result<()> {
+    while let Some(flight) = flights.recv().await {
+        for delivery in flight.deliveries {
+            let failure = match delivery.await {
+                Ok(Ok(_)) => continue,
+                Ok(Err((e, _))) => anyhow!("delivery failed: {e}"),
+                Err(_) => anyhow!("delivery abandoned: the producer was dropped"),
+            };
+            // Nothing of this batch (or later ones) is stored: it will be read again.
+            stop.cancel();
+            return Err(failure.context("stopping without storing offsets for unacknowledged work"));
+        }
+        for (partition, epoch, offset) in flight.offsets {
+            if !assignment.holds(partition, epoch) {
+                tracing::debug!(
+                    partition,
+                    offset,
+                    "partition revoked meanwhile; offset not stored"
+                );
+                continue;
+            }
+            // librdkafka stores offset + 1: the next message to read.
+            if let Err(e) = consumer.store_offset(&topic, partition, offset) {
+                tracing::debug!(partition, offset, error = %e, "offset not stored");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn finish(
+    consumer: Arc<Consumer_>,
+    producer: FutureProducer,
+    timeout: Duration,
+) -> Result<()> {
+    tokio::task::spawn_blocking(move || {
+        producer.flush(timeout).context("flushing the producer")?;
+        match consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing stored since the last commit is not a failure.
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => return Err(anyhow!("committing offsets: {e}")),
+        }
+        consumer.unsubscribe();
+        tracing::info!("offsets committed; scorer stopped");
+        Ok(())
+    })
+    .await?
+}
+
+fn create_consumer(config: &ScorerConfig, assignment: Arc<Assignment>) -> Result<Consumer_> {
+    kafka::client_config(
+        &config.brokers,
+        &[
+            ("group.id", config.group_id.as_str()),
+            ("enable.auto.commit", "true"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.commit.interval.ms", "1000"),
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", "10000"),
+            ("fetch.wait.max.ms", "10"),
+        ],
+        &config.properties,
+    )
+    .create_with_context(AssignmentContext(assignment))
+    .context("cannot create the Kafka consumer (check --brokers and -X properties)")
+}
+
+fn create_producer(config: &ScorerConfig) -> Result<FutureProducer> {
+    kafka::client_config(
+        &config.brokers,
+        &[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("compression.type", "lz4"),
+            ("linger.ms", "2"),
+        ],
+        &config.properties,
+    )
+    .create()
+    .context("cannot create the Kafka producer (check --brokers and -X properties)")
+}
+
+/// The framing verdicts are written in (Confluent once a Schema Registry is configured).
+pub fn verdict_framing() -> Framing {
+    Framing::SingleObject
+}

@@ -1,0 +1,113 @@
+//! Turning raw input messages into outputs: a verdict for every decodable, valid transaction; a
+//! dead letter, with a reason from a closed set, for everything else. Pure and synchronous, so it
+//! runs off the consumer's poll path and is easy to test.
+
+use aegis_core::avro::{AvroCodec, Framing};
+use aegis_core::{Decision, Model, Transaction, TxType, Verdict};
+
+/// Why a message went to the dead-letter topic: a closed set, fit for metric labels.
+pub const DEAD_LETTER_REASONS: [&str; 7] = [
+    "empty",
+    "unknown_magic",
+    "truncated",
+    "unknown_fingerprint",
+    "body",
+    "trailing_bytes",
+    "invalid",
+];
+
+/// One consumed message, detached from the consumer.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub partition: i32,
+    pub offset: i64,
+    /// The assignment epoch of the partition when the message was received.
+    pub epoch: u64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+}
+
+/// What to write for one message.
+#[derive(Debug)]
+pub enum Output {
+    /// A verdict, encoded, keyed by the origin account.
+    Verdict {
+        key: String,
+        value: Vec<u8>,
+        decision: Decision,
+        tx_type: TxType,
+        amount: f64,
+        /// Milliseconds from the transaction's event time to its verdict.
+        event_to_verdict_ms: i64,
+    },
+    /// The original message, to the dead-letter topic.
+    DeadLetter { reason: &'static str, error: String },
+}
+
+/// A model with the framing verdicts are written in.
+pub struct Scorer {
+    model: Model,
+    framing: Framing,
+}
+
+impl Scorer {
+    pub fn new(model: Model, framing: Framing) -> Self {
+        Scorer { model, framing }
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Decodes and validates one payload.
+    pub fn decode(payload: Option<&[u8]>) -> Result<Transaction, (&'static str, String)> {
+        let bytes = payload.ok_or(("empty", "message has no value".to_owned()))?;
+        let (tx, _framing) = AvroCodec::transaction()
+            .decode(bytes)
+            .map_err(|e| (e.kind(), e.to_string()))?;
+        tx.validate()
+            .map_err(|e| ("invalid", format!("invalid transaction {}: {e}", tx.tx_id)))?;
+        Ok(tx)
+    }
+
+    /// The verdict for one valid transaction, stamped `now_ms`.
+    pub fn verdict(&self, tx: &Transaction, now_ms: i64) -> Verdict {
+        self.model.verdict(tx, now_ms)
+    }
+
+    /// The output for every message of a batch, in order.
+    pub fn process(&self, batch: &[Received], now_ms: i64) -> Vec<Output> {
+        batch
+            .iter()
+            .map(|m| match Self::decode(m.payload.as_deref()) {
+                Ok(tx) => self.encode(&self.verdict(&tx, now_ms), now_ms),
+                Err((reason, error)) => Output::DeadLetter { reason, error },
+            })
+            .collect()
+    }
+
+    fn encode(&self, verdict: &Verdict, now_ms: i64) -> Output {
+        match AvroCodec::verdict().encode(verdict, self.framing) {
+            Ok(value) => Output::Verdict {
+                key: verdict.account.clone(),
+                value,
+                decision: verdict.decision,
+                tx_type: verdict.tx_type,
+                amount: verdict.amount,
+                event_to_verdict_ms: now_ms - verdict.event_time,
+            },
+            // A verdict that does not fit its own schema is a bug; keep the input, say why.
+            Err(e) => Output::DeadLetter {
+                reason: "invalid",
+                error: format!("cannot encode verdict for {}: {e}", verdict.tx_id),
+            },
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,257 @@
+//! End-to-end tests of the scorer against a real Kafka broker (tansu, started per test).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod dead_letters;
+mod group;
+mod replay;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use aegis_core::avro::{AvroCodec, Framing};
+use aegis_core::testkit::{unique_topic, Broker};
+use aegis_core::{Transaction, TxType, Verdict};
+use aegis_scorer::stats::Stats;
+use aegis_scorer::{ScorerConfig, Scoring};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const PARTITIONS: i32 = 4;
+
+/// A file in the repository's `data/`.
+pub fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../data")
+        .join(name)
+}
+
+/// The demo model (trained once per test binary with the trainer's own code).
+pub fn model() -> &'static Path {
+    static MODEL: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = MODEL.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("demo.model");
+        aegis_trainer::train::run(&aegis_trainer::TrainArgs {
+            data: vec![data("paysim_fraud_enriched_steps_1-400.csv")],
+            out: out.clone(),
+            trees: 100,
+            max_depth: 12,
+            min_samples_leaf: 1,
+            features_per_split: None,
+            seed: 42,
+            legit_weight: 256.2,
+            block_precision: 0.99,
+            review_precision: 0.5,
+        })
+        .unwrap();
+        (dir, out)
+    });
+    path
+}
+
+/// A broker with fresh input, verdict and dead-letter topics.
+pub struct Pipeline {
+    pub broker: Broker,
+    pub input: String,
+    pub verdicts: String,
+    pub dlq: String,
+}
+
+impl Pipeline {
+    pub async fn start() -> Pipeline {
+        let broker = Broker::start();
+        let (input, verdicts, dlq) = (
+            unique_topic("tx"),
+            unique_topic("verdicts"),
+            unique_topic("dlq"),
+        );
+        broker
+            .create_topics(&[(&input, PARTITIONS), (&verdicts, PARTITIONS), (&dlq, 1)])
+            .await;
+        Pipeline {
+            broker,
+            input,
+            verdicts,
+            dlq,
+        }
+    }
+
+    pub fn scorer_config(&self, group: &str) -> ScorerConfig {
+        ScorerConfig {
+            brokers: self.broker.bootstrap(),
+            group_id: group.to_owned(),
+            input_topic: self.input.clone(),
+            output_topic: self.verdicts.clone(),
+            dlq_topic: self.dlq.clone(),
+            model: model().to_owned(),
+            review_threshold: None,
+            block_threshold: None,
+            batch_size: 200,
+            batch_linger_ms: 2,
+            max_in_flight: 16,
+            shutdown_timeout_secs: 15,
+            properties: vec![],
+        }
+    }
+
+    /// Publishes raw (key, value) messages to the input topic and waits for every acknowledgement.
+    pub async fn publish(&self, messages: &[(String, Vec<u8>)]) {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", self.broker.bootstrap())
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .create()
+            .unwrap();
+        let mut pending = Vec::new();
+        for (key, value) in messages {
+            let record = FutureRecord::to(&self.input)
+                .key(key.as_bytes())
+                .payload(value.as_slice());
+            pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
+        }
+        for delivery in pending {
+            delivery.await.unwrap().map_err(|(e, _)| e).unwrap();
+        }
+    }
+
+    /// Publishes transactions, Avro single-object encoded, keyed by origin account.
+    pub async fn publish_transactions(&self, transactions: &[Transaction]) {
+        let messages: Vec<(String, Vec<u8>)> = transactions
+            .iter()
+            .map(|tx| {
+                let value = AvroCodec::transaction()
+                    .encode(tx, Framing::SingleObject)
+                    .unwrap();
+                (tx.name_orig.clone(), value)
+            })
+            .collect();
+        self.publish(&messages).await;
+    }
+
+    /// Reads a topic from the beginning until `n` messages arrived (or `limit` passed).
+    pub fn read(&self, topic: &str, n: usize, limit: Duration) -> Vec<OwnedMessage> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.broker.bootstrap())
+            .set("group.id", unique_topic("reader"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let partitions = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .unwrap()
+            .topics()[0]
+            .partitions()
+            .len() as i32;
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&assignment).unwrap();
+        let deadline = std::time::Instant::now() + limit;
+        let mut out = Vec::new();
+        while out.len() < n && std::time::Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                out.push(m.detach());
+            }
+        }
+        // Anything beyond `n` is a duplicate or a stray: give it a moment to show up.
+        let settle = std::time::Instant::now() + Duration::from_millis(500);
+        while std::time::Instant::now() < settle {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
+                out.push(m.detach());
+            }
+        }
+        out
+    }
+
+    /// Reads `n` verdicts, decoded, by tx_id.
+    pub fn read_verdicts(&self, n: usize) -> (Vec<OwnedMessage>, HashMap<String, Verdict>) {
+        let messages = self.read(&self.verdicts, n, Duration::from_secs(90));
+        let verdicts = messages
+            .iter()
+            .map(|m| {
+                let (v, _) = AvroCodec::verdict().decode(m.payload().unwrap()).unwrap();
+                assert_eq!(
+                    m.key(),
+                    Some(v.account.as_bytes()),
+                    "verdicts are keyed by account"
+                );
+                (v.tx_id.clone(), v)
+            })
+            .collect();
+        (messages, verdicts)
+    }
+}
+
+/// A running scorer replica.
+pub struct Replica {
+    pub cancel: CancellationToken,
+    pub assignment: Arc<aegis_scorer::assignment::Assignment>,
+    pub handle: JoinHandle<anyhow::Result<Arc<Stats>>>,
+}
+
+impl Replica {
+    pub fn start(config: ScorerConfig) -> Replica {
+        let cancel = CancellationToken::new();
+        let scoring = Scoring::new(&config).unwrap();
+        let assignment = scoring.assignment.clone();
+        let stats = scoring.stats.clone();
+        let run = aegis_scorer::pipeline::run(config, scoring, cancel.clone());
+        let handle = tokio::spawn(async move { run.await.map(|()| stats) });
+        Replica {
+            cancel,
+            assignment,
+            handle,
+        }
+    }
+
+    /// Waits until the replica holds at least one partition.
+    pub async fn wait_for_partitions(&self) {
+        for _ in 0..300 {
+            if !self.assignment.partitions().is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("replica got no partitions within 30 s");
+    }
+
+    /// Stops the replica as SIGTERM would and returns its counters.
+    pub async fn stop(self) -> Arc<Stats> {
+        self.cancel.cancel();
+        self.handle.await.unwrap().unwrap()
+    }
+}
+
+/// A transaction with the given shape.
+pub fn transaction(
+    id: &str,
+    account: &str,
+    tx_type: TxType,
+    amount: f64,
+    old: f64,
+    new: f64,
+) -> Transaction {
+    Transaction {
+        tx_id: id.to_owned(),
+        event_time: aegis_scorer::scoring::now_ms(),
+        step: 1,
+        tx_type,
+        amount,
+        name_orig: account.to_owned(),
+        old_balance_orig: old,
+        new_balance_orig: new,
+        name_dest: "C424242".to_owned(),
+        old_balance_dest: 0.0,
+        new_balance_dest: 0.0,
+        is_fraud: None,
+    }
+}
