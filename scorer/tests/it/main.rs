@@ -1,6 +1,7 @@
 //! End-to-end tests of the scorer against a real Kafka broker (tansu, started per test).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod cli;
 mod dead_letters;
 mod group;
 mod replay;

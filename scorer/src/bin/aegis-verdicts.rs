@@ -1,0 +1,106 @@
+//! `aegis-verdicts`: the downstream consumer a payments team copies. It joins its own consumer
+//! group on the verdicts topic and prints each verdict as one JSON line on stdout — pipe it into a
+//! case queue, a card-blocking service, or `jq`.
+//!
+//! ```text
+//! aegis-verdicts --brokers localhost:9092 --group-id case-queue | jq 'select(.decision != "ALLOW")'
+//! ```
+//!
+//! Delivery: offsets are committed automatically after a line is written and flushed (at least
+//! once: after a crash a few lines may be printed again, never skipped).
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use aegis_core::avro::AvroCodec;
+use aegis_core::kafka::{self, Property, VERDICTS_TOPIC};
+use anyhow::{Context, Result};
+use clap::Parser;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::Message;
+
+/// Print Aegis verdicts from Kafka as JSON lines.
+#[derive(Parser)]
+#[command(name = "aegis-verdicts", version)]
+struct Cli {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "AEGIS_BROKERS")]
+    brokers: String,
+    /// This consumer's own group: each group gets every verdict once.
+    #[arg(
+        long,
+        env = "AEGIS_VERDICTS_GROUP_ID",
+        default_value = "aegis-verdicts-printer"
+    )]
+    group_id: String,
+    /// The verdicts topic.
+    #[arg(long, env = "AEGIS_OUTPUT_TOPIC", default_value = VERDICTS_TOPIC)]
+    topic: String,
+    /// Start from the oldest verdict when the group has no committed offset (default: newest).
+    #[arg(long)]
+    from_beginning: bool,
+    /// Exit after printing this many verdicts.
+    #[arg(long)]
+    count: Option<u64>,
+    /// librdkafka property (TLS, SASL, tuning), as kcat takes it; repeatable.
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    properties: Vec<Property>,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("aegis-verdicts: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let reset = if cli.from_beginning {
+        "earliest"
+    } else {
+        "latest"
+    };
+    let consumer: BaseConsumer = kafka::client_config(
+        &cli.brokers,
+        &[
+            ("group.id", cli.group_id.as_str()),
+            ("auto.offset.reset", reset),
+            ("enable.auto.commit", "true"),
+            ("enable.auto.offset.store", "false"),
+        ],
+        &cli.properties,
+    )
+    .create()
+    .context("cannot create the Kafka consumer")?;
+    consumer.subscribe(&[&cli.topic])?;
+    let mut out = std::io::stdout().lock();
+    let mut printed = 0;
+    while cli.count.is_none_or(|n| printed < n) {
+        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        let message = message?;
+        let payload = message.payload().unwrap_or_default();
+        match AvroCodec::verdict().decode(payload) {
+            Ok((verdict, _)) => {
+                serde_json::to_writer(&mut out, &verdict)?;
+                out.write_all(b"\n")?;
+                out.flush()?;
+                printed += 1;
+            }
+            Err(e) => eprintln!(
+                "aegis-verdicts: skipping undecodable message at {}[{}]@{}: {e}",
+                message.topic(),
+                message.partition(),
+                message.offset()
+            ),
+        }
+        consumer.store_offset_from_message(&message)?;
+    }
+    consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)?;
+    Ok(())
+}
