@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::transaction::TxType;
 
 /// What to do with a transaction. Ordered by severity: `Allow < Review < Block`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Decision {
@@ -81,6 +82,7 @@ impl Thresholds {
 }
 
 /// The scorer's output for one transaction, as written to the `verdicts` topic.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     /// The transaction's id.

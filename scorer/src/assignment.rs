@@ -10,7 +10,10 @@ use std::sync::{Arc, Mutex};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
+use rdkafka::statistics::Statistics;
 use rdkafka::TopicPartitionList;
+
+use crate::metrics::Metrics;
 
 /// Epoch meaning "not assigned": work received under it never stores an offset.
 pub const UNASSIGNED: u64 = 0;
@@ -76,18 +79,47 @@ fn describe(list: &TopicPartitionList) -> String {
         .join(" ")
 }
 
-/// The consumer's context: keeps the [`Assignment`] up to date and logs rebalances.
-pub struct AssignmentContext(pub Arc<Assignment>);
+/// The consumer's context: keeps the [`Assignment`] up to date, logs rebalances, and turns
+/// librdkafka's statistics into the consumer-lag metric.
+pub struct AssignmentContext {
+    pub assignment: Arc<Assignment>,
+    pub metrics: Arc<Metrics>,
+}
 
-impl ClientContext for AssignmentContext {}
+impl ClientContext for AssignmentContext {
+    fn stats(&self, statistics: Statistics) {
+        let held = self.assignment.partitions();
+        for topic in statistics.topics.values() {
+            for (id, partition) in &topic.partitions {
+                // librdkafka reports -1 for partitions it is not consuming, and a pseudo partition -1.
+                if *id >= 0 && held.contains(id) && partition.consumer_lag >= 0 {
+                    self.metrics
+                        .consumer_lag
+                        .with_label_values(&[&id.to_string()])
+                        .set(partition.consumer_lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for AssignmentContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
             // Before librdkafka commits and gives the partitions away: from now on no offset is
             // stored for work received from them.
-            self.0.revoke(list);
-            self.0.rebalances.fetch_add(1, Ordering::Relaxed);
+            self.assignment.revoke(list);
+            self.assignment.rebalances.fetch_add(1, Ordering::Relaxed);
+            self.metrics.rebalances.inc();
+            for p in list.elements() {
+                let _ = self
+                    .metrics
+                    .consumer_lag
+                    .remove_label_values(&[&p.partition().to_string()]);
+            }
+            self.metrics
+                .assigned_partitions
+                .set(self.assignment.partitions().len() as i64);
             tracing::info!(partitions = %describe(list), "partitions revoked");
         }
     }
@@ -95,8 +127,12 @@ impl ConsumerContext for AssignmentContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
-                self.0.assign(list);
-                self.0.rebalances.fetch_add(1, Ordering::Relaxed);
+                self.assignment.assign(list);
+                self.assignment.rebalances.fetch_add(1, Ordering::Relaxed);
+                self.metrics.rebalances.inc();
+                self.metrics
+                    .assigned_partitions
+                    .set(self.assignment.partitions().len() as i64);
                 tracing::info!(partitions = %describe(list), "partitions assigned");
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),

@@ -1,5 +1,6 @@
 //! The scorer's flags: every one also an `AEGIS_*` environment variable.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -27,6 +28,9 @@ pub struct ScorerConfig {
     /// The model artifact written by `aegis-trainer train`.
     #[arg(long, env = "AEGIS_MODEL")]
     pub model: PathBuf,
+    /// Address of the HTTP server: metrics, health, scoring API, API docs, live page.
+    #[arg(long, env = "AEGIS_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
     /// Override the model's REVIEW threshold (a fraud probability in [0, 1]).
     #[arg(long, env = "AEGIS_REVIEW_THRESHOLD")]
     pub review_threshold: Option<f64>,

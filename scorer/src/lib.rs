@@ -10,25 +10,40 @@
 //! repeat verdicts, never lose one. Any number of replicas share the partitions. On SIGINT/SIGTERM
 //! a replica stops intake, drains, flushes and commits within a bounded time.
 
+pub mod api;
 pub mod assignment;
 pub mod config;
+pub mod http;
+pub mod metrics;
 pub mod pipeline;
 pub mod scoring;
-pub mod stats;
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
 pub use config::ScorerConfig;
 pub use pipeline::Scoring;
 
-/// Loads the model and runs one replica until `cancel` fires; returns the replica's counters.
-pub async fn run(config: ScorerConfig, cancel: CancellationToken) -> Result<Arc<stats::Stats>> {
-    let scoring = Scoring::new(&config)?;
-    let stats = scoring.stats.clone();
-    let result = pipeline::run(config, scoring, cancel).await;
-    tracing::info!("{}", stats.summary());
-    result.map(|()| stats)
+/// Loads the model, starts the HTTP server and runs one replica until `cancel` fires; returns the
+/// replica's metrics.
+pub async fn run(config: ScorerConfig, cancel: CancellationToken) -> Result<Arc<metrics::Metrics>> {
+    let scoring = Arc::new(Scoring::new(&config)?);
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; pass another --http-addr",
+                config.http_addr
+            )
+        })?;
+    tracing::info!(addr = %config.http_addr, "HTTP server listening");
+    let http_stop = CancellationToken::new();
+    let http = tokio::spawn(http::serve(listener, scoring.clone(), http_stop.clone()));
+    let result = pipeline::run(config, scoring.clone(), cancel).await;
+    http_stop.cancel();
+    let _ = http.await;
+    tracing::info!("{}", scoring.metrics.summary());
+    result.map(|()| scoring.metrics.clone())
 }

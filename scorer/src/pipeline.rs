@@ -31,13 +31,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::assignment::{Assignment, AssignmentContext};
 use crate::config::ScorerConfig;
+use crate::metrics::Metrics;
 use crate::scoring::{now_ms, Output, Received, Scorer};
-use crate::stats::Stats;
 
 /// A running replica's shared parts, for the HTTP server and tests.
 pub struct Scoring {
     pub scorer: Arc<Scorer>,
-    pub stats: Arc<Stats>,
+    pub metrics: Arc<Metrics>,
     pub assignment: Arc<Assignment>,
 }
 
@@ -47,8 +47,8 @@ impl Scoring {
     pub fn new(config: &ScorerConfig) -> Result<Scoring> {
         let model = load_model(config)?;
         Ok(Scoring {
+            metrics: Arc::new(Metrics::new(&model)),
             scorer: Arc::new(Scorer::new(model, verdict_framing())),
-            stats: Arc::default(),
             assignment: Arc::default(),
         })
     }
@@ -59,6 +59,7 @@ type Consumer_ = StreamConsumer<AssignmentContext>;
 /// Work scored and handed to the producer, awaiting acknowledgement.
 struct InFlight {
     deliveries: Vec<DeliveryFuture>,
+    outputs: Vec<Output>,
     /// Highest offset per (partition, epoch) in the batch.
     offsets: Vec<(i32, u64, i64)>,
 }
@@ -75,8 +76,12 @@ pub fn load_model(config: &ScorerConfig) -> Result<Model> {
 
 /// Runs one replica until `cancel` fires (or a delivery fails for good), then drains, flushes and
 /// commits within `--shutdown-timeout`.
-pub async fn run(config: ScorerConfig, scoring: Scoring, cancel: CancellationToken) -> Result<()> {
-    let consumer = Arc::new(create_consumer(&config, scoring.assignment.clone())?);
+pub async fn run(
+    config: ScorerConfig,
+    scoring: Arc<Scoring>,
+    cancel: CancellationToken,
+) -> Result<()> {
+    let consumer = Arc::new(create_consumer(&config, &scoring)?);
     let producer = create_producer(&config)?;
     consumer
         .subscribe(&[&config.input_topic])
@@ -96,7 +101,7 @@ pub async fn run(config: ScorerConfig, scoring: Scoring, cancel: CancellationTok
         batch_rx,
         flight_tx,
         scoring.scorer.clone(),
-        scoring.stats.clone(),
+        scoring.metrics.clone(),
         producer.clone(),
         config.clone(),
     ));
@@ -104,6 +109,7 @@ pub async fn run(config: ScorerConfig, scoring: Scoring, cancel: CancellationTok
         flight_rx,
         consumer.clone(),
         scoring.assignment.clone(),
+        scoring.metrics.clone(),
         config.input_topic.clone(),
         stop.clone(),
     ));
@@ -161,7 +167,7 @@ async fn intake(
                 Err(_) => break,
             }
         }
-        scoring.stats.received(batch.len());
+        scoring.metrics.received(batch.len());
         if batches.send(batch).await.is_err() {
             break; // processing stopped after a fatal error
         }
@@ -183,7 +189,7 @@ async fn process(
     mut batches: mpsc::Receiver<Vec<Received>>,
     flights: mpsc::Sender<InFlight>,
     scorer: Arc<Scorer>,
-    stats: Arc<Stats>,
+    metrics: Arc<Metrics>,
     producer: FutureProducer,
     config: ScorerConfig,
 ) -> Result<()> {
@@ -196,14 +202,14 @@ async fn process(
         })
         .await?;
         let (outputs, scoring_time) = outputs;
-        stats.scored_batch(batch.len(), scoring_time);
+        metrics.scored_batch(batch.len(), scoring_time);
         let mut deliveries = Vec::with_capacity(batch.len());
         for (message, output) in batch.iter().zip(&outputs) {
-            stats.output(output);
             deliveries.push(send(&producer, &config, message, output).await?);
         }
         let flight = InFlight {
             deliveries,
+            outputs,
             offsets: highest_offsets(&batch),
         };
         if flights.send(flight).await.is_err() {
@@ -221,8 +227,8 @@ async fn send(
     output: &Output,
 ) -> Result<DeliveryFuture> {
     let mut record = match output {
-        Output::Verdict { key, value, .. } => FutureRecord::to(&config.output_topic)
-            .key(key.as_bytes())
+        Output::Verdict { verdict, value } => FutureRecord::to(&config.output_topic)
+            .key(verdict.account.as_bytes())
             .payload(value.as_slice()),
         Output::DeadLetter { reason, error } => {
             let partition = message.partition.to_string();
@@ -288,6 +294,7 @@ async fn acknowledge(
     mut flights: mpsc::Receiver<InFlight>,
     consumer: Arc<Consumer_>,
     assignment: Arc<Assignment>,
+    metrics: Arc<Metrics>,
     topic: String,
     stop: CancellationToken,
 ) -> Result<()> {
@@ -299,9 +306,11 @@ async fn acknowledge(
                 Err(_) => anyhow!("delivery abandoned: the producer was dropped"),
             };
             // Nothing of this batch (or later ones) is stored: it will be read again.
+            metrics.delivery_failed();
             stop.cancel();
             return Err(failure.context("stopping without storing offsets for unacknowledged work"));
         }
+        metrics.acknowledged(&flight.outputs, now_ms());
         for (partition, epoch, offset) in flight.offsets {
             if !assignment.holds(partition, epoch) {
                 tracing::debug!(
@@ -339,7 +348,7 @@ async fn finish(
     .await?
 }
 
-fn create_consumer(config: &ScorerConfig, assignment: Arc<Assignment>) -> Result<Consumer_> {
+fn create_consumer(config: &ScorerConfig, scoring: &Scoring) -> Result<Consumer_> {
     kafka::client_config(
         &config.brokers,
         &[
@@ -350,10 +359,15 @@ fn create_consumer(config: &ScorerConfig, assignment: Arc<Assignment>) -> Result
             ("auto.offset.reset", "earliest"),
             ("session.timeout.ms", "10000"),
             ("fetch.wait.max.ms", "10"),
+            // Consumer lag per partition comes from librdkafka's statistics.
+            ("statistics.interval.ms", "5000"),
         ],
         &config.properties,
     )
-    .create_with_context(AssignmentContext(assignment))
+    .create_with_context(AssignmentContext {
+        assignment: scoring.assignment.clone(),
+        metrics: scoring.metrics.clone(),
+    })
     .context("cannot create the Kafka consumer (check --brokers and -X properties)")
 }
 

@@ -3,7 +3,7 @@
 //! runs off the consumer's poll path and is easy to test.
 
 use aegis_core::avro::{AvroCodec, Framing};
-use aegis_core::{Decision, Model, Transaction, TxType, Verdict};
+use aegis_core::{Model, Transaction, Verdict};
 
 /// Why a message went to the dead-letter topic: a closed set, fit for metric labels.
 pub const DEAD_LETTER_REASONS: [&str; 7] = [
@@ -30,16 +30,8 @@ pub struct Received {
 /// What to write for one message.
 #[derive(Debug)]
 pub enum Output {
-    /// A verdict, encoded, keyed by the origin account.
-    Verdict {
-        key: String,
-        value: Vec<u8>,
-        decision: Decision,
-        tx_type: TxType,
-        amount: f64,
-        /// Milliseconds from the transaction's event time to its verdict.
-        event_to_verdict_ms: i64,
-    },
+    /// A verdict and its encoding; the Kafka key is `verdict.account`.
+    Verdict { verdict: Verdict, value: Vec<u8> },
     /// The original message, to the dead-letter topic.
     DeadLetter { reason: &'static str, error: String },
 }
@@ -80,22 +72,15 @@ impl Scorer {
         batch
             .iter()
             .map(|m| match Self::decode(m.payload.as_deref()) {
-                Ok(tx) => self.encode(&self.verdict(&tx, now_ms), now_ms),
+                Ok(tx) => self.encode(self.verdict(&tx, now_ms)),
                 Err((reason, error)) => Output::DeadLetter { reason, error },
             })
             .collect()
     }
 
-    fn encode(&self, verdict: &Verdict, now_ms: i64) -> Output {
-        match AvroCodec::verdict().encode(verdict, self.framing) {
-            Ok(value) => Output::Verdict {
-                key: verdict.account.clone(),
-                value,
-                decision: verdict.decision,
-                tx_type: verdict.tx_type,
-                amount: verdict.amount,
-                event_to_verdict_ms: now_ms - verdict.event_time,
-            },
+    fn encode(&self, verdict: Verdict) -> Output {
+        match AvroCodec::verdict().encode(&verdict, self.framing) {
+            Ok(value) => Output::Verdict { verdict, value },
             // A verdict that does not fit its own schema is a bug; keep the input, say why.
             Err(e) => Output::DeadLetter {
                 reason: "invalid",

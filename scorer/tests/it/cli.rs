@@ -86,6 +86,7 @@ async fn scorer_binary_drains_and_exits_cleanly_on_sigterm() {
             model().to_str().unwrap(),
         ])
         .args(["-X", "sasl.password=hunter2", "-X", "client.id=aegis-test"])
+        .args(["--http-addr", "127.0.0.1:0"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

@@ -4,6 +4,7 @@
 mod cli;
 mod dead_letters;
 mod group;
+mod http;
 mod replay;
 
 use std::collections::HashMap;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use aegis_core::avro::{AvroCodec, Framing};
 use aegis_core::testkit::{unique_topic, Broker};
 use aegis_core::{Transaction, TxType, Verdict};
-use aegis_scorer::stats::Stats;
+use aegis_scorer::metrics::Metrics as Stats;
 use aegis_scorer::{ScorerConfig, Scoring};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedMessage;
@@ -83,13 +84,34 @@ impl Pipeline {
         }
     }
 
+    /// A config for scoring without a broker (HTTP API tests).
+    pub fn config_without_broker() -> ScorerConfig {
+        ScorerConfig {
+            brokers: "127.0.0.1:1".to_owned(),
+            group_id: "none".to_owned(),
+            input_topic: "none".to_owned(),
+            output_topic: "none".to_owned(),
+            dlq_topic: "none".to_owned(),
+            ..Self::config("127.0.0.1:1".to_owned(), "none")
+        }
+    }
+
     pub fn scorer_config(&self, group: &str) -> ScorerConfig {
         ScorerConfig {
-            brokers: self.broker.bootstrap(),
-            group_id: group.to_owned(),
             input_topic: self.input.clone(),
             output_topic: self.verdicts.clone(),
             dlq_topic: self.dlq.clone(),
+            ..Self::config(self.broker.bootstrap(), group)
+        }
+    }
+
+    fn config(brokers: String, group: &str) -> ScorerConfig {
+        ScorerConfig {
+            brokers,
+            group_id: group.to_owned(),
+            input_topic: String::new(),
+            output_topic: String::new(),
+            dlq_topic: String::new(),
             model: model().to_owned(),
             review_threshold: None,
             block_threshold: None,
@@ -97,6 +119,7 @@ impl Pipeline {
             batch_linger_ms: 2,
             max_in_flight: 16,
             shutdown_timeout_secs: 15,
+            http_addr: "127.0.0.1:0".parse().unwrap(),
             properties: vec![],
         }
     }
@@ -195,6 +218,7 @@ impl Pipeline {
 /// A running scorer replica.
 pub struct Replica {
     pub cancel: CancellationToken,
+    pub scoring: Arc<Scoring>,
     pub assignment: Arc<aegis_scorer::assignment::Assignment>,
     pub handle: JoinHandle<anyhow::Result<Arc<Stats>>>,
 }
@@ -202,13 +226,14 @@ pub struct Replica {
 impl Replica {
     pub fn start(config: ScorerConfig) -> Replica {
         let cancel = CancellationToken::new();
-        let scoring = Scoring::new(&config).unwrap();
+        let scoring = Arc::new(Scoring::new(&config).unwrap());
         let assignment = scoring.assignment.clone();
-        let stats = scoring.stats.clone();
-        let run = aegis_scorer::pipeline::run(config, scoring, cancel.clone());
+        let stats = scoring.metrics.clone();
+        let run = aegis_scorer::pipeline::run(config, scoring.clone(), cancel.clone());
         let handle = tokio::spawn(async move { run.await.map(|()| stats) });
         Replica {
             cancel,
+            scoring,
             assignment,
             handle,
         }

@@ -1,0 +1,224 @@
+//! The replica's Prometheus metrics (prefix `aegis_`, labels from closed sets only: decision, type,
+//! reason, partition — never an account or a transaction id). Every label combination of a closed
+//! set is created at start, so dashboards show zeros rather than gaps.
+
+use std::time::Duration;
+
+use aegis_core::{Decision, Model, TxType};
+use prometheus::core::Metric as _;
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::scoring::{Output, DEAD_LETTER_REASONS};
+
+/// Event-to-verdict latency buckets, in seconds: 1 ms to 10 s.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+/// Batch scoring time buckets, in seconds: 10 µs to 100 ms.
+const SCORING_BUCKETS: [f64; 11] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.1,
+];
+
+/// All of a replica's metrics and the registry that exposes them.
+pub struct Metrics {
+    registry: Registry,
+    received: IntCounter,
+    scored: IntCounterVec,
+    amount: prometheus::CounterVec,
+    dead_letters: IntCounterVec,
+    scoring_duration: Histogram,
+    batch_size: Histogram,
+    event_to_verdict: Histogram,
+    pub(crate) consumer_lag: IntGaugeVec,
+    pub(crate) assigned_partitions: IntGauge,
+    pub(crate) rebalances: IntCounter,
+    delivery_failures: IntCounter,
+    model_info: GaugeVec,
+    thresholds: GaugeVec,
+    up_since: Gauge,
+}
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
+    // Names are fixed and unique, so registration cannot fail; a failure would be a bug caught by
+    // the metrics test.
+    if let Err(e) = registry.register(Box::new(metric.clone())) {
+        tracing::error!(error = %e, "metric not registered");
+    }
+    metric
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    register(r, IntCounter::new(name, help).expect("valid metric name"))
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(
+        r,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+    register(r, Histogram::with_opts(opts).expect("valid histogram"))
+}
+
+impl Metrics {
+    /// Creates every metric for a replica scoring with `model`.
+    #[allow(clippy::expect_used)] // fixed, valid names: a failure is a bug, and the test catches it
+    pub fn new(model: &Model) -> Metrics {
+        let r = Registry::new();
+        let m = Metrics {
+            received: counter(&r, "aegis_transactions_received_total", "Messages consumed from the input topic."),
+            scored: counter_vec(&r, "aegis_transactions_scored_total", "Verdicts written and acknowledged, by decision and transaction type.", &["decision", "type"]),
+            amount: register(&r, prometheus::CounterVec::new(Opts::new("aegis_transaction_amount_total", "Sum of scored transaction amounts, by decision (currency units)."), &["decision"]).expect("valid metric")),
+            dead_letters: counter_vec(&r, "aegis_dlq_messages_total", "Messages written to the dead-letter topic, by reason.", &["reason"]),
+            scoring_duration: histogram(&r, "aegis_scoring_duration_seconds", "Time to decode, score and encode one batch.", &SCORING_BUCKETS),
+            batch_size: histogram(&r, "aegis_scoring_batch_size", "Messages per scored batch.", &[1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0]),
+            event_to_verdict: histogram(&r, "aegis_event_to_verdict_seconds", "From a transaction's event time to the broker's acknowledgement of its verdict.", &LATENCY_BUCKETS),
+            consumer_lag: register(&r, IntGaugeVec::new(Opts::new("aegis_consumer_lag", "Messages behind the end of each assigned input partition (librdkafka statistics)."), &["partition"]).expect("valid metric")),
+            assigned_partitions: register(&r, IntGauge::new("aegis_assigned_partitions", "Input partitions this replica holds.").expect("valid metric")),
+            rebalances: counter(&r, "aegis_rebalances_total", "Partition assignments and revocations seen."),
+            delivery_failures: counter(&r, "aegis_delivery_failures_total", "Verdicts or dead letters the broker failed to acknowledge (the replica stops)."),
+            model_info: register(&r, GaugeVec::new(Opts::new("aegis_model_info", "The model in use (value 1), by version."), &["model_version"]).expect("valid metric")),
+            thresholds: register(&r, GaugeVec::new(Opts::new("aegis_decision_threshold", "Lowest fraud probability that gets each decision."), &["decision"]).expect("valid metric")),
+            up_since: register(&r, Gauge::new("aegis_start_time_seconds", "When this replica started, Unix seconds.").expect("valid metric")),
+            registry: r,
+        };
+        for d in Decision::ALL {
+            for t in TxType::ALL {
+                m.scored.with_label_values(&[d.as_str(), t.as_str()]);
+            }
+            m.amount.with_label_values(&[d.as_str()]);
+        }
+        for reason in DEAD_LETTER_REASONS {
+            m.dead_letters.with_label_values(&[reason]);
+        }
+        m.model_info
+            .with_label_values(&[&model.model_version])
+            .set(1.0);
+        m.thresholds
+            .with_label_values(&["REVIEW"])
+            .set(model.thresholds.review);
+        m.thresholds
+            .with_label_values(&["BLOCK"])
+            .set(model.thresholds.block);
+        m.up_since.set(crate::scoring::now_ms() as f64 / 1000.0);
+        m
+    }
+
+    /// The text exposition format, for `GET /metrics`.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// Messages consumed.
+    pub fn received(&self, n: usize) {
+        self.received.inc_by(n as u64);
+    }
+
+    /// One batch scored.
+    pub fn scored_batch(&self, n: usize, took: Duration) {
+        self.scoring_duration.observe(took.as_secs_f64());
+        self.batch_size.observe(n as f64);
+    }
+
+    /// Outputs the broker acknowledged, at `now_ms`.
+    pub fn acknowledged(&self, outputs: &[Output], now_ms: i64) {
+        for output in outputs {
+            match output {
+                Output::Verdict { verdict, .. } => {
+                    let decision = verdict.decision.as_str();
+                    self.scored
+                        .with_label_values(&[decision, verdict.tx_type.as_str()])
+                        .inc();
+                    self.amount
+                        .with_label_values(&[decision])
+                        .inc_by(verdict.amount);
+                    let latency = (now_ms - verdict.event_time).max(0) as f64 / 1000.0;
+                    self.event_to_verdict.observe(latency);
+                }
+                Output::DeadLetter { reason, .. } => {
+                    self.dead_letters.with_label_values(&[reason]).inc();
+                }
+            }
+        }
+    }
+
+    /// A delivery failed for good.
+    pub fn delivery_failed(&self) {
+        self.delivery_failures.inc();
+    }
+
+    /// Messages consumed so far.
+    pub fn received_total(&self) -> u64 {
+        self.received.get()
+    }
+
+    /// Verdicts with this decision written so far.
+    pub fn verdicts(&self, decision: Decision) -> u64 {
+        TxType::ALL
+            .iter()
+            .map(|t| {
+                self.scored
+                    .with_label_values(&[decision.as_str(), t.as_str()])
+                    .get()
+            })
+            .sum()
+    }
+
+    /// Dead letters written so far.
+    pub fn dead_letters(&self) -> u64 {
+        DEAD_LETTER_REASONS
+            .iter()
+            .map(|r| self.dead_letters.with_label_values(&[r]).get())
+            .sum()
+    }
+
+    /// Sum of blocked amounts so far.
+    pub fn blocked_amount(&self) -> f64 {
+        self.amount
+            .with_label_values(&[Decision::Block.as_str()])
+            .get()
+    }
+
+    /// A quantile of event-to-verdict latency, in seconds, estimated from the histogram buckets
+    /// (upper bound of the bucket holding it); `None` before any verdict.
+    pub fn latency_quantile(&self, q: f64) -> Option<f64> {
+        let metric = self.event_to_verdict.metric();
+        let h = metric.get_histogram();
+        let total = h.get_sample_count();
+        if total == 0 {
+            return None;
+        }
+        let rank = (q * total as f64).ceil() as u64;
+        h.get_bucket()
+            .iter()
+            .find(|b| b.cumulative_count() >= rank)
+            .map(|b| b.upper_bound())
+            .or(Some(f64::INFINITY))
+    }
+
+    /// One line for the log at shutdown.
+    pub fn summary(&self) -> String {
+        let p99 = self
+            .latency_quantile(0.99)
+            .map_or_else(|| "n/a".to_owned(), |s| format!("<= {:.0} ms", s * 1000.0));
+        format!(
+            "received {}, verdicts ALLOW {} REVIEW {} BLOCK {} (blocked amount {:.2}), dead letters {}, p99 event-to-verdict {p99}",
+            self.received_total(),
+            self.verdicts(Decision::Allow),
+            self.verdicts(Decision::Review),
+            self.verdicts(Decision::Block),
+            self.blocked_amount(),
+            self.dead_letters(),
+        )
+    }
+}

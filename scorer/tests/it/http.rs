@@ -1,0 +1,161 @@
+//! The HTTP API: scoring with the stream's model and thresholds, errors that name the field,
+//! health and readiness, and metrics after real traffic.
+
+use std::sync::Arc;
+
+use aegis_core::TxType;
+use aegis_scorer::http::routes;
+use aegis_scorer::Scoring;
+use serde_json::{json, Value};
+
+use crate::{transaction, Pipeline, Replica};
+
+fn scoring() -> Arc<Scoring> {
+    Arc::new(Scoring::new(&Pipeline::config_without_broker()).unwrap())
+}
+
+async fn post(scoring: &Arc<Scoring>, body: &str) -> (u16, Value) {
+    let response = warp::test::request()
+        .method("POST")
+        .path("/v1/score")
+        .body(body)
+        .reply(&routes(scoring.clone()))
+        .await;
+    let json = serde_json::from_slice(response.body()).unwrap();
+    (response.status().as_u16(), json)
+}
+
+const TAKEOVER: &str = r#"{"type":"TRANSFER","amount":181000.0,"name_orig":"C1305486145",
+    "old_balance_orig":181000.0,"new_balance_orig":0.0,"name_dest":"C553264065",
+    "old_balance_dest":0.0,"new_balance_dest":0.0}"#;
+
+#[tokio::test]
+async fn takeover_transfer_is_blocked_with_reasons() {
+    let s = scoring();
+    let (status, verdict) = post(&s, TAKEOVER).await;
+    assert_eq!(status, 200, "{verdict}");
+    assert_eq!(verdict["decision"], "BLOCK");
+    assert!(!verdict["reasons"].as_array().unwrap().is_empty());
+    assert!(
+        verdict["tx_id"].as_str().unwrap().starts_with("api-"),
+        "tx_id filled in"
+    );
+    assert!(
+        verdict["event_time"].as_i64().unwrap() > 0,
+        "event_time filled in"
+    );
+    assert_eq!(verdict["model_version"], s.scorer.model().model_version);
+    assert_eq!(verdict["account"], "C1305486145");
+}
+
+#[tokio::test]
+async fn arrays_score_in_order_with_the_stream_thresholds() {
+    let s = scoring();
+    let payment = json!({"tx_id": "p1", "event_time": 5, "type": "PAYMENT", "amount": 23.5,
+        "name_orig": "C1305486145", "old_balance_orig": 181023.5, "new_balance_orig": 181000.0,
+        "name_dest": "M1", "old_balance_dest": 0.0, "new_balance_dest": 0.0});
+    let body = format!("[{payment}, {TAKEOVER}]");
+    let (status, verdicts) = post(&s, &body).await;
+    assert_eq!(status, 200, "{verdicts}");
+    let verdicts = verdicts.as_array().unwrap();
+    assert_eq!(verdicts.len(), 2);
+    assert_eq!(verdicts[0]["tx_id"], "p1");
+    assert_eq!(verdicts[0]["event_time"], 5);
+    assert_eq!(verdicts[0]["decision"], "ALLOW");
+    assert_eq!(verdicts[1]["decision"], "BLOCK");
+    let p = verdicts[1]["fraud_probability"].as_f64().unwrap();
+    assert_eq!(s.scorer.model().thresholds.decide(p).as_str(), "BLOCK");
+}
+
+#[tokio::test]
+async fn bad_input_is_a_400_naming_the_field() {
+    let s = scoring();
+    let cases = [
+        (
+            TAKEOVER.replace(r#""amount":181000.0,"#, ""),
+            "missing field `amount`",
+        ),
+        (
+            TAKEOVER.replace("181000.0,\"name_orig", "\"lots\",\"name_orig"),
+            "amount: invalid type",
+        ),
+        (
+            TAKEOVER.replace(r#""amount":181000.0"#, r#""amount":-5"#),
+            "amount: is negative",
+        ),
+        (
+            TAKEOVER.replace("TRANSFER", "WIRE"),
+            "type: unknown variant `WIRE`",
+        ),
+        (
+            TAKEOVER.replace(r#""name_dest""#, r#""colour":"red","name_dest""#),
+            "unknown field `colour`",
+        ),
+        (
+            format!(
+                "[{TAKEOVER}, {}]",
+                TAKEOVER.replace(r#""name_orig":"C1305486145""#, r#""name_orig":"""#)
+            ),
+            "[1].name_orig: is empty",
+        ),
+        ("{not json".to_owned(), "key must be a string"),
+    ];
+    for (body, expected) in cases {
+        let (status, error) = post(&s, &body).await;
+        assert_eq!(status, 400, "{body}");
+        let message = error["error"].as_str().unwrap();
+        assert!(
+            message.contains(expected),
+            "{message:?} should contain {expected:?}"
+        );
+    }
+    let huge = format!("[{}]", vec![TAKEOVER; 9_000].join(","));
+    let (status, _) = post(&s, &huge).await;
+    assert_eq!(status, 413, "bodies are bounded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_and_metrics_after_traffic() {
+    let pipeline = Pipeline::start().await;
+    let replica = Replica::start(pipeline.scorer_config("http"));
+    let api = routes(replica.scoring.clone());
+    let healthz = warp::test::request().path("/healthz").reply(&api).await;
+    assert_eq!(healthz.status(), 200);
+
+    replica.wait_for_partitions().await;
+    let readyz = warp::test::request().path("/readyz").reply(&api).await;
+    assert_eq!(readyz.status(), 200, "{:?}", readyz.body());
+
+    let account = "C77";
+    pipeline
+        .publish_transactions(&[
+            transaction("m-1", account, TxType::Payment, 23.5, 181_023.5, 181_000.0),
+            transaction("m-2", account, TxType::Transfer, 181_000.0, 181_000.0, 0.0),
+        ])
+        .await;
+    pipeline
+        .publish(&[("C78".to_owned(), b"garbage".to_vec())])
+        .await;
+    pipeline.read_verdicts(2);
+    // The acknowledgement task updates metrics right after the broker's acks.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let metrics = warp::test::request().path("/metrics").reply(&api).await;
+    let text = String::from_utf8(metrics.body().to_vec()).unwrap();
+    for line in [
+        r#"aegis_transactions_scored_total{decision="BLOCK",type="TRANSFER"} 1"#,
+        r#"aegis_transactions_scored_total{decision="ALLOW",type="PAYMENT"} 1"#,
+        r#"aegis_transaction_amount_total{decision="BLOCK"} 181000"#,
+        r#"aegis_dlq_messages_total{reason="unknown_magic"} 1"#,
+        "aegis_transactions_received_total 3",
+        "aegis_event_to_verdict_seconds_count 2",
+        "aegis_scoring_duration_seconds_count",
+        "aegis_assigned_partitions 4",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    assert!(text.contains(&format!(
+        "aegis_model_info{{model_version=\"{}\"}} 1",
+        replica.scoring.scorer.model().model_version
+    )));
+    replica.stop().await;
+}
