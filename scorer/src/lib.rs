@@ -11,6 +11,7 @@
 //! a replica stops intake, drains, flushes and commits within a bounded time.
 
 pub mod api;
+pub mod assets;
 pub mod assignment;
 pub mod config;
 pub mod http;

@@ -1,0 +1,55 @@
+//! Static files compiled into the binary: the interactive API docs (vendored Swagger UI, see
+//! `assets/swagger-ui/README.md`).
+
+use warp::reply::{Reply, Response};
+use warp::Filter;
+
+const DOCS_HTML: &str = include_str!("../assets/docs.html");
+
+/// (file name under `/docs/`, content type, bytes)
+const SWAGGER_FILES: [(&str, &str, &[u8]); 5] = [
+    (
+        "swagger-ui-bundle.js",
+        "application/javascript",
+        include_bytes!("../assets/swagger-ui/swagger-ui-bundle.js"),
+    ),
+    (
+        "swagger-ui.css",
+        "text/css",
+        include_bytes!("../assets/swagger-ui/swagger-ui.css"),
+    ),
+    (
+        "favicon-32x32.png",
+        "image/png",
+        include_bytes!("../assets/swagger-ui/favicon-32x32.png"),
+    ),
+    (
+        "LICENSE",
+        "text/plain",
+        include_bytes!("../assets/swagger-ui/LICENSE"),
+    ),
+    (
+        "NOTICE",
+        "text/plain",
+        include_bytes!("../assets/swagger-ui/NOTICE"),
+    ),
+];
+
+/// `GET /docs` and the files it loads.
+pub fn routes() -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let page = warp::path!("docs")
+        .and(warp::get())
+        .map(|| warp::reply::html(DOCS_HTML).into_response());
+    let files = warp::path!("docs" / String)
+        .and(warp::get())
+        .and_then(|name: String| async move {
+            SWAGGER_FILES
+                .iter()
+                .find(|(file, _, _)| *file == name)
+                .map(|(_, content_type, bytes)| {
+                    warp::reply::with_header(*bytes, "content-type", *content_type).into_response()
+                })
+                .ok_or_else(warp::reject::not_found)
+        });
+    page.or(files).unify()
+}
