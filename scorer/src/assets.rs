@@ -1,10 +1,11 @@
-//! Static files compiled into the binary: the interactive API docs (vendored Swagger UI, see
+//! Static files compiled into the binary: the live page and the interactive API docs (vendored Swagger UI, see
 //! `assets/swagger-ui/README.md`).
 
 use warp::reply::{Reply, Response};
 use warp::Filter;
 
 const DOCS_HTML: &str = include_str!("../assets/docs.html");
+const LIVE_HTML: &str = include_str!("../assets/live.html");
 
 /// (file name under `/docs/`, content type, bytes)
 const SWAGGER_FILES: [(&str, &str, &[u8]); 5] = [
@@ -35,7 +36,7 @@ const SWAGGER_FILES: [(&str, &str, &[u8]); 5] = [
     ),
 ];
 
-/// `GET /docs` and the files it loads.
+/// `GET /` (the live page), `GET /docs` and the files it loads.
 pub fn routes() -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let page = warp::path!("docs")
         .and(warp::get())
@@ -51,5 +52,8 @@ pub fn routes() -> impl Filter<Extract = (Response,), Error = warp::Rejection> +
                 })
                 .ok_or_else(warp::reject::not_found)
         });
-    page.or(files).unify()
+    let live = warp::path::end()
+        .and(warp::get())
+        .map(|| warp::reply::html(LIVE_HTML).into_response());
+    live.or(page).unify().or(files).unify()
 }

@@ -9,6 +9,7 @@
 //! | `POST /v1/score` | score one transaction or an array (JSON) |
 //! | `GET /openapi.json` | OpenAPI 3 description, generated from the Rust types |
 //! | `GET /docs` | interactive API docs (vendored Swagger UI) |
+//! | `GET /` | the live page; `GET /api/live` its data |
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use warp::reply::{Reply, Response};
 use warp::Filter;
 
 use crate::api::{self, ApiError, ScoreRequest};
+use crate::live::LiveSnapshot;
 use crate::pipeline::Scoring;
 
 /// Serves until `shutdown` fires.
@@ -40,7 +42,7 @@ pub async fn serve(listener: TcpListener, scoring: Arc<Scoring>, shutdown: Cance
         title = "Aegis scorer",
         description = "Real-time fraud scoring: the same model and thresholds as the Kafka stream."
     ),
-    paths(score, healthz, readyz, metrics),
+    paths(score, healthz, readyz, metrics, live),
     components(schemas(
         ScoreRequest,
         ScoreBody,
@@ -103,8 +105,12 @@ pub fn routes(
         .and(warp::post())
         .and(warp::body::content_length_limit(api::MAX_BODY_BYTES))
         .and(warp::body::bytes())
-        .and(with)
+        .and(with.clone())
         .map(score);
+    let live = warp::path!("api" / "live")
+        .and(warp::get())
+        .and(with)
+        .map(live);
     let openapi = warp::path!("openapi.json")
         .and(warp::get())
         .map(|| warp::reply::json(&ApiDoc::openapi()).into_response());
@@ -114,6 +120,8 @@ pub fn routes(
         .or(readyz)
         .unify()
         .or(score)
+        .unify()
+        .or(live)
         .unify()
         .or(openapi)
         .unify()
@@ -176,6 +184,13 @@ fn score(body: bytes::Bytes, s: Arc<Scoring>) -> Response {
         )
         .into_response(),
     }
+}
+
+/// The live page's data: totals, fraud rate, blocked amount, recent points and the REVIEW/BLOCK
+/// log, over every replica's verdicts since this replica started.
+#[utoipa::path(get, path = "/api/live", responses((status = 200, description = "the live view", body = LiveSnapshot)))]
+fn live(s: Arc<Scoring>) -> Response {
+    warp::reply::json(&s.live.snapshot()).into_response()
 }
 
 /// Turns warp's rejections (unknown path, wrong method, body too large) into JSON errors.

@@ -15,6 +15,7 @@ pub mod assets;
 pub mod assignment;
 pub mod config;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod pipeline;
 pub mod scoring;
@@ -42,9 +43,17 @@ pub async fn run(config: ScorerConfig, cancel: CancellationToken) -> Result<Arc<
     tracing::info!(addr = %config.http_addr, "HTTP server listening");
     let http_stop = CancellationToken::new();
     let http = tokio::spawn(http::serve(listener, scoring.clone(), http_stop.clone()));
+    let live = {
+        let (config, feed, stop) = (config.clone(), scoring.live.clone(), http_stop.clone());
+        tokio::spawn(async move {
+            if let Err(e) = live::follow(&config, feed, stop).await {
+                tracing::warn!(error = %e, "live view stopped");
+            }
+        })
+    };
     let result = pipeline::run(config, scoring.clone(), cancel).await;
     http_stop.cancel();
-    let _ = http.await;
+    let _ = tokio::join!(http, live);
     tracing::info!("{}", scoring.metrics.summary());
     result.map(|()| scoring.metrics.clone())
 }

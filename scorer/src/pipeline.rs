@@ -39,6 +39,8 @@ pub struct Scoring {
     pub scorer: Arc<Scorer>,
     pub metrics: Arc<Metrics>,
     pub assignment: Arc<Assignment>,
+    /// The live page's view of the verdicts topic.
+    pub live: Arc<crate::live::LiveFeed>,
 }
 
 impl Scoring {
@@ -50,6 +52,7 @@ impl Scoring {
             metrics: Arc::new(Metrics::new(&model)),
             scorer: Arc::new(Scorer::new(model, verdict_framing())),
             assignment: Arc::default(),
+            live: Arc::new(crate::live::LiveFeed::new(now_ms())),
         })
     }
 }

@@ -230,3 +230,71 @@ async fn docs_page_and_its_files_are_served_by_the_scorer() {
         .await;
     assert_eq!(missing.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_page_shows_totals_scatter_points_and_the_flagged_log() {
+    let pipeline = Pipeline::start().await;
+    let config = pipeline.scorer_config("live");
+    let replica = Replica::start(config.clone());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let follower = tokio::spawn({
+        let (feed, stop) = (replica.scoring.live.clone(), stop.clone());
+        async move { aegis_scorer::live::follow(&config, feed, stop).await }
+    });
+    let mut txs: Vec<_> = (0..20)
+        .map(|i| {
+            transaction(
+                &format!("l-{i}"),
+                &format!("C5{i}"),
+                TxType::Payment,
+                30.0 + i as f64,
+                900.0,
+                870.0 - i as f64,
+            )
+        })
+        .collect();
+    txs.push(transaction(
+        "l-takeover",
+        "C99",
+        TxType::Transfer,
+        181_000.0,
+        181_000.0,
+        0.0,
+    ));
+    pipeline.publish_transactions(&txs).await;
+    pipeline.read_verdicts(txs.len());
+
+    let api = routes(replica.scoring.clone());
+    let mut snapshot = Value::Null;
+    for _ in 0..100 {
+        let response = warp::test::request().path("/api/live").reply(&api).await;
+        snapshot = serde_json::from_slice(response.body()).unwrap();
+        if snapshot["total"] == 21 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(snapshot["total"], 21, "{snapshot}");
+    assert_eq!(snapshot["blocked"], 1);
+    assert_eq!(snapshot["blocked_amount"], 181_000.0);
+    assert_eq!(snapshot["points"].as_array().unwrap().len(), 21);
+    let log = snapshot["log"].as_array().unwrap();
+    assert_eq!(log[0]["tx_id"], "l-takeover");
+    assert_eq!(log[0]["decision"], "BLOCK");
+    assert!(!log[0]["reasons"].as_array().unwrap().is_empty());
+    let rate = snapshot["fraud_rate_pct"].as_f64().unwrap();
+    assert!((rate - 100.0 / 21.0).abs() < 1e-9, "{rate}");
+
+    let page = warp::test::request().path("/").reply(&api).await;
+    assert_eq!(page.status(), 200);
+    let html = String::from_utf8(page.body().to_vec()).unwrap();
+    assert!(html.contains("/api/live") && html.contains("Running log"));
+    assert!(
+        !html.contains("http://") || html.contains("http://www.w3.org/2000/svg"),
+        "no external resources"
+    );
+
+    stop.cancel();
+    follower.await.unwrap().unwrap();
+    replica.stop().await;
+}

@@ -1,0 +1,258 @@
+//! The live view behind `GET /`: totals, fraud rate, blocked amount, recent (time, amount,
+//! decision) points for the scatter, and a running log of REVIEW/BLOCK verdicts with reasons.
+//!
+//! It follows the **verdicts topic** itself, from the moment the replica started, so every
+//! replica's page shows what all replicas decide — not just its own share.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aegis_core::avro::AvroCodec;
+use aegis_core::{kafka, Decision, TxType, Verdict};
+use anyhow::{Context, Result};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use utoipa::ToSchema;
+
+use crate::config::ScorerConfig;
+
+/// Points kept for the scatter.
+const MAX_POINTS: usize = 1_500;
+/// REVIEW/BLOCK verdicts kept for the log.
+const MAX_LOG: usize = 50;
+
+/// Everything the live page shows, as `GET /api/live` returns it.
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct LiveSnapshot {
+    /// When the view started counting, ms since the Unix epoch.
+    pub since: i64,
+    /// Verdicts seen.
+    pub total: u64,
+    /// ALLOW verdicts.
+    pub allowed: u64,
+    /// REVIEW verdicts.
+    pub reviewed: u64,
+    /// BLOCK verdicts.
+    pub blocked: u64,
+    /// (REVIEW + BLOCK) / total, in percent.
+    pub fraud_rate_pct: f64,
+    /// Sum of blocked amounts.
+    pub blocked_amount: f64,
+    /// Recent verdicts as `[scored_at_ms, amount, decision]`, oldest first.
+    pub points: Vec<(i64, f64, Decision)>,
+    /// Recent REVIEW and BLOCK verdicts, newest first.
+    pub log: Vec<LogEntry>,
+}
+
+/// One REVIEW/BLOCK line of the running log.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct LogEntry {
+    /// When it was scored, ms since the Unix epoch.
+    pub scored_at: i64,
+    /// The transaction.
+    pub tx_id: String,
+    /// The origin account.
+    pub account: String,
+    /// Transaction type.
+    #[serde(rename = "type")]
+    pub tx_type: TxType,
+    /// Amount.
+    pub amount: f64,
+    /// REVIEW or BLOCK.
+    pub decision: Decision,
+    /// Fraud probability.
+    pub fraud_probability: f64,
+    /// Why.
+    pub reasons: Vec<String>,
+}
+
+/// The live view's state.
+pub struct LiveFeed {
+    state: Mutex<State>,
+}
+
+struct State {
+    snapshot: LiveSnapshot,
+    points: VecDeque<(i64, f64, Decision)>,
+    log: VecDeque<LogEntry>,
+}
+
+impl LiveFeed {
+    /// An empty view starting now.
+    pub fn new(now_ms: i64) -> Self {
+        LiveFeed {
+            state: Mutex::new(State {
+                snapshot: LiveSnapshot {
+                    since: now_ms,
+                    ..LiveSnapshot::default()
+                },
+                points: VecDeque::with_capacity(MAX_POINTS),
+                log: VecDeque::with_capacity(MAX_LOG),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts one verdict.
+    pub fn record(&self, v: &Verdict) {
+        let mut s = self.lock();
+        let totals = &mut s.snapshot;
+        totals.total += 1;
+        match v.decision {
+            Decision::Allow => totals.allowed += 1,
+            Decision::Review => totals.reviewed += 1,
+            Decision::Block => {
+                totals.blocked += 1;
+                totals.blocked_amount += v.amount;
+            }
+        }
+        if s.points.len() == MAX_POINTS {
+            s.points.pop_front();
+        }
+        s.points.push_back((v.scored_at, v.amount, v.decision));
+        if v.decision != Decision::Allow {
+            if s.log.len() == MAX_LOG {
+                s.log.pop_back();
+            }
+            s.log.push_front(LogEntry {
+                scored_at: v.scored_at,
+                tx_id: v.tx_id.clone(),
+                account: v.account.clone(),
+                tx_type: v.tx_type,
+                amount: v.amount,
+                decision: v.decision,
+                fraud_probability: v.fraud_probability,
+                reasons: v.reasons.clone(),
+            });
+        }
+    }
+
+    /// The current view.
+    pub fn snapshot(&self) -> LiveSnapshot {
+        let s = self.lock();
+        let mut snapshot = s.snapshot.clone();
+        let flagged = snapshot.reviewed + snapshot.blocked;
+        snapshot.fraud_rate_pct = if snapshot.total == 0 {
+            0.0
+        } else {
+            100.0 * flagged as f64 / snapshot.total as f64
+        };
+        snapshot.points = s.points.iter().copied().collect();
+        snapshot.log = s.log.iter().cloned().collect();
+        snapshot
+    }
+}
+
+/// Follows the verdicts topic into `feed`, from the feed's start time on, until `cancel` fires.
+/// Partitions are assigned directly (no group membership, nothing committed), starting at the
+/// first verdict at or after `since`; the topic is waited for if it does not exist yet.
+pub async fn follow(
+    config: &ScorerConfig,
+    feed: Arc<LiveFeed>,
+    cancel: CancellationToken,
+) -> Result<()> {
+    let consumer: StreamConsumer = kafka::client_config(
+        &config.brokers,
+        &[
+            ("group.id", "aegis-live-view"),
+            ("enable.auto.commit", "false"),
+        ],
+        &config.properties,
+    )
+    .create()
+    .context("cannot create the live view's consumer")?;
+    let since = feed.snapshot().since;
+    while let Err(e) = assign_from(&consumer, &config.output_topic, since) {
+        tracing::debug!(error = %e, "live view waiting for the verdicts topic");
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+    loop {
+        let message = tokio::select! {
+            () = cancel.cancelled() => break,
+            m = consumer.recv() => m,
+        };
+        match message {
+            Ok(m) => match AvroCodec::verdict().decode(m.payload().unwrap_or_default()) {
+                Ok((verdict, _)) => feed.record(&verdict),
+                Err(e) => tracing::debug!(error = %e, "live view skipped an undecodable verdict"),
+            },
+            Err(e) => {
+                tracing::debug!(error = %e, "live view consumer error");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn assign_from(consumer: &StreamConsumer, topic: &str, since_ms: i64) -> Result<()> {
+    let timeout = Duration::from_secs(5);
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let partitions = metadata
+        .topics()
+        .first()
+        .filter(|t| t.error().is_none())
+        .map(|t| t.partitions().len())
+        .filter(|n| *n > 0)
+        .context("no such topic yet")?;
+    let mut wanted = TopicPartitionList::new();
+    for p in 0..partitions {
+        wanted.add_partition_offset(topic, i32::try_from(p)?, Offset::Offset(since_ms))?;
+    }
+    let start = consumer.offsets_for_times(wanted, timeout)?;
+    consumer.assign(&start)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(i: i64, decision: Decision, amount: f64) -> Verdict {
+        Verdict {
+            tx_id: format!("t{i}"),
+            account: "C1".into(),
+            amount,
+            tx_type: TxType::Transfer,
+            event_time: i,
+            fraud_probability: 0.5,
+            decision,
+            reasons: vec!["type is TRANSFER (+0.10)".into()],
+            model_version: "rf-1".into(),
+            scored_at: i,
+        }
+    }
+
+    #[test]
+    fn totals_rate_points_and_log_are_bounded() {
+        let feed = LiveFeed::new(0);
+        for i in 0..2_000 {
+            let d = match i % 100 {
+                0 => Decision::Block,
+                1 => Decision::Review,
+                _ => Decision::Allow,
+            };
+            feed.record(&verdict(i, d, 10.0));
+        }
+        let s = feed.snapshot();
+        assert_eq!(
+            (s.total, s.blocked, s.reviewed, s.allowed),
+            (2_000, 20, 20, 1_960)
+        );
+        assert!((s.fraud_rate_pct - 2.0).abs() < 1e-9);
+        assert!((s.blocked_amount - 200.0).abs() < 1e-9);
+        assert_eq!(s.points.len(), MAX_POINTS);
+        assert_eq!(s.points.last().map(|p| p.0), Some(1_999));
+        assert_eq!(s.log.len(), 40.min(MAX_LOG));
+        assert_eq!(s.log[0].tx_id, "t1901", "newest first");
+    }
+}
