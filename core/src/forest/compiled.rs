@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::kernel::Kernel;
+
 /// One node. A leaf has `left == 0` (the root is never anyone's child).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Node {
@@ -33,11 +35,58 @@ impl Node {
 pub struct ForestShapeError(pub String);
 
 /// A random forest compiled for scoring: P(fraud) is the mean of the trees' leaf values.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Serialized as its feature count, roots and nodes; the scoring layout ([`Kernel`]) is rebuilt,
+/// and the structure checked, whenever a forest is built or deserialized.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(try_from = "ForestParts", into = "ForestParts")]
 pub struct CompiledForest {
     n_features: usize,
     roots: Vec<u32>,
     nodes: Vec<Node>,
+    kernel: Kernel,
+}
+
+/// The serialized form of a [`CompiledForest`].
+#[derive(Clone, Serialize, Deserialize)]
+struct ForestParts {
+    n_features: usize,
+    roots: Vec<u32>,
+    nodes: Vec<Node>,
+}
+
+impl TryFrom<ForestParts> for CompiledForest {
+    type Error = ForestShapeError;
+
+    fn try_from(p: ForestParts) -> Result<Self, Self::Error> {
+        let mut forest = CompiledForest {
+            n_features: p.n_features,
+            roots: p.roots,
+            nodes: p.nodes,
+            kernel: Kernel::default(),
+        };
+        forest.prepare()?;
+        Ok(forest)
+    }
+}
+
+impl From<CompiledForest> for ForestParts {
+    fn from(f: CompiledForest) -> Self {
+        ForestParts {
+            n_features: f.n_features,
+            roots: f.roots,
+            nodes: f.nodes,
+        }
+    }
+}
+
+/// Two forests are equal when they have the same structure and values.
+impl PartialEq for CompiledForest {
+    fn eq(&self, other: &Self) -> bool {
+        self.n_features == other.n_features
+            && self.roots == other.roots
+            && self.nodes == other.nodes
+    }
 }
 
 impl CompiledForest {
@@ -48,6 +97,7 @@ impl CompiledForest {
             n_features,
             roots: Vec::with_capacity(trees.len()),
             nodes: Vec::with_capacity(trees.iter().map(Vec::len).sum()),
+            kernel: Kernel::default(),
         };
         for (t, tree) in trees.iter().enumerate() {
             if tree.is_empty() {
@@ -56,7 +106,7 @@ impl CompiledForest {
             forest.roots.push(index_u32(forest.nodes.len())?);
             forest.append_depth_first(tree, t)?;
         }
-        forest.check()?;
+        forest.prepare()?;
         Ok(forest)
     }
 
@@ -95,8 +145,15 @@ impl CompiledForest {
         Ok(())
     }
 
-    /// Checks every index and feature, so scoring can never go out of bounds. Called on every
-    /// forest built or loaded.
+    /// Checks the structure, then builds the scoring layout.
+    fn prepare(&mut self) -> Result<(), ForestShapeError> {
+        self.check()?;
+        self.kernel = Kernel::build(&self.roots, &self.nodes);
+        Ok(())
+    }
+
+    /// Checks every index and feature, so scoring can never go out of bounds, and the depth-first
+    /// layout the kernel relies on. Called on every forest built or loaded.
     pub fn check(&self) -> Result<(), ForestShapeError> {
         if self.roots.is_empty() {
             return Err(ForestShapeError("no trees".into()));
@@ -113,8 +170,9 @@ impl CompiledForest {
                 continue;
             }
             let (l, r) = (node.left as usize, node.right as usize);
-            // Children come after their parent: no cycles, and every walk ends.
-            if l <= i || r <= i || l >= n || r >= n {
+            // Children come after their parent (no cycles, every walk ends); the left child is
+            // the very next node (depth-first layout).
+            if l != i + 1 || r <= l || r >= n {
                 return Err(ForestShapeError(format!(
                     "node {i} has children {l}, {r} of {n}"
                 )));
@@ -174,21 +232,7 @@ impl CompiledForest {
             node.feature = index_u32(*new)?;
         }
         self.n_features = n_features;
-        self.check()
-    }
-
-    #[inline]
-    fn leaf(&self, root: u32, x: &[f64]) -> &Node {
-        let mut node = &self.nodes[root as usize];
-        while !node.is_leaf() {
-            let next = if x[node.feature as usize] <= node.threshold {
-                node.left
-            } else {
-                node.right
-            };
-            node = &self.nodes[next as usize];
-        }
-        node
+        self.prepare()
     }
 
     /// P(fraud) for one row: the mean of the trees' leaf values, summed in tree order exactly as
@@ -203,18 +247,21 @@ impl CompiledForest {
             x.len(),
             self.n_features
         );
-        let sum = self
-            .roots
-            .iter()
-            .fold(0.0, |sum, &r| sum + self.leaf(r, x).value);
-        sum / self.roots.len() as f64
+        self.kernel.predict(x)
     }
 
-    /// [`CompiledForest::predict`] for many rows into `out` (one value per row).
+    /// [`CompiledForest::predict`] for many rows into `out` (one value per row), several rows at a
+    /// time; the fastest way to score.
+    ///
+    /// # Panics
+    /// If a row has fewer than [`CompiledForest::n_features`] values.
     pub fn predict_batch<R: AsRef<[f64]>>(&self, rows: &[R], out: &mut [f64]) {
-        for (row, slot) in rows.iter().zip(out.iter_mut()) {
-            *slot = self.predict(row.as_ref());
-        }
+        assert!(
+            rows.iter().all(|r| r.as_ref().len() >= self.n_features),
+            "every row needs {} features",
+            self.n_features
+        );
+        self.kernel.predict_batch(rows, out);
     }
 
     /// Splits one row's prediction into a bias (the mean root value) and one contribution per

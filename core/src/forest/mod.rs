@@ -4,6 +4,7 @@
 
 mod compiled;
 mod fit;
+mod kernel;
 mod params;
 
 pub use compiled::{CompiledForest, ForestShapeError, Node};
