@@ -17,31 +17,55 @@ const N: usize = 3_000;
 async fn every_replayed_transaction_gets_exactly_one_verdict_equal_to_evaluate() {
     let pipeline = Pipeline::start().await;
     let path = data(SAMPLE);
+    // What `aegis-trainer evaluate` decides for every row of the file, by transaction id.
+    let model = Model::load(model()).unwrap();
     let rows: Vec<_> = PaysimReader::open(&path)
         .unwrap()
-        .take(N)
         .map(|r| r.unwrap().transaction)
         .collect();
-    let model = Model::load(model()).unwrap();
     let expected: HashMap<String, Decision> = aegis_trainer::evaluate::predict(&model, &path)
         .unwrap()
         .into_iter()
-        .take(N)
         .zip(&rows)
         .map(|(p, tx)| (tx.tx_id.clone(), p.decision))
         .collect();
-    assert_eq!(expected.len(), N, "sample tx_ids are distinct");
+    assert_eq!(expected.len(), rows.len(), "sample tx_ids are distinct");
 
     let replica = Replica::start(pipeline.scorer_config("replay"));
-    pipeline.publish_transactions(&rows).await;
+    // The real producer replays the first N rows in step order.
+    let producer = aegis_producer::ProducerConfig {
+        brokers: pipeline.broker.bootstrap(),
+        topic: pipeline.input.clone(),
+        replay: Some(path.clone()),
+        simulate: false,
+        rate: None,
+        count: Some(N as u64),
+        duration: None,
+        scenario: None,
+        takeover_every: 500,
+        fraud_rate: 0.0013,
+        seed: 42,
+        metrics_addr: None,
+        properties: vec![],
+    };
+    let summary = tokio::task::spawn_blocking(move || {
+        aegis_producer::run(
+            &producer,
+            aegis_producer::Counters::new(),
+            &Default::default(),
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!((summary.sent, summary.failed), (N as u64, 0));
+
     let (messages, verdicts) = pipeline.read_verdicts(N);
     let stats = replica.stop().await;
-
     assert_eq!(messages.len(), N, "exactly one verdict per transaction");
     assert_eq!(verdicts.len(), N, "distinct tx_ids");
-    for (tx_id, decision) in &expected {
-        let verdict = &verdicts[tx_id];
-        assert_eq!(verdict.decision, *decision, "{tx_id}: {verdict:?}");
+    for (tx_id, verdict) in &verdicts {
+        assert_eq!(verdict.decision, expected[tx_id], "{tx_id}: {verdict:?}");
         assert_eq!(verdict.model_version, model.model_version);
         assert!(verdict.scored_at >= verdict.event_time);
     }

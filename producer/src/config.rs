@@ -1,0 +1,94 @@
+//! The producer's flags: every one also an `AEGIS_*` environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use aegis_core::kafka::{Property, TRANSACTIONS_TOPIC};
+use clap::{ArgGroup, Args, ValueEnum};
+
+/// Scenarios mixed into simulated traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Every `--takeover-every` transactions: a small local payment from an account, then a
+    /// transfer that empties it.
+    AccountTakeover,
+}
+
+/// How to run the producer.
+#[derive(Args, Clone, Debug)]
+#[command(group(ArgGroup::new("source").required(true).args(["replay", "simulate"])))]
+pub struct ProducerConfig {
+    /// Kafka bootstrap servers, e.g. `localhost:9092`.
+    #[arg(long, env = "AEGIS_BROKERS")]
+    pub brokers: String,
+    /// Topic to publish transactions to (key = origin account).
+    #[arg(long, env = "AEGIS_TOPIC", default_value = TRANSACTIONS_TOPIC)]
+    pub topic: String,
+    /// Replay the rows of a PaySim CSV in step order (repeated, with new ids, if --count asks for more).
+    #[arg(long, env = "AEGIS_REPLAY", value_name = "CSV")]
+    pub replay: Option<PathBuf>,
+    /// Simulate PaySim-like traffic (type mix, amounts, balances, and PaySim's fraud pattern).
+    #[arg(long, env = "AEGIS_SIMULATE")]
+    pub simulate: bool,
+    /// Transactions per second (default: as fast as the broker takes them).
+    #[arg(long, env = "AEGIS_RATE", value_name = "TX_PER_S")]
+    pub rate: Option<f64>,
+    /// Stop after this many transactions.
+    #[arg(long, env = "AEGIS_COUNT")]
+    pub count: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long, env = "AEGIS_DURATION", value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Mix a scenario into simulated traffic.
+    #[arg(long, env = "AEGIS_SCENARIO", value_enum)]
+    pub scenario: Option<Scenario>,
+    /// How often (in transactions) the account-takeover scenario plays.
+    #[arg(long, env = "AEGIS_TAKEOVER_EVERY", default_value_t = 500, value_parser = clap::value_parser!(u64).range(2..))]
+    pub takeover_every: u64,
+    /// Share of simulated transactions that are fraud (PaySim: 0.0013).
+    #[arg(long, env = "AEGIS_FRAUD_RATE", default_value_t = 0.0013)]
+    pub fraud_rate: f64,
+    /// Seed of the simulator: the same seed gives the same transactions.
+    #[arg(long, env = "AEGIS_SEED", default_value_t = 42)]
+    pub seed: u64,
+    /// Serve Prometheus metrics (`/metrics`) on this address.
+    #[arg(long, env = "AEGIS_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// librdkafka property, as kcat takes it (TLS, SASL, tuning); repeatable. Secret values are
+    /// never logged.
+    #[arg(
+        short = 'X',
+        value_name = "KEY=VALUE",
+        env = "AEGIS_KAFKA_PROPERTIES",
+        value_delimiter = ','
+    )]
+    pub properties: Vec<Property>,
+}
+
+impl ProducerConfig {
+    /// Checks values clap cannot: one line saying what to fix.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if let Some(rate) = self.rate {
+            anyhow::ensure!(
+                rate.is_finite() && rate > 0.0,
+                "--rate must be a positive number of transactions per second (got {rate})"
+            );
+        }
+        if let Some(d) = self.duration {
+            anyhow::ensure!(
+                d.is_finite() && d > 0.0,
+                "--duration must be a positive number of seconds (got {d})"
+            );
+        }
+        anyhow::ensure!(
+            (0.0..1.0).contains(&self.fraud_rate),
+            "--fraud-rate must be in [0, 1) (got {})",
+            self.fraud_rate
+        );
+        anyhow::ensure!(
+            self.scenario.is_none() || self.simulate,
+            "--scenario needs --simulate (a replay sends the file as it is)"
+        );
+        Ok(())
+    }
+}
