@@ -1,0 +1,52 @@
+"""Shared by the deploy checks: the repository layout and one way to report problems.
+
+Every check collects problems as one line each ("where: what is wrong, and what to do") and the
+script exits non-zero after printing them all, so one run shows everything to fix.
+"""
+
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "deploy" / "compose.yaml"
+ROOT_COMPOSE = ROOT / "compose.yaml"
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
+GRAFANA_DIR = ROOT / "grafana"
+
+
+def rel(path):
+    """A path as the user sees it: relative to the repository root when inside it."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def load_yaml(path):
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+class Problems:
+    """Problems found by one check, printed together at the end."""
+
+    def __init__(self, check):
+        self.check = check
+        self.lines = []
+
+    def add(self, where, message):
+        self.lines.append(f"{where}: {message}")
+
+    def finish(self, ok_message):
+        """Prints the outcome and exits: 0 when nothing was found, 1 otherwise."""
+        if self.lines:
+            print(f"{self.check}: {len(self.lines)} problem(s):", file=sys.stderr)
+            for line in self.lines:
+                print(f"  - {line}", file=sys.stderr)
+            sys.exit(1)
+        print(f"{self.check}: {ok_message}")
+        sys.exit(0)

@@ -1,0 +1,56 @@
+// Drives the scorer's pages in headless Chromium (Debian's /usr/bin/chromium, through
+// playwright-core): the live page must show numbers that move and a filled scatter; /docs must
+// render and its "Try it out" must call POST /v1/score and get the takeover transfer BLOCKed.
+//
+//   node scripts/ui/check-ui.mjs http://127.0.0.1:8080 OUT_DIR
+import { chromium } from "playwright-core";
+
+const [base, outDir] = process.argv.slice(2);
+const fail = (message) => { console.error(`check-ui: FAIL: ${message}`); process.exit(1); };
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+
+  // Live page: numbers move, the scatter fills, the log lists flagged verdicts.
+  await page.goto(`${base}/`);
+  const total = async () => Number((await page.textContent("#total")).replace(/\D/g, ""));
+  await page.waitForFunction(() => Number(document.querySelector("#total").textContent.replace(/\D/g, "")) > 0, null, { timeout: 20000 });
+  const first = await total();
+  await page.waitForTimeout(3000);
+  const second = await total();
+  if (!(second > first)) fail(`live totals did not move (${first} then ${second})`);
+  const dots = await page.locator("#scatter circle").count();
+  if (dots < 50) fail(`scatter has only ${dots} points`);
+  await page.waitForSelector("#log tr", { timeout: 30000 });
+  const flagged = await page.locator("#log tr").count();
+  await page.screenshot({ path: `${outDir}/live.png`, fullPage: false });
+  console.log(`live page: ${first} -> ${second} transactions in 3 s, ${dots} scatter points, ${flagged} flagged rows (${outDir}/live.png)`);
+
+  // API docs: render, try POST /v1/score with the takeover transfer.
+  await page.goto(`${base}/docs`);
+  const operation = page.locator(".opblock-post", { hasText: "/v1/score" });
+  await operation.waitFor({ timeout: 20000 });
+  await operation.locator(".opblock-summary").click();
+  // The docs page starts in "Try it out" mode (tryItOutEnabled); click it only if it is offered.
+  const tryIt = operation.getByRole("button", { name: "Try it out" });
+  if (await tryIt.count()) await tryIt.click();
+  const takeover = JSON.stringify({
+    type: "TRANSFER", amount: 181000, name_orig: "C1305486145", old_balance_orig: 181000,
+    new_balance_orig: 0, name_dest: "C553264065", old_balance_dest: 0, new_balance_dest: 0,
+  });
+  await operation.locator("textarea.body-param__text").fill(takeover);
+  await operation.getByRole("button", { name: "Execute" }).click();
+  const response = operation.locator(".responses-wrapper .live-responses-table .response-col_description pre").first();
+  await response.waitFor({ timeout: 20000 });
+  const body = await response.textContent();
+  if (!body.includes('"BLOCK"')) fail(`/docs "Try it out" did not return BLOCK: ${body.slice(0, 300)}`);
+  await page.screenshot({ path: `${outDir}/docs.png`, fullPage: false });
+  console.log(`API docs: POST /v1/score from "Try it out" returned BLOCK (${outDir}/docs.png)`);
+} finally {
+  await browser.close();
+}
