@@ -26,6 +26,8 @@ pub mod forest;
 pub mod kafka;
 pub mod model;
 pub mod paysim;
+#[cfg(feature = "service")]
+pub mod service;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod transaction;

@@ -4,9 +4,9 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use aegis_core::service;
 use aegis_producer::{Counters, ProducerConfig};
 use clap::Parser;
-use tokio_util::sync::CancellationToken;
 use warp::Filter;
 
 #[derive(Parser)]
@@ -22,13 +22,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AEGIS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    service::init_logging("info,rdkafka=warn");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -36,9 +30,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let cancel = service::cancel_on_signal(&runtime);
     let result = runtime.block_on(async {
-        let cancel = CancellationToken::new();
-        tokio::spawn(stop_on_signal(cancel.clone()));
         let counters = Counters::new();
         if let Some(addr) = cli.config.metrics_addr {
             let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
@@ -81,22 +74,4 @@ async fn serve_metrics(listener: tokio::net::TcpListener, counters: Arc<Counters
         warp::reply::with_header(buf, "content-type", "text/plain; version=0.0.4")
     });
     warp::serve(route).incoming(listener).run().await;
-}
-
-/// Cancels on SIGINT or SIGTERM.
-async fn stop_on_signal(cancel: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            cancel.cancel();
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("stop signal received: flushing");
-    cancel.cancel();
 }

@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
+use aegis_core::service;
 use aegis_scorer::ScorerConfig;
 use clap::Parser;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(
@@ -19,13 +19,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AEGIS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    service::init_logging("info,rdkafka=warn");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -33,11 +27,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        let cancel = CancellationToken::new();
-        tokio::spawn(stop_on_signal(cancel.clone()));
-        aegis_scorer::run(cli.config, cancel).await
-    });
+    let result = runtime.block_on(aegis_scorer::run(
+        cli.config,
+        service::cancel_on_signal(&runtime),
+    ));
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
@@ -45,29 +38,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Cancels on SIGINT or SIGTERM.
-async fn stop_on_signal(cancel: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    cancel.cancel();
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("stop signal received: draining");
-    cancel.cancel();
 }
