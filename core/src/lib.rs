@@ -14,6 +14,8 @@
 //! - [`kafka`]: the contract's topic names and librdkafka configs built from `-X key=value`
 //!   properties, secrets masked in logs. With the `testkit` feature, `testkit` starts a real broker
 //!   for tests.
+//! - [`registry`]: a Confluent Schema Registry client (register, fetch by id, cached); with the
+//!   `testkit` feature, `fake_registry` is an in-process fake of those calls for tests.
 //! - [`model`]: the versioned model artifact (format version, content-hash model version, features,
 //!   thresholds, training summary, compiled forest) and scoring a transaction with it.
 //!
@@ -21,11 +23,14 @@
 #![deny(missing_docs)]
 
 pub mod avro;
+#[cfg(feature = "testkit")]
+pub mod fake_registry;
 pub mod features;
 pub mod forest;
 pub mod kafka;
 pub mod model;
 pub mod paysim;
+pub mod registry;
 #[cfg(feature = "service")]
 pub mod service;
 #[cfg(feature = "testkit")]

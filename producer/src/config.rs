@@ -51,6 +51,10 @@ pub struct ProducerConfig {
     /// Seed of the simulator: the same seed gives the same transactions.
     #[arg(long, env = "AEGIS_SEED", default_value_t = 42)]
     pub seed: u64,
+    /// Schema Registry URL: register the transaction schema under `<topic>-value` and write the
+    /// Confluent wire format (default: Avro single-object encoding).
+    #[arg(long, env = "AEGIS_SCHEMA_REGISTRY_URL")]
+    pub schema_registry_url: Option<String>,
     /// Serve Prometheus metrics (`/metrics`) on this address.
     #[arg(long, env = "AEGIS_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,

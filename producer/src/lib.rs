@@ -6,7 +6,8 @@
 //! Guarantees: the key is the origin account, so one account's transactions stay in order on one
 //! partition; the producer is idempotent with `acks=all`; a full local queue means waiting, never
 //! dropping; every delivery failure is counted and reported in the summary (and the binary then
-//! exits non-zero). Values are Avro single-object encoded (`schemas/transaction.avsc`).
+//! exits non-zero). Values are Avro (`schemas/transaction.avsc`): single-object encoded, or in the
+//! Confluent wire format with `--schema-registry-url`.
 
 pub mod config;
 pub mod pace;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aegis_core::avro::{AvroCodec, Framing};
+use aegis_core::registry::SchemaRegistry;
 use aegis_core::Transaction;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -90,6 +92,15 @@ pub fn run(
                 .map(|Scenario::AccountTakeover| config.takeover_every),
         })),
     };
+    let codec = AvroCodec::transaction();
+    let framing = match &config.schema_registry_url {
+        Some(url) => {
+            let framing = SchemaRegistry::new(url)?.framing_for(&config.topic, codec)?;
+            tracing::info!(registry = %url, ?framing, "transaction schema registered");
+            framing
+        }
+        None => Framing::SingleObject,
+    };
     let publisher = Publisher::new(
         &config.brokers,
         &config.topic,
@@ -101,7 +112,6 @@ pub fn run(
     let bar = progress_bar(config.count);
     let pacer = Pacer::new(config.rate);
     let deadline = config.duration.map(Duration::from_secs_f64);
-    let codec = AvroCodec::transaction();
     let mut buf = Vec::with_capacity(256);
     let mut sent = 0u64;
     for mut tx in source {
@@ -117,7 +127,7 @@ pub fn run(
             tx.step = 1 + i32::try_from(pacer.elapsed().as_secs() / 3600).unwrap_or(i32::MAX - 1);
         }
         buf.clear();
-        codec.encode_into(&tx, Framing::SingleObject, &mut buf)?;
+        codec.encode_into(&tx, framing, &mut buf)?;
         publisher.send(&tx.name_orig, &buf)?;
         sent += 1;
         if sent % 1024 == 0 {

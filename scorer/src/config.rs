@@ -31,6 +31,10 @@ pub struct ScorerConfig {
     /// Address of the HTTP server: metrics, health, scoring API, API docs, live page.
     #[arg(long, env = "AEGIS_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
+    /// Schema Registry URL (e.g. Redpanda's `http://redpanda:8081`): register the schemas and use
+    /// the Confluent wire format, so Console and `kcat -s value=avro` decode the topics.
+    #[arg(long, env = "AEGIS_SCHEMA_REGISTRY_URL")]
+    pub schema_registry_url: Option<String>,
     /// Override the model's REVIEW threshold (a fraud probability in [0, 1]).
     #[arg(long, env = "AEGIS_REVIEW_THRESHOLD")]
     pub review_threshold: Option<f64>,

@@ -16,9 +16,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aegis_core::avro::Framing;
+use aegis_core::avro::{AvroCodec, Framing};
 use aegis_core::kafka;
-use aegis_core::{Model, Thresholds};
+use aegis_core::registry::{RegistryDecoder, SchemaRegistry};
+use aegis_core::{Model, Thresholds, Transaction};
 use anyhow::{anyhow, Context, Result};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -48,9 +49,10 @@ impl Scoring {
     /// model file or flag.
     pub fn new(config: &ScorerConfig) -> Result<Scoring> {
         let model = load_model(config)?;
+        let (framing, registry) = registry(config)?;
         Ok(Scoring {
             metrics: Arc::new(Metrics::new(&model)),
-            scorer: Arc::new(Scorer::new(model, verdict_framing())),
+            scorer: Arc::new(Scorer::new(model, framing, registry)),
             assignment: Arc::default(),
             live: Arc::new(crate::live::LiveFeed::new(now_ms())),
         })
@@ -198,13 +200,15 @@ async fn process(
 ) -> Result<()> {
     while let Some(batch) = batches.recv().await {
         let scorer = scorer.clone();
-        let (batch, outputs) = tokio::task::spawn_blocking(move || {
+        let (batch, outputs, scoring_time) = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
             let outputs = scorer.process(&batch, now_ms());
-            (batch, (outputs, started.elapsed()))
+            (batch, outputs, started.elapsed())
         })
         .await?;
-        let (outputs, scoring_time) = outputs;
+        // An unreachable registry must not send good messages to the DLQ: stop, store nothing,
+        // and let the next run read them again.
+        let outputs = outputs.context("stopping without storing offsets for this batch")?;
         metrics.scored_batch(batch.len(), scoring_time);
         let mut deliveries = Vec::with_capacity(batch.len());
         for (message, output) in batch.iter().zip(&outputs) {
@@ -389,7 +393,18 @@ fn create_producer(config: &ScorerConfig) -> Result<FutureProducer> {
     .context("cannot create the Kafka producer (check --brokers and -X properties)")
 }
 
-/// The framing verdicts are written in (Confluent once a Schema Registry is configured).
-pub fn verdict_framing() -> Framing {
-    Framing::SingleObject
+/// With `--schema-registry-url`: registers the verdict schema under `<output>-value` and writes
+/// verdicts in the Confluent wire format, and reads input written with any registered schema.
+/// Without: single-object encoding.
+fn registry(config: &ScorerConfig) -> Result<(Framing, Option<RegistryDecoder<Transaction>>)> {
+    let Some(url) = &config.schema_registry_url else {
+        return Ok((Framing::SingleObject, None));
+    };
+    let client = Arc::new(SchemaRegistry::new(url)?);
+    let framing = client.framing_for(&config.output_topic, AvroCodec::verdict())?;
+    tracing::info!(registry = %url, ?framing, "verdict schema registered");
+    Ok((
+        framing,
+        Some(RegistryDecoder::new(AvroCodec::transaction(), client)),
+    ))
 }

@@ -3,10 +3,11 @@
 //! runs off the consumer's poll path and is easy to test.
 
 use aegis_core::avro::{AvroCodec, Framing};
+use aegis_core::registry::{DecodeError, RegistryDecoder};
 use aegis_core::{Model, Transaction, Verdict};
 
 /// Why a message went to the dead-letter topic: a closed set, fit for metric labels.
-pub const DEAD_LETTER_REASONS: [&str; 7] = [
+pub const DEAD_LETTER_REASONS: [&str; 9] = [
     "empty",
     "unknown_magic",
     "truncated",
@@ -14,6 +15,8 @@ pub const DEAD_LETTER_REASONS: [&str; 7] = [
     "body",
     "trailing_bytes",
     "invalid",
+    "unknown_schema",
+    "unreadable_schema",
 ];
 
 /// One consumed message, detached from the consumer.
@@ -36,30 +39,54 @@ pub enum Output {
     DeadLetter { reason: &'static str, error: String },
 }
 
-/// A model with the framing verdicts are written in.
+/// A model, the framing verdicts are written in, and (with a Schema Registry) the decoder that
+/// resolves Confluent-framed input written with other registered schemas.
 pub struct Scorer {
     model: Model,
     framing: Framing,
+    decoder: Option<RegistryDecoder<Transaction>>,
 }
 
 impl Scorer {
-    pub fn new(model: Model, framing: Framing) -> Self {
-        Scorer { model, framing }
+    pub fn new(
+        model: Model,
+        framing: Framing,
+        decoder: Option<RegistryDecoder<Transaction>>,
+    ) -> Self {
+        Scorer {
+            model,
+            framing,
+            decoder,
+        }
     }
 
     pub fn model(&self) -> &Model {
         &self.model
     }
 
-    /// Decodes and validates one payload.
-    pub fn decode(payload: Option<&[u8]>) -> Result<Transaction, (&'static str, String)> {
-        let bytes = payload.ok_or(("empty", "message has no value".to_owned()))?;
-        let (tx, _framing) = AvroCodec::transaction()
-            .decode(bytes)
-            .map_err(|e| (e.kind(), e.to_string()))?;
-        tx.validate()
-            .map_err(|e| ("invalid", format!("invalid transaction {}: {e}", tx.tx_id)))?;
-        Ok(tx)
+    /// Decodes and validates one payload. `Ok(Err((reason, message)))` is a dead letter; `Err` means
+    /// the registry could not be asked — that says nothing about the message, so it must not be
+    /// dead-lettered: the caller stops without storing the offset.
+    pub fn decode(
+        &self,
+        payload: Option<&[u8]>,
+    ) -> Result<Result<Transaction, (&'static str, String)>, DecodeError> {
+        let Some(bytes) = payload else {
+            return Ok(Err(("empty", "message has no value".to_owned())));
+        };
+        let decoded = match &self.decoder {
+            Some(decoder) => match decoder.decode(bytes) {
+                Err(e) if e.is_retryable() => return Err(e),
+                other => other.map_err(|e| (e.kind(), e.to_string())),
+            },
+            None => AvroCodec::transaction()
+                .decode(bytes)
+                .map_err(|e| (e.kind(), e.to_string())),
+        };
+        Ok(decoded.and_then(|(tx, _)| match tx.validate() {
+            Ok(()) => Ok(tx),
+            Err(e) => Err(("invalid", format!("invalid transaction {}: {e}", tx.tx_id))),
+        }))
     }
 
     /// The verdict for one valid transaction, stamped `now_ms`.
@@ -67,13 +94,15 @@ impl Scorer {
         self.model.verdict(tx, now_ms)
     }
 
-    /// The output for every message of a batch, in order.
-    pub fn process(&self, batch: &[Received], now_ms: i64) -> Vec<Output> {
+    /// The output for every message of a batch, in order; `Err` if the registry is unreachable.
+    pub fn process(&self, batch: &[Received], now_ms: i64) -> Result<Vec<Output>, DecodeError> {
         batch
             .iter()
-            .map(|m| match Self::decode(m.payload.as_deref()) {
-                Ok(tx) => self.encode(self.verdict(&tx, now_ms)),
-                Err((reason, error)) => Output::DeadLetter { reason, error },
+            .map(|m| {
+                Ok(match self.decode(m.payload.as_deref())? {
+                    Ok(tx) => self.encode(self.verdict(&tx, now_ms)),
+                    Err((reason, error)) => Output::DeadLetter { reason, error },
+                })
             })
             .collect()
     }

@@ -36,7 +36,7 @@ pub struct ForestShapeError(pub String);
 
 /// A random forest compiled for scoring: P(fraud) is the mean of the trees' leaf values.
 ///
-/// Serialized as its feature count, roots and nodes; the scoring layout ([`Kernel`]) is rebuilt,
+/// Serialized as its feature count, roots and nodes; the scoring layout (the kernel) is rebuilt,
 /// and the structure checked, whenever a forest is built or deserialized.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(try_from = "ForestParts", into = "ForestParts")]

@@ -33,6 +33,7 @@ fn config(broker: &Broker, topic: &str) -> ProducerConfig {
         fraud_rate: 0.0013,
         seed: 42,
         metrics_addr: None,
+        schema_registry_url: None,
         properties: vec![],
     }
 }

@@ -5,6 +5,7 @@ mod cli;
 mod dead_letters;
 mod group;
 mod http;
+mod registry;
 mod replay;
 
 use std::collections::HashMap;
@@ -120,6 +121,7 @@ impl Pipeline {
             max_in_flight: 16,
             shutdown_timeout_secs: 15,
             http_addr: "127.0.0.1:0".parse().unwrap(),
+            schema_registry_url: None,
             properties: vec![],
         }
     }

@@ -46,6 +46,7 @@ async fn every_replayed_transaction_gets_exactly_one_verdict_equal_to_evaluate()
         fraud_rate: 0.0013,
         seed: 42,
         metrics_addr: None,
+        schema_registry_url: None,
         properties: vec![],
     };
     let summary = tokio::task::spawn_blocking(move || {
