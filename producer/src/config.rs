@@ -70,6 +70,27 @@ pub struct ProducerConfig {
 }
 
 impl ProducerConfig {
+    /// The command line's defaults for `brokers` and `topic`, with no source chosen yet: set
+    /// `replay` or `simulate` (and anything else) before running. For library users and tests.
+    pub fn new(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
+        ProducerConfig {
+            brokers: brokers.into(),
+            topic: topic.into(),
+            replay: None,
+            simulate: false,
+            rate: None,
+            count: None,
+            duration: None,
+            scenario: None,
+            takeover_every: 500,
+            fraud_rate: 0.0013,
+            seed: 42,
+            schema_registry_url: None,
+            metrics_addr: None,
+            properties: Vec::new(),
+        }
+    }
+
     /// Checks values clap cannot: one line saying what to fix.
     pub fn check(&self) -> anyhow::Result<()> {
         if let Some(rate) = self.rate {

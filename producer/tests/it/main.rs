@@ -20,22 +20,7 @@ fn data(name: &str) -> PathBuf {
 }
 
 fn config(broker: &Broker, topic: &str) -> ProducerConfig {
-    ProducerConfig {
-        brokers: broker.bootstrap(),
-        topic: topic.to_owned(),
-        replay: None,
-        simulate: false,
-        rate: None,
-        count: None,
-        duration: None,
-        scenario: None,
-        takeover_every: 500,
-        fraud_rate: 0.0013,
-        seed: 42,
-        metrics_addr: None,
-        schema_registry_url: None,
-        properties: vec![],
-    }
+    ProducerConfig::new(broker.bootstrap(), topic)
 }
 
 /// Every (key, transaction) on the topic, read from the beginning until `n` arrived (plus a short

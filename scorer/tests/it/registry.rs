@@ -21,20 +21,13 @@ async fn producer_and_scorer_speak_the_confluent_wire_format_through_the_registr
 
     // The producer registers the transaction schema and frames with its id.
     let producer = aegis_producer::ProducerConfig {
-        brokers: pipeline.broker.bootstrap(),
-        topic: pipeline.input.clone(),
-        replay: None,
         simulate: true,
-        rate: None,
         count: Some(200),
-        duration: None,
         scenario: Some(aegis_producer::Scenario::AccountTakeover),
         takeover_every: 50,
-        fraud_rate: 0.0013,
         seed: 9,
         schema_registry_url: Some(registry.url()),
-        metrics_addr: None,
-        properties: vec![],
+        ..aegis_producer::ProducerConfig::new(pipeline.broker.bootstrap(), pipeline.input.clone())
     };
     tokio::task::spawn_blocking(move || {
         aegis_producer::run(

@@ -34,20 +34,9 @@ async fn every_replayed_transaction_gets_exactly_one_verdict_equal_to_evaluate()
     let replica = Replica::start(pipeline.scorer_config("replay"));
     // The real producer replays the first N rows in step order.
     let producer = aegis_producer::ProducerConfig {
-        brokers: pipeline.broker.bootstrap(),
-        topic: pipeline.input.clone(),
         replay: Some(path.clone()),
-        simulate: false,
-        rate: None,
         count: Some(N as u64),
-        duration: None,
-        scenario: None,
-        takeover_every: 500,
-        fraud_rate: 0.0013,
-        seed: 42,
-        metrics_addr: None,
-        schema_registry_url: None,
-        properties: vec![],
+        ..aegis_producer::ProducerConfig::new(pipeline.broker.bootstrap(), pipeline.input.clone())
     };
     let summary = tokio::task::spawn_blocking(move || {
         aegis_producer::run(
