@@ -26,12 +26,7 @@ fn sample() -> (Vec<Features>, Vec<f64>) {
 }
 
 fn forest(rows: &[Features], labels: &[f64]) -> CompiledForest {
-    let frauds = labels.iter().sum::<f64>();
-    let w = (labels.len() as f64 - frauds) / frauds;
-    let weights: Vec<f64> = labels
-        .iter()
-        .map(|&y| if y > 0.5 { w } else { 1.0 })
-        .collect();
+    let weights = forest::balanced_weights(labels);
     forest::fit(rows, labels, &weights, &ForestParams::default(), &|| {})
         .expect("fit")
         .compile()

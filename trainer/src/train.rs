@@ -139,8 +139,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// Fits on the fit part with classes balanced: fraud rows weigh (legit rows / fraud rows), so a
-/// bootstrap sample holds about as many frauds as legit rows.
+/// Fits on the fit part with classes balanced (see [`forest::balanced_weights`]).
 fn fit(dataset: &Dataset, part: &Part, params: &ForestParams) -> Result<CompiledForest> {
     let rows: Vec<_> = part
         .indices
@@ -152,11 +151,7 @@ fn fit(dataset: &Dataset, part: &Part, params: &ForestParams) -> Result<Compiled
         .iter()
         .map(|&i| f64::from(u8::from(dataset.rows[i].is_fraud)))
         .collect();
-    let fraud_weight = (part.rows - part.frauds) as f64 / part.frauds as f64;
-    let weights: Vec<f64> = labels
-        .iter()
-        .map(|&y| if y > 0.5 { fraud_weight } else { 1.0 })
-        .collect();
+    let weights = forest::balanced_weights(&labels);
     let bar = ProgressBar::new(params.trees as u64);
     bar.set_style(
         ProgressStyle::with_template(

@@ -46,6 +46,22 @@ impl From<ForestShapeError> for FitError {
     }
 }
 
+/// Sample weights that balance the classes of 0/1 `labels`: each fraud weighs (legit rows / fraud
+/// rows) and each legit row 1, so a weighted bootstrap sample is about half fraud. All ones when a
+/// class is missing.
+pub fn balanced_weights(labels: &[f64]) -> Vec<f64> {
+    let frauds = labels.iter().filter(|&&y| y > 0.5).count();
+    let fraud_weight = if frauds == 0 || frauds == labels.len() {
+        1.0
+    } else {
+        (labels.len() - frauds) as f64 / frauds as f64
+    };
+    labels
+        .iter()
+        .map(|&y| if y > 0.5 { fraud_weight } else { 1.0 })
+        .collect()
+}
+
 /// A fitted forest: one smartcore forest per tree, kept so tests can compare the compiled form
 /// against smartcore's own `predict`.
 pub struct FittedForest {

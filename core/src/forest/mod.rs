@@ -8,5 +8,5 @@ mod kernel;
 mod params;
 
 pub use compiled::{CompiledForest, ForestShapeError, Node};
-pub use fit::{compile, fit, FitError, FittedForest, SmartcoreForest};
+pub use fit::{balanced_weights, compile, fit, FitError, FittedForest, SmartcoreForest};
 pub use params::{ForestParams, InvalidParams};

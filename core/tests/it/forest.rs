@@ -7,12 +7,7 @@ use crate::labelled_rows;
 #[test]
 fn compiled_forest_equals_smartcore_predict_on_real_rows() {
     let (rows, labels) = labelled_rows("paysim_fraud_enriched_steps_1-400.csv");
-    let frauds = labels.iter().sum::<f64>();
-    let fraud_weight = (labels.len() as f64 - frauds) / frauds;
-    let weights: Vec<f64> = labels
-        .iter()
-        .map(|&y| if y > 0.5 { fraud_weight } else { 1.0 })
-        .collect();
+    let weights = forest::balanced_weights(&labels);
     let params = ForestParams::default()
         .with_trees(12)
         .with_max_depth(10)

@@ -11,12 +11,7 @@ use crate::labelled_rows;
 
 fn small_model() -> Model {
     let (rows, labels) = labelled_rows("paysim_fraud_enriched_steps_1-400.csv");
-    let frauds = labels.iter().sum::<f64>();
-    let w = (labels.len() as f64 - frauds) / frauds;
-    let weights: Vec<f64> = labels
-        .iter()
-        .map(|&y| if y > 0.5 { w } else { 1.0 })
-        .collect();
+    let weights = forest::balanced_weights(&labels);
     let params = ForestParams::default().with_trees(10).with_max_depth(8);
     let compiled = forest::fit(&rows, &labels, &weights, &params, &|| {})
         .unwrap()
@@ -26,7 +21,7 @@ fn small_model() -> Model {
         trained_at: 0,
         data: vec!["paysim_fraud_enriched_steps_1-400.csv".into()],
         rows: rows.len() as u64,
-        frauds: frauds as u64,
+        frauds: labels.iter().sum::<f64>() as u64,
         params,
         legit_weight: 256.2,
         split: "test".into(),
