@@ -260,12 +260,15 @@ impl Model {
     /// Scores one transaction under the model's thresholds.
     pub fn score(&self, tx: &Transaction) -> Score {
         let features = features::extract(tx);
-        let fraud_probability = self.probability(&features);
+        self.score_features(&features, self.probability(&features))
+    }
+
+    fn score_features(&self, features: &Features, fraud_probability: f64) -> Score {
         let decision = self.thresholds.decide(fraud_probability);
         let reasons = if decision == Decision::Allow {
             Vec::new()
         } else {
-            self.reasons(&features)
+            self.reasons(features)
         };
         Score {
             fraud_probability,
@@ -276,7 +279,22 @@ impl Model {
 
     /// The verdict for one transaction, stamped with `scored_at` (ms since the Unix epoch).
     pub fn verdict(&self, tx: &Transaction, scored_at: i64) -> Verdict {
-        let score = self.score(tx);
+        self.to_verdict(tx, self.score(tx), scored_at)
+    }
+
+    /// The verdicts for many transactions, in order: the forest scores them together
+    /// ([`CompiledForest::predict_batch`]), with the same results as one at a time.
+    pub fn verdicts(&self, txs: &[&Transaction], scored_at: i64) -> Vec<Verdict> {
+        let rows: Vec<Features> = txs.iter().map(|tx| features::extract(tx)).collect();
+        let mut probabilities = vec![0.0; rows.len()];
+        self.forest.predict_batch(&rows, &mut probabilities);
+        txs.iter()
+            .zip(rows.iter().zip(probabilities))
+            .map(|(tx, (row, p))| self.to_verdict(tx, self.score_features(row, p), scored_at))
+            .collect()
+    }
+
+    fn to_verdict(&self, tx: &Transaction, score: Score, scored_at: i64) -> Verdict {
         Verdict {
             tx_id: tx.tx_id.clone(),
             account: tx.name_orig.clone(),

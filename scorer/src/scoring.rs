@@ -95,16 +95,25 @@ impl Scorer {
     }
 
     /// The output for every message of a batch, in order; `Err` if the registry is unreachable.
+    /// The batch's valid transactions are scored together by the compiled forest.
     pub fn process(&self, batch: &[Received], now_ms: i64) -> Result<Vec<Output>, DecodeError> {
-        batch
+        let decoded = batch
             .iter()
-            .map(|m| {
-                Ok(match self.decode(m.payload.as_deref())? {
-                    Ok(tx) => self.encode(self.verdict(&tx, now_ms)),
-                    Err((reason, error)) => Output::DeadLetter { reason, error },
-                })
+            .map(|m| self.decode(m.payload.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let valid: Vec<&Transaction> = decoded.iter().filter_map(|d| d.as_ref().ok()).collect();
+        // One verdict per valid transaction, in order.
+        let mut verdicts = self.model.verdicts(&valid, now_ms).into_iter();
+        Ok(decoded
+            .into_iter()
+            .map(|d| match d {
+                Ok(tx) => match verdicts.next() {
+                    Some(verdict) => self.encode(verdict),
+                    None => self.encode(self.verdict(&tx, now_ms)),
+                },
+                Err((reason, error)) => Output::DeadLetter { reason, error },
             })
-            .collect()
+            .collect())
     }
 
     fn encode(&self, verdict: Verdict) -> Output {

@@ -142,3 +142,25 @@ fn takeover_transfer_scores_high_with_reasons_and_small_payment_low() {
     assert_eq!(verdict.model_version, model.model_version);
     assert_eq!(verdict.scored_at, 5);
 }
+
+#[test]
+fn batch_verdicts_equal_one_at_a_time() {
+    let model = small_model();
+    let txs: Vec<Transaction> =
+        aegis_core::paysim::PaysimReader::open(&crate::data("paysim_mixed_steps_1-119.csv"))
+            .unwrap()
+            .take(1_000)
+            .map(|r| r.unwrap().transaction)
+            .collect();
+    let refs: Vec<&Transaction> = txs.iter().collect();
+    let batch = model.verdicts(&refs, 7);
+    assert_eq!(batch.len(), txs.len());
+    for (tx, verdict) in txs.iter().zip(&batch) {
+        let one = model.verdict(tx, 7);
+        assert_eq!(
+            verdict.fraud_probability.to_bits(),
+            one.fraud_probability.to_bits()
+        );
+        assert_eq!(verdict, &one);
+    }
+}
