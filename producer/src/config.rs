@@ -67,6 +67,9 @@ pub struct ProducerConfig {
         value_delimiter = ','
     )]
     pub properties: Vec<Property>,
+    /// Draw a progress bar on stderr. Not a flag: the binary sets it when stderr is a terminal.
+    #[arg(skip)]
+    pub progress: bool,
 }
 
 impl ProducerConfig {
@@ -88,6 +91,7 @@ impl ProducerConfig {
             schema_registry_url: None,
             metrics_addr: None,
             properties: Vec::new(),
+            progress: false,
         }
     }
 

@@ -5,34 +5,42 @@
 //!
 //! Guarantees: the key is the origin account, so one account's transactions stay in order on one
 //! partition; the producer is idempotent with `acks=all`; a full local queue means waiting, never
-//! dropping; every delivery failure is counted and reported in the summary (and the binary then
-//! exits non-zero). Values are Avro (`schemas/transaction.avsc`): single-object encoded, or in the
-//! Confluent wire format with `--schema-registry-url`.
+//! dropping; every transaction sent is counted once, as delivered or as failed (the final flush is
+//! bounded: what is still unacknowledged then counts as failed), and the binary exits non-zero if
+//! any failed. Values are Avro (`schemas/transaction.avsc`): single-object encoded, or in the
+//! Confluent wire format with `--schema-registry-url`. `event_time` is the moment of publishing,
+//! so downstream latency is real.
+//!
+//! [`run`] does the work; the binary adds flags, logging, signals and `/metrics` around it.
 
 pub mod config;
+pub mod metrics;
 pub mod pace;
+pub mod progress;
 pub mod publish;
 pub mod replay;
 pub mod simulate;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aegis_core::avro::{AvroCodec, Framing};
 use aegis_core::registry::SchemaRegistry;
 use aegis_core::Transaction;
-use anyhow::Result;
-use indicatif::{ProgressBar, ProgressStyle};
+use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{ProducerConfig, Scenario};
+pub use metrics::Counters;
 use pace::Pacer;
-pub use publish::Counters;
-use publish::Publisher;
+use progress::Progress;
+use publish::{Publisher, Sent};
 use simulate::{SimulationParams, Simulator};
 
-/// How long the final flush may take.
+/// How long the brokers may take to answer the first metadata request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the final flush may take; what is unacknowledged then counts as failed.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a run did.
@@ -42,10 +50,14 @@ pub struct Summary {
     pub sent: u64,
     /// Transactions the broker acknowledged.
     pub delivered: u64,
-    /// Transactions that failed for good.
+    /// Transactions sent but not acknowledged: failed, or still unacknowledged when the flush
+    /// timed out. `delivered + failed == sent`.
     pub failed: u64,
-    /// Wall time of the run.
+    /// How long sending took: from the start until the end of the last transaction's slot in the
+    /// schedule (or the last send, if later), so that `sent / elapsed` is the achieved rate.
     pub elapsed: Duration,
+    /// How long the final flush then waited for acknowledgements.
+    pub flush: Duration,
 }
 
 impl Summary {
@@ -59,39 +71,31 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "sent {}, delivered {}, failed {}, {:.1} tx/s over {:.1} s",
+            "sent {}, delivered {}, failed {}, {:.1} tx/s over {:.1} s (+{:.2} s flush)",
             self.sent,
             self.delivered,
             self.failed,
             self.achieved_rate(),
-            self.elapsed.as_secs_f64()
+            self.elapsed.as_secs_f64(),
+            self.flush.as_secs_f64(),
         )
     }
 }
 
 /// Runs until the source ends, `--count` or `--duration` is reached, or `cancel` fires; then
-/// flushes and returns what was done. Blocking: call it from a thread of its own.
+/// flushes (at most 30 s) and returns what was done. `counters` are updated as it goes (serve
+/// their registry for Prometheus). Blocking: call it from a thread of its own.
+///
+/// Errors before the first send (bad flags or CSV, unreachable broker, missing topic, registry)
+/// and during it (a record the client refuses) are returned; in the latter case what was sent is
+/// flushed first and the error says how far it got.
 pub fn run(
     config: &ProducerConfig,
     counters: Arc<Counters>,
     cancel: &CancellationToken,
 ) -> Result<Summary> {
     config.check()?;
-    let source: Box<dyn Iterator<Item = Transaction>> = match &config.replay {
-        Some(path) => {
-            // The file once, unless --count asks for more.
-            let rows = replay::load(path)?;
-            let limit = config.count.map_or(rows.len() as u64, |n| n);
-            Box::new(replay::endless(rows).take(usize::try_from(limit).unwrap_or(usize::MAX)))
-        }
-        None => Box::new(Simulator::new(SimulationParams {
-            seed: config.seed,
-            fraud_rate: config.fraud_rate,
-            takeover_every: config
-                .scenario
-                .map(|Scenario::AccountTakeover| config.takeover_every),
-        })),
-    };
+    let (source, total) = open_source(config)?;
     let codec = AvroCodec::transaction();
     let framing = match &config.schema_registry_url {
         Some(url) => {
@@ -101,65 +105,92 @@ pub fn run(
         }
         None => Framing::SingleObject,
     };
-    let publisher = Publisher::new(
+    let publisher = Publisher::connect(
         &config.brokers,
         &config.topic,
         &config.properties,
         counters.clone(),
+        CONNECT_TIMEOUT,
     )?;
-    tracing::info!(topic = %config.topic, properties = %aegis_core::kafka::describe(&config.properties), "producer started");
+    tracing::info!(
+        topic = %config.topic,
+        properties = %aegis_core::kafka::describe(&config.properties),
+        "producer started"
+    );
+    let delivered_before = counters.delivered.get();
+    let mut progress = Progress::new(config.progress, total, counters.clone());
+    let pacer = Pacer::new(config.rate, config.duration.map(Duration::from_secs_f64));
 
-    let bar = progress_bar(config.count);
-    let pacer = Pacer::new(config.rate);
-    let deadline = config.duration.map(Duration::from_secs_f64);
-    let mut buf = Vec::with_capacity(256);
     let mut sent = 0u64;
-    for mut tx in source {
-        if cancel.is_cancelled()
-            || config.count.is_some_and(|n| sent >= n)
-            || deadline.is_some_and(|d| pacer.elapsed() >= d)
-        {
-            break;
+    let mut buf = Vec::with_capacity(256);
+    let pump = || -> Result<()> {
+        for mut tx in source {
+            if !pacer.wait(sent, cancel) {
+                break;
+            }
+            tx.event_time = now_ms();
+            if config.simulate {
+                // Simulated hours since the start, as PaySim counts steps.
+                let hours = pacer.elapsed().as_secs() / 3600;
+                tx.step = i32::try_from(hours + 1).unwrap_or(i32::MAX);
+            }
+            buf.clear();
+            codec
+                .encode_into(&tx, framing, &mut buf)
+                .with_context(|| format!("cannot encode transaction {}", tx.tx_id))?;
+            if publisher.send(&tx.name_orig, &buf, cancel)? == Sent::Stopped {
+                break;
+            }
+            sent += 1;
+            progress.update(sent, pacer.elapsed());
         }
-        pacer.wait(sent);
-        tx.event_time = now_ms();
-        if config.simulate {
-            tx.step = 1 + i32::try_from(pacer.elapsed().as_secs() / 3600).unwrap_or(i32::MAX - 1);
-        }
-        buf.clear();
-        codec.encode_into(&tx, framing, &mut buf)?;
-        publisher.send(&tx.name_orig, &buf)?;
-        sent += 1;
-        if sent % 1024 == 0 {
-            bar.set_position(sent);
-            counters
-                .rate
-                .set(sent as f64 / pacer.elapsed().as_secs_f64().max(1e-9));
-        }
-    }
-    bar.finish_and_clear();
-    let flushed = publisher.flush(FLUSH_TIMEOUT);
+        Ok(())
+    };
+    let pumped = pump();
+    let elapsed = pacer.window(sent);
+    progress.finish();
+
+    let flushing = Instant::now();
+    publisher.finish(FLUSH_TIMEOUT);
+    let delivered = counters.delivered.get() - delivered_before;
     let summary = Summary {
         sent,
-        delivered: counters.delivered.get(),
-        failed: counters.failed.get(),
-        elapsed: pacer.elapsed(),
+        delivered,
+        failed: sent.saturating_sub(delivered),
+        elapsed,
+        flush: flushing.elapsed(),
     };
     counters.rate.set(summary.achieved_rate());
-    flushed.map(|()| summary)
+    pumped.with_context(|| format!("stopped early ({summary})"))?;
+    Ok(summary)
 }
 
-fn progress_bar(count: Option<u64>) -> ProgressBar {
-    let bar = match count {
-        Some(n) => ProgressBar::new(n),
-        None => ProgressBar::no_length(),
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} sent {pos} [{bar:30}] {per_sec} ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar
+/// The configured source, already limited by `--count`, and how many transactions it will give
+/// if that is known.
+fn open_source(
+    config: &ProducerConfig,
+) -> Result<(Box<dyn Iterator<Item = Transaction>>, Option<u64>)> {
+    let limit = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    match &config.replay {
+        Some(path) => {
+            // The file once, unless --count asks for more.
+            let rows = replay::load(path)?;
+            let total = config.count.unwrap_or(rows.len() as u64);
+            let source = replay::endless(rows).take(limit(total));
+            Ok((Box::new(source), Some(total)))
+        }
+        None => {
+            let simulator = Simulator::new(SimulationParams {
+                seed: config.seed,
+                fraud_rate: config.fraud_rate,
+                takeover_every: config
+                    .scenario
+                    .map(|Scenario::AccountTakeover| config.takeover_every),
+            });
+            let source = simulator.take(config.count.map_or(usize::MAX, limit));
+            Ok((Box::new(source), config.count))
+        }
+    }
 }
 
 fn now_ms() -> i64 {

@@ -1,6 +1,7 @@
 //! The `aegis-producer` command line: flags, logging, signals and the metrics endpoint; the work is
 //! in the library.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -39,7 +40,8 @@ fn main() -> ExitCode {
             })?;
             tokio::spawn(serve_metrics(listener, counters.clone()));
         }
-        let config = cli.config;
+        let mut config = cli.config;
+        config.progress = std::io::stderr().is_terminal();
         let stop = cancel.clone();
         tokio::task::spawn_blocking(move || aegis_producer::run(&config, counters, &stop)).await?
     });

@@ -2,128 +2,162 @@
 //! local queue means wait and retry the same record, never drop; failed deliveries are counted,
 //! logged (at most one line a second) and reported.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aegis_core::kafka::{self, Property};
-use anyhow::{Context, Result};
-use prometheus::{IntCounter, Registry};
+use anyhow::{anyhow, bail, Context, Result};
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer,
+};
 use rdkafka::ClientContext;
+use tokio_util::sync::CancellationToken;
 
-/// What the producer has done; also its Prometheus metrics.
-pub struct Counters {
-    /// Records handed to librdkafka.
-    pub sent: IntCounter,
-    /// Records the broker acknowledged.
-    pub delivered: IntCounter,
-    /// Records that failed for good.
-    pub failed: IntCounter,
-    /// Achieved rate over the whole run, tx/s.
-    pub rate: prometheus::Gauge,
-    last_error_log: AtomicU64,
-    /// The registry `/metrics` serves.
-    pub registry: Registry,
+use crate::metrics::Counters;
+
+/// Aegis's producer settings; any of them can be overridden with `-X key=value`.
+pub const DEFAULTS: [(&str, &str); 5] = [
+    ("enable.idempotence", "true"),
+    ("acks", "all"),
+    ("compression.type", "lz4"),
+    ("linger.ms", "5"),
+    // A few seconds of traffic at 50k/s: beyond that, sends wait for the broker.
+    ("queue.buffering.max.messages", "200000"),
+];
+
+/// How long to wait between two tries of a record the full local queue refused.
+const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(1);
+/// After this long on a full queue, say so (and again every as long).
+const QUEUE_FULL_WARNING: Duration = Duration::from_secs(10);
+/// How long purged records may take to report back after a flush timed out.
+const PURGE_REPORT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What librdkafka reports back: delivery reports (counted, failures logged at most once a
+/// second) and its own logs and errors — kept at debug level until the first metadata answer,
+/// so that an unreachable broker ends in the one error line of [`Publisher::connect`].
+pub struct Reports {
+    counters: Arc<Counters>,
+    connected: AtomicBool,
 }
 
-impl Counters {
-    #[allow(clippy::expect_used)] // fixed, valid metric names
-    pub fn new() -> Arc<Self> {
-        let registry = Registry::new();
-        let counter = |name: &str, help: &str| {
-            let c = IntCounter::new(name, help).expect("valid metric");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
-            c
-        };
-        let sent = counter(
-            "aegis_producer_sent_total",
-            "Transactions handed to the Kafka client.",
-        );
-        let delivered = counter(
-            "aegis_producer_delivered_total",
-            "Transactions the broker acknowledged.",
-        );
-        let failed = counter(
-            "aegis_producer_failed_total",
-            "Transactions that could not be delivered.",
-        );
-        let rate = prometheus::Gauge::new(
-            "aegis_producer_rate",
-            "Achieved send rate since start, transactions per second.",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(rate.clone()))
-            .expect("unique metric");
-        Arc::new(Counters {
-            sent,
-            delivered,
-            failed,
-            rate,
-            last_error_log: AtomicU64::new(0),
-            registry,
-        })
+impl ClientContext for Reports {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        if !self.connected.load(Relaxed) {
+            tracing::debug!(target: "librdkafka", "{facility} {message}");
+            return;
+        }
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", "{facility} {message}")
+            }
+            RDKafkaLogLevel::Warning => {
+                tracing::warn!(target: "librdkafka", "{facility} {message}")
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", "{facility} {message}")
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", "{facility} {message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if self.connected.load(Relaxed) {
+            tracing::warn!(target: "librdkafka", %error, "{reason}");
+        } else {
+            tracing::debug!(target: "librdkafka", %error, "{reason}");
+        }
     }
 }
 
-/// Counts delivery reports.
-pub struct DeliveryCounter(pub Arc<Counters>);
-
-impl ClientContext for DeliveryCounter {}
-
-impl ProducerContext for DeliveryCounter {
+impl ProducerContext for Reports {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        let counters = &self.counters;
         match result {
-            Ok(_) => self.0.delivered.inc(),
+            Ok(_) => counters.delivered.inc(),
             Err((e, _)) => {
-                self.0.failed.inc();
-                // At most one log line a second.
-                let second = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
+                counters.failed.inc();
+                let second = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                if self.0.last_error_log.swap(second, Relaxed) != second {
-                    tracing::warn!(error = %e, failed = self.0.failed.get(), "delivery failed");
+                if counters.last_error_log.swap(second, Relaxed) != second {
+                    tracing::warn!(error = %e, failed = counters.failed.get(), "delivery failed");
                 }
             }
         }
     }
 }
 
+/// What [`Publisher::send`] did with a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// Enqueued: it will be delivered or counted as failed.
+    Enqueued,
+    /// Not enqueued: the stop request came while waiting for room in the queue.
+    Stopped,
+}
+
 /// The Kafka side of the producer.
 pub struct Publisher {
-    producer: ThreadedProducer<DeliveryCounter>,
+    producer: ThreadedProducer<Reports>,
     topic: String,
     counters: Arc<Counters>,
 }
 
 impl Publisher {
-    /// Connects (lazily: librdkafka connects in the background) with Aegis's producer defaults,
-    /// overridable by `-X`.
-    pub fn new(
+    /// Creates the producer ([`DEFAULTS`], then `-X` properties) and checks, within `timeout`,
+    /// that the brokers answer and know `topic`: an unreachable broker or a missing topic is one
+    /// clear error at the start, not a queue of messages that time out minutes later.
+    pub fn connect(
         brokers: &str,
         topic: &str,
         properties: &[Property],
         counters: Arc<Counters>,
+        timeout: Duration,
     ) -> Result<Self> {
-        let producer = kafka::client_config(
-            brokers,
-            &[
-                ("enable.idempotence", "true"),
-                ("acks", "all"),
-                ("compression.type", "lz4"),
-                ("linger.ms", "5"),
-                ("queue.buffering.max.messages", "200000"),
-            ],
-            properties,
-        )
-        .create_with_context(DeliveryCounter(counters.clone()))
-        .context("cannot create the Kafka producer (check --brokers and -X properties)")?;
+        let producer: ThreadedProducer<Reports> =
+            kafka::client_config(brokers, &DEFAULTS, properties)
+                .create_with_context(Reports {
+                    counters: counters.clone(),
+                    connected: AtomicBool::new(false),
+                })
+                .context("cannot create the Kafka producer (check --brokers and -X properties)")?;
+        let metadata = producer
+            .client()
+            .fetch_metadata(Some(topic), timeout)
+            .map_err(|e| {
+                let why = match e {
+                    KafkaError::MetadataFetch(code) => code.to_string(),
+                    other => other.to_string(),
+                };
+                anyhow!(
+                    "cannot reach the Kafka brokers at {brokers} within {timeout:?} ({why}): \
+                     check --brokers, and -X properties such as security.protocol"
+                )
+            })?;
+        producer.context().connected.store(true, Relaxed);
+        let error = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .and_then(|t| t.error())
+            .map(RDKafkaErrorCode::from);
+        match error {
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition) => bail!(
+                "topic {topic:?} does not exist on {brokers}: create it (e.g. `rpk topic create \
+                 {topic}`) or pass another --topic"
+            ),
+            // The broker may be creating it (auto-create): producing will tell.
+            Some(e) => tracing::warn!(%topic, error = %e, "topic metadata reports an error"),
+            None => {}
+        }
         Ok(Publisher {
             producer,
             topic: topic.to_owned(),
@@ -131,28 +165,51 @@ impl Publisher {
         })
     }
 
-    /// Enqueues one record; waits while the local queue is full.
-    pub fn send(&self, key: &str, payload: &[u8]) -> Result<()> {
+    /// Enqueues one record. While the local queue is full it waits and retries the same record
+    /// (never drops it), until there is room or `cancel` fires.
+    pub fn send(&self, key: &str, payload: &[u8], cancel: &CancellationToken) -> Result<Sent> {
         let mut record = BaseRecord::to(&self.topic).key(key).payload(payload);
+        let mut full_since: Option<Instant> = None;
         loop {
             match self.producer.send(record) {
                 Ok(()) => {
                     self.counters.sent.inc();
-                    return Ok(());
+                    return Ok(Sent::Enqueued);
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    if cancel.is_cancelled() {
+                        return Ok(Sent::Stopped);
+                    }
+                    let since = *full_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= QUEUE_FULL_WARNING {
+                        tracing::warn!(
+                            waited = ?since.elapsed(),
+                            "the local queue is still full: the broker is not acknowledging; waiting"
+                        );
+                        full_since = Some(Instant::now());
+                    }
                     record = back;
-                    std::thread::sleep(Duration::from_millis(1));
+                    std::thread::sleep(QUEUE_FULL_BACKOFF);
                 }
-                Err((e, _)) => return Err(anyhow::anyhow!("cannot enqueue a transaction: {e}")),
+                Err((e, _)) => bail!("cannot enqueue a transaction for {:?}: {e}", self.topic),
             }
         }
     }
 
-    /// Waits (at most `timeout`) for every enqueued record to be delivered or failed.
-    pub fn flush(&self, timeout: Duration) -> Result<()> {
-        self.producer
-            .flush(timeout)
-            .with_context(|| format!("not every transaction was delivered within {timeout:?}"))
+    /// Waits at most `timeout` for every enqueued record to be delivered or to fail. Records still
+    /// unacknowledged then are purged and so counted as failed: when this returns, every record
+    /// sent has been counted exactly once, as delivered or as failed.
+    pub fn finish(self, timeout: Duration) {
+        if let Err(e) = self.producer.flush(timeout) {
+            tracing::error!(
+                error = %e,
+                pending = self.producer.in_flight_count(),
+                "not every transaction was acknowledged within {timeout:?}; counting the rest as failed"
+            );
+            self.producer
+                .purge(PurgeConfig::default().queue().inflight());
+            // The purged records report (as failed) through the delivery callback.
+            let _ = self.producer.flush(PURGE_REPORT_TIMEOUT);
+        }
     }
 }

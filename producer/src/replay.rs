@@ -37,9 +37,8 @@ mod tests {
 
     #[test]
     fn replays_in_step_order_then_repeats_with_new_ids() {
-        let dir = std::env::temp_dir().join(format!("aegis-replay-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("r.csv");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
         std::fs::write(
             &path,
             "step,type,amount,nameOrig,oldbalanceOrg,newbalanceOrig,nameDest,oldbalanceDest,newbalanceDest,isFraud,isFlaggedFraud\n\
@@ -61,6 +60,5 @@ mod tests {
             ids.iter().collect::<std::collections::HashSet<_>>().len(),
             5
         );
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -1,0 +1,67 @@
+//! The producer's counters, which are also its Prometheus metrics (`aegis_producer_*`): the
+//! summary, the progress bar and `/metrics` read the same numbers, so they never disagree.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use prometheus::{Gauge, IntCounter, Registry};
+
+/// What the producer has done. Pass one to [`crate::run`]; serve [`Counters::registry`] to expose
+/// it (the binary does with `--metrics-addr`).
+pub struct Counters {
+    /// Records handed to librdkafka (`aegis_producer_sent_total`).
+    pub sent: IntCounter,
+    /// Records the broker acknowledged (`aegis_producer_delivered_total`).
+    pub delivered: IntCounter,
+    /// Records that failed for good (`aegis_producer_failed_total`).
+    pub failed: IntCounter,
+    /// Achieved send rate since the start, tx/s (`aegis_producer_rate`).
+    pub rate: Gauge,
+    /// Second (since the epoch) of the last delivery-failure log line: at most one a second.
+    pub(crate) last_error_log: AtomicU64,
+    /// The registry `/metrics` serves.
+    pub registry: Registry,
+}
+
+impl Counters {
+    /// Fresh counters in a registry of their own.
+    #[allow(clippy::expect_used)] // fixed, valid, distinct metric names
+    pub fn new() -> Arc<Self> {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let sent = counter(
+            "aegis_producer_sent_total",
+            "Transactions handed to the Kafka client.",
+        );
+        let delivered = counter(
+            "aegis_producer_delivered_total",
+            "Transactions the broker acknowledged.",
+        );
+        let failed = counter(
+            "aegis_producer_failed_total",
+            "Transactions that could not be delivered.",
+        );
+        let rate = Gauge::new(
+            "aegis_producer_rate",
+            "Achieved send rate since start, transactions per second.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(rate.clone()))
+            .expect("unique metric");
+        Arc::new(Counters {
+            sent,
+            delivered,
+            failed,
+            rate,
+            last_error_log: AtomicU64::new(0),
+            registry,
+        })
+    }
+}
