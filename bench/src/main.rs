@@ -1,0 +1,2 @@
+//! aegis-bench: the probes scripts/bench runs.
+fn main() {}

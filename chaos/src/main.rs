@@ -1,0 +1,2 @@
+//! aegis-chaos: fault scenarios (placeholder until scripts/chaos lands).
+fn main() {}
