@@ -53,6 +53,11 @@ pub struct ScorerConfig {
     /// Seconds allowed, after SIGINT/SIGTERM, to drain, flush and commit before giving up.
     #[arg(long, env = "AEGIS_SHUTDOWN_TIMEOUT", default_value_t = 15)]
     pub shutdown_timeout_secs: u64,
+    /// What the live page (`GET /`) shows: `own` — the verdicts this replica writes (no extra
+    /// broker load); `all` — every replica's verdicts, by reading the verdicts topic back (one
+    /// extra read of the whole verdict stream per replica: right for a demo, costly at scale).
+    #[arg(long, env = "AEGIS_LIVE_VIEW", value_enum, default_value_t = LiveView::Own)]
+    pub live_view: LiveView,
     /// librdkafka property for all clients, as kcat takes it (TLS, SASL, tuning); repeatable.
     /// Secret values are never logged.
     #[arg(
@@ -62,6 +67,15 @@ pub struct ScorerConfig {
         value_delimiter = ','
     )]
     pub properties: Vec<Property>,
+}
+
+/// Where the live page's verdicts come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LiveView {
+    /// The verdicts this replica writes, as the broker acknowledges them.
+    Own,
+    /// Every replica's verdicts, read back from the verdicts topic.
+    All,
 }
 
 impl ScorerConfig {

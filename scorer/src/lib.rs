@@ -25,7 +25,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
-pub use config::ScorerConfig;
+pub use config::{LiveView, ScorerConfig};
 pub use pipeline::Scoring;
 
 /// Loads the model, starts the HTTP server and runs one replica until `cancel` fires; returns the
@@ -46,6 +46,9 @@ pub async fn run(config: ScorerConfig, cancel: CancellationToken) -> Result<Arc<
     let live = {
         let (config, feed, stop) = (config.clone(), scoring.live.clone(), http_stop.clone());
         tokio::spawn(async move {
+            if config.live_view != LiveView::All {
+                return; // the pipeline records this replica's own verdicts
+            }
             if let Err(e) = live::follow(&config, feed, stop).await {
                 tracing::warn!(error = %e, "live view stopped");
             }

@@ -1,8 +1,11 @@
 //! The live view behind `GET /`: totals, fraud rate, blocked amount, recent (time, amount,
 //! decision) points for the scatter, and a running log of REVIEW/BLOCK verdicts with reasons.
 //!
-//! It follows the **verdicts topic** itself, from the moment the replica started, so every
-//! replica's page shows what all replicas decide — not just its own share.
+//! With `--live-view all` it follows the **verdicts topic** itself ([`follow`]), from the moment
+//! the replica started, so every replica's page shows what all replicas decide. With the default,
+//! `--live-view own`, the pipeline records the replica's own verdicts as the broker acknowledges
+//! them: no extra read of the verdict stream (reading it back halved throughput on the local
+//! broker — docs/benchmarks.md).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

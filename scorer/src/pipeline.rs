@@ -31,6 +31,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::assignment::{Assignment, AssignmentContext};
+use crate::config::LiveView;
 use crate::config::ScorerConfig;
 use crate::metrics::Metrics;
 use crate::scoring::{now_ms, Output, Received, Scorer};
@@ -113,8 +114,8 @@ pub async fn run(
     let acknowledging = tokio::spawn(acknowledge(
         flight_rx,
         consumer.clone(),
-        scoring.assignment.clone(),
-        scoring.metrics.clone(),
+        scoring.clone(),
+        config.live_view == LiveView::Own,
         config.input_topic.clone(),
         stop.clone(),
     ));
@@ -297,14 +298,17 @@ fn highest_offsets(batch: &[Received]) -> Vec<(i32, u64, i64)> {
     highest.into_iter().map(|((p, e), o)| (p, e, o)).collect()
 }
 
+/// Awaits each batch's deliveries in order, then stores its offsets (and, with `--live-view own`,
+/// shows its verdicts on the live page).
 async fn acknowledge(
     mut flights: mpsc::Receiver<InFlight>,
     consumer: Arc<Consumer_>,
-    assignment: Arc<Assignment>,
-    metrics: Arc<Metrics>,
+    scoring: Arc<Scoring>,
+    record_live: bool,
     topic: String,
     stop: CancellationToken,
 ) -> Result<()> {
+    let (assignment, metrics) = (&scoring.assignment, &scoring.metrics);
     while let Some(flight) = flights.recv().await {
         for delivery in flight.deliveries {
             let failure = match delivery.await {
@@ -318,6 +322,13 @@ async fn acknowledge(
             return Err(failure.context("stopping without storing offsets for unacknowledged work"));
         }
         metrics.acknowledged(&flight.outputs, now_ms());
+        if record_live {
+            for output in &flight.outputs {
+                if let Output::Verdict { verdict, .. } = output {
+                    scoring.live.record(verdict);
+                }
+            }
+        }
         for (partition, epoch, offset) in flight.offsets {
             if !assignment.holds(partition, epoch) {
                 tracing::debug!(
@@ -355,42 +366,42 @@ async fn finish(
     .await?
 }
 
+/// The scorer's consumer settings (before `group.id` and the user's `-X` properties): offsets are
+/// stored by the pipeline after acknowledgement and committed in the background.
+pub const CONSUMER_SETTINGS: &[(&str, &str)] = &[
+    ("enable.auto.commit", "true"),
+    ("enable.auto.offset.store", "false"),
+    ("auto.commit.interval.ms", "1000"),
+    ("auto.offset.reset", "earliest"),
+    ("session.timeout.ms", "10000"),
+    ("fetch.wait.max.ms", "10"),
+    // Consumer lag per partition comes from librdkafka's statistics.
+    ("statistics.interval.ms", "5000"),
+];
+
+/// The scorer's producer settings (before the user's `-X` properties): idempotent, acknowledged by
+/// all in-sync replicas.
+pub const PRODUCER_SETTINGS: &[(&str, &str)] = &[
+    ("enable.idempotence", "true"),
+    ("acks", "all"),
+    ("compression.type", "lz4"),
+    ("linger.ms", "2"),
+];
+
 fn create_consumer(config: &ScorerConfig, scoring: &Scoring) -> Result<Consumer_> {
-    kafka::client_config(
-        &config.brokers,
-        &[
-            ("group.id", config.group_id.as_str()),
-            ("enable.auto.commit", "true"),
-            ("enable.auto.offset.store", "false"),
-            ("auto.commit.interval.ms", "1000"),
-            ("auto.offset.reset", "earliest"),
-            ("session.timeout.ms", "10000"),
-            ("fetch.wait.max.ms", "10"),
-            // Consumer lag per partition comes from librdkafka's statistics.
-            ("statistics.interval.ms", "5000"),
-        ],
-        &config.properties,
-    )
-    .create_with_context(AssignmentContext {
-        assignment: scoring.assignment.clone(),
-        metrics: scoring.metrics.clone(),
-    })
-    .context("cannot create the Kafka consumer (check --brokers and -X properties)")
+    kafka::client_config(&config.brokers, CONSUMER_SETTINGS, &config.properties)
+        .set("group.id", &config.group_id)
+        .create_with_context(AssignmentContext {
+            assignment: scoring.assignment.clone(),
+            metrics: scoring.metrics.clone(),
+        })
+        .context("cannot create the Kafka consumer (check --brokers and -X properties)")
 }
 
 fn create_producer(config: &ScorerConfig) -> Result<FutureProducer> {
-    kafka::client_config(
-        &config.brokers,
-        &[
-            ("enable.idempotence", "true"),
-            ("acks", "all"),
-            ("compression.type", "lz4"),
-            ("linger.ms", "2"),
-        ],
-        &config.properties,
-    )
-    .create()
-    .context("cannot create the Kafka producer (check --brokers and -X properties)")
+    kafka::client_config(&config.brokers, PRODUCER_SETTINGS, &config.properties)
+        .create()
+        .context("cannot create the Kafka producer (check --brokers and -X properties)")
 }
 
 /// With `--schema-registry-url`: registers the verdict schema under `<output>-value` and writes

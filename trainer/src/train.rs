@@ -140,7 +140,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 }
 
 /// Fits on the fit part with classes balanced (see [`forest::balanced_weights`]).
-fn fit(dataset: &Dataset, part: &Part, params: &ForestParams) -> Result<CompiledForest> {
+pub fn fit(dataset: &Dataset, part: &Part, params: &ForestParams) -> Result<CompiledForest> {
     let rows: Vec<_> = part
         .indices
         .iter()

@@ -5,6 +5,7 @@ mod cli;
 mod dead_letters;
 mod group;
 mod http;
+mod live;
 mod registry;
 mod replay;
 
@@ -17,7 +18,7 @@ use aegis_core::avro::{AvroCodec, Framing};
 use aegis_core::testkit::{unique_topic, Broker};
 use aegis_core::{Transaction, TxType, Verdict};
 use aegis_scorer::metrics::Metrics as Stats;
-use aegis_scorer::{ScorerConfig, Scoring};
+use aegis_scorer::{LiveView, ScorerConfig, Scoring};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -122,6 +123,8 @@ impl Pipeline {
             shutdown_timeout_secs: 15,
             http_addr: "127.0.0.1:0".parse().unwrap(),
             schema_registry_url: None,
+            // Tests that look at the live page follow the topic themselves (see live.rs).
+            live_view: LiveView::All,
             properties: vec![],
         }
     }

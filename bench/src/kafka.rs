@@ -1,0 +1,243 @@
+//! Kafka probes on the local broker: the bare pass-through baseline, a throughput watcher and the
+//! downstream latency probe.
+
+use std::time::{Duration, Instant};
+
+use aegis_core::avro::AvroCodec;
+use aegis_core::kafka;
+use aegis_scorer::pipeline::{CONSUMER_SETTINGS, PRODUCER_SETTINGS};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde_json::json;
+
+use crate::stats::quantile;
+
+#[derive(Args)]
+pub struct PassthroughArgs {
+    #[arg(long)]
+    brokers: String,
+    #[arg(long)]
+    input: String,
+    #[arg(long)]
+    output: String,
+    #[arg(long, default_value = "aegis-bench-passthrough")]
+    group: String,
+    /// Messages to forward before flushing and exiting.
+    #[arg(long)]
+    count: u64,
+}
+
+/// Consumes `--input` and re-produces every message's key and bytes to `--output`, with the
+/// scorer's client settings (offsets stored automatically: there is no acknowledgement to wait
+/// for). The least any consume-transform-produce service must do.
+pub fn passthrough(args: &PassthroughArgs) -> Result<String> {
+    let consumer: BaseConsumer = kafka::client_config(&args.brokers, CONSUMER_SETTINGS, &[])
+        .set("group.id", &args.group)
+        .set("enable.auto.offset.store", "true")
+        .create()?;
+    let producer: BaseProducer =
+        kafka::client_config(&args.brokers, PRODUCER_SETTINGS, &[]).create()?;
+    consumer.subscribe(&[&args.input])?;
+    let mut forwarded = 0u64;
+    let mut first = None;
+    while forwarded < args.count {
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            producer.poll(Duration::ZERO);
+            continue;
+        };
+        let message = message?;
+        first.get_or_insert_with(Instant::now);
+        let mut record = BaseRecord::<[u8], [u8]>::to(&args.output);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        if let Some(payload) = message.payload() {
+            record = record.payload(payload);
+        }
+        while let Err((e, back)) = producer.send(record) {
+            if !matches!(
+                e.rdkafka_error_code(),
+                Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
+            ) {
+                bail!("cannot produce: {e}");
+            }
+            record = back;
+            producer.poll(Duration::from_millis(1));
+        }
+        producer.poll(Duration::ZERO);
+        forwarded += 1;
+    }
+    producer.flush(Duration::from_secs(60))?;
+    let seconds = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    Ok(json!({"forwarded": forwarded, "seconds": seconds}).to_string())
+}
+
+#[derive(Args)]
+pub struct WatchArgs {
+    #[arg(long)]
+    brokers: String,
+    #[arg(long)]
+    topic: String,
+    /// New messages to wait for.
+    #[arg(long)]
+    count: u64,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+}
+
+/// Polls the topic's high watermarks every 20 ms until `--count` messages more than at the start
+/// are there; the rate is taken from the first new message to the last, so start-up (model load,
+/// group join) is not counted against either side.
+pub fn watch(args: &WatchArgs) -> Result<String> {
+    let consumer: BaseConsumer = kafka::client_config(&args.brokers, &[], &[])
+        .set("group.id", "aegis-bench-watch")
+        .create()?;
+    let partitions = partitions(&consumer, &args.topic)?;
+    let total = |c: &BaseConsumer| -> Result<i64> {
+        let mut sum = 0;
+        for &p in &partitions {
+            sum += c
+                .fetch_watermarks(&args.topic, p, Duration::from_secs(10))?
+                .1;
+        }
+        Ok(sum)
+    };
+    let base = total(&consumer)?;
+    let target = base + i64::try_from(args.count)?;
+    let started = Instant::now();
+    let mut first: Option<(Instant, i64)> = None;
+    loop {
+        let now = total(&consumer)?;
+        let at = Instant::now();
+        if now > base && first.is_none() {
+            first = Some((at, now));
+        }
+        if now >= target {
+            let (t0, n0) = first.unwrap_or((at, now));
+            let seconds = (at - t0).as_secs_f64();
+            let counted = (now - n0) as f64;
+            return Ok(json!({
+                "messages": now - base,
+                "seconds": seconds,
+                "per_second": if seconds > 0.0 { counted / seconds } else { f64::NAN },
+                "since_start_seconds": started.elapsed().as_secs_f64(),
+            })
+            .to_string());
+        }
+        if started.elapsed() > Duration::from_secs(args.timeout) {
+            bail!(
+                "{} of {} messages after {} s",
+                now - base,
+                args.count,
+                args.timeout
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[derive(Args)]
+pub struct LatencyArgs {
+    #[arg(long)]
+    brokers: String,
+    /// The verdicts topic.
+    #[arg(long)]
+    topic: String,
+    /// Seconds of verdicts to measure.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// Seconds of verdicts to skip first (warm-up).
+    #[arg(long, default_value_t = 5.0)]
+    skip: f64,
+    /// What the topic holds: verdicts, or transactions (the pass-through's copies).
+    #[arg(long, value_enum, default_value_t = Carried::Verdict)]
+    carries: Carried,
+}
+
+/// The records a latency probe reads.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Carried {
+    Verdict,
+    Transaction,
+}
+
+/// Reads new verdicts as a downstream service would and measures, per verdict, the time from the
+/// transaction's `event_time` (the producer stamps it as it publishes) to the verdict reaching
+/// this consumer, and to the scorer's `scored_at`. With `--carries transaction` it reads the
+/// pass-through's copies of transactions instead (no `scored_at`).
+pub fn latency(args: &LatencyArgs) -> Result<String> {
+    let consumer: BaseConsumer = kafka::client_config(&args.brokers, CONSUMER_SETTINGS, &[])
+        .set("group.id", "aegis-bench-latency")
+        .create()?;
+    let mut assignment = TopicPartitionList::new();
+    for p in partitions(&consumer, &args.topic)? {
+        assignment.add_partition_offset(&args.topic, p, Offset::End)?;
+    }
+    consumer.assign(&assignment)?;
+    let started = Instant::now();
+    let (skip, until) = (
+        Duration::from_secs_f64(args.skip),
+        Duration::from_secs_f64(args.skip + args.seconds),
+    );
+    let (mut delivered, mut scored) = (Vec::new(), Vec::new());
+    while started.elapsed() < until {
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message?;
+        let now = now_ms();
+        if started.elapsed() < skip {
+            continue;
+        }
+        let payload = message
+            .payload()
+            .ok_or_else(|| anyhow!("verdict without payload"))?;
+        let event_time = match args.carries {
+            Carried::Verdict => {
+                let (verdict, _) = AvroCodec::verdict().decode(payload)?;
+                scored.push((verdict.scored_at - verdict.event_time) as f64);
+                verdict.event_time
+            }
+            Carried::Transaction => AvroCodec::transaction().decode(payload)?.0.event_time,
+        };
+        delivered.push((now - event_time) as f64);
+    }
+    if delivered.is_empty() {
+        bail!("nothing arrived on {} in {} s", args.topic, args.seconds);
+    }
+    Ok(json!({
+        "records": delivered.len(),
+        "per_second": delivered.len() as f64 / args.seconds,
+        "p50_ms": quantile(&mut delivered, 0.50),
+        "p99_ms": quantile(&mut delivered, 0.99),
+        "max_ms": quantile(&mut delivered, 1.0),
+        "scored_p50_ms": quantile(&mut scored, 0.50),
+        "scored_p99_ms": quantile(&mut scored, 0.99),
+    })
+    .to_string())
+}
+
+fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .with_context(|| format!("cannot read metadata of {topic}"))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        bail!("topic {topic} has no partitions (does it exist?)");
+    }
+    Ok(partitions)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
