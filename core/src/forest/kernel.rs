@@ -66,10 +66,13 @@ impl Kernel {
     #[inline(always)]
     fn step(&self, at: u32, x: &[f64]) -> u32 {
         let node = self.nodes[at as usize];
-        // Select with bit operations rather than `if`: a float comparison with its NaN rule can
-        // compile to a branch, and a mispredicted branch per node costs more than the walk.
-        let left = u32::from(x[node.feature as usize] <= node.threshold).wrapping_neg(); // all ones or 0
-        node.right ^ ((node.right ^ (at + 1)) & left)
+        // Which way a row goes is a coin toss to the branch predictor: ask for a conditional move
+        // (LLVM would otherwise turn the select on the loop-carried `at` into a branch).
+        std::hint::select_unpredictable(
+            x[node.feature as usize] <= node.threshold,
+            at + 1,
+            node.right,
+        )
     }
 
     /// P(fraud) for one row.
