@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use aegis_core::service;
+use aegis_core::{kafka, service};
 use aegis_producer::{Counters, ProducerConfig};
 use clap::Parser;
 use warp::Filter;
@@ -23,6 +23,11 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // librdkafka's own message for a bad property ends with its value, which may be a secret.
+    if let Err(e) = kafka::check_properties(&cli.config.properties) {
+        eprintln!("aegis-producer: error: {e}");
+        return ExitCode::FAILURE;
+    }
     service::init_logging("info,rdkafka=warn");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -58,10 +63,27 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("aegis-producer: error: {e:#}");
+            eprintln!("aegis-producer: error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, leaving out a cause whose words the line already holds
+/// (typed errors often quote their source in their own message).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
 }
 
 /// `GET /metrics` with the producer's counters.

@@ -269,7 +269,7 @@ impl Iterator for Simulator {
             let takeover_due = self
                 .params
                 .takeover_every
-                .is_some_and(|every| self.emitted > 0 && self.emitted % every == 0);
+                .is_some_and(|every| self.emitted > 0 && self.emitted.is_multiple_of(every));
             if takeover_due {
                 self.takeover();
             } else if self.rng.random_bool(self.fraud_event.clamp(0.0, 1.0)) {

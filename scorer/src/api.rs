@@ -81,16 +81,20 @@ pub fn score_body(scorer: &Scorer, body: &[u8]) -> Result<serde_json::Value, Str
     }
 }
 
+/// Parses the whole body as one JSON value: anything after it (a second object, stray text) is
+/// an error, not silently ignored.
 fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
     let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         if path == "." {
             e.inner().to_string()
         } else {
             format!("{path}: {}", e.inner())
         }
-    })
+    })?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(value)
 }
 
 fn score_one(scorer: &Scorer, r: ScoreRequest, now: i64) -> Result<Verdict, String> {

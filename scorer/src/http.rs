@@ -193,7 +193,8 @@ fn live(s: Arc<Scoring>) -> Response {
     warp::reply::json(&s.live.snapshot()).into_response()
 }
 
-/// Turns warp's rejections (unknown path, wrong method, body too large) into JSON errors.
+/// Turns warp's rejections (unknown path, wrong method, body too large or of unknown length) into
+/// JSON errors with their own 4xx status.
 async fn reject_as_json(rejection: warp::Rejection) -> Result<Response, std::convert::Infallible> {
     let (status, error) = if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "no such endpoint".to_owned())
@@ -201,6 +202,15 @@ async fn reject_as_json(rejection: warp::Rejection) -> Result<Response, std::con
         (
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("body larger than {} bytes", api::MAX_BODY_BYTES),
+        )
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        // Without a length (e.g. a chunked body) the size limit could not be checked up front.
+        (
+            StatusCode::LENGTH_REQUIRED,
+            format!(
+                "a Content-Length header is required (bodies are at most {} bytes)",
+                api::MAX_BODY_BYTES
+            ),
         )
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         (

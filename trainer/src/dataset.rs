@@ -75,7 +75,7 @@ fn read_one(
             dataset.duplicates += 1;
         }
         n += 1;
-        if n % 4096 == 0 {
+        if n.is_multiple_of(4096) {
             progress(reader.bytes_read());
         }
     }

@@ -276,7 +276,7 @@ mod tests {
                     .wrapping_add(1442695040888963407);
                 let (modulus, fraud_every, fraud_boost) =
                     if varied { (61, 5, 40) } else { (71, 10, 30) };
-                let is_fraud = (state >> 33) % fraud_every == 0;
+                let is_fraud = (state >> 33).is_multiple_of(fraud_every);
                 let boost = if is_fraud { fraud_boost } else { 0 };
                 let probability = ((state >> 40) % modulus + boost) as f64 / 100.0;
                 let weight = match (varied, is_fraud) {

@@ -1,8 +1,10 @@
 //! The `aegis-trainer` command line; the work is in the library (`aegis_trainer`).
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use aegis_trainer::{evaluate, train, EvaluateArgs, TrainArgs};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -34,14 +36,62 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match &cli.command {
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => check_out(&args.out).and_then(|()| train::run(args)),
         Command::Evaluate(args) => evaluate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("aegis-trainer: error: {e:#}");
+            eprintln!("aegis-trainer: error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Checks, before minutes of training, that the model can be written where `--out` says:
+/// `Model::save` writes `MODEL.tmp` beside it, then renames it into place.
+fn check_out(out: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !out.is_dir(),
+        "--out {} is a directory; pass a file path such as {}",
+        out.display(),
+        out.join("aegis.model").display()
+    );
+    let dir = match out.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    anyhow::ensure!(
+        dir.is_dir(),
+        "--out {}: directory {} does not exist; create it or pass another --out",
+        out.display(),
+        dir.display()
+    );
+    let probe = out.with_extension("tmp");
+    std::fs::File::create(&probe)
+        .and_then(|_| std::fs::remove_file(&probe))
+        .with_context(|| {
+            format!(
+                "--out {}: cannot write in {}; pass another --out",
+                out.display(),
+                dir.display()
+            )
+        })
+}
+
+/// The error and its causes on one line, leaving out a cause whose words the line already holds
+/// (typed errors often quote their source in their own message).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
 }

@@ -187,6 +187,22 @@ impl CompiledForest {
         if let Some(r) = self.roots.iter().find(|r| **r as usize >= n) {
             return Err(ForestShapeError(format!("root {r} of {n} nodes")));
         }
+        // Every node has exactly one parent (or is a root): the nodes form trees, not a graph
+        // whose shared subtrees would make every walk over it exponentially long.
+        let mut parents = vec![0u32; n];
+        for &r in &self.roots {
+            parents[r as usize] += 1;
+        }
+        for node in self.nodes.iter().filter(|node| !node.is_leaf()) {
+            parents[node.left as usize] += 1;
+            parents[node.right as usize] += 1;
+        }
+        if let Some(i) = parents.iter().position(|&p| p != 1) {
+            return Err(ForestShapeError(format!(
+                "node {i} is reached from {} places, not one",
+                parents[i]
+            )));
+        }
         Ok(())
     }
 
@@ -394,5 +410,29 @@ mod tests {
         f.nodes[0].right = 0;
         f.nodes[0].left = 9;
         assert!(f.check().is_err());
+    }
+
+    /// A loaded forest whose nodes share children (node i → i+1 and i+2) is refused at once —
+    /// walking it as trees would take exponential time.
+    #[test]
+    fn shared_subtrees_are_rejected_when_loading() {
+        let n = 60;
+        let nodes: Vec<Node> = (0..n)
+            .map(|i| {
+                if i + 2 < n {
+                    split(0, 1.0, i + 1, i + 2, 0.0)
+                } else {
+                    leaf(0.0)
+                }
+            })
+            .collect();
+        let mut json = serde_json::to_value(stump_forest()).unwrap();
+        json["nodes"] = serde_json::to_value(nodes).unwrap();
+        json["roots"] = serde_json::json!([0]);
+        let error = serde_json::from_value::<CompiledForest>(json).unwrap_err();
+        assert!(
+            error.to_string().contains("reached from 2 places"),
+            "{error}"
+        );
     }
 }

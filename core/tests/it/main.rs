@@ -3,6 +3,7 @@
 
 mod forest;
 mod model;
+mod properties;
 
 use std::path::PathBuf;
 

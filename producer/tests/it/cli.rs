@@ -96,3 +96,92 @@ fn help_explains_every_flag_and_its_environment_variable() {
         assert!(help.contains(env), "{env} missing from --help");
     }
 }
+
+/// Asserts a failed run whose stderr is exactly one error line, and returns it.
+fn one_error_line(output: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("aegis-producer: error: "), "{err}");
+    err.trim_end().to_owned()
+}
+
+#[test]
+fn bad_flags_files_and_properties_are_one_line_before_any_work() {
+    let output = producer(&["--brokers", "127.0.0.1:1", "--simulate", "--colour", "red"]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        err.lines().next(),
+        Some("error: unexpected argument '--colour' found"),
+        "{err}"
+    );
+
+    let output = producer(&["--brokers", "127.0.0.1:1", "--replay", "no/such.csv"]);
+    assert_eq!(
+        one_error_line(&output),
+        "aegis-producer: error: no/such.csv: cannot read: No such file or directory (os error 2)",
+        "the cause is said once"
+    );
+
+    // librdkafka's own message would end with the value: a mistyped secret key must not print it.
+    let output = producer(&[
+        "--brokers",
+        "127.0.0.1:1",
+        "--simulate",
+        "-X",
+        "sasl.pasword=hunter2",
+    ]);
+    assert_eq!(
+        one_error_line(&output),
+        "aegis-producer: error: -X sasl.pasword: No such configuration property: \"sasl.pasword\""
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = producer(&[
+        "--brokers",
+        "127.0.0.1:1",
+        "--simulate",
+        "--metrics-addr",
+        &addr,
+    ]);
+    let line = one_error_line(&output);
+    assert!(
+        line.starts_with(&format!(
+            "aegis-producer: error: cannot listen on {addr}: Address already in use"
+        )) && line.ends_with("; pass another --metrics-addr"),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_unreachable_broker_is_one_line_naming_it() {
+    let output = producer(&["--brokers", "127.0.0.1:1", "--simulate", "--count", "1"]);
+    let line = one_error_line(&output);
+    assert!(
+        line.starts_with("aegis-producer: error: cannot reach the Kafka brokers at 127.0.0.1:1")
+            && line.ends_with("check --brokers, and -X properties such as security.protocol"),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_topic_is_one_line_naming_it_and_its_flag() {
+    let (broker, _) = crate::broker_with_topic("present").await;
+    let output = producer(&[
+        "--brokers",
+        &broker.bootstrap(),
+        "--topic",
+        "no-such-topic",
+        "--simulate",
+        "--count",
+        "1",
+    ]);
+    let line = one_error_line(&output);
+    assert!(
+        line.contains("topic \"no-such-topic\" does not exist")
+            && line.ends_with("or pass another --topic"),
+        "{line}"
+    );
+}

@@ -1,12 +1,75 @@
 //! The binaries: `aegis-verdicts` prints verdicts as JSON lines; `aegis-scorer` stops cleanly on
-//! SIGTERM and refuses a bad model file with one line.
+//! SIGTERM, and every mistake in its flags, files or Kafka setup ends in one line and a non-zero
+//! exit (after a bounded, logged wait where waiting is right).
 
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use aegis_core::TxType;
+use aegis_core::{Model, TxType};
+use serde_json::Value;
 
 use crate::{model, transaction, Pipeline, Replica};
+
+/// Runs the scorer binary with `args` (no `AEGIS_*` variables from the environment).
+fn scorer(args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aegis-scorer"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("AEGIS_") {
+            command.env_remove(key);
+        }
+    }
+    command.args(args).output().unwrap()
+}
+
+/// Stderr without colour codes.
+fn stderr(output: &Output) -> String {
+    let text = String::from_utf8_lossy(&output.stderr);
+    let mut plain = String::new();
+    let mut rest = text.as_ref();
+    while let Some(start) = rest.find("\x1b[") {
+        plain.push_str(&rest[..start]);
+        rest = &rest[start..];
+        rest = rest.find('m').map_or("", |end| &rest[end + 1..]);
+    }
+    plain.push_str(rest);
+    plain
+}
+
+/// Asserts a failed run whose stderr is exactly one error line, and returns that line.
+fn one_error_line(output: &Output) -> String {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("aegis-scorer: error: "), "{err}");
+    err.trim_end().to_owned()
+}
+
+/// The demo model's file with its JSON body changed by `edit`, written as `name` in `dir`.
+fn edited_model(dir: &Path, name: &str, edit: impl Fn(&mut Value)) -> PathBuf {
+    let text = std::fs::read_to_string(model()).unwrap();
+    let (header, body) = text.split_once('\n').unwrap();
+    let mut json: Value = serde_json::from_str(body).unwrap();
+    edit(&mut json);
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{header}\n{json}")).unwrap();
+    path
+}
+
+/// A model that needs a feature this build does not compute, consistent otherwise: its recorded
+/// version is the one its content hashes to (as the loader reports it), as if a newer trainer
+/// had written it.
+fn model_with_unknown_feature(dir: &Path) -> PathBuf {
+    let rename = |json: &mut Value| json["features"][12] = "dest_emptied".into();
+    let path = edited_model(dir, "newer-features.model", rename);
+    let error = Model::load(&path).unwrap_err().to_string();
+    let version = error.split("hashes to ").nth(1).unwrap().split(',').next();
+    let version = version.unwrap().to_owned();
+    edited_model(dir, "newer-features.model", |json| {
+        rename(json);
+        json["model_version"] = version.clone().into();
+    })
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verdicts_consumer_prints_each_verdict_as_a_json_line() {
@@ -138,6 +201,200 @@ async fn scorer_binary_drains_and_exits_cleanly_on_sigterm() {
     replica.wait_for_partitions().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(replica.stop().await.received_total(), 0);
+}
+
+#[test]
+fn bad_model_files_stop_the_scorer_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(model()).unwrap();
+    let truncated = dir.path().join("truncated.model");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let tampered = edited_model(dir.path(), "tampered.model", |json| {
+        json["forest"]["nodes"][1]["value"] = 0.123.into();
+    });
+    let missing = dir.path().join("missing.model");
+    let cases = [
+        (
+            missing,
+            "missing.model: No such file or directory (os error 2); train one with `aegis-trainer train",
+        ),
+        (truncated, "truncated.model is truncated"),
+        (tampered, "tampered.model is corrupt: its content hashes to rf-"),
+        (
+            model_with_unknown_feature(dir.path()),
+            "it needs feature `dest_emptied`, which this build does not compute",
+        ),
+    ];
+    for (path, expected) in cases {
+        // A reachable broker is never needed: the model is checked first.
+        let output = scorer(&[
+            "--brokers",
+            "127.0.0.1:1",
+            "--model",
+            path.to_str().unwrap(),
+        ]);
+        let line = one_error_line(&output);
+        assert!(line.contains(expected), "{line}");
+        assert!(
+            line.matches("(os error").count() <= 1,
+            "the cause is said once: {line}"
+        );
+    }
+}
+
+#[test]
+fn unknown_flags_and_bad_properties_stop_before_any_work() {
+    let output = scorer(&[
+        "--brokers",
+        "127.0.0.1:1",
+        "--model",
+        "m",
+        "--colour",
+        "red",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert_eq!(
+        err.lines().next(),
+        Some("error: unexpected argument '--colour' found"),
+        "{err}"
+    );
+    assert_eq!(err.matches("error").count(), 1, "{err}");
+
+    // librdkafka's own message would end with the value: a mistyped secret key must not print it.
+    let model = model().to_str().unwrap();
+    let output = scorer(&[
+        "--brokers",
+        "127.0.0.1:1",
+        "--model",
+        model,
+        "-X",
+        "sasl.pasword=hunter2",
+    ]);
+    let line = one_error_line(&output);
+    assert_eq!(
+        line,
+        "aegis-scorer: error: -X sasl.pasword: No such configuration property: \"sasl.pasword\""
+    );
+    let output = scorer(&[
+        "--brokers",
+        "127.0.0.1:1",
+        "--model",
+        model,
+        "--http-addr",
+        "localhost",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("invalid value 'localhost' for '--http-addr"));
+}
+
+#[test]
+fn an_unreachable_broker_is_retried_with_a_log_line_then_one_error() {
+    let model = model().to_str().unwrap();
+    let output = scorer(&[
+        "--brokers",
+        "127.0.0.1:1",
+        "--model",
+        model,
+        "--connect-timeout",
+        "2",
+    ]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    let (last, before) = lines.split_last().unwrap();
+    assert!(
+        !before.is_empty()
+            && before
+                .iter()
+                .all(|l| l.contains("WARN") && l.contains("Kafka not ready; asking again")),
+        "{err}"
+    );
+    assert!(
+        last.starts_with(
+            "aegis-scorer: error: Kafka not ready after 2s (--connect-timeout): cannot reach the \
+             Kafka brokers at 127.0.0.1:1 (127.0.0.1:1/bootstrap: Connect to"
+        ) && last.contains("Connection refused")
+            && last.ends_with("check --brokers, and -X properties such as security.protocol"),
+        "{last}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_topics_and_a_busy_port_are_named_with_their_flag() {
+    let pipeline = Pipeline::start().await;
+    let brokers = pipeline.broker.bootstrap();
+    let base = |input: &str, dlq: &str, http: &str| -> Vec<String> {
+        [
+            "--brokers",
+            &brokers,
+            "--model",
+            model().to_str().unwrap(),
+            "--input-topic",
+            input,
+            "--output-topic",
+            &pipeline.verdicts,
+            "--dlq-topic",
+            dlq,
+            "--http-addr",
+            http,
+            "--connect-timeout",
+            "1",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        scorer(&args)
+    };
+    for (input, dlq, flag) in [
+        ("no-such-input", pipeline.dlq.as_str(), "--input-topic"),
+        (pipeline.input.as_str(), "no-such-dlq", "--dlq-topic"),
+    ] {
+        let output = run(base(input, dlq, "127.0.0.1:0"));
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{err}");
+        let last = err.lines().last().unwrap();
+        let missing = if flag == "--input-topic" { input } else { dlq };
+        assert!(
+            last.contains(&format!(
+                "topic \"{missing}\" does not exist on {brokers}: create it (e.g. `rpk topic create {missing}`) or pass another {flag}"
+            )),
+            "{err}"
+        );
+    }
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = run(base(&pipeline.input, &pipeline.dlq, &addr));
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.lines().last().unwrap().starts_with(&format!(
+            "aegis-scorer: error: cannot listen on {addr}; pass another --http-addr: Address already in use"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_http_server_binds_to_localhost_unless_told_otherwise() {
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        config: aegis_scorer::ScorerConfig,
+    }
+    let flags = <Flags as clap::Parser>::try_parse_from([
+        "aegis-scorer",
+        "--brokers",
+        "b:9092",
+        "--model",
+        "m",
+    ]);
+    let addr = flags.unwrap().config.http_addr;
+    assert!(addr.ip().is_loopback(), "{addr}");
+    assert_eq!(addr.to_string(), "127.0.0.1:8080");
 }
 
 #[test]

@@ -298,3 +298,275 @@ async fn live_page_shows_totals_scatter_points_and_the_flagged_log() {
     follower.await.unwrap().unwrap();
     replica.stop().await;
 }
+
+/// `TAKEOVER` with one field's JSON value replaced by raw text (or the field removed).
+fn with_field(field: &str, raw: Option<&str>) -> String {
+    let mut json: serde_json::Map<String, Value> = serde_json::from_str(TAKEOVER).unwrap();
+    json.remove(field);
+    let mut body = Value::Object(json).to_string();
+    if let Some(raw) = raw {
+        body.insert_str(1, &format!("\"{field}\":{raw},"));
+    }
+    body
+}
+
+#[tokio::test]
+async fn hostile_bodies_are_a_400_naming_the_problem() {
+    let s = scoring();
+    let nested = "[".repeat(10_000);
+    let cases: Vec<(String, &str)> = vec![
+        (String::new(), "EOF while parsing a value"),
+        ("null".into(), "invalid type: null"),
+        ("42".into(), "invalid type: integer `42`"),
+        ("\"TRANSFER\"".into(), "invalid type: string"),
+        // 10,000 levels: refused at the second, no recursion.
+        (nested, "[0][0]: invalid type: sequence"),
+        (format!("{TAKEOVER} trailing"), "trailing characters"),
+        // Two objects: the second must not be silently dropped.
+        (format!("{TAKEOVER}{TAKEOVER}"), "trailing characters"),
+        (format!("[{TAKEOVER}]]"), "trailing characters"),
+        (format!("\u{feff}{TAKEOVER}"), "expected value"),
+        (with_field("amount", Some("NaN")), "expected value"),
+        (
+            with_field("amount", Some("\"NaN\"")),
+            "amount: invalid type: string \"NaN\"",
+        ),
+        (with_field("amount", Some("Infinity")), "expected value"),
+        (with_field("amount", Some("1e309")), "number out of range"),
+        (with_field("amount", Some("-1e308")), "amount: is negative"),
+        (
+            with_field("amount", Some("-0.01")),
+            "amount: is negative (-0.01)",
+        ),
+        (
+            with_field("amount", Some("null")),
+            "amount: invalid type: null",
+        ),
+        (
+            with_field("amount", Some("[1]")),
+            "amount: invalid type: sequence",
+        ),
+        (with_field("amount", None), "missing field `amount`"),
+        (
+            with_field("old_balance_dest", Some("{}")),
+            "old_balance_dest: invalid type: map",
+        ),
+        (
+            with_field("event_time", Some("1e30")),
+            "event_time: invalid type: floating point",
+        ),
+        (
+            with_field("event_time", Some("9223372036854775808")),
+            "event_time: invalid value",
+        ),
+        (
+            with_field("step", Some("2147483648")),
+            "step: invalid value",
+        ),
+        (
+            with_field("type", Some("\"transfer\"")),
+            "type: unknown variant `transfer`",
+        ),
+        (with_field("type", Some("7")), "type: expected value"),
+        (
+            with_field("name_orig", Some("\"  \"")),
+            "name_orig: is empty",
+        ),
+        (
+            with_field("name_orig", Some("1305486145")),
+            "name_orig: invalid type: integer",
+        ),
+        (with_field("name_dest", None), "missing field `name_dest`"),
+        (
+            with_field("is_fraud", Some("\"yes\"")),
+            "is_fraud: invalid type: string",
+        ),
+        (with_field("tx_id", Some("\"\"")), "tx_id: is empty"),
+        (
+            TAKEOVER.replacen('{', r#"{"amount":1,"#, 1),
+            "duplicate field `amount`",
+        ),
+        (
+            format!("[{TAKEOVER},42]"),
+            "[1]: invalid type: integer `42`",
+        ),
+    ];
+    for (body, expected) in cases {
+        let (status, error) = post(&s, &body).await;
+        let message = error["error"].as_str().unwrap_or_default();
+        assert_eq!(status, 400, "{body:?}: {error}");
+        assert!(
+            message.contains(expected),
+            "{body:.80}: {message:?} should contain {expected:?}"
+        );
+        assert!(!message.contains('\n'), "{message}");
+    }
+
+    let not_utf8 = warp::test::request()
+        .method("POST")
+        .path("/v1/score")
+        .body(b"{\"type\":\"\xff\"}")
+        .reply(&routes(s.clone()))
+        .await;
+    assert_eq!(not_utf8.status(), 400);
+    assert_eq!(
+        serde_json::from_slice::<Value>(not_utf8.body()).unwrap()["error"],
+        "body is not UTF-8 JSON"
+    );
+}
+
+#[tokio::test]
+async fn extreme_but_valid_numbers_score_with_a_probability() {
+    let s = scoring();
+    for (field, raw) in [
+        ("amount", "1e308"),
+        ("old_balance_orig", "1.7976931348623157e308"),
+        ("new_balance_orig", "-1.7976931348623157e308"),
+        ("old_balance_dest", "-1e308"),
+        ("amount", "5e-324"),
+        ("amount", "-0.0"),
+        ("event_time", "-9223372036854775808"),
+        ("step", "-2147483648"),
+    ] {
+        let (status, verdict) = post(&s, &with_field(field, Some(raw))).await;
+        assert_eq!(status, 200, "{field}={raw}: {verdict}");
+        let p = verdict["fraud_probability"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p), "{field}={raw}: {verdict}");
+    }
+    // Overflowing feature arithmetic (balance errors of ±inf and NaN) still gives a score.
+    let overflow = TAKEOVER
+        .replace("\"amount\":181000.0", "\"amount\":1.7e308")
+        .replace("\"new_balance_orig\":0.0", "\"new_balance_orig\":1.7e308")
+        .replace("\"old_balance_dest\":0.0", "\"old_balance_dest\":1.7e308");
+    let (status, verdict) = post(&s, &overflow).await;
+    assert_eq!(status, 200, "{verdict}");
+    assert!(verdict["fraud_probability"].as_f64().is_some(), "{verdict}");
+}
+
+#[tokio::test]
+async fn request_level_mistakes_get_their_own_4xx_as_json() {
+    let api = routes(scoring());
+    let without_length = warp::test::request()
+        .method("POST")
+        .path("/v1/score")
+        .reply(&api)
+        .await;
+    assert_eq!(without_length.status(), 411);
+    let error: Value = serde_json::from_slice(without_length.body()).unwrap();
+    assert_eq!(
+        error["error"],
+        "a Content-Length header is required (bodies are at most 1048576 bytes)"
+    );
+
+    let get = warp::test::request().path("/v1/score").reply(&api).await;
+    assert_eq!(get.status(), 405);
+    let error: Value = serde_json::from_slice(get.body()).unwrap();
+    assert_eq!(error["error"], "method not allowed");
+
+    // Trailing whitespace is valid JSON: the body is padded to the limit and one byte over it.
+    let limit = 1 << 20;
+    let at_limit = TAKEOVER.to_owned() + &" ".repeat(limit - TAKEOVER.len());
+    let over_limit = at_limit.clone() + " ";
+    let (status, _) = post(&scoring(), &at_limit).await;
+    assert_eq!(status, 200, "a body of exactly 1 MiB is read");
+    let (status, error) = post(&scoring(), &over_limit).await;
+    assert_eq!(status, 413);
+    assert_eq!(error["error"], "body larger than 1048576 bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_concurrent_requests_get_200_or_400_and_nothing_else() {
+    let api = routes(scoring());
+    let bodies = [
+        (TAKEOVER.to_owned(), 200),
+        (with_field("amount", Some("-5")), 400),
+        (with_field("type", None), 400),
+        ("{not json".to_owned(), 400),
+    ];
+    let requests = (0..10_000).map(|i| {
+        let (api, (body, expected)) = (api.clone(), bodies[i % bodies.len()].clone());
+        tokio::spawn(async move {
+            let response = warp::test::request()
+                .method("POST")
+                .path("/v1/score")
+                .body(body)
+                .reply(&api)
+                .await;
+            let json: Value = serde_json::from_slice(response.body()).unwrap();
+            (response.status().as_u16(), expected, json)
+        })
+    });
+    let results = futures::future::join_all(requests).await;
+    assert_eq!(results.len(), 10_000);
+    for result in results {
+        let (status, expected, json) = result.unwrap();
+        assert_eq!(status, expected, "{json}");
+        if status == 200 {
+            assert_eq!(json["decision"], "BLOCK");
+        } else {
+            assert!(!json["error"].as_str().unwrap().is_empty());
+        }
+    }
+}
+
+/// One raw HTTP/1.1 exchange with a real server: the status code of the answer.
+async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer.split(' ').nth(1).unwrap_or_default();
+    status
+        .parse()
+        .unwrap_or_else(|_| panic!("no status in {answer:?}"))
+}
+
+fn raw_post(body: &str, content_length: usize) -> Vec<u8> {
+    format!(
+        "POST /v1/score HTTP/1.1\r\nhost: x\r\ncontent-length: {content_length}\r\n\
+         connection: close\r\n\r\n{body}"
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_server_refuses_oversized_and_malformed_requests_and_keeps_serving() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(aegis_scorer::http::serve(listener, scoring(), stop.clone()));
+
+    // A claimed 1 GiB body is refused from the headers alone: nothing is sent after them.
+    assert_eq!(raw_exchange(addr, &raw_post("", 1 << 30)).await, 413);
+    let chunked = "POST /v1/score HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\
+                   connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    assert_eq!(raw_exchange(addr, chunked.as_bytes()).await, 411);
+    assert_eq!(raw_exchange(addr, b"NOT HTTP AT ALL\r\n\r\n").await, 400);
+    assert_eq!(raw_exchange(addr, &raw_post("{", 1)).await, 400);
+
+    // Many clients at once, valid and not: each gets its answer.
+    let clients = (0..1_000usize).map(|i| {
+        tokio::spawn(async move {
+            let body = if i.is_multiple_of(2) {
+                TAKEOVER.to_owned()
+            } else {
+                "[1]".to_owned()
+            };
+            raw_exchange(addr, &raw_post(&body, body.len())).await
+        })
+    });
+    let statuses = futures::future::join_all(clients).await;
+    for (i, status) in statuses.into_iter().enumerate() {
+        assert_eq!(status.unwrap(), if i.is_multiple_of(2) { 200 } else { 400 });
+    }
+    let health = raw_exchange(
+        addr,
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(health, 200);
+    stop.cancel();
+    server.await.unwrap();
+}

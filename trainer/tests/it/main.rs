@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod evaluate;
+mod mistakes;
 mod train;
 
 use std::path::{Path, PathBuf};
