@@ -158,7 +158,7 @@ impl SchemaRegistry {
     /// Only checks the URL; nothing is sent until the first call.
     pub fn new(base_url: &str) -> Result<Self, RegistryError> {
         let invalid = |reason| RegistryError::InvalidUrl {
-            url: base_url.to_owned(),
+            url: without_userinfo(base_url),
             reason,
         };
         let trimmed = base_url.trim_end_matches('/');
@@ -271,6 +271,18 @@ impl SchemaRegistry {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Cached>> {
         // The map is only ever inserted into, so a panic elsewhere cannot leave it inconsistent.
         self.schemas.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// `url` with any `user:password@` replaced by `***@`, for messages.
+fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://***@{host}{path}"),
+        None => url.to_owned(),
     }
 }
 

@@ -274,3 +274,19 @@ mod with_fake {
         );
     }
 }
+
+#[test]
+fn a_url_with_credentials_is_refused_without_echoing_them() {
+    let Err(err) = SchemaRegistry::new("http://bob:hunter2@registry:8081/prefix") else {
+        panic!("a URL with credentials was accepted");
+    };
+    let message = err.to_string();
+    assert!(
+        !message.contains("hunter2") && !message.contains("bob"),
+        "{message}"
+    );
+    assert!(
+        message.contains("http://***@registry:8081/prefix"),
+        "{message}"
+    );
+}
