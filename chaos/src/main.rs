@@ -1,2 +1,200 @@
-//! aegis-chaos: fault scenarios (placeholder until scripts/chaos lands).
-fn main() {}
+//! The `aegis-chaos` command line: `fuzz`, `fault` and `check`; the work is in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use aegis_chaos::check::{self, Topics};
+use aegis_chaos::fault::Fault;
+use aegis_chaos::fuzz::{self, FuzzPlan};
+use aegis_chaos::ledger::Expectations;
+use aegis_core::kafka::{DLQ_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "aegis-chaos",
+    version,
+    about = "Hostile input and transaction-by-transaction checks for scripts/chaos"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write hostile messages of every kind interleaved with valid transactions, and a manifest of
+    /// where each landed and what must become of it. Prints how many the broker acknowledged.
+    Fuzz {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// Hostile messages, spread evenly over every kind.
+        #[arg(long, default_value_t = 10_000)]
+        hostile: u64,
+        /// Valid transactions mixed in.
+        #[arg(long, default_value_t = 10_000)]
+        valid: u64,
+        /// Seed of the contents and the order.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Where to write the manifest (JSON lines: partition, offset, kind, expected outcome,
+        /// key and value) for `check --manifest`.
+        #[arg(long)]
+        manifest: PathBuf,
+    },
+    /// Snapshot the moment of a fault, for `check --fault`: the offsets the scorers' group has
+    /// committed and the ends of the input and verdict topics. Prints "committed C of W written".
+    Fault {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// File to write (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Wait for the group to commit the whole input, then check every input message's outcome.
+    /// Prints one line of counts (sent, verdicts, lost, duplicates, DLQ), then details; exits 1
+    /// if anything is lost or any check fails.
+    Check {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// Name printed before the counts.
+        #[arg(long)]
+        scenario: String,
+        /// Messages the writers say the broker acknowledged; fewer on the input topic is loss.
+        #[arg(long)]
+        sent: Option<u64>,
+        /// The input as `fuzz` wrote it (default: the input topic, all from aegis-producer).
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        /// The snapshot `fault` took: verdicts are split into before and after it, and committed
+        /// work repeated after it fails the check.
+        #[arg(long)]
+        fault: Option<PathBuf>,
+        /// Most messages that may be repeated across the fault.
+        #[arg(long)]
+        max_repeated: Option<u64>,
+        /// Give up waiting for the group after this many seconds without progress.
+        #[arg(long, default_value_t = 60)]
+        stall_seconds: u64,
+        /// Give up waiting for the group after this many seconds in all.
+        #[arg(long, default_value_t = 600)]
+        timeout_seconds: u64,
+    },
+}
+
+#[derive(Args)]
+struct KafkaArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "AEGIS_BROKERS")]
+    brokers: String,
+    /// The scorers' consumer group.
+    #[arg(long, default_value = "aegis-scorer")]
+    group: String,
+    /// Input topic.
+    #[arg(long, default_value = TRANSACTIONS_TOPIC)]
+    input_topic: String,
+    /// Verdict topic.
+    #[arg(long, default_value = VERDICTS_TOPIC)]
+    output_topic: String,
+    /// Dead-letter topic.
+    #[arg(long, default_value = DLQ_TOPIC)]
+    dlq_topic: String,
+}
+
+impl KafkaArgs {
+    fn topics(self) -> Topics {
+        Topics {
+            brokers: self.brokers,
+            group: self.group,
+            input: self.input_topic,
+            verdicts: self.output_topic,
+            dlq: self.dlq_topic,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("aegis-chaos: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Fuzz {
+            kafka,
+            hostile,
+            valid,
+            seed,
+            manifest,
+        } => {
+            let topics = kafka.topics();
+            let plan = FuzzPlan {
+                brokers: topics.brokers,
+                topic: topics.input,
+                hostile,
+                valid,
+                seed,
+            };
+            let written = fuzz::run(&plan, &manifest)?;
+            eprintln!(
+                "aegis-chaos: wrote {} messages ({hostile} hostile of {} kinds, {valid} valid); \
+                 manifest {}",
+                written.delivered,
+                aegis_chaos::hostile::Kind::ALL.len(),
+                manifest.display()
+            );
+            println!("{}", written.delivered);
+            if written.failed > 0 {
+                anyhow::bail!("{} messages were not acknowledged", written.failed);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fault { kafka, out } => {
+            let fault = Fault::take(&kafka.topics())?;
+            fault.save(&out)?;
+            println!(
+                "committed {} of {} written",
+                fault.committed_total(),
+                fault.input_total()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check {
+            kafka,
+            scenario,
+            sent,
+            manifest,
+            fault,
+            max_repeated,
+            stall_seconds,
+            timeout_seconds,
+        } => {
+            let topics = kafka.topics();
+            let fault = fault.map(|p| Fault::load(&p)).transpose()?;
+            check::wait_for_group(
+                &topics,
+                Duration::from_secs(timeout_seconds),
+                Duration::from_secs(stall_seconds),
+            )?;
+            let expect = Expectations {
+                input_topic: topics.input.clone(),
+                sent,
+                fault,
+                max_repeated,
+            };
+            let report = check::compare(&topics, manifest.as_deref(), &expect)?;
+            print!("{scenario}: {report}");
+            Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Every kind of hostile message, its name in the manifest, and what the scorer must do with it.
+
+use crate::expect::Expected;
+
+/// One kind of hostile message, named as in the manifest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Random bytes whose first byte is no framing's magic.
+    RandomBytes,
+    /// A value of zero bytes.
+    EmptyValue,
+    /// No value at all (a tombstone).
+    NullValue,
+    /// A valid message cut inside its framing header (either framing).
+    TruncatedHeader,
+    /// A valid single-object message cut inside its Avro body.
+    TruncatedAvro,
+    /// A valid Confluent-framed message cut inside its Avro body.
+    TruncatedConfluent,
+    /// A valid body behind a fingerprint no schema has.
+    WrongFingerprint,
+    /// A verdict, properly encoded with the verdict schema, sent as a transaction.
+    ForeignSchema,
+    /// A valid message followed by extra bytes.
+    TrailingBytes,
+    /// A string length prefix of a terabyte.
+    HugeLengthPrefix,
+    /// A negative string length prefix.
+    NegativeLengthPrefix,
+    /// A transaction id that is not UTF-8.
+    InvalidUtf8,
+    /// A `type` enum index past the five symbols.
+    UnknownType,
+    /// A negative `type` enum index.
+    NegativeTypeIndex,
+    /// Valid Avro, amount NaN.
+    NanAmount,
+    /// Valid Avro, a balance NaN.
+    NanBalance,
+    /// Valid Avro, amount +∞.
+    InfiniteAmount,
+    /// Valid Avro, amount negative.
+    NegativeAmount,
+    /// Valid Avro, empty origin account.
+    EmptyAccount,
+    /// Valid Avro, empty transaction id.
+    EmptyTxId,
+    /// Random bytes under an empty key.
+    EmptyKeyGarbage,
+    /// A valid transaction under an empty Kafka key: scored (the verdict is keyed by its account).
+    EmptyKey,
+    /// A valid transaction without a Kafka key: scored.
+    NullKey,
+    /// A valid transaction of 10^300: finite and not negative, so scored.
+    HugeAmount,
+    /// A valid transaction of `f64::MAX` whose balance errors overflow to +∞: scored.
+    MaxAmount,
+    /// A valid transaction of zero: scored.
+    ZeroAmount,
+    /// A valid transaction in the Confluent wire format (readers accept both framings): scored.
+    ConfluentFramed,
+    /// A valid transaction with kilobyte-long ids and non-ASCII account names: scored.
+    LongStrings,
+}
+
+impl Kind {
+    /// Every kind, bad ones first.
+    pub const ALL: [Kind; 28] = [
+        Kind::RandomBytes,
+        Kind::EmptyValue,
+        Kind::NullValue,
+        Kind::TruncatedHeader,
+        Kind::TruncatedAvro,
+        Kind::TruncatedConfluent,
+        Kind::WrongFingerprint,
+        Kind::ForeignSchema,
+        Kind::TrailingBytes,
+        Kind::HugeLengthPrefix,
+        Kind::NegativeLengthPrefix,
+        Kind::InvalidUtf8,
+        Kind::UnknownType,
+        Kind::NegativeTypeIndex,
+        Kind::NanAmount,
+        Kind::NanBalance,
+        Kind::InfiniteAmount,
+        Kind::NegativeAmount,
+        Kind::EmptyAccount,
+        Kind::EmptyTxId,
+        Kind::EmptyKeyGarbage,
+        Kind::EmptyKey,
+        Kind::NullKey,
+        Kind::HugeAmount,
+        Kind::MaxAmount,
+        Kind::ZeroAmount,
+        Kind::ConfluentFramed,
+        Kind::LongStrings,
+    ];
+
+    /// The name in the manifest and the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::RandomBytes => "random_bytes",
+            Kind::EmptyValue => "empty_value",
+            Kind::NullValue => "null_value",
+            Kind::TruncatedHeader => "truncated_header",
+            Kind::TruncatedAvro => "truncated_avro",
+            Kind::TruncatedConfluent => "truncated_confluent",
+            Kind::WrongFingerprint => "wrong_fingerprint",
+            Kind::ForeignSchema => "foreign_schema",
+            Kind::TrailingBytes => "trailing_bytes",
+            Kind::HugeLengthPrefix => "huge_length_prefix",
+            Kind::NegativeLengthPrefix => "negative_length_prefix",
+            Kind::InvalidUtf8 => "invalid_utf8",
+            Kind::UnknownType => "unknown_type",
+            Kind::NegativeTypeIndex => "negative_type_index",
+            Kind::NanAmount => "nan_amount",
+            Kind::NanBalance => "nan_balance",
+            Kind::InfiniteAmount => "infinite_amount",
+            Kind::NegativeAmount => "negative_amount",
+            Kind::EmptyAccount => "empty_account",
+            Kind::EmptyTxId => "empty_tx_id",
+            Kind::EmptyKeyGarbage => "empty_key_garbage",
+            Kind::EmptyKey => "empty_key",
+            Kind::NullKey => "null_key",
+            Kind::HugeAmount => "huge_amount",
+            Kind::MaxAmount => "max_amount",
+            Kind::ZeroAmount => "zero_amount",
+            Kind::ConfluentFramed => "confluent_framed",
+            Kind::LongStrings => "long_strings",
+        }
+    }
+
+    /// What the scorer must do with a message of this kind.
+    pub fn expected(self) -> Expected {
+        match self {
+            Kind::RandomBytes | Kind::EmptyKeyGarbage => Expected::DeadLetter("unknown_magic"),
+            Kind::EmptyValue | Kind::NullValue => Expected::DeadLetter("empty"),
+            Kind::TruncatedHeader => Expected::DeadLetter("truncated"),
+            Kind::TruncatedAvro
+            | Kind::TruncatedConfluent
+            | Kind::HugeLengthPrefix
+            | Kind::NegativeLengthPrefix
+            | Kind::InvalidUtf8
+            | Kind::UnknownType
+            | Kind::NegativeTypeIndex => Expected::DeadLetter("body"),
+            Kind::WrongFingerprint | Kind::ForeignSchema => {
+                Expected::DeadLetter("unknown_fingerprint")
+            }
+            Kind::TrailingBytes => Expected::DeadLetter("trailing_bytes"),
+            Kind::NanAmount
+            | Kind::NanBalance
+            | Kind::InfiniteAmount
+            | Kind::NegativeAmount
+            | Kind::EmptyAccount
+            | Kind::EmptyTxId => Expected::DeadLetter("invalid"),
+            Kind::EmptyKey
+            | Kind::NullKey
+            | Kind::HugeAmount
+            | Kind::MaxAmount
+            | Kind::ZeroAmount
+            | Kind::ConfluentFramed
+            | Kind::LongStrings => Expected::Verdict,
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Reading a topic from the beginning to its current end, and a consumer group's committed
+//! offsets — without joining the group, so the checker never disturbs the scorers.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+/// How long one metadata, watermark or offset request may take: a broker busy with a backlog can
+/// be slow to answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One message, detached from the consumer.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// Partition it was read from.
+    pub partition: i32,
+    /// Its offset there.
+    pub offset: i64,
+    /// The key (`None` when the message has none).
+    pub key: Option<Vec<u8>>,
+    /// The value (`None` for a tombstone).
+    pub payload: Option<Vec<u8>>,
+    /// Headers in order; a header without a value has an empty one.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Record {
+    /// The value of the first header called `name`, as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+    }
+}
+
+/// A consumer that never joins a group or commits: for reading and for offset queries.
+fn consumer(brokers: &str, group: &str) -> Result<BaseConsumer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .with_context(|| format!("cannot create a Kafka consumer for {brokers}"))
+}
+
+/// The partitions of `topic`, sorted.
+fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+        .with_context(|| format!("cannot fetch the metadata of topic {topic}"))?;
+    let found = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| anyhow!("topic {topic} does not exist"))?;
+    let mut ids: Vec<i32> = found.partitions().iter().map(|p| p.id()).collect();
+    if ids.is_empty() {
+        bail!("topic {topic} has no partitions (does it exist?)");
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// The high watermark (the offset the next message will get) of every partition of `topic`.
+pub fn high_watermarks(brokers: &str, topic: &str) -> Result<BTreeMap<i32, i64>> {
+    let consumer = consumer(brokers, "aegis-chaos-reader")?;
+    retry(|| watermarks(&consumer, topic))
+}
+
+/// Up to three tries of a request a busy broker may not answer in time.
+fn retry<T>(mut request: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut tries = 1;
+    loop {
+        match request() {
+            Err(e) if tries < 3 => {
+                eprintln!("aegis-chaos: {e:#}; asking again");
+                tries += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+fn watermarks(consumer: &BaseConsumer, topic: &str) -> Result<BTreeMap<i32, i64>> {
+    partitions(consumer, topic)?
+        .into_iter()
+        .map(|p| {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, p, REQUEST_TIMEOUT)
+                .with_context(|| format!("cannot fetch the watermarks of {topic}[{p}]"))?;
+            Ok((p, high))
+        })
+        .collect()
+}
+
+/// The offsets `group` has committed on every partition of `topic` (0 where it has none yet).
+pub fn committed(brokers: &str, group: &str, topic: &str) -> Result<BTreeMap<i32, i64>> {
+    let consumer = consumer(brokers, group)?;
+    let mut list = TopicPartitionList::new();
+    for p in retry(|| partitions(&consumer, topic))? {
+        list.add_partition(topic, p);
+    }
+    let offsets = retry(|| {
+        consumer
+            .committed_offsets(list.clone(), REQUEST_TIMEOUT)
+            .with_context(|| format!("cannot fetch the offsets group {group} committed"))
+    })?;
+    Ok(offsets
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => (e.partition(), o),
+            _ => (e.partition(), 0),
+        })
+        .collect())
+}
+
+/// Every message of `topic` from the beginning up to the high watermarks found at the start.
+/// Fails if that end is not reached within `timeout`.
+pub fn read_to_end(brokers: &str, topic: &str, timeout: Duration) -> Result<Vec<Record>> {
+    let consumer = consumer(brokers, "aegis-chaos-reader")?;
+    let ends = retry(|| watermarks(&consumer, topic))?;
+    let mut list = TopicPartitionList::new();
+    for p in ends.keys() {
+        list.add_partition_offset(topic, *p, Offset::Beginning)
+            .with_context(|| format!("cannot read {topic}[{p}] from the beginning"))?;
+    }
+    consumer
+        .assign(&list)
+        .with_context(|| format!("cannot read topic {topic}"))?;
+    let mut next: BTreeMap<i32, i64> = ends.keys().map(|p| (*p, 0)).collect();
+    let mut records = Vec::with_capacity(ends.values().map(|&h| h as usize).sum());
+    let deadline = Instant::now() + timeout;
+    while next.iter().any(|(p, n)| *n < ends[p]) {
+        if Instant::now() > deadline {
+            bail!(
+                "reading {topic}: stopped at {next:?} of {ends:?} after {timeout:?} \
+                 (is the broker up?)"
+            );
+        }
+        let m = match consumer.poll(Duration::from_millis(200)) {
+            None => continue,
+            Some(Ok(m)) => m,
+            // Transient (a slow or restarting broker): librdkafka retries; so do we, until the
+            // deadline.
+            Some(Err(e)) => {
+                eprintln!("aegis-chaos: reading {topic}: {e}; retrying");
+                continue;
+            }
+        };
+        if m.offset() >= ends[&m.partition()] {
+            continue; // written after we started: not ours to check
+        }
+        next.insert(m.partition(), m.offset() + 1);
+        let headers = m
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        records.push(Record {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec),
+            headers,
+        });
+    }
+    Ok(records)
+}
