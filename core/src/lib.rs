@@ -19,10 +19,13 @@
 //! - [`model`]: the versioned model artifact (format version, content-hash model version, features,
 //!   thresholds, training summary, compiled forest) and scoring a transaction with it.
 //!
+//! - [`error_line`]: a fatal error and its causes as the one line the binaries print.
+//!
 //! Everything here is synchronous and allocation-light; I/O happens only where a path is given.
 #![deny(missing_docs)]
 
 pub mod avro;
+pub mod error_line;
 #[cfg(feature = "testkit")]
 pub mod fake_registry;
 pub mod features;

@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use aegis_core::error_line::one_line;
 use aegis_core::{kafka, service};
 use aegis_producer::{Counters, ProducerConfig};
 use clap::Parser;
@@ -63,27 +64,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("aegis-producer: error: {}", one_line(&e));
+            eprintln!("aegis-producer: error: {}", one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error and its causes on one line, leaving out a cause whose words the line already holds
-/// (typed errors often quote their source in their own message).
-fn one_line(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line.replace('\n', " ")
 }
 
 /// `GET /metrics` with the producer's counters.

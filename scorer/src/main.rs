@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aegis_core::error_line::one_line;
 use aegis_core::kafka::ClusterCheck;
 use aegis_core::service;
 use aegis_scorer::ScorerConfig;
@@ -66,7 +67,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("aegis-scorer: error: {}", one_line(&e));
+            eprintln!("aegis-scorer: error: {}", one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -118,21 +119,4 @@ async fn wait_for_kafka(
             () = cancel.cancelled() => return Ok(false),
         }
     }
-}
-
-/// The error and its causes on one line, leaving out a cause whose words the line already holds
-/// (typed errors often quote their source in their own message).
-fn one_line(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line.replace('\n', " ")
 }

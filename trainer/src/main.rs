@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use aegis_core::error_line::one_line;
 use aegis_trainer::{evaluate, train, EvaluateArgs, TrainArgs};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -42,7 +43,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("aegis-trainer: error: {}", one_line(&e));
+            eprintln!("aegis-trainer: error: {}", one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -77,21 +78,4 @@ fn check_out(out: &Path) -> anyhow::Result<()> {
                 dir.display()
             )
         })
-}
-
-/// The error and its causes on one line, leaving out a cause whose words the line already holds
-/// (typed errors often quote their source in their own message).
-fn one_line(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line.replace('\n', " ")
 }
