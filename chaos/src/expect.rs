@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use aegis_core::kafka::DEAD_LETTER_REASONS;
+
 /// The outcome an input message must have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Expected {
@@ -12,19 +14,6 @@ pub enum Expected {
     DeadLetter(&'static str),
 }
 
-/// The scorer's closed set of dead-letter reasons (README, "Delivery").
-pub const DLQ_REASONS: [&str; 9] = [
-    "empty",
-    "unknown_magic",
-    "truncated",
-    "unknown_fingerprint",
-    "body",
-    "trailing_bytes",
-    "invalid",
-    "unknown_schema",
-    "unreadable_schema",
-];
-
 impl Expected {
     /// Parses `verdict` or `dlq:<reason>`.
     pub fn parse(value: &str) -> Option<Expected> {
@@ -32,7 +21,7 @@ impl Expected {
             return Some(Expected::Verdict);
         }
         let reason = value.strip_prefix("dlq:")?;
-        DLQ_REASONS
+        DEAD_LETTER_REASONS
             .iter()
             .find(|r| **r == reason)
             .map(|r| Expected::DeadLetter(r))
@@ -54,7 +43,8 @@ mod tests {
 
     #[test]
     fn expectations_round_trip() {
-        let all = std::iter::once(Expected::Verdict).chain(DLQ_REASONS.map(Expected::DeadLetter));
+        let all =
+            std::iter::once(Expected::Verdict).chain(DEAD_LETTER_REASONS.map(Expected::DeadLetter));
         for e in all {
             assert_eq!(Expected::parse(&e.to_string()), Some(e));
         }

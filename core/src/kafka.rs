@@ -16,6 +16,19 @@ pub const TRANSACTIONS_TOPIC: &str = "transactions";
 pub const VERDICTS_TOPIC: &str = "verdicts";
 /// Topic the scorer writes undecodable or invalid transactions to, with the reason in headers.
 pub const DLQ_TOPIC: &str = "transactions.dlq";
+/// Why a message went to the dead-letter topic, as its `aegis.dlq.reason` header says: a closed
+/// set, fit for metric labels.
+pub const DEAD_LETTER_REASONS: [&str; 9] = [
+    "empty",
+    "unknown_magic",
+    "truncated",
+    "unknown_fingerprint",
+    "body",
+    "trailing_bytes",
+    "invalid",
+    "unknown_schema",
+    "unreadable_schema",
+];
 
 /// One librdkafka property given as `-X key=value`.
 #[derive(Clone, PartialEq, Eq)]

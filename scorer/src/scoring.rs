@@ -6,18 +6,8 @@ use aegis_core::avro::{AvroCodec, Framing};
 use aegis_core::registry::{DecodeError, RegistryDecoder};
 use aegis_core::{Model, Transaction, Verdict};
 
-/// Why a message went to the dead-letter topic: a closed set, fit for metric labels.
-pub const DEAD_LETTER_REASONS: [&str; 9] = [
-    "empty",
-    "unknown_magic",
-    "truncated",
-    "unknown_fingerprint",
-    "body",
-    "trailing_bytes",
-    "invalid",
-    "unknown_schema",
-    "unreadable_schema",
-];
+/// Why a message went to the dead-letter topic (the contract's closed set).
+pub use aegis_core::kafka::DEAD_LETTER_REASONS;
 
 /// One consumed message, detached from the consumer.
 #[derive(Clone, Debug)]
