@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use aegis_core::avro::AvroCodec;
 use aegis_core::kafka;
 use aegis_scorer::pipeline::{CONSUMER_SETTINGS, PRODUCER_SETTINGS};
+use aegis_scorer::scoring::now_ms;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -234,10 +235,4 @@ fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>> {
         bail!("topic {topic} has no partitions (does it exist?)");
     }
     Ok(partitions)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
