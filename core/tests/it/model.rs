@@ -3,32 +3,13 @@
 
 use std::path::Path;
 
-use aegis_core::forest::{self, ForestParams};
-use aegis_core::model::{TrainingSummary, FORMAT_VERSION};
-use aegis_core::{Decision, Model, Thresholds, Transaction, TxType};
+use aegis_core::model::FORMAT_VERSION;
+use aegis_core::{Decision, Model, Transaction, TxType};
 
-use crate::labelled_rows;
+use crate::fitted_model;
 
 fn small_model() -> Model {
-    let (rows, labels) = labelled_rows("paysim_fraud_enriched_steps_1-400.csv");
-    let weights = forest::balanced_weights(&labels);
-    let params = ForestParams::default().with_trees(10).with_max_depth(8);
-    let compiled = forest::fit(&rows, &labels, &weights, &params, &|| {})
-        .unwrap()
-        .compile()
-        .unwrap();
-    let summary = TrainingSummary {
-        trained_at: 0,
-        data: vec!["paysim_fraud_enriched_steps_1-400.csv".into()],
-        rows: rows.len() as u64,
-        frauds: labels.iter().sum::<f64>() as u64,
-        params,
-        legit_weight: 256.2,
-        split: "test".into(),
-        average_precision: 0.0,
-        roc_auc: 0.0,
-    };
-    Model::new(compiled, Thresholds::new(0.5, 0.9).unwrap(), summary)
+    fitted_model(10, 8, "test")
 }
 
 fn tx(tx_type: TxType, amount: f64, old: f64, new: f64) -> Transaction {

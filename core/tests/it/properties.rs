@@ -7,14 +7,12 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use aegis_core::avro::{AvroCodec, CodecError, Framing};
-use aegis_core::forest::{self, ForestParams};
-use aegis_core::model::TrainingSummary;
 use aegis_core::paysim::{self, PaysimError, PaysimReader, PaysimRow, COLUMNS};
-use aegis_core::{Model, ModelError, Thresholds, Transaction, TxType};
+use aegis_core::{Model, ModelError, Transaction, TxType};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
-use crate::labelled_rows;
+use crate::fitted_model;
 
 /// Cases per property: enough to walk every kind of damage, few enough that the module runs in
 /// seconds in a debug build.
@@ -471,25 +469,7 @@ const HEADER: &str = "AEGIS-MODEL 1\n";
 fn saved_model() -> &'static (Model, Vec<u8>) {
     static SAVED: OnceLock<(Model, Vec<u8>)> = OnceLock::new();
     SAVED.get_or_init(|| {
-        let (rows, labels) = labelled_rows("paysim_fraud_enriched_steps_1-400.csv");
-        let weights = forest::balanced_weights(&labels);
-        let params = ForestParams::default().with_trees(4).with_max_depth(5);
-        let compiled = forest::fit(&rows, &labels, &weights, &params, &|| {})
-            .unwrap()
-            .compile()
-            .unwrap();
-        let summary = TrainingSummary {
-            trained_at: 0,
-            data: vec!["paysim_fraud_enriched_steps_1-400.csv".into()],
-            rows: rows.len() as u64,
-            frauds: labels.iter().sum::<f64>() as u64,
-            params,
-            legit_weight: 256.2,
-            split: "properties".into(),
-            average_precision: 0.0,
-            roc_auc: 0.0,
-        };
-        let model = Model::new(compiled, Thresholds::new(0.5, 0.9).unwrap(), summary);
+        let model = fitted_model(4, 5, "properties");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(MODEL_FILE);
         model.save(&path).unwrap();
