@@ -28,10 +28,14 @@ use tokio_util::sync::CancellationToken;
 pub use config::{LiveView, ScorerConfig};
 pub use pipeline::Scoring;
 
-/// Loads the model, starts the HTTP server and runs one replica until `cancel` fires; returns the
-/// replica's metrics.
-pub async fn run(config: ScorerConfig, cancel: CancellationToken) -> Result<Arc<metrics::Metrics>> {
-    let scoring = Arc::new(Scoring::new(&config)?);
+/// Starts the HTTP server and runs one replica with `model` (from [`pipeline::load_model`]) until
+/// `cancel` fires; returns the replica's metrics.
+pub async fn run(
+    config: ScorerConfig,
+    model: aegis_core::Model,
+    cancel: CancellationToken,
+) -> Result<Arc<metrics::Metrics>> {
+    let scoring = Arc::new(Scoring::with_model(&config, model)?);
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| {

@@ -58,11 +58,11 @@ fn main() -> ExitCode {
     let cancel = service::cancel_on_signal(&runtime);
     let budget = Duration::from_secs(cli.connect_timeout);
     let result = runtime.block_on(async {
-        aegis_scorer::pipeline::load_model(&cli.config)?;
+        let model = aegis_scorer::pipeline::load_model(&cli.config)?;
         if !wait_for_kafka(&cli.config, budget, &cancel).await? {
             return Ok(());
         }
-        aegis_scorer::run(cli.config, cancel).await.map(drop)
+        aegis_scorer::run(cli.config, model, cancel).await.map(drop)
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -49,7 +49,11 @@ impl Scoring {
     /// Loads the model (with threshold overrides) for a replica; fails with one line on a bad
     /// model file or flag.
     pub fn new(config: &ScorerConfig) -> Result<Scoring> {
-        let model = load_model(config)?;
+        Self::with_model(config, load_model(config)?)
+    }
+
+    /// [`Scoring::new`] with a model already loaded by [`load_model`].
+    pub fn with_model(config: &ScorerConfig, model: Model) -> Result<Scoring> {
         let (framing, registry) = registry(config)?;
         Ok(Scoring {
             metrics: Arc::new(Metrics::new(&model)),
