@@ -8,7 +8,7 @@ use aegis_scorer::http::routes;
 use aegis_scorer::Scoring;
 use serde_json::{json, Value};
 
-use crate::{transaction, Pipeline, Replica};
+use crate::{live_snapshot, transaction, Pipeline, Replica};
 
 fn scoring() -> Arc<Scoring> {
     Arc::new(Scoring::new(&Pipeline::config_without_broker()).unwrap())
@@ -265,15 +265,7 @@ async fn live_page_shows_totals_scatter_points_and_the_flagged_log() {
     pipeline.read_verdicts(txs.len());
 
     let api = routes(replica.scoring.clone());
-    let mut snapshot = Value::Null;
-    for _ in 0..100 {
-        let response = warp::test::request().path("/api/live").reply(&api).await;
-        snapshot = serde_json::from_slice(response.body()).unwrap();
-        if snapshot["total"] == 21 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let snapshot = live_snapshot(&replica.scoring, 21).await;
     assert_eq!(snapshot["total"], 21, "{snapshot}");
     assert_eq!(snapshot["blocked"], 1);
     assert_eq!(snapshot["blocked_amount"], 181_000.0);

@@ -220,6 +220,22 @@ impl Pipeline {
     }
 }
 
+/// A replica's `GET /api/live`, asked every 100 ms (for up to 10 s) until its total is `total`;
+/// the last answer.
+pub async fn live_snapshot(scoring: &Arc<Scoring>, total: u64) -> serde_json::Value {
+    let api = aegis_scorer::http::routes(scoring.clone());
+    let mut snapshot = serde_json::Value::Null;
+    for _ in 0..100 {
+        let response = warp::test::request().path("/api/live").reply(&api).await;
+        snapshot = serde_json::from_slice(response.body()).unwrap();
+        if snapshot["total"] == total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    snapshot
+}
+
 /// A running scorer replica.
 pub struct Replica {
     pub cancel: CancellationToken,
