@@ -2,12 +2,11 @@
 //! SIGTERM, and every mistake in its flags, files or Kafka setup ends in one line and a non-zero
 //! exit (after a bounded, logged wait where waiting is right).
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use aegis_core::{Model, TxType};
-use serde_json::Value;
+use aegis_core::testkit::{edited_model, model_with_unknown_feature};
+use aegis_core::TxType;
 
 use crate::{model, transaction, Pipeline, Replica};
 
@@ -43,32 +42,6 @@ fn one_error_line(output: &Output) -> String {
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     assert!(err.starts_with("aegis-scorer: error: "), "{err}");
     err.trim_end().to_owned()
-}
-
-/// The demo model's file with its JSON body changed by `edit`, written as `name` in `dir`.
-fn edited_model(dir: &Path, name: &str, edit: impl Fn(&mut Value)) -> PathBuf {
-    let text = std::fs::read_to_string(model()).unwrap();
-    let (header, body) = text.split_once('\n').unwrap();
-    let mut json: Value = serde_json::from_str(body).unwrap();
-    edit(&mut json);
-    let path = dir.join(name);
-    std::fs::write(&path, format!("{header}\n{json}")).unwrap();
-    path
-}
-
-/// A model that needs a feature this build does not compute, consistent otherwise: its recorded
-/// version is the one its content hashes to (as the loader reports it), as if a newer trainer
-/// had written it.
-fn model_with_unknown_feature(dir: &Path) -> PathBuf {
-    let rename = |json: &mut Value| json["features"][12] = "dest_emptied".into();
-    let path = edited_model(dir, "newer-features.model", rename);
-    let error = Model::load(&path).unwrap_err().to_string();
-    let version = error.split("hashes to ").nth(1).unwrap().split(',').next();
-    let version = version.unwrap().to_owned();
-    edited_model(dir, "newer-features.model", |json| {
-        rename(json);
-        json["model_version"] = version.clone().into();
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,7 +182,7 @@ fn bad_model_files_stop_the_scorer_with_one_line() {
     let bytes = std::fs::read(model()).unwrap();
     let truncated = dir.path().join("truncated.model");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    let tampered = edited_model(dir.path(), "tampered.model", |json| {
+    let tampered = edited_model(model(), dir.path(), "tampered.model", |json| {
         json["forest"]["nodes"][1]["value"] = 0.123.into();
     });
     let missing = dir.path().join("missing.model");
@@ -221,7 +194,7 @@ fn bad_model_files_stop_the_scorer_with_one_line() {
         (truncated, "truncated.model is truncated"),
         (tampered, "tampered.model is corrupt: its content hashes to rf-"),
         (
-            model_with_unknown_feature(dir.path()),
+            model_with_unknown_feature(model(), dir.path()),
             "it needs feature `dest_emptied`, which this build does not compute",
         ),
     ];

@@ -1,11 +1,9 @@
 //! Every mistake a user can make with the trainer's flags and files ends in one line naming the
 //! thing and what to do, and a non-zero exit — before any training.
 
-use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use aegis_core::Model;
-use serde_json::Value;
+use aegis_core::testkit::{edited_model, model_with_unknown_feature};
 
 use crate::{data, demo_model, stderr, trainer, MIXED};
 
@@ -16,32 +14,6 @@ fn one_error_line(output: &Output) -> String {
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     assert!(err.starts_with("aegis-trainer: error: "), "{err}");
     err.trim_end().to_owned()
-}
-
-/// The demo model's file with its JSON body changed by `edit`, written as `name` in `dir`.
-fn edited_model(dir: &Path, name: &str, edit: impl Fn(&mut Value)) -> PathBuf {
-    let text = std::fs::read_to_string(demo_model()).unwrap();
-    let (header, body) = text.split_once('\n').unwrap();
-    let mut json: Value = serde_json::from_str(body).unwrap();
-    edit(&mut json);
-    let path = dir.join(name);
-    std::fs::write(&path, format!("{header}\n{json}")).unwrap();
-    path
-}
-
-/// A model that needs a feature this build does not compute, consistent otherwise: its recorded
-/// version is the one its content hashes to (as the loader reports it), as if a newer trainer had
-/// written it.
-fn model_with_unknown_feature(dir: &Path) -> PathBuf {
-    let rename = |json: &mut Value| json["features"][12] = "dest_emptied".into();
-    let path = edited_model(dir, "newer-features.model", rename);
-    let error = Model::load(&path).unwrap_err().to_string();
-    let version = error.split("hashes to ").nth(1).unwrap().split(',').next();
-    let version = version.unwrap().to_owned();
-    edited_model(dir, "newer-features.model", |json| {
-        rename(json);
-        json["model_version"] = version.clone().into();
-    })
 }
 
 #[test]
@@ -64,7 +36,7 @@ fn unknown_flags_and_commands_are_refused_by_the_parser() {
 fn evaluate_names_a_missing_corrupt_or_foreign_model_and_a_missing_csv() {
     let dir = tempfile::tempdir().unwrap();
     let mixed = data(MIXED);
-    let tampered = edited_model(dir.path(), "tampered.model", |json| {
+    let tampered = edited_model(demo_model(), dir.path(), "tampered.model", |json| {
         json["forest"]["nodes"][1]["value"] = 0.123.into();
     });
     let cases = [
@@ -78,7 +50,7 @@ fn evaluate_names_a_missing_corrupt_or_foreign_model_and_a_missing_csv() {
             "tampered.model is corrupt: its content hashes to rf-",
         ),
         (
-            model_with_unknown_feature(dir.path()),
+            model_with_unknown_feature(demo_model(), dir.path()),
             "newer-features.model is corrupt: it needs feature `dest_emptied`, which this build \
              does not compute",
         ),
