@@ -114,6 +114,12 @@ impl Broker {
         self.addr.to_string()
     }
 
+    /// Stops the broker at once (SIGKILL), as a crash or a lost host would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The broker's own log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()
@@ -149,8 +155,7 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 

@@ -50,8 +50,14 @@ pub struct ScorerConfig {
     /// Batches in flight (scored, awaiting broker acknowledgement) before intake waits.
     #[arg(long, env = "AEGIS_MAX_IN_FLIGHT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_in_flight: u32,
-    /// Seconds allowed, after SIGINT/SIGTERM, to drain, flush and commit before giving up.
-    #[arg(long, env = "AEGIS_SHUTDOWN_TIMEOUT", default_value_t = 15)]
+    /// Seconds allowed, after SIGINT/SIGTERM, to drain, flush and commit before giving up (and
+    /// exiting with an error: whatever was not committed is scored again by the next replica).
+    #[arg(
+        long = "shutdown-timeout",
+        env = "AEGIS_SHUTDOWN_TIMEOUT",
+        default_value_t = 15,
+        value_name = "SECONDS"
+    )]
     pub shutdown_timeout_secs: u64,
     /// What the live page (`GET /`) shows: `own` — the verdicts this replica writes (no extra
     /// broker load); `all` — every replica's verdicts, by reading the verdicts topic back (one

@@ -44,7 +44,8 @@ pub async fn run(
                 config.http_addr
             )
         })?;
-    tracing::info!(addr = %config.http_addr, "HTTP server listening");
+    let addr = listener.local_addr().unwrap_or(config.http_addr);
+    tracing::info!(%addr, "HTTP server listening");
     let http_stop = CancellationToken::new();
     let http = tokio::spawn(http::serve(listener, scoring.clone(), http_stop.clone()));
     let live = {

@@ -64,6 +64,9 @@ fn main() -> ExitCode {
         }
         aegis_scorer::run(cli.config, model, cancel).await.map(drop)
     });
+    // Work left on the blocking pool (a Kafka call waiting for a broker that is gone) must not
+    // keep a stopped scorer alive.
+    runtime.shutdown_timeout(Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

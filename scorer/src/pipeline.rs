@@ -107,7 +107,7 @@ pub async fn run(
     let depth = config.max_in_flight as usize;
     let (batch_tx, batch_rx) = mpsc::channel::<Vec<Received>>(depth);
     let (flight_tx, flight_rx) = mpsc::channel::<InFlight>(depth);
-    let processing = tokio::spawn(process(
+    let mut processing = tokio::spawn(process(
         batch_rx,
         flight_tx,
         scoring.scorer.clone(),
@@ -115,7 +115,7 @@ pub async fn run(
         producer.clone(),
         config.clone(),
     ));
-    let acknowledging = tokio::spawn(acknowledge(
+    let mut acknowledging = tokio::spawn(acknowledge(
         flight_rx,
         consumer.clone(),
         scoring.clone(),
@@ -126,24 +126,35 @@ pub async fn run(
 
     intake(&consumer, &scoring, &config, batch_tx, &stop).await;
 
-    // Ordered shutdown: intake has stopped; drain, then flush, then commit.
-    let drained = tokio::time::timeout(config.shutdown_timeout(), async {
-        let processed = processing
+    // Ordered shutdown, all within --shutdown-timeout: intake has stopped; drain (at most two
+    // thirds of the budget, so that offsets of acknowledged work can still be committed), then
+    // flush and commit in the time left.
+    let budget = config.shutdown_timeout();
+    let started = Instant::now();
+    let drained = tokio::time::timeout(budget - budget / 3, async {
+        let processed = (&mut processing)
             .await
             .map_err(|e| anyhow!("processing task: {e}"))?;
-        let acknowledged = acknowledging
+        let acknowledged = (&mut acknowledging)
             .await
             .map_err(|e| anyhow!("acknowledgement task: {e}"))?;
         processed.and(acknowledged)
     })
-    .await
-    .unwrap_or_else(|_| {
-        Err(anyhow!(
-            "in-flight work did not drain within {:?}",
-            config.shutdown_timeout()
-        ))
-    });
-    let finish = finish(consumer, producer, config.shutdown_timeout()).await;
+    .await;
+    let drained = match drained {
+        Ok(result) => result,
+        Err(_) => {
+            // Whatever is still in flight is not stored, so it will be read again.
+            processing.abort();
+            acknowledging.abort();
+            let _ = tokio::join!(processing, acknowledging);
+            Err(anyhow!(
+                "in-flight work did not drain within {:?}; it will be scored again",
+                budget - budget / 3
+            ))
+        }
+    };
+    let finish = finish(consumer, producer, budget.saturating_sub(started.elapsed())).await;
     drained.and(finish)
 }
 
@@ -351,23 +362,49 @@ async fn acknowledge(
     Ok(())
 }
 
+/// Flushes the producer, commits the stored offsets and closes both clients, giving up after
+/// `timeout`. librdkafka's synchronous commit and consumer close wait for the group coordinator
+/// without a limit, so they run on a thread of their own that is left behind when the broker is
+/// gone: a scorer told to stop must stop, and offsets not committed only mean verdicts repeated.
 async fn finish(
     consumer: Arc<Consumer_>,
     producer: FutureProducer,
     timeout: Duration,
 ) -> Result<()> {
-    tokio::task::spawn_blocking(move || {
-        producer.flush(timeout).context("flushing the producer")?;
-        match consumer.commit_consumer_state(CommitMode::Sync) {
-            // Nothing stored since the last commit is not a failure.
-            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            Err(e) => return Err(anyhow!("committing offsets: {e}")),
-        }
-        consumer.unsubscribe();
-        tracing::info!("offsets committed; scorer stopped");
-        Ok(())
-    })
-    .await?
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("aegis-finish".to_owned())
+        .spawn(move || {
+            let result = flush_and_commit(&consumer, &producer, timeout);
+            // The last references: dropping them closes the clients (and may wait, here only).
+            drop((consumer, producer));
+            let _ = done.send(result);
+        })
+        .context("cannot start the shutdown thread")?;
+    match tokio::time::timeout(timeout, finished).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(anyhow!("the shutdown thread panicked")),
+        Err(_) => Err(anyhow!(
+            "could not commit offsets and close the Kafka clients within {timeout:?} \
+             (--shutdown-timeout); is the broker reachable? Uncommitted work will be scored again"
+        )),
+    }
+}
+
+fn flush_and_commit(
+    consumer: &Consumer_,
+    producer: &FutureProducer,
+    timeout: Duration,
+) -> Result<()> {
+    producer.flush(timeout).context("flushing the producer")?;
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        // Nothing stored since the last commit is not a failure.
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(e) => return Err(anyhow!("committing offsets: {e}")),
+    }
+    consumer.unsubscribe();
+    tracing::info!("offsets committed; scorer stopped");
+    Ok(())
 }
 
 /// The scorer's consumer settings (before `group.id` and the user's `-X` properties): offsets are

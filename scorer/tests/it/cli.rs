@@ -2,7 +2,7 @@
 //! SIGTERM, and every mistake in its flags, files or Kafka setup ends in one line and a non-zero
 //! exit (after a bounded, logged wait where waiting is right).
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use aegis_core::testkit::{edited_model, model_with_unknown_feature};
@@ -99,34 +99,82 @@ async fn verdicts_consumer_prints_each_verdict_as_a_json_line() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scorer_binary_drains_and_exits_cleanly_on_sigterm() {
-    let pipeline = Pipeline::start().await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aegis-scorer"))
-        .args([
-            "--brokers",
-            &pipeline.broker.bootstrap(),
-            "--group-id",
-            "sigterm",
-        ])
-        .args([
-            "--input-topic",
-            &pipeline.input,
-            "--output-topic",
-            &pipeline.verdicts,
-        ])
-        .args([
-            "--dlq-topic",
-            &pipeline.dlq,
-            "--model",
-            model().to_str().unwrap(),
-        ])
-        .args(["-X", "sasl.password=hunter2", "-X", "client.id=aegis-test"])
-        .args(["--http-addr", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let txs: Vec<_> = (0..50)
+/// The scorer binary running on a pipeline's topics, its stderr going to a file (a pipe nobody
+/// reads would fill up and block it).
+struct RunningScorer {
+    child: std::process::Child,
+    stderr: tempfile::NamedTempFile,
+}
+
+impl RunningScorer {
+    fn spawn(pipeline: &Pipeline, group: &str, args: &[&str]) -> RunningScorer {
+        let stderr = tempfile::NamedTempFile::new().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_aegis-scorer"))
+            .args([
+                "--brokers",
+                &pipeline.broker.bootstrap(),
+                "--group-id",
+                group,
+            ])
+            .args([
+                "--input-topic",
+                &pipeline.input,
+                "--output-topic",
+                &pipeline.verdicts,
+            ])
+            .args([
+                "--dlq-topic",
+                &pipeline.dlq,
+                "--model",
+                model().to_str().unwrap(),
+            ])
+            .args(["--http-addr", "127.0.0.1:0"])
+            .args(args)
+            .stderr(stderr.reopen().unwrap())
+            .spawn()
+            .unwrap();
+        RunningScorer { child, stderr }
+    }
+
+    /// Sends SIGTERM and waits, at most `limit`, for the process to exit; returns its status and
+    /// stderr.
+    fn terminate(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        let started = Instant::now();
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!(
+                    "the scorer was still running {limit:?} after SIGTERM; its log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        (status, self.log())
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.stderr.path()).unwrap()
+    }
+}
+
+impl Drop for RunningScorer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Publishes `n` transactions and waits for their verdicts.
+async fn score_some(pipeline: &Pipeline, scorer: &RunningScorer, n: usize) {
+    let txs: Vec<_> = (0..n)
         .map(|i| {
             transaction(
                 &format!("s-{i}"),
@@ -139,25 +187,21 @@ async fn scorer_binary_drains_and_exits_cleanly_on_sigterm() {
         })
         .collect();
     pipeline.publish_transactions(&txs).await;
-    let (_, verdicts) = pipeline.read_verdicts(50);
-    assert_eq!(verdicts.len(), 50);
+    let (_, verdicts) = pipeline.read_verdicts(n);
+    assert_eq!(verdicts.len(), n, "scorer log:\n{}", scorer.log());
+}
 
-    let started = Instant::now();
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "scorer did not stop within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scorer_binary_drains_and_exits_cleanly_on_sigterm() {
+    let pipeline = Pipeline::start().await;
+    let scorer = RunningScorer::spawn(
+        &pipeline,
+        "sigterm",
+        &["-X", "sasl.password=hunter2", "-X", "client.id=aegis-test"],
+    );
+    score_some(&pipeline, &scorer, 50).await;
+
+    let (status, stderr) = scorer.terminate(Duration::from_secs(20));
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("offsets committed"), "{stderr}");
     assert!(
@@ -174,6 +218,25 @@ async fn scorer_binary_drains_and_exits_cleanly_on_sigterm() {
     replica.wait_for_partitions().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(replica.stop().await.received_total(), 0);
+}
+
+/// librdkafka's synchronous commit and consumer close wait for the group coordinator without a
+/// limit: with the broker gone, SIGTERM used to leave the scorer running for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_the_broker_gone_stops_within_the_shutdown_timeout() {
+    let mut pipeline = Pipeline::start().await;
+    let scorer = RunningScorer::spawn(&pipeline, "broker-gone", &["--shutdown-timeout", "3"]);
+    score_some(&pipeline, &scorer, 50).await;
+    pipeline.broker.kill();
+
+    // 3 s of shutdown budget, plus the runtime's 1 s and process start-up slack.
+    let (status, stderr) = scorer.terminate(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("aegis-scorer: error: ") && last.contains("--shutdown-timeout"),
+        "one line naming the flag: {stderr}"
+    );
 }
 
 #[test]
