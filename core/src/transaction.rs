@@ -110,9 +110,16 @@ pub struct InvalidTransaction {
     pub problem: String,
 }
 
+/// The largest amount or balance magnitude accepted, 10^15 currency units: far beyond any real
+/// payment (PaySim's largest is under 10^8) yet small enough that sums of amounts — the balance
+/// errors the model reads, the blocked-amount counters on the dashboards — stay finite and exact to
+/// the cent for a long time.
+pub const MAX_MONEY: f64 = 1e15;
+
 impl Transaction {
-    /// Checks what the schema cannot: amounts and balances are finite, the amount is not negative,
-    /// and the accounts are named. Balances may be negative (PaySim has overdrawn merchants).
+    /// Checks what the schema cannot: amounts and balances are finite and within ±[`MAX_MONEY`],
+    /// the amount is not negative, and the accounts are named. Balances may be negative (PaySim
+    /// has overdrawn merchants).
     pub fn validate(&self) -> Result<(), InvalidTransaction> {
         let numbers = [
             ("amount", self.amount),
@@ -126,6 +133,12 @@ impl Transaction {
                 return Err(InvalidTransaction {
                     field,
                     problem: format!("is not a finite number ({value})"),
+                });
+            }
+            if value.abs() > MAX_MONEY {
+                return Err(InvalidTransaction {
+                    field,
+                    problem: format!("is beyond ±1e15, the largest accepted ({value:e})"),
                 });
             }
         }
@@ -193,7 +206,17 @@ pub(crate) mod tests {
         let err = tx.validate().unwrap_err();
         assert_eq!(err.field, "new_balance_dest");
         assert!(err.to_string().contains("not a finite number"), "{err}");
-        tx.new_balance_dest = 0.0;
+        tx.new_balance_dest = -MAX_MONEY;
+        tx.amount = MAX_MONEY;
+        assert_eq!(tx.validate(), Ok(()), "the bound itself is accepted");
+        tx.amount = 1.000_001e15;
+        let err = tx.validate().unwrap_err();
+        assert_eq!(err.field, "amount");
+        assert!(err.to_string().contains("beyond ±1e15"), "{err}");
+        tx.amount = 1.0;
+        tx.old_balance_orig = -f64::MAX;
+        assert_eq!(tx.validate().unwrap_err().field, "old_balance_orig");
+        tx.old_balance_orig = 0.0;
         tx.name_orig = " ".into();
         assert_eq!(tx.validate().unwrap_err().field, "name_orig");
     }

@@ -31,7 +31,8 @@ pub struct ScoreRequest {
     /// Transaction type.
     #[serde(rename = "type")]
     pub tx_type: TxType,
-    /// Amount moved, in the account currency; not negative.
+    /// Amount moved, in the account currency; not negative, at most 10^15 (balances: within
+    /// ±10^15).
     pub amount: f64,
     /// The origin (paying) account.
     pub name_orig: String,

@@ -51,9 +51,10 @@ pub enum Kind {
     EmptyKey,
     /// A valid transaction without a Kafka key: scored.
     NullKey,
-    /// A valid transaction of 10^300: finite and not negative, so scored.
+    /// A transaction of 10^15 moving a balance of 10^15, the largest accepted: scored.
     HugeAmount,
-    /// A valid transaction of `f64::MAX` whose balance errors overflow to +∞: scored.
+    /// Valid Avro, amount and balances `±f64::MAX`: beyond ±10^15, so invalid (its balance errors
+    /// and the blocked-amount counters would overflow to +∞).
     MaxAmount,
     /// A valid transaction of zero: scored.
     ZeroAmount,
@@ -151,12 +152,12 @@ impl Kind {
             | Kind::NanBalance
             | Kind::InfiniteAmount
             | Kind::NegativeAmount
+            | Kind::MaxAmount
             | Kind::EmptyAccount
             | Kind::EmptyTxId => Expected::DeadLetter("invalid"),
             Kind::EmptyKey
             | Kind::NullKey
             | Kind::HugeAmount
-            | Kind::MaxAmount
             | Kind::ZeroAmount
             | Kind::ConfluentFramed
             | Kind::LongStrings => Expected::Verdict,

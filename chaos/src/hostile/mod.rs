@@ -1,13 +1,14 @@
 //! Hostile input for the scorer, and the outcome each message must have: every kind of message
 //! `aegis-chaos fuzz` writes, built from a seed. Most kinds are bad (random bytes, truncated or
-//! foreign Avro, NaN, negative or infinite amounts, unknown types, …) and must reach the DLQ with a
-//! known reason; a few are odd but valid by the contract (empty or missing keys, huge finite
-//! amounts, the Confluent framing) and must be scored.
+//! foreign Avro, NaN, negative, infinite or out-of-bound amounts, unknown types, …) and must reach
+//! the DLQ with a known reason; a few are odd but valid by the contract (empty or missing keys, the
+//! largest amount accepted, the Confluent framing) and must be scored.
 
 mod kind;
 mod wire;
 
 use aegis_core::avro::{AvroCodec, Framing};
+use aegis_core::transaction::MAX_MONEY;
 use aegis_core::{Decision, Transaction, TxType, Verdict};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -169,8 +170,8 @@ impl Generator {
             Kind::EmptyKey => (Some(Vec::new()), Some(encode(&tx, Framing::SingleObject))),
             Kind::NullKey => (None, Some(encode(&tx, Framing::SingleObject))),
             Kind::HugeAmount => {
-                tx.amount = 1e300;
-                tx.old_balance_orig = 1e300;
+                tx.amount = MAX_MONEY;
+                tx.old_balance_orig = MAX_MONEY;
                 tx.new_balance_orig = 0.0;
                 (Some(account), Some(encode(&tx, Framing::SingleObject)))
             }

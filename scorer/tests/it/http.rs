@@ -325,7 +325,22 @@ async fn hostile_bodies_are_a_400_naming_the_problem() {
         ),
         (with_field("amount", Some("Infinity")), "expected value"),
         (with_field("amount", Some("1e309")), "number out of range"),
-        (with_field("amount", Some("-1e308")), "amount: is negative"),
+        (
+            with_field("amount", Some("-1e308")),
+            "amount: is beyond ±1e15",
+        ),
+        (
+            with_field("amount", Some("1e308")),
+            "amount: is beyond ±1e15, the largest accepted (1e308)",
+        ),
+        (
+            with_field("new_balance_orig", Some("-1.7976931348623157e308")),
+            "new_balance_orig: is beyond ±1e15",
+        ),
+        (
+            with_field("old_balance_dest", Some("1000000000000000.1")),
+            "old_balance_dest: is beyond ±1e15",
+        ),
         (
             with_field("amount", Some("-0.01")),
             "amount: is negative (-0.01)",
@@ -411,10 +426,10 @@ async fn hostile_bodies_are_a_400_naming_the_problem() {
 async fn extreme_but_valid_numbers_score_with_a_probability() {
     let s = scoring();
     for (field, raw) in [
-        ("amount", "1e308"),
-        ("old_balance_orig", "1.7976931348623157e308"),
-        ("new_balance_orig", "-1.7976931348623157e308"),
-        ("old_balance_dest", "-1e308"),
+        ("amount", "1e15"),
+        ("old_balance_orig", "1e15"),
+        ("new_balance_orig", "-1e15"),
+        ("old_balance_dest", "-1e15"),
         ("amount", "5e-324"),
         ("amount", "-0.0"),
         ("event_time", "-9223372036854775808"),
@@ -425,12 +440,12 @@ async fn extreme_but_valid_numbers_score_with_a_probability() {
         let p = verdict["fraud_probability"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&p), "{field}={raw}: {verdict}");
     }
-    // Overflowing feature arithmetic (balance errors of ±inf and NaN) still gives a score.
-    let overflow = TAKEOVER
-        .replace("\"amount\":181000.0", "\"amount\":1.7e308")
-        .replace("\"new_balance_orig\":0.0", "\"new_balance_orig\":1.7e308")
-        .replace("\"old_balance_dest\":0.0", "\"old_balance_dest\":1.7e308");
-    let (status, verdict) = post(&s, &overflow).await;
+    // The largest balance errors the bounds allow (3 × 10^15) still give a score.
+    let extreme = TAKEOVER
+        .replace("\"amount\":181000.0", "\"amount\":1e15")
+        .replace("\"new_balance_orig\":0.0", "\"new_balance_orig\":1e15")
+        .replace("\"old_balance_dest\":0.0", "\"old_balance_dest\":1e15");
+    let (status, verdict) = post(&s, &extreme).await;
     assert_eq!(status, 200, "{verdict}");
     assert!(verdict["fraud_probability"].as_f64().is_some(), "{verdict}");
 }
