@@ -2,6 +2,10 @@
 //! librdkafka properties (as kcat takes them), client configs whose secrets never reach a log, and
 //! a start-up check that the brokers answer and hold the topics a binary needs.
 
+mod flags;
+
+pub use flags::{KafkaFlags, PropertiesFile};
+
 use std::sync::Mutex;
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use aegis_core::kafka::{Property, TRANSACTIONS_TOPIC};
+use aegis_core::kafka::{KafkaFlags, TRANSACTIONS_TOPIC};
 use clap::{ArgGroup, Args, ValueEnum};
 
 /// Scenarios mixed into simulated traffic.
@@ -58,15 +58,9 @@ pub struct ProducerConfig {
     /// Serve Prometheus metrics (`/metrics`) on this address.
     #[arg(long, env = "AEGIS_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
-    /// librdkafka property, as kcat takes it (TLS, SASL, tuning); repeatable. Secret values are
-    /// never logged.
-    #[arg(
-        short = 'X',
-        value_name = "KEY=VALUE",
-        env = "AEGIS_KAFKA_PROPERTIES",
-        value_delimiter = ','
-    )]
-    pub properties: Vec<Property>,
+    /// librdkafka properties: `-X key=value` and `--kafka-config FILE`.
+    #[command(flatten)]
+    pub kafka: KafkaFlags,
     /// Draw a progress bar on stderr. Not a flag: the binary sets it when stderr is a terminal.
     #[arg(skip)]
     pub progress: bool,
@@ -90,7 +84,7 @@ impl ProducerConfig {
             seed: 42,
             schema_registry_url: None,
             metrics_addr: None,
-            properties: Vec::new(),
+            kafka: KafkaFlags::default(),
             progress: false,
         }
     }

@@ -108,13 +108,13 @@ pub fn run(
     let publisher = Publisher::connect(
         &config.brokers,
         &config.topic,
-        &config.properties,
+        &config.kafka.properties(),
         counters.clone(),
         CONNECT_TIMEOUT,
     )?;
     tracing::info!(
         topic = %config.topic,
-        properties = %aegis_core::kafka::describe(&config.properties),
+        properties = %aegis_core::kafka::describe(&config.kafka.properties()),
         "producer started"
     );
     let delivered_before = counters.delivered.get();

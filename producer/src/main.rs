@@ -25,7 +25,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // librdkafka's own message for a bad property ends with its value, which may be a secret.
-    if let Err(e) = kafka::check_properties(&cli.config.properties) {
+    if let Err(e) = kafka::check_properties(&cli.config.kafka.properties()) {
         eprintln!("aegis-producer: error: {e}");
         return ExitCode::FAILURE;
     }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aegis_core::kafka::{Property, DLQ_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC};
+use aegis_core::kafka::{KafkaFlags, DLQ_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC};
 use clap::Args;
 
 /// How to run one scorer replica.
@@ -64,15 +64,9 @@ pub struct ScorerConfig {
     /// extra read of the whole verdict stream per replica: right for a demo, costly at scale).
     #[arg(long, env = "AEGIS_LIVE_VIEW", value_enum, default_value_t = LiveView::Own)]
     pub live_view: LiveView,
-    /// librdkafka property for all clients, as kcat takes it (TLS, SASL, tuning); repeatable.
-    /// Secret values are never logged.
-    #[arg(
-        short = 'X',
-        value_name = "KEY=VALUE",
-        env = "AEGIS_KAFKA_PROPERTIES",
-        value_delimiter = ','
-    )]
-    pub properties: Vec<Property>,
+    /// librdkafka properties for all clients: `-X key=value` and `--kafka-config FILE`.
+    #[command(flatten)]
+    pub kafka: KafkaFlags,
 }
 
 /// Where the live page's verdicts come from.

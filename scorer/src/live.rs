@@ -166,7 +166,7 @@ pub async fn follow(
             ("group.id", "aegis-live-view"),
             ("enable.auto.commit", "false"),
         ],
-        &config.properties,
+        &config.kafka.properties(),
     )
     .create()
     .context("cannot create the live view's consumer")?;

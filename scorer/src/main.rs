@@ -85,7 +85,10 @@ async fn wait_for_kafka(
     cancel: &CancellationToken,
 ) -> anyhow::Result<bool> {
     let deadline = Instant::now() + budget;
-    let check = Arc::new(ClusterCheck::new(&config.brokers, &config.properties)?);
+    let check = Arc::new(ClusterCheck::new(
+        &config.brokers,
+        &config.kafka.properties(),
+    )?);
     loop {
         // At most half the budget, so that a miss is logged before the scorer gives up.
         let timeout = deadline

@@ -99,7 +99,7 @@ pub async fn run(
     tracing::info!(
         input = %config.input_topic, group = %config.group_id,
         model = %scoring.scorer.model().model_version,
-        properties = %kafka::describe(&config.properties),
+        properties = %kafka::describe(&config.kafka.properties()),
         "scorer started"
     );
 
@@ -430,19 +430,27 @@ pub const PRODUCER_SETTINGS: &[(&str, &str)] = &[
 ];
 
 fn create_consumer(config: &ScorerConfig, scoring: &Scoring) -> Result<Consumer_> {
-    kafka::client_config(&config.brokers, CONSUMER_SETTINGS, &config.properties)
-        .set("group.id", &config.group_id)
-        .create_with_context(AssignmentContext {
-            assignment: scoring.assignment.clone(),
-            metrics: scoring.metrics.clone(),
-        })
-        .context("cannot create the Kafka consumer (check --brokers and -X properties)")
+    kafka::client_config(
+        &config.brokers,
+        CONSUMER_SETTINGS,
+        &config.kafka.properties(),
+    )
+    .set("group.id", &config.group_id)
+    .create_with_context(AssignmentContext {
+        assignment: scoring.assignment.clone(),
+        metrics: scoring.metrics.clone(),
+    })
+    .context("cannot create the Kafka consumer (check --brokers and -X properties)")
 }
 
 fn create_producer(config: &ScorerConfig) -> Result<FutureProducer> {
-    kafka::client_config(&config.brokers, PRODUCER_SETTINGS, &config.properties)
-        .create()
-        .context("cannot create the Kafka producer (check --brokers and -X properties)")
+    kafka::client_config(
+        &config.brokers,
+        PRODUCER_SETTINGS,
+        &config.kafka.properties(),
+    )
+    .create()
+    .context("cannot create the Kafka producer (check --brokers and -X properties)")
 }
 
 /// With `--schema-registry-url`: registers the verdict schema under `<output>-value` and writes

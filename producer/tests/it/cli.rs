@@ -84,6 +84,7 @@ fn help_explains_every_flag_and_its_environment_variable() {
         "--schema-registry-url",
         "--metrics-addr",
         "-X",
+        "--kafka-config",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
@@ -91,7 +92,7 @@ fn help_explains_every_flag_and_its_environment_variable() {
         "AEGIS_BROKERS",
         "AEGIS_TOPIC",
         "AEGIS_RATE",
-        "AEGIS_KAFKA_PROPERTIES",
+        "AEGIS_KAFKA_CONFIG",
     ] {
         assert!(help.contains(env), "{env} missing from --help");
     }

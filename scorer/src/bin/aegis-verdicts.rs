@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use aegis_core::avro::AvroCodec;
-use aegis_core::kafka::{self, Property, VERDICTS_TOPIC};
+use aegis_core::kafka::{self, KafkaFlags, VERDICTS_TOPIC};
 use anyhow::{Context, Result};
 use clap::Parser;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -43,9 +43,9 @@ struct Cli {
     /// Exit after printing this many verdicts.
     #[arg(long)]
     count: Option<u64>,
-    /// librdkafka property (TLS, SASL, tuning), as kcat takes it; repeatable.
-    #[arg(short = 'X', value_name = "KEY=VALUE")]
-    properties: Vec<Property>,
+    /// librdkafka properties: `-X key=value` and `--kafka-config FILE`.
+    #[command(flatten)]
+    kafka: KafkaFlags,
 }
 
 fn main() -> ExitCode {
@@ -72,7 +72,7 @@ fn run(cli: Cli) -> Result<()> {
             ("enable.auto.commit", "true"),
             ("enable.auto.offset.store", "false"),
         ],
-        &cli.properties,
+        &cli.kafka.properties(),
     )
     .create()
     .context("cannot create the Kafka consumer")?;

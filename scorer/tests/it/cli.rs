@@ -194,10 +194,22 @@ async fn score_some(pipeline: &Pipeline, scorer: &RunningScorer, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scorer_binary_drains_and_exits_cleanly_on_sigterm() {
     let pipeline = Pipeline::start().await;
+    // Secrets from a properties file, a value with commas among them.
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        "# test\nsasl.password=hunter2,with,commas\nclient.id=from-file\n",
+    )
+    .unwrap();
     let scorer = RunningScorer::spawn(
         &pipeline,
         "sigterm",
-        &["-X", "sasl.password=hunter2", "-X", "client.id=aegis-test"],
+        &[
+            "--kafka-config",
+            config.path().to_str().unwrap(),
+            "-X",
+            "client.id=aegis-test",
+        ],
     );
     score_some(&pipeline, &scorer, 50).await;
 
@@ -205,8 +217,8 @@ async fn scorer_binary_drains_and_exits_cleanly_on_sigterm() {
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("offsets committed"), "{stderr}");
     assert!(
-        stderr.contains("sasl.password=***"),
-        "properties are logged masked: {stderr}"
+        stderr.contains("sasl.password=***") && stderr.contains("client.id=aegis-test"),
+        "properties are logged masked, -X after the file's: {stderr}"
     );
     assert!(
         !stderr.contains("hunter2"),
@@ -322,6 +334,35 @@ fn unknown_flags_and_bad_properties_stop_before_any_work() {
     ]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("invalid value 'localhost' for '--http-addr"));
+
+    // A properties file that is missing, or has a bad line: named, the secret not shown.
+    let output = scorer(&[
+        "--brokers",
+        "b:1",
+        "--model",
+        model,
+        "--kafka-config",
+        "/nonexistent.properties",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("cannot read /nonexistent.properties: No such file"),
+        "{}",
+        stderr(&output)
+    );
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "client.id=ok\nsasl.pasword=hunter2\n").unwrap();
+    let path = file.path().to_str().unwrap();
+    let output = scorer(&["--brokers", "b:1", "--model", model, "--kafka-config", path]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!(
+            "{path}: line 2: sasl.pasword: No such configuration property"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
 }
 
 #[test]

@@ -125,7 +125,7 @@ impl Pipeline {
             schema_registry_url: None,
             // Tests that look at the live page follow the topic themselves (see live.rs).
             live_view: LiveView::All,
-            properties: vec![],
+            kafka: aegis_core::kafka::KafkaFlags::default(),
         }
     }
 

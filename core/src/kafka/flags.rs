@@ -1,0 +1,173 @@
+//! The librdkafka-properties flags of every Aegis binary: `-X key=value`, as kcat takes it, and
+//! `--kafka-config FILE`, a properties file as Kafka's own tools take one. The file is the place
+//! for TLS and SASL settings and secrets: a command line is visible to every local user, and a
+//! file can hold values with commas, which an environment list could not.
+
+use std::path::{Path, PathBuf};
+
+use super::{check_properties, ClusterError, Property};
+
+/// `-X` and `--kafka-config`, to `#[command(flatten)]` into a binary's flags.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct KafkaFlags {
+    /// A file of librdkafka properties, one `key=value` per line (blank lines and `#` comments
+    /// skipped), like Kafka's `client.properties`: the place for TLS, SASL and secrets. Checked
+    /// when read; `-X` wins over it.
+    #[arg(
+        long,
+        env = "AEGIS_KAFKA_CONFIG",
+        value_name = "FILE",
+        value_parser = PropertiesFile::read
+    )]
+    pub kafka_config: Option<PropertiesFile>,
+    /// librdkafka property for all clients, as kcat takes it (TLS, SASL, tuning); one per flag,
+    /// repeatable, the value taken whole (commas included). Secret values are never logged.
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    pub set: Vec<Property>,
+}
+
+impl KafkaFlags {
+    /// Flags with these `-X` properties and no file.
+    pub fn with(set: Vec<Property>) -> Self {
+        KafkaFlags {
+            kafka_config: None,
+            set,
+        }
+    }
+
+    /// The file's properties, then the `-X` ones: a client config keeps the last value of a key,
+    /// so `-X` wins.
+    pub fn properties(&self) -> Vec<Property> {
+        let file = self.kafka_config.iter().flat_map(|f| f.properties.iter());
+        file.chain(&self.set).cloned().collect()
+    }
+}
+
+/// A librdkafka properties file, read and checked.
+#[derive(Clone, Debug)]
+pub struct PropertiesFile {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// Its properties, in file order.
+    pub properties: Vec<Property>,
+}
+
+impl PropertiesFile {
+    /// Reads and checks a properties file (the `--kafka-config` value parser). The error says
+    /// which line is wrong, and never quotes the line: it may hold a secret.
+    pub fn read(path: &str) -> Result<PropertiesFile, String> {
+        let path = Path::new(path);
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let properties = Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(PropertiesFile {
+            path: path.to_owned(),
+            properties,
+        })
+    }
+
+    /// Parses `key=value` lines as Kafka's `client.properties` are read: blanks around the key
+    /// and before the value are dropped; the rest of the line is the value, as written (`=`,
+    /// commas and trailing blanks included).
+    pub fn parse(text: &str) -> Result<Vec<Property>, String> {
+        let mut properties = Vec::new();
+        for (index, line) in text.lines().enumerate() {
+            let line = line.trim_start();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let number = index + 1;
+            let property = match line.split_once('=') {
+                Some((key, value)) if !key.trim().is_empty() => Property {
+                    key: key.trim().to_owned(),
+                    value: value.trim_start().to_owned(),
+                },
+                _ => {
+                    return Err(format!(
+                        "line {number}: expected key=value (the line is not shown: it may hold a secret)"
+                    ))
+                }
+            };
+            check_properties(std::slice::from_ref(&property)).map_err(|e| match e {
+                ClusterError::InvalidProperty { key, reason } => {
+                    format!("line {number}: {key}: {reason}")
+                }
+                other => format!("line {number}: {other}"),
+            })?;
+            properties.push(property);
+        }
+        Ok(properties)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn property(key: &str, value: &str) -> Property {
+        Property {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        }
+    }
+
+    #[test]
+    fn lines_are_key_value_with_comments_blanks_and_commas() {
+        let text = "# the cluster\n\n  security.protocol = SASL_SSL\n\
+                    sasl.mechanism=SCRAM-SHA-512\nsasl.password=a,b=c \r\n\tdebug=broker,topic\n";
+        assert_eq!(
+            PropertiesFile::parse(text).unwrap(),
+            vec![
+                property("security.protocol", "SASL_SSL"),
+                property("sasl.mechanism", "SCRAM-SHA-512"),
+                property("sasl.password", "a,b=c "),
+                property("debug", "broker,topic"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_line_is_named_without_its_text() {
+        let err = PropertiesFile::parse("client.id=a\nsasl.password hunter2\n").unwrap_err();
+        assert_eq!(
+            err,
+            "line 2: expected key=value (the line is not shown: it may hold a secret)"
+        );
+        let err = PropertiesFile::parse("sasl.pasword=hunter2\n").unwrap_err();
+        assert!(err.starts_with("line 1: sasl.pasword: "), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = PropertiesFile::parse("acks=maybe\n").unwrap_err();
+        assert!(err.starts_with("line 1: acks: "), "{err}");
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let err = PropertiesFile::read("/nonexistent/aegis.properties").unwrap_err();
+        assert!(
+            err.starts_with("cannot read /nonexistent/aegis.properties: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn dash_x_comes_after_the_file_so_it_wins() {
+        let flags = KafkaFlags {
+            kafka_config: Some(PropertiesFile {
+                path: "f".into(),
+                properties: vec![property("client.id", "file"), property("acks", "all")],
+            }),
+            set: vec![property("client.id", "flag")],
+        };
+        let merged = flags.properties();
+        assert_eq!(
+            merged,
+            vec![
+                property("client.id", "file"),
+                property("acks", "all"),
+                property("client.id", "flag"),
+            ]
+        );
+        let config = super::super::client_config("b:9092", &[], &merged);
+        assert_eq!(config.get("client.id"), Some("flag"));
+    }
+}
