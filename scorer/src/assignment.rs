@@ -147,3 +147,49 @@ impl ConsumerContext for AssignmentContext {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(partitions: &[i32]) -> TopicPartitionList {
+        let mut list = TopicPartitionList::new();
+        for p in partitions {
+            list.add_partition("transactions", *p);
+        }
+        list
+    }
+
+    #[test]
+    fn incremental_changes_keep_the_epochs_of_partitions_held_throughout() {
+        let a = Assignment::default();
+        a.assign(&list(&[0, 1]));
+        let (e0, e1) = (a.epoch(0), a.epoch(1));
+        assert!(a.holds(0, e0) && a.holds(1, e1) && e0 != e1);
+
+        // Cooperative: only the moved partitions are listed.
+        a.assign(&list(&[2]));
+        a.revoke(&list(&[1]));
+        assert_eq!(a.partitions(), vec![0, 2]);
+        assert!(a.holds(0, e0), "work on a kept partition still stores");
+        assert!(!a.holds(1, e1), "work on a revoked one never does");
+
+        // Given back later: a new epoch, so work from the first tenure stays unstored.
+        a.assign(&list(&[1]));
+        assert!(!a.holds(1, e1));
+        assert!(a.holds(1, a.epoch(1)));
+    }
+
+    #[test]
+    fn eager_changes_revoke_everything_then_assign_everything() {
+        let a = Assignment::default();
+        a.assign(&list(&[0, 1]));
+        let e0 = a.epoch(0);
+        a.revoke(&list(&[0, 1]));
+        assert!(a.partitions().is_empty());
+        assert_eq!(a.epoch(0), UNASSIGNED);
+        a.assign(&list(&[0]));
+        assert!(!a.holds(0, e0), "a new tenure, even of the same partition");
+        assert!(!a.holds(5, UNASSIGNED));
+    }
+}

@@ -408,8 +408,12 @@ fn flush_and_commit(
 }
 
 /// The scorer's consumer settings (before `group.id` and the user's `-X` properties): offsets are
-/// stored by the pipeline after acknowledgement and committed in the background.
+/// stored by the pipeline after acknowledgement and committed in the background. Partitions move
+/// between replicas incrementally (cooperative-sticky): a replica joining or leaving takes or gives
+/// only its share instead of stopping every replica, and a member that died without leaving is
+/// recovered from on tansu too (see chaos/README.md). `Assignment` works with either protocol.
 pub const CONSUMER_SETTINGS: &[(&str, &str)] = &[
+    ("partition.assignment.strategy", "cooperative-sticky"),
     ("enable.auto.commit", "true"),
     ("enable.auto.offset.store", "false"),
     ("auto.commit.interval.ms", "1000"),
