@@ -160,9 +160,10 @@ impl CompiledForest {
         }
         let n = self.nodes.len();
         for (i, node) in self.nodes.iter().enumerate() {
-            if !node.value.is_finite() {
+            // Every node's value is P(fraud) among its training rows.
+            if !(0.0..=1.0).contains(&node.value) {
                 return Err(ForestShapeError(format!(
-                    "node {i} has value {}",
+                    "node {i} has value {}, not a probability",
                     node.value
                 )));
             }
@@ -410,6 +411,13 @@ mod tests {
         f.nodes[0].right = 0;
         f.nodes[0].left = 9;
         assert!(f.check().is_err());
+        // Values are probabilities: anything else would score outside [0, 1].
+        for value in [1.5, -0.25, f64::NAN, f64::INFINITY] {
+            let mut f = stump_forest();
+            f.nodes[1].value = value;
+            let error = f.check().unwrap_err().to_string();
+            assert!(error.contains("not a probability"), "{value}: {error}");
+        }
     }
 
     /// A loaded forest whose nodes share children (node i → i+1 and i+2) is refused at once —

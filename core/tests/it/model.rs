@@ -78,7 +78,7 @@ fn bad_files_fail_with_one_clear_line() {
     // Change one leaf value: the content hash no longer matches the recorded version.
     let mut tampered = model.clone();
     let json = serde_json::to_string(&tampered.forest).unwrap();
-    let altered = json.replacen("\"value\":0", "\"value\":1", 1);
+    let altered = json.replacen("\"value\":0.", "\"value\":0.9", 1);
     assert_ne!(json, altered);
     tampered.forest = serde_json::from_str(&altered).unwrap();
     tampered.save(&path).unwrap();
