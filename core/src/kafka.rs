@@ -138,15 +138,15 @@ pub enum ClusterError {
         reason: String,
     },
     /// The client could not be created (for example a TLS key that does not load).
-    #[error("cannot create a Kafka client: {reason}; check -X properties")]
+    #[error("cannot create a Kafka client: {reason}; check the -X / --kafka-config properties")]
     Client {
         /// librdkafka's words.
         reason: String,
     },
     /// No broker answered a metadata request in time.
     #[error(
-        "cannot reach the Kafka brokers at {brokers} ({reason}): check --brokers, and -X \
-         properties such as security.protocol"
+        "cannot reach the Kafka brokers at {brokers} ({reason}): check --brokers, and -X / \
+         --kafka-config properties such as security.protocol"
     )]
     Unreachable {
         /// The bootstrap servers.

@@ -128,7 +128,7 @@ impl Publisher {
                     counters: counters.clone(),
                     connected: AtomicBool::new(false),
                 })
-                .context("cannot create the Kafka producer (check --brokers and -X properties)")?;
+                .context("cannot create the Kafka producer (check --brokers and the -X / --kafka-config properties)")?;
         let metadata = producer
             .client()
             .fetch_metadata(Some(topic), timeout)
@@ -139,7 +139,7 @@ impl Publisher {
                 };
                 anyhow!(
                     "cannot reach the Kafka brokers at {brokers} within {timeout:?} ({why}): \
-                     check --brokers, and -X properties such as security.protocol"
+                     check --brokers, and -X / --kafka-config properties such as security.protocol"
                 )
             })?;
         producer.context().connected.store(true, Relaxed);

@@ -444,7 +444,9 @@ fn create_consumer(config: &ScorerConfig, scoring: &Scoring) -> Result<Consumer_
         assignment: scoring.assignment.clone(),
         metrics: scoring.metrics.clone(),
     })
-    .context("cannot create the Kafka consumer (check --brokers and -X properties)")
+    .context(
+        "cannot create the Kafka consumer (check --brokers and the -X / --kafka-config properties)",
+    )
 }
 
 fn create_producer(config: &ScorerConfig) -> Result<FutureProducer> {
@@ -454,7 +456,9 @@ fn create_producer(config: &ScorerConfig) -> Result<FutureProducer> {
         &config.kafka.properties(),
     )
     .create()
-    .context("cannot create the Kafka producer (check --brokers and -X properties)")
+    .context(
+        "cannot create the Kafka producer (check --brokers and the -X / --kafka-config properties)",
+    )
 }
 
 /// With `--schema-registry-url`: registers the verdict schema under `<output>-value` and writes

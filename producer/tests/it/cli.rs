@@ -162,7 +162,9 @@ fn an_unreachable_broker_is_one_line_naming_it() {
     let line = one_error_line(&output);
     assert!(
         line.starts_with("aegis-producer: error: cannot reach the Kafka brokers at 127.0.0.1:1")
-            && line.ends_with("check --brokers, and -X properties such as security.protocol"),
+            && line.ends_with(
+                "check --brokers, and -X / --kafka-config properties such as security.protocol"
+            ),
         "{line}"
     );
 }

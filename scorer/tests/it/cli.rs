@@ -392,7 +392,9 @@ fn an_unreachable_broker_is_retried_with_a_log_line_then_one_error() {
             "aegis-scorer: error: Kafka not ready after 2s (--connect-timeout): cannot reach the \
              Kafka brokers at 127.0.0.1:1 (127.0.0.1:1/bootstrap: Connect to"
         ) && last.contains("Connection refused")
-            && last.ends_with("check --brokers, and -X properties such as security.protocol"),
+            && last.ends_with(
+                "check --brokers, and -X / --kafka-config properties such as security.protocol"
+            ),
         "{last}"
     );
 }
