@@ -364,7 +364,8 @@ def table(r, args):
     head = ["| Figure (median of runs) | Aegis | Baseline (same run) | Ratio | Target |",
             "|---|---|---|---|---|"]
     forests = (f"Forests: Aegis {train_a['trees']} trees, depth {kern_a and train_a['forest_depth']}, "
-               f"{train_a['nodes']:,} nodes; scikit-learn {train_s['trees']} trees, depth "
+               f"{train_a['nodes']:,} nodes ({kern_a['scoring_nodes']:,} walked when scoring, "
+               f"subtrees of one value merged); scikit-learn {train_s['trees']} trees, depth "
                f"{train_s['forest_depth']}, {train_s['nodes']:,} nodes (fitted on the same "
                f"{train_a['fit_rows']:,} rows and weights). Rows scored: {kern_a['rows']:,}.")
     return "\n".join(head + rows) + "\n\n" + forests

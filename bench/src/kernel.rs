@@ -76,6 +76,7 @@ pub fn run(args: &KernelArgs) -> Result<String> {
         "rows": rows.len(),
         "trees": model.forest.n_trees(),
         "nodes": model.forest.n_nodes(),
+        "scoring_nodes": model.forest.n_scoring_nodes(),
         "batch_rows_per_second": rows_per_second,
         "single_p50_us": p50,
         "single_p99_us": p99,

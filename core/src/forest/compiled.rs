@@ -222,6 +222,13 @@ impl CompiledForest {
         self.nodes.len()
     }
 
+    /// Number of nodes scoring walks: subtrees whose leaves all hold the same value are merged
+    /// into one leaf in the scoring layout (results unchanged), so this is at most
+    /// [`CompiledForest::n_nodes`].
+    pub fn n_scoring_nodes(&self) -> usize {
+        self.kernel.len()
+    }
+
     /// The nodes, trees one after another.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
@@ -374,6 +381,37 @@ mod tests {
         assert_eq!(f.predict(&[1.0, 6.0]), (1.0 + 0.25) / 2.0);
         assert_eq!(f.predict(&[2.0, 0.0]), (0.5 + 0.25) / 2.0);
         assert_eq!(f.predict(&[f64::NAN, 0.0]), (0.5 + 0.25) / 2.0);
+    }
+
+    #[test]
+    fn subtrees_with_one_value_are_merged_for_scoring_and_score_the_same() {
+        // x0 <= 1 ? (x1 <= 5 ? 1.0 : 1.0) : (x1 <= 2 ? 0.0 : 0.25): the left subtree holds one
+        // value and is merged; the right one holds two and is kept.
+        let tree = vec![
+            split(0, 1.0, 1, 2, 0.5),
+            split(1, 5.0, 3, 4, 1.0),
+            split(1, 2.0, 5, 6, 0.0),
+            leaf(1.0),
+            leaf(1.0),
+            leaf(0.0),
+            leaf(0.25),
+        ];
+        let f = CompiledForest::from_trees(2, &[tree]).unwrap();
+        assert_eq!(f.n_nodes(), 7);
+        assert_eq!(f.n_scoring_nodes(), 5);
+        assert_eq!(f.predict(&[0.0, 9.0]), 1.0);
+        assert_eq!(f.predict(&[5.0, 1.0]), 0.0);
+        assert_eq!(f.predict(&[5.0, 3.0]), 0.25);
+        let rows = [[0.0, 9.0], [5.0, 1.0], [5.0, 3.0], [f64::NAN, 0.0]];
+        let mut out = [9.0; 4];
+        f.predict_batch(&rows, &mut out);
+        for (row, got) in rows.iter().zip(out) {
+            assert_eq!(got.to_bits(), f.predict(row).to_bits());
+        }
+        // Contributions still walk the full trees.
+        let mut c = [0.0; 2];
+        let bias = f.contributions(&[0.0, 9.0], &mut c);
+        assert_eq!((bias, c), (0.5, [0.5, 0.0]));
     }
 
     #[test]

@@ -27,40 +27,78 @@ struct FlatNode {
 #[derive(Clone, Debug, Default)]
 pub(super) struct Kernel {
     nodes: Vec<FlatNode>,
-    /// Leaf values (and, unused here, internal nodes' values), by node index.
+    /// Leaf values (and, unused here, internal nodes' values), by kernel node index.
     values: Vec<f64>,
     /// (root index, steps from the root to the deepest leaf) per tree.
     trees: Vec<(u32, u32)>,
 }
 
 impl Kernel {
-    /// Builds the kernel from checked, depth-first nodes (`left == index + 1`).
+    /// Builds the kernel from checked, depth-first nodes (`left == index + 1`, children after
+    /// their parent). A subtree all of whose leaves hold the same value (bit for bit) becomes one
+    /// leaf of that value: every walk into it ends with that value anyway, so results stay exact,
+    /// and walks get shorter (smartcore's regressor keeps splitting nodes that are already pure).
     pub(super) fn build(roots: &[u32], nodes: &[Node]) -> Kernel {
-        let flat = nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| {
-                if n.is_leaf() {
-                    FlatNode {
+        // uniform[i]: the value every leaf below node i holds, if they all hold the same one.
+        // Children come after their parent, so a pass from the end sees children first.
+        let mut uniform: Vec<Option<f64>> = vec![None; nodes.len()];
+        for (i, n) in nodes.iter().enumerate().rev() {
+            uniform[i] = if n.is_leaf() {
+                Some(n.value)
+            } else {
+                match (uniform[n.left as usize], uniform[n.right as usize]) {
+                    (Some(l), Some(r)) if l.to_bits() == r.to_bits() => Some(l),
+                    _ => None,
+                }
+            };
+        }
+        let mut kernel = Kernel::default();
+        for &root in roots {
+            let at = kernel.nodes.len() as u32;
+            kernel.append(nodes, &uniform, root);
+            let depth = depth_below(&kernel.nodes, at);
+            kernel.trees.push((at, depth));
+        }
+        kernel
+    }
+
+    /// Appends the subtree under `nodes[root]` depth-first, collapsing uniform subtrees.
+    fn append(&mut self, nodes: &[Node], uniform: &[Option<f64>], root: u32) {
+        // (source node, kernel slot of the parent whose `right` it is)
+        let mut stack = vec![(root, None::<usize>)];
+        while let Some((i, parent)) = stack.pop() {
+            let here = self.nodes.len() as u32;
+            if let Some(p) = parent {
+                self.nodes[p].right = here;
+            }
+            let n = &nodes[i as usize];
+            match uniform[i as usize] {
+                Some(value) => {
+                    self.nodes.push(FlatNode {
                         threshold: f64::NAN,
                         feature: 0,
-                        right: i as u32,
-                    }
-                } else {
-                    FlatNode {
+                        right: here,
+                    });
+                    self.values.push(value);
+                }
+                None => {
+                    self.nodes.push(FlatNode {
                         threshold: n.threshold,
                         feature: n.feature,
-                        right: n.right,
-                    }
+                        right: 0, // patched when the right child is appended
+                    });
+                    self.values.push(n.value);
+                    // Right pushed first so the left subtree follows its parent directly.
+                    stack.push((n.right, Some(here as usize)));
+                    stack.push((n.left, None));
                 }
-            })
-            .collect();
-        let trees = roots.iter().map(|&r| (r, depth_below(nodes, r))).collect();
-        Kernel {
-            nodes: flat,
-            values: nodes.iter().map(|n| n.value).collect(),
-            trees,
+            }
         }
+    }
+
+    /// Nodes in the scoring layout, after uniform subtrees became leaves.
+    pub(super) fn len(&self) -> usize {
+        self.nodes.len()
     }
 
     #[inline(always)]
@@ -124,16 +162,16 @@ impl Kernel {
     }
 }
 
-/// Edges from `root` to its deepest leaf.
-fn depth_below(nodes: &[Node], root: u32) -> u32 {
+/// Edges from `root` to its deepest leaf, in kernel layout (a leaf points at itself).
+fn depth_below(nodes: &[FlatNode], root: u32) -> u32 {
     let mut deepest = 0;
     let mut stack = vec![(root, 0u32)];
     while let Some((i, d)) = stack.pop() {
         let node = &nodes[i as usize];
-        if node.is_leaf() {
+        if node.right == i {
             deepest = deepest.max(d);
         } else {
-            stack.push((node.left, d + 1));
+            stack.push((i + 1, d + 1));
             stack.push((node.right, d + 1));
         }
     }
