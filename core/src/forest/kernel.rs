@@ -55,18 +55,19 @@ impl Kernel {
         let mut kernel = Kernel::default();
         for &root in roots {
             let at = kernel.nodes.len() as u32;
-            kernel.append(nodes, &uniform, root);
-            let depth = depth_below(&kernel.nodes, at);
+            let depth = kernel.append(nodes, &uniform, root);
             kernel.trees.push((at, depth));
         }
         kernel
     }
 
-    /// Appends the subtree under `nodes[root]` depth-first, collapsing uniform subtrees.
-    fn append(&mut self, nodes: &[Node], uniform: &[Option<f64>], root: u32) {
-        // (source node, kernel slot of the parent whose `right` it is)
-        let mut stack = vec![(root, None::<usize>)];
-        while let Some((i, parent)) = stack.pop() {
+    /// Appends the subtree under `nodes[root]` depth-first, collapsing uniform subtrees; returns
+    /// the steps from its root to its deepest leaf.
+    fn append(&mut self, nodes: &[Node], uniform: &[Option<f64>], root: u32) -> u32 {
+        let mut deepest = 0;
+        // (source node, its depth, kernel slot of the parent whose `right` it is)
+        let mut stack = vec![(root, 0u32, None::<usize>)];
+        while let Some((i, depth, parent)) = stack.pop() {
             let here = self.nodes.len() as u32;
             if let Some(p) = parent {
                 self.nodes[p].right = here;
@@ -80,6 +81,7 @@ impl Kernel {
                         right: here,
                     });
                     self.values.push(value);
+                    deepest = deepest.max(depth);
                 }
                 None => {
                     self.nodes.push(FlatNode {
@@ -89,11 +91,12 @@ impl Kernel {
                     });
                     self.values.push(n.value);
                     // Right pushed first so the left subtree follows its parent directly.
-                    stack.push((n.right, Some(here as usize)));
-                    stack.push((n.left, None));
+                    stack.push((n.right, depth + 1, Some(here as usize)));
+                    stack.push((n.left, depth + 1, None));
                 }
             }
         }
+        deepest
     }
 
     /// Nodes in the scoring layout, after uniform subtrees became leaves.
@@ -160,20 +163,4 @@ impl Kernel {
             sums.iter_mut().for_each(|s| *s /= trees);
         }
     }
-}
-
-/// Edges from `root` to its deepest leaf, in kernel layout (a leaf points at itself).
-fn depth_below(nodes: &[FlatNode], root: u32) -> u32 {
-    let mut deepest = 0;
-    let mut stack = vec![(root, 0u32)];
-    while let Some((i, d)) = stack.pop() {
-        let node = &nodes[i as usize];
-        if node.right == i {
-            deepest = deepest.max(d);
-        } else {
-            stack.push((i + 1, d + 1));
-            stack.push((node.right, d + 1));
-        }
-    }
-    deepest
 }
