@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use aegis_core::features::{Features, FEATURE_NAMES};
-use aegis_core::forest;
 use aegis_core::Model;
 use aegis_trainer::{dataset, split, train};
 use anyhow::{ensure, Context, Result};
@@ -54,7 +53,7 @@ pub fn run(args: &TrainArgs) -> Result<String> {
         .iter()
         .map(|(_, y)| f64::from(u8::from(*y)))
         .collect();
-    let weights = forest::balanced_weights(&labels);
+    let weights = aegis_trainer::fit::balanced_weights(&labels);
     write_rows(&args.export.join("fit.csv"), &fit_rows, Some(&weights))?;
     let all: Vec<(Features, bool)> = data.rows.iter().map(|r| (r.features, r.is_fraud)).collect();
     write_rows(&args.export.join("score.csv"), &all, None)?;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use aegis_core::kafka::DEAD_LETTER_REASONS;
+use aegis_core::DeadLetterReason;
 
 /// The outcome an input message must have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -11,7 +11,7 @@ pub enum Expected {
     /// A verdict on the verdicts topic, found by the transaction id.
     Verdict,
     /// A dead letter with this `aegis.dlq.reason`, found by its source partition and offset.
-    DeadLetter(&'static str),
+    DeadLetter(DeadLetterReason),
 }
 
 impl Expected {
@@ -21,10 +21,7 @@ impl Expected {
             return Some(Expected::Verdict);
         }
         let reason = value.strip_prefix("dlq:")?;
-        DEAD_LETTER_REASONS
-            .iter()
-            .find(|r| **r == reason)
-            .map(|r| Expected::DeadLetter(r))
+        reason.parse().ok().map(Expected::DeadLetter)
     }
 }
 
@@ -44,7 +41,7 @@ mod tests {
     #[test]
     fn expectations_round_trip() {
         let all =
-            std::iter::once(Expected::Verdict).chain(DEAD_LETTER_REASONS.map(Expected::DeadLetter));
+            std::iter::once(Expected::Verdict).chain(DeadLetterReason::ALL.map(Expected::DeadLetter));
         for e in all {
             assert_eq!(Expected::parse(&e.to_string()), Some(e));
         }

@@ -8,7 +8,7 @@ use aegis_chaos::check::{self, Topics};
 use aegis_chaos::fault::Fault;
 use aegis_chaos::fuzz::{self, FuzzPlan};
 use aegis_chaos::ledger::Expectations;
-use aegis_core::kafka::{DLQ_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC};
+use aegis_core::topics::{DLQ_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]

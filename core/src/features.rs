@@ -85,11 +85,10 @@ pub fn describe(index: usize, value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transaction::tests::takeover_transfer;
 
     #[test]
     fn takeover_transfer_features() {
-        let f = extract(&takeover_transfer());
+        let f = extract(&Transaction::takeover_example());
         assert_eq!(&f[..5], &[0.0, 0.0, 0.0, 0.0, 1.0]);
         assert_eq!(f[index_of("amount").unwrap()], 181_000.0);
         assert_eq!(f[index_of("error_balance_orig").unwrap()], 0.0);

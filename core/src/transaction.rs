@@ -162,14 +162,11 @@ impl Transaction {
         }
         Ok(())
     }
-}
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// The classic takeover transfer: the whole balance leaves the account.
-    pub(crate) fn takeover_transfer() -> Transaction {
+    /// The classic account takeover's transfer (PaySim step 1, account C1305486145): the whole
+    /// balance of 181,000 leaves for an empty account. The example of the API document, the docs
+    /// and the tests.
+    pub fn takeover_example() -> Transaction {
         Transaction {
             tx_id: "t-1".into(),
             event_time: 1_700_000_000_000,
@@ -185,6 +182,11 @@ pub(crate) mod tests {
             is_fraud: None,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn type_names_round_trip() {
@@ -197,7 +199,7 @@ pub(crate) mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let mut tx = takeover_transfer();
+        let mut tx = Transaction::takeover_example();
         assert_eq!(tx.validate(), Ok(()));
         tx.amount = -3.0;
         assert_eq!(tx.validate().unwrap_err().field, "amount");

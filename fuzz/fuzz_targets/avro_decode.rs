@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = tx.validate();
         }
         Err(e) => {
-            assert!(!e.kind().is_empty());
+            assert!(!e.reason().as_str().is_empty());
             assert!(!e.to_string().contains('\n'), "{e}");
         }
     }

@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use aegis_core::kafka::{KafkaFlags, TRANSACTIONS_TOPIC};
+use aegis_core::topics::TRANSACTIONS_TOPIC;
+use aegis_kafka::KafkaFlags;
 use clap::{ArgGroup, Args, ValueEnum};
 
 /// Scenarios mixed into simulated traffic.

@@ -23,10 +23,10 @@ pub mod simulate;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aegis_core::avro::{AvroCodec, Framing};
-use aegis_core::registry::SchemaRegistry;
+use aegis_kafka::registry::SchemaRegistry;
 use aegis_core::Transaction;
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
@@ -114,7 +114,7 @@ pub fn run(
     )?;
     tracing::info!(
         topic = %config.topic,
-        properties = %aegis_core::kafka::describe(&config.kafka.properties()),
+        properties = %aegis_kafka::describe(&config.kafka.properties()),
         "producer started"
     );
     let delivered_before = counters.delivered.get();
@@ -128,7 +128,7 @@ pub fn run(
             if !pacer.wait(sent, cancel) {
                 break;
             }
-            tx.event_time = now_ms();
+            tx.event_time = aegis_core::clock::now_ms();
             if config.simulate {
                 // Simulated hours since the start, as PaySim counts steps.
                 let hours = pacer.elapsed().as_secs() / 3600;
@@ -193,8 +193,3 @@ fn open_source(
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}

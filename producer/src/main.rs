@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use aegis_core::error_line::one_line;
-use aegis_core::{kafka, service};
+use aegis_kafka::{self as kafka, service};
 use aegis_producer::{Counters, ProducerConfig};
 use clap::Parser;
 use warp::Filter;

@@ -7,7 +7,9 @@ use aegis_core::{Transaction, TxType, Verdict};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::scoring::{now_ms, Scorer};
+use aegis_core::clock::now_ms;
+
+use crate::scoring::Scorer;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: u64 = 1 << 20;

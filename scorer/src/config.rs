@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aegis_core::kafka::{KafkaFlags, DLQ_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC};
+use aegis_core::topics::{DLQ_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC};
+use aegis_kafka::KafkaFlags;
 use clap::Args;
 
 /// How to run one scorer replica.

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aegis_core::avro::AvroCodec;
-use aegis_core::{kafka, Decision, TxType, Verdict};
+use aegis_core::{Decision, TxType, Verdict};
+use aegis_kafka as kafka;
 use anyhow::{Context, Result};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aegis_core::error_line::one_line;
-use aegis_core::kafka::ClusterCheck;
-use aegis_core::service;
+use aegis_kafka::ClusterCheck;
+use aegis_kafka::service;
 use aegis_scorer::ScorerConfig;
 use anyhow::{anyhow, Context};
 use clap::Parser;

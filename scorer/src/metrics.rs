@@ -11,7 +11,9 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::scoring::{Output, DEAD_LETTER_REASONS};
+use aegis_core::DeadLetterReason;
+
+use crate::scoring::Output;
 
 /// Event-to-verdict latency buckets, in seconds: 1 ms to 10 s.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -94,8 +96,8 @@ impl Metrics {
             }
             m.amount.with_label_values(&[d.as_str()]);
         }
-        for reason in DEAD_LETTER_REASONS {
-            m.dead_letters.with_label_values(&[reason]);
+        for reason in DeadLetterReason::ALL {
+            m.dead_letters.with_label_values(&[reason.as_str()]);
         }
         m.model_info
             .with_label_values(&[&model.model_version])
@@ -106,7 +108,7 @@ impl Metrics {
         m.thresholds
             .with_label_values(&["BLOCK"])
             .set(model.thresholds.block);
-        m.up_since.set(crate::scoring::now_ms() as f64 / 1000.0);
+        m.up_since.set(aegis_core::clock::now_ms() as f64 / 1000.0);
         m
     }
 
@@ -146,7 +148,9 @@ impl Metrics {
                     self.event_to_verdict.observe(latency);
                 }
                 Output::DeadLetter { reason, .. } => {
-                    self.dead_letters.with_label_values(&[reason]).inc();
+                    self.dead_letters
+                        .with_label_values(&[reason.as_str()])
+                        .inc();
                 }
             }
         }
@@ -176,9 +180,9 @@ impl Metrics {
 
     /// Dead letters written so far.
     pub fn dead_letters(&self) -> u64 {
-        DEAD_LETTER_REASONS
+        DeadLetterReason::ALL
             .iter()
-            .map(|r| self.dead_letters.with_label_values(&[r]).get())
+            .map(|r| self.dead_letters.with_label_values(&[r.as_str()]).get())
             .sum()
     }
 

@@ -17,13 +17,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aegis_core::avro::{AvroCodec, Framing};
-use aegis_core::kafka;
-use aegis_core::registry::{RegistryDecoder, SchemaRegistry};
+use aegis_core::clock::now_ms;
+use aegis_core::dead_letter::{DeadLetter, SourcePosition};
 use aegis_core::{Model, Thresholds, Transaction};
+use aegis_kafka as kafka;
+use aegis_kafka::produce;
+use aegis_kafka::registry::{RegistryDecoder, SchemaRegistry};
 use anyhow::{anyhow, Context, Result};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::Message;
 use tokio::sync::mpsc;
@@ -34,7 +36,10 @@ use crate::assignment::{Assignment, AssignmentContext};
 use crate::config::LiveView;
 use crate::config::ScorerConfig;
 use crate::metrics::Metrics;
-use crate::scoring::{now_ms, Output, Received, Scorer};
+use crate::scoring::{Output, Received, Scorer};
+
+/// How long to wait before trying again while the producer's local queue is full.
+const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(1);
 
 /// A running replica's shared parts, for the HTTP server and tests.
 pub struct Scoring {
@@ -249,35 +254,22 @@ async fn send(
     message: &Received,
     output: &Output,
 ) -> Result<DeliveryFuture> {
-    let mut record = match output {
+    let record = match output {
         Output::Verdict { verdict, value } => FutureRecord::to(&config.output_topic)
             .key(verdict.account.as_bytes())
             .payload(value.as_slice()),
         Output::DeadLetter { reason, error } => {
-            let partition = message.partition.to_string();
-            let offset = message.offset.to_string();
-            let headers = OwnedHeaders::new()
-                .insert(Header {
-                    key: "aegis.dlq.reason",
-                    value: Some(*reason),
-                })
-                .insert(Header {
-                    key: "aegis.dlq.error",
-                    value: Some(error.as_str()),
-                })
-                .insert(Header {
-                    key: "aegis.source.topic",
-                    value: Some(config.input_topic.as_str()),
-                })
-                .insert(Header {
-                    key: "aegis.source.partition",
-                    value: Some(partition.as_str()),
-                })
-                .insert(Header {
-                    key: "aegis.source.offset",
-                    value: Some(offset.as_str()),
-                });
-            let mut record = FutureRecord::to(&config.dlq_topic).headers(headers);
+            let letter = DeadLetter {
+                reason: *reason,
+                error: error.clone(),
+                source: SourcePosition {
+                    topic: config.input_topic.clone(),
+                    partition: message.partition,
+                    offset: message.offset,
+                },
+            };
+            let mut record = FutureRecord::to(&config.dlq_topic)
+                .headers(produce::dead_letter_headers(&letter));
             if let Some(key) = &message.key {
                 record = record.key(key.as_slice());
             }
@@ -287,21 +279,13 @@ async fn send(
             record
         }
     };
-    loop {
-        match producer.send_result(record) {
-            Ok(delivery) => return Ok(delivery),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            Err((e, _)) => {
-                return Err(anyhow!(
-                    "cannot enqueue output of offset {}: {e}",
-                    message.offset
-                ))
-            }
-        }
-    }
+    produce::enqueue_async(
+        record,
+        |record| producer.send_result(record),
+        QUEUE_FULL_BACKOFF,
+    )
+    .await
+    .map_err(|e| anyhow!("cannot enqueue output of offset {}: {e}", message.offset))
 }
 
 fn highest_offsets(batch: &[Received]) -> Vec<(i32, u64, i64)> {

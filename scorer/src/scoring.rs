@@ -3,11 +3,8 @@
 //! runs off the consumer's poll path and is easy to test.
 
 use aegis_core::avro::{AvroCodec, Framing};
-use aegis_core::registry::{DecodeError, RegistryDecoder};
-use aegis_core::{Model, Transaction, Verdict};
-
-/// Why a message went to the dead-letter topic (the contract's closed set).
-pub use aegis_core::kafka::DEAD_LETTER_REASONS;
+use aegis_core::{DeadLetterReason, Model, Transaction, Verdict};
+use aegis_kafka::registry::{DecodeError, RegistryDecoder};
 
 /// One consumed message, detached from the consumer.
 #[derive(Clone, Debug)]
@@ -26,7 +23,22 @@ pub enum Output {
     /// A verdict and its encoding; the Kafka key is `verdict.account`.
     Verdict { verdict: Verdict, value: Vec<u8> },
     /// The original message, to the dead-letter topic.
-    DeadLetter { reason: &'static str, error: String },
+    DeadLetter {
+        reason: DeadLetterReason,
+        error: String,
+    },
+}
+
+/// What one payload decodes to.
+#[derive(Debug)]
+pub enum Decoded {
+    /// A valid transaction, to score.
+    Valid(Transaction),
+    /// Not a transaction Aegis can score: a dead letter, with why.
+    DeadLetter {
+        reason: DeadLetterReason,
+        error: String,
+    },
 }
 
 /// A model, the framing verdicts are written in, and (with a Schema Registry) the decoder that
@@ -54,29 +66,39 @@ impl Scorer {
         &self.model
     }
 
-    /// Decodes and validates one payload. `Ok(Err((reason, message)))` is a dead letter; `Err` means
-    /// the registry could not be asked — that says nothing about the message, so it must not be
-    /// dead-lettered: the caller stops without storing the offset.
-    pub fn decode(
-        &self,
-        payload: Option<&[u8]>,
-    ) -> Result<Result<Transaction, (&'static str, String)>, DecodeError> {
+    /// Decodes and validates one payload. `Err` means the registry could not be asked — that says
+    /// nothing about the message, so it must not be dead-lettered: the caller stops without storing
+    /// the offset.
+    pub fn decode(&self, payload: Option<&[u8]>) -> Result<Decoded, DecodeError> {
         let Some(bytes) = payload else {
-            return Ok(Err(("empty", "message has no value".to_owned())));
+            return Ok(Decoded::DeadLetter {
+                reason: DeadLetterReason::Empty,
+                error: "message has no value".to_owned(),
+            });
         };
         let decoded = match &self.decoder {
-            Some(decoder) => match decoder.decode(bytes) {
-                Err(e) if e.is_retryable() => return Err(e),
-                other => other.map_err(|e| (e.kind(), e.to_string())),
-            },
+            Some(decoder) => decoder.decode(bytes),
             None => AvroCodec::transaction()
                 .decode(bytes)
-                .map_err(|e| (e.kind(), e.to_string())),
+                .map_err(DecodeError::from),
         };
-        Ok(decoded.and_then(|(tx, _)| match tx.validate() {
-            Ok(()) => Ok(tx),
-            Err(e) => Err(("invalid", format!("invalid transaction {}: {e}", tx.tx_id))),
-        }))
+        let tx = match decoded {
+            Ok((tx, _)) => tx,
+            Err(e) => {
+                let Some(reason) = e.dead_letter_reason() else {
+                    return Err(e);
+                };
+                let error = e.to_string();
+                return Ok(Decoded::DeadLetter { reason, error });
+            }
+        };
+        Ok(match tx.validate() {
+            Ok(()) => Decoded::Valid(tx),
+            Err(e) => Decoded::DeadLetter {
+                reason: DeadLetterReason::Invalid,
+                error: format!("invalid transaction {}: {e}", tx.tx_id),
+            },
+        })
     }
 
     /// The verdict for one valid transaction, stamped `now_ms`.
@@ -91,17 +113,23 @@ impl Scorer {
             .iter()
             .map(|m| self.decode(m.payload.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
-        let valid: Vec<&Transaction> = decoded.iter().filter_map(|d| d.as_ref().ok()).collect();
+        let valid: Vec<&Transaction> = decoded
+            .iter()
+            .filter_map(|d| match d {
+                Decoded::Valid(tx) => Some(tx),
+                Decoded::DeadLetter { .. } => None,
+            })
+            .collect();
         // One verdict per valid transaction, in order.
         let mut verdicts = self.model.verdicts(&valid, now_ms).into_iter();
         Ok(decoded
             .into_iter()
             .map(|d| match d {
-                Ok(tx) => match verdicts.next() {
+                Decoded::Valid(tx) => match verdicts.next() {
                     Some(verdict) => self.encode(verdict),
                     None => self.encode(self.verdict(&tx, now_ms)),
                 },
-                Err((reason, error)) => Output::DeadLetter { reason, error },
+                Decoded::DeadLetter { reason, error } => Output::DeadLetter { reason, error },
             })
             .collect())
     }
@@ -111,16 +139,9 @@ impl Scorer {
             Ok(value) => Output::Verdict { verdict, value },
             // A verdict that does not fit its own schema is a bug; keep the input, say why.
             Err(e) => Output::DeadLetter {
-                reason: "invalid",
+                reason: DeadLetterReason::Invalid,
                 error: format!("cannot encode verdict for {}: {e}", verdict.tx_id),
             },
         }
     }
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

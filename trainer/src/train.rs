@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use aegis_core::forest::{self, CompiledForest, ForestParams};
+use aegis_core::forest::{CompiledForest, ForestParams};
 use aegis_core::model::TrainingSummary;
 use aegis_core::{Model, Thresholds};
 use anyhow::{Context, Result};
@@ -94,7 +94,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let test = Quality::measure(&test_rows, &thresholds);
 
     let summary = TrainingSummary {
-        trained_at: now_ms(),
+        trained_at: aegis_core::clock::now_ms(),
         data: args.data.iter().map(|p| p.display().to_string()).collect(),
         rows: dataset.rows.len() as u64,
         frauds: dataset.frauds(),
@@ -139,7 +139,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// Fits on the fit part with classes balanced (see [`forest::balanced_weights`]).
+/// Fits on the fit part with classes balanced (see [`fit::balanced_weights`](crate::fit::balanced_weights)).
 pub fn fit(dataset: &Dataset, part: &Part, params: &ForestParams) -> Result<CompiledForest> {
     let rows: Vec<_> = part
         .indices
@@ -151,7 +151,7 @@ pub fn fit(dataset: &Dataset, part: &Part, params: &ForestParams) -> Result<Comp
         .iter()
         .map(|&i| f64::from(u8::from(dataset.rows[i].is_fraud)))
         .collect();
-    let weights = forest::balanced_weights(&labels);
+    let weights = crate::fit::balanced_weights(&labels);
     let bar = ProgressBar::new(params.trees as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -160,7 +160,7 @@ pub fn fit(dataset: &Dataset, part: &Part, params: &ForestParams) -> Result<Comp
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    let fitted = forest::fit(&rows, &labels, &weights, params, &|| bar.inc(1))?;
+    let fitted = crate::fit::fit(&rows, &labels, &weights, params, &|| bar.inc(1))?;
     bar.finish_and_clear();
     Ok(fitted.compile()?)
 }
@@ -291,8 +291,3 @@ fn file_name(path: &Path) -> String {
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}

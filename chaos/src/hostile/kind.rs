@@ -1,5 +1,7 @@
 //! Every kind of hostile message, its name in the manifest, and what the scorer must do with it.
 
+use aegis_core::DeadLetterReason;
+
 use crate::expect::Expected;
 
 /// One kind of hostile message, named as in the manifest.
@@ -108,7 +110,7 @@ impl Kind {
             Kind::TruncatedConfluent => "truncated_confluent",
             Kind::WrongFingerprint => "wrong_fingerprint",
             Kind::ForeignSchema => "foreign_schema",
-            Kind::TrailingBytes => "trailing_bytes",
+            Kind::TrailingBytes => "bytes_after_body",
             Kind::HugeLengthPrefix => "huge_length_prefix",
             Kind::NegativeLengthPrefix => "negative_length_prefix",
             Kind::InvalidUtf8 => "invalid_utf8",
@@ -134,27 +136,27 @@ impl Kind {
     /// What the scorer must do with a message of this kind.
     pub fn expected(self) -> Expected {
         match self {
-            Kind::RandomBytes | Kind::EmptyKeyGarbage => Expected::DeadLetter("unknown_magic"),
-            Kind::EmptyValue | Kind::NullValue => Expected::DeadLetter("empty"),
-            Kind::TruncatedHeader => Expected::DeadLetter("truncated"),
+            Kind::RandomBytes | Kind::EmptyKeyGarbage => Expected::DeadLetter(DeadLetterReason::UnknownMagic),
+            Kind::EmptyValue | Kind::NullValue => Expected::DeadLetter(DeadLetterReason::Empty),
+            Kind::TruncatedHeader => Expected::DeadLetter(DeadLetterReason::Truncated),
             Kind::TruncatedAvro
             | Kind::TruncatedConfluent
             | Kind::HugeLengthPrefix
             | Kind::NegativeLengthPrefix
             | Kind::InvalidUtf8
             | Kind::UnknownType
-            | Kind::NegativeTypeIndex => Expected::DeadLetter("body"),
+            | Kind::NegativeTypeIndex => Expected::DeadLetter(DeadLetterReason::Body),
             Kind::WrongFingerprint | Kind::ForeignSchema => {
-                Expected::DeadLetter("unknown_fingerprint")
+                Expected::DeadLetter(DeadLetterReason::UnknownFingerprint)
             }
-            Kind::TrailingBytes => Expected::DeadLetter("trailing_bytes"),
+            Kind::TrailingBytes => Expected::DeadLetter(DeadLetterReason::TrailingBytes),
             Kind::NanAmount
             | Kind::NanBalance
             | Kind::InfiniteAmount
             | Kind::NegativeAmount
             | Kind::MaxAmount
             | Kind::EmptyAccount
-            | Kind::EmptyTxId => Expected::DeadLetter("invalid"),
+            | Kind::EmptyTxId => Expected::DeadLetter(DeadLetterReason::Invalid),
             Kind::EmptyKey
             | Kind::NullKey
             | Kind::HugeAmount

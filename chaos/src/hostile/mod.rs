@@ -218,7 +218,7 @@ impl Generator {
         let old_balance_dest = cents(rng.random_range(0.0..1_000_000.0));
         Transaction {
             tx_id: format!("{}-{id}", self.prefix),
-            event_time: now_ms(),
+            event_time: aegis_core::clock::now_ms(),
             step: rng.random_range(1..744),
             tx_type,
             amount,
@@ -274,26 +274,22 @@ fn cents(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
 
 #[cfg(test)]
 mod tests {
     use super::wire::{read_long, type_index_position};
     use super::*;
+    use aegis_core::DeadLetterReason;
 
     /// What the scorer does with a payload, by the same rules (decode, then validate), so that
     /// every expectation the fuzzer writes is checked here before a broker is involved.
     fn outcome(payload: Option<&[u8]>) -> Expected {
         let Some(bytes) = payload else {
-            return Expected::DeadLetter("empty");
+            return Expected::DeadLetter(DeadLetterReason::Empty);
         };
         match AvroCodec::transaction().decode(bytes) {
-            Err(e) => Expected::DeadLetter(e.kind()),
-            Ok((tx, _)) if tx.validate().is_err() => Expected::DeadLetter("invalid"),
+            Err(e) => Expected::DeadLetter(e.reason()),
+            Ok((tx, _)) if tx.validate().is_err() => Expected::DeadLetter(DeadLetterReason::Invalid),
             Ok(_) => Expected::Verdict,
         }
     }

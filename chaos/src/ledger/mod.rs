@@ -9,6 +9,8 @@ mod tests;
 
 use std::collections::HashMap;
 
+use aegis_core::DeadLetterReason;
+
 use crate::expect::Expected;
 use crate::fault::{Fault, FaultEffect};
 
@@ -57,17 +59,21 @@ pub fn compare(
             }),
         }
     }
-    let mut letters: HashMap<(i32, i64), Vec<&DeadLetter>> = HashMap::new();
+    let mut letters: HashMap<(i32, i64), Vec<Letter<'_>>> = HashMap::new();
     for d in dead_letters {
-        match d.source {
-            Some(source) if d.source_topic == expect.input_topic => {
-                letters.entry(source).or_default().push(d)
-            }
-            _ => report.problem("dead letters naming no input message", || {
-                format!(
-                    "reason {}, source {}:{:?}",
-                    d.reason, d.source_topic, d.source
-                )
+        match &d.headers {
+            Ok(headers) if headers.source.topic == expect.input_topic => letters
+                .entry((headers.source.partition, headers.source.offset))
+                .or_default()
+                .push(Letter {
+                    headers,
+                    message: d,
+                }),
+            Ok(headers) => report.problem("dead letters naming no input message", || {
+                format!("reason {}, source {:?}", headers.reason, headers.source)
+            }),
+            Err(e) => report.problem("dead letters whose headers break the contract", || {
+                e.to_string()
             }),
         }
     }
@@ -103,7 +109,7 @@ pub fn compare(
                 };
                 if !own_letters.is_empty() {
                     report.problem("valid transactions dead-lettered", || {
-                        format!("{at} {id}: {}", own_letters[0].reason)
+                        format!("{at} {id}: {}", own_letters[0].headers.reason)
                     });
                 }
                 let copies = verdicts_of.get(id).map_or(&[][..], Vec::as_slice);
@@ -145,7 +151,7 @@ pub fn compare(
 
     for (source, stray) in letters {
         report.problem("dead letters naming no input message", || {
-            format!("{} for {source:?}", stray[0].reason)
+            format!("{} for {source:?}", stray[0].headers.reason)
         });
     }
     for id in verdicts_of.keys() {
@@ -174,12 +180,18 @@ pub fn compare(
     report
 }
 
+/// A dead letter whose headers name an input message.
+struct Letter<'a> {
+    headers: &'a aegis_core::DeadLetter,
+    message: &'a DeadLetter,
+}
+
 /// Checks an input that must be dead-lettered; counts its reason and duplicates.
 fn dead_letter_ok(
     report: &mut Report,
     input: &Input,
-    letters: &[&DeadLetter],
-    reason: &str,
+    letters: &[Letter<'_>],
+    reason: DeadLetterReason,
     at: &str,
 ) -> bool {
     let Some(first) = letters.first() else {
@@ -187,20 +199,23 @@ fn dead_letter_ok(
         report.problem("bad messages not in the DLQ (lost)", || at.to_owned());
         return false;
     };
-    *report.dlq_reasons.entry(first.reason.clone()).or_default() += 1;
+    *report
+        .dlq_reasons
+        .entry(first.headers.reason.to_string())
+        .or_default() += 1;
     report.duplicates += letters.len() as u64 - 1;
     let mut ok = true;
-    if first.reason != reason {
+    if first.headers.reason != reason {
         ok = false;
         report.problem("dead letters with the wrong reason", || {
-            format!("{at}: {} instead of {reason}", first.reason)
+            format!("{at}: {} instead of {reason}", first.headers.reason)
         });
     }
-    if letters.iter().any(|d| d.error.trim().is_empty()) {
+    if letters.iter().any(|d| d.headers.error.trim().is_empty()) {
         ok = false;
         report.problem("dead letters without an aegis.dlq.error", || at.to_owned());
     }
-    if letters.iter().any(|d| !same_bytes(&d.key, &input.key)) {
+    if letters.iter().any(|d| !same_bytes(&d.message.key, &input.key)) {
         ok = false;
         report.problem("dead letters whose key differs from the input", || {
             at.to_owned()
@@ -208,7 +223,7 @@ fn dead_letter_ok(
     }
     if letters
         .iter()
-        .any(|d| !same_bytes(&d.payload, &input.payload))
+        .any(|d| !same_bytes(&d.message.payload, &input.payload))
     {
         ok = false;
         report.problem("dead letters whose value differs from the input", || {

@@ -2,6 +2,7 @@
 //! manifest's entries), verdicts and dead letters.
 
 use aegis_core::avro::AvroCodec;
+use aegis_core::dead_letter::DeadLetterHeaderError;
 
 use crate::expect::Expected;
 use crate::topic::Record;
@@ -48,17 +49,11 @@ impl Input {
     }
 }
 
-/// One message of the dead-letter topic, by its headers.
+/// One message of the dead-letter topic.
 #[derive(Clone, Debug)]
 pub struct DeadLetter {
-    /// `aegis.dlq.reason`.
-    pub reason: String,
-    /// `aegis.dlq.error`: what exactly is wrong, for people.
-    pub error: String,
-    /// `aegis.source.topic`.
-    pub source_topic: String,
-    /// `aegis.source.partition` and `aegis.source.offset`, when both parse.
-    pub source: Option<(i32, i64)>,
+    /// What its headers say, read by the contract's one parser; `Err` when they break it.
+    pub headers: Result<aegis_core::DeadLetter, DeadLetterHeaderError>,
     /// The key and value as the dead letter carries them.
     pub key: Option<Vec<u8>>,
     /// See `key`.
@@ -68,17 +63,14 @@ pub struct DeadLetter {
 impl DeadLetter {
     /// Reads the scorer's headers from a dead-letter message.
     pub fn from_record(record: Record) -> DeadLetter {
-        let partition = record
-            .header("aegis.source.partition")
-            .and_then(|p| p.parse().ok());
-        let offset = record
-            .header("aegis.source.offset")
-            .and_then(|o| o.parse().ok());
+        let headers = aegis_core::DeadLetter::from_headers(
+            record
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), Some(value.as_slice()))),
+        );
         DeadLetter {
-            reason: record.header("aegis.dlq.reason").unwrap_or_default(),
-            error: record.header("aegis.dlq.error").unwrap_or_default(),
-            source_topic: record.header("aegis.source.topic").unwrap_or_default(),
-            source: partition.zip(offset),
+            headers,
             key: record.key,
             payload: record.payload,
         }

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use aegis_core::dead_letter::SourcePosition;
+
 use super::*;
 
 fn input(partition: i32, offset: i64, expected: Expected, id: Option<&str>) -> Input {
@@ -16,12 +18,17 @@ fn input(partition: i32, offset: i64, expected: Expected, id: Option<&str>) -> I
     }
 }
 
-fn letter(source: (i32, i64), reason: &str) -> DeadLetter {
+fn letter(source: (i32, i64), reason: DeadLetterReason) -> DeadLetter {
     DeadLetter {
-        reason: reason.into(),
-        error: format!("{reason}: details"),
-        source_topic: "in".into(),
-        source: Some(source),
+        headers: Ok(aegis_core::DeadLetter {
+            reason,
+            error: format!("{reason}: details"),
+            source: SourcePosition {
+                topic: "in".into(),
+                partition: source.0,
+                offset: source.1,
+            },
+        }),
         key: Some(b"k".to_vec()),
         payload: Some(vec![source.1 as u8]),
     }
@@ -50,10 +57,10 @@ fn verdicts(ids: &[&str]) -> Vec<VerdictAt> {
 fn a_complete_run_passes_and_counts_duplicates() {
     let inputs = [
         input(0, 0, Expected::Verdict, Some("a")),
-        input(0, 1, Expected::DeadLetter("body"), None),
+        input(0, 1, Expected::DeadLetter(DeadLetterReason::Body), None),
         input(1, 0, Expected::Verdict, Some("b")),
     ];
-    let letters = [letter((0, 1), "body"), letter((0, 1), "body")];
+    let letters = [letter((0, 1), DeadLetterReason::Body), letter((0, 1), DeadLetterReason::Body)];
     let report = compare(
         &inputs,
         &verdicts(&["a", "b", "b"]),
@@ -63,14 +70,14 @@ fn a_complete_run_passes_and_counts_duplicates() {
     assert!(report.passed(), "{report}");
     assert_eq!((report.sent, report.verdicts, report.dlq), (3, 3, 2));
     assert_eq!((report.lost, report.duplicates), (0, 2));
-    assert_eq!(report.dlq_reasons.get("body"), Some(&1));
+    assert_eq!(report.dlq_reasons.get(DeadLetterReason::Body.as_str()), Some(&1));
 }
 
 #[test]
 fn missing_outcomes_are_lost() {
     let inputs = [
         input(0, 0, Expected::Verdict, Some("a")),
-        input(0, 1, Expected::DeadLetter("body"), None),
+        input(0, 1, Expected::DeadLetter(DeadLetterReason::Body), None),
     ];
     let mut expect = expectations();
     expect.sent = Some(3);
@@ -83,13 +90,13 @@ fn missing_outcomes_are_lost() {
 fn wrong_routes_and_reasons_fail() {
     let inputs = [
         input(0, 0, Expected::Verdict, Some("a")),
-        input(0, 1, Expected::DeadLetter("invalid"), Some("nan")),
-        input(0, 2, Expected::DeadLetter("body"), None),
+        input(0, 1, Expected::DeadLetter(DeadLetterReason::Invalid), Some("nan")),
+        input(0, 2, Expected::DeadLetter(DeadLetterReason::Body), None),
     ];
     let letters = [
-        letter((0, 0), "body"),
-        letter((0, 2), "truncated"),
-        letter((0, 9), "body"),
+        letter((0, 0), DeadLetterReason::Body),
+        letter((0, 2), DeadLetterReason::Truncated),
+        letter((0, 9), DeadLetterReason::Body),
     ];
     let report = compare(
         &inputs,

@@ -1,7 +1,9 @@
 //! What can be wrong with bytes handed to the codec, or with a value it cannot encode.
 
-/// Why a message could not be decoded (or a value encoded). Each variant names the problem, so the
-/// message can go to the dead-letter topic with a reason.
+use crate::dead_letter::DeadLetterReason;
+
+/// Why a message could not be decoded. Each variant names the problem, so the message can go to
+/// the dead-letter topic with a [`reason`](CodecError::reason).
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
     /// The message has no bytes at all.
@@ -42,24 +44,23 @@ pub enum CodecError {
         /// How many bytes were left over.
         count: usize,
     },
-    /// The value does not fit the schema (a bug, not bad input).
-    #[error("cannot encode as Avro: {0}")]
-    Encode(#[source] apache_avro::Error),
 }
 
+/// A value does not fit its own schema: a bug, not bad input.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode as Avro: {0}")]
+pub struct EncodeError(#[source] pub apache_avro::Error);
+
 impl CodecError {
-    /// A short fixed name for the kind of error, fit for a metric label or a DLQ header:
-    /// `empty`, `unknown_magic`, `truncated`, `unknown_fingerprint`, `body`, `trailing_bytes`,
-    /// `encode`.
-    pub fn kind(&self) -> &'static str {
+    /// The dead-letter reason this error gives the message.
+    pub fn reason(&self) -> DeadLetterReason {
         match self {
-            CodecError::Empty => "empty",
-            CodecError::UnknownMagic { .. } => "unknown_magic",
-            CodecError::Truncated { .. } => "truncated",
-            CodecError::UnknownFingerprint { .. } => "unknown_fingerprint",
-            CodecError::Body(_) => "body",
-            CodecError::TrailingBytes { .. } => "trailing_bytes",
-            CodecError::Encode(_) => "encode",
+            CodecError::Empty => DeadLetterReason::Empty,
+            CodecError::UnknownMagic { .. } => DeadLetterReason::UnknownMagic,
+            CodecError::Truncated { .. } => DeadLetterReason::Truncated,
+            CodecError::UnknownFingerprint { .. } => DeadLetterReason::UnknownFingerprint,
+            CodecError::Body(_) => DeadLetterReason::Body,
+            CodecError::TrailingBytes { .. } => DeadLetterReason::TrailingBytes,
         }
     }
 }

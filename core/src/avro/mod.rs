@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::transaction::Transaction;
 use crate::verdict::Verdict;
 
-pub use error::CodecError;
+pub use error::{CodecError, EncodeError};
 use framing::Frame;
 pub use framing::Framing;
 
@@ -110,7 +110,7 @@ impl<T> AvroCodec<T> {
 
 impl<T: Serialize + DeserializeOwned> AvroCodec<T> {
     /// Encodes `value` in a new buffer with the given framing.
-    pub fn encode(&self, value: &T, framing: Framing) -> Result<Vec<u8>, CodecError> {
+    pub fn encode(&self, value: &T, framing: Framing) -> Result<Vec<u8>, EncodeError> {
         let mut buf = Vec::with_capacity(256);
         self.encode_into(value, framing, &mut buf)?;
         Ok(buf)
@@ -123,12 +123,12 @@ impl<T: Serialize + DeserializeOwned> AvroCodec<T> {
         value: &T,
         framing: Framing,
         buf: &mut Vec<u8>,
-    ) -> Result<(), CodecError> {
+    ) -> Result<(), EncodeError> {
         let start = buf.len();
         framing.write_header(self.fingerprint, buf);
         self.writer.write_ser(buf, value).map_err(|e| {
             buf.truncate(start);
-            CodecError::Encode(e)
+            EncodeError(e)
         })?;
         Ok(())
     }

@@ -1,61 +1,50 @@
-//! Integration tests of aegis-core on the shipped PaySim samples (one test binary, several modules).
+//! Integration tests of aegis-core: properties of the codec, the PaySim reader and the model loader (one test binary, several modules).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-mod forest;
-mod model;
 mod properties;
 
-use std::path::PathBuf;
-
-use aegis_core::features::{self, Features};
-use aegis_core::forest::{self as fit, ForestParams};
+use aegis_core::features;
+use aegis_core::forest::{CompiledForest, ForestParams, Node};
 use aegis_core::model::TrainingSummary;
-use aegis_core::paysim::PaysimReader;
 use aegis_core::{Model, Thresholds};
 
-/// A file in the repository's `data/`.
-pub fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../data")
-        .join(name)
-}
-
-/// Features and 0/1 labels of every row of a shipped sample.
-pub fn labelled_rows(name: &str) -> (Vec<Features>, Vec<f64>) {
-    PaysimReader::open(&data(name))
-        .expect("sample opens")
-        .map(|row| {
-            let tx = row.expect("sample rows are valid").transaction;
-            (
-                features::extract(&tx),
-                f64::from(u8::from(tx.is_fraud == Some(true))),
-            )
-        })
-        .unzip()
-}
-
-/// A small model fitted on the enriched sample (thresholds 0.5 / 0.9); `split` labels it.
-pub fn fitted_model(trees: usize, max_depth: u16, split: &str) -> Model {
-    let sample = "paysim_fraud_enriched_steps_1-400.csv";
-    let (rows, labels) = labelled_rows(sample);
-    let weights = fit::balanced_weights(&labels);
-    let params = ForestParams::default()
-        .with_trees(trees)
-        .with_max_depth(max_depth);
-    let compiled = fit::fit(&rows, &labels, &weights, &params, &|| {})
-        .unwrap()
-        .compile()
-        .unwrap();
+/// A small model, built node by node (fitting lives in the trainer, whose tests fit real ones):
+/// three trees of a few splits on amount, balances and type, thresholds 0.5 / 0.9. `split` labels
+/// it.
+pub fn small_model(split: &str) -> Model {
+    let split_on = |feature: u32, threshold: f64, left: u32, right: u32, value: f64| Node {
+        feature,
+        threshold,
+        left,
+        right,
+        value,
+    };
+    let leaf = |value: f64| split_on(0, 0.0, 0, 0, value);
+    let trees = vec![
+        // amount <= 200k ? (old balance <= 1k ? 0.1 : 0.3) : 0.9
+        vec![
+            split_on(5, 200_000.0, 1, 2, 0.4),
+            split_on(6, 1_000.0, 3, 4, 0.2),
+            leaf(0.9),
+            leaf(0.1),
+            leaf(0.3),
+        ],
+        // is TRANSFER ? 0.8 : 0.05
+        vec![split_on(4, 0.5, 1, 2, 0.3), leaf(0.05), leaf(0.8)],
+        // new balance <= 0 ? 0.7 : 0.0
+        vec![split_on(7, 0.0, 1, 2, 0.35), leaf(0.7), leaf(0.0)],
+    ];
+    let forest = CompiledForest::from_trees(features::N_FEATURES, &trees).unwrap();
     let summary = TrainingSummary {
         trained_at: 0,
-        data: vec![sample.into()],
-        rows: rows.len() as u64,
-        frauds: labels.iter().sum::<f64>() as u64,
-        params,
-        legit_weight: 256.2,
+        data: vec!["hand-built".into()],
+        rows: 0,
+        frauds: 0,
+        params: ForestParams::default().with_trees(3).with_max_depth(2),
+        legit_weight: 1.0,
         split: split.into(),
         average_precision: 0.0,
         roc_auc: 0.0,
     };
-    Model::new(compiled, Thresholds::new(0.5, 0.9).unwrap(), summary)
+    Model::new(forest, Thresholds::new(0.5, 0.9).unwrap(), summary)
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use aegis_core::avro::AvroCodec;
-use aegis_core::testkit::{unique_topic, Broker};
+use aegis_testkit::{unique_topic, Broker};
 use aegis_core::Transaction;
 use aegis_producer::{Counters, ProducerConfig, Summary};
 use rdkafka::consumer::{BaseConsumer, Consumer};

@@ -14,7 +14,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use aegis_core::avro::AvroCodec;
-use aegis_core::kafka::{self, KafkaFlags, VERDICTS_TOPIC};
+use aegis_core::topics::VERDICTS_TOPIC;
+use aegis_kafka::{self as kafka, KafkaFlags};
 use anyhow::{Context, Result};
 use clap::Parser;
 use rdkafka::consumer::{BaseConsumer, Consumer};

@@ -5,7 +5,7 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use aegis_core::testkit::{edited_model, model_with_unknown_feature};
+use aegis_testkit::{edited_model, model_with_unknown_feature};
 use aegis_core::TxType;
 
 use crate::{model, transaction, Pipeline, Replica};

@@ -5,21 +5,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aegis_core::avro::{AvroCodec, Framing};
-use aegis_core::{Decision, TxType};
-use rdkafka::message::Headers;
+use aegis_core::{DeadLetter, DeadLetterReason, Decision, TxType};
+use aegis_kafka::produce::read_dead_letter;
 use rdkafka::Message;
 
 use crate::{transaction, Pipeline, Replica};
-
-fn header(m: &rdkafka::message::OwnedMessage, key: &str) -> String {
-    let headers = m.headers().expect("dead letters carry headers");
-    headers
-        .iter()
-        .find(|h| h.key == key)
-        .and_then(|h| h.value)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-        .unwrap_or_else(|| panic!("no {key} header"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_messages_go_to_the_dlq_and_valid_ones_still_get_verdicts() {
@@ -67,20 +57,20 @@ async fn malformed_messages_go_to_the_dlq_and_valid_ones_still_get_verdicts() {
         )
         .unwrap();
 
-    let bad: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("garbage", b"hello, world".to_vec(), "unknown_magic"),
-        ("empty", Vec::new(), "empty"),
-        ("truncated", good[..good.len() - 3].to_vec(), "body"),
-        ("header-only", good[..6].to_vec(), "truncated"),
+    let bad: Vec<(&str, Vec<u8>, DeadLetterReason)> = vec![
+        ("garbage", b"hello, world".to_vec(), DeadLetterReason::UnknownMagic),
+        ("empty", Vec::new(), DeadLetterReason::Empty),
+        ("truncated", good[..good.len() - 3].to_vec(), DeadLetterReason::Body),
+        ("header-only", good[..6].to_vec(), DeadLetterReason::Truncated),
         (
             "trailing",
             [good.clone(), vec![0, 0]].concat(),
-            "trailing_bytes",
+            DeadLetterReason::TrailingBytes,
         ),
-        ("verdict", verdict_bytes, "unknown_fingerprint"),
-        ("nan", encode(&nan), "invalid"),
-        ("negative", encode(&negative), "invalid"),
-        ("unknown-type", unknown_type, "body"),
+        ("verdict", verdict_bytes, DeadLetterReason::UnknownFingerprint),
+        ("nan", encode(&nan), DeadLetterReason::Invalid),
+        ("negative", encode(&negative), DeadLetterReason::Invalid),
+        ("unknown-type", unknown_type, DeadLetterReason::Body),
     ];
     // Interleave: valid, bad, valid, bad, ... all on one key so order is kept on one partition.
     let mut messages = Vec::new();
@@ -106,23 +96,21 @@ async fn malformed_messages_go_to_the_dlq_and_valid_ones_still_get_verdicts() {
         bad.len(),
         "every bad message is in the DLQ, once"
     );
-    let by_offset: HashMap<i64, &rdkafka::message::OwnedMessage> = dead
+    let by_offset: HashMap<i64, (DeadLetter, &rdkafka::message::OwnedMessage)> = dead
         .iter()
-        .map(|m| (header(m, "aegis.source.offset").parse().unwrap(), m))
+        .map(|m| {
+            let letter = read_dead_letter(m).expect("the contract's headers");
+            (letter.source.offset, (letter, m))
+        })
         .collect();
     for (i, (name, bytes, reason)) in bad.iter().enumerate() {
         let source_offset = (2 * i + 1) as i64;
-        let m = by_offset
+        let (letter, m) = by_offset
             .get(&source_offset)
             .unwrap_or_else(|| panic!("{name} not in DLQ"));
-        assert_eq!(
-            header(m, "aegis.dlq.reason"),
-            *reason,
-            "{name}: {}",
-            header(m, "aegis.dlq.error")
-        );
-        assert!(!header(m, "aegis.dlq.error").is_empty());
-        assert_eq!(header(m, "aegis.source.topic"), pipeline.input);
+        assert_eq!(letter.reason, *reason, "{name}: {}", letter.error);
+        assert!(!letter.error.is_empty());
+        assert_eq!(letter.source.topic, pipeline.input);
         assert_eq!(
             m.payload().unwrap_or_default(),
             bytes.as_slice(),

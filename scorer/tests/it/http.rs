@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use aegis_core::TxType;
+use aegis_core::{DeadLetterReason, TxType};
 use aegis_scorer::http::routes;
 use aegis_scorer::Scoring;
 use serde_json::{json, Value};
@@ -141,11 +141,15 @@ async fn health_readiness_and_metrics_after_traffic() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let metrics = warp::test::request().path("/metrics").reply(&api).await;
     let text = String::from_utf8(metrics.body().to_vec()).unwrap();
+    let dead_letter_line = format!(
+        r#"aegis_dlq_messages_total{{reason="{}"}} 1"#,
+        DeadLetterReason::UnknownMagic
+    );
     for line in [
         r#"aegis_transactions_scored_total{decision="BLOCK",type="TRANSFER"} 1"#,
         r#"aegis_transactions_scored_total{decision="ALLOW",type="PAYMENT"} 1"#,
         r#"aegis_transaction_amount_total{decision="BLOCK"} 181000"#,
-        r#"aegis_dlq_messages_total{reason="unknown_magic"} 1"#,
+        dead_letter_line.as_str(),
         "aegis_transactions_received_total 3",
         "aegis_event_to_verdict_seconds_count 2",
         "aegis_scoring_duration_seconds_count",

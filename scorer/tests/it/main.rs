@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aegis_core::avro::{AvroCodec, Framing};
-use aegis_core::testkit::{unique_topic, Broker};
+use aegis_testkit::{unique_topic, Broker};
 use aegis_core::{Transaction, TxType, Verdict};
 use aegis_scorer::metrics::Metrics as Stats;
 use aegis_scorer::{LiveView, ScorerConfig, Scoring};
@@ -125,7 +125,7 @@ impl Pipeline {
             schema_registry_url: None,
             // Tests that look at the live page follow the topic themselves (see live.rs).
             live_view: LiveView::All,
-            kafka: aegis_core::kafka::KafkaFlags::default(),
+            kafka: aegis_kafka::KafkaFlags::default(),
         }
     }
 
@@ -289,7 +289,7 @@ pub fn transaction(
 ) -> Transaction {
     Transaction {
         tx_id: id.to_owned(),
-        event_time: aegis_scorer::scoring::now_ms(),
+        event_time: aegis_core::clock::now_ms(),
         step: 1,
         tx_type,
         amount,

@@ -3,10 +3,10 @@
 //! format; input written with another registered schema resolves; an unknown id is a dead letter.
 
 use aegis_core::avro::{AvroCodec, Framing};
-use aegis_core::fake_registry::FakeSchemaRegistry;
-use aegis_core::registry::{subject_for, SchemaRegistry};
-use aegis_core::{Decision, TxType};
-use rdkafka::message::Headers;
+use aegis_testkit::fake_registry::FakeSchemaRegistry;
+use aegis_kafka::registry::{subject_for, SchemaRegistry};
+use aegis_core::{DeadLetterReason, Decision, TxType};
+use aegis_kafka::produce::read_dead_letter;
 use rdkafka::Message;
 
 use crate::{transaction, Pipeline, Replica};
@@ -100,12 +100,6 @@ async fn producer_and_scorer_speak_the_confluent_wire_format_through_the_registr
         Decision::Block
     );
     assert_eq!(dead.len(), 1);
-    let reason = dead[0]
-        .headers()
-        .unwrap()
-        .iter()
-        .find(|h| h.key == "aegis.dlq.reason")
-        .and_then(|h| h.value)
-        .unwrap();
-    assert_eq!(reason, b"unknown_schema");
+    let letter = read_dead_letter(&dead[0]).expect("the contract's headers");
+    assert_eq!(letter.reason, DeadLetterReason::UnknownSchema);
 }

@@ -3,7 +3,7 @@
 
 use std::process::Output;
 
-use aegis_core::testkit::{edited_model, model_with_unknown_feature};
+use aegis_testkit::{edited_model, model_with_unknown_feature};
 
 use crate::{data, demo_model, stderr, trainer, MIXED};
 

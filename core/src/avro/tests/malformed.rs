@@ -1,6 +1,7 @@
 //! Foreign, truncated, corrupt and random bytes: always an error, never a panic.
 
 use super::*;
+use crate::DeadLetterReason;
 
 #[test]
 fn foreign_headers_name_the_problem() {
@@ -23,7 +24,7 @@ fn foreign_headers_name_the_problem() {
         Err(CodecError::Truncated { needed: 10, got: 1 })
     ));
     let err = codec.decode(&[0x7B]).unwrap_err();
-    assert_eq!(err.kind(), "unknown_magic");
+    assert_eq!(err.reason(), DeadLetterReason::UnknownMagic);
     assert!(err.to_string().contains("0x7B"), "{err}");
 }
 
@@ -155,7 +156,7 @@ fn a_huge_length_prefix_fails_before_allocating() {
     // tx_id claims 2^40 bytes (zig-zag varint of 2^40).
     message.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x40]);
     let err = codec.decode(&message).unwrap_err();
-    assert_eq!(err.kind(), "body");
+    assert_eq!(err.reason(), DeadLetterReason::Body);
     assert!(err.to_string().contains("maximum allowed"), "{err}");
     // Just over the limit but far under apache-avro's default of 512 MiB: the limit is in force.
     message.truncate(10);

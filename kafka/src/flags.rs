@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{check_properties, ClusterError, Property};
+use crate::{check_properties, ClusterError, Property};
 
 /// `-X` and `--kafka-config`, to `#[command(flatten)]` into a binary's flags.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -167,7 +167,7 @@ mod tests {
                 property("client.id", "flag"),
             ]
         );
-        let config = super::super::client_config("b:9092", &[], &merged);
+        let config = crate::client_config("b:9092", &[], &merged);
         assert_eq!(config.get("client.id"), Some("flag"));
     }
 }

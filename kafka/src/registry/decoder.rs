@@ -7,17 +7,19 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{RegistryError, SchemaRegistry};
-use crate::avro::{AvroCodec, CodecError, Framing};
+use aegis_core::avro::{AvroCodec, CodecError, Framing};
+use aegis_core::DeadLetterReason;
 
 /// Why [`RegistryDecoder::decode`] failed: the bytes, or the registry.
 ///
-/// At-least-once: [`kind`](Self::kind) `registry_unavailable` says nothing about the message,
-/// so the caller must not dead-letter it or store its offset — it retries with a bounded backoff
-/// or stops the replica, and the message is read again once the registry is back. Everything else
-/// is the message's own fault and goes to the DLQ with `kind` as its reason.
+/// At-least-once: an unreachable registry ([`dead_letter_reason`](Self::dead_letter_reason) is
+/// `None`) says nothing about the message, so the caller must not dead-letter it or store its
+/// offset — it retries with a bounded backoff or stops the replica, and the message is read again
+/// once the registry is back. Everything else is the message's own fault and goes to the DLQ with
+/// that reason.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
-    /// The bytes are not a message of this codec's schema (see [`CodecError::kind`]).
+    /// The bytes are not a message of this codec's schema (see [`CodecError::reason`]).
     #[error(transparent)]
     Codec(#[from] CodecError),
     /// The writer's schema could not be had from the registry.
@@ -32,20 +34,19 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    /// A short fixed name for a metric label or DLQ header: a [`CodecError::kind`], or
-    /// `unknown_schema` (the id is not in the registry), `unreadable_schema` (its schema is not
-    /// Avro that can be parsed) or `registry_unavailable` (transient; see the type's docs).
-    pub fn kind(&self) -> &'static str {
+    /// The dead-letter reason the message earns: a [`CodecError::reason`], or `UnknownSchema`
+    /// (the id is not in the registry) or `UnreadableSchema` (its schema is not Avro that can be
+    /// parsed). `None` when the registry could not be asked: that says nothing about the message,
+    /// which must not be dead-lettered (see the type's docs).
+    pub fn dead_letter_reason(&self) -> Option<DeadLetterReason> {
         match self {
-            DecodeError::Codec(e) => e.kind(),
-            DecodeError::Registry { source, .. } if source.is_unavailable() => {
-                "registry_unavailable"
-            }
+            DecodeError::Codec(e) => Some(e.reason()),
+            DecodeError::Registry { source, .. } if source.is_unavailable() => None,
             DecodeError::Registry {
                 source: RegistryError::UnreadableSchema { .. },
                 ..
-            } => "unreadable_schema",
-            DecodeError::Registry { .. } => "unknown_schema",
+            } => Some(DeadLetterReason::UnreadableSchema),
+            DecodeError::Registry { .. } => Some(DeadLetterReason::UnknownSchema),
         }
     }
 

@@ -151,7 +151,7 @@ fn an_outage_answers_500_until_it_ends() {
 #[test]
 fn the_evolved_message_is_what_an_avro_writer_of_that_schema_sends() {
     let fake = FakeSchemaRegistry::start();
-    let tx = crate::transaction::tests::takeover_transfer();
+    let tx = Transaction::takeover_example();
     let (id, message) = fake.evolved_transaction_message("transactions-value", &tx);
     let (_, text) = call("GET", &format!("{}/schemas/ids/{id}", fake.url()), None);
     let writer = Schema::parse_str(text["schema"].as_str().unwrap()).unwrap();

@@ -1,18 +1,19 @@
 //! The compiled forest scores exactly as smartcore does, on real PaySim rows.
 
-use aegis_core::forest::{self, ForestParams};
+use aegis_core::forest::ForestParams;
+use aegis_trainer::fit;
 
 use crate::labelled_rows;
 
 #[test]
 fn compiled_forest_equals_smartcore_predict_on_real_rows() {
     let (rows, labels) = labelled_rows("paysim_fraud_enriched_steps_1-400.csv");
-    let weights = forest::balanced_weights(&labels);
+    let weights = fit::balanced_weights(&labels);
     let params = ForestParams::default()
         .with_trees(12)
         .with_max_depth(10)
         .with_seed(7);
-    let fitted = forest::fit(&rows, &labels, &weights, &params, &|| {}).unwrap();
+    let fitted = fit::fit(&rows, &labels, &weights, &params, &|| {}).unwrap();
     let compiled = fitted.compile().unwrap();
     assert_eq!(compiled.n_trees(), 12);
     assert!(compiled.max_depth() <= 10);
@@ -60,7 +61,7 @@ fn compile_reads_a_multi_tree_smartcore_forest() {
         .with_seed(3);
     let smartcore_forest = RandomForestRegressor::fit(&x, &labels, params).unwrap();
     let expected = smartcore_forest.predict(&x).unwrap();
-    let compiled = forest::compile(&smartcore_forest).unwrap();
+    let compiled = fit::compile(&smartcore_forest).unwrap();
     assert_eq!(compiled.n_trees(), 9);
     for (row, e) in rows.iter().zip(expected) {
         assert_eq!(compiled.predict(row).to_bits(), e.to_bits());
@@ -72,16 +73,16 @@ fn same_seed_same_forest_and_contributions_explain_the_score() {
     let (rows, labels) = labelled_rows("paysim_transfer_cashout_steps_1-10.csv");
     let weights = vec![1.0; rows.len()];
     let params = ForestParams::default().with_trees(4).with_max_depth(6);
-    let a = forest::fit(&rows, &labels, &weights, &params, &|| {})
+    let a = fit::fit(&rows, &labels, &weights, &params, &|| {})
         .unwrap()
         .compile()
         .unwrap();
-    let b = forest::fit(&rows, &labels, &weights, &params, &|| {})
+    let b = fit::fit(&rows, &labels, &weights, &params, &|| {})
         .unwrap()
         .compile()
         .unwrap();
     assert_eq!(a, b, "same seed and data must give the same forest");
-    let c = forest::fit(&rows, &labels, &weights, &params.with_seed(99), &|| {})
+    let c = fit::fit(&rows, &labels, &weights, &params.with_seed(99), &|| {})
         .unwrap()
         .compile()
         .unwrap();
@@ -102,7 +103,7 @@ fn same_seed_same_forest_and_contributions_explain_the_score() {
 #[test]
 fn mismatched_inputs_are_refused_before_fitting() {
     let rows = vec![[0.0; aegis_core::features::N_FEATURES]; 3];
-    let err = forest::fit(
+    let err = fit::fit(
         &rows,
         &[0.0, 1.0],
         &[1.0; 3],
@@ -112,7 +113,7 @@ fn mismatched_inputs_are_refused_before_fitting() {
     .err()
     .unwrap();
     assert!(err.to_string().contains("3 rows, 2 labels"), "{err}");
-    let err = forest::fit(
+    let err = fit::fit(
         &rows,
         &[0.0; 3],
         &[1.0; 3],

@@ -1,10 +1,5 @@
-//! Kafka plumbing the producer and the scorer share: the topic names of the contract, `-X key=value`
-//! librdkafka properties (as kcat takes them), client configs whose secrets never reach a log, and
-//! a start-up check that the brokers answer and hold the topics a binary needs.
-
-mod flags;
-
-pub use flags::{KafkaFlags, PropertiesFile};
+//! The start-up check every binary makes: do the brokers answer, and do they hold the topics it
+//! needs? Errors are one line naming the flag to fix, and never hold a secret.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -14,116 +9,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientConfig, ClientContext};
 
-/// Topic the producer writes transactions to.
-pub const TRANSACTIONS_TOPIC: &str = "transactions";
-/// Topic the scorer writes verdicts to.
-pub const VERDICTS_TOPIC: &str = "verdicts";
-/// Topic the scorer writes undecodable or invalid transactions to, with the reason in headers.
-pub const DLQ_TOPIC: &str = "transactions.dlq";
-/// Why a message went to the dead-letter topic, as its `aegis.dlq.reason` header says: a closed
-/// set, fit for metric labels.
-pub const DEAD_LETTER_REASONS: [&str; 9] = [
-    "empty",
-    "unknown_magic",
-    "truncated",
-    "unknown_fingerprint",
-    "body",
-    "trailing_bytes",
-    "invalid",
-    "unknown_schema",
-    "unreadable_schema",
-];
-
-/// One librdkafka property given as `-X key=value`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Property {
-    /// The librdkafka property name, e.g. `security.protocol`.
-    pub key: String,
-    /// Its value.
-    pub value: String,
-}
-
-impl std::fmt::Debug for Property {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.redacted())
-    }
-}
-
-impl std::str::FromStr for Property {
-    type Err = String;
-
-    /// Parses `key=value` (the value may itself contain `=`).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.split_once('=') {
-            Some((key, value)) if !key.trim().is_empty() => Ok(Property {
-                key: key.trim().to_owned(),
-                value: value.to_owned(),
-            }),
-            _ => Err(format!(
-                "expected a librdkafka property as key=value (e.g. -X security.protocol=SASL_SSL), got {s:?}"
-            )),
-        }
-    }
-}
-
-impl Property {
-    /// Whether the value is a secret (passwords, keys, tokens, PEM blobs, the OAUTHBEARER config,
-    /// the SASL username): such values are never logged. This covers at least every property
-    /// librdkafka itself redacts in its configuration dump (`-X debug=conf`).
-    pub fn is_secret(&self) -> bool {
-        let key = self.key.to_ascii_lowercase();
-        [
-            "password",
-            "passphrase",
-            "secret",
-            "token",
-            "jaas",
-            ".pem",
-            "oauthbearer.config",
-            "credentials",
-            "private",
-            "username",
-        ]
-        .iter()
-        .any(|marker| key.contains(marker))
-    }
-
-    /// `key=value`, or `key=***` for a secret: safe to log.
-    pub fn redacted(&self) -> String {
-        if self.is_secret() {
-            format!("{}=***", self.key)
-        } else {
-            format!("{}={}", self.key, self.value)
-        }
-    }
-}
-
-/// A client config for `brokers` with Aegis's defaults, then the user's `-X` properties on top (so
-/// a user can override anything).
-pub fn client_config(
-    brokers: &str,
-    defaults: &[(&str, &str)],
-    properties: &[Property],
-) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", brokers);
-    for (key, value) in defaults {
-        config.set(*key, *value);
-    }
-    for p in properties {
-        config.set(&p.key, &p.value);
-    }
-    config
-}
-
-/// The properties for a log line, secrets masked.
-pub fn describe(properties: &[Property]) -> String {
-    properties
-        .iter()
-        .map(Property::redacted)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+use crate::properties::{client_config, Property};
 
 /// Why a binary cannot start on the Kafka cluster it was pointed at. Every message is one line
 /// naming the problem and the flag to fix; a secret value is never part of it.
@@ -335,6 +221,7 @@ impl ConsumerContext for Probe {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::describe;
 
     #[test]
     fn properties_parse_and_secrets_are_masked() {

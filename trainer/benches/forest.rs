@@ -6,7 +6,8 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use aegis_core::features::{self, Features};
-use aegis_core::forest::{self, CompiledForest, ForestParams};
+use aegis_core::forest::{CompiledForest, ForestParams};
+use aegis_trainer::fit;
 use aegis_core::paysim::PaysimReader;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -26,8 +27,8 @@ fn sample() -> (Vec<Features>, Vec<f64>) {
 }
 
 fn forest(rows: &[Features], labels: &[f64]) -> CompiledForest {
-    let weights = forest::balanced_weights(labels);
-    forest::fit(rows, labels, &weights, &ForestParams::default(), &|| {})
+    let weights = fit::balanced_weights(labels);
+    fit::fit(rows, labels, &weights, &ForestParams::default(), &|| {})
         .expect("fit")
         .compile()
         .expect("compile")

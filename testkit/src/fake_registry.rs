@@ -12,8 +12,8 @@ use std::time::Duration;
 use apache_avro::Schema;
 use serde_json::{json, Value};
 
-use crate::avro::{AvroCodec, Framing};
-use crate::transaction::Transaction;
+use aegis_core::avro::{AvroCodec, Framing};
+use aegis_core::Transaction;
 
 const MAX_HEAD_BYTES: u64 = 64 * 1024;
 const MAX_BODY_BYTES: usize = 1024 * 1024;

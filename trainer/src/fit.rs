@@ -14,9 +14,8 @@ use smartcore::ensemble::random_forest_regressor::{
 };
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
-use super::compiled::{CompiledForest, ForestShapeError, Node};
-use super::params::ForestParams;
-use crate::features::{Features, N_FEATURES};
+use aegis_core::features::{Features, N_FEATURES};
+use aegis_core::forest::{CompiledForest, ForestParams, ForestShapeError, Node};
 
 /// smartcore's forest, as Aegis instantiates it: f64 features, f64 targets (0/1 labels).
 pub type SmartcoreForest = RandomForestRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>;

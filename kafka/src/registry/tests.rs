@@ -49,7 +49,7 @@ fn a_closed_port_is_registry_unavailable_and_names_the_url() {
     let registry = Arc::new(SchemaRegistry::new(&url).unwrap());
     let decoder = RegistryDecoder::new(AvroCodec::transaction(), Arc::clone(&registry));
     let err = decoder.decode(&[0, 0, 0, 0, 1, 2]).unwrap_err();
-    assert_eq!(err.kind(), "registry_unavailable");
+    assert_eq!(err.dead_letter_reason(), None);
     assert!(err.is_retryable());
     assert!(err.to_string().contains(&url), "{err}");
     let err = registry
@@ -72,11 +72,10 @@ fn subjects_are_percent_encoded() {
     assert_eq!(encode_segment("a b/c"), "a%20b%2Fc");
 }
 
-#[cfg(feature = "testkit")]
 mod with_fake {
     use super::*;
-    use crate::fake_registry::FakeSchemaRegistry;
-    use crate::transaction::tests::takeover_transfer;
+    use aegis_core::{DeadLetterReason, Transaction};
+    use aegis_testkit::fake_registry::FakeSchemaRegistry;
 
     fn client(fake: &FakeSchemaRegistry) -> Arc<SchemaRegistry> {
         Arc::new(SchemaRegistry::new(&fake.url()).unwrap())
@@ -135,7 +134,7 @@ mod with_fake {
         let framing = producer
             .framing_for("transactions", AvroCodec::transaction())
             .unwrap();
-        let tx = takeover_transfer();
+        let tx = Transaction::takeover_example();
         let message = AvroCodec::transaction().encode(&tx, framing).unwrap();
         // The scorer never registered the transaction schema: one lookup, then the fast path.
         let decoder = RegistryDecoder::new(AvroCodec::transaction(), client(&fake));
@@ -149,7 +148,7 @@ mod with_fake {
     fn single_object_messages_never_ask_the_registry() {
         let fake = FakeSchemaRegistry::start();
         let decoder = RegistryDecoder::new(AvroCodec::transaction(), client(&fake));
-        let tx = takeover_transfer();
+        let tx = Transaction::takeover_example();
         let message = AvroCodec::transaction()
             .encode(&tx, Framing::SingleObject)
             .unwrap();
@@ -163,14 +162,14 @@ mod with_fake {
     #[test]
     fn an_evolved_writer_schema_resolves_to_a_transaction() {
         let fake = FakeSchemaRegistry::start();
-        let tx = takeover_transfer();
+        let tx = Transaction::takeover_example();
         let (id, message) = fake.evolved_transaction_message("transactions-value", &tx);
         assert_eq!(
             AvroCodec::transaction()
                 .decode(&message)
                 .unwrap_err()
-                .kind(),
-            "trailing_bytes",
+                .reason(),
+            DeadLetterReason::TrailingBytes,
             "the evolved body is not ours"
         );
         let decoder = RegistryDecoder::new(AvroCodec::transaction(), client(&fake));
@@ -185,10 +184,10 @@ mod with_fake {
         let fake = FakeSchemaRegistry::start();
         let decoder = RegistryDecoder::new(AvroCodec::transaction(), client(&fake));
         let message = AvroCodec::transaction()
-            .encode(&takeover_transfer(), Framing::Confluent { schema_id: 999 })
+            .encode(&Transaction::takeover_example(), Framing::Confluent { schema_id: 999 })
             .unwrap();
         let err = decoder.decode(&message).unwrap_err();
-        assert_eq!(err.kind(), "unknown_schema");
+        assert_eq!(err.dead_letter_reason(), Some(DeadLetterReason::UnknownSchema));
         assert!(!err.is_retryable());
         assert!(err.to_string().contains("schema id 999"), "{err}");
         assert!(err.to_string().contains(&fake.url()), "{err}");
@@ -201,28 +200,28 @@ mod with_fake {
         let decoder = RegistryDecoder::new(AvroCodec::transaction(), Arc::clone(&registry));
         let framing = registry.framing_for("t", AvroCodec::transaction()).unwrap();
         let mut message = AvroCodec::transaction()
-            .encode(&takeover_transfer(), framing)
+            .encode(&Transaction::takeover_example(), framing)
             .unwrap();
         message.push(0);
         for (bytes, kind) in [
-            (&b"{\"json\":1}"[..], "unknown_magic"),
-            (&[0, 0], "truncated"),
-            (&message, "trailing_bytes"),
+            (&b"{\"json\":1}"[..], DeadLetterReason::UnknownMagic),
+            (&[0, 0], DeadLetterReason::Truncated),
+            (&message, DeadLetterReason::TrailingBytes),
         ] {
             let err = decoder.decode(bytes).unwrap_err();
-            assert_eq!((err.kind(), err.is_retryable()), (kind, false), "{err}");
+            assert_eq!(err.dead_letter_reason(), Some(kind), "{err}");
         }
     }
 
     #[test]
     fn an_outage_is_registry_unavailable_until_it_ends() {
         let fake = FakeSchemaRegistry::start();
-        let tx = takeover_transfer();
+        let tx = Transaction::takeover_example();
         let (id, message) = fake.evolved_transaction_message("transactions-value", &tx);
         let decoder = RegistryDecoder::new(AvroCodec::transaction(), client(&fake));
         fake.set_available(false);
         let err = decoder.decode(&message).unwrap_err();
-        assert_eq!(err.kind(), "registry_unavailable");
+        assert_eq!(err.dead_letter_reason(), None);
         assert!(err.is_retryable());
         assert!(
             err.to_string().contains("HTTP 500") && err.to_string().contains("50001"),
@@ -239,12 +238,12 @@ mod with_fake {
     fn a_stopped_registry_is_registry_unavailable_and_named() {
         let fake = FakeSchemaRegistry::start();
         let (_, message) =
-            fake.evolved_transaction_message("transactions-value", &takeover_transfer());
+            fake.evolved_transaction_message("transactions-value", &Transaction::takeover_example());
         let decoder = RegistryDecoder::new(AvroCodec::transaction(), client(&fake));
         let url = fake.url();
         drop(fake);
         let err = decoder.decode(&message).unwrap_err();
-        assert_eq!(err.kind(), "registry_unavailable");
+        assert_eq!(err.dead_letter_reason(), None);
         assert!(
             err.to_string().contains(&format!("{url}/schemas/ids/1")),
             "{err}"

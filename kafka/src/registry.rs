@@ -10,7 +10,7 @@ use apache_avro::Schema;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::avro::{AvroCodec, Framing};
+use aegis_core::avro::{AvroCodec, Framing};
 
 mod decoder;
 pub use decoder::{DecodeError, RegistryDecoder};

@@ -1,0 +1,73 @@
+//! The topics of the contract: their names, and the table of partitions and cleanup policies
+//! (`deploy/topics.txt`) that the local stack, the tests and compose all create topics from.
+
+/// Topic the producer writes transactions to.
+pub const TRANSACTIONS_TOPIC: &str = "transactions";
+/// Topic the scorer writes verdicts to.
+pub const VERDICTS_TOPIC: &str = "verdicts";
+/// Topic the scorer writes undecodable or invalid transactions to, with the reason in headers
+/// (see [`crate::dead_letter`]).
+pub const DLQ_TOPIC: &str = "transactions.dlq";
+
+/// `deploy/topics.txt`, embedded: one line per topic, `name partitions cleanup.policy`.
+const TABLE: &str = include_str!("../../deploy/topics.txt");
+
+/// One row of the topic table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// The topic name.
+    pub name: &'static str,
+    /// How many partitions it is created with.
+    pub partitions: i32,
+    /// `delete` or `compact`.
+    pub cleanup_policy: &'static str,
+}
+
+/// Every topic of the table, in its order.
+///
+/// # Panics
+/// If `deploy/topics.txt` has a malformed line (this module's tests check that it has none).
+pub fn table() -> Vec<TopicSpec> {
+    TABLE
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+            [name, partitions, cleanup_policy] => TopicSpec {
+                name,
+                partitions: partitions
+                    .parse()
+                    .expect("deploy/topics.txt: partitions is a number"),
+                cleanup_policy,
+            },
+            _ => panic!("deploy/topics.txt: {line:?} is not `name partitions cleanup.policy`"),
+        })
+        .collect()
+}
+
+/// The row of `name`, if the table has one.
+pub fn spec(name: &str) -> Option<TopicSpec> {
+    table().into_iter().find(|t| t.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_holds_the_contracts_topics_well_formed() {
+        for line in TABLE.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(fields.len(), 3, "deploy/topics.txt: {line:?}");
+            assert!(fields[1].parse::<i32>().is_ok_and(|p| p > 0), "{line:?}");
+            assert!(["delete", "compact"].contains(&fields[2]), "{line:?}");
+        }
+        let names: Vec<&str> = table().iter().map(|t| t.name).collect();
+        for topic in [TRANSACTIONS_TOPIC, VERDICTS_TOPIC, DLQ_TOPIC] {
+            assert!(names.contains(&topic), "{topic} is not in deploy/topics.txt");
+        }
+    }
+}

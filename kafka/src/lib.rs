@@ -1,0 +1,29 @@
+//! # aegis-kafka
+//!
+//! The adapters between Aegis's domain ([`aegis_core`]) and the outside world its services talk
+//! to. Everything here does network or process I/O; nothing in `aegis-core` does.
+//!
+//! - [`properties`]: `-X key=value` librdkafka properties (as kcat takes them) and client configs
+//!   built from them; secrets are masked wherever a property is shown.
+//! - [`flags`]: the Kafka flags every binary takes (`--brokers`, `-X`, `--kafka-config`), one clap
+//!   struct shared by the producer, the scorer and `aegis-verdicts`.
+//! - [`cluster`]: the start-up check — do the brokers answer and hold the topics a binary needs —
+//!   retried until a deadline, so a binary started beside its broker waits for it.
+//! - [`registry`]: a blocking Confluent Schema Registry client (register, fetch by id, cached) and a
+//!   decoder that reads messages with their writer's schema.
+//! - [`service`]: process plumbing of the long-running binaries: logs, and a cancellation token
+//!   fired by SIGINT or SIGTERM.
+//! - [`produce`]: sending with librdkafka's bounded queue: a full queue means wait and retry, never
+//!   drop.
+#![deny(missing_docs)]
+
+pub mod cluster;
+pub mod flags;
+pub mod produce;
+pub mod properties;
+pub mod registry;
+pub mod service;
+
+pub use cluster::{check_properties, ClusterCheck, ClusterError};
+pub use flags::{KafkaFlags, PropertiesFile};
+pub use properties::{client_config, describe, Property};
