@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use aegis_core::avro::AvroCodec;
-use aegis_kafka as kafka;
-use aegis_scorer::pipeline::{CONSUMER_SETTINGS, PRODUCER_SETTINGS};
 use aegis_core::clock::now_ms;
+use aegis_kafka as kafka;
+use aegis_scorer::stream::{CONSUMER_SETTINGS, PRODUCER_SETTINGS};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use rdkafka::consumer::{BaseConsumer, Consumer};

@@ -40,8 +40,8 @@ mod tests {
 
     #[test]
     fn expectations_round_trip() {
-        let all =
-            std::iter::once(Expected::Verdict).chain(DeadLetterReason::ALL.map(Expected::DeadLetter));
+        let all = std::iter::once(Expected::Verdict)
+            .chain(DeadLetterReason::ALL.map(Expected::DeadLetter));
         for e in all {
             assert_eq!(Expected::parse(&e.to_string()), Some(e));
         }

@@ -223,8 +223,7 @@ mod tests {
     fn headers_round_trip() {
         let letter = sample();
         let headers = letter.headers();
-        let read =
-            DeadLetter::from_headers(headers.iter().map(|(k, v)| (*k, Some(v.as_bytes()))));
+        let read = DeadLetter::from_headers(headers.iter().map(|(k, v)| (*k, Some(v.as_bytes()))));
         assert_eq!(read, Ok(letter));
     }
 

@@ -32,16 +32,18 @@ pub fn table() -> Vec<TopicSpec> {
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(|line| match line.split_whitespace().collect::<Vec<_>>()[..] {
-            [name, partitions, cleanup_policy] => TopicSpec {
-                name,
-                partitions: partitions
-                    .parse()
-                    .expect("deploy/topics.txt: partitions is a number"),
-                cleanup_policy,
+        .map(
+            |line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [name, partitions, cleanup_policy] => TopicSpec {
+                    name,
+                    partitions: partitions
+                        .parse()
+                        .expect("deploy/topics.txt: partitions is a number"),
+                    cleanup_policy,
+                },
+                _ => panic!("deploy/topics.txt: {line:?} is not `name partitions cleanup.policy`"),
             },
-            _ => panic!("deploy/topics.txt: {line:?} is not `name partitions cleanup.policy`"),
-        })
+        )
         .collect()
 }
 
@@ -67,7 +69,10 @@ mod tests {
         }
         let names: Vec<&str> = table().iter().map(|t| t.name).collect();
         for topic in [TRANSACTIONS_TOPIC, VERDICTS_TOPIC, DLQ_TOPIC] {
-            assert!(names.contains(&topic), "{topic} is not in deploy/topics.txt");
+            assert!(
+                names.contains(&topic),
+                "{topic} is not in deploy/topics.txt"
+            );
         }
     }
 }

@@ -26,8 +26,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aegis_core::avro::{AvroCodec, Framing};
-use aegis_kafka::registry::SchemaRegistry;
 use aegis_core::Transaction;
+use aegis_kafka::registry::SchemaRegistry;
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
@@ -192,4 +192,3 @@ fn open_source(
         }
     }
 }
-

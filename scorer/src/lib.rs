@@ -9,16 +9,19 @@
 //! the verdict or dead letter for it, and never for a partition revoked meanwhile; a crash may
 //! repeat verdicts, never lose one. Any number of replicas share the partitions. On SIGINT/SIGTERM
 //! a replica stops intake, drains, flushes and commits within a bounded time.
+//!
+//! A replica has two sides around one shared [`ReplicaState`]:
+//!
+//! - [`stream`]: the consumer-group pipeline — intake, scoring, acknowledgement, shutdown — and the
+//!   partition assignment it keeps;
+//! - [`http`]: the HTTP server — metrics, health, the scoring API and its document, the live page
+//!   and its assets.
 
-pub mod api;
-pub mod assets;
-pub mod assignment;
 pub mod config;
 pub mod http;
-pub mod live;
 pub mod metrics;
-pub mod pipeline;
-pub mod scoring;
+pub mod replica;
+pub mod stream;
 
 use std::sync::Arc;
 
@@ -26,16 +29,16 @@ use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{LiveView, ScorerConfig};
-pub use pipeline::Scoring;
+pub use replica::{load_model, ReplicaState};
 
-/// Starts the HTTP server and runs one replica with `model` (from [`pipeline::load_model`]) until
+/// Starts the HTTP server and runs one replica with `model` (from [`load_model`]) until
 /// `cancel` fires; returns the replica's metrics.
 pub async fn run(
     config: ScorerConfig,
     model: aegis_core::Model,
     cancel: CancellationToken,
 ) -> Result<Arc<metrics::Metrics>> {
-    let scoring = Arc::new(Scoring::with_model(&config, model)?);
+    let replica = Arc::new(ReplicaState::with_model(&config, model)?);
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| {
@@ -47,21 +50,21 @@ pub async fn run(
     let addr = listener.local_addr().unwrap_or(config.http_addr);
     tracing::info!(%addr, "HTTP server listening");
     let http_stop = CancellationToken::new();
-    let http = tokio::spawn(http::serve(listener, scoring.clone(), http_stop.clone()));
+    let http = tokio::spawn(http::serve(listener, replica.clone(), http_stop.clone()));
     let live = {
-        let (config, feed, stop) = (config.clone(), scoring.live.clone(), http_stop.clone());
+        let (config, feed, stop) = (config.clone(), replica.live.clone(), http_stop.clone());
         tokio::spawn(async move {
             if config.live_view != LiveView::All {
                 return; // the pipeline records this replica's own verdicts
             }
-            if let Err(e) = live::follow(&config, feed, stop).await {
+            if let Err(e) = http::live::follow(&config, feed, stop).await {
                 tracing::warn!(error = %e, "live view stopped");
             }
         })
     };
-    let result = pipeline::run(config, scoring.clone(), cancel).await;
+    let result = stream::run(config, replica.clone(), cancel).await;
     http_stop.cancel();
     let _ = tokio::join!(http, live);
-    tracing::info!("{}", scoring.metrics.summary());
-    result.map(|()| scoring.metrics.clone())
+    tracing::info!("{}", replica.metrics.summary());
+    result.map(|()| replica.metrics.clone())
 }

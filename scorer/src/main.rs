@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aegis_core::error_line::one_line;
-use aegis_kafka::ClusterCheck;
 use aegis_kafka::service;
+use aegis_kafka::ClusterCheck;
 use aegis_scorer::ScorerConfig;
 use anyhow::{anyhow, Context};
 use clap::Parser;
@@ -58,7 +58,7 @@ fn main() -> ExitCode {
     let cancel = service::cancel_on_signal(&runtime);
     let budget = Duration::from_secs(cli.connect_timeout);
     let result = runtime.block_on(async {
-        let model = aegis_scorer::pipeline::load_model(&cli.config)?;
+        let model = aegis_scorer::load_model(&cli.config)?;
         if !wait_for_kafka(&cli.config, budget, &cancel).await? {
             return Ok(());
         }

@@ -13,7 +13,7 @@ use prometheus::{
 
 use aegis_core::DeadLetterReason;
 
-use crate::scoring::Output;
+use crate::stream::scoring::Output;
 
 /// Event-to-verdict latency buckets, in seconds: 1 ms to 10 s.
 const LATENCY_BUCKETS: [f64; 14] = [

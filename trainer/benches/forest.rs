@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use aegis_core::features::{self, Features};
 use aegis_core::forest::{CompiledForest, ForestParams};
-use aegis_trainer::fit;
 use aegis_core::paysim::PaysimReader;
+use aegis_trainer::fit;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn sample() -> (Vec<Features>, Vec<f64>) {

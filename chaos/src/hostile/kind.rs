@@ -136,7 +136,9 @@ impl Kind {
     /// What the scorer must do with a message of this kind.
     pub fn expected(self) -> Expected {
         match self {
-            Kind::RandomBytes | Kind::EmptyKeyGarbage => Expected::DeadLetter(DeadLetterReason::UnknownMagic),
+            Kind::RandomBytes | Kind::EmptyKeyGarbage => {
+                Expected::DeadLetter(DeadLetterReason::UnknownMagic)
+            }
             Kind::EmptyValue | Kind::NullValue => Expected::DeadLetter(DeadLetterReason::Empty),
             Kind::TruncatedHeader => Expected::DeadLetter(DeadLetterReason::Truncated),
             Kind::TruncatedAvro

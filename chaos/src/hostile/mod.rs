@@ -274,7 +274,6 @@ fn cents(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::wire::{read_long, type_index_position};
@@ -289,7 +288,9 @@ mod tests {
         };
         match AvroCodec::transaction().decode(bytes) {
             Err(e) => Expected::DeadLetter(e.reason()),
-            Ok((tx, _)) if tx.validate().is_err() => Expected::DeadLetter(DeadLetterReason::Invalid),
+            Ok((tx, _)) if tx.validate().is_err() => {
+                Expected::DeadLetter(DeadLetterReason::Invalid)
+            }
             Ok(_) => Expected::Verdict,
         }
     }

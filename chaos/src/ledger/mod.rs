@@ -215,7 +215,10 @@ fn dead_letter_ok(
         ok = false;
         report.problem("dead letters without an aegis.dlq.error", || at.to_owned());
     }
-    if letters.iter().any(|d| !same_bytes(&d.message.key, &input.key)) {
+    if letters
+        .iter()
+        .any(|d| !same_bytes(&d.message.key, &input.key))
+    {
         ok = false;
         report.problem("dead letters whose key differs from the input", || {
             at.to_owned()

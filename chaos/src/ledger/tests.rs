@@ -60,7 +60,10 @@ fn a_complete_run_passes_and_counts_duplicates() {
         input(0, 1, Expected::DeadLetter(DeadLetterReason::Body), None),
         input(1, 0, Expected::Verdict, Some("b")),
     ];
-    let letters = [letter((0, 1), DeadLetterReason::Body), letter((0, 1), DeadLetterReason::Body)];
+    let letters = [
+        letter((0, 1), DeadLetterReason::Body),
+        letter((0, 1), DeadLetterReason::Body),
+    ];
     let report = compare(
         &inputs,
         &verdicts(&["a", "b", "b"]),
@@ -70,7 +73,10 @@ fn a_complete_run_passes_and_counts_duplicates() {
     assert!(report.passed(), "{report}");
     assert_eq!((report.sent, report.verdicts, report.dlq), (3, 3, 2));
     assert_eq!((report.lost, report.duplicates), (0, 2));
-    assert_eq!(report.dlq_reasons.get(DeadLetterReason::Body.as_str()), Some(&1));
+    assert_eq!(
+        report.dlq_reasons.get(DeadLetterReason::Body.as_str()),
+        Some(&1)
+    );
 }
 
 #[test]
@@ -90,7 +96,12 @@ fn missing_outcomes_are_lost() {
 fn wrong_routes_and_reasons_fail() {
     let inputs = [
         input(0, 0, Expected::Verdict, Some("a")),
-        input(0, 1, Expected::DeadLetter(DeadLetterReason::Invalid), Some("nan")),
+        input(
+            0,
+            1,
+            Expected::DeadLetter(DeadLetterReason::Invalid),
+            Some("nan"),
+        ),
         input(0, 2, Expected::DeadLetter(DeadLetterReason::Body), None),
     ];
     let letters = [

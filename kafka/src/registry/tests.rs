@@ -184,10 +184,16 @@ mod with_fake {
         let fake = FakeSchemaRegistry::start();
         let decoder = RegistryDecoder::new(AvroCodec::transaction(), client(&fake));
         let message = AvroCodec::transaction()
-            .encode(&Transaction::takeover_example(), Framing::Confluent { schema_id: 999 })
+            .encode(
+                &Transaction::takeover_example(),
+                Framing::Confluent { schema_id: 999 },
+            )
             .unwrap();
         let err = decoder.decode(&message).unwrap_err();
-        assert_eq!(err.dead_letter_reason(), Some(DeadLetterReason::UnknownSchema));
+        assert_eq!(
+            err.dead_letter_reason(),
+            Some(DeadLetterReason::UnknownSchema)
+        );
         assert!(!err.is_retryable());
         assert!(err.to_string().contains("schema id 999"), "{err}");
         assert!(err.to_string().contains(&fake.url()), "{err}");
@@ -237,8 +243,8 @@ mod with_fake {
     #[test]
     fn a_stopped_registry_is_registry_unavailable_and_named() {
         let fake = FakeSchemaRegistry::start();
-        let (_, message) =
-            fake.evolved_transaction_message("transactions-value", &Transaction::takeover_example());
+        let (_, message) = fake
+            .evolved_transaction_message("transactions-value", &Transaction::takeover_example());
         let decoder = RegistryDecoder::new(AvroCodec::transaction(), client(&fake));
         let url = fake.url();
         drop(fake);

@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use aegis_core::avro::AvroCodec;
-use aegis_testkit::{unique_topic, Broker};
 use aegis_core::Transaction;
 use aegis_producer::{Counters, ProducerConfig, Summary};
+use aegis_testkit::{unique_topic, Broker};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;

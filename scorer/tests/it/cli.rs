@@ -5,8 +5,8 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use aegis_testkit::{edited_model, model_with_unknown_feature};
 use aegis_core::TxType;
+use aegis_testkit::{edited_model, model_with_unknown_feature};
 
 use crate::{model, transaction, Pipeline, Replica};
 

@@ -58,16 +58,32 @@ async fn malformed_messages_go_to_the_dlq_and_valid_ones_still_get_verdicts() {
         .unwrap();
 
     let bad: Vec<(&str, Vec<u8>, DeadLetterReason)> = vec![
-        ("garbage", b"hello, world".to_vec(), DeadLetterReason::UnknownMagic),
+        (
+            "garbage",
+            b"hello, world".to_vec(),
+            DeadLetterReason::UnknownMagic,
+        ),
         ("empty", Vec::new(), DeadLetterReason::Empty),
-        ("truncated", good[..good.len() - 3].to_vec(), DeadLetterReason::Body),
-        ("header-only", good[..6].to_vec(), DeadLetterReason::Truncated),
+        (
+            "truncated",
+            good[..good.len() - 3].to_vec(),
+            DeadLetterReason::Body,
+        ),
+        (
+            "header-only",
+            good[..6].to_vec(),
+            DeadLetterReason::Truncated,
+        ),
         (
             "trailing",
             [good.clone(), vec![0, 0]].concat(),
             DeadLetterReason::TrailingBytes,
         ),
-        ("verdict", verdict_bytes, DeadLetterReason::UnknownFingerprint),
+        (
+            "verdict",
+            verdict_bytes,
+            DeadLetterReason::UnknownFingerprint,
+        ),
         ("nan", encode(&nan), DeadLetterReason::Invalid),
         ("negative", encode(&negative), DeadLetterReason::Invalid),
         ("unknown-type", unknown_type, DeadLetterReason::Body),

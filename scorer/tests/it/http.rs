@@ -1,25 +1,25 @@
-//! The HTTP API: scoring with the stream's model and thresholds, errors that name the field,
+//! The HTTP API: replica with the stream's model and thresholds, errors that name the field,
 //! health and readiness, and metrics after real traffic.
 
 use std::sync::Arc;
 
 use aegis_core::{DeadLetterReason, TxType};
 use aegis_scorer::http::routes;
-use aegis_scorer::Scoring;
+use aegis_scorer::ReplicaState;
 use serde_json::{json, Value};
 
 use crate::{live_snapshot, transaction, Pipeline, Replica};
 
-fn scoring() -> Arc<Scoring> {
-    Arc::new(Scoring::new(&Pipeline::config_without_broker()).unwrap())
+fn replica() -> Arc<ReplicaState> {
+    Arc::new(ReplicaState::new(&Pipeline::config_without_broker()).unwrap())
 }
 
-async fn post(scoring: &Arc<Scoring>, body: &str) -> (u16, Value) {
+async fn post(replica: &Arc<ReplicaState>, body: &str) -> (u16, Value) {
     let response = warp::test::request()
         .method("POST")
         .path("/v1/score")
         .body(body)
-        .reply(&routes(scoring.clone()))
+        .reply(&routes(replica.clone()))
         .await;
     let json = serde_json::from_slice(response.body()).unwrap();
     (response.status().as_u16(), json)
@@ -31,7 +31,7 @@ const TAKEOVER: &str = r#"{"type":"TRANSFER","amount":181000.0,"name_orig":"C130
 
 #[tokio::test]
 async fn takeover_transfer_is_blocked_with_reasons() {
-    let s = scoring();
+    let s = replica();
     let (status, verdict) = post(&s, TAKEOVER).await;
     assert_eq!(status, 200, "{verdict}");
     assert_eq!(verdict["decision"], "BLOCK");
@@ -50,7 +50,7 @@ async fn takeover_transfer_is_blocked_with_reasons() {
 
 #[tokio::test]
 async fn arrays_score_in_order_with_the_stream_thresholds() {
-    let s = scoring();
+    let s = replica();
     let payment = json!({"tx_id": "p1", "event_time": 5, "type": "PAYMENT", "amount": 23.5,
         "name_orig": "C1305486145", "old_balance_orig": 181023.5, "new_balance_orig": 181000.0,
         "name_dest": "M1", "old_balance_dest": 0.0, "new_balance_dest": 0.0});
@@ -69,7 +69,7 @@ async fn arrays_score_in_order_with_the_stream_thresholds() {
 
 #[tokio::test]
 async fn bad_input_is_a_400_naming_the_field() {
-    let s = scoring();
+    let s = replica();
     let cases = [
         (
             TAKEOVER.replace(r#""amount":181000.0,"#, ""),
@@ -118,7 +118,7 @@ async fn bad_input_is_a_400_naming_the_field() {
 async fn health_readiness_and_metrics_after_traffic() {
     let pipeline = Pipeline::start().await;
     let replica = Replica::start(pipeline.scorer_config("http"));
-    let api = routes(replica.scoring.clone());
+    let api = routes(replica.replica.clone());
     let healthz = warp::test::request().path("/healthz").reply(&api).await;
     assert_eq!(healthz.status(), 200);
 
@@ -159,14 +159,14 @@ async fn health_readiness_and_metrics_after_traffic() {
     }
     assert!(text.contains(&format!(
         "aegis_model_info{{model_version=\"{}\"}} 1",
-        replica.scoring.scorer.model().model_version
+        replica.replica.scorer.model().model_version
     )));
     replica.stop().await;
 }
 
 #[tokio::test]
 async fn openapi_describes_every_endpoint_and_validates_as_openapi_3() {
-    let api = routes(scoring());
+    let api = routes(replica());
     let response = warp::test::request()
         .path("/openapi.json")
         .reply(&api)
@@ -216,7 +216,7 @@ async fn openapi_describes_every_endpoint_and_validates_as_openapi_3() {
 
 #[tokio::test]
 async fn docs_page_and_its_files_are_served_by_the_scorer() {
-    let api = routes(scoring());
+    let api = routes(replica());
     let page = warp::test::request().path("/docs").reply(&api).await;
     assert_eq!(page.status(), 200);
     let html = String::from_utf8(page.body().to_vec()).unwrap();
@@ -242,8 +242,8 @@ async fn live_page_shows_totals_scatter_points_and_the_flagged_log() {
     let replica = Replica::start(config.clone());
     let stop = tokio_util::sync::CancellationToken::new();
     let follower = tokio::spawn({
-        let (feed, stop) = (replica.scoring.live.clone(), stop.clone());
-        async move { aegis_scorer::live::follow(&config, feed, stop).await }
+        let (feed, stop) = (replica.replica.live.clone(), stop.clone());
+        async move { aegis_scorer::http::live::follow(&config, feed, stop).await }
     });
     let mut txs: Vec<_> = (0..20)
         .map(|i| {
@@ -268,8 +268,8 @@ async fn live_page_shows_totals_scatter_points_and_the_flagged_log() {
     pipeline.publish_transactions(&txs).await;
     pipeline.read_verdicts(txs.len());
 
-    let api = routes(replica.scoring.clone());
-    let snapshot = live_snapshot(&replica.scoring, 21).await;
+    let api = routes(replica.replica.clone());
+    let snapshot = live_snapshot(&replica.replica, 21).await;
     assert_eq!(snapshot["total"], 21, "{snapshot}");
     assert_eq!(snapshot["blocked"], 1);
     assert_eq!(snapshot["blocked_amount"], 181_000.0);
@@ -308,7 +308,7 @@ fn with_field(field: &str, raw: Option<&str>) -> String {
 
 #[tokio::test]
 async fn hostile_bodies_are_a_400_naming_the_problem() {
-    let s = scoring();
+    let s = replica();
     let nested = "[".repeat(10_000);
     let cases: Vec<(String, &str)> = vec![
         (String::new(), "EOF while parsing a value"),
@@ -428,7 +428,7 @@ async fn hostile_bodies_are_a_400_naming_the_problem() {
 
 #[tokio::test]
 async fn extreme_but_valid_numbers_score_with_a_probability() {
-    let s = scoring();
+    let s = replica();
     for (field, raw) in [
         ("amount", "1e15"),
         ("old_balance_orig", "1e15"),
@@ -456,7 +456,7 @@ async fn extreme_but_valid_numbers_score_with_a_probability() {
 
 #[tokio::test]
 async fn request_level_mistakes_get_their_own_4xx_as_json() {
-    let api = routes(scoring());
+    let api = routes(replica());
     let without_length = warp::test::request()
         .method("POST")
         .path("/v1/score")
@@ -478,16 +478,16 @@ async fn request_level_mistakes_get_their_own_4xx_as_json() {
     let limit = 1 << 20;
     let at_limit = TAKEOVER.to_owned() + &" ".repeat(limit - TAKEOVER.len());
     let over_limit = at_limit.clone() + " ";
-    let (status, _) = post(&scoring(), &at_limit).await;
+    let (status, _) = post(&replica(), &at_limit).await;
     assert_eq!(status, 200, "a body of exactly 1 MiB is read");
-    let (status, error) = post(&scoring(), &over_limit).await;
+    let (status, error) = post(&replica(), &over_limit).await;
     assert_eq!(status, 413);
     assert_eq!(error["error"], "body larger than 1048576 bytes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_concurrent_requests_get_200_or_400_and_nothing_else() {
-    let api = routes(scoring());
+    let api = routes(replica());
     let bodies = [
         (TAKEOVER.to_owned(), 200),
         (with_field("amount", Some("-5")), 400),
@@ -547,7 +547,7 @@ async fn a_real_server_refuses_oversized_and_malformed_requests_and_keeps_servin
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(aegis_scorer::http::serve(listener, scoring(), stop.clone()));
+    let server = tokio::spawn(aegis_scorer::http::serve(listener, replica(), stop.clone()));
 
     // A claimed 1 GiB body is refused from the headers alone: nothing is sent after them.
     assert_eq!(raw_exchange(addr, &raw_post("", 1 << 30)).await, 413);

@@ -40,14 +40,14 @@ async fn own_view_counts_this_replicas_acknowledged_verdicts() {
     let (_, verdicts) = pipeline.read_verdicts(txs.len());
     assert_eq!(verdicts.len(), txs.len());
 
-    let snapshot = live_snapshot(&replica.scoring, 31).await;
+    let snapshot = live_snapshot(&replica.replica, 31).await;
     assert_eq!(snapshot["total"], 31, "{snapshot}");
     assert_eq!(snapshot["blocked"], 1, "{snapshot}");
     assert_eq!(snapshot["blocked_amount"], 90_000.0);
     assert_eq!(snapshot["log"][0]["tx_id"], "o-takeover");
     // Nothing counted twice: the replica does not also follow the topic.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let api = routes(replica.scoring.clone());
+    let api = routes(replica.replica.clone());
     let response = warp::test::request().path("/api/live").reply(&api).await;
     let again: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
     assert_eq!(again["total"], 31);

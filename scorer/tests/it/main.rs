@@ -15,10 +15,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aegis_core::avro::{AvroCodec, Framing};
-use aegis_testkit::{unique_topic, Broker};
 use aegis_core::{Transaction, TxType, Verdict};
 use aegis_scorer::metrics::Metrics as Stats;
-use aegis_scorer::{LiveView, ScorerConfig, Scoring};
+use aegis_scorer::{LiveView, ReplicaState, ScorerConfig};
+use aegis_testkit::{unique_topic, Broker};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -86,7 +86,7 @@ impl Pipeline {
         }
     }
 
-    /// A config for scoring without a broker (HTTP API tests).
+    /// A config for replica without a broker (HTTP API tests).
     pub fn config_without_broker() -> ScorerConfig {
         ScorerConfig {
             brokers: "127.0.0.1:1".to_owned(),
@@ -222,8 +222,8 @@ impl Pipeline {
 
 /// A replica's `GET /api/live`, asked every 100 ms (for up to 10 s) until its total is `total`;
 /// the last answer.
-pub async fn live_snapshot(scoring: &Arc<Scoring>, total: u64) -> serde_json::Value {
-    let api = aegis_scorer::http::routes(scoring.clone());
+pub async fn live_snapshot(replica: &Arc<ReplicaState>, total: u64) -> serde_json::Value {
+    let api = aegis_scorer::http::routes(replica.clone());
     let mut snapshot = serde_json::Value::Null;
     for _ in 0..100 {
         let response = warp::test::request().path("/api/live").reply(&api).await;
@@ -239,22 +239,22 @@ pub async fn live_snapshot(scoring: &Arc<Scoring>, total: u64) -> serde_json::Va
 /// A running scorer replica.
 pub struct Replica {
     pub cancel: CancellationToken,
-    pub scoring: Arc<Scoring>,
-    pub assignment: Arc<aegis_scorer::assignment::Assignment>,
+    pub replica: Arc<ReplicaState>,
+    pub assignment: Arc<aegis_scorer::stream::assignment::Assignment>,
     pub handle: JoinHandle<anyhow::Result<Arc<Stats>>>,
 }
 
 impl Replica {
     pub fn start(config: ScorerConfig) -> Replica {
         let cancel = CancellationToken::new();
-        let scoring = Arc::new(Scoring::new(&config).unwrap());
-        let assignment = scoring.assignment.clone();
-        let stats = scoring.metrics.clone();
-        let run = aegis_scorer::pipeline::run(config, scoring.clone(), cancel.clone());
+        let replica = Arc::new(ReplicaState::new(&config).unwrap());
+        let assignment = replica.assignment.clone();
+        let stats = replica.metrics.clone();
+        let run = aegis_scorer::stream::run(config, replica.clone(), cancel.clone());
         let handle = tokio::spawn(async move { run.await.map(|()| stats) });
         Replica {
             cancel,
-            scoring,
+            replica,
             assignment,
             handle,
         }

@@ -3,10 +3,10 @@
 //! format; input written with another registered schema resolves; an unknown id is a dead letter.
 
 use aegis_core::avro::{AvroCodec, Framing};
-use aegis_testkit::fake_registry::FakeSchemaRegistry;
-use aegis_kafka::registry::{subject_for, SchemaRegistry};
 use aegis_core::{DeadLetterReason, Decision, TxType};
 use aegis_kafka::produce::read_dead_letter;
+use aegis_kafka::registry::{subject_for, SchemaRegistry};
+use aegis_testkit::fake_registry::FakeSchemaRegistry;
 use rdkafka::Message;
 
 use crate::{transaction, Pipeline, Replica};

@@ -4,35 +4,35 @@
 use warp::reply::{Reply, Response};
 use warp::Filter;
 
-const DOCS_HTML: &str = include_str!("../assets/docs.html");
-const LIVE_HTML: &str = include_str!("../assets/live.html");
+const DOCS_HTML: &str = include_str!("../../assets/docs.html");
+const LIVE_HTML: &str = include_str!("../../assets/live.html");
 
 /// (file name under `/docs/`, content type, bytes)
 const SWAGGER_FILES: [(&str, &str, &[u8]); 5] = [
     (
         "swagger-ui-bundle.js",
         "application/javascript",
-        include_bytes!("../assets/swagger-ui/swagger-ui-bundle.js"),
+        include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js"),
     ),
     (
         "swagger-ui.css",
         "text/css",
-        include_bytes!("../assets/swagger-ui/swagger-ui.css"),
+        include_bytes!("../../assets/swagger-ui/swagger-ui.css"),
     ),
     (
         "favicon-32x32.png",
         "image/png",
-        include_bytes!("../assets/swagger-ui/favicon-32x32.png"),
+        include_bytes!("../../assets/swagger-ui/favicon-32x32.png"),
     ),
     (
         "LICENSE",
         "text/plain",
-        include_bytes!("../assets/swagger-ui/LICENSE"),
+        include_bytes!("../../assets/swagger-ui/LICENSE"),
     ),
     (
         "NOTICE",
         "text/plain",
-        include_bytes!("../assets/swagger-ui/NOTICE"),
+        include_bytes!("../../assets/swagger-ui/NOTICE"),
     ),
 ];
 

@@ -1,4 +1,4 @@
-//! The replica's HTTP server (warp). Everything it serves comes from the binary itself — no CDN —
+//! The HTTP side of a replica (warp). Everything it serves comes from the binary itself — no CDN —
 //! because payment networks often have no internet:
 //!
 //! | route | what |
@@ -22,13 +22,18 @@ use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 use warp::Filter;
 
-use crate::api::{self, ApiError, ScoreRequest};
-use crate::live::LiveSnapshot;
-use crate::pipeline::Scoring;
+pub mod api;
+pub mod assets;
+pub mod live;
+
+use api::{ApiError, ScoreRequest};
+use live::LiveSnapshot;
+
+use crate::replica::ReplicaState;
 
 /// Serves until `shutdown` fires.
-pub async fn serve(listener: TcpListener, scoring: Arc<Scoring>, shutdown: CancellationToken) {
-    warp::serve(routes(scoring))
+pub async fn serve(listener: TcpListener, replica: Arc<ReplicaState>, shutdown: CancellationToken) {
+    warp::serve(routes(replica))
         .incoming(listener)
         .graceful(async move { shutdown.cancelled().await })
         .run()
@@ -40,7 +45,7 @@ pub async fn serve(listener: TcpListener, scoring: Arc<Scoring>, shutdown: Cance
 #[openapi(
     info(
         title = "Aegis scorer",
-        description = "Real-time fraud scoring: the same model and thresholds as the Kafka stream."
+        description = "Real-time fraud replica: the same model and thresholds as the Kafka stream."
     ),
     paths(score, healthz, readyz, metrics, live),
     components(schemas(
@@ -89,9 +94,9 @@ pub struct Readiness {
 
 /// Every route, for serving and for tests.
 pub fn routes(
-    scoring: Arc<Scoring>,
+    replica: Arc<ReplicaState>,
 ) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
-    let with = warp::any().map(move || scoring.clone());
+    let with = warp::any().map(move || replica.clone());
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with.clone())
@@ -125,7 +130,7 @@ pub fn routes(
         .unify()
         .or(openapi)
         .unify()
-        .or(crate::assets::routes())
+        .or(assets::routes())
         .unify()
         .recover(reject_as_json)
         .unify()
@@ -133,7 +138,7 @@ pub fn routes(
 
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-fn metrics(s: Arc<Scoring>) -> Response {
+fn metrics(s: Arc<ReplicaState>) -> Response {
     warp::reply::with_header(
         s.metrics.render(),
         "content-type",
@@ -153,7 +158,7 @@ fn healthz() -> Response {
     (status = 200, description = "ready", body = Readiness),
     (status = 503, description = "no partitions assigned yet", body = Readiness)
 ))]
-fn readyz(s: Arc<Scoring>) -> Response {
+fn readyz(s: Arc<ReplicaState>) -> Response {
     let partitions = s.assignment.partitions();
     let body = Readiness {
         ready: !partitions.is_empty(),
@@ -175,7 +180,7 @@ fn readyz(s: Arc<Scoring>) -> Response {
     (status = 400, description = "invalid input; the message names the field", body = ApiError),
     (status = 413, description = "body over 1 MiB", body = ApiError)
 ))]
-fn score(body: bytes::Bytes, s: Arc<Scoring>) -> Response {
+fn score(body: bytes::Bytes, s: Arc<ReplicaState>) -> Response {
     match api::score_body(&s.scorer, &body) {
         Ok(verdicts) => warp::reply::json(&verdicts).into_response(),
         Err(error) => warp::reply::with_status(
@@ -189,7 +194,7 @@ fn score(body: bytes::Bytes, s: Arc<Scoring>) -> Response {
 /// The live page's data: totals, fraud rate, blocked amount, recent points and the REVIEW/BLOCK
 /// log, over every replica's verdicts since this replica started.
 #[utoipa::path(get, path = "/api/live", responses((status = 200, description = "the live view", body = LiveSnapshot)))]
-fn live(s: Arc<Scoring>) -> Response {
+fn live(s: Arc<ReplicaState>) -> Response {
     warp::reply::json(&s.live.snapshot()).into_response()
 }
 

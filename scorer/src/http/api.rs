@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use aegis_core::clock::now_ms;
 
-use crate::scoring::Scorer;
+use crate::stream::scoring::Scorer;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: u64 = 1 << 20;

@@ -1,0 +1,53 @@
+//! The state one scorer replica shares between its stream side and its HTTP side.
+
+use std::sync::Arc;
+
+use aegis_core::clock::now_ms;
+use aegis_core::{Model, Thresholds};
+use anyhow::{Context, Result};
+
+use crate::config::ScorerConfig;
+use crate::http::live::LiveFeed;
+use crate::metrics::Metrics;
+use crate::stream::assignment::Assignment;
+use crate::stream::clients::registry;
+use crate::stream::scoring::Scorer;
+
+/// A running replica's shared state — its scorer, metrics, partition assignment and live feed —
+/// read by both sides: the stream side writes it, the HTTP side shows it.
+pub struct ReplicaState {
+    pub scorer: Arc<Scorer>,
+    pub metrics: Arc<Metrics>,
+    pub assignment: Arc<Assignment>,
+    /// The live page's view of the verdicts topic.
+    pub live: Arc<LiveFeed>,
+}
+
+impl ReplicaState {
+    /// Loads the model (with threshold overrides) for a replica; fails with one line on a bad
+    /// model file or flag.
+    pub fn new(config: &ScorerConfig) -> Result<ReplicaState> {
+        Self::with_model(config, load_model(config)?)
+    }
+
+    /// [`ReplicaState::new`] with a model already loaded by [`load_model`].
+    pub fn with_model(config: &ScorerConfig, model: Model) -> Result<ReplicaState> {
+        let (framing, registry) = registry(config)?;
+        Ok(ReplicaState {
+            metrics: Arc::new(Metrics::new(&model)),
+            scorer: Arc::new(Scorer::new(model, framing, registry)),
+            assignment: Arc::default(),
+            live: Arc::new(LiveFeed::new(now_ms())),
+        })
+    }
+}
+
+/// Loads the model and applies threshold overrides; fails with one line on a bad file or flag.
+pub fn load_model(config: &ScorerConfig) -> Result<Model> {
+    let mut model = Model::load(&config.model)?;
+    let review = config.review_threshold.unwrap_or(model.thresholds.review);
+    let block = config.block_threshold.unwrap_or(model.thresholds.block);
+    model.thresholds =
+        Thresholds::new(review, block).context("--review-threshold / --block-threshold")?;
+    Ok(model)
+}

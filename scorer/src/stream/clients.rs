@@ -1,0 +1,90 @@
+//! The replica's Kafka clients and Schema Registry set-up, with the settings at-least-once needs.
+
+use std::sync::Arc;
+
+use aegis_core::avro::{AvroCodec, Framing};
+use aegis_core::Transaction;
+use aegis_kafka as kafka;
+use aegis_kafka::registry::{RegistryDecoder, SchemaRegistry};
+use anyhow::{Context, Result};
+use rdkafka::producer::FutureProducer;
+
+use super::assignment::AssignmentContext;
+use super::ScorerConsumer;
+use crate::config::ScorerConfig;
+use crate::replica::ReplicaState;
+
+/// The scorer's consumer settings (before `group.id` and the user's `-X` properties): offsets are
+/// stored by the pipeline after acknowledgement and committed in the background. Partitions move
+/// between replicas incrementally (cooperative-sticky): a replica joining or leaving takes or gives
+/// only its share instead of stopping every replica, and a member that died without leaving is
+/// recovered from on tansu too (see chaos/README.md). `Assignment` works with either protocol.
+pub const CONSUMER_SETTINGS: &[(&str, &str)] = &[
+    ("partition.assignment.strategy", "cooperative-sticky"),
+    ("enable.auto.commit", "true"),
+    ("enable.auto.offset.store", "false"),
+    ("auto.commit.interval.ms", "1000"),
+    ("auto.offset.reset", "earliest"),
+    ("session.timeout.ms", "10000"),
+    ("fetch.wait.max.ms", "10"),
+    // Consumer lag per partition comes from librdkafka's statistics.
+    ("statistics.interval.ms", "5000"),
+];
+
+/// The scorer's producer settings (before the user's `-X` properties): idempotent, acknowledged by
+/// all in-sync replicas.
+pub const PRODUCER_SETTINGS: &[(&str, &str)] = &[
+    ("enable.idempotence", "true"),
+    ("acks", "all"),
+    ("compression.type", "lz4"),
+    ("linger.ms", "2"),
+];
+
+pub(super) fn create_consumer(
+    config: &ScorerConfig,
+    replica: &ReplicaState,
+) -> Result<ScorerConsumer> {
+    kafka::client_config(
+        &config.brokers,
+        CONSUMER_SETTINGS,
+        &config.kafka.properties(),
+    )
+    .set("group.id", &config.group_id)
+    .create_with_context(AssignmentContext {
+        assignment: replica.assignment.clone(),
+        metrics: replica.metrics.clone(),
+    })
+    .context(
+        "cannot create the Kafka consumer (check --brokers and the -X / --kafka-config properties)",
+    )
+}
+
+pub(super) fn create_producer(config: &ScorerConfig) -> Result<FutureProducer> {
+    kafka::client_config(
+        &config.brokers,
+        PRODUCER_SETTINGS,
+        &config.kafka.properties(),
+    )
+    .create()
+    .context(
+        "cannot create the Kafka producer (check --brokers and the -X / --kafka-config properties)",
+    )
+}
+
+/// With `--schema-registry-url`: registers the verdict schema under `<output>-value` and writes
+/// verdicts in the Confluent wire format, and reads input written with any registered schema.
+/// Without: single-object encoding.
+pub(crate) fn registry(
+    config: &ScorerConfig,
+) -> Result<(Framing, Option<RegistryDecoder<Transaction>>)> {
+    let Some(url) = &config.schema_registry_url else {
+        return Ok((Framing::SingleObject, None));
+    };
+    let client = Arc::new(SchemaRegistry::new(url)?);
+    let framing = client.framing_for(&config.output_topic, AvroCodec::verdict())?;
+    tracing::info!(registry = %url, ?framing, "verdict schema registered");
+    Ok((
+        framing,
+        Some(RegistryDecoder::new(AvroCodec::transaction(), client)),
+    ))
+}

@@ -1,0 +1,28 @@
+//! The stream side of a replica: the consumer-group pipeline, three tasks joined by bounded
+//! channels:
+//!
+//! 1. **intake** polls the consumer and gathers batches (up to `--batch-size` messages, waiting at
+//!    most `--batch-linger-ms` after the first);
+//! 2. **processing** scores each batch on the blocking pool ([`scoring`]) and hands every output to
+//!    the producer (a full producer queue means wait, never drop);
+//! 3. **acknowledgement** awaits, batch by batch and in order, the broker's acknowledgement of every
+//!    verdict and dead letter, and only then stores the batch's offsets — and only for partitions
+//!    still held under the epoch the messages were received in ([`assignment`]).
+//!
+//! librdkafka commits stored offsets in the background, so a crash repeats at most the
+//! unacknowledged tail: at least once, never lost. A delivery that fails for good stops the
+//! replica with an error rather than skipping a message. On stop, [`shutdown`] flushes, commits
+//! and closes within a bounded time.
+
+mod acknowledge;
+pub mod assignment;
+pub(crate) mod clients;
+mod pipeline;
+pub mod scoring;
+mod shutdown;
+
+pub use clients::{CONSUMER_SETTINGS, PRODUCER_SETTINGS};
+pub use pipeline::run;
+
+/// The scorer's consumer: a group member whose context tracks the assignment.
+type ScorerConsumer = rdkafka::consumer::StreamConsumer<assignment::AssignmentContext>;

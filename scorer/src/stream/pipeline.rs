@@ -1,0 +1,230 @@
+//! Intake and processing: batches polled from the consumer, scored on the blocking pool, and every
+//! output handed to the producer; then the ordered shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aegis_core::clock::now_ms;
+use aegis_core::dead_letter::{DeadLetter, SourcePosition};
+use aegis_kafka as kafka;
+use aegis_kafka::produce;
+use anyhow::{anyhow, Context, Result};
+use rdkafka::consumer::Consumer;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::Message;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::acknowledge::{acknowledge, InFlight, InFlightOffset};
+use super::assignment::Assignment;
+use super::clients::{create_consumer, create_producer};
+use super::scoring::{Output, Received, Scorer};
+use super::shutdown::finish;
+use super::ScorerConsumer;
+use crate::config::{LiveView, ScorerConfig};
+use crate::metrics::Metrics;
+use crate::replica::ReplicaState;
+
+/// How long to wait before trying again while the producer's local queue is full.
+const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(1);
+
+/// Runs one replica until `cancel` fires (or a delivery fails for good), then drains, flushes and
+/// commits within `--shutdown-timeout`.
+pub async fn run(
+    config: ScorerConfig,
+    replica: Arc<ReplicaState>,
+    cancel: CancellationToken,
+) -> Result<()> {
+    let consumer = Arc::new(create_consumer(&config, &replica)?);
+    let producer = create_producer(&config)?;
+    consumer
+        .subscribe(&[&config.input_topic])
+        .with_context(|| format!("cannot subscribe to {}", config.input_topic))?;
+    tracing::info!(
+        input = %config.input_topic, group = %config.group_id,
+        model = %replica.scorer.model().model_version,
+        properties = %kafka::describe(&config.kafka.properties()),
+        "scorer started"
+    );
+
+    let stop = cancel.child_token();
+    let depth = config.max_in_flight as usize;
+    let (batch_tx, batch_rx) = mpsc::channel::<Vec<Received>>(depth);
+    let (flight_tx, flight_rx) = mpsc::channel::<InFlight>(depth);
+    let mut processing = tokio::spawn(process(
+        batch_rx,
+        flight_tx,
+        replica.scorer.clone(),
+        replica.metrics.clone(),
+        producer.clone(),
+        config.clone(),
+    ));
+    let mut acknowledging = tokio::spawn(acknowledge(
+        flight_rx,
+        consumer.clone(),
+        replica.clone(),
+        config.live_view == LiveView::Own,
+        config.input_topic.clone(),
+        stop.clone(),
+    ));
+
+    intake(&consumer, &replica, &config, batch_tx, &stop).await;
+
+    // Ordered shutdown, all within --shutdown-timeout: intake has stopped; drain (at most two
+    // thirds of the budget, so that offsets of acknowledged work can still be committed), then
+    // flush and commit in the time left.
+    let budget = config.shutdown_timeout();
+    let started = Instant::now();
+    let drained = tokio::time::timeout(budget - budget / 3, async {
+        let processed = (&mut processing)
+            .await
+            .map_err(|e| anyhow!("processing task: {e}"))?;
+        let acknowledged = (&mut acknowledging)
+            .await
+            .map_err(|e| anyhow!("acknowledgement task: {e}"))?;
+        processed.and(acknowledged)
+    })
+    .await;
+    let drained = match drained {
+        Ok(result) => result,
+        Err(_) => {
+            // Whatever is still in flight is not stored, so it will be read again.
+            processing.abort();
+            acknowledging.abort();
+            let _ = tokio::join!(processing, acknowledging);
+            Err(anyhow!(
+                "in-flight work did not drain within {:?}; it will be scored again",
+                budget - budget / 3
+            ))
+        }
+    };
+    let finish = finish(consumer, producer, budget.saturating_sub(started.elapsed())).await;
+    drained.and(finish)
+}
+
+async fn intake(
+    consumer: &ScorerConsumer,
+    replica: &ReplicaState,
+    config: &ScorerConfig,
+    batches: mpsc::Sender<Vec<Received>>,
+    stop: &CancellationToken,
+) {
+    let size = config.batch_size as usize;
+    loop {
+        let first = tokio::select! {
+            () = stop.cancelled() => break,
+            m = consumer.recv() => m,
+        };
+        let mut batch = Vec::with_capacity(size);
+        match first {
+            Ok(m) => batch.push(detach(&m, &replica.assignment)),
+            Err(e) => {
+                tracing::warn!(error = %e, "consumer error");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        }
+        let deadline = Instant::now() + config.batch_linger();
+        while batch.len() < size {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(Ok(m)) => batch.push(detach(&m, &replica.assignment)),
+                Ok(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+                Err(_) => break,
+            }
+        }
+        replica.metrics.received(batch.len());
+        if batches.send(batch).await.is_err() {
+            break; // processing stopped after a fatal error
+        }
+    }
+    tracing::info!("intake stopped");
+}
+
+fn detach(m: &rdkafka::message::BorrowedMessage<'_>, assignment: &Assignment) -> Received {
+    Received {
+        partition: m.partition(),
+        offset: m.offset(),
+        epoch: assignment.epoch(m.partition()),
+        key: m.key().map(<[u8]>::to_vec),
+        payload: m.payload().map(<[u8]>::to_vec),
+    }
+}
+
+async fn process(
+    mut batches: mpsc::Receiver<Vec<Received>>,
+    flights: mpsc::Sender<InFlight>,
+    scorer: Arc<Scorer>,
+    metrics: Arc<Metrics>,
+    producer: FutureProducer,
+    config: ScorerConfig,
+) -> Result<()> {
+    while let Some(batch) = batches.recv().await {
+        let scorer = scorer.clone();
+        let (batch, outputs, scoring_time) = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let outputs = scorer.process(&batch, now_ms());
+            (batch, outputs, started.elapsed())
+        })
+        .await?;
+        // An unreachable registry must not send good messages to the DLQ: stop, store nothing,
+        // and let the next run read them again.
+        let outputs = outputs.context("stopping without storing offsets for this batch")?;
+        metrics.scored_batch(batch.len(), scoring_time);
+        let mut deliveries = Vec::with_capacity(batch.len());
+        for (message, output) in batch.iter().zip(&outputs) {
+            deliveries.push(send(&producer, &config, message, output).await?);
+        }
+        let flight = InFlight {
+            deliveries,
+            outputs,
+            offsets: InFlightOffset::highest_of(&batch),
+        };
+        if flights.send(flight).await.is_err() {
+            break; // acknowledgement stopped after a fatal error
+        }
+    }
+    Ok(())
+}
+
+/// Enqueues one output; waits while the producer's queue is full.
+#[allow(clippy::result_large_err)] // rdkafka's send_result hands the record back in its Err
+async fn send(
+    producer: &FutureProducer,
+    config: &ScorerConfig,
+    message: &Received,
+    output: &Output,
+) -> Result<DeliveryFuture> {
+    let record = match output {
+        Output::Verdict { verdict, value } => FutureRecord::to(&config.output_topic)
+            .key(verdict.account.as_bytes())
+            .payload(value.as_slice()),
+        Output::DeadLetter { reason, error } => {
+            let letter = DeadLetter {
+                reason: *reason,
+                error: error.clone(),
+                source: SourcePosition {
+                    topic: config.input_topic.clone(),
+                    partition: message.partition,
+                    offset: message.offset,
+                },
+            };
+            let mut record =
+                FutureRecord::to(&config.dlq_topic).headers(produce::dead_letter_headers(&letter));
+            if let Some(key) = &message.key {
+                record = record.key(key.as_slice());
+            }
+            if let Some(payload) = &message.payload {
+                record = record.payload(payload.as_slice());
+            }
+            record
+        }
+    };
+    produce::enqueue_async(
+        record,
+        |record| producer.send_result(record),
+        QUEUE_FULL_BACKOFF,
+    )
+    .await
+    .map_err(|e| anyhow!("cannot enqueue output of offset {}: {e}", message.offset))
+}
