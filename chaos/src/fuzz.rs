@@ -8,15 +8,16 @@
 //! every fetch of the scenario (see `chaos/README.md`).
 
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use aegis_kafka::produce;
 use anyhow::{bail, Context, Result};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message as _;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientConfig, ClientContext};
@@ -85,6 +86,7 @@ pub fn messages(plan: &FuzzPlan) -> Vec<Message> {
 
 /// Writes the plan's messages (idempotent producer, `acks=all`), then the manifest of those the
 /// broker acknowledged to `manifest` (JSON lines, see [`ManifestEntry`]).
+#[allow(clippy::result_large_err)] // rdkafka's send hands the record back in its Err
 pub fn run(plan: &FuzzPlan, manifest: &Path) -> Result<Written> {
     let messages = messages(plan);
     let producer: BaseProducer<Deliveries> = ClientConfig::new()
@@ -105,15 +107,12 @@ pub fn run(plan: &FuzzPlan, manifest: &Path) -> Result<Written> {
         if let Some(payload) = &message.payload {
             record = record.payload(payload.as_slice());
         }
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => bail!("cannot enqueue a {} message: {e}", message.kind),
-            }
+        let wait = || {
+            producer.poll(Duration::from_millis(10));
+            ControlFlow::Continue(())
+        };
+        if let Err(e) = produce::enqueue(record, |r| producer.send(r), wait) {
+            bail!("cannot enqueue a {} message: {e}", message.kind);
         }
         producer.poll(Duration::ZERO);
     }

@@ -2,14 +2,26 @@
 //! needs? Errors are one line naming the flag to fix, and never hold a secret.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientConfig, ClientContext};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::properties::{client_config, Property};
+
+/// Longest single metadata request while waiting for Kafka (the connection carries on between
+/// requests).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Shortest one, so that a zero budget still asks once.
+const MIN_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Pause between two requests.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// How often a pause looks at the cancellation token.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
 
 /// Why a binary cannot start on the Kafka cluster it was pointed at. Every message is one line
 /// naming the problem and the flag to fix; a secret value is never part of it.
@@ -52,6 +64,14 @@ pub enum ClusterError {
         topic: String,
         /// The flag that names it.
         flag: String,
+    },
+    /// The brokers did not answer with every topic before the deadline; `last` is the last miss.
+    #[error("Kafka not ready after {after:?} (--connect-timeout): {last}")]
+    NotReady {
+        /// The budget that ran out.
+        after: Duration,
+        /// Why the last attempt failed.
+        last: Box<ClusterError>,
     },
     /// The brokers report an error for a topic (for example, not authorized to describe it).
     #[error("topic {topic:?} on {brokers}: {reason}")]
@@ -156,6 +176,49 @@ impl ClusterCheck {
             }
         }
         Ok(())
+    }
+
+    /// Asks for `topics` (each with the flag that named it) until the brokers answer with all of
+    /// them, for at most `budget`; each miss is logged as a warning. Blocking: run it on a blocking
+    /// thread. `Ok(false)`: `cancel` fired meanwhile. A miss that cannot fix itself (a bad
+    /// property) fails at once; at the deadline the last miss comes back as
+    /// [`ClusterError::NotReady`].
+    pub fn wait_for_topics(
+        &self,
+        topics: &[(&str, &str)],
+        budget: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<bool, ClusterError> {
+        let deadline = Instant::now() + budget;
+        loop {
+            // At most half the budget, so that a miss is logged before giving up.
+            let timeout = deadline
+                .saturating_duration_since(Instant::now())
+                .min(ATTEMPT_TIMEOUT)
+                .min(budget / 2)
+                .max(MIN_ATTEMPT_TIMEOUT);
+            let error = match self.topics(topics, timeout) {
+                Ok(()) => return Ok(true),
+                Err(e) if !e.is_transient() => return Err(e),
+                Err(e) => e,
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ClusterError::NotReady {
+                    after: budget,
+                    last: Box::new(error),
+                });
+            }
+            let left_s = left.as_secs_f64().ceil();
+            tracing::warn!(%error, "Kafka not ready; asking again for up to {left_s} s");
+            let resume = Instant::now() + RETRY_PAUSE.min(left);
+            while Instant::now() < resume {
+                if cancel.is_cancelled() {
+                    return Ok(false);
+                }
+                std::thread::sleep(CANCEL_POLL.min(resume - Instant::now()));
+            }
+        }
     }
 
     fn unreachable(&self, error: KafkaError) -> ClusterError {

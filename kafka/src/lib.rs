@@ -11,8 +11,8 @@
 //!   retried until a deadline, so a binary started beside its broker waits for it.
 //! - [`registry`]: a blocking Confluent Schema Registry client (register, fetch by id, cached) and a
 //!   decoder that reads messages with their writer's schema.
-//! - [`service`]: process plumbing of the long-running binaries: logs, and a cancellation token
-//!   fired by SIGINT or SIGTERM.
+//! - [`service`]: process plumbing of the long-running binaries: logs, a cancellation token fired
+//!   by SIGINT or SIGTERM, and `GET /metrics`.
 //! - [`produce`]: sending with librdkafka's bounded queue: a full queue means wait and retry, never
 //!   drop.
 #![deny(missing_docs)]

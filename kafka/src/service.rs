@@ -1,5 +1,6 @@
-//! Process plumbing the long-running binaries share: logs to stderr (filter from `AEGIS_LOG`), and a
-//! cancellation token fired by SIGINT or SIGTERM — shutdown as a value passed down, not a global.
+//! Process plumbing the long-running binaries share: logs to stderr (filter from `AEGIS_LOG`), a
+//! cancellation token fired by SIGINT or SIGTERM — shutdown as a value passed down, not a global —
+//! and the `GET /metrics` answer.
 
 use tokio_util::sync::CancellationToken;
 
@@ -35,4 +36,50 @@ pub fn cancel_on_signal(runtime: &tokio::runtime::Runtime) -> CancellationToken 
         token.cancel();
     });
     cancel
+}
+
+/// The content type of Prometheus's text exposition format.
+const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+/// `registry` in Prometheus's text exposition format (an encoding failure is logged, and what was
+/// encoded is kept).
+pub fn render_metrics(registry: &prometheus::Registry) -> String {
+    let mut buf = Vec::new();
+    if let Err(e) = prometheus::Encoder::encode(
+        &prometheus::TextEncoder::new(),
+        &registry.gather(),
+        &mut buf,
+    ) {
+        tracing::error!(error = %e, "cannot encode metrics");
+    }
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// The answer to `GET /metrics`: `registry` rendered, with the exposition format's content type.
+pub fn metrics_response(registry: &prometheus::Registry) -> warp::reply::Response {
+    use warp::Reply;
+    warp::reply::with_header(
+        render_metrics(registry),
+        "content-type",
+        METRICS_CONTENT_TYPE,
+    )
+    .into_response()
+}
+
+/// Serves `GET /metrics` alone on `listener` until `shutdown` fires: for binaries whose only HTTP
+/// is their metrics.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    registry: prometheus::Registry,
+    shutdown: CancellationToken,
+) {
+    use warp::Filter;
+    let route = warp::path!("metrics")
+        .and(warp::get())
+        .map(move || metrics_response(&registry));
+    warp::serve(route)
+        .incoming(listener)
+        .graceful(async move { shutdown.cancelled().await })
+        .run()
+        .await;
 }

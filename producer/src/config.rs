@@ -59,6 +59,15 @@ pub struct ProducerConfig {
     /// Serve Prometheus metrics (`/metrics`) on this address.
     #[arg(long, env = "AEGIS_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// How long to wait at start for the brokers to answer and hold the topic, asking again every
+    /// second or so and logging each miss, before giving up.
+    #[arg(
+        long,
+        env = "AEGIS_CONNECT_TIMEOUT",
+        default_value_t = 10.0,
+        value_name = "SECONDS"
+    )]
+    pub connect_timeout: f64,
     /// librdkafka properties: `-X key=value` and `--kafka-config FILE`.
     #[command(flatten)]
     pub kafka: KafkaFlags,
@@ -85,6 +94,7 @@ impl ProducerConfig {
             seed: 42,
             schema_registry_url: None,
             metrics_addr: None,
+            connect_timeout: 10.0,
             kafka: KafkaFlags::default(),
             progress: false,
         }
@@ -104,6 +114,11 @@ impl ProducerConfig {
                 "--duration must be a positive number of seconds (got {d})"
             );
         }
+        anyhow::ensure!(
+            self.connect_timeout.is_finite() && self.connect_timeout >= 0.0,
+            "--connect-timeout must be a number of seconds, 0 or more (got {})",
+            self.connect_timeout
+        );
         anyhow::ensure!(
             (0.0..1.0).contains(&self.fraud_rate),
             "--fraud-rate must be in [0, 1) (got {})",

@@ -38,13 +38,11 @@ use progress::Progress;
 use publish::{Publisher, Sent};
 use simulate::{SimulationParams, Simulator};
 
-/// How long the brokers may take to answer the first metadata request.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the final flush may take; what is unacknowledged then counts as failed.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What a run did.
-#[derive(Clone, Debug)]
+/// What a run did (all zero when it was stopped before it could connect).
+#[derive(Clone, Debug, Default)]
 pub struct Summary {
     /// Transactions handed to Kafka.
     pub sent: u64,
@@ -105,13 +103,17 @@ pub fn run(
         }
         None => Framing::SingleObject,
     };
-    let publisher = Publisher::connect(
+    let Some(publisher) = Publisher::connect(
         &config.brokers,
         &config.topic,
         &config.kafka.properties(),
         counters.clone(),
-        CONNECT_TIMEOUT,
-    )?;
+        Duration::from_secs_f64(config.connect_timeout),
+        cancel,
+    )?
+    else {
+        return Ok(Summary::default());
+    };
     tracing::info!(
         topic = %config.topic,
         properties = %aegis_kafka::describe(&config.kafka.properties()),

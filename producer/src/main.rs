@@ -3,13 +3,11 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use aegis_core::error_line::one_line;
 use aegis_kafka::{self as kafka, service};
 use aegis_producer::{Counters, ProducerConfig};
 use clap::Parser;
-use warp::Filter;
 
 #[derive(Parser)]
 #[command(
@@ -44,7 +42,11 @@ fn main() -> ExitCode {
             let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
                 anyhow::anyhow!("cannot listen on {addr}: {e}; pass another --metrics-addr")
             })?;
-            tokio::spawn(serve_metrics(listener, counters.clone()));
+            tokio::spawn(service::serve_metrics(
+                listener,
+                counters.registry.clone(),
+                cancel.clone(),
+            ));
         }
         let mut config = cli.config;
         config.progress = std::io::stderr().is_terminal();
@@ -68,18 +70,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `GET /metrics` with the producer's counters.
-async fn serve_metrics(listener: tokio::net::TcpListener, counters: Arc<Counters>) {
-    let route = warp::path!("metrics").and(warp::get()).map(move || {
-        let mut buf = Vec::new();
-        let _ = prometheus::Encoder::encode(
-            &prometheus::TextEncoder::new(),
-            &counters.registry.gather(),
-            &mut buf,
-        );
-        warp::reply::with_header(buf, "content-type", "text/plain; version=0.0.4")
-    });
-    warp::serve(route).incoming(listener).run().await;
 }

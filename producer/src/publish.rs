@@ -2,14 +2,15 @@
 //! local queue means wait and retry the same record, never drop; failed deliveries are counted,
 //! logged (at most one line a second) and reported.
 
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aegis_kafka::{self as kafka, Property};
-use anyhow::{anyhow, bail, Context, Result};
+use aegis_kafka::{self as kafka, produce, ClusterCheck, Property};
+use anyhow::{bail, Context, Result};
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{
     BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer,
 };
@@ -112,87 +113,64 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Creates the producer ([`DEFAULTS`], then `-X` properties) and checks, within `timeout`,
-    /// that the brokers answer and know `topic`: an unreachable broker or a missing topic is one
-    /// clear error at the start, not a queue of messages that time out minutes later.
+    /// Checks, waiting up to `timeout` (`--connect-timeout`) as the scorer does, that the brokers
+    /// answer and know `topic` — an unreachable broker or a missing topic is one clear error at
+    /// the start, not a queue of messages that time out minutes later — then creates the producer
+    /// ([`DEFAULTS`], then `-X` properties). `Ok(None)`: `cancel` fired while waiting.
     pub fn connect(
         brokers: &str,
         topic: &str,
         properties: &[Property],
         counters: Arc<Counters>,
         timeout: Duration,
-    ) -> Result<Self> {
+        cancel: &CancellationToken,
+    ) -> Result<Option<Self>> {
+        let check = ClusterCheck::new(brokers, properties)?;
+        if !check.wait_for_topics(&[(topic, "--topic")], timeout, cancel)? {
+            return Ok(None);
+        }
         let producer: ThreadedProducer<Reports> =
             kafka::client_config(brokers, &DEFAULTS, properties)
                 .create_with_context(Reports {
                     counters: counters.clone(),
-                    connected: AtomicBool::new(false),
+                    connected: AtomicBool::new(true),
                 })
                 .context("cannot create the Kafka producer (check --brokers and the -X / --kafka-config properties)")?;
-        let metadata = producer
-            .client()
-            .fetch_metadata(Some(topic), timeout)
-            .map_err(|e| {
-                let why = match e {
-                    KafkaError::MetadataFetch(code) => code.to_string(),
-                    other => other.to_string(),
-                };
-                anyhow!(
-                    "cannot reach the Kafka brokers at {brokers} within {timeout:?} ({why}): \
-                     check --brokers, and -X / --kafka-config properties such as security.protocol"
-                )
-            })?;
-        producer.context().connected.store(true, Relaxed);
-        let error = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .and_then(|t| t.error())
-            .map(RDKafkaErrorCode::from);
-        match error {
-            Some(RDKafkaErrorCode::UnknownTopicOrPartition) => bail!(
-                "topic {topic:?} does not exist on {brokers}: create it (e.g. `rpk topic create \
-                 {topic}`) or pass another --topic"
-            ),
-            // The broker may be creating it (auto-create): producing will tell.
-            Some(e) => tracing::warn!(%topic, error = %e, "topic metadata reports an error"),
-            None => {}
-        }
-        Ok(Publisher {
+        Ok(Some(Publisher {
             producer,
             topic: topic.to_owned(),
             counters,
-        })
+        }))
     }
 
     /// Enqueues one record. While the local queue is full it waits and retries the same record
     /// (never drops it), until there is room or `cancel` fires.
+    #[allow(clippy::result_large_err)] // rdkafka's send hands the record back in its Err
     pub fn send(&self, key: &str, payload: &[u8], cancel: &CancellationToken) -> Result<Sent> {
-        let mut record = BaseRecord::to(&self.topic).key(key).payload(payload);
+        let record = BaseRecord::to(&self.topic).key(key).payload(payload);
         let mut full_since: Option<Instant> = None;
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => {
-                    self.counters.sent.inc();
-                    return Ok(Sent::Enqueued);
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    if cancel.is_cancelled() {
-                        return Ok(Sent::Stopped);
-                    }
-                    let since = *full_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= QUEUE_FULL_WARNING {
-                        tracing::warn!(
-                            waited = ?since.elapsed(),
-                            "the local queue is still full: the broker is not acknowledging; waiting"
-                        );
-                        full_since = Some(Instant::now());
-                    }
-                    record = back;
-                    std::thread::sleep(QUEUE_FULL_BACKOFF);
-                }
-                Err((e, _)) => bail!("cannot enqueue a transaction for {:?}: {e}", self.topic),
+        let wait = || {
+            if cancel.is_cancelled() {
+                return ControlFlow::Break(());
             }
+            let since = *full_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= QUEUE_FULL_WARNING {
+                tracing::warn!(
+                    waited = ?since.elapsed(),
+                    "the local queue is still full: the broker is not acknowledging; waiting"
+                );
+                full_since = Some(Instant::now());
+            }
+            std::thread::sleep(QUEUE_FULL_BACKOFF);
+            ControlFlow::Continue(())
+        };
+        match produce::enqueue(record, |r| self.producer.send(r), wait) {
+            Ok(Some(())) => {
+                self.counters.sent.inc();
+                Ok(Sent::Enqueued)
+            }
+            Ok(None) => Ok(Sent::Stopped),
+            Err(e) => bail!("cannot enqueue a transaction for {:?}: {e}", self.topic),
         }
     }
 

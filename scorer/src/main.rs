@@ -6,24 +6,14 @@
 //! brokers that answer and hold the three topics.
 
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aegis_core::error_line::one_line;
 use aegis_kafka::service;
 use aegis_kafka::ClusterCheck;
 use aegis_scorer::ScorerConfig;
-use anyhow::{anyhow, Context};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
-
-/// Longest single metadata request while waiting for Kafka (the connection carries on between
-/// requests).
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Shortest one, so that `--connect-timeout 0` still asks once.
-const MIN_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
-/// Pause between two requests.
-const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 #[derive(Parser)]
 #[command(
@@ -77,52 +67,22 @@ fn main() -> ExitCode {
 }
 
 /// Asks the brokers for the scorer's topics until they answer with all three, for at most
-/// `budget`; each miss is logged. `Ok(false)`: stopped by a signal meanwhile. A bad `-X` property
-/// fails at once.
+/// `budget` (see [`ClusterCheck::wait_for_topics`]). `Ok(false)`: stopped by a signal meanwhile.
 async fn wait_for_kafka(
     config: &ScorerConfig,
     budget: Duration,
     cancel: &CancellationToken,
 ) -> anyhow::Result<bool> {
-    let deadline = Instant::now() + budget;
-    let check = Arc::new(ClusterCheck::new(
-        &config.brokers,
-        &config.kafka.properties(),
-    )?);
-    loop {
-        // At most half the budget, so that a miss is logged before the scorer gives up.
-        let timeout = deadline
-            .saturating_duration_since(Instant::now())
-            .min(ATTEMPT_TIMEOUT)
-            .min(budget / 2)
-            .max(MIN_ATTEMPT_TIMEOUT);
-        let attempt = {
-            let (check, config) = (check.clone(), config.clone());
-            tokio::task::spawn_blocking(move || {
-                let topics = [
-                    (config.input_topic.as_str(), "--input-topic"),
-                    (config.output_topic.as_str(), "--output-topic"),
-                    (config.dlq_topic.as_str(), "--dlq-topic"),
-                ];
-                check.topics(&topics, timeout)
-            })
-            .await?
-        };
-        let error = match attempt {
-            Ok(()) => return Ok(true),
-            Err(e) if !e.is_transient() => return Err(e.into()),
-            Err(e) => e,
-        };
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(anyhow!(error))
-                .with_context(|| format!("Kafka not ready after {budget:?} (--connect-timeout)"));
-        }
-        let left_s = left.as_secs_f64().ceil();
-        tracing::warn!(%error, "Kafka not ready; asking again for up to {left_s} s");
-        tokio::select! {
-            () = tokio::time::sleep(RETRY_PAUSE.min(left)) => {}
-            () = cancel.cancelled() => return Ok(false),
-        }
-    }
+    let check = ClusterCheck::new(&config.brokers, &config.kafka.properties())?;
+    let (config, cancel) = (config.clone(), cancel.clone());
+    let ready = tokio::task::spawn_blocking(move || {
+        let topics = [
+            (config.input_topic.as_str(), "--input-topic"),
+            (config.output_topic.as_str(), "--output-topic"),
+            (config.dlq_topic.as_str(), "--dlq-topic"),
+        ];
+        check.wait_for_topics(&topics, budget, &cancel)
+    })
+    .await??;
+    Ok(ready)
 }

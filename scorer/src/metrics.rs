@@ -7,8 +7,8 @@ use std::time::Duration;
 use aegis_core::{Decision, Model, TxType};
 use prometheus::core::Metric as _;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry,
 };
 
 use aegis_core::DeadLetterReason;
@@ -114,11 +114,12 @@ impl Metrics {
 
     /// The text exposition format, for `GET /metrics`.
     pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
-            tracing::error!(error = %e, "cannot encode metrics");
-        }
-        String::from_utf8(buf).unwrap_or_default()
+        aegis_kafka::service::render_metrics(&self.registry)
+    }
+
+    /// The answer to `GET /metrics`.
+    pub fn response(&self) -> warp::reply::Response {
+        aegis_kafka::service::metrics_response(&self.registry)
     }
 
     /// Messages consumed.

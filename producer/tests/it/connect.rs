@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use aegis_producer::publish::Publisher;
+use tokio_util::sync::CancellationToken;
 
 use crate::*;
 
@@ -14,6 +15,7 @@ fn an_unreachable_broker_is_an_error_naming_it() {
         &[],
         Counters::new(),
         Duration::from_secs(1),
+        &CancellationToken::new(),
     )
     .err()
     .unwrap();
@@ -31,6 +33,7 @@ async fn a_missing_topic_is_an_error_naming_it() {
     let config = ProducerConfig {
         simulate: true,
         count: Some(10),
+        connect_timeout: 1.0,
         ..ProducerConfig::new(broker.bootstrap(), "no-such-topic")
     };
     let message = format!("{:#}", produce(config).await.unwrap_err());
