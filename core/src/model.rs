@@ -295,18 +295,7 @@ impl Model {
     }
 
     fn to_verdict(&self, tx: &Transaction, score: Score, scored_at: i64) -> Verdict {
-        Verdict {
-            tx_id: tx.tx_id.clone(),
-            account: tx.name_orig.clone(),
-            amount: tx.amount,
-            tx_type: tx.tx_type,
-            event_time: tx.event_time,
-            fraud_probability: score.fraud_probability,
-            decision: score.decision,
-            reasons: score.reasons,
-            model_version: self.model_version.clone(),
-            scored_at,
-        }
+        Verdict::of(tx, score, &self.model_version, scored_at)
     }
 }
 

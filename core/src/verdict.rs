@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::transaction::TxType;
+use crate::model::Score;
+use crate::transaction::{Transaction, TxType};
 
 /// What to do with a transaction. Ordered by severity: `Allow < Review < Block`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -106,6 +107,25 @@ pub struct Verdict {
     pub model_version: String,
     /// When the verdict was made, milliseconds since the Unix epoch (UTC).
     pub scored_at: i64,
+}
+
+impl Verdict {
+    /// The verdict on `tx`: its id, account, amount, type and event time, with `score`, the
+    /// version of the model that gave it, and when.
+    pub fn of(tx: &Transaction, score: Score, model_version: &str, scored_at: i64) -> Verdict {
+        Verdict {
+            tx_id: tx.tx_id.clone(),
+            account: tx.name_orig.clone(),
+            amount: tx.amount,
+            tx_type: tx.tx_type,
+            event_time: tx.event_time,
+            fraud_probability: score.fraud_probability,
+            decision: score.decision,
+            reasons: score.reasons,
+            model_version: model_version.to_owned(),
+            scored_at,
+        }
+    }
 }
 
 #[cfg(test)]

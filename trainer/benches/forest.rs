@@ -7,23 +7,13 @@ use std::path::PathBuf;
 
 use aegis_core::features::{self, Features};
 use aegis_core::forest::{CompiledForest, ForestParams};
-use aegis_core::paysim::PaysimReader;
-use aegis_trainer::fit;
+use aegis_trainer::{dataset, fit};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn sample() -> (Vec<Features>, Vec<f64>) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../data/paysim_fraud_enriched_steps_1-400.csv");
-    PaysimReader::open(&path)
-        .expect("sample")
-        .map(|r| {
-            let tx = r.expect("valid row").transaction;
-            (
-                features::extract(&tx),
-                f64::from(u8::from(tx.is_fraud == Some(true))),
-            )
-        })
-        .unzip()
+    dataset::read(&[path]).expect("sample").features_and_labels()
 }
 
 fn forest(rows: &[Features], labels: &[f64]) -> CompiledForest {

@@ -28,6 +28,14 @@ impl Dataset {
     pub fn frauds(&self) -> u64 {
         self.rows.iter().filter(|r| r.is_fraud).count() as u64
     }
+
+    /// Every row's features, and its label as 0.0 (legit) or 1.0 (fraud): what fitting takes.
+    pub fn features_and_labels(&self) -> (Vec<Features>, Vec<f64>) {
+        self.rows
+            .iter()
+            .map(|r| (r.features, f64::from(u8::from(r.is_fraud))))
+            .unzip()
+    }
 }
 
 /// Reads every file; stops at the first bad row with an error naming file, line and field.

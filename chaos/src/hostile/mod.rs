@@ -9,7 +9,7 @@ mod wire;
 
 use aegis_core::avro::{AvroCodec, Framing};
 use aegis_core::transaction::MAX_MONEY;
-use aegis_core::{Decision, Transaction, TxType, Verdict};
+use aegis_core::{Decision, Score, Transaction, TxType, Verdict};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -256,18 +256,12 @@ fn encode(tx: &Transaction, framing: Framing) -> Vec<u8> {
 }
 
 fn verdict_for(tx: &Transaction) -> Verdict {
-    Verdict {
-        tx_id: tx.tx_id.clone(),
-        account: tx.name_orig.clone(),
-        amount: tx.amount,
-        tx_type: tx.tx_type,
-        event_time: tx.event_time,
+    let score = Score {
         fraud_probability: 0.5,
         decision: Decision::Review,
         reasons: vec!["chaos".to_owned()],
-        model_version: "chaos".to_owned(),
-        scored_at: tx.event_time,
-    }
+    };
+    Verdict::of(tx, score, "chaos", tx.event_time)
 }
 
 fn cents(x: f64) -> f64 {

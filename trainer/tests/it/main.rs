@@ -11,12 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use aegis_core::features::{self, Features};
+use aegis_core::features::Features;
 use aegis_core::forest::ForestParams;
 use aegis_core::model::TrainingSummary;
-use aegis_core::paysim::PaysimReader;
 use aegis_core::{Model, Thresholds};
-use aegis_trainer::fit;
+use aegis_trainer::{dataset, fit};
 
 /// A file in the repository's `data/`.
 pub fn data(name: &str) -> PathBuf {
@@ -27,16 +26,9 @@ pub fn data(name: &str) -> PathBuf {
 
 /// Features and 0/1 labels of every row of a shipped sample.
 pub fn labelled_rows(name: &str) -> (Vec<Features>, Vec<f64>) {
-    PaysimReader::open(&data(name))
-        .expect("sample opens")
-        .map(|row| {
-            let tx = row.expect("sample rows are valid").transaction;
-            (
-                features::extract(&tx),
-                f64::from(u8::from(tx.is_fraud == Some(true))),
-            )
-        })
-        .unzip()
+    dataset::read(&[data(name)])
+        .expect("sample reads")
+        .features_and_labels()
 }
 
 /// A small model fitted on the enriched sample (thresholds 0.5 / 0.9); `split` labels it.
