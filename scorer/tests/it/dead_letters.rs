@@ -63,9 +63,9 @@ async fn malformed_messages_go_to_the_dlq_and_valid_ones_still_get_verdicts() {
             b"hello, world".to_vec(),
             DeadLetterReason::UnknownMagic,
         ),
-        ("empty", Vec::new(), DeadLetterReason::Empty),
+        ("no-value", Vec::new(), DeadLetterReason::Empty),
         (
-            "truncated",
+            "cut-short",
             good[..good.len() - 3].to_vec(),
             DeadLetterReason::Body,
         ),
