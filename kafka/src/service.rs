@@ -15,6 +15,30 @@ pub fn init_logging(default_filter: &str) {
         .init();
 }
 
+/// What every long-running binary starts with: logs to stderr (see [`init_logging`]), a
+/// multi-threaded runtime, and a token cancelled by SIGINT or SIGTERM (see [`cancel_on_signal`]).
+pub fn start(
+    default_filter: &str,
+) -> std::io::Result<(tokio::runtime::Runtime, CancellationToken)> {
+    init_logging(default_filter);
+    let runtime = tokio::runtime::Runtime::new()?;
+    let cancel = cancel_on_signal(&runtime);
+    Ok((runtime, cancel))
+}
+
+/// Prints `{binary}: error: {error and its causes on one line}` to stderr and returns the failing
+/// exit code: how every binary ends on an error.
+pub fn exit_with_error(
+    binary: &str,
+    error: &(dyn std::error::Error + 'static),
+) -> std::process::ExitCode {
+    eprintln!(
+        "{binary}: error: {}",
+        aegis_core::error_line::one_line(error)
+    );
+    std::process::ExitCode::FAILURE
+}
+
 /// A token cancelled on the first SIGINT (Ctrl-C) or SIGTERM received while `runtime` runs.
 pub fn cancel_on_signal(runtime: &tokio::runtime::Runtime) -> CancellationToken {
     let cancel = CancellationToken::new();

@@ -108,7 +108,7 @@ pub fn run(
         &config.topic,
         &config.kafka.properties(),
         counters.clone(),
-        Duration::from_secs_f64(config.connect_timeout),
+        Duration::from_secs(config.connect_timeout),
         cancel,
     )?
     else {

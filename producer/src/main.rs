@@ -4,10 +4,12 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use aegis_core::error_line::one_line;
 use aegis_kafka::{self as kafka, service};
 use aegis_producer::{Counters, ProducerConfig};
 use clap::Parser;
+
+/// The name errors are printed under.
+const BINARY: &str = "aegis-producer";
 
 #[derive(Parser)]
 #[command(
@@ -24,18 +26,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // librdkafka's own message for a bad property ends with its value, which may be a secret.
     if let Err(e) = kafka::check_properties(&cli.config.kafka.properties()) {
-        eprintln!("aegis-producer: error: {e}");
-        return ExitCode::FAILURE;
+        return service::exit_with_error(BINARY, &e);
     }
-    service::init_logging("info,rdkafka=warn");
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("aegis-producer: error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (runtime, cancel) = match service::start("info,rdkafka=warn") {
+        Ok(started) => started,
+        Err(e) => return service::exit_with_error(BINARY, &e),
     };
-    let cancel = service::cancel_on_signal(&runtime);
     let result = runtime.block_on(async {
         let counters = Counters::new();
         if let Some(addr) = cli.config.metrics_addr {
@@ -65,9 +61,6 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("aegis-producer: error: {}", one_line(e.as_ref()));
-            ExitCode::FAILURE
-        }
+        Err(e) => service::exit_with_error(BINARY, e.as_ref()),
     }
 }

@@ -8,12 +8,14 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use aegis_core::error_line::one_line;
 use aegis_kafka::service;
 use aegis_kafka::ClusterCheck;
 use aegis_scorer::ScorerConfig;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
+
+/// The name errors are printed under.
+const BINARY: &str = "aegis-scorer";
 
 #[derive(Parser)]
 #[command(
@@ -37,15 +39,10 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    service::init_logging("info,rdkafka=warn");
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("aegis-scorer: error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (runtime, cancel) = match service::start("info,rdkafka=warn") {
+        Ok(started) => started,
+        Err(e) => return service::exit_with_error(BINARY, &e),
     };
-    let cancel = service::cancel_on_signal(&runtime);
     let budget = Duration::from_secs(cli.connect_timeout);
     let result = runtime.block_on(async {
         let model = aegis_scorer::load_model(&cli.config)?;
@@ -59,10 +56,7 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("aegis-scorer: error: {}", one_line(e.as_ref()));
-            ExitCode::FAILURE
-        }
+        Err(e) => service::exit_with_error(BINARY, e.as_ref()),
     }
 }
 

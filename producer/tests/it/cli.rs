@@ -83,6 +83,7 @@ fn help_explains_every_flag_and_its_environment_variable() {
         "--seed",
         "--schema-registry-url",
         "--metrics-addr",
+        "--connect-timeout",
         "-X",
         "--kafka-config",
     ] {
@@ -92,6 +93,7 @@ fn help_explains_every_flag_and_its_environment_variable() {
         "AEGIS_BROKERS",
         "AEGIS_TOPIC",
         "AEGIS_RATE",
+        "AEGIS_CONNECT_TIMEOUT",
         "AEGIS_KAFKA_CONFIG",
     ] {
         assert!(help.contains(env), "{env} missing from --help");
@@ -158,15 +160,43 @@ fn bad_flags_files_and_properties_are_one_line_before_any_work() {
 
 #[test]
 fn an_unreachable_broker_is_one_line_naming_it() {
-    let output = producer(&["--brokers", "127.0.0.1:1", "--simulate", "--count", "1"]);
-    let line = one_error_line(&output);
+    let output = producer(&[
+        "--brokers",
+        "127.0.0.1:1",
+        "--simulate",
+        "--count",
+        "1",
+        "--connect-timeout",
+        "2",
+    ]);
+    let line = error_after_waiting(&output);
     assert!(
-        line.starts_with("aegis-producer: error: cannot reach the Kafka brokers at 127.0.0.1:1")
-            && line.ends_with(
-                "check --brokers, and -X / --kafka-config properties such as security.protocol"
-            ),
+        line.starts_with(
+            "aegis-producer: error: Kafka not ready after 2s (--connect-timeout): \
+             cannot reach the Kafka brokers at 127.0.0.1:1"
+        ) && line.ends_with(
+            "check --brokers, and -X / --kafka-config properties such as security.protocol"
+        ),
         "{line}"
     );
+}
+
+/// Asserts a run that waited for Kafka — each miss one warning — and then failed with one error
+/// line, and returns that line.
+fn error_after_waiting(output: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    let (last, before) = lines.split_last().expect("an error line");
+    assert!(
+        !before.is_empty()
+            && before
+                .iter()
+                .all(|l| l.contains("WARN") && l.contains("Kafka not ready; asking again")),
+        "{err}"
+    );
+    assert!(last.starts_with("aegis-producer: error: "), "{err}");
+    (*last).to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,8 +210,10 @@ async fn a_missing_topic_is_one_line_naming_it_and_its_flag() {
         "--simulate",
         "--count",
         "1",
+        "--connect-timeout",
+        "2",
     ]);
-    let line = one_error_line(&output);
+    let line = error_after_waiting(&output);
     assert!(
         line.contains("topic \"no-such-topic\" does not exist")
             && line.ends_with("or pass another --topic"),

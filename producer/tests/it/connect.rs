@@ -33,7 +33,7 @@ async fn a_missing_topic_is_an_error_naming_it() {
     let config = ProducerConfig {
         simulate: true,
         count: Some(10),
-        connect_timeout: 1.0,
+        connect_timeout: 1,
         ..ProducerConfig::new(broker.bootstrap(), "no-such-topic")
     };
     let message = format!("{:#}", produce(config).await.unwrap_err());
