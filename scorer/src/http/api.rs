@@ -1,13 +1,16 @@
-//! `POST /v1/score`: one transaction (or an array) in JSON, verdicts out — the same model and
-//! thresholds as the stream. Every error is a 400 whose message names the field.
+//! `POST /v1/score`: one transaction (or an array) in JSON, verdicts out — the same model,
+//! thresholds and batch kernel as the stream. Every error in the body is a 400 whose message names
+//! the field.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use aegis_core::clock::now_ms;
 use aegis_core::{Transaction, TxType, Verdict};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-use aegis_core::clock::now_ms;
+use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder, Ref, Schema};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::stream::scoring::Scorer;
 
@@ -23,7 +26,8 @@ pub const MAX_BATCH: usize = 10_000;
     "old_balance_orig": 181000.0, "new_balance_orig": 0.0, "name_dest": "C553264065",
     "old_balance_dest": 0.0, "new_balance_dest": 0.0}))]
 pub struct ScoreRequest {
-    /// Unique id of the transaction; generated (`api-…`) when absent.
+    /// Unique id of the transaction, not blank; generated (`api-…`) when absent.
+    #[schema(min_length = 1)]
     pub tx_id: Option<String>,
     /// When the transaction happened, milliseconds since the Unix epoch (UTC); now when absent.
     pub event_time: Option<i64>,
@@ -35,18 +39,25 @@ pub struct ScoreRequest {
     pub tx_type: TxType,
     /// Amount moved, in the account currency; not negative, at most 10^15 (balances: within
     /// ±10^15).
+    #[schema(minimum = 0, maximum = 1e15)]
     pub amount: f64,
-    /// The origin (paying) account.
+    /// The origin (paying) account; not blank.
+    #[schema(min_length = 1)]
     pub name_orig: String,
     /// Origin balance before the transaction.
+    #[schema(minimum = -1e15, maximum = 1e15)]
     pub old_balance_orig: f64,
     /// Origin balance after the transaction.
+    #[schema(minimum = -1e15, maximum = 1e15)]
     pub new_balance_orig: f64,
-    /// The destination account.
+    /// The destination account; not blank.
+    #[schema(min_length = 1)]
     pub name_dest: String,
     /// Destination balance before the transaction.
+    #[schema(minimum = -1e15, maximum = 1e15)]
     pub old_balance_dest: f64,
     /// Destination balance after the transaction.
+    #[schema(minimum = -1e15, maximum = 1e15)]
     pub new_balance_dest: f64,
     /// Ground truth when known; ignored by scoring.
     #[serde(default)]
@@ -60,11 +71,35 @@ pub struct ApiError {
     pub error: String,
 }
 
-/// Scores a request body; `Err` is the message of a 400.
-pub fn score_body(scorer: &Scorer, body: &[u8]) -> Result<serde_json::Value, String> {
-    let text = std::str::from_utf8(body).map_err(|_| "body is not UTF-8 JSON".to_owned())?;
-    let now = now_ms();
-    if text.trim_start().starts_with('[') {
+/// A parsed `POST /v1/score` body: one transaction (a JSON object) or a batch (a JSON array).
+/// Its OpenAPI schema is the bare `oneOf` of the two, as the server parses it — no wrapper.
+#[derive(Debug)]
+pub enum ScoreBody {
+    /// A single transaction.
+    One(ScoreRequest),
+    /// Up to [`MAX_BATCH`] transactions, scored together, answered in order.
+    Many(Vec<ScoreRequest>),
+}
+
+/// What `POST /v1/score` answers: the verdict, or the verdicts in request order (serialized bare).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ScoreResponse {
+    /// The verdict for a single transaction.
+    One(Verdict),
+    /// The verdicts for a batch, in request order.
+    Many(Vec<Verdict>),
+}
+
+impl ScoreBody {
+    /// Parses a request body; `Err` is the message of a 400, naming the field (`[2].amount: …`).
+    pub fn parse(body: &[u8]) -> Result<ScoreBody, String> {
+        let text = std::str::from_utf8(body).map_err(|_| "body is not UTF-8 JSON".to_owned())?;
+        // Parsed by the first character rather than as an untagged enum, so that errors keep the
+        // path of the bad field.
+        if !text.trim_start().starts_with('[') {
+            return parse(text).map(ScoreBody::One);
+        }
         let requests: Vec<ScoreRequest> = parse(text)?;
         if requests.len() > MAX_BATCH {
             return Err(format!(
@@ -72,15 +107,81 @@ pub fn score_body(scorer: &Scorer, body: &[u8]) -> Result<serde_json::Value, Str
                 requests.len()
             ));
         }
-        let verdicts = requests
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| score_one(scorer, r, now).map_err(|e| format!("[{i}].{e}")))
-            .collect::<Result<Vec<Verdict>, String>>()?;
-        serde_json::to_value(verdicts).map_err(|e| e.to_string())
-    } else {
-        let request: ScoreRequest = parse(text)?;
-        serde_json::to_value(score_one(scorer, request, now)?).map_err(|e| e.to_string())
+        Ok(ScoreBody::Many(requests))
+    }
+}
+
+impl PartialSchema for ScoreBody {
+    fn schema() -> RefOr<Schema> {
+        one_or_batch(
+            ScoreRequest::name(),
+            format!(
+                "One transaction (a JSON object), or a batch of them (a JSON array) scored \
+                 together; the body is at most {MAX_BODY_BYTES} bytes."
+            ),
+            format!("A batch of at most {MAX_BATCH} transactions, scored together."),
+        )
+    }
+}
+
+impl ToSchema for ScoreBody {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ScoreBody")
+    }
+}
+
+impl PartialSchema for ScoreResponse {
+    fn schema() -> RefOr<Schema> {
+        one_or_batch(
+            Verdict::name(),
+            "The verdict for one transaction (a JSON object), or the verdicts of a batch (a JSON \
+             array)."
+                .to_owned(),
+            "The verdicts of a batch, in request order.".to_owned(),
+        )
+    }
+}
+
+impl ToSchema for ScoreResponse {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ScoreResponse")
+    }
+}
+
+/// `oneOf`: the schema named `item`, or an array of at most [`MAX_BATCH`] of them — the bare
+/// shapes the server reads and writes, with no wrapper object.
+fn one_or_batch(item: Cow<'static, str>, description: String, batch: String) -> RefOr<Schema> {
+    let array = ArrayBuilder::new()
+        .items(Ref::from_schema_name(item.clone()))
+        .max_items(Some(MAX_BATCH))
+        .description(Some(batch));
+    OneOfBuilder::new()
+        .item(Ref::from_schema_name(item))
+        .item(array)
+        .description(Some(description))
+        .into()
+}
+
+/// Parses and scores a request body; `Err` is the message of a 400. A batch is validated row by
+/// row (the first bad row is named by its index) and its rows are scored together by the forest's
+/// batch kernel, as the stream scores a batch of messages. CPU-bound: call it off the async
+/// workers.
+pub fn score_body(scorer: &Scorer, body: &[u8]) -> Result<ScoreResponse, String> {
+    let now = now_ms();
+    match ScoreBody::parse(body)? {
+        ScoreBody::One(request) => {
+            let tx = transaction(request, now)?;
+            Ok(ScoreResponse::One(scorer.verdict(&tx, now)))
+        }
+        ScoreBody::Many(requests) => {
+            let txs = requests
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| transaction(r, now).map_err(|e| format!("[{i}].{e}")))
+                .collect::<Result<Vec<Transaction>, String>>()?;
+            let rows: Vec<&Transaction> = txs.iter().collect();
+            Ok(ScoreResponse::Many(scorer.model().verdicts(&rows, now)))
+        }
     }
 }
 
@@ -100,7 +201,9 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
     Ok(value)
 }
 
-fn score_one(scorer: &Scorer, r: ScoreRequest, now: i64) -> Result<Verdict, String> {
+/// The transaction a request describes, with `tx_id` and `event_time` filled in, once valid;
+/// `Err` names the field (`amount: is negative (-5)`).
+fn transaction(r: ScoreRequest, now: i64) -> Result<Transaction, String> {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let tx = Transaction {
         tx_id: r
@@ -120,5 +223,5 @@ fn score_one(scorer: &Scorer, r: ScoreRequest, now: i64) -> Result<Verdict, Stri
     };
     tx.validate()
         .map_err(|e| format!("{}: {}", e.field, e.problem))?;
-    Ok(scorer.verdict(&tx, now))
+    Ok(tx)
 }

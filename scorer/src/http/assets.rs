@@ -1,8 +1,12 @@
 //! Static files compiled into the binary: the live page and the interactive API docs (vendored Swagger UI, see
 //! `assets/swagger-ui/README.md`).
 
+use warp::http::Method;
+use warp::path::FullPath;
 use warp::reply::{Reply, Response};
 use warp::Filter;
+
+use super::RouteTable;
 
 const DOCS_HTML: &str = include_str!("../../assets/docs.html");
 const LIVE_HTML: &str = include_str!("../../assets/live.html");
@@ -36,14 +40,18 @@ const SWAGGER_FILES: [(&str, &str, &[u8]); 5] = [
     ),
 ];
 
-/// `GET /` (the live page), `GET /docs` and the files it loads.
-pub fn routes() -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    let page = warp::path!("docs")
-        .and(warp::get())
+/// `GET /` (the live page), `GET /docs` and the files it loads, recorded in `table`.
+pub fn routes(
+    table: &mut RouteTable,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let page = table
+        .route(Method::GET, "/docs")
         .map(|| warp::reply::html(DOCS_HTML).into_response());
-    let files = warp::path!("docs" / String)
-        .and(warp::get())
-        .and_then(|name: String| async move {
+    let files = table
+        .route(Method::GET, "/docs/{file}")
+        .and(warp::path::full())
+        .and_then(|path: FullPath| async move {
+            let name = path.as_str().trim_start_matches("/docs/");
             SWAGGER_FILES
                 .iter()
                 .find(|(file, _, _)| *file == name)
@@ -52,8 +60,8 @@ pub fn routes() -> impl Filter<Extract = (Response,), Error = warp::Rejection> +
                 })
                 .ok_or_else(warp::reject::not_found)
         });
-    let live = warp::path::end()
-        .and(warp::get())
+    let live = table
+        .route(Method::GET, "/")
         .map(|| warp::reply::html(LIVE_HTML).into_response());
     live.or(page).unify().or(files).unify()
 }

@@ -10,23 +10,32 @@
 //! | `GET /openapi.json` | OpenAPI 3 description, generated from the Rust types |
 //! | `GET /docs` | interactive API docs (vendored Swagger UI) |
 //! | `GET /` | the live page; `GET /api/live` its data |
+//!
+//! Every route is registered in one [`RouteTable`]: a request for a known path with another method
+//! is a 405 whose `Allow` header lists the methods the table holds for that path.
 
+use std::convert::Infallible;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use aegis_core::{Decision, TxType, Verdict};
 use serde::Serialize;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use utoipa::{OpenApi, ToSchema};
-use warp::http::StatusCode;
+use utoipa::openapi::schema::{ObjectBuilder, Ref, Type};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
+use warp::http::{Method, StatusCode};
+use warp::path::FullPath;
 use warp::reply::{Reply, Response};
-use warp::Filter;
+use warp::{Filter, Rejection};
 
 pub mod api;
 pub mod assets;
 pub mod live;
 
-use api::{ApiError, ScoreRequest};
+use api::{ApiError, ScoreBody, ScoreRequest, ScoreResponse};
 use live::LiveSnapshot;
 
 use crate::replica::ReplicaState;
@@ -57,28 +66,64 @@ pub async fn serve(listener: TcpListener, replica: Arc<ReplicaState>, shutdown: 
         TxType,
         ApiError,
         Readiness
-    ))
+    )),
+    modifiers(&OtherMethodsRefused)
 )]
 pub struct ApiDoc;
 
-/// One transaction or an array of them.
-#[derive(ToSchema)]
-#[allow(dead_code)] // describes the body for OpenAPI; parsing is done by `api::score_body`
-pub enum ScoreBody {
-    /// A single transaction.
-    One(ScoreRequest),
-    /// Up to 10,000 transactions, scored in order.
-    Many(Vec<ScoreRequest>),
-}
+/// Documents the 405 every operation answers to the other methods, with the `Allow` header it
+/// carries: exactly the methods documented for that path.
+struct OtherMethodsRefused;
 
-/// A verdict, or an array of verdicts in request order.
-#[derive(ToSchema)]
-#[allow(dead_code)] // describes the response for OpenAPI
-pub enum ScoreResponse {
-    /// The verdict for a single transaction.
-    One(Verdict),
-    /// The verdicts for an array, in request order.
-    Many(Vec<Verdict>),
+impl Modify for OtherMethodsRefused {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                ("GET", &mut item.get),
+                ("PUT", &mut item.put),
+                ("POST", &mut item.post),
+                ("DELETE", &mut item.delete),
+                ("OPTIONS", &mut item.options),
+                ("HEAD", &mut item.head),
+                ("PATCH", &mut item.patch),
+                ("TRACE", &mut item.trace),
+            ];
+            let allow = operations
+                .iter()
+                .filter(|(_, operation)| operation.is_some())
+                .map(|(method, _)| *method)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let header = HeaderBuilder::new()
+                .schema(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some([allow.clone()])),
+                )
+                .description(Some("The methods this path answers (RFC 9110)."))
+                .build();
+            let refused = ResponseBuilder::new()
+                .description(format!(
+                    "method not allowed: this path answers {allow} only"
+                ))
+                .header("Allow", header)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name(ApiError::name())))
+                        .build(),
+                )
+                .build();
+            for (_, operation) in operations {
+                if let Some(operation) = operation {
+                    operation
+                        .responses
+                        .responses
+                        .insert("405".to_owned(), refused.clone().into());
+                }
+            }
+        }
+    }
 }
 
 /// Whether this replica is ready to score from the stream.
@@ -92,33 +137,107 @@ pub struct Readiness {
     pub partitions: Vec<i32>,
 }
 
+/// The routes this server answers, as method and path template (`{name}` stands for one path
+/// segment). Routes are only made through [`RouteTable::route`], which records them, so the
+/// router and the `Allow` header of a 405 read the same table.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    routes: Vec<(Method, &'static str)>,
+}
+
+/// A request for a routed path with a method the path does not answer.
+#[derive(Debug)]
+struct WrongMethod {
+    path: String,
+}
+
+impl warp::reject::Reject for WrongMethod {}
+
+impl RouteTable {
+    /// Records a route and returns the filter that passes its requests. It rejects other paths as
+    /// not found, and this path with another method as [`WrongMethod`].
+    pub fn route(
+        &mut self,
+        method: Method,
+        template: &'static str,
+    ) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+        self.routes.push((method.clone(), template));
+        warp::path::full()
+            .and(warp::method())
+            .and_then(move |path: FullPath, asked: Method| {
+                let outcome = if !path_matches(template, path.as_str()) {
+                    Err(warp::reject::not_found())
+                } else if asked != method {
+                    Err(warp::reject::custom(WrongMethod {
+                        path: path.as_str().to_owned(),
+                    }))
+                } else {
+                    Ok(())
+                };
+                std::future::ready(outcome)
+            })
+            .untuple_one()
+    }
+
+    /// The methods routed for `path`, as the value of an `Allow` header (`GET, POST`).
+    fn allow(&self, path: &str) -> String {
+        let mut methods: Vec<&str> = self
+            .routes
+            .iter()
+            .filter(|(_, template)| path_matches(template, path))
+            .map(|(method, _)| method.as_str())
+            .collect();
+        methods.sort_unstable();
+        methods.dedup();
+        methods.join(", ")
+    }
+}
+
+/// Whether `path` fits `template` segment by segment; `{…}` fits any one non-empty segment.
+fn path_matches(template: &str, path: &str) -> bool {
+    let mut expected = template.split('/');
+    let mut actual = path.split('/');
+    loop {
+        match (expected.next(), actual.next()) {
+            (None, None) => return true,
+            (Some(e), Some(a)) if e == a || (e.starts_with('{') && !a.is_empty()) => {}
+            _ => return false,
+        }
+    }
+}
+
 /// Every route, for serving and for tests.
 pub fn routes(
     replica: Arc<ReplicaState>,
-) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+    let mut table = RouteTable::default();
     let with = warp::any().map(move || replica.clone());
-    let metrics = warp::path!("metrics")
-        .and(warp::get())
+    // Scoring runs on the blocking pool, which the stream scores on too: at most one HTTP body
+    // per CPU at a time, so requests queue here rather than crowd out the stream.
+    let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let scoring = Arc::new(Semaphore::new(cpus));
+    let metrics = table
+        .route(Method::GET, "/metrics")
         .and(with.clone())
         .map(metrics);
-    let healthz = warp::path!("healthz").and(warp::get()).map(healthz);
-    let readyz = warp::path!("readyz")
-        .and(warp::get())
+    let healthz = table.route(Method::GET, "/healthz").map(healthz);
+    let readyz = table
+        .route(Method::GET, "/readyz")
         .and(with.clone())
         .map(readyz);
-    let score = warp::path!("v1" / "score")
-        .and(warp::post())
+    let score = table
+        .route(Method::POST, "/v1/score")
         .and(warp::body::content_length_limit(api::MAX_BODY_BYTES))
         .and(warp::body::bytes())
         .and(with.clone())
-        .map(score);
-    let live = warp::path!("api" / "live")
-        .and(warp::get())
-        .and(with)
-        .map(live);
-    let openapi = warp::path!("openapi.json")
-        .and(warp::get())
+        .and(warp::any().map(move || scoring.clone()))
+        .then(score);
+    let live = table.route(Method::GET, "/api/live").and(with).map(live);
+    let openapi = table
+        .route(Method::GET, "/openapi.json")
         .map(|| warp::reply::json(&ApiDoc::openapi()).into_response());
+    let assets = assets::routes(&mut table);
+    let table = Arc::new(table);
     metrics
         .or(healthz)
         .unify()
@@ -130,9 +249,9 @@ pub fn routes(
         .unify()
         .or(openapi)
         .unify()
-        .or(assets::routes())
+        .or(assets)
         .unify()
-        .recover(reject_as_json)
+        .recover(move |rejection| reject_as_json(rejection, table.clone()))
         .unify()
 }
 
@@ -178,17 +297,32 @@ fn readyz(s: Arc<ReplicaState>) -> Response {
 #[utoipa::path(post, path = "/v1/score", request_body = ScoreBody, responses(
     (status = 200, description = "verdict(s), in request order", body = ScoreResponse),
     (status = 400, description = "invalid input; the message names the field", body = ApiError),
-    (status = 413, description = "body over 1 MiB", body = ApiError)
+    (status = 411, description = "no Content-Length (e.g. a chunked body): the size limit cannot be checked before reading", body = ApiError),
+    (status = 413, description = "body over 1 MiB", body = ApiError),
+    (status = 500, description = "scoring failed (a bug)", body = ApiError)
 ))]
-fn score(body: bytes::Bytes, s: Arc<ReplicaState>) -> Response {
-    match api::score_body(&s.scorer, &body) {
-        Ok(verdicts) => warp::reply::json(&verdicts).into_response(),
-        Err(error) => warp::reply::with_status(
-            warp::reply::json(&ApiError { error }),
+async fn score(body: bytes::Bytes, s: Arc<ReplicaState>, scoring: Arc<Semaphore>) -> Response {
+    // `Err` only once the semaphore is closed, which it never is.
+    let permit = scoring.acquire_owned().await;
+    let scored = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        api::score_body(&s.scorer, &body)
+    })
+    .await;
+    let (status, body) = match scored {
+        Ok(Ok(verdicts)) => (StatusCode::OK, warp::reply::json(&verdicts)),
+        Ok(Err(error)) => (
             StatusCode::BAD_REQUEST,
-        )
-        .into_response(),
-    }
+            warp::reply::json(&ApiError { error }),
+        ),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            warp::reply::json(&ApiError {
+                error: format!("scoring failed: {e}"),
+            }),
+        ),
+    };
+    warp::reply::with_status(body, status).into_response()
 }
 
 /// The live page's data: totals, fraud rate, blocked amount, recent points and the REVIEW/BLOCK
@@ -199,8 +333,12 @@ fn live(s: Arc<ReplicaState>) -> Response {
 }
 
 /// Turns warp's rejections (unknown path, wrong method, body too large or of unknown length) into
-/// JSON errors with their own 4xx status.
-async fn reject_as_json(rejection: warp::Rejection) -> Result<Response, std::convert::Infallible> {
+/// JSON errors with their own 4xx status; a 405 carries the path's methods from `table` in `Allow`.
+async fn reject_as_json(
+    rejection: Rejection,
+    table: Arc<RouteTable>,
+) -> Result<Response, Infallible> {
+    let mut allow = None;
     let (status, error) = if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "no such endpoint".to_owned())
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
@@ -217,7 +355,8 @@ async fn reject_as_json(rejection: warp::Rejection) -> Result<Response, std::con
                 api::MAX_BODY_BYTES
             ),
         )
-    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+    } else if let Some(WrongMethod { path }) = rejection.find() {
+        allow = Some(table.allow(path));
         (
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed".to_owned(),
@@ -225,5 +364,9 @@ async fn reject_as_json(rejection: warp::Rejection) -> Result<Response, std::con
     } else {
         (StatusCode::BAD_REQUEST, format!("{rejection:?}"))
     };
-    Ok(warp::reply::with_status(warp::reply::json(&ApiError { error }), status).into_response())
+    let reply = warp::reply::with_status(warp::reply::json(&ApiError { error }), status);
+    Ok(match allow {
+        Some(allow) => warp::reply::with_header(reply, "allow", allow).into_response(),
+        None => reply.into_response(),
+    })
 }

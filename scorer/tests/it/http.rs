@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
+use aegis_core::paysim::PaysimReader;
 use aegis_core::{DeadLetterReason, TxType};
+use aegis_scorer::http::api::{score_body, MAX_BATCH};
 use aegis_scorer::http::routes;
 use aegis_scorer::ReplicaState;
 use serde_json::{json, Value};
 
-use crate::{live_snapshot, transaction, Pipeline, Replica};
+use crate::{data, live_snapshot, transaction, Pipeline, Replica};
 
 fn replica() -> Arc<ReplicaState> {
     Arc::new(ReplicaState::new(&Pipeline::config_without_broker()).unwrap())
@@ -471,6 +473,7 @@ async fn request_level_mistakes_get_their_own_4xx_as_json() {
 
     let get = warp::test::request().path("/v1/score").reply(&api).await;
     assert_eq!(get.status(), 405);
+    assert_eq!(get.headers()["allow"], "POST");
     let error: Value = serde_json::from_slice(get.body()).unwrap();
     assert_eq!(error["error"], "method not allowed");
 
@@ -483,6 +486,89 @@ async fn request_level_mistakes_get_their_own_4xx_as_json() {
     let (status, error) = post(&replica(), &over_limit).await;
     assert_eq!(status, 413);
     assert_eq!(error["error"], "body larger than 1048576 bytes");
+}
+
+#[tokio::test]
+async fn every_405_names_the_allowed_methods_and_other_paths_are_404() {
+    let api = routes(replica());
+    for (method, path, allow) in [
+        ("GET", "/v1/score", "POST"),
+        ("PUT", "/v1/score", "POST"),
+        ("POST", "/metrics", "GET"),
+        ("DELETE", "/healthz", "GET"),
+        ("POST", "/readyz", "GET"),
+        ("POST", "/api/live", "GET"),
+        ("POST", "/openapi.json", "GET"),
+        ("POST", "/", "GET"),
+        ("POST", "/docs", "GET"),
+        ("PATCH", "/docs/swagger-ui.css", "GET"),
+        ("OPTIONS", "/docs/any-file.js", "GET"),
+    ] {
+        let response = warp::test::request()
+            .method(method)
+            .path(path)
+            .reply(&api)
+            .await;
+        assert_eq!(response.status(), 405, "{method} {path}");
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        let error: Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(error["error"], "method not allowed");
+    }
+    for path in [
+        "/v1",
+        "/v1/score/more",
+        "/metrics/",
+        "/docs/",
+        "/docs/a/b",
+        "/nope",
+    ] {
+        let response = warp::test::request().path(path).reply(&api).await;
+        assert_eq!(response.status(), 404, "GET {path}");
+        assert!(response.headers().get("allow").is_none(), "GET {path}");
+    }
+}
+
+#[tokio::test]
+async fn a_batch_scores_as_its_rows_do_one_at_a_time() {
+    let s = replica();
+    // Every type, frauds and legit rows, from the sample the model was trained on.
+    let rows: Vec<Value> = PaysimReader::open(&data("paysim_fraud_enriched_steps_1-400.csv"))
+        .unwrap()
+        .take(300)
+        .map(|r| serde_json::to_value(r.unwrap().transaction).unwrap())
+        .collect();
+    let (status, batch) = post(&s, &Value::from(rows.clone()).to_string()).await;
+    assert_eq!(status, 200, "{batch}");
+    let batch = batch.as_array().unwrap();
+    assert_eq!(batch.len(), rows.len());
+    let decisions: std::collections::BTreeSet<&str> = batch
+        .iter()
+        .filter_map(|v| v["decision"].as_str())
+        .collect();
+    assert!(
+        decisions.len() > 1,
+        "the rows get different decisions: {decisions:?}"
+    );
+    for (row, mut in_batch) in rows.iter().zip(batch.iter().cloned()) {
+        let (status, mut alone) = post(&s, &row.to_string()).await;
+        assert_eq!(status, 200, "{alone}");
+        // Only the scoring time may differ.
+        for verdict in [&mut in_batch, &mut alone] {
+            verdict.as_object_mut().unwrap().remove("scored_at");
+        }
+        assert_eq!(in_batch, alone, "{row}");
+    }
+}
+
+#[test]
+fn a_batch_over_the_limit_is_refused_naming_the_limit() {
+    // Over HTTP such a batch is over the 1 MiB body limit first (a 413): scored directly.
+    let s = replica();
+    let over = format!("[{}]", vec![TAKEOVER; MAX_BATCH + 1].join(","));
+    let error = score_body(&s.scorer, over.as_bytes()).unwrap_err();
+    assert_eq!(error, "10001 transactions in one request; at most 10000");
+    let at_limit = format!("[{}]", vec![TAKEOVER; MAX_BATCH].join(","));
+    assert!(score_body(&s.scorer, at_limit.as_bytes()).is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
