@@ -6,6 +6,7 @@ mod dead_letters;
 mod group;
 mod http;
 mod live;
+mod openapi;
 mod registry;
 mod replay;
 
