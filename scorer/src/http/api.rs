@@ -14,8 +14,9 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::stream::scoring::Scorer;
 
-/// Largest request body accepted, in bytes.
-pub const MAX_BODY_BYTES: u64 = 1 << 20;
+/// Largest request body accepted, in bytes: room for [`MAX_BATCH`] transactions of about 400
+/// bytes each.
+pub const MAX_BODY_BYTES: u64 = 4 << 20;
 /// Most transactions in one request.
 pub const MAX_BATCH: usize = 10_000;
 

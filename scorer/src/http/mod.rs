@@ -27,13 +27,16 @@ use utoipa::openapi::schema::{ObjectBuilder, Ref, Type};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 use warp::http::{Method, StatusCode};
-use warp::path::FullPath;
 use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
 
 pub mod api;
 pub mod assets;
 pub mod live;
+mod route_table;
+
+pub use route_table::RouteTable;
+use route_table::WrongMethod;
 
 use api::{ApiError, ScoreBody, ScoreRequest, ScoreResponse};
 use live::LiveSnapshot;
@@ -137,75 +140,6 @@ pub struct Readiness {
     pub partitions: Vec<i32>,
 }
 
-/// The routes this server answers, as method and path template (`{name}` stands for one path
-/// segment). Routes are only made through [`RouteTable::route`], which records them, so the
-/// router and the `Allow` header of a 405 read the same table.
-#[derive(Debug, Default)]
-pub struct RouteTable {
-    routes: Vec<(Method, &'static str)>,
-}
-
-/// A request for a routed path with a method the path does not answer.
-#[derive(Debug)]
-struct WrongMethod {
-    path: String,
-}
-
-impl warp::reject::Reject for WrongMethod {}
-
-impl RouteTable {
-    /// Records a route and returns the filter that passes its requests. It rejects other paths as
-    /// not found, and this path with another method as [`WrongMethod`].
-    pub fn route(
-        &mut self,
-        method: Method,
-        template: &'static str,
-    ) -> impl Filter<Extract = (), Error = Rejection> + Clone {
-        self.routes.push((method.clone(), template));
-        warp::path::full()
-            .and(warp::method())
-            .and_then(move |path: FullPath, asked: Method| {
-                let outcome = if !path_matches(template, path.as_str()) {
-                    Err(warp::reject::not_found())
-                } else if asked != method {
-                    Err(warp::reject::custom(WrongMethod {
-                        path: path.as_str().to_owned(),
-                    }))
-                } else {
-                    Ok(())
-                };
-                std::future::ready(outcome)
-            })
-            .untuple_one()
-    }
-
-    /// The methods routed for `path`, as the value of an `Allow` header (`GET, POST`).
-    fn allow(&self, path: &str) -> String {
-        let mut methods: Vec<&str> = self
-            .routes
-            .iter()
-            .filter(|(_, template)| path_matches(template, path))
-            .map(|(method, _)| method.as_str())
-            .collect();
-        methods.sort_unstable();
-        methods.dedup();
-        methods.join(", ")
-    }
-}
-
-/// Whether `path` fits `template` segment by segment; `{…}` fits any one non-empty segment.
-fn path_matches(template: &str, path: &str) -> bool {
-    let mut expected = template.split('/');
-    let mut actual = path.split('/');
-    loop {
-        match (expected.next(), actual.next()) {
-            (None, None) => return true,
-            (Some(e), Some(a)) if e == a || (e.starts_with('{') && !a.is_empty()) => {}
-            _ => return false,
-        }
-    }
-}
-
 /// Every route, for serving and for tests.
 pub fn routes(
     replica: Arc<ReplicaState>,
@@ -258,12 +192,7 @@ pub fn routes(
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 fn metrics(s: Arc<ReplicaState>) -> Response {
-    warp::reply::with_header(
-        s.metrics.render(),
-        "content-type",
-        "text/plain; version=0.0.4",
-    )
-    .into_response()
+    s.metrics.response()
 }
 
 /// Liveness: the process answers.
@@ -298,7 +227,7 @@ fn readyz(s: Arc<ReplicaState>) -> Response {
     (status = 200, description = "verdict(s), in request order", body = ScoreResponse),
     (status = 400, description = "invalid input; the message names the field", body = ApiError),
     (status = 411, description = "no Content-Length (e.g. a chunked body): the size limit cannot be checked before reading", body = ApiError),
-    (status = 413, description = "body over 1 MiB", body = ApiError),
+    (status = 413, description = "body over 4 MiB", body = ApiError),
     (status = 500, description = "scoring failed (a bug)", body = ApiError)
 ))]
 async fn score(body: bytes::Bytes, s: Arc<ReplicaState>, scoring: Arc<Semaphore>) -> Response {

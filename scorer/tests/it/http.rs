@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use aegis_core::paysim::PaysimReader;
 use aegis_core::{DeadLetterReason, TxType};
-use aegis_scorer::http::api::{score_body, MAX_BATCH};
+use aegis_scorer::http::api::{score_body, MAX_BATCH, MAX_BODY_BYTES};
 use aegis_scorer::http::routes;
 use aegis_scorer::ReplicaState;
 use serde_json::{json, Value};
@@ -111,7 +111,24 @@ async fn bad_input_is_a_400_naming_the_field() {
             "{message:?} should contain {expected:?}"
         );
     }
-    let huge = format!("[{}]", vec![TAKEOVER; 9_000].join(","));
+    // A full batch fits the body limit; one row more is refused by count, and a body over the
+    // limit by size.
+    let full = format!("[{}]", vec![TAKEOVER; MAX_BATCH].join(","));
+    assert!(full.len() as u64 <= MAX_BODY_BYTES);
+    let (status, verdicts) = post(&s, &full).await;
+    assert_eq!(status, 200);
+    assert_eq!(verdicts.as_array().map(Vec::len), Some(MAX_BATCH));
+    let over = format!("[{}]", vec![TAKEOVER; MAX_BATCH + 1].join(","));
+    let (status, error) = post(&s, &over).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (
+            400,
+            Some("10001 transactions in one request; at most 10000")
+        )
+    );
+    let huge = format!("[{}]", vec![TAKEOVER; 40_000].join(","));
+    assert!(huge.len() as u64 > MAX_BODY_BYTES);
     let (status, _) = post(&s, &huge).await;
     assert_eq!(status, 413, "bodies are bounded");
 }
@@ -468,7 +485,7 @@ async fn request_level_mistakes_get_their_own_4xx_as_json() {
     let error: Value = serde_json::from_slice(without_length.body()).unwrap();
     assert_eq!(
         error["error"],
-        "a Content-Length header is required (bodies are at most 1048576 bytes)"
+        "a Content-Length header is required (bodies are at most 4194304 bytes)"
     );
 
     let get = warp::test::request().path("/v1/score").reply(&api).await;
@@ -478,14 +495,14 @@ async fn request_level_mistakes_get_their_own_4xx_as_json() {
     assert_eq!(error["error"], "method not allowed");
 
     // Trailing whitespace is valid JSON: the body is padded to the limit and one byte over it.
-    let limit = 1 << 20;
+    let limit = MAX_BODY_BYTES as usize;
     let at_limit = TAKEOVER.to_owned() + &" ".repeat(limit - TAKEOVER.len());
     let over_limit = at_limit.clone() + " ";
     let (status, _) = post(&replica(), &at_limit).await;
-    assert_eq!(status, 200, "a body of exactly 1 MiB is read");
+    assert_eq!(status, 200, "a body of exactly the limit is read");
     let (status, error) = post(&replica(), &over_limit).await;
     assert_eq!(status, 413);
-    assert_eq!(error["error"], "body larger than 1048576 bytes");
+    assert_eq!(error["error"], "body larger than 4194304 bytes");
 }
 
 #[tokio::test]
