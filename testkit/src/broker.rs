@@ -1,23 +1,74 @@
-//! A real Kafka-protocol broker for tests: a `tansu` process on a free loopback port with SQLite
-//! storage in a temporary directory, stopped when dropped. Tests fail with a clear message — they
-//! never skip — when the broker cannot start (run `scripts/setup` to install it).
+//! A real Kafka-protocol broker: a `tansu` process on a loopback port with SQLite storage, stopped
+//! when dropped. Tests start one on a free port in a temporary directory ([`Broker::start`]) and
+//! fail with a clear message — they never skip — when it cannot start (run `scripts/setup` to
+//! install it); `aegis-stack` starts its broker in a directory it keeps ([`Broker::start_in`]), so
+//! that a broker can be killed and started again on the same storage.
 
-use std::fs::File;
+use std::fs::OpenOptions;
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 
-/// A running broker. Dropping it stops the process and deletes its storage.
+use crate::topics::{self, Topic};
+
+/// How long a broker may take to answer metadata requests after it was started.
+const READY_LIMIT: Duration = Duration::from_secs(30);
+/// How long topic creation may take once the broker answers.
+const TOPICS_LIMIT: Duration = Duration::from_secs(10);
+
+/// A running broker. Dropping it stops the process (SIGKILL); storage in a temporary directory
+/// is deleted with it.
 pub struct Broker {
     child: Child,
-    dir: tempfile::TempDir,
+    dir: PathBuf,
+    /// Set when the storage is temporary: deleted on drop.
+    _temp: Option<tempfile::TempDir>,
     addr: SocketAddr,
+}
+
+/// Why a broker did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The storage directory or the log file could not be made.
+    #[error("cannot prepare the broker's directory {dir}: {source}")]
+    Directory {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The `tansu` binary could not be run.
+    #[error("cannot start the tansu broker ({binary}): {source}; run scripts/setup to install it")]
+    Spawn {
+        /// The binary tried.
+        binary: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The broker exited before it answered.
+    #[error("the tansu broker exited at start ({status}); its log: {log}")]
+    Exited {
+        /// How it exited.
+        status: std::process::ExitStatus,
+        /// Its log file.
+        log: PathBuf,
+    },
+    /// The broker did not answer metadata requests in time.
+    #[error("the tansu broker did not answer on {addr} within {limit:?}; its log: {log}")]
+    NotReady {
+        /// Where it should listen.
+        addr: SocketAddr,
+        /// How long it was given.
+        limit: Duration,
+        /// Its log file.
+        log: PathBuf,
+    },
 }
 
 /// Where the `tansu` binary is: `$AEGIS_TANSU`, else `tansu` on `PATH`, else `~/.cargo/bin/tansu`.
@@ -37,81 +88,126 @@ pub fn tansu_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("tansu"))
 }
 
+/// The command that runs tansu on `127.0.0.1:port` with its SQLite storage in `dir` (created if
+/// missing). SQLite, not memory: tansu's in-memory storage skipped messages across consumer-group
+/// rebalances when tried here. `aegis-stack broker` execs it; [`Broker`] spawns it.
+pub fn tansu_command(dir: &Path, port: u16) -> Result<Command, BrokerError> {
+    std::fs::create_dir_all(dir).map_err(|source| BrokerError::Directory {
+        dir: dir.to_owned(),
+        source,
+    })?;
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut command = Command::new(tansu_binary());
+    command
+        .args(["broker", "--listener-url", &url])
+        .args(["--advertised-listener-url", &url])
+        // The database path is relative to the broker's working directory.
+        .args(["--storage-engine", "sqlite://broker.db"])
+        .current_dir(dir)
+        .stdin(Stdio::null());
+    Ok(command)
+}
+
 impl Broker {
-    /// Starts a broker and waits until it answers metadata requests.
+    /// Starts a broker on a free port in a temporary directory and waits until it answers
+    /// metadata requests.
     ///
     /// # Panics
     /// When the broker cannot be started or does not answer within 30 s; the message says why
     /// and includes the broker's log.
     pub fn start() -> Broker {
-        let dir = tempfile::tempdir().expect("a temporary directory for the broker");
-        let port = free_port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let log = File::create(dir.path().join("broker.log")).expect("broker log file");
-        let binary = tansu_binary();
-        let url = format!("tcp://127.0.0.1:{port}");
-        // SQLite storage, relative to the broker's directory: tansu's in-memory storage skipped
-        // messages across consumer-group rebalances when tried here.
-        let child = Command::new(&binary)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "sqlite://broker.db"])
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("broker log"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start the tansu broker ({}): {e}; run scripts/setup to install it",
-                    binary.display()
-                )
-            });
-        let mut broker = Broker { child, dir, addr };
-        broker.wait_until_ready(Duration::from_secs(30));
-        broker
+        let temp = tempfile::tempdir().expect("a temporary directory for the broker");
+        let dir = temp.path().to_owned();
+        let started = Self::spawn(&dir, free_port(), Some(temp), false)
+            .and_then(|mut broker| broker.wait_until_ready(READY_LIMIT).map(|()| broker));
+        started.unwrap_or_else(|e| {
+            let log = std::fs::read_to_string(dir.join("broker.log")).unwrap_or_default();
+            panic!("{e}\n{log}")
+        })
     }
 
-    fn wait_until_ready(&mut self, limit: Duration) {
+    /// Starts a broker on `port` with its storage in `dir`, kept after it stops: started again on
+    /// the same `dir` and `port`, it serves what it stored. Its output is appended to
+    /// `dir/broker.log`. The broker runs in a process group of its own, so that a Ctrl-C meant for
+    /// the caller does not stop it before the caller's ordered shutdown; dropping the `Broker`
+    /// stops it.
+    pub fn start_in(dir: &Path, port: u16) -> Result<Broker, BrokerError> {
+        let mut broker = Self::spawn(dir, port, None, true)?;
+        broker.wait_until_ready(READY_LIMIT)?;
+        Ok(broker)
+    }
+
+    fn spawn(
+        dir: &Path,
+        port: u16,
+        temp: Option<tempfile::TempDir>,
+        own_group: bool,
+    ) -> Result<Broker, BrokerError> {
+        let mut command = tansu_command(dir, port)?;
+        let log_path = dir.join("broker.log");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .and_then(|log| Ok((log.try_clone()?, log)))
+            .map_err(|source| BrokerError::Directory {
+                dir: dir.to_owned(),
+                source,
+            })?;
+        command.stdout(log.0).stderr(log.1);
+        if own_group {
+            command.process_group(0);
+        }
+        let child = command.spawn().map_err(|source| BrokerError::Spawn {
+            binary: tansu_binary(),
+            source,
+        })?;
+        Ok(Broker {
+            child,
+            dir: dir.to_owned(),
+            _temp: temp,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        })
+    }
+
+    fn wait_until_ready(&mut self, limit: Duration) -> Result<(), BrokerError> {
         let started = Instant::now();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "the tansu broker exited at start ({status}); its log:\n{}",
-                    self.log()
-                );
+                return Err(BrokerError::Exited {
+                    status,
+                    log: self.log_path(),
+                });
             }
             if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok()
-                && self.answers_metadata()
+                && answers_metadata(&self.bootstrap())
             {
-                return;
+                return Ok(());
             }
             if started.elapsed() > limit {
-                panic!(
-                    "the tansu broker did not answer on {} within {limit:?}; its log:\n{}",
-                    self.addr,
-                    self.log()
-                );
+                return Err(BrokerError::NotReady {
+                    addr: self.addr,
+                    limit,
+                    log: self.log_path(),
+                });
             }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
-    fn answers_metadata(&self) -> bool {
-        let consumer: Result<BaseConsumer, _> = ClientConfig::new()
-            .set("bootstrap.servers", self.bootstrap())
-            .create();
-        consumer.is_ok_and(|c| c.fetch_metadata(None, Duration::from_secs(2)).is_ok())
-    }
-
     /// The `bootstrap.servers` value for clients.
     pub fn bootstrap(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// The broker's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `Some(status)` once the broker has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// Stops the broker at once (SIGKILL), as a crash or a lost host would.
@@ -120,35 +216,41 @@ impl Broker {
         let _ = self.child.wait();
     }
 
-    /// The broker's own log so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()
+    /// The broker's log file.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("broker.log")
     }
 
-    /// Creates topics with the given partition counts (replication 1).
+    /// The broker's own log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Creates topics with the given partition counts (replication 1, cleanup policy `delete`);
+    /// topics that exist with those counts are kept.
     ///
     /// # Panics
-    /// If the broker refuses.
+    /// If the broker refuses, or a topic exists with another partition count.
     pub async fn create_topics(&self, topics: &[(&str, i32)]) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", self.bootstrap())
-            .create()
-            .expect("admin client");
-        let new: Vec<NewTopic<'_>> = topics
+        let topics: Vec<Topic> = topics
             .iter()
-            .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+            .map(|(name, partitions)| Topic::new(name, *partitions))
             .collect();
-        let results = admin
-            .create_topics(
-                &new,
-                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-            )
-            .await
-            .expect("create_topics request");
-        for result in results {
-            if let Err((topic, code)) = result {
-                panic!("the broker refused to create topic {topic}: {code}");
-            }
+        self.create(&topics).await;
+    }
+
+    /// Creates the contract's topics (`deploy/topics.txt`: `transactions`, `verdicts`,
+    /// `transactions.dlq`, …) with their partitions and cleanup policies.
+    ///
+    /// # Panics
+    /// If the broker refuses, or a topic exists with another partition count.
+    pub async fn create_contract_topics(&self) {
+        self.create(&Topic::contract()).await;
+    }
+
+    async fn create(&self, topics: &[Topic]) {
+        if let Err(e) = topics::create(&self.bootstrap(), topics, TOPICS_LIMIT).await {
+            panic!("{e}");
         }
     }
 }
@@ -157,6 +259,15 @@ impl Drop for Broker {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Whether a broker at `bootstrap` answers a metadata request within 2 s.
+pub fn answers_metadata(bootstrap: &str) -> bool {
+    let consumer: Result<BaseConsumer, _> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("log_level", "0")
+        .create();
+    consumer.is_ok_and(|c| c.fetch_metadata(None, Duration::from_secs(2)).is_ok())
 }
 
 /// A topic name no other test uses.
@@ -171,9 +282,16 @@ pub fn unique_topic(prefix: &str) -> String {
 }
 
 /// A free TCP port on 127.0.0.1 (bound, read, released: free for a moment, as is usual).
+///
+/// # Panics
+/// If no loopback port can be bound; [`try_free_port`] returns the error instead.
 pub fn free_port() -> u16 {
+    try_free_port().expect("a free loopback port")
+}
+
+/// A free TCP port on 127.0.0.1, or why none could be bound.
+pub fn try_free_port() -> io::Result<u16> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .expect("a free loopback port")
 }

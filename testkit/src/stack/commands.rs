@@ -1,0 +1,144 @@
+//! The command lines the stack runs, written once: `aegis-scorer`, `aegis-producer`,
+//! `aegis-trainer` and Prometheus (tansu's is [`crate::broker::tansu_command`]). `aegis-stack
+//! scorer` execs the same scorer command that `aegis-stack up` spawns. Topics are the scorer's and
+//! producer's defaults: the contract's names.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aegis_core::topics::TRANSACTIONS_TOPIC;
+
+use super::StackError;
+
+/// The PaySim sample the shared model is trained on.
+pub const TRAINING_DATA: &str = "data/paysim_fraud_enriched_steps_1-400.csv";
+/// The sample keeps every fraud and 1 legit row in 256.2: legit rows weigh that much so that the
+/// trainer reports metrics at PaySim's natural fraud rate (data/README.md).
+const LEGIT_WEIGHT: &str = "256.2";
+
+/// The directory holding the Aegis binaries (`target/release` once built).
+#[derive(Clone, Debug)]
+pub struct Binaries {
+    dir: PathBuf,
+}
+
+impl Binaries {
+    /// The binaries in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Binaries {
+        Binaries { dir: dir.into() }
+    }
+
+    /// The path of binary `name`, which must exist.
+    pub fn path(&self, name: &str) -> Result<PathBuf, StackError> {
+        let path = self.dir.join(name);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(StackError::MissingBinary(path))
+        }
+    }
+}
+
+/// What one scorer replica needs to know.
+#[derive(Clone, Debug)]
+pub struct Scorer<'a> {
+    /// Bootstrap servers.
+    pub brokers: &'a str,
+    /// The consumer group every replica of the stack joins.
+    pub group_id: &'a str,
+    /// The model file.
+    pub model: &'a Path,
+    /// Its HTTP port on 127.0.0.1.
+    pub port: u16,
+    /// `own` or `all` (`--live-view`); the scorer's default when `None`.
+    pub live_view: Option<&'a str>,
+}
+
+/// `aegis-scorer` for `scorer`.
+pub fn scorer(binaries: &Binaries, scorer: &Scorer<'_>) -> Result<Command, StackError> {
+    let mut command = Command::new(binaries.path("aegis-scorer")?);
+    command
+        .args(["--brokers", scorer.brokers, "--group-id", scorer.group_id])
+        .arg("--model")
+        .arg(scorer.model)
+        .args(["--http-addr", &format!("127.0.0.1:{}", scorer.port)]);
+    if let Some(view) = scorer.live_view {
+        command.args(["--live-view", view]);
+    }
+    Ok(command)
+}
+
+/// What the producer needs to know.
+#[derive(Clone, Debug)]
+pub struct Producer<'a> {
+    /// Bootstrap servers.
+    pub brokers: &'a str,
+    /// Transactions per second.
+    pub rate: f64,
+    /// One account takeover every this many transactions (the producer's default when `None`).
+    pub takeover_every: Option<u32>,
+    /// Seed of the simulation (the producer's default when `None`).
+    pub seed: Option<u64>,
+    /// Its metrics port on 127.0.0.1.
+    pub metrics_port: u16,
+}
+
+/// `aegis-producer` simulating payments at `producer.rate`, with the account-takeover scenario.
+pub fn producer(binaries: &Binaries, producer: &Producer<'_>) -> Result<Command, StackError> {
+    let mut command = Command::new(binaries.path("aegis-producer")?);
+    command
+        .args(["--brokers", producer.brokers, "--topic", TRANSACTIONS_TOPIC])
+        .arg("--simulate")
+        .args(["--rate", &producer.rate.to_string()])
+        .args(["--scenario", "account-takeover"])
+        .args([
+            "--metrics-addr",
+            &format!("127.0.0.1:{}", producer.metrics_port),
+        ]);
+    if let Some(every) = producer.takeover_every {
+        command.args(["--takeover-every", &every.to_string()]);
+    }
+    if let Some(seed) = producer.seed {
+        command.args(["--seed", &seed.to_string()]);
+    }
+    Ok(command)
+}
+
+/// `aegis-trainer train` on [`TRAINING_DATA`] into `out`.
+pub fn trainer(binaries: &Binaries, out: &Path) -> Result<Command, StackError> {
+    let data = Path::new(TRAINING_DATA);
+    if !data.is_file() {
+        return Err(StackError::MissingRepositoryFile(data.to_owned()));
+    }
+    let mut command = Command::new(binaries.path("aegis-trainer")?);
+    command
+        .arg("train")
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .args(["--legit-weight", LEGIT_WEIGHT]);
+    Ok(command)
+}
+
+/// Prometheus with `config`, its storage in `storage`, listening on 127.0.0.1:`port`.
+pub fn prometheus(config: &Path, storage: &Path, port: u16) -> Result<Command, StackError> {
+    let binary = on_path("prometheus").ok_or(StackError::MissingTool {
+        tool: "prometheus",
+        hint: "run scripts/setup (Debian package prometheus)",
+    })?;
+    let mut command = Command::new(binary);
+    command
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", storage.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    Ok(command)
+}
+
+/// Where `program` is on `PATH`.
+fn on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}

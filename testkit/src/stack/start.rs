@@ -1,0 +1,193 @@
+//! Starting the stack in order, each part only once the one before is ready and each wait
+//! bounded: the model, the broker with the contract's topics, the scorers (serving HTTP, then
+//! holding partitions, so traffic starts on a settled group), the producer, and Prometheus
+//! scraping every target.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::commands;
+use super::model::{self, ModelState};
+use super::process::Service;
+use super::up::{say, UpConfig};
+use super::{prometheus, wait, StackError};
+use crate::broker::{try_free_port, Broker};
+use crate::topics::{self, Topic};
+
+/// How long topic creation may take once the broker answers.
+const TOPICS_LIMIT: Duration = Duration::from_secs(10);
+
+/// A started process that serves HTTP at `url` (`http://127.0.0.1:PORT`).
+pub struct Part {
+    /// The process.
+    pub service: Service,
+    /// Its base URL.
+    pub url: String,
+}
+
+/// The running parts, in start order.
+pub struct Stack {
+    /// The broker.
+    pub broker: Broker,
+    /// The scorer replicas.
+    pub scorers: Vec<Part>,
+    /// The producer (its URL serves /metrics).
+    pub producer: Part,
+    /// Prometheus, when asked for.
+    pub prometheus: Option<Part>,
+}
+
+/// Starts every part, with logs and storage in `dir`.
+pub fn start(
+    config: &UpConfig,
+    dir: &Path,
+    cancel: &CancellationToken,
+    runtime: &tokio::runtime::Handle,
+) -> Result<Stack, StackError> {
+    let agent = wait::http_agent();
+    match model::ensure(&config.binaries, &config.model)? {
+        ModelState::Trained => say(format!(
+            "trained {} (log: {})",
+            config.model.display(),
+            model::train_log(&config.model).display()
+        )),
+        ModelState::UpToDate => say(format!("{} is up to date", config.model.display())),
+    }
+    wait::not_cancelled(cancel)?;
+
+    let broker = Broker::start_in(&dir.join("broker"), port()?)?;
+    let brokers = broker.bootstrap();
+    let topics = runtime.block_on(topics::create(&brokers, &Topic::contract(), TOPICS_LIMIT))?;
+    let topics: Vec<String> = topics
+        .iter()
+        .map(|(t, _)| format!("{} ({})", t.name, t.partitions))
+        .collect();
+    say(format!("broker on {brokers}; topics {}", topics.join(", ")));
+
+    let mut scorers = Vec::new();
+    for i in 1..=config.scorers {
+        let port = port()?;
+        let scorer = commands::Scorer {
+            brokers: &brokers,
+            group_id: &config.group_id,
+            model: &config.model,
+            port,
+            live_view: config.live_view.as_deref(),
+        };
+        let command = commands::scorer(&config.binaries, &scorer)?;
+        let mut part = Part {
+            service: Service::spawn(&format!("scorer-{i}"), command, dir)?,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        part.wait_http("/healthz", config, cancel, &agent)?;
+        scorers.push(part);
+    }
+    for scorer in &mut scorers {
+        scorer.wait_http("/readyz", config, cancel, &agent)?;
+    }
+    say(format!(
+        "{} scorers hold partitions (group {})",
+        scorers.len(),
+        config.group_id
+    ));
+
+    let metrics_port = port()?;
+    let producer = commands::Producer {
+        brokers: &brokers,
+        rate: config.rate,
+        takeover_every: config.takeover_every,
+        seed: config.seed,
+        metrics_port,
+    };
+    let command = commands::producer(&config.binaries, &producer)?;
+    let mut producer = Part {
+        service: Service::spawn("producer", command, dir)?,
+        url: format!("http://127.0.0.1:{metrics_port}"),
+    };
+    producer.wait_http("/metrics", config, cancel, &agent)?;
+    say(format!(
+        "producer simulating {} transactions/s",
+        config.rate
+    ));
+
+    let prometheus = if config.prometheus {
+        Some(start_prometheus(
+            config, dir, &scorers, &producer, cancel, &agent,
+        )?)
+    } else {
+        None
+    };
+    Ok(Stack {
+        broker,
+        scorers,
+        producer,
+        prometheus,
+    })
+}
+
+/// Prometheus scraping `scorers` and `producer`, ready once every target is up.
+fn start_prometheus(
+    config: &UpConfig,
+    dir: &Path,
+    scorers: &[Part],
+    producer: &Part,
+    cancel: &CancellationToken,
+    agent: &ureq::Agent,
+) -> Result<Part, StackError> {
+    let address = |part: &Part| part.url.trim_start_matches("http://").to_owned();
+    let targets: Vec<String> = scorers.iter().map(address).collect();
+    let data = dir.join("prometheus");
+    let file = prometheus::write_config(
+        &data,
+        &targets,
+        &address(producer),
+        config.scrape_interval_s,
+    )?;
+    let port = port()?;
+    let command = commands::prometheus(&file, &data.join("data"), port)?;
+    let mut part = Part {
+        service: Service::spawn("prometheus", command, dir)?,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    part.wait_http("/-/ready", config, cancel, agent)?;
+    let wanted = targets.len() + 1;
+    let what = format!(
+        "Prometheus scraping all {wanted} targets ({}/targets)",
+        part.url
+    );
+    let log = part.service.log().to_owned();
+    wait::until(&what, config.ready_timeout, Some(&log), || {
+        wait::not_cancelled(cancel)?;
+        part.service.check_running()?;
+        Ok(prometheus::targets_up(agent, &part.url) == Some(wanted))
+    })?;
+    say(format!("Prometheus scraping {wanted} targets"));
+    Ok(part)
+}
+
+impl Part {
+    /// Waits until `path` answers 2xx, giving up if the process exits or a stop signal comes.
+    fn wait_http(
+        &mut self,
+        path: &str,
+        config: &UpConfig,
+        cancel: &CancellationToken,
+        agent: &ureq::Agent,
+    ) -> Result<(), StackError> {
+        let url = format!("{}{path}", self.url);
+        let what = format!("{} ({url})", self.service.name());
+        let log = self.service.log().to_owned();
+        wait::until(&what, config.ready_timeout, Some(&log), || {
+            wait::not_cancelled(cancel)?;
+            self.service.check_running()?;
+            Ok(wait::http_ok(agent, &url))
+        })
+    }
+}
+
+/// A free loopback port.
+fn port() -> Result<u16, StackError> {
+    try_free_port().map_err(StackError::file("cannot bind a port on", "127.0.0.1"))
+}
