@@ -15,6 +15,7 @@ ROOT_COMPOSE = ROOT / "compose.yaml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 GRAFANA_DIR = ROOT / "grafana"
+TOPICS_TABLE = ROOT / "deploy" / "topics.txt"
 
 
 def rel(path):
@@ -29,6 +30,13 @@ def rel(path):
 def load_yaml(path):
     with open(path, encoding="utf-8") as f:
         return yaml.safe_load(f)
+
+
+def topic_table():
+    """deploy/topics.txt as (name, partitions, cleanup policy) rows, comments and blanks left out."""
+    with open(TOPICS_TABLE, encoding="utf-8") as f:
+        rows = [line.split() for line in f if line.strip() and not line.lstrip().startswith("#")]
+    return [(name, int(partitions), policy) for name, partitions, policy in rows]
 
 
 class Problems:

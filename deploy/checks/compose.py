@@ -12,6 +12,9 @@ checks that its parts fit together:
 - health checks of the Aegis image only use tools deploy/Dockerfile installs, on the port the
   service listens on;
 - shell scripts embedded in the file (`bash -c` jobs, CMD-SHELL health checks) pass shellcheck;
+- the topics job creates the topics of deploy/topics.txt (the table the local stack and the tests
+  create topics from): it mounts the file, its script reads it, and it names no topic and no
+  partition count itself;
 - Prometheus: its mounted config scrapes compose services on the ports they listen on (0.0.0.0),
   and its rule files are mounted beside the config;
 - Grafana: the datasource URL is the Prometheus service, the dashboard provider reads the directory
@@ -23,7 +26,8 @@ import subprocess
 import sys
 from pathlib import PurePosixPath
 
-from common import COMPOSE, DOCKERFILE, GRAFANA_DIR, ROOT_COMPOSE, Problems, load_yaml, rel
+from common import (COMPOSE, DOCKERFILE, GRAFANA_DIR, ROOT_COMPOSE, TOPICS_TABLE, Problems, load_yaml, rel,
+                    topic_table)
 from image import runtime_packages
 
 # Aegis flags that make a binary listen, and the service port each one sets.
@@ -199,6 +203,28 @@ def check_embedded_shell(problems, services):
                 problems.add(f"{rel(COMPOSE)} service {name}", f"shellcheck: {line.split(':', 3)[-1].strip()}")
 
 
+def check_topics_job(problems, services):
+    job = services.get("topics")
+    if not job:
+        problems.add(rel(COMPOSE), "has no topics job")
+        return
+    where = f"{rel(COMPOSE)} service topics"
+    table = rel(TOPICS_TABLE)
+    targets = [target for source, target, is_bind in mounts(job)
+               if is_bind and host_path(source) == TOPICS_TABLE.resolve()]
+    if not targets:
+        problems.add(where, f"does not mount {table}: its partitions would drift from the table the local stack and the tests use")
+        return
+    script = "\n".join(text for _, text in embedded_scripts(job))
+    if not any(target in script for target in targets):
+        problems.add(where, f"mounts {table} at {targets[0]}, but its script does not read it")
+    for name, _, _ in topic_table():
+        if re.search(rf"(?<![\w.$-]){re.escape(name)}(?![\w.-])", script):
+            problems.add(where, f"names topic {name} in its script: create it from {table} instead")
+    if re.search(r"--partitions[ =]+\d", script):
+        problems.add(where, f"creates topics with a fixed partition count: take each from {table}")
+
+
 def check_prometheus(problems, services):
     prom = services.get("prometheus")
     if not prom:
@@ -271,10 +297,11 @@ def main():
     compose = load_yaml(COMPOSE) or {}
     services = check_services(problems, compose)
     check_embedded_shell(problems, services)
+    check_topics_job(problems, services)
     check_prometheus(problems, services)
     check_grafana(problems, services)
     problems.finish(f"{len(services)} services fit together (depends_on, volumes, ports, images, health checks, "
-                    "embedded shell, Prometheus targets, Grafana provisioning)")
+                    "embedded shell, topics from deploy/topics.txt, Prometheus targets, Grafana provisioning)")
 
 
 if __name__ == "__main__":
