@@ -16,8 +16,9 @@ source "$(dirname "$0")/common.sh"
 BIN=${1:-$REPO/target/release}
 start_broker
 for topic in transactions verdicts transactions.dlq; do create_topic "$topic" 1; done
-AEGIS_BIN_DIR="$BIN" "$REPO/scripts/train-model" "$DIR/aegis.model" 2>/dev/null
-"$BIN/aegis-scorer" --brokers "$BROKERS" --model "$DIR/aegis.model" --http-addr 127.0.0.1:0 --live-view all \
+MODEL="$REPO/models/aegis.model"
+(cd "$REPO" && "$STACK" model --bin-dir "$BIN" --out "$MODEL")
+"$BIN/aegis-scorer" --brokers "$BROKERS" --model "$MODEL" --http-addr 127.0.0.1:0 --live-view all \
   >"$DIR/scorer.log" 2>&1 & SCORER=$!
 PIDS+=("$SCORER")
 until grep -q "partitions assigned" "$DIR/scorer.log"; do sleep 0.2; done
