@@ -13,7 +13,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 fn sample() -> (Vec<Features>, Vec<f64>) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../data/paysim_fraud_enriched_steps_1-400.csv");
-    dataset::read(&[path]).expect("sample").features_and_labels()
+    dataset::read(&[path])
+        .expect("sample")
+        .features_and_labels()
 }
 
 fn forest(rows: &[Features], labels: &[f64]) -> CompiledForest {
