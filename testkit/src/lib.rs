@@ -1,15 +1,12 @@
 //! # aegis-testkit
 //!
-//! Test support and the local stack:
+//! Test support (a dev-dependency of the crates it tests, and the base of `aegis-stack`):
 //!
 //! - [`broker`]: a real Kafka-protocol broker (a `tansu` process with SQLite storage) on a
 //!   loopback port — in a temporary directory for a test, or in a kept directory so that it can be
 //!   killed and started again on the same storage; stopped when dropped.
 //! - [`topics`]: topics created idempotently, from the contract's table (`deploy/topics.txt`) or
 //!   ad hoc.
-//! - [`stack`]: `aegis-stack`, the local stack — broker, topics, the shared model, scorers,
-//!   producer, Prometheus — that `scripts/demo`, the live checks, `scripts/chaos` and the tansu
-//!   reproductions start through, on the same broker code as the tests.
 //! - [`fake_registry`]: an in-process fake of the Confluent Schema Registry calls Aegis makes.
 //! - [`model_files`]: damaged and foreign copies of a model file.
 #![deny(missing_docs)]
@@ -17,7 +14,6 @@
 pub mod broker;
 pub mod fake_registry;
 pub mod model_files;
-pub mod stack;
 pub mod topics;
 
 pub use broker::{free_port, unique_topic, Broker};

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::commands;
-use super::model::{self, ModelState};
-use super::process::Service;
-use super::up::{say, UpConfig};
-use super::{prometheus, wait, StackError};
-use crate::broker::{try_free_port, Broker};
-use crate::topics::{self, Topic};
+use crate::commands;
+use crate::model::{self, ModelState};
+use crate::process::Service;
+use crate::up::{say, UpConfig};
+use crate::{prometheus, wait, StackError};
+use aegis_testkit::broker::{try_free_port, Broker};
+use aegis_testkit::topics::{self, Topic};
 
 /// How long topic creation may take once the broker answers.
 const TOPICS_LIMIT: Duration = Duration::from_secs(10);

@@ -10,15 +10,14 @@ use std::time::Duration;
 
 use aegis_core::error_line::one_line;
 use aegis_core::topics::{spec, TRANSACTIONS_TOPIC};
+use aegis_stack::commands::{self, Binaries};
+use aegis_stack::model::{self, ModelState};
+use aegis_stack::up::{self, Ending, UpConfig};
+use aegis_stack::{wait, StackError};
 use aegis_testkit::broker::{answers_metadata, tansu_command, try_free_port};
-use aegis_testkit::stack::commands::{self, Binaries};
-use aegis_testkit::stack::model::{self, ModelState};
-use aegis_testkit::stack::up::{self, Ending, UpConfig};
-use aegis_testkit::stack::{wait, StackError};
 use aegis_testkit::topics::{self, Topic};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(
@@ -298,7 +297,7 @@ fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         command: args.command,
     };
     let runtime = runtime()?;
-    let cancel = cancel_on_signal(&runtime);
+    let cancel = aegis_kafka::service::cancel_on_signal(&runtime);
     Ok(match up::run(&config, &cancel, runtime.handle())? {
         Ending::Signal | Ending::Duration => ExitCode::SUCCESS,
         Ending::Command(status) => {
@@ -326,26 +325,4 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-}
-
-/// A token cancelled on the first SIGINT (Ctrl-C) or SIGTERM.
-fn cancel_on_signal(runtime: &tokio::runtime::Runtime) -> CancellationToken {
-    let cancel = CancellationToken::new();
-    let token = cancel.clone();
-    runtime.spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-        token.cancel();
-    });
-    cancel
 }

@@ -1,5 +1,5 @@
 //! The command lines the stack runs, written once: `aegis-scorer`, `aegis-producer`,
-//! `aegis-trainer` and Prometheus (tansu's is [`crate::broker::tansu_command`]). `aegis-stack
+//! `aegis-trainer` and Prometheus (tansu's is [`aegis_testkit::broker::tansu_command`]). `aegis-stack
 //! scorer` execs the same scorer command that `aegis-stack up` spawns. Topics are the scorer's and
 //! producer's defaults: the contract's names.
 
@@ -8,7 +8,7 @@ use std::process::Command;
 
 use aegis_core::topics::TRANSACTIONS_TOPIC;
 
-use super::StackError;
+use crate::StackError;
 
 /// The PaySim sample the shared model is trained on.
 pub const TRAINING_DATA: &str = "data/paysim_fraud_enriched_steps_1-400.csv";

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use rustix::process::Signal;
 use tokio_util::sync::CancellationToken;
 
-use super::commands::Binaries;
-use super::info::{Endpoint, StackInfo};
-use super::process::{signal, Service};
-use super::start::{start, Part, Stack};
-use super::{wait, StackError};
+use crate::commands::Binaries;
+use crate::info::{Endpoint, StackInfo};
+use crate::process::{signal, Service};
+use crate::start::{start, Part, Stack};
+use crate::{wait, StackError};
 
 /// The file that marks a directory as the stack's own, so that its contents may be replaced.
 const MARKER: &str = ".aegis-stack";

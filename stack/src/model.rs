@@ -6,8 +6,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::commands::{self, Binaries, TRAINING_DATA};
-use super::StackError;
+use crate::commands::{self, Binaries, TRAINING_DATA};
+use crate::StackError;
 
 /// Whether [`ensure`] found the model up to date or trained it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

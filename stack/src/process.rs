@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{kill_process, Pid, Signal};
 
-use super::StackError;
+use crate::StackError;
 
 /// A running child process with a name and a log file.
 pub struct Service {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::StackError;
+use crate::StackError;
 
 /// How often a condition is checked.
 const POLL: Duration = Duration::from_millis(200);
@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn nothing_listening_is_not_ok() {
-        let port = crate::free_port();
+        let port = aegis_testkit::free_port();
         assert!(!http_ok(
             &http_agent(),
             &format!("http://127.0.0.1:{port}/")

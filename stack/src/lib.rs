@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use crate::broker::BrokerError;
-use crate::topics::TopicError;
+use aegis_testkit::broker::BrokerError;
+use aegis_testkit::topics::TopicError;
 
 /// Why the stack, or one step of it, failed. Each names the thing and, where it helps, the log
 /// to read.

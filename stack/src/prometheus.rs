@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::StackError;
+use crate::StackError;
 
 /// The template of the local configuration.
 pub const TEMPLATE: &str = "deploy/prometheus/prometheus.local.yml";
