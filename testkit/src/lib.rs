@@ -7,11 +7,13 @@
 //!   killed and started again on the same storage; stopped when dropped.
 //! - [`topics`]: topics created idempotently, from the contract's table (`deploy/topics.txt`) or
 //!   ad hoc.
+//! - [`cli`]: what command-line tests check of a failed run.
 //! - [`fake_registry`]: an in-process fake of the Confluent Schema Registry calls Aegis makes.
 //! - [`model_files`]: damaged and foreign copies of a model file.
 #![deny(missing_docs)]
 
 pub mod broker;
+pub mod cli;
 pub mod fake_registry;
 pub mod model_files;
 pub mod topics;

@@ -1,5 +1,7 @@
 //! The binary: flags checked before any work, and errors as one line naming what to fix.
 
+use aegis_testkit::cli::error_after_waiting_for_kafka;
+
 fn producer(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_aegis-producer"))
         .args(args)
@@ -169,7 +171,7 @@ fn an_unreachable_broker_is_one_line_naming_it() {
         "--connect-timeout",
         "2",
     ]);
-    let line = error_after_waiting(&output);
+    let line = error_after_waiting_for_kafka(&output, "aegis-producer");
     assert!(
         line.starts_with(
             "aegis-producer: error: Kafka not ready after 2s (--connect-timeout): \
@@ -179,24 +181,6 @@ fn an_unreachable_broker_is_one_line_naming_it() {
         ),
         "{line}"
     );
-}
-
-/// Asserts a run that waited for Kafka — each miss one warning — and then failed with one error
-/// line, and returns that line.
-fn error_after_waiting(output: &std::process::Output) -> String {
-    let err = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(1), "{err}");
-    let lines: Vec<&str> = err.lines().collect();
-    let (last, before) = lines.split_last().expect("an error line");
-    assert!(
-        !before.is_empty()
-            && before
-                .iter()
-                .all(|l| l.contains("WARN") && l.contains("Kafka not ready; asking again")),
-        "{err}"
-    );
-    assert!(last.starts_with("aegis-producer: error: "), "{err}");
-    (*last).to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,7 +197,7 @@ async fn a_missing_topic_is_one_line_naming_it_and_its_flag() {
         "--connect-timeout",
         "2",
     ]);
-    let line = error_after_waiting(&output);
+    let line = error_after_waiting_for_kafka(&output, "aegis-producer");
     assert!(
         line.contains("topic \"no-such-topic\" does not exist")
             && line.ends_with("or pass another --topic"),

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use aegis_core::TxType;
+use aegis_testkit::cli::error_after_waiting_for_kafka;
 use aegis_testkit::{edited_model, model_with_unknown_feature};
 
 use crate::{model, transaction, Pipeline, Replica};
@@ -376,17 +377,7 @@ fn an_unreachable_broker_is_retried_with_a_log_line_then_one_error() {
         "--connect-timeout",
         "2",
     ]);
-    let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{err}");
-    let lines: Vec<&str> = err.lines().collect();
-    let (last, before) = lines.split_last().unwrap();
-    assert!(
-        !before.is_empty()
-            && before
-                .iter()
-                .all(|l| l.contains("WARN") && l.contains("Kafka not ready; asking again")),
-        "{err}"
-    );
+    let last = error_after_waiting_for_kafka(&output, "aegis-scorer");
     assert!(
         last.starts_with(
             "aegis-scorer: error: Kafka not ready after 2s (--connect-timeout): cannot reach the \
