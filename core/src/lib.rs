@@ -15,6 +15,7 @@
 //! - [`features`]: the feature vector of one transaction, in the order the model expects.
 //! - [`forest`]: the compiled forest — a flat array of nodes that scores bit for bit as smartcore's
 //!   `predict` (fitting lives in `aegis-trainer`) — and per-feature contributions that explain it.
+//! - [`calibration`]: the isotonic map from the forest's raw score to a calibrated probability.
 //! - [`model`]: the versioned model artifact (format version, content-hash model version, features,
 //!   thresholds, training summary, compiled forest) and scoring transactions with it.
 //! - [`error_line`]: a fatal error and its causes as the one line the binaries print.
@@ -22,6 +23,7 @@
 #![deny(missing_docs)]
 
 pub mod avro;
+pub mod calibration;
 pub mod clock;
 pub mod dead_letter;
 pub mod error_line;

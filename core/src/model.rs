@@ -1,6 +1,11 @@
 //! The model artifact: one file holding everything the scorer needs — format version, model version
-//! (a content hash), feature list, thresholds, a training summary and the compiled forest — and
-//! scoring a transaction with it.
+//! (a content hash), feature list, thresholds, a training summary, the compiled forest and its
+//! calibration — and scoring a transaction with it.
+//!
+//! Format 2 added the calibration ([`crate::calibration`]): `fraud_probability` is the calibrated
+//! probability, and thresholds are in calibrated space. A format-1 file (no calibration) is read as
+//! uncalibrated — probabilities are the forest's raw score, as they always were for it, and its
+//! thresholds were chosen on that score — and [`Model::is_calibrated`] says so.
 //!
 //! File layout: a first line `AEGIS-MODEL <format>` then the model as JSON (floats round-trip
 //! exactly). Loading checks the header, the format, the content hash and the forest's structure,
@@ -13,13 +18,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::calibration::Calibration;
 use crate::features::{self, Features, FEATURE_NAMES, N_FEATURES};
 use crate::forest::{CompiledForest, ForestParams};
 use crate::transaction::Transaction;
 use crate::verdict::{Decision, Thresholds, Verdict};
 
 /// The artifact format this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const MAGIC: &str = "AEGIS-MODEL";
 /// Most reasons a verdict carries.
 pub const MAX_REASONS: usize = 3;
@@ -48,6 +54,39 @@ pub struct TrainingSummary {
     pub average_precision: f64,
     /// Weighted ROC AUC on the test steps.
     pub roc_auc: f64,
+    /// The steps the forest was fitted on (absent in models trained before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fitted_steps: Option<StepRange>,
+    /// The steps the calibration and thresholds were chosen on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_steps: Option<StepRange>,
+}
+
+/// A range of PaySim steps (hours), both ends included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRange {
+    /// The first step.
+    pub first: i32,
+    /// The last step.
+    pub last: i32,
+}
+
+impl StepRange {
+    /// Whether `step` lies in the range.
+    pub fn contains(&self, step: i32) -> bool {
+        (self.first..=self.last).contains(&step)
+    }
+}
+
+impl TrainingSummary {
+    /// Whether a row of `step` lies in the steps the model was fitted or thresholded on, so that
+    /// scoring it says little about how the model does on the future.
+    pub fn has_seen_step(&self, step: i32) -> bool {
+        [self.fitted_steps, self.threshold_steps]
+            .iter()
+            .flatten()
+            .any(|range| range.contains(step))
+    }
 }
 
 /// A model file that cannot be used. Each message is one line naming the file and what to do.
@@ -108,6 +147,9 @@ pub struct Model {
     pub training: TrainingSummary,
     /// The forest, compiled for scoring.
     pub forest: CompiledForest,
+    /// The map from the forest's raw score to a calibrated probability; `None` in format-1 files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
 }
 
 /// The model's answer for one transaction.
@@ -122,10 +164,16 @@ pub struct Score {
 }
 
 impl Model {
-    /// Wraps a forest trained on this build's [`FEATURE_NAMES`] into a model, computing its version.
-    pub fn new(forest: CompiledForest, thresholds: Thresholds, training: TrainingSummary) -> Self {
+    /// Wraps a forest trained on this build's [`FEATURE_NAMES`] and its calibration into a model,
+    /// computing its version. `thresholds` are in calibrated space.
+    pub fn new(
+        forest: CompiledForest,
+        calibration: Option<Calibration>,
+        thresholds: Thresholds,
+        training: TrainingSummary,
+    ) -> Self {
         let features: Vec<String> = FEATURE_NAMES.iter().map(|s| (*s).to_owned()).collect();
-        let model_version = content_version(&features, &thresholds, &forest);
+        let model_version = content_version(&features, &thresholds, &forest, calibration.as_ref());
         Model {
             format_version: FORMAT_VERSION,
             model_version,
@@ -133,7 +181,13 @@ impl Model {
             thresholds,
             training,
             forest,
+            calibration,
         }
+    }
+
+    /// Whether `fraud_probability` is calibrated (format 2 and later) or the forest's raw score.
+    pub fn is_calibrated(&self) -> bool {
+        self.calibration.is_some()
     }
 
     /// Writes the model to `path` (atomically: a temporary file renamed into place).
@@ -194,7 +248,15 @@ impl Model {
                 corrupt(e.to_string())
             }
         })?;
-        let expected = content_version(&model.features, &model.thresholds, &model.forest);
+        if let Some(calibration) = &model.calibration {
+            calibration.check().map_err(|e| corrupt(e.to_string()))?;
+        }
+        let expected = content_version(
+            &model.features,
+            &model.thresholds,
+            &model.forest,
+            model.calibration.as_ref(),
+        );
         if expected != model.model_version {
             return Err(corrupt(format!(
                 "its content hashes to {expected}, not its recorded version {}",
@@ -233,13 +295,26 @@ impl Model {
         Ok(())
     }
 
-    /// P(fraud) for one feature vector.
+    /// P(fraud) for one feature vector: the forest's raw score, calibrated.
     pub fn probability(&self, features: &Features) -> f64 {
+        self.calibrated(self.forest.predict(features))
+    }
+
+    /// The forest's raw score for one feature vector (the mean leaf of a forest fitted on
+    /// class-balanced weights: a ranking, not a probability).
+    pub fn raw_score(&self, features: &Features) -> f64 {
         self.forest.predict(features)
     }
 
-    /// The features that pushed this row's probability up most, as short sentences with their
-    /// contribution, e.g. `"origin account emptied (+0.31)"`.
+    /// The calibrated probability of a raw score (the raw score itself when uncalibrated).
+    pub fn calibrated(&self, raw: f64) -> f64 {
+        self.calibration.as_ref().map_or(raw, |c| c.apply(raw))
+    }
+
+    /// The features that pushed this row's score up most, as short sentences with their
+    /// contribution, e.g. `"origin account emptied (+0.31)"`. Contributions are in units of the
+    /// forest's raw score (they add up to it from the forest's base value), not of the calibrated
+    /// probability.
     pub fn reasons(&self, features: &Features) -> Vec<String> {
         let mut contributions = [0.0; N_FEATURES];
         self.forest.contributions(features, &mut contributions);
@@ -288,6 +363,9 @@ impl Model {
         let rows: Vec<Features> = txs.iter().map(|tx| features::extract(tx)).collect();
         let mut probabilities = vec![0.0; rows.len()];
         self.forest.predict_batch(&rows, &mut probabilities);
+        for p in &mut probabilities {
+            *p = self.calibrated(*p);
+        }
         txs.iter()
             .zip(rows.iter().zip(probabilities))
             .map(|(tx, (row, p))| self.to_verdict(tx, self.score_features(row, p), scored_at))
@@ -304,6 +382,7 @@ fn content_version(
     features: &[String],
     thresholds: &Thresholds,
     forest: &CompiledForest,
+    calibration: Option<&Calibration>,
 ) -> String {
     let mut h = Sha256::new();
     for name in features {
@@ -322,6 +401,14 @@ fn content_version(
         h.update(n.left.to_le_bytes());
         h.update(n.right.to_le_bytes());
         h.update(n.value.to_le_bytes());
+    }
+    // Absent in format 1, so that those files keep the version they were given.
+    if let Some(c) = calibration {
+        h.update(c.method.as_bytes());
+        for (x, y) in &c.points {
+            h.update(x.to_le_bytes());
+            h.update(y.to_le_bytes());
+        }
     }
     let digest = h.finalize();
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();

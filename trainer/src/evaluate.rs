@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::dataset::byte_bar;
 use crate::evaluation::Scored;
-use crate::report::{weight, Quality};
+use crate::report::{weight, Quality, Reliability};
 use crate::EvaluateArgs;
 
 /// What `--json` prints: the design's contract fields first (precision and recall at BLOCK).
@@ -27,7 +27,17 @@ struct EvaluationJson<'a> {
     model_version: &'a str,
     legit_weight: f64,
     thresholds: aegis_core::Thresholds,
+    /// Whether `probability` is calibrated (a format-1 model gives its raw score).
+    calibrated: bool,
+    /// Rows (and frauds among them) from steps the model was fitted or thresholded on: figures
+    /// that include them are optimistic.
+    seen_rows: usize,
+    seen_frauds: usize,
+    /// Expected calibration error (10 bins) and Brier score, weighted to the natural rate.
+    expected_calibration_error: f64,
+    brier_score: f64,
     quality: &'a Quality,
+    reliability: &'a Reliability,
 }
 
 /// One row's prediction, exactly as the scorer would decide it.
@@ -38,6 +48,8 @@ pub struct Prediction {
     pub probability: f64,
     pub decision: Decision,
     pub is_fraud: bool,
+    /// The row's PaySim step.
+    pub step: i32,
 }
 
 pub fn run(args: &EvaluateArgs) -> Result<()> {
@@ -56,6 +68,18 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         })
         .collect();
     let quality = Quality::measure(&scored, &model.thresholds);
+    let reliability = Reliability::measure(&scored);
+    let seen: Vec<&Prediction> = predictions
+        .iter()
+        .filter(|p| model.training.has_seen_step(p.step))
+        .collect();
+    let seen_frauds = seen.iter().filter(|p| p.is_fraud).count();
+    if !seen.is_empty() {
+        eprintln!(
+            "aegis-trainer: warning: {}",
+            seen_warning(&model, seen.len(), seen_frauds, predictions.len())
+        );
+    }
     if args.json {
         let json = EvaluationJson {
             rows: quality.rows,
@@ -68,18 +92,47 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
             model_version: &model.model_version,
             legit_weight: args.legit_weight,
             thresholds: model.thresholds,
+            calibrated: model.is_calibrated(),
+            seen_rows: seen.len(),
+            seen_frauds,
+            expected_calibration_error: reliability.expected_calibration_error,
+            brier_score: reliability.brier_score,
             quality: &quality,
+            reliability: &reliability,
         };
         println!("{}", serde_json::to_string(&json)?);
     } else {
         println!(
-            "model {} on {}\n{}",
+            "model {} on {}\n{}expected calibration error {:.4}, Brier score {:.5}{}",
             model.model_version,
             args.data.display(),
-            quality.table(args.legit_weight)
+            quality.table(args.legit_weight),
+            reliability.expected_calibration_error,
+            reliability.brier_score,
+            if model.is_calibrated() {
+                ""
+            } else {
+                " (an uncalibrated format-1 model: probabilities are raw forest scores)"
+            }
         );
     }
     Ok(())
+}
+
+/// The warning for rows from steps the model has seen: how many, which steps, and what follows.
+fn seen_warning(model: &Model, rows: usize, frauds: usize, total: usize) -> String {
+    let steps: Vec<String> = [
+        ("fitted on", model.training.fitted_steps),
+        ("thresholded on", model.training.threshold_steps),
+    ]
+    .iter()
+    .filter_map(|(what, range)| range.map(|r| format!("{what} steps {}–{}", r.first, r.last)))
+    .collect();
+    format!(
+        "{rows} of {total} rows ({frauds} frauds) are from steps the model was {}: figures \
+         that include them are optimistic; evaluate on later steps",
+        steps.join(" and ")
+    )
 }
 
 /// Scores every row of a PaySim CSV in input order with the model's own thresholds; stops at the
@@ -97,6 +150,7 @@ pub fn predict(model: &Model, path: &Path) -> Result<Vec<Prediction>> {
             probability,
             decision: model.thresholds.decide(probability),
             is_fraud: tx.is_fraud == Some(true),
+            step: tx.step,
         });
         if predictions.len() % 4096 == 0 {
             bar.set_position(reader.bytes_read());

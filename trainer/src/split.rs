@@ -2,6 +2,7 @@
 //! earliest steps, its thresholds are chosen on the steps after those, and it is judged on the
 //! latest steps, which neither fitting nor threshold choice has seen.
 
+use aegis_core::model::StepRange;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
@@ -23,6 +24,14 @@ pub struct Part {
 }
 
 impl Part {
+    /// The steps the part spans, as the model artifact records them.
+    pub fn steps(&self) -> StepRange {
+        StepRange {
+            first: self.first_step,
+            last: self.last_step,
+        }
+    }
+
     pub fn describe(&self) -> String {
         format!(
             "steps {}–{} ({} rows, {} frauds)",

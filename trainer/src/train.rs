@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use aegis_core::calibration::{Calibration, Observation};
 use aegis_core::forest::{CompiledForest, ForestParams};
 use aegis_core::model::TrainingSummary;
 use aegis_core::{Model, Thresholds};
@@ -14,7 +15,7 @@ use serde::Serialize;
 use crate::dataset::{self, Dataset};
 use crate::evaluation::{self, Scored};
 use crate::plot::{self, OperatingPoint as PlotPoint};
-use crate::report::{weight, Quality};
+use crate::report::{weight, Quality, Reliability};
 use crate::split::{self, Part, TimeSplit};
 use crate::TrainArgs;
 
@@ -38,7 +39,20 @@ struct TrainReport {
     threshold_part: Quality,
     /// Figures on the test part: the honest ones.
     test: Quality,
+    /// How well probabilities match observed fraud rates on the test part, before and after the
+    /// calibration map (fitted on the threshold part).
+    calibration: CalibrationReport,
     curves: String,
+}
+
+#[derive(Serialize)]
+struct CalibrationReport {
+    method: String,
+    points: usize,
+    /// The forest's raw score read as a probability.
+    raw: Reliability,
+    /// The calibrated probability, as verdicts carry it.
+    calibrated: Reliability,
 }
 
 #[derive(Serialize)]
@@ -87,11 +101,33 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let fit_seconds = started.elapsed().as_secs_f64();
     tracing::info!(fit_seconds, nodes = forest.n_nodes(), "fitted");
 
-    let threshold_rows = score(&forest, &dataset, &split.threshold, args.legit_weight);
+    // Calibration and thresholds are chosen on the threshold part, which fitting has not seen.
+    let raw_threshold_rows = score(&forest, None, &dataset, &split.threshold, args.legit_weight);
+    let calibration = calibrate(&raw_threshold_rows)?;
+    let threshold_rows = score(
+        &forest,
+        Some(&calibration),
+        &dataset,
+        &split.threshold,
+        args.legit_weight,
+    );
     let choice = choose_thresholds(&threshold_rows, args);
     let thresholds = Thresholds::new(choice.review, choice.block)?;
-    let test_rows = score(&forest, &dataset, &split.test, args.legit_weight);
+    let raw_test_rows = score(&forest, None, &dataset, &split.test, args.legit_weight);
+    let test_rows = score(
+        &forest,
+        Some(&calibration),
+        &dataset,
+        &split.test,
+        args.legit_weight,
+    );
     let test = Quality::measure(&test_rows, &thresholds);
+    let calibration_report = CalibrationReport {
+        method: calibration.method.clone(),
+        points: calibration.points.len(),
+        raw: Reliability::measure(&raw_test_rows),
+        calibrated: Reliability::measure(&test_rows),
+    };
 
     let summary = TrainingSummary {
         trained_at: aegis_core::clock::now_ms(),
@@ -103,13 +139,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         split: split.describe(),
         average_precision: test.average_precision,
         roc_auc: test.roc_auc,
+        fitted_steps: Some(split.fit.steps()),
+        threshold_steps: Some(split.threshold.steps()),
     };
     let shape = ForestShape {
         trees: forest.n_trees(),
         nodes: forest.n_nodes(),
         max_depth: forest.max_depth(),
     };
-    let model = Model::new(forest, thresholds, summary);
+    let model = Model::new(forest, Some(calibration), thresholds, summary);
     model.save(&args.out)?;
 
     let curves_path = beside(&args.out, "curves.svg");
@@ -130,6 +168,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         thresholds: choice,
         threshold_part: Quality::measure(&threshold_rows, &thresholds),
         test,
+        calibration: calibration_report,
         curves: file_name(&curves_path),
     };
     let report_path = beside(&args.out, "report.json");
@@ -165,8 +204,10 @@ pub fn fit(dataset: &Dataset, part: &Part, params: &ForestParams) -> Result<Comp
     Ok(fitted.compile()?)
 }
 
+/// Every row of `part` scored by the forest, then mapped by `calibration` when given.
 fn score(
     forest: &CompiledForest,
+    calibration: Option<&Calibration>,
     dataset: &Dataset,
     part: &Part,
     legit_weight: f64,
@@ -175,13 +216,27 @@ fn score(
         .iter()
         .map(|&i| {
             let row = &dataset.rows[i];
+            let raw = forest.predict(&row.features);
             Scored {
-                probability: forest.predict(&row.features),
+                probability: calibration.map_or(raw, |c| c.apply(raw)),
                 is_fraud: row.is_fraud,
                 weight: weight(row.is_fraud, legit_weight),
             }
         })
         .collect()
+}
+
+/// The isotonic calibration of the raw scores of `rows`, at their natural-rate weights.
+fn calibrate(rows: &[Scored]) -> Result<Calibration> {
+    let observations: Vec<Observation> = rows
+        .iter()
+        .map(|r| Observation {
+            score: r.probability,
+            label: f64::from(u8::from(r.is_fraud)),
+            weight: r.weight,
+        })
+        .collect();
+    Calibration::fit_isotonic(&observations).context("cannot calibrate on the threshold steps")
 }
 
 /// BLOCK at the lowest score whose weighted precision reaches `--block-precision` (the most frauds
@@ -268,8 +323,19 @@ fn print_summary(report: &TrainReport, model: &Path, report_path: &Path, curves:
     for note in &report.thresholds.notes {
         println!("note: {note}");
     }
-    println!("\ntest steps (never seen by fitting or threshold choice):");
+    println!("\ntest steps (never seen by fitting, calibration or threshold choice):");
     print!("{}", report.test.table(report.legit_weight));
+    let c = &report.calibration;
+    println!(
+        "calibration ({}, {} points): expected calibration error {:.4} (raw score {:.4}), \
+         Brier score {:.5} (raw {:.5})",
+        c.method,
+        c.points,
+        c.calibrated.expected_calibration_error,
+        c.raw.expected_calibration_error,
+        c.calibrated.brier_score,
+        c.raw.brier_score
+    );
     println!(
         "\nwrote {}, {}, {}",
         model.display(),

@@ -3,14 +3,15 @@
 
 mod properties;
 
+use aegis_core::calibration::Calibration;
 use aegis_core::features;
 use aegis_core::forest::{CompiledForest, ForestParams, Node};
-use aegis_core::model::TrainingSummary;
+use aegis_core::model::{StepRange, TrainingSummary};
 use aegis_core::{Model, Thresholds};
 
 /// A small model, built node by node (fitting lives in the trainer, whose tests fit real ones):
-/// three trees of a few splits on amount, balances and type, thresholds 0.5 / 0.9. `split` labels
-/// it.
+/// three trees of a few splits on amount, balances and type, a calibration, thresholds 0.5 / 0.9.
+/// `split` labels it.
 pub fn small_model(split: &str) -> Model {
     let split_on = |feature: u32, threshold: f64, left: u32, right: u32, value: f64| Node {
         feature,
@@ -45,6 +46,20 @@ pub fn small_model(split: &str) -> Model {
         split: split.into(),
         average_precision: 0.0,
         roc_auc: 0.0,
+        fitted_steps: Some(StepRange { first: 1, last: 9 }),
+        threshold_steps: Some(StepRange {
+            first: 10,
+            last: 12,
+        }),
     };
-    Model::new(forest, Thresholds::new(0.5, 0.9).unwrap(), summary)
+    let calibration = Calibration {
+        method: "isotonic".into(),
+        points: vec![(0.05, 0.001), (0.4, 0.02), (0.8, 0.6), (0.95, 0.99)],
+    };
+    Model::new(
+        forest,
+        Some(calibration),
+        Thresholds::new(0.5, 0.9).unwrap(),
+        summary,
+    )
 }

@@ -31,7 +31,8 @@ pub fn labelled_rows(name: &str) -> (Vec<Features>, Vec<f64>) {
         .features_and_labels()
 }
 
-/// A small model fitted on the enriched sample (thresholds 0.5 / 0.9); `split` labels it.
+/// A small model fitted on the enriched sample, uncalibrated (thresholds 0.5 / 0.9 on the raw
+/// score); `split` labels it.
 pub fn fitted_model(trees: usize, max_depth: u16, split: &str) -> Model {
     let (rows, labels) = labelled_rows(ENRICHED);
     let weights = fit::balanced_weights(&labels);
@@ -52,8 +53,10 @@ pub fn fitted_model(trees: usize, max_depth: u16, split: &str) -> Model {
         split: split.into(),
         average_precision: 0.0,
         roc_auc: 0.0,
+        fitted_steps: None,
+        threshold_steps: None,
     };
-    Model::new(compiled, Thresholds::new(0.5, 0.9).unwrap(), summary)
+    Model::new(compiled, None, Thresholds::new(0.5, 0.9).unwrap(), summary)
 }
 
 pub const ENRICHED: &str = "paysim_fraud_enriched_steps_1-400.csv";

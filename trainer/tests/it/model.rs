@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use aegis_core::calibration::Calibration;
 use aegis_core::model::FORMAT_VERSION;
 use aegis_core::{Decision, Model, Transaction, TxType};
 
@@ -67,10 +68,11 @@ fn bad_files_fail_with_one_clear_line() {
         empty.starts_with("m.model is not an Aegis model"),
         "{empty}"
     );
-    let newer =
-        String::from_utf8(bytes.clone())
-            .unwrap()
-            .replacen("AEGIS-MODEL 1", "AEGIS-MODEL 7", 1);
+    let newer = String::from_utf8(bytes.clone()).unwrap().replacen(
+        &format!("AEGIS-MODEL {FORMAT_VERSION}"),
+        "AEGIS-MODEL 7",
+        1,
+    );
     let newer = load(newer.as_bytes());
     assert!(newer.contains("is model format 7"), "{newer}");
     assert!(newer.contains("upgrade Aegis"), "{newer}");
@@ -144,4 +146,71 @@ fn batch_verdicts_equal_one_at_a_time() {
         );
         assert_eq!(verdict, &one);
     }
+}
+
+#[test]
+fn a_format_1_model_loads_uncalibrated_and_scores_as_before() {
+    let model = small_model();
+    assert!(!model.is_calibrated());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.model");
+    model.save(&path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let old = text
+        .replacen(&format!("AEGIS-MODEL {FORMAT_VERSION}"), "AEGIS-MODEL 1", 1)
+        .replacen(
+            &format!("\"format_version\":{FORMAT_VERSION}"),
+            "\"format_version\":1",
+            1,
+        );
+    assert!(!old.contains("calibration"));
+    let loaded = Model::from_bytes(Path::new("old.model"), old.as_bytes()).unwrap();
+    assert!(!loaded.is_calibrated());
+    assert_eq!(
+        loaded.model_version, model.model_version,
+        "format 1 keeps its version"
+    );
+    let tx = tx(TxType::Transfer, 181_000.0, 181_000.0, 0.0);
+    let features = aegis_core::features::extract(&tx);
+    assert_eq!(loaded.probability(&features), loaded.raw_score(&features));
+}
+
+#[test]
+fn a_calibrated_model_maps_raw_scores_and_its_calibration_is_checked() {
+    let mut model = small_model();
+    let calibration = Calibration {
+        method: "isotonic".into(),
+        points: vec![(0.1, 0.001), (0.5, 0.05), (0.9, 0.98)],
+    };
+    model = Model::new(
+        model.forest,
+        Some(calibration.clone()),
+        model.thresholds,
+        model.training,
+    );
+    let tx = tx(TxType::Transfer, 181_000.0, 181_000.0, 0.0);
+    let features = aegis_core::features::extract(&tx);
+    let raw = model.raw_score(&features);
+    assert_eq!(model.probability(&features), calibration.apply(raw));
+    assert_eq!(
+        model.verdicts(&[&tx], 0)[0].fraud_probability,
+        calibration.apply(raw),
+        "the batch kernel is calibrated too"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.model");
+    model.save(&path).unwrap();
+    assert_eq!(Model::load(&path).unwrap(), model);
+    // A calibration that is not monotone is refused with one line, before the hash is checked.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let broken = text.replacen("[0.5,0.05]", "[0.5,0.99]", 1);
+    assert_ne!(broken, text);
+    let error = Model::from_bytes(Path::new("c.model"), broken.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("is corrupt") && error.contains("calibration") && !error.contains('\n'),
+        "{error}"
+    );
 }
