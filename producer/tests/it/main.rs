@@ -1,8 +1,10 @@
-//! The producer against a real Kafka broker (tansu, started per test) and as a command line.
+//! The producer against a real Kafka broker (tansu, started per test) and as a command line; the
+//! simulator against the PaySim samples (no broker).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod cli;
 mod connect;
+mod measured;
 mod replay;
 mod simulate;
 
