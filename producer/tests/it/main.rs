@@ -4,6 +4,7 @@
 
 mod cli;
 mod connect;
+mod fidelity;
 mod measured;
 mod replay;
 mod simulate;
