@@ -19,9 +19,9 @@ pub enum Scenario {
 #[derive(Args, Clone, Debug)]
 #[command(group(ArgGroup::new("source").required(true).args(["replay", "simulate"])))]
 pub struct ProducerConfig {
-    /// Kafka bootstrap servers, e.g. `localhost:9092`.
-    #[arg(long, env = "AEGIS_BROKERS")]
-    pub brokers: String,
+    /// Kafka bootstrap servers, e.g. `localhost:9092` (not needed with --out).
+    #[arg(long, env = "AEGIS_BROKERS", required_unless_present = "out")]
+    pub brokers: Option<String>,
     /// Topic to publish transactions to (key = origin account).
     #[arg(long, env = "AEGIS_TOPIC", default_value = TRANSACTIONS_TOPIC)]
     pub topic: String,
@@ -31,6 +31,14 @@ pub struct ProducerConfig {
     /// Simulate PaySim-like traffic (type mix, amounts, balances, and PaySim's fraud pattern).
     #[arg(long, env = "AEGIS_SIMULATE")]
     pub simulate: bool,
+    /// Write the simulated transactions to this PaySim CSV file (same columns, `isFraud` filled,
+    /// hourly steps shaped like PaySim's) instead of publishing them: no broker needed.
+    #[arg(long, env = "AEGIS_OUT", value_name = "FILE.csv", requires = "simulate", conflicts_with_all = ["rate", "duration"])]
+    pub out: Option<PathBuf>,
+    /// With --out: spread the rows over this many hourly steps (default: as many as PaySim needs
+    /// for --count rows; one day, 24, without --count).
+    #[arg(long, env = "AEGIS_STEPS", requires = "out", value_parser = clap::value_parser!(u32).range(1..))]
+    pub steps: Option<u32>,
     /// Transactions per second (default: as fast as the broker takes them).
     #[arg(long, env = "AEGIS_RATE", value_name = "TX_PER_S")]
     pub rate: Option<f64>,
@@ -81,10 +89,12 @@ impl ProducerConfig {
     /// `replay` or `simulate` (and anything else) before running. For library users and tests.
     pub fn new(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
         ProducerConfig {
-            brokers: brokers.into(),
+            brokers: Some(brokers.into()),
             topic: topic.into(),
             replay: None,
             simulate: false,
+            out: None,
+            steps: None,
             rate: None,
             count: None,
             duration: None,

@@ -11,6 +11,9 @@
 //! Confluent wire format with `--schema-registry-url`. `event_time` is the moment of publishing,
 //! so downstream latency is real.
 //!
+//! With `--simulate --out FILE.csv`, [`write_file`] writes the simulated traffic as a PaySim CSV
+//! file instead (hourly steps, labels filled), without a broker.
+//!
 //! [`run`] does the work; the binary adds flags, logging, signals and `/metrics` around it.
 
 pub mod config;
@@ -22,6 +25,8 @@ pub mod replay;
 pub mod simulate;
 
 use std::fmt;
+use std::fs::File;
+use std::io::BufWriter;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,10 +41,14 @@ pub use metrics::Counters;
 use pace::Pacer;
 use progress::Progress;
 use publish::{Publisher, Sent};
+use simulate::out::{write_csv, StepPlan, Written};
 use simulate::{SimulationParams, Simulator};
 
 /// How long the final flush may take; what is unacknowledged then counts as failed.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Steps `--out` writes when neither `--count` nor `--steps` says: one day.
+const DEFAULT_OUT_STEPS: u32 = 24;
 
 /// What a run did (all zero when it was stopped before it could connect).
 #[derive(Clone, Debug, Default)]
@@ -93,6 +102,9 @@ pub fn run(
     cancel: &CancellationToken,
 ) -> Result<Summary> {
     config.check()?;
+    let brokers = config.brokers.as_deref().context(
+        "--brokers is needed to publish (or write a file instead with --simulate --out FILE.csv)",
+    )?;
     let (source, total) = open_source(config)?;
     let codec = AvroCodec::transaction();
     let framing = match &config.schema_registry_url {
@@ -104,7 +116,7 @@ pub fn run(
         None => Framing::SingleObject,
     };
     let Some(publisher) = Publisher::connect(
-        &config.brokers,
+        brokers,
         &config.topic,
         &config.kafka.properties(),
         counters.clone(),
@@ -167,6 +179,42 @@ pub fn run(
     Ok(summary)
 }
 
+/// `--simulate --out FILE.csv`: writes `--count` simulated transactions (or `--steps` steps' worth
+/// at PaySim's volume; one day without either) as a PaySim CSV file, in hourly steps. No broker.
+pub fn write_file(config: &ProducerConfig) -> Result<Written> {
+    config.check()?;
+    let path = config
+        .out
+        .as_deref()
+        .context("--out FILE.csv says where to write")?;
+    let profile = &simulate::PAYSIM.steps;
+    let steps = config.steps.unwrap_or_else(|| {
+        config
+            .count
+            .map_or(DEFAULT_OUT_STEPS, |n| StepPlan::steps_for(n, profile))
+    });
+    let count = config
+        .count
+        .unwrap_or_else(|| StepPlan::rows_for(steps, profile));
+    let plan = StepPlan::new(count, steps, config.fraud_rate, profile);
+    let cannot = || format!("cannot write {} (pass another --out)", path.display());
+    let mut out = BufWriter::new(File::create(path).with_context(cannot)?);
+    let written =
+        write_csv(&mut Simulator::new(simulation(config)), &plan, &mut out).with_context(cannot)?;
+    Ok(written)
+}
+
+/// The simulator's parameters from the flags.
+fn simulation(config: &ProducerConfig) -> SimulationParams {
+    SimulationParams {
+        seed: config.seed,
+        fraud_rate: config.fraud_rate,
+        takeover_every: config
+            .scenario
+            .map(|Scenario::AccountTakeover| config.takeover_every),
+    }
+}
+
 /// The configured source, already limited by `--count`, and how many transactions it will give
 /// if that is known.
 fn open_source(
@@ -182,13 +230,7 @@ fn open_source(
             Ok((Box::new(source), Some(total)))
         }
         None => {
-            let simulator = Simulator::new(SimulationParams {
-                seed: config.seed,
-                fraud_rate: config.fraud_rate,
-                takeover_every: config
-                    .scenario
-                    .map(|Scenario::AccountTakeover| config.takeover_every),
-            });
+            let simulator = Simulator::new(simulation(config));
             let source = simulator.take(config.count.map_or(usize::MAX, limit));
             Ok((Box::new(source), config.count))
         }

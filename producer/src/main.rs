@@ -1,5 +1,5 @@
 //! The `aegis-producer` command line: flags, logging, signals and the metrics endpoint; the work is
-//! in the library.
+//! in the library. With `--out` it only writes a file: no runtime, no broker.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -15,7 +15,7 @@ const BINARY: &str = "aegis-producer";
 #[command(
     name = "aegis-producer",
     version,
-    about = "Publish PaySim transactions (replayed or simulated) to Kafka"
+    about = "Publish PaySim transactions (replayed or simulated) to Kafka, or write simulated ones to a PaySim CSV file"
 )]
 struct Cli {
     #[command(flatten)]
@@ -24,6 +24,15 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.config.out.is_some() {
+        return match aegis_producer::write_file(&cli.config) {
+            Ok(written) => {
+                println!("{written}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => service::exit_with_error(BINARY, e.as_ref()),
+        };
+    }
     // librdkafka's own message for a bad property ends with its value, which may be a secret.
     if let Err(e) = kafka::check_properties(&cli.config.kafka.properties()) {
         return service::exit_with_error(BINARY, &e);

@@ -18,6 +18,7 @@
 mod fraud;
 pub mod measure;
 pub mod measured;
+pub mod out;
 pub mod profile;
 
 use std::collections::VecDeque;

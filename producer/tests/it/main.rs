@@ -6,6 +6,7 @@ mod cli;
 mod connect;
 mod fidelity;
 mod measured;
+mod out;
 mod replay;
 mod simulate;
 
