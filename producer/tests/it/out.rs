@@ -133,3 +133,22 @@ fn out_mistakes_are_one_line_each() {
         "{stderr}"
     );
 }
+
+#[test]
+fn help_explains_out_and_steps_and_their_environment_variables() {
+    let output = producer(&["--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for text in [
+        "--out <FILE.csv>",
+        "--steps <STEPS>",
+        "AEGIS_OUT",
+        "AEGIS_STEPS",
+    ] {
+        assert!(help.contains(text), "{text} missing from --help");
+    }
+    assert!(
+        help.contains("not needed with --out"),
+        "--brokers says when it is not needed"
+    );
+}
