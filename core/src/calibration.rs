@@ -12,9 +12,10 @@
 //!
 //! The map is the fitted step function, with two refinements. Across a gap between two steps, where
 //! no fitting row scored, it rises linearly from one step's rate to the next. Within a step it rises
-//! by at most [`TIE_BREAK`] (10⁻⁹), so that the forest's ranking survives calibration — ties would
-//! cost precision–recall area — while the probability stays the step's observed rate to nine
-//! decimals.
+//! by at most [`TIE_BREAK`] (10⁻⁹) — up from the step's rate, or, for a step at 1.0, up to it — so
+//! that the forest's ranking survives calibration (ties would cost precision–recall area, and would
+//! let a legit transaction share a BLOCK score with the frauds) while the probability stays the
+//! step's observed rate to nine decimals.
 
 use serde::{Deserialize, Serialize};
 
@@ -69,11 +70,21 @@ impl Calibration {
         let mut points = Vec::with_capacity(2 * blocks.len());
         for (i, block) in blocks.iter().enumerate() {
             let rate = block.rate();
-            let next = blocks.get(i + 1).map_or(1.0, Block::rate);
-            points.push((block.lowest, rate));
-            if block.highest > block.lowest {
-                points.push((block.highest, rate + TIE_BREAK.min((next - rate) / 2.0)));
+            if block.highest == block.lowest {
+                points.push((block.lowest, rate));
+                continue;
             }
+            // Rise above the step's rate, or — for a step at 1.0, with no room above — up to it.
+            let next = blocks.get(i + 1).map_or(1.0, Block::rate);
+            let previous = if i == 0 { 0.0 } else { blocks[i - 1].rate() };
+            let up = TIE_BREAK.min((next - rate) / 2.0);
+            let (low, high) = if up > 0.0 {
+                (rate, rate + up)
+            } else {
+                (rate - TIE_BREAK.min((rate - previous) / 2.0), rate)
+            };
+            points.push((block.lowest, low));
+            points.push((block.highest, high));
         }
         let calibration = Calibration {
             method: "isotonic".into(),
@@ -221,6 +232,22 @@ mod tests {
                 "{fit:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_step_at_one_still_keeps_the_ranking() {
+        let fit = Calibration::fit_isotonic(&[
+            obs(0.1, 0.0, 10.0),
+            obs(0.7, 1.0, 1.0),
+            obs(0.8, 1.0, 1.0),
+            obs(0.95, 1.0, 1.0),
+        ])
+        .unwrap();
+        let (a, b, c) = (fit.apply(0.7), fit.apply(0.8), fit.apply(0.95));
+        assert!(
+            a < b && b < c && c == 1.0 && a >= 1.0 - TIE_BREAK,
+            "{fit:?}"
+        );
     }
 
     #[test]
