@@ -220,10 +220,11 @@ impl Totals {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn row(probability: f64, is_fraud: bool, weight: f64) -> Scored {
+    /// A scored row, for tests.
+    pub(crate) fn row(probability: f64, is_fraud: bool, weight: f64) -> Scored {
         Scored {
             probability,
             is_fraud,

@@ -180,14 +180,7 @@ impl Reliability {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(probability: f64, is_fraud: bool, weight: f64) -> Scored {
-        Scored {
-            probability,
-            is_fraud,
-            weight,
-        }
-    }
+    use crate::evaluation::tests::row;
 
     #[test]
     fn a_calibrated_set_has_no_calibration_error_and_an_overconfident_one_has() {
