@@ -10,6 +10,7 @@ pub mod dataset;
 pub mod evaluate;
 pub mod evaluation;
 pub mod fit;
+pub mod interval;
 pub mod plot;
 pub mod report;
 pub mod split;

@@ -7,6 +7,7 @@ use aegis_core::Thresholds;
 use serde::Serialize;
 
 use crate::evaluation::{self, Confusion, Scored};
+use crate::interval::Intervals;
 
 /// Precision, recall and F1 when everything scoring at least `threshold` is flagged.
 #[derive(Clone, Debug, Serialize)]
@@ -15,6 +16,9 @@ pub struct OperatingPoint {
     pub precision: f64,
     pub recall: f64,
     pub f1: f64,
+    pub false_positive_rate: f64,
+    /// 95 % intervals of precision, recall and false-positive rate (see [`crate::interval`]).
+    pub intervals: Intervals,
     /// Weighted counts.
     pub confusion: Confusion,
 }
@@ -27,6 +31,8 @@ impl OperatingPoint {
             precision: confusion.precision(),
             recall: confusion.recall(),
             f1: confusion.f1(),
+            false_positive_rate: confusion.false_positive_rate(),
+            intervals: Intervals::of(rows, &confusion),
             confusion,
         }
     }
@@ -91,6 +97,19 @@ impl Quality {
                 c.false_positive,
                 c.true_negative,
                 c.false_negative
+            );
+            let i = &p.intervals;
+            let _ = writeln!(
+                out,
+                "{:<20} 95 % intervals: precision {:.4}–{:.4}, recall {:.4}–{:.4}, \
+                 false-positive rate {:.2e}–{:.2e}",
+                "",
+                i.precision.low,
+                i.precision.high,
+                i.recall.low,
+                i.recall.high,
+                i.false_positive_rate.low,
+                i.false_positive_rate.high
             );
         }
         out

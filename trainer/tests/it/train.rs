@@ -52,6 +52,37 @@ fn train_writes_model_report_and_curves_with_a_quality_floor() {
     assert!(
         test["review"]["recall"].as_f64().unwrap() >= test["block"]["recall"].as_f64().unwrap()
     );
+    // Every figure comes with its 95 % interval, which holds the figure.
+    for point in ["block", "review"] {
+        let p = &test[point];
+        for figure in ["precision", "recall", "false_positive_rate"] {
+            let (value, interval) = (p[figure].as_f64().unwrap(), &p["intervals"][figure]);
+            let (low, high) = (
+                interval["low"].as_f64().unwrap(),
+                interval["high"].as_f64().unwrap(),
+            );
+            assert!(low <= value && value <= high, "{point} {figure}: {p}");
+        }
+        // A few thousand legit rows cannot show a false-positive rate of exactly zero.
+        assert!(
+            p["intervals"]["false_positive_rate"]["high"]
+                .as_f64()
+                .unwrap()
+                > 1e-4,
+            "{p}"
+        );
+    }
+    // Calibration: measured on the test steps, better than the raw score.
+    let calibration = &report["calibration"];
+    let ece = |which: &str| {
+        calibration[which]["expected_calibration_error"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        ece("calibrated") <= 0.005 && ece("calibrated") < ece("raw"),
+        "{calibration}"
+    );
 }
 
 #[test]
