@@ -12,6 +12,7 @@ pub mod evaluation;
 pub mod fit;
 pub mod interval;
 pub mod plot;
+pub mod reliability_plot;
 pub mod report;
 pub mod split;
 pub mod train;

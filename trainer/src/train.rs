@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::dataset::{self, Dataset};
 use crate::evaluation::{self, Scored};
 use crate::plot::{self, OperatingPoint as PlotPoint};
+use crate::reliability_plot;
 use crate::report::{weight, Quality, Reliability};
 use crate::split::{self, Part, TimeSplit};
 use crate::TrainArgs;
@@ -43,6 +44,7 @@ struct TrainReport {
     /// calibration map (fitted on the threshold part).
     calibration: CalibrationReport,
     curves: String,
+    reliability_diagram: String,
 }
 
 #[derive(Serialize)]
@@ -152,6 +154,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
     let curves_path = beside(&args.out, "curves.svg");
     draw(&curves_path, &model, &test_rows, &test)?;
+    let reliability_path = beside(&args.out, "reliability.svg");
+    reliability_plot::draw_reliability(
+        &reliability_path,
+        &format!("Aegis {} on test steps: reliability", model.model_version),
+        &calibration_report.raw,
+        &calibration_report.calibrated,
+    )?;
     let report = TrainReport {
         model_version: model.model_version.clone(),
         trained_at: model.training.trained_at,
@@ -170,11 +179,17 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         test,
         calibration: calibration_report,
         curves: file_name(&curves_path),
+        reliability_diagram: file_name(&reliability_path),
     };
     let report_path = beside(&args.out, "report.json");
     std::fs::write(&report_path, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("cannot write {}", report_path.display()))?;
-    print_summary(&report, &args.out, &report_path, &curves_path);
+    print_summary(
+        &report,
+        &args.out,
+        &report_path,
+        &[&curves_path, &reliability_path],
+    );
     Ok(())
 }
 
@@ -306,7 +321,7 @@ fn draw(path: &Path, model: &Model, rows: &[Scored], test: &Quality) -> Result<(
     )
 }
 
-fn print_summary(report: &TrainReport, model: &Path, report_path: &Path, curves: &Path) {
+fn print_summary(report: &TrainReport, model: &Path, report_path: &Path, pictures: &[&Path]) {
     println!(
         "model {} — {} trees, depth <= {}, {} nodes, fitted in {:.1} s",
         report.model_version,
@@ -336,11 +351,12 @@ fn print_summary(report: &TrainReport, model: &Path, report_path: &Path, curves:
         c.calibrated.brier_score,
         c.raw.brier_score
     );
+    let pictures: Vec<String> = pictures.iter().map(|p| p.display().to_string()).collect();
     println!(
         "\nwrote {}, {}, {}",
         model.display(),
         report_path.display(),
-        curves.display()
+        pictures.join(", ")
     );
 }
 

@@ -17,6 +17,13 @@ fn train_writes_model_report_and_curves_with_a_quality_floor() {
     let svg =
         std::fs::read_to_string(format!("{}.curves.svg", model.display())).expect("curves written");
     assert!(svg.contains("<svg"));
+    let reliability = std::fs::read_to_string(format!("{}.reliability.svg", model.display()))
+        .expect("reliability diagram written");
+    assert!(
+        reliability.contains("raw forest score: ECE")
+            && reliability.contains("calibrated probability: ECE"),
+        "both curves in the reliability diagram"
+    );
 
     let report = report_of(model);
     assert_eq!(report["rows"], 27_052);

@@ -1,0 +1,123 @@
+//! Draws the reliability diagram: in each probability bin, the mean predicted probability against
+//! the fraud rate observed there (weighted to the natural rate), for the forest's raw score and for
+//! the calibrated probability, beside the diagonal a calibrated model follows.
+
+use std::path::Path;
+
+use anyhow::Context;
+use plotters::prelude::*;
+
+use crate::report::Reliability;
+
+const SIZE: (u32, u32) = (640, 560);
+const FONT: &str = "sans-serif";
+const RAW_COLOR: RGBColor = RGBColor(200, 30, 30);
+const CALIBRATED_COLOR: RGBColor = RGBColor(30, 90, 200);
+
+/// Writes `path` as an SVG reliability diagram of `raw` and `calibrated` under `title`.
+pub fn draw_reliability(
+    path: &Path,
+    title: &str,
+    raw: &Reliability,
+    calibrated: &Reliability,
+) -> anyhow::Result<()> {
+    let svg = render(title, raw, calibrated).context("could not draw the reliability diagram")?;
+    std::fs::write(path, svg).with_context(|| {
+        format!(
+            "could not write the reliability diagram to {}",
+            path.display()
+        )
+    })
+}
+
+fn render(title: &str, raw: &Reliability, calibrated: &Reliability) -> anyhow::Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, (FONT, 20))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0.0..1.0, 0.0..1.02)?;
+        chart
+            .configure_mesh()
+            .x_desc("mean predicted probability (10 bins)")
+            .y_desc("observed fraud rate (natural rate)")
+            .axis_desc_style((FONT, 16))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()?;
+        let diagonal = [(0.0, 0.0), (1.0, 1.0)];
+        chart.draw_series(DashedLineSeries::new(
+            diagonal,
+            6,
+            4,
+            BLACK.mix(0.5).stroke_width(1),
+        ))?;
+        for (name, reliability, color) in [
+            ("raw forest score", raw, RAW_COLOR),
+            ("calibrated probability", calibrated, CALIBRATED_COLOR),
+        ] {
+            let label = format!(
+                "{name}: ECE {:.4}, Brier {:.5}",
+                reliability.expected_calibration_error, reliability.brier_score
+            );
+            let points: Vec<(f64, f64)> = reliability
+                .bins
+                .iter()
+                .map(|b| (b.mean_probability, b.fraud_rate))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart.draw_series(
+                points
+                    .into_iter()
+                    .map(|at| Circle::new(at, 4, color.filled())),
+            )?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.3))
+            .label_font((FONT, 14))
+            .draw()?;
+        root.present()?;
+    }
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluation::tests::row;
+
+    #[test]
+    fn the_diagram_shows_both_curves_and_their_errors() {
+        let rows = [
+            row(0.9, true, 1.0),
+            row(0.9, false, 4.0),
+            row(0.05, false, 10.0),
+        ];
+        let raw = Reliability::measure(&rows);
+        let calibrated = Reliability::measure(&[
+            row(0.2, true, 1.0),
+            row(0.2, false, 4.0),
+            row(0.0, false, 10.0),
+        ]);
+        let svg = render("test", &raw, &calibrated).unwrap();
+        assert!(svg.contains("<svg"));
+        assert!(svg.contains(&format!("ECE {:.4}", raw.expected_calibration_error)));
+        assert!(svg.contains("calibrated probability: ECE 0.0000"), "{svg}");
+        // One mark per non-empty bin of each curve.
+        assert_eq!(
+            svg.matches("<circle").count(),
+            raw.bins.len() + calibrated.bins.len()
+        );
+    }
+}
