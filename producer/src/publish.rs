@@ -3,7 +3,7 @@
 //! logged (at most one line a second) and reported.
 
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -37,19 +37,14 @@ const QUEUE_FULL_WARNING: Duration = Duration::from_secs(10);
 const PURGE_REPORT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What librdkafka reports back: delivery reports (counted, failures logged at most once a
-/// second) and its own logs and errors — kept at debug level until the first metadata answer,
-/// so that an unreachable broker ends in the one error line of [`Publisher::connect`].
+/// second) and its own logs and errors. The producer exists only once [`Publisher::connect`]'s
+/// cluster check has passed, so an unreachable broker at start is that check's one error line.
 pub struct Reports {
     counters: Arc<Counters>,
-    connected: AtomicBool,
 }
 
 impl ClientContext for Reports {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        if !self.connected.load(Relaxed) {
-            tracing::debug!(target: "librdkafka", "{facility} {message}");
-            return;
-        }
         match level {
             RDKafkaLogLevel::Emerg
             | RDKafkaLogLevel::Alert
@@ -68,11 +63,7 @@ impl ClientContext for Reports {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if self.connected.load(Relaxed) {
-            tracing::warn!(target: "librdkafka", %error, "{reason}");
-        } else {
-            tracing::debug!(target: "librdkafka", %error, "{reason}");
-        }
+        tracing::warn!(target: "librdkafka", %error, "{reason}");
     }
 }
 
@@ -133,7 +124,6 @@ impl Publisher {
             kafka::client_config(brokers, &DEFAULTS, properties)
                 .create_with_context(Reports {
                     counters: counters.clone(),
-                    connected: AtomicBool::new(true),
                 })
                 .context("cannot create the Kafka producer (check --brokers and the -X / --kafka-config properties)")?;
         Ok(Some(Publisher {
