@@ -129,23 +129,9 @@ impl<'a> Panel<'a> {
         marks: impl Iterator<Item = (f64, f64)>,
         operating: &[OperatingPoint],
     ) -> anyhow::Result<()> {
-        let mut chart = ChartBuilder::on(area)
-            .caption(self.caption, (FONT, 20))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(55)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.02)?;
-        chart
-            .configure_mesh()
-            .x_desc(self.x_label)
-            .y_desc(self.y_label)
-            .axis_desc_style((FONT, 16))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
+        let mut chart = unit_chart(area, self.caption, self.x_label, self.y_label)?;
         if chance_line {
-            let diagonal = [(0.0, 0.0), (1.0, 1.0)];
-            let style = BLACK.mix(0.5).stroke_width(1);
-            chart.draw_series(DashedLineSeries::new(diagonal, 6, 4, style))?;
+            draw_diagonal(&mut chart)?;
         }
         chart.draw_series(LineSeries::new(curve, CURVE_COLOR.stroke_width(2)))?;
         for (index, (at, op)) in marks.zip(operating).enumerate() {
@@ -156,8 +142,40 @@ impl<'a> Panel<'a> {
     }
 }
 
-/// The chart type of both panels: linear axes over [0, 1].
-type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+/// The chart type of every panel: linear axes over [0, 1].
+pub(crate) type Chart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A captioned chart over [0, 1] × [0, 1] with labelled axes, as every Aegis picture draws.
+pub(crate) fn unit_chart<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    caption: &str,
+    x_label: &str,
+    y_label: &str,
+) -> anyhow::Result<Chart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (FONT, 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0.0..1.0, 0.0..1.02)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .axis_desc_style((FONT, 16))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    Ok(chart)
+}
+
+/// The dashed y = x line: chance on a ROC curve, perfect calibration on a reliability diagram.
+pub(crate) fn draw_diagonal(chart: &mut Chart) -> anyhow::Result<()> {
+    let diagonal = [(0.0, 0.0), (1.0, 1.0)];
+    let style = BLACK.mix(0.5).stroke_width(1);
+    chart.draw_series(DashedLineSeries::new(diagonal, 6, 4, style))?;
+    Ok(())
+}
 
 /// Draws a filled circle at `at` with `label` beside it, left of the mark near the right edge.
 fn draw_marker(

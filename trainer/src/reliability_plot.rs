@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use plotters::prelude::*;
 
+use crate::plot;
 use crate::report::Reliability;
 
 const SIZE: (u32, u32) = (640, 560);
@@ -35,26 +36,13 @@ fn render(title: &str, raw: &Reliability, calibrated: &Reliability) -> anyhow::R
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, (FONT, 20))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(55)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.02)?;
-        chart
-            .configure_mesh()
-            .x_desc("mean predicted probability (10 bins)")
-            .y_desc("observed fraud rate (natural rate)")
-            .axis_desc_style((FONT, 16))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
-        let diagonal = [(0.0, 0.0), (1.0, 1.0)];
-        chart.draw_series(DashedLineSeries::new(
-            diagonal,
-            6,
-            4,
-            BLACK.mix(0.5).stroke_width(1),
-        ))?;
+        let mut chart = plot::unit_chart(
+            &root,
+            title,
+            "mean predicted probability (10 bins)",
+            "observed fraud rate (natural rate)",
+        )?;
+        plot::draw_diagonal(&mut chart)?;
         for (name, reliability, color) in [
             ("raw forest score", raw, RAW_COLOR),
             ("calibrated probability", calibrated, CALIBRATED_COLOR),
