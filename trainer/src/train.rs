@@ -104,25 +104,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     tracing::info!(fit_seconds, nodes = forest.n_nodes(), "fitted");
 
     // Calibration and thresholds are chosen on the threshold part, which fitting has not seen.
-    let raw_threshold_rows = score(&forest, None, &dataset, &split.threshold, args.legit_weight);
+    let raw_threshold_rows = score(&forest, &dataset, &split.threshold, args.legit_weight);
     let calibration = calibrate(&raw_threshold_rows)?;
-    let threshold_rows = score(
-        &forest,
-        Some(&calibration),
-        &dataset,
-        &split.threshold,
-        args.legit_weight,
-    );
+    let threshold_rows = calibrated(&raw_threshold_rows, &calibration);
     let choice = choose_thresholds(&threshold_rows, args);
     let thresholds = Thresholds::new(choice.review, choice.block)?;
-    let raw_test_rows = score(&forest, None, &dataset, &split.test, args.legit_weight);
-    let test_rows = score(
-        &forest,
-        Some(&calibration),
-        &dataset,
-        &split.test,
-        args.legit_weight,
-    );
+    let raw_test_rows = score(&forest, &dataset, &split.test, args.legit_weight);
+    let test_rows = calibrated(&raw_test_rows, &calibration);
     let test = Quality::measure(&test_rows, &thresholds);
     let calibration_report = CalibrationReport {
         method: calibration.method.clone(),
@@ -219,10 +207,9 @@ pub fn fit(dataset: &Dataset, part: &Part, params: &ForestParams) -> Result<Comp
     Ok(fitted.compile()?)
 }
 
-/// Every row of `part` scored by the forest, then mapped by `calibration` when given.
+/// Every row of `part` with the forest's raw score.
 fn score(
     forest: &CompiledForest,
-    calibration: Option<&Calibration>,
     dataset: &Dataset,
     part: &Part,
     legit_weight: f64,
@@ -231,12 +218,21 @@ fn score(
         .iter()
         .map(|&i| {
             let row = &dataset.rows[i];
-            let raw = forest.predict(&row.features);
             Scored {
-                probability: calibration.map_or(raw, |c| c.apply(raw)),
+                probability: forest.predict(&row.features),
                 is_fraud: row.is_fraud,
                 weight: weight(row.is_fraud, legit_weight),
             }
+        })
+        .collect()
+}
+
+/// `rows` with their raw scores mapped by `calibration`.
+fn calibrated(rows: &[Scored], calibration: &Calibration) -> Vec<Scored> {
+    rows.iter()
+        .map(|r| Scored {
+            probability: calibration.apply(r.probability),
+            ..*r
         })
         .collect()
 }
