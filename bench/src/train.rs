@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use aegis_core::features::{Features, FEATURE_NAMES};
 use aegis_core::Model;
-use aegis_trainer::{dataset, split, train};
+use aegis_trainer::{dataset, sources, split, train};
 use anyhow::{ensure, Context, Result};
 use clap::Args;
 use serde_json::json;
@@ -28,8 +28,7 @@ pub struct TrainArgs {
 pub fn run(args: &TrainArgs) -> Result<String> {
     let model = Model::load(&args.model)?;
     let params = model.training.params;
-    let paths: Vec<PathBuf> = model.training.data.iter().map(PathBuf::from).collect();
-    let data = dataset::read(&paths)?;
+    let data = dataset::read(&sources::of_model(&model.training))?;
     let parts = split::by_step(&data.rows)?;
 
     let mut seconds = Vec::new();

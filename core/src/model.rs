@@ -40,13 +40,19 @@ pub struct TrainingSummary {
     pub trained_at: i64,
     /// The input files.
     pub data: Vec<String>,
+    /// Each input file's legit weight (how many real legit rows one of its legit rows stands
+    /// for), in the order of `data`; empty in models trained before it was recorded, whose files
+    /// all had `legit_weight`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub legit_weights: Vec<f64>,
     /// Distinct rows read (a row in several files counts once).
     pub rows: u64,
     /// Fraud rows among them.
     pub frauds: u64,
     /// The forest's hyper-parameters.
     pub params: ForestParams,
-    /// Weight of each legit row in metrics (undoes down-sampling of legit rows).
+    /// Weight of a legit row of the test steps in metrics (undoes down-sampling of legit rows;
+    /// the largest, if overlapping files gave those rows different weights).
     pub legit_weight: f64,
     /// How rows were split by step into fit / threshold / test sets.
     pub split: String,

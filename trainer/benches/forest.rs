@@ -13,7 +13,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 fn sample() -> (Vec<Features>, Vec<f64>) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../data/paysim_fraud_enriched_steps_1-400.csv");
-    dataset::read(&[path])
+    dataset::read_one_file(&path, 256.2)
         .expect("sample")
         .features_and_labels()
 }

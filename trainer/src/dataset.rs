@@ -1,20 +1,27 @@
 //! Labelled rows read from one or more PaySim files, with a progress bar; a row found in several
-//! files (same step, origin account and amount) counts once.
+//! files (same step, origin account and amount) counts once, with the weight the files together
+//! give it (see [`sources`](crate::sources)).
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use aegis_core::features::{self, Features};
 use aegis_core::paysim::PaysimReader;
+use aegis_core::transaction::TxType;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::sources::{self, Coverage, WeightedFile};
 
 /// One labelled row, reduced to what training and evaluation need.
 #[derive(Clone, Copy, Debug)]
 pub struct Row {
     pub step: i32,
+    pub tx_type: TxType,
     pub features: Features,
     pub is_fraud: bool,
+    /// How many real transactions the row stands for in natural-rate figures (frauds 1).
+    pub weight: f64,
 }
 
 /// Distinct rows of the inputs, in reading order.
@@ -39,10 +46,10 @@ impl Dataset {
 }
 
 /// Reads every file; stops at the first bad row with an error naming file, line and field.
-pub fn read(paths: &[PathBuf]) -> Result<Dataset> {
-    let total: u64 = paths
+pub fn read(files: &[WeightedFile]) -> Result<Dataset> {
+    let total: u64 = files
         .iter()
-        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .map(|f| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0))
         .sum();
     let bar = byte_bar(total, "reading");
     let mut seen = HashSet::new();
@@ -50,21 +57,36 @@ pub fn read(paths: &[PathBuf]) -> Result<Dataset> {
         rows: Vec::new(),
         duplicates: 0,
     };
+    let mut coverage = Vec::with_capacity(files.len());
     let mut done = 0;
-    for path in paths {
-        done += read_one(path, &mut seen, &mut dataset, |read| {
+    for file in files {
+        let mut covers = Coverage::new(file.legit_weight);
+        done += read_one(&file.path, &mut seen, &mut dataset, &mut covers, |read| {
             bar.set_position(done + read)
         })?;
+        coverage.push(covers);
         bar.set_position(done);
     }
     bar.finish_and_clear();
+    for row in &mut dataset.rows {
+        row.weight = sources::row_weight(&coverage, row.step, row.tx_type, row.is_fraud);
+    }
     Ok(dataset)
+}
+
+/// Reads one file whose legit rows all weigh `legit_weight` (as `evaluate` does).
+pub fn read_one_file(path: &Path, legit_weight: f64) -> Result<Dataset> {
+    read(&[WeightedFile {
+        path: path.to_owned(),
+        legit_weight,
+    }])
 }
 
 fn read_one(
     path: &Path,
     seen: &mut HashSet<(i32, String, u64)>,
     dataset: &mut Dataset,
+    coverage: &mut Coverage,
     progress: impl Fn(u64),
 ) -> Result<u64> {
     let mut reader = PaysimReader::open(path)?;
@@ -72,12 +94,15 @@ fn read_one(
     while let Some(row) = reader.next() {
         let row = row?;
         let tx = row.transaction;
+        coverage.add(tx.step, tx.tx_type);
         let key = (tx.step, tx.name_orig.clone(), tx.amount.to_bits());
         if seen.insert(key) {
             dataset.rows.push(Row {
                 step: tx.step,
+                tx_type: tx.tx_type,
                 features: features::extract(&tx),
                 is_fraud: tx.is_fraud == Some(true),
+                weight: 1.0, // set once every file's coverage is known
             });
         } else {
             dataset.duplicates += 1;

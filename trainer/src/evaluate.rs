@@ -106,7 +106,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
             "model {} on {}\n{}expected calibration error {:.4}, Brier score {:.5}{}",
             model.model_version,
             args.data.display(),
-            quality.table(args.legit_weight),
+            quality.table(),
             reliability.expected_calibration_error,
             reliability.brier_score,
             if model.is_calibrated() {

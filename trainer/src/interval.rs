@@ -1,9 +1,9 @@
 //! 95 % confidence intervals for the figures at an operating point, honest for weighted rows.
 //!
-//! Recall and the false-positive rate are proportions within one class, and within a class every
-//! row has one weight (frauds 1, legit rows `--legit-weight`), so each gets a Wilson score interval
-//! on the class's *effective* sample size, (Σw)² / Σw² — the number of rows actually seen, not the
-//! natural rows they stand for. With 4,690 legit rows each weighing 256.2, "0 false positives" gives
+//! Recall and the false-positive rate are proportions within one class (frauds weigh 1, legit rows
+//! what their files' sampling makes them stand for), so each gets a Wilson score interval on the
+//! class's *effective* sample size, (Σw)² / Σw² (Kish's) — the number of rows actually seen when
+//! they weigh alike, fewer when a few heavy rows dominate — not the natural rows they stand for. With 4,690 legit rows each weighing 256.2, "0 false positives" gives
 //! a false-positive rate of at most about 8 in 10,000, not 0.
 //!
 //! Precision mixes both classes — TP / (TP + FP) with TP = recall × frauds and FP = FPR × legit —

@@ -3,8 +3,9 @@
 //!
 //! Training splits rows by step (time), never at random: the forest is fitted on the earliest
 //! steps, the ALLOW / REVIEW / BLOCK thresholds are chosen on the next ones, and every reported
-//! figure comes from the latest steps, which neither has seen. Metrics weight legit rows by
-//! `--legit-weight` so they hold at PaySim's natural fraud rate even on down-sampled data.
+//! figure comes from the latest steps, which neither has seen. Metrics weight each legit row by
+//! what its file's sampling makes it stand for (`--data FILE:W`, or `--legit-weight` for one
+//! file), so they hold at PaySim's natural fraud rate even on down-sampled data.
 
 pub mod dataset;
 pub mod evaluate;
@@ -14,6 +15,7 @@ pub mod interval;
 pub mod plot;
 pub mod reliability_plot;
 pub mod report;
+pub mod sources;
 pub mod split;
 pub mod train;
 
@@ -24,15 +26,16 @@ use clap::Args;
 /// Flags of `aegis-trainer train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// PaySim CSV to train on; repeat (or separate with commas) for several files. A row found in
-    /// several files counts once.
+    /// PaySim CSV to train on, as FILE or FILE:W, where W is the file's legit weight (how many real
+    /// legit transactions one of its legit rows stands for). Repeat (or separate with commas) for
+    /// several files, each with its own :W; a row found in several files counts once.
     #[arg(
         long = "data",
         env = "AEGIS_DATA",
         required = true,
         value_delimiter = ','
     )]
-    pub data: Vec<PathBuf>,
+    pub data: Vec<sources::DataSource>,
     /// Where to write the model artifact; the report and curves go beside it.
     #[arg(long, env = "AEGIS_MODEL_OUT")]
     pub out: PathBuf,
@@ -51,10 +54,11 @@ pub struct TrainArgs {
     /// Seed for bootstrap samples and feature choice; same seed and data, same model.
     #[arg(long, env = "AEGIS_SEED", default_value_t = 42)]
     pub seed: u64,
-    /// Weight of each legit row in metrics and threshold choice: how many real legit transactions
-    /// one sampled row stands for (256.2 for the fraud-enriched PaySim sample).
-    #[arg(long, env = "AEGIS_LEGIT_WEIGHT", default_value_t = 1.0)]
-    pub legit_weight: f64,
+    /// Legit weight of a single --data file (default 1): how many real legit transactions one
+    /// sampled row stands for (256.2 for the fraud-enriched PaySim sample). Several files take
+    /// theirs as FILE:W.
+    #[arg(long, env = "AEGIS_LEGIT_WEIGHT")]
+    pub legit_weight: Option<f64>,
     /// BLOCK threshold: the lowest score at which weighted precision reaches this.
     #[arg(long, env = "AEGIS_BLOCK_PRECISION", default_value_t = 0.99)]
     pub block_precision: f64,
@@ -87,9 +91,5 @@ pub struct EvaluateArgs {
 
 /// Checks a legit weight flag before any work.
 pub fn check_legit_weight(w: f64) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        w.is_finite() && w > 0.0,
-        "--legit-weight must be a positive number (got {w}); use 1 for natural data, 256.2 for the fraud-enriched sample"
-    );
-    Ok(())
+    sources::check_weight(w).map_err(|e| anyhow::anyhow!("--legit-weight: {e}"))
 }

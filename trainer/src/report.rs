@@ -47,6 +47,9 @@ pub struct Quality {
     pub average_precision: f64,
     /// Weighted area under the ROC curve.
     pub roc_auc: f64,
+    /// The smallest and largest weight of a legit row: equal unless overlapping files sampled
+    /// the rows' steps at different rates.
+    pub legit_weights: [f64; 2],
     /// Flagged = BLOCK.
     pub block: OperatingPoint,
     /// Flagged = REVIEW or BLOCK.
@@ -58,6 +61,12 @@ impl Quality {
         Quality {
             rows: rows.len(),
             frauds: rows.iter().filter(|r| r.is_fraud).count(),
+            legit_weights: rows
+                .iter()
+                .filter(|r| !r.is_fraud)
+                .fold([f64::INFINITY, f64::NEG_INFINITY], |[low, high], r| {
+                    [low.min(r.weight), high.max(r.weight)]
+                }),
             average_precision: evaluation::average_precision(rows),
             roc_auc: evaluation::roc_auc(rows),
             block: OperatingPoint::at(rows, thresholds.block),
@@ -66,11 +75,17 @@ impl Quality {
     }
 
     /// A plain-text table of these figures.
-    pub fn table(&self, legit_weight: f64) -> String {
+    pub fn table(&self) -> String {
         let mut out = String::new();
+        let [low, high] = self.legit_weights;
+        let weights = if low == high || !low.is_finite() {
+            format!("x{low}")
+        } else {
+            format!("x{low:.1}–x{high:.1} by their files' sampling")
+        };
         let _ = writeln!(
             out,
-            "{} rows, {} frauds; legit rows weighted x{legit_weight}",
+            "{} rows, {} frauds; legit rows weighted {weights}",
             self.rows, self.frauds
         );
         let _ = writeln!(

@@ -16,7 +16,8 @@ use crate::dataset::{self, Dataset};
 use crate::evaluation::{self, Scored};
 use crate::plot::{self, OperatingPoint as PlotPoint};
 use crate::reliability_plot;
-use crate::report::{weight, Quality, Reliability};
+use crate::report::{Quality, Reliability};
+use crate::sources;
 use crate::split::{self, Part, TimeSplit};
 use crate::TrainArgs;
 
@@ -25,11 +26,11 @@ use crate::TrainArgs;
 struct TrainReport {
     model_version: String,
     trained_at: i64,
+    /// The input files, each as FILE:W with its legit weight.
     data: Vec<String>,
     rows: usize,
     duplicates_skipped: u64,
     frauds: u64,
-    legit_weight: f64,
     params: ForestParams,
     forest: ForestShape,
     fit_seconds: f64,
@@ -81,7 +82,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         .with_features_per_split(args.features_per_split)
         .with_seed(args.seed)
         .check()?;
-    crate::check_legit_weight(args.legit_weight)?;
+    let files = sources::resolve(&args.data, args.legit_weight)?;
     for (flag, v) in [
         ("--block-precision", args.block_precision),
         ("--review-precision", args.review_precision),
@@ -89,7 +90,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         anyhow::ensure!(v > 0.0 && v <= 1.0, "{flag} must be in (0, 1] (got {v})");
     }
 
-    let dataset = dataset::read(&args.data)?;
+    let dataset = dataset::read(&files)?;
     let split = split::by_step(&dataset.rows)?;
     tracing::info!(
         rows = dataset.rows.len(),
@@ -97,6 +98,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         "read"
     );
     tracing::info!("split {}", split.describe());
+    for warning in &split.warnings {
+        eprintln!("aegis-trainer: warning: {warning}");
+    }
 
     let started = Instant::now();
     let forest = fit(&dataset, &split.fit, &params)?;
@@ -104,12 +108,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     tracing::info!(fit_seconds, nodes = forest.n_nodes(), "fitted");
 
     // Calibration and thresholds are chosen on the threshold part, which fitting has not seen.
-    let raw_threshold_rows = score(&forest, &dataset, &split.threshold, args.legit_weight);
+    let raw_threshold_rows = score(&forest, &dataset, &split.threshold);
     let calibration = calibrate(&raw_threshold_rows)?;
     let threshold_rows = calibrated(&raw_threshold_rows, &calibration);
     let choice = choose_thresholds(&threshold_rows, args);
     let thresholds = Thresholds::new(choice.review, choice.block)?;
-    let raw_test_rows = score(&forest, &dataset, &split.test, args.legit_weight);
+    let raw_test_rows = score(&forest, &dataset, &split.test);
     let test_rows = calibrated(&raw_test_rows, &calibration);
     let test = Quality::measure(&test_rows, &thresholds);
     let calibration_report = CalibrationReport {
@@ -121,11 +125,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
     let summary = TrainingSummary {
         trained_at: aegis_core::clock::now_ms(),
-        data: args.data.iter().map(|p| p.display().to_string()).collect(),
+        data: files.iter().map(|f| f.path.display().to_string()).collect(),
+        legit_weights: files.iter().map(|f| f.legit_weight).collect(),
         rows: dataset.rows.len() as u64,
         frauds: dataset.frauds(),
         params,
-        legit_weight: args.legit_weight,
+        legit_weight: test.legit_weights[1],
         split: split.describe(),
         average_precision: test.average_precision,
         roc_auc: test.roc_auc,
@@ -152,11 +157,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let report = TrainReport {
         model_version: model.model_version.clone(),
         trained_at: model.training.trained_at,
-        data: model.training.data.clone(),
+        data: files
+            .iter()
+            .map(|f| format!("{}:{}", f.path.display(), f.legit_weight))
+            .collect(),
         rows: dataset.rows.len(),
         duplicates_skipped: dataset.duplicates,
         frauds: dataset.frauds(),
-        legit_weight: args.legit_weight,
         params,
         forest: shape,
         fit_seconds,
@@ -208,12 +215,7 @@ pub fn fit(dataset: &Dataset, part: &Part, params: &ForestParams) -> Result<Comp
 }
 
 /// Every row of `part` with the forest's raw score.
-fn score(
-    forest: &CompiledForest,
-    dataset: &Dataset,
-    part: &Part,
-    legit_weight: f64,
-) -> Vec<Scored> {
+fn score(forest: &CompiledForest, dataset: &Dataset, part: &Part) -> Vec<Scored> {
     part.indices
         .iter()
         .map(|&i| {
@@ -221,7 +223,7 @@ fn score(
             Scored {
                 probability: forest.predict(&row.features),
                 is_fraud: row.is_fraud,
-                weight: weight(row.is_fraud, legit_weight),
+                weight: row.weight,
             }
         })
         .collect()
@@ -326,7 +328,11 @@ fn print_summary(report: &TrainReport, model: &Path, report_path: &Path, picture
         report.forest.nodes,
         report.fit_seconds
     );
+    println!("data {}", report.data.join(", "));
     println!("split {}", report.split_description);
+    for warning in &report.split.warnings {
+        println!("warning: {warning}");
+    }
     println!(
         "thresholds: REVIEW >= {:.4}, BLOCK >= {:.4}",
         report.thresholds.review, report.thresholds.block
@@ -335,7 +341,7 @@ fn print_summary(report: &TrainReport, model: &Path, report_path: &Path, picture
         println!("note: {note}");
     }
     println!("\ntest steps (never seen by fitting, calibration or threshold choice):");
-    print!("{}", report.test.table(report.legit_weight));
+    print!("{}", report.test.table());
     let c = &report.calibration;
     println!(
         "calibration ({}, {} points): expected calibration error {:.4} (raw score {:.4}), \

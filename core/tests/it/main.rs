@@ -42,6 +42,7 @@ pub fn small_model(split: &str) -> Model {
         rows: 0,
         frauds: 0,
         params: ForestParams::default().with_trees(3).with_max_depth(2),
+        legit_weights: Vec::new(),
         legit_weight: 1.0,
         split: split.into(),
         average_precision: 0.0,

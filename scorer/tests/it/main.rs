@@ -43,14 +43,17 @@ pub fn model() -> &'static Path {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("demo.model");
         aegis_trainer::train::run(&aegis_trainer::TrainArgs {
-            data: vec![data("paysim_fraud_enriched_steps_1-400.csv")],
+            data: vec![aegis_trainer::sources::DataSource {
+                path: data("paysim_fraud_enriched_steps_1-400.csv"),
+                legit_weight: None,
+            }],
             out: out.clone(),
             trees: 100,
             max_depth: 12,
             min_samples_leaf: 1,
             features_per_split: None,
             seed: 42,
-            legit_weight: 256.2,
+            legit_weight: Some(256.2),
             block_precision: 0.99,
             review_precision: 0.5,
         })

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::{data, demo_model, stderr, trainer, write_csv, ENRICHED, MIXED};
+use crate::{data, demo_model, stderr, trainer, write_csv, ENRICHED, MIXED, TRANSFER_CASHOUT};
 
 #[test]
 fn json_has_the_contract_fields_and_predictions_follow_input_order() {
@@ -83,39 +83,68 @@ fn json_has_the_contract_fields_and_predictions_follow_input_order() {
 fn on_steps_it_never_saw_the_model_is_accurate_and_calibrated() {
     let dir = tempfile::tempdir().unwrap();
     let (early, later) = split_sample_at_step(&data(ENRICHED), dir.path(), 250);
-    let model = dir.path().join("early.model");
-    let run = trainer(&[
-        "train",
-        "--data",
-        early.to_str().unwrap(),
-        "--out",
-        model.to_str().unwrap(),
-        "--legit-weight",
-        "256.2",
-    ]);
-    assert!(run.status.success(), "{}", stderr(&run));
-    let run = trainer(&[
-        "evaluate",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        later.to_str().unwrap(),
-        "--legit-weight",
-        "256.2",
-        "--json",
-    ]);
-    assert!(run.status.success(), "{}", stderr(&run));
-    assert!(!stderr(&run).contains("warning"), "{}", stderr(&run));
-    let json: Value = serde_json::from_slice(&run.stdout).unwrap();
-    assert_eq!(json["seen_rows"], 0);
-    let figure = |key: &str| json[key].as_f64().unwrap();
-    assert!(figure("frauds") > 1_000.0, "{json}");
-    assert!(figure("average_precision") >= 0.998, "{json}");
+    let early = format!("{}:256.2", early.display());
+    let mixed = format!("{}:21.46", data(MIXED).display());
+    let transfers = format!("{}:1", data(TRANSFER_CASHOUT).display());
+    // The enriched sample's early steps alone, then with the two other samples (which lie inside
+    // those steps): on the later steps, more data must not do worse.
+    let mut figures = Vec::new();
+    for (name, data) in [
+        ("alone", vec![early.as_str()]),
+        (
+            "all",
+            vec![early.as_str(), mixed.as_str(), transfers.as_str()],
+        ),
+    ] {
+        let model = dir.path().join(format!("{name}.model"));
+        let mut args = vec!["train", "--out", model.to_str().unwrap()];
+        for file in data {
+            args.extend(["--data", file]);
+        }
+        let run = trainer(&args);
+        assert!(run.status.success(), "{}", stderr(&run));
+        let predictions = dir.path().join(format!("{name}.csv"));
+        let run = trainer(&[
+            "evaluate",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            later.to_str().unwrap(),
+            "--legit-weight",
+            "256.2",
+            "--json",
+            "--predictions",
+            predictions.to_str().unwrap(),
+        ]);
+        assert!(run.status.success(), "{}", stderr(&run));
+        assert!(!stderr(&run).contains("warning"), "{}", stderr(&run));
+        let json: Value = serde_json::from_slice(&run.stdout).unwrap();
+        assert_eq!(json["seen_rows"], 0);
+        let figure = |key: &str| json[key].as_f64().unwrap();
+        assert!(figure("frauds") > 1_000.0, "{json}");
+        assert!(figure("average_precision") >= 0.998, "{name}: {json}");
+        assert!(
+            figure("precision") >= 0.99 && figure("recall") >= 0.98,
+            "{name}: BLOCK: {json}"
+        );
+        assert!(
+            figure("expected_calibration_error") <= 0.005,
+            "{name}: {json}"
+        );
+        let written = std::fs::read_to_string(&predictions).unwrap();
+        assert_eq!(written.lines().count() as f64, figure("rows") + 1.0);
+        figures.push((
+            figure("average_precision"),
+            figure("recall"),
+            figure("frauds"),
+        ));
+    }
+    let ((ap_alone, recall_alone, frauds), (ap_all, recall_all, _)) = (figures[0], figures[1]);
+    assert!(ap_all >= ap_alone - 1e-3, "AUPRC {ap_all} < {ap_alone}");
     assert!(
-        figure("precision") >= 0.99 && figure("recall") >= 0.98,
-        "BLOCK: {json}"
+        recall_all >= recall_alone - 1.0 / frauds,
+        "BLOCK recall {recall_all} < {recall_alone}"
     );
-    assert!(figure("expected_calibration_error") <= 0.005, "{json}");
 }
 
 /// Writes the rows of a PaySim CSV with step <= `last_early` to `early.csv` and the rest to

@@ -26,7 +26,7 @@ pub fn data(name: &str) -> PathBuf {
 
 /// Features and 0/1 labels of every row of a shipped sample.
 pub fn labelled_rows(name: &str) -> (Vec<Features>, Vec<f64>) {
-    dataset::read(&[data(name)])
+    dataset::read_one_file(&data(name), 1.0)
         .expect("sample reads")
         .features_and_labels()
 }
@@ -49,6 +49,7 @@ pub fn fitted_model(trees: usize, max_depth: u16, split: &str) -> Model {
         rows: rows.len() as u64,
         frauds: labels.iter().sum::<f64>() as u64,
         params,
+        legit_weights: vec![256.2],
         legit_weight: 256.2,
         split: split.into(),
         average_precision: 0.0,
