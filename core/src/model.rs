@@ -204,11 +204,35 @@ impl Model {
         };
         let tmp = path.with_extension("tmp");
         let mut file = std::io::BufWriter::new(fs::File::create(&tmp).map_err(io)?);
-        writeln!(file, "{MAGIC} {FORMAT_VERSION}").map_err(io)?;
-        serde_json::to_writer(&mut file, self).map_err(|e| io(e.into()))?;
+        self.write_to(&mut file).map_err(io)?;
         file.flush().map_err(io)?;
         drop(file);
         fs::rename(&tmp, path).map_err(io)
+    }
+
+    /// The artifact's bytes, exactly as [`Model::save`] writes them (what the models topic carries).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        // Writing to a Vec cannot fail, and a model always serializes (its floats are finite).
+        let _ = self.write_to(&mut bytes);
+        bytes
+    }
+
+    fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
+        writeln!(out, "{MAGIC} {FORMAT_VERSION}")?;
+        serde_json::to_writer(out, self).map_err(std::io::Error::from)
+    }
+
+    /// The same model with other thresholds (in calibrated space), and so another version.
+    pub fn with_thresholds(mut self, thresholds: Thresholds) -> Model {
+        self.thresholds = thresholds;
+        self.model_version = content_version(
+            &self.features,
+            &self.thresholds,
+            &self.forest,
+            self.calibration.as_ref(),
+        );
+        self
     }
 
     /// Reads and checks a model file.

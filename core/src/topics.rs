@@ -9,6 +9,10 @@ pub const VERDICTS_TOPIC: &str = "verdicts";
 /// (see [`crate::dead_letter`]).
 pub const DLQ_TOPIC: &str = "transactions.dlq";
 
+/// Compacted topic of model artifacts, keyed by role (`live` or `shadow`): every scorer replica
+/// reads it whole and swaps models without a restart.
+pub const MODELS_TOPIC: &str = "models";
+
 /// `deploy/topics.txt`, embedded: one line per topic, `name partitions cleanup.policy`.
 const TABLE: &str = include_str!("../../deploy/topics.txt");
 

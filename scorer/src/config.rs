@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aegis_core::topics::{DLQ_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC};
+use aegis_core::topics::{DLQ_TOPIC, MODELS_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC};
 use aegis_kafka::KafkaFlags;
 use clap::Args;
 
@@ -26,9 +26,16 @@ pub struct ScorerConfig {
     /// Topic undecodable or invalid transactions are written to, with the reason in headers.
     #[arg(long, env = "AEGIS_DLQ_TOPIC", default_value = DLQ_TOPIC)]
     pub dlq_topic: String,
-    /// The model artifact written by `aegis-trainer train`.
+    /// The model artifact written by `aegis-trainer train`: the live model until the models topic
+    /// holds one (then its fallback), and the way to run without that topic.
     #[arg(long, env = "AEGIS_MODEL")]
     pub model: PathBuf,
+    /// Compacted topic of published models (`aegis-trainer publish`), read whole by every replica:
+    /// a model published there replaces the live (or shadow) one between two batches, without a
+    /// restart. `""` to score with `--model` only. `--review-threshold` / `--block-threshold`
+    /// apply to the `--model` file only; a published model carries its own thresholds.
+    #[arg(long, env = "AEGIS_MODELS_TOPIC", default_value = MODELS_TOPIC)]
+    pub models_topic: String,
     /// Address of the HTTP server: metrics, health, scoring API, API docs, live page.
     #[arg(long, env = "AEGIS_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,

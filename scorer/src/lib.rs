@@ -20,6 +20,7 @@
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod models;
 pub mod replica;
 pub mod stream;
 

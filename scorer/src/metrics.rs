@@ -13,6 +13,7 @@ use prometheus::{
 
 use aegis_core::DeadLetterReason;
 
+use crate::models::Role;
 use crate::stream::scoring::Output;
 
 /// Event-to-verdict latency buckets, in seconds: 1 ms to 10 s.
@@ -39,6 +40,8 @@ pub struct Metrics {
     pub(crate) rebalances: IntCounter,
     delivery_failures: IntCounter,
     model_info: GaugeVec,
+    model_updates: IntCounterVec,
+    model_installed_at: GaugeVec,
     thresholds: GaugeVec,
     up_since: Gauge,
 }
@@ -86,6 +89,8 @@ impl Metrics {
             rebalances: counter(&r, "aegis_rebalances_total", "Partition assignments and revocations seen."),
             delivery_failures: counter(&r, "aegis_delivery_failures_total", "Verdicts or dead letters the broker failed to acknowledge (the replica stops)."),
             model_info: register(&r, GaugeVec::new(Opts::new("aegis_model_info", "The model in use (value 1), by version."), &["model_version"]).expect("valid metric")),
+            model_updates: counter_vec(&r, "aegis_model_updates_total", "Models read from the models topic, by role and outcome: installed, or refused (corrupt or incompatible; the replica keeps the model it had).", &["role", "outcome"]),
+            model_installed_at: register(&r, GaugeVec::new(Opts::new("aegis_model_installed_time_seconds", "When the model in each role was installed, Unix seconds."), &["role"]).expect("valid metric")),
             thresholds: register(&r, GaugeVec::new(Opts::new("aegis_decision_threshold", "Lowest fraud probability that gets each decision."), &["decision"]).expect("valid metric")),
             up_since: register(&r, Gauge::new("aegis_start_time_seconds", "When this replica started, Unix seconds.").expect("valid metric")),
             registry: r,
@@ -99,15 +104,15 @@ impl Metrics {
         for reason in DeadLetterReason::ALL {
             m.dead_letters.with_label_values(&[reason.as_str()]);
         }
-        m.model_info
-            .with_label_values(&[&model.model_version])
-            .set(1.0);
-        m.thresholds
-            .with_label_values(&["REVIEW"])
-            .set(model.thresholds.review);
-        m.thresholds
-            .with_label_values(&["BLOCK"])
-            .set(model.thresholds.block);
+        for role in Role::ALL {
+            for outcome in ["installed", "refused"] {
+                m.model_updates.with_label_values(&[role.as_str(), outcome]);
+            }
+        }
+        m.show_live_model(model);
+        m.model_installed_at
+            .with_label_values(&[Role::Live.as_str()])
+            .set(aegis_core::clock::now_ms() as f64 / 1000.0);
         m.up_since.set(aegis_core::clock::now_ms() as f64 / 1000.0);
         m
     }
@@ -155,6 +160,49 @@ impl Metrics {
                 }
             }
         }
+    }
+
+    /// The live model and its thresholds, as `aegis_model_info` and `aegis_decision_threshold`.
+    fn show_live_model(&self, model: &Model) {
+        self.model_info.reset();
+        self.model_info
+            .with_label_values(&[&model.model_version])
+            .set(1.0);
+        self.thresholds
+            .with_label_values(&["REVIEW"])
+            .set(model.thresholds.review);
+        self.thresholds
+            .with_label_values(&["BLOCK"])
+            .set(model.thresholds.block);
+    }
+
+    /// A model from the models topic was installed in `role` at `now_ms`.
+    pub fn model_installed(&self, role: Role, model: &Model, now_ms: i64) {
+        self.model_updates
+            .with_label_values(&[role.as_str(), "installed"])
+            .inc();
+        self.model_installed_at
+            .with_label_values(&[role.as_str()])
+            .set(now_ms as f64 / 1000.0);
+        if role == Role::Live {
+            self.show_live_model(model);
+        }
+    }
+
+    /// A record of the models topic was refused; `None` when its key named no role.
+    pub fn model_refused(&self, role: Option<Role>) {
+        let role = role.map_or("unknown", Role::as_str);
+        self.model_updates
+            .with_label_values(&[role, "refused"])
+            .inc();
+    }
+
+    /// Models installed (`refused` false) or refused in `role` so far.
+    pub fn model_updates(&self, role: Role, refused: bool) -> u64 {
+        let outcome = if refused { "refused" } else { "installed" };
+        self.model_updates
+            .with_label_values(&[role.as_str(), outcome])
+            .get()
     }
 
     /// A delivery failed for good.

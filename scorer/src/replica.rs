@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use crate::config::ScorerConfig;
 use crate::http::live::LiveFeed;
 use crate::metrics::Metrics;
+use crate::models::{Installed, Models, Origin};
 use crate::stream::assignment::Assignment;
 use crate::stream::clients::registry;
 use crate::stream::scoring::Scorer;
@@ -30,12 +31,20 @@ impl ReplicaState {
         Self::with_model(config, load_model(config)?)
     }
 
-    /// [`ReplicaState::new`] with a model already loaded by [`load_model`].
+    /// [`ReplicaState::new`] with a model already loaded by [`load_model`]: the live model until
+    /// the models topic says otherwise.
     pub fn with_model(config: &ScorerConfig, model: Model) -> Result<ReplicaState> {
         let (framing, registry) = registry(config)?;
+        let live = Installed {
+            model: Arc::new(model),
+            arrived_at: now_ms(),
+            origin: Origin::File {
+                path: config.model.display().to_string(),
+            },
+        };
         Ok(ReplicaState {
-            metrics: Arc::new(Metrics::new(&model)),
-            scorer: Arc::new(Scorer::new(model, framing, registry)),
+            metrics: Arc::new(Metrics::new(&live.model)),
+            scorer: Arc::new(Scorer::new(Models::new(live), framing, registry)),
             assignment: Arc::default(),
             live: Arc::new(LiveFeed::new(now_ms())),
         })

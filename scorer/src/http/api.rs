@@ -172,7 +172,7 @@ pub fn score_body(scorer: &Scorer, body: &[u8]) -> Result<ScoreResponse, String>
     match ScoreBody::parse(body)? {
         ScoreBody::One(request) => {
             let tx = transaction(request, now)?;
-            Ok(ScoreResponse::One(scorer.verdict(&tx, now)))
+            Ok(ScoreResponse::One(scorer.model().verdict(&tx, now)))
         }
         ScoreBody::Many(requests) => {
             let txs = requests

@@ -7,6 +7,7 @@
 //! | `GET /healthz` | alive |
 //! | `GET /readyz` | model loaded and input partitions assigned |
 //! | `POST /v1/score` | score one transaction or an array (JSON) |
+//! | `GET /v1/model` | the live and shadow models: versions, thresholds, when and whence each arrived |
 //! | `GET /openapi.json` | OpenAPI 3 description, generated from the Rust types |
 //! | `GET /docs` | interactive API docs (vendored Swagger UI) |
 //! | `GET /` | the live page; `GET /api/live` its data |
@@ -41,6 +42,7 @@ use route_table::WrongMethod;
 use api::{ApiError, ScoreBody, ScoreRequest, ScoreResponse};
 use live::LiveSnapshot;
 
+use crate::models::{ModelsView, Origin, SlotView};
 use crate::replica::ReplicaState;
 
 /// Serves until `shutdown` fires.
@@ -59,7 +61,7 @@ pub async fn serve(listener: TcpListener, replica: Arc<ReplicaState>, shutdown: 
         title = "Aegis scorer",
         description = "Real-time fraud replica: the same model and thresholds as the Kafka stream."
     ),
-    paths(score, healthz, readyz, metrics, live),
+    paths(score, model, healthz, readyz, metrics, live),
     components(schemas(
         ScoreRequest,
         ScoreBody,
@@ -68,7 +70,10 @@ pub async fn serve(listener: TcpListener, replica: Arc<ReplicaState>, shutdown: 
         Decision,
         TxType,
         ApiError,
-        Readiness
+        Readiness,
+        ModelsView,
+        SlotView,
+        Origin
     )),
     modifiers(&OtherMethodsRefused)
 )]
@@ -166,6 +171,10 @@ pub fn routes(
         .and(with.clone())
         .and(warp::any().map(move || scoring.clone()))
         .then(score);
+    let model = table
+        .route(Method::GET, "/v1/model")
+        .and(with.clone())
+        .map(model);
     let live = table.route(Method::GET, "/api/live").and(with).map(live);
     let openapi = table
         .route(Method::GET, "/openapi.json")
@@ -178,6 +187,8 @@ pub fn routes(
         .or(readyz)
         .unify()
         .or(score)
+        .unify()
+        .or(model)
         .unify()
         .or(live)
         .unify()
@@ -252,6 +263,14 @@ async fn score(body: bytes::Bytes, s: Arc<ReplicaState>, scoring: Arc<Semaphore>
         ),
     };
     warp::reply::with_status(body, status).into_response()
+}
+
+/// The models this replica scores with: the live one (from `--model` or the models topic) and the
+/// shadow, if one is published — each with its version, thresholds, and when and whence it
+/// arrived.
+#[utoipa::path(get, path = "/v1/model", responses((status = 200, description = "the live and shadow models", body = ModelsView)))]
+fn model(s: Arc<ReplicaState>) -> Response {
+    warp::reply::json(&s.scorer.models().view()).into_response()
 }
 
 /// The live page's data: totals, fraud rate, blocked amount, recent points and the REVIEW/BLOCK

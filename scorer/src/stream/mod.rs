@@ -17,6 +17,7 @@
 mod acknowledge;
 pub mod assignment;
 pub(crate) mod clients;
+pub mod model_updates;
 mod pipeline;
 pub mod scoring;
 mod shutdown;

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::acknowledge::{acknowledge, InFlight, InFlightOffset};
 use super::assignment::Assignment;
 use super::clients::{create_consumer, create_producer};
+use super::model_updates;
 use super::scoring::{Output, Received, Scorer};
 use super::shutdown::finish;
 use super::ScorerConsumer;
@@ -36,6 +37,10 @@ pub async fn run(
     replica: Arc<ReplicaState>,
     cancel: CancellationToken,
 ) -> Result<()> {
+    // The models topic is read to its end before the first batch: a replica starting late scores
+    // with the current model from its first verdict.
+    let stop = cancel.child_token();
+    let models = model_updates::start(&config, replica.clone(), stop.clone()).await?;
     let consumer = Arc::new(create_consumer(&config, &replica)?);
     let producer = create_producer(&config)?;
     consumer
@@ -48,7 +53,6 @@ pub async fn run(
         "scorer started"
     );
 
-    let stop = cancel.child_token();
     let depth = config.max_in_flight as usize;
     let (batch_tx, batch_rx) = mpsc::channel::<Vec<Received>>(depth);
     let (flight_tx, flight_rx) = mpsc::channel::<InFlight>(depth);
@@ -100,6 +104,10 @@ pub async fn run(
         }
     };
     let finish = finish(consumer, producer, budget.saturating_sub(started.elapsed())).await;
+    if let Some(models) = models {
+        stop.cancel();
+        let _ = models.await;
+    }
     drained.and(finish)
 }
 

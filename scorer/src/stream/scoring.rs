@@ -2,9 +2,13 @@
 //! dead letter, with a reason from a closed set, for everything else. Pure and synchronous, so it
 //! runs off the consumer's poll path and is easy to test.
 
+use std::sync::Arc;
+
 use aegis_core::avro::{AvroCodec, Framing};
 use aegis_core::{DeadLetterReason, Model, Transaction, Verdict};
 use aegis_kafka::registry::{DecodeError, RegistryDecoder};
+
+use crate::models::Models;
 
 /// One consumed message, detached from the consumer.
 #[derive(Clone, Debug)]
@@ -41,29 +45,36 @@ pub enum Decoded {
     },
 }
 
-/// A model, the framing verdicts are written in, and (with a Schema Registry) the decoder that
-/// resolves Confluent-framed input written with other registered schemas.
+/// The models (live and shadow, swappable), the framing verdicts are written in, and (with a
+/// Schema Registry) the decoder that resolves Confluent-framed input written with other registered
+/// schemas.
 pub struct Scorer {
-    model: Model,
+    models: Models,
     framing: Framing,
     decoder: Option<RegistryDecoder<Transaction>>,
 }
 
 impl Scorer {
     pub fn new(
-        model: Model,
+        models: Models,
         framing: Framing,
         decoder: Option<RegistryDecoder<Transaction>>,
     ) -> Self {
         Scorer {
-            model,
+            models,
             framing,
             decoder,
         }
     }
 
-    pub fn model(&self) -> &Model {
-        &self.model
+    /// The live model now (a swap installs another; take it once per batch).
+    pub fn model(&self) -> Arc<Model> {
+        self.models.live()
+    }
+
+    /// The live and shadow slots.
+    pub fn models(&self) -> &Models {
+        &self.models
     }
 
     /// Decodes and validates one payload. `Err` means the registry could not be asked — that says
@@ -101,14 +112,11 @@ impl Scorer {
         })
     }
 
-    /// The verdict for one valid transaction, stamped `now_ms`.
-    pub fn verdict(&self, tx: &Transaction, now_ms: i64) -> Verdict {
-        self.model.verdict(tx, now_ms)
-    }
-
     /// The output for every message of a batch, in order; `Err` if the registry is unreachable.
-    /// The batch's valid transactions are scored together by the compiled forest.
+    /// The batch's valid transactions are scored together by the compiled forest of the live model
+    /// taken at the start: the whole batch is scored by one model, whatever a swap does meanwhile.
     pub fn process(&self, batch: &[Received], now_ms: i64) -> Result<Vec<Output>, DecodeError> {
+        let model = self.model();
         let decoded = batch
             .iter()
             .map(|m| self.decode(m.payload.as_deref()))
@@ -121,13 +129,13 @@ impl Scorer {
             })
             .collect();
         // One verdict per valid transaction, in order.
-        let mut verdicts = self.model.verdicts(&valid, now_ms).into_iter();
+        let mut verdicts = model.verdicts(&valid, now_ms).into_iter();
         Ok(decoded
             .into_iter()
             .map(|d| match d {
                 Decoded::Valid(tx) => match verdicts.next() {
                     Some(verdict) => self.encode(verdict),
-                    None => self.encode(self.verdict(&tx, now_ms)),
+                    None => self.encode(model.verdict(&tx, now_ms)),
                 },
                 Decoded::DeadLetter { reason, error } => Output::DeadLetter { reason, error },
             })

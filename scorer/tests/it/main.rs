@@ -6,6 +6,7 @@ mod dead_letters;
 mod group;
 mod http;
 mod live;
+mod models;
 mod openapi;
 mod registry;
 mod replay;
@@ -119,6 +120,8 @@ impl Pipeline {
             output_topic: String::new(),
             dlq_topic: String::new(),
             model: model().to_owned(),
+            // Tests that publish models create their own topic (see models.rs).
+            models_topic: String::new(),
             review_threshold: None,
             block_threshold: None,
             batch_size: 200,

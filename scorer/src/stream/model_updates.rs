@@ -1,0 +1,209 @@
+//! Models changed without a restart. Every replica reads the compacted models topic (key = role,
+//! `live` or `shadow`; value = the artifact's bytes as `aegis-trainer train` writes them) whole —
+//! assigned every partition, not as a group member, since every replica needs every record — from
+//! the beginning: to its end before the first batch is scored, so a replica that starts later
+//! scores with the current model, then for as long as it runs.
+//!
+//! Each record is checked exactly as the `--model` file is at start-up ([`Model::from_bytes`]).
+//! A good one is installed in its slot, and the next batch is scored with it (see
+//! [`crate::models`]); a corrupt or incompatible one is refused with a log line and
+//! `aegis_model_updates_total{outcome="refused"}`, and the replica keeps the model it had. An empty
+//! value (a tombstone) retires the shadow model; the live slot is never emptied.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aegis_core::clock::now_ms;
+use aegis_core::error_line::one_line;
+use aegis_core::Model;
+use aegis_kafka as kafka;
+use anyhow::{Context, Result};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ScorerConfig;
+use crate::models::{Installed, Origin, Role};
+use crate::replica::ReplicaState;
+
+/// Longest wait for the broker's answers about the models topic at start-up.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads the models topic to its end, installing what it holds, then follows it in a task until
+/// `cancel` fires. `None` when there is nothing to follow (`--models-topic ""`, or no such topic:
+/// the replica scores with `--model` alone, and says so).
+pub async fn start(
+    config: &ScorerConfig,
+    replica: Arc<ReplicaState>,
+    cancel: CancellationToken,
+) -> Result<Option<JoinHandle<()>>> {
+    let topic = config.models_topic.clone();
+    if topic.is_empty() {
+        return Ok(None);
+    }
+    let consumer: StreamConsumer = kafka::client_config(
+        &config.brokers,
+        &[
+            // Never used to join a group or commit: every partition is assigned by hand.
+            ("group.id", "aegis-scorer-models"),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("fetch.wait.max.ms", "100"),
+        ],
+        &config.kafka.properties(),
+    )
+    .create()
+    .context("cannot create the models topic's consumer")?;
+    // Blocking calls, bounded by METADATA_TIMEOUT, once at start-up (as the cluster check's).
+    let Some(ends) = ends_of(&consumer, &topic)? else {
+        tracing::warn!(
+            topic = %topic,
+            "no models topic: scoring with --model only (create the topic to publish models live)"
+        );
+        return Ok(None);
+    };
+    let mut assigned = TopicPartitionList::new();
+    for &(partition, _) in &ends {
+        assigned.add_partition_offset(&topic, partition, Offset::Beginning)?;
+    }
+    consumer.assign(&assigned)?;
+
+    // Catch up: every partition read to the end it had at start-up.
+    let mut behind: Vec<(i32, i64)> = ends.into_iter().filter(|&(_, end)| end > 0).collect();
+    while !behind.is_empty() {
+        let message = tokio::select! {
+            () = cancel.cancelled() => return Ok(None),
+            m = tokio::time::timeout(METADATA_TIMEOUT, consumer.recv()) => m,
+        };
+        let message = match message {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "models topic consumer error");
+                continue;
+            }
+            Err(_) => anyhow::bail!(
+                "the models topic {topic} did not deliver its records within {METADATA_TIMEOUT:?}; \
+                 check the broker, or pass --models-topic \"\" to score with --model only"
+            ),
+        };
+        apply(&replica, &message);
+        let (partition, next) = (message.partition(), message.offset() + 1);
+        behind.retain(|&(p, end)| p != partition || next < end);
+    }
+    let model = replica.scorer.model();
+    tracing::info!(topic = %topic, model = %model.model_version, "models topic read; following it");
+
+    Ok(Some(tokio::spawn(async move {
+        loop {
+            let message = tokio::select! {
+                () = cancel.cancelled() => break,
+                m = consumer.recv() => m,
+            };
+            match message {
+                Ok(m) => apply(&replica, &m),
+                Err(e) => {
+                    tracing::warn!(error = %e, "models topic consumer error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    })))
+}
+
+/// Each partition of `topic` with its high watermark (the offset after its last record); `None`
+/// if the topic does not exist.
+fn ends_of(consumer: &StreamConsumer, topic: &str) -> Result<Option<Vec<(i32, i64)>>> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+        .with_context(|| format!("cannot read the metadata of the models topic {topic}"))?;
+    let Some(found) = metadata
+        .topics()
+        .first()
+        .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+    else {
+        return Ok(None);
+    };
+    found
+        .partitions()
+        .iter()
+        .map(|p| {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, p.id(), METADATA_TIMEOUT)
+                .with_context(|| format!("cannot read the end of {topic} partition {}", p.id()))?;
+            Ok((p.id(), high))
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// Installs or refuses one record of the models topic.
+fn apply(replica: &ReplicaState, message: &BorrowedMessage<'_>) {
+    let at = Origin::Topic {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+    };
+    let place = format!(
+        "{}[{}]@{}",
+        message.topic(),
+        message.partition(),
+        message.offset()
+    );
+    let Some(role) = message.key().and_then(Role::from_key) else {
+        tracing::warn!(
+            record = %place,
+            "refused a models record: its key must be `live` or `shadow`"
+        );
+        replica.metrics.model_refused(None);
+        return;
+    };
+    let Some(bytes) = message.payload().filter(|b| !b.is_empty()) else {
+        match role {
+            Role::Shadow => {
+                replica.scorer.models().retire_shadow();
+                tracing::info!(record = %place, "shadow model retired");
+            }
+            Role::Live => {
+                tracing::warn!(record = %place, "refused an empty live model: the live slot is never emptied");
+                replica.metrics.model_refused(Some(role));
+            }
+        }
+        return;
+    };
+    match Model::from_bytes(Path::new(&place), bytes) {
+        Ok(model) => {
+            let now = now_ms();
+            let model = Arc::new(model);
+            let version = model.model_version.clone();
+            let models = replica.scorer.models();
+            let before = match role {
+                Role::Live => Some(models.live().model_version.clone()),
+                Role::Shadow => models.shadow().map(|m| m.model_version.clone()),
+            };
+            models.install(
+                role,
+                Installed {
+                    model: model.clone(),
+                    arrived_at: now,
+                    origin: at,
+                },
+            );
+            replica.metrics.model_installed(role, &model, now);
+            tracing::info!(
+                record = %place, role = role.as_str(), model = %version,
+                previous = before.as_deref().unwrap_or("none"),
+                "model installed"
+            );
+        }
+        Err(e) => {
+            tracing::warn!(
+                record = %place, role = role.as_str(), error = %one_line(&e),
+                "refused a model; keeping the one in use"
+            );
+            replica.metrics.model_refused(Some(role));
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Models changed without a restart: a model published on the models topic replaces the live one
+//! between batches, under load, losing nothing; a corrupt one is refused and counted; a replica
+//! that starts later scores with the published model from its first verdict.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aegis_core::{Model, Thresholds, Transaction, TxType};
+use aegis_scorer::models::Role;
+use aegis_scorer::ScorerConfig;
+use aegis_testkit::unique_topic;
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+
+use crate::{model, transaction, Pipeline, Replica};
+
+/// The demo model, and the same forest with other thresholds (so another version): what a
+/// threshold-only change publishes.
+fn models() -> (Model, Model) {
+    let a = Model::load(model()).unwrap();
+    let b = a
+        .clone()
+        .with_thresholds(Thresholds::new(0.2, 0.9).unwrap());
+    assert_ne!(a.model_version, b.model_version);
+    (a, b)
+}
+
+async fn models_topic(pipeline: &Pipeline) -> String {
+    let topic = unique_topic("models");
+    pipeline.broker.create_topics(&[(&topic, 1)]).await;
+    topic
+}
+
+async fn publish_model(pipeline: &Pipeline, topic: &str, role: &str, bytes: &[u8]) {
+    // As `aegis-trainer publish` sends them: compressed, so a 2.5 MB artifact fits the brokers'
+    // default 1 MB message limit.
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", pipeline.broker.bootstrap())
+        .set("compression.type", "gzip")
+        .set("message.max.bytes", "67108864")
+        .create()
+        .unwrap();
+    producer
+        .send(
+            FutureRecord::to(topic).key(role).payload(bytes),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+}
+
+fn payments(prefix: &str, n: usize) -> Vec<Transaction> {
+    (0..n)
+        .map(|i| {
+            let amount = 10.0 + (i % 50) as f64;
+            transaction(
+                &format!("{prefix}-{i}"),
+                &format!("C{prefix}{}", i % 97),
+                TxType::Payment,
+                amount,
+                1_000.0,
+                1_000.0 - amount,
+            )
+        })
+        .collect()
+}
+
+/// GET /v1/model of a replica.
+async fn model_view(replica: &Replica) -> serde_json::Value {
+    let api = aegis_scorer::http::routes(replica.replica.clone());
+    let response = warp::test::request().path("/v1/model").reply(&api).await;
+    assert_eq!(response.status(), 200);
+    serde_json::from_slice(response.body()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_model_replaces_the_live_one_between_batches_under_load() {
+    let pipeline = Pipeline::start().await;
+    let topic = models_topic(&pipeline).await;
+    let (a, b) = models();
+    let config = ScorerConfig {
+        models_topic: topic.clone(),
+        batch_size: 20,
+        ..pipeline.scorer_config("models-swap")
+    };
+    let replica = Replica::start(config);
+    replica.wait_for_partitions().await;
+    assert_eq!(
+        model_view(&replica).await["live"]["model_version"],
+        a.model_version
+    );
+
+    // Steady load: 40 rounds of 50 transactions; B is published after round 10, a corrupt model
+    // after round 25.
+    let txs = payments("swap", 2_000);
+    for (round, chunk) in txs.chunks(50).enumerate() {
+        pipeline.publish_transactions(chunk).await;
+        if round == 10 {
+            publish_model(&pipeline, &topic, "live", &b.to_bytes()).await;
+        }
+        if round == 25 {
+            let mut corrupt = b.to_bytes();
+            corrupt.truncate(corrupt.len() / 2);
+            publish_model(&pipeline, &topic, "live", &corrupt).await;
+            publish_model(&pipeline, &topic, "canary", &b.to_bytes()).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let (messages, verdicts) = pipeline.read_verdicts(txs.len());
+    assert_eq!(verdicts.len(), txs.len(), "one verdict per transaction");
+    assert!(
+        pipeline
+            .read(&pipeline.dlq, 1, Duration::from_secs(2))
+            .is_empty(),
+        "nothing dead-lettered"
+    );
+    // Per partition, in the order written: A's verdicts, then B's — never A again after B.
+    let mut by_partition: HashMap<i32, Vec<String>> = HashMap::new();
+    for m in &messages {
+        let (v, _) = aegis_core::avro::AvroCodec::verdict()
+            .decode(m.payload().unwrap())
+            .unwrap();
+        by_partition
+            .entry(m.partition())
+            .or_default()
+            .push(v.model_version);
+    }
+    for (partition, versions) in &by_partition {
+        let first_b = versions
+            .iter()
+            .position(|v| *v == b.model_version)
+            .unwrap_or_else(|| panic!("partition {partition} never saw model B"));
+        assert!(
+            versions[..first_b].iter().all(|v| *v == a.model_version)
+                && versions[first_b..].iter().all(|v| *v == b.model_version),
+            "partition {partition}: {versions:?}"
+        );
+    }
+    let early = verdicts["swap-0"].model_version.clone();
+    let late = verdicts["swap-1999"].model_version.clone();
+    assert_eq!(
+        (early, late),
+        (a.model_version.clone(), b.model_version.clone())
+    );
+
+    // The swap and the refusals show in the metrics and in GET /v1/model.
+    let metrics = &replica.replica.metrics;
+    assert_eq!(metrics.model_updates(Role::Live, false), 1);
+    assert_eq!(metrics.model_updates(Role::Live, true), 1);
+    let text = metrics.render();
+    assert!(
+        text.contains(&format!(
+            "aegis_model_info{{model_version=\"{}\"}} 1",
+            b.model_version
+        )) && !text.contains(&format!("model_version=\"{}\"", a.model_version)),
+        "{text}"
+    );
+    assert!(text.contains("aegis_model_updates_total{outcome=\"refused\",role=\"unknown\"} 1"));
+    let view = model_view(&replica).await;
+    assert_eq!(view["live"]["model_version"], b.model_version);
+    assert_eq!(view["live"]["origin"]["kind"], "topic");
+    assert_eq!(view["live"]["block_threshold"], 0.9);
+    assert!(view["shadow"].is_null());
+    let stats = replica.stop().await;
+    assert_eq!(stats.dead_letters(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_started_later_scores_with_the_published_model() {
+    let pipeline = Pipeline::start().await;
+    let topic = models_topic(&pipeline).await;
+    let (a, b) = models();
+    // An older record first: the topic is read to its end, so the last one wins.
+    publish_model(&pipeline, &topic, "live", &a.to_bytes()).await;
+    publish_model(&pipeline, &topic, "live", &b.to_bytes()).await;
+    let replica = Replica::start(ScorerConfig {
+        models_topic: topic.clone(),
+        ..pipeline.scorer_config("models-late")
+    });
+    replica.wait_for_partitions().await;
+    let txs = payments("late", 50);
+    pipeline.publish_transactions(&txs).await;
+    let (_, verdicts) = pipeline.read_verdicts(txs.len());
+    assert_eq!(verdicts.len(), txs.len());
+    assert!(
+        verdicts
+            .values()
+            .all(|v| v.model_version == b.model_version),
+        "every verdict from the published model"
+    );
+    let view = model_view(&replica).await;
+    assert_eq!(view["live"]["origin"]["offset"], 1);
+    replica.stop().await;
+}
