@@ -1,5 +1,6 @@
-//! `aegis-trainer`: trains the Aegis fraud forest on PaySim CSV (`train`) and measures a model
-//! artifact on any PaySim CSV (`evaluate`).
+//! `aegis-trainer`: trains the Aegis fraud forest on PaySim CSV (`train`), measures a model
+//! artifact on any PaySim CSV (`evaluate`), and puts one on the models topic for the scorers to
+//! swap in live (`publish`, the only part that talks to Kafka).
 //!
 //! Training splits rows by step (time), never at random: the forest is fitted on the earliest
 //! steps, the ALLOW / REVIEW / BLOCK thresholds are chosen on the next ones, and every reported
@@ -13,6 +14,8 @@ pub mod evaluation;
 pub mod fit;
 pub mod interval;
 pub mod plot;
+#[cfg(feature = "publish")]
+pub mod publish;
 pub mod reliability_plot;
 pub mod report;
 pub mod sources;

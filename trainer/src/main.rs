@@ -25,6 +25,10 @@ enum Command {
     Train(TrainArgs),
     /// Score a PaySim CSV with a model and print its quality (and, optionally, every prediction).
     Evaluate(EvaluateArgs),
+    /// Put a model on the models topic as the live or shadow model of every scorer replica
+    /// (optionally with other thresholds); replicas swap it in without a restart.
+    #[cfg(feature = "publish")]
+    Publish(aegis_trainer::publish::PublishArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +43,8 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Train(args) => check_out(&args.out).and_then(|()| train::run(args)),
         Command::Evaluate(args) => evaluate::run(args),
+        #[cfg(feature = "publish")]
+        Command::Publish(args) => aegis_trainer::publish::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

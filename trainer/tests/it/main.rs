@@ -5,6 +5,7 @@ mod evaluate;
 mod forest;
 mod mistakes;
 mod model;
+mod publish;
 mod train;
 
 use std::path::{Path, PathBuf};

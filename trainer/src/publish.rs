@@ -1,0 +1,125 @@
+//! `aegis-trainer publish`: puts a model artifact on the compacted models topic, keyed by role
+//! (`live` or `shadow`), where every scorer replica picks it up and swaps it in between two
+//! batches, without a restart. With `--review-threshold` / `--block-threshold` it publishes the
+//! same forest with other thresholds (and so another model version): how thresholds change alone.
+//!
+//! The artifact is checked here exactly as a replica checks it, so a file a replica would refuse
+//! never reaches the topic. It travels gzip-compressed: a 100-tree forest is about 2.5 MB of JSON
+//! and 0.3 MB compressed, under the 1 MB a broker accepts by default.
+
+use std::time::Duration;
+
+use aegis_core::topics::MODELS_TOPIC;
+use aegis_core::{Model, Thresholds};
+use aegis_kafka::{ClusterCheck, KafkaFlags};
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, ValueEnum};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+/// Producer settings: acknowledged by every in-sync replica, compressed, and allowed a message as
+/// large as an artifact (the limit that matters is the broker's, on the compressed batch).
+const PRODUCER_SETTINGS: &[(&str, &str)] = &[
+    ("enable.idempotence", "true"),
+    ("acks", "all"),
+    ("compression.type", "gzip"),
+    ("message.max.bytes", "67108864"),
+];
+
+/// Flags of `aegis-trainer publish`.
+#[derive(Args, Debug)]
+pub struct PublishArgs {
+    /// Kafka bootstrap servers, e.g. `localhost:9092`.
+    #[arg(long, env = "AEGIS_BROKERS")]
+    pub brokers: String,
+    /// The model artifact written by `aegis-trainer train`.
+    #[arg(long, env = "AEGIS_MODEL")]
+    pub model: std::path::PathBuf,
+    /// `live`: every replica decides with it from its next batch. `shadow`: replicas also score
+    /// every transaction with it, for comparison only.
+    #[arg(long, value_enum)]
+    pub role: Role,
+    /// The compacted topic replicas read models from.
+    #[arg(long, env = "AEGIS_MODELS_TOPIC", default_value = MODELS_TOPIC)]
+    pub topic: String,
+    /// Publish with this REVIEW threshold instead of the file's (a calibrated probability).
+    #[arg(long)]
+    pub review_threshold: Option<f64>,
+    /// Publish with this BLOCK threshold instead of the file's (a calibrated probability).
+    #[arg(long)]
+    pub block_threshold: Option<f64>,
+    /// Seconds to wait for the brokers and their acknowledgement.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// librdkafka properties: `-X key=value` and `--kafka-config FILE`.
+    #[command(flatten)]
+    pub kafka: KafkaFlags,
+}
+
+/// The slot a published model goes to: the record's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    Live,
+    Shadow,
+}
+
+impl Role {
+    fn key(self) -> &'static str {
+        match self {
+            Role::Live => "live",
+            Role::Shadow => "shadow",
+        }
+    }
+}
+
+pub fn run(args: &PublishArgs) -> Result<()> {
+    let mut model = Model::load(&args.model)?;
+    if args.review_threshold.is_some() || args.block_threshold.is_some() {
+        let thresholds = Thresholds::new(
+            args.review_threshold.unwrap_or(model.thresholds.review),
+            args.block_threshold.unwrap_or(model.thresholds.block),
+        )
+        .context("--review-threshold / --block-threshold")?;
+        model = model.with_thresholds(thresholds);
+    }
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let properties = args.kafka.properties();
+    ClusterCheck::new(&args.brokers, &properties)?.topics(&[(&args.topic, "--topic")], timeout)?;
+    let producer: FutureProducer = aegis_kafka::client_config(
+        &args.brokers,
+        PRODUCER_SETTINGS,
+        &properties,
+    )
+    .create()
+    .context(
+        "cannot create the Kafka producer (check --brokers and the -X / --kafka-config properties)",
+    )?;
+    let bytes = model.to_bytes();
+    let delivery = producer
+        .send_result(
+            FutureRecord::to(&args.topic)
+                .key(args.role.key())
+                .payload(&bytes),
+        )
+        .map_err(|(e, _)| anyhow!("cannot publish to {}: {e}", args.topic))?;
+    producer.flush(timeout).with_context(|| {
+        format!(
+            "{} did not acknowledge the model within {timeout:?}",
+            args.topic
+        )
+    })?;
+    let delivered = futures::executor::block_on(delivery)
+        .map_err(|_| anyhow!("the producer dropped the model before the broker answered"))?
+        .map_err(|(e, _)| anyhow!("{} refused the model: {e}", args.topic))?;
+    println!(
+        "published {} (REVIEW >= {}, BLOCK >= {}) as {} to {} [partition {}, offset {}], {} bytes",
+        model.model_version,
+        model.thresholds.review,
+        model.thresholds.block,
+        args.role.key(),
+        args.topic,
+        delivered.partition,
+        delivered.offset,
+        bytes.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! `aegis-trainer publish` on a real broker: the checked artifact lands on the models topic under
+//! its role, thresholds can change alone, and a bad model or a missing topic stops with one line
+//! before anything is written.
+
+use std::time::Duration;
+
+use aegis_core::Model;
+use aegis_testkit::{unique_topic, Broker};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+use crate::{demo_model, stderr, trainer};
+
+/// Every record of a one-partition topic: (key, value).
+fn records(broker: &Broker, topic: &str) -> Vec<(String, Vec<u8>)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", unique_topic("reader"))
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let (_, end) = consumer
+        .fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .unwrap();
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while (out.len() as i64) < end && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+            out.push((key, m.payload().unwrap_or_default().to_vec()));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_puts_the_checked_model_on_the_topic_under_its_role() {
+    let broker = Broker::start();
+    let topic = unique_topic("models");
+    broker.create_topics(&[(&topic, 1)]).await;
+    let model = demo_model().to_str().unwrap();
+    let publish = |extra: &[&str]| {
+        let bootstrap = broker.bootstrap();
+        let mut args = vec![
+            "publish",
+            "--brokers",
+            &bootstrap,
+            "--topic",
+            &topic,
+            "--timeout",
+            "10",
+        ];
+        args.extend_from_slice(extra);
+        trainer(&args)
+    };
+
+    let run = publish(&["--model", model, "--role", "live"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let original = Model::load(demo_model()).unwrap();
+    let out = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(
+        out.starts_with(&format!("published {} ", original.model_version))
+            && out.contains(&format!("as live to {topic} [partition 0, offset 0]")),
+        "{out}"
+    );
+
+    // Thresholds alone: the same forest, other thresholds, another version, as the shadow.
+    let run = publish(&[
+        "--model",
+        model,
+        "--role",
+        "shadow",
+        "--block-threshold",
+        "0.95",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt =
+        aegis_testkit::model_files::edited_model(demo_model(), dir.path(), "bad.model", |json| {
+            json["thresholds"]["block"] = 0.5.into();
+        });
+    let run = publish(&["--model", corrupt.to_str().unwrap(), "--role", "live"]);
+    assert!(!run.status.success());
+    let err = stderr(&run);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("bad.model") && err.contains("hashes to"),
+        "{err}"
+    );
+
+    let records = records(&broker, &topic);
+    assert_eq!(
+        records.len(),
+        2,
+        "the refused model never reached the topic"
+    );
+    let (role, bytes) = &records[0];
+    assert_eq!(role, "live");
+    assert_eq!(
+        Model::from_bytes(std::path::Path::new("record"), bytes)
+            .unwrap()
+            .model_version,
+        original.model_version
+    );
+    let (role, bytes) = &records[1];
+    assert_eq!(role, "shadow");
+    let shadow = Model::from_bytes(std::path::Path::new("record"), bytes).unwrap();
+    assert_eq!(shadow.thresholds.block, 0.95);
+    assert_eq!(shadow.thresholds.review, original.thresholds.review);
+    assert_ne!(shadow.model_version, original.model_version);
+
+    let bootstrap = broker.bootstrap();
+    let run = trainer(&[
+        "publish",
+        "--brokers",
+        &bootstrap,
+        "--topic",
+        "no-such-topic",
+        "--timeout",
+        "2",
+        "--model",
+        model,
+        "--role",
+        "live",
+    ]);
+    assert!(!run.status.success());
+    let err = stderr(&run);
+    assert!(
+        err.trim().lines().last().unwrap().contains("no-such-topic"),
+        "{err}"
+    );
+}
