@@ -9,6 +9,8 @@ pub const VERDICTS_TOPIC: &str = "verdicts";
 /// (see [`crate::dead_letter`]).
 pub const DLQ_TOPIC: &str = "transactions.dlq";
 
+/// Topic the scorer writes the shadow model's verdicts to (never acted on; for comparison).
+pub const SHADOW_VERDICTS_TOPIC: &str = "verdicts.shadow";
 /// Compacted topic of model artifacts, keyed by role (`live` or `shadow`): every scorer replica
 /// reads it whole and swaps models without a restart.
 pub const MODELS_TOPIC: &str = "models";

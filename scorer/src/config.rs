@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aegis_core::topics::{DLQ_TOPIC, MODELS_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC};
+use aegis_core::topics::{
+    DLQ_TOPIC, MODELS_TOPIC, SHADOW_VERDICTS_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC,
+};
 use aegis_kafka::KafkaFlags;
 use clap::Args;
 
@@ -36,6 +38,10 @@ pub struct ScorerConfig {
     /// apply to the `--model` file only; a published model carries its own thresholds.
     #[arg(long, env = "AEGIS_MODELS_TOPIC", default_value = MODELS_TOPIC)]
     pub models_topic: String,
+    /// Topic the shadow model's verdicts are written to (key = origin account), while a shadow
+    /// model is published; a shadow model is refused while this topic does not exist.
+    #[arg(long, env = "AEGIS_SHADOW_TOPIC", default_value = SHADOW_VERDICTS_TOPIC)]
+    pub shadow_topic: String,
     /// Address of the HTTP server: metrics, health, scoring API, API docs, live page.
     #[arg(long, env = "AEGIS_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,

@@ -41,6 +41,9 @@ pub struct Metrics {
     delivery_failures: IntCounter,
     model_info: GaugeVec,
     model_updates: IntCounterVec,
+    shadow_model_info: GaugeVec,
+    shadow_agreement: IntCounterVec,
+    shadow_delivery_failures: IntCounter,
     model_installed_at: GaugeVec,
     thresholds: GaugeVec,
     up_since: Gauge,
@@ -90,6 +93,9 @@ impl Metrics {
             delivery_failures: counter(&r, "aegis_delivery_failures_total", "Verdicts or dead letters the broker failed to acknowledge (the replica stops)."),
             model_info: register(&r, GaugeVec::new(Opts::new("aegis_model_info", "The model in use (value 1), by version."), &["model_version"]).expect("valid metric")),
             model_updates: counter_vec(&r, "aegis_model_updates_total", "Models read from the models topic, by role and outcome: installed, or refused (corrupt or incompatible; the replica keeps the model it had).", &["role", "outcome"]),
+            shadow_model_info: register(&r, GaugeVec::new(Opts::new("aegis_shadow_model_info", "The shadow model scored beside the live one (value 1), by version; absent without one."), &["model_version"]).expect("valid metric")),
+            shadow_agreement: counter_vec(&r, "aegis_shadow_verdicts_total", "Transactions scored by both models, by the live decision and the shadow's: the agreement matrix.", &["live", "shadow"]),
+            shadow_delivery_failures: counter(&r, "aegis_shadow_delivery_failures_total", "Shadow verdicts the broker failed to acknowledge (counted, never fatal)."),
             model_installed_at: register(&r, GaugeVec::new(Opts::new("aegis_model_installed_time_seconds", "When the model in each role was installed, Unix seconds."), &["role"]).expect("valid metric")),
             thresholds: register(&r, GaugeVec::new(Opts::new("aegis_decision_threshold", "Lowest fraud probability that gets each decision."), &["decision"]).expect("valid metric")),
             up_since: register(&r, Gauge::new("aegis_start_time_seconds", "When this replica started, Unix seconds.").expect("valid metric")),
@@ -100,6 +106,12 @@ impl Metrics {
                 m.scored.with_label_values(&[d.as_str(), t.as_str()]);
             }
             m.amount.with_label_values(&[d.as_str()]);
+        }
+        for live in Decision::ALL {
+            for shadow in Decision::ALL {
+                m.shadow_agreement
+                    .with_label_values(&[live.as_str(), shadow.as_str()]);
+            }
         }
         for reason in DeadLetterReason::ALL {
             m.dead_letters.with_label_values(&[reason.as_str()]);
@@ -142,8 +154,15 @@ impl Metrics {
     pub fn acknowledged(&self, outputs: &[Output], now_ms: i64) {
         for output in outputs {
             match output {
-                Output::Verdict { verdict, .. } => {
+                Output::Verdict {
+                    verdict, shadow, ..
+                } => {
                     let decision = verdict.decision.as_str();
+                    if let Some(shadow) = shadow {
+                        self.shadow_agreement
+                            .with_label_values(&[decision, shadow.verdict.decision.as_str()])
+                            .inc();
+                    }
                     self.scored
                         .with_label_values(&[decision, verdict.tx_type.as_str()])
                         .inc();
@@ -184,9 +203,32 @@ impl Metrics {
         self.model_installed_at
             .with_label_values(&[role.as_str()])
             .set(now_ms as f64 / 1000.0);
-        if role == Role::Live {
-            self.show_live_model(model);
+        match role {
+            Role::Live => self.show_live_model(model),
+            Role::Shadow => {
+                self.shadow_model_info.reset();
+                self.shadow_model_info
+                    .with_label_values(&[&model.model_version])
+                    .set(1.0);
+            }
         }
+    }
+
+    /// The shadow model was retired.
+    pub fn shadow_retired(&self) {
+        self.shadow_model_info.reset();
+    }
+
+    /// A shadow verdict was not acknowledged.
+    pub fn shadow_delivery_failed(&self) {
+        self.shadow_delivery_failures.inc();
+    }
+
+    /// Transactions the live model decided `live` and the shadow `shadow`, so far.
+    pub fn shadow_agreement(&self, live: Decision, shadow: Decision) -> u64 {
+        self.shadow_agreement
+            .with_label_values(&[live.as_str(), shadow.as_str()])
+            .get()
     }
 
     /// A record of the models topic was refused; `None` when its key named no role.

@@ -28,8 +28,11 @@ try {
   if (dots < 50) fail(`scatter has only ${dots} points`);
   await page.waitForSelector("#log tr", { timeout: 30000 });
   const flagged = await page.locator("#log tr").count();
+  const models = await page.textContent("#models");
+  const served = await (await page.request.get(`${base}/v1/model`)).json();
+  if (!models.includes(`live model ${served.live.model_version}`)) fail(`the live page does not name the live model: "${models}"`);
   await page.screenshot({ path: `${outDir}/live.png`, fullPage: false });
-  console.log(`live page: ${first} -> ${second} transactions in 3 s, ${dots} scatter points, ${flagged} flagged rows (${outDir}/live.png)`);
+  console.log(`live page: ${first} -> ${second} transactions in 3 s, ${dots} scatter points, ${flagged} flagged rows; "${models}" (${outDir}/live.png)`);
 
   // API docs: render, try POST /v1/score with the takeover transfer.
   await page.goto(`${base}/docs`);

@@ -18,6 +18,9 @@ use crate::replica::ReplicaState;
 /// Work scored and handed to the producer, awaiting acknowledgement.
 pub(super) struct InFlight {
     pub deliveries: Vec<DeliveryFuture>,
+    /// Shadow verdicts: awaited after the batch's own, and a failure is counted, not fatal — the
+    /// shadow is measured, never acted on, so it must not stop the live stream.
+    pub shadow_deliveries: Vec<DeliveryFuture>,
     pub outputs: Vec<Output>,
     /// The offsets to store once every delivery is acknowledged.
     pub offsets: Vec<InFlightOffset>,
@@ -73,6 +76,11 @@ pub(super) async fn acknowledge(
             metrics.delivery_failed();
             stop.cancel();
             return Err(failure.context("stopping without storing offsets for unacknowledged work"));
+        }
+        for delivery in flight.shadow_deliveries {
+            if !matches!(delivery.await, Ok(Ok(_))) {
+                metrics.shadow_delivery_failed();
+            }
         }
         metrics.acknowledged(&flight.outputs, now_ms());
         if record_live {

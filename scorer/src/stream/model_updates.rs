@@ -40,7 +40,7 @@ pub async fn start(
     replica: Arc<ReplicaState>,
     cancel: CancellationToken,
 ) -> Result<Option<JoinHandle<()>>> {
-    let topic = config.models_topic.clone();
+    let (topic, shadow_topic) = (config.models_topic.clone(), config.shadow_topic.clone());
     if topic.is_empty() {
         return Ok(None);
     }
@@ -89,7 +89,7 @@ pub async fn start(
                  check the broker, or pass --models-topic \"\" to score with --model only"
             ),
         };
-        apply(&replica, &message);
+        apply(&replica, &consumer, &shadow_topic, &message);
         let (partition, next) = (message.partition(), message.offset() + 1);
         behind.retain(|&(p, end)| p != partition || next < end);
     }
@@ -103,7 +103,7 @@ pub async fn start(
                 m = consumer.recv() => m,
             };
             match message {
-                Ok(m) => apply(&replica, &m),
+                Ok(m) => apply(&replica, &consumer, &shadow_topic, &m),
                 Err(e) => {
                     tracing::warn!(error = %e, "models topic consumer error");
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -139,8 +139,15 @@ fn ends_of(consumer: &StreamConsumer, topic: &str) -> Result<Option<Vec<(i32, i6
         .map(Some)
 }
 
-/// Installs or refuses one record of the models topic.
-fn apply(replica: &ReplicaState, message: &BorrowedMessage<'_>) {
+/// Installs or refuses one record of the models topic. A shadow model is refused while
+/// `shadow_topic`, where its verdicts go, does not exist: writing to a missing topic would stall
+/// the stream's acknowledgements.
+fn apply(
+    replica: &ReplicaState,
+    consumer: &StreamConsumer,
+    shadow_topic: &str,
+    message: &BorrowedMessage<'_>,
+) {
     let at = Origin::Topic {
         topic: message.topic().to_owned(),
         partition: message.partition(),
@@ -164,6 +171,7 @@ fn apply(replica: &ReplicaState, message: &BorrowedMessage<'_>) {
         match role {
             Role::Shadow => {
                 replica.scorer.models().retire_shadow();
+                replica.metrics.shadow_retired();
                 tracing::info!(record = %place, "shadow model retired");
             }
             Role::Live => {
@@ -173,6 +181,14 @@ fn apply(replica: &ReplicaState, message: &BorrowedMessage<'_>) {
         }
         return;
     };
+    if role == Role::Shadow && !matches!(ends_of(consumer, shadow_topic), Ok(Some(_))) {
+        tracing::warn!(
+            record = %place, shadow_topic,
+            "refused a shadow model: its verdicts' topic does not exist (create it, then publish again)"
+        );
+        replica.metrics.model_refused(Some(role));
+        return;
+    }
     match Model::from_bytes(Path::new(&place), bytes) {
         Ok(model) => {
             let now = now_ms();

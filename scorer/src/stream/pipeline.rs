@@ -20,7 +20,7 @@ use super::acknowledge::{acknowledge, InFlight, InFlightOffset};
 use super::assignment::Assignment;
 use super::clients::{create_consumer, create_producer};
 use super::model_updates;
-use super::scoring::{Output, Received, Scorer};
+use super::scoring::{Output, Received, Scorer, Shadowed};
 use super::shutdown::finish;
 use super::ScorerConsumer;
 use crate::config::{LiveView, ScorerConfig};
@@ -180,11 +180,20 @@ async fn process(
         let outputs = outputs.context("stopping without storing offsets for this batch")?;
         metrics.scored_batch(batch.len(), scoring_time);
         let mut deliveries = Vec::with_capacity(batch.len());
+        let mut shadow_deliveries = Vec::new();
         for (message, output) in batch.iter().zip(&outputs) {
             deliveries.push(send(&producer, &config, message, output).await?);
+            if let Output::Verdict {
+                shadow: Some(shadow),
+                ..
+            } = output
+            {
+                shadow_deliveries.push(send_shadow(&producer, &config, shadow).await?);
+            }
         }
         let flight = InFlight {
             deliveries,
+            shadow_deliveries,
             outputs,
             offsets: InFlightOffset::highest_of(&batch),
         };
@@ -204,7 +213,7 @@ async fn send(
     output: &Output,
 ) -> Result<DeliveryFuture> {
     let record = match output {
-        Output::Verdict { verdict, value } => FutureRecord::to(&config.output_topic)
+        Output::Verdict { verdict, value, .. } => FutureRecord::to(&config.output_topic)
             .key(verdict.account.as_bytes())
             .payload(value.as_slice()),
         Output::DeadLetter { reason, error } => {
@@ -235,4 +244,23 @@ async fn send(
     )
     .await
     .map_err(|e| anyhow!("cannot enqueue output of offset {}: {e}", message.offset))
+}
+
+/// Enqueues the shadow model's verdict for the shadow topic.
+#[allow(clippy::result_large_err)] // rdkafka's send_result hands the record back in its Err
+async fn send_shadow(
+    producer: &FutureProducer,
+    config: &ScorerConfig,
+    shadow: &Shadowed,
+) -> Result<DeliveryFuture> {
+    let record = FutureRecord::to(&config.shadow_topic)
+        .key(shadow.verdict.account.as_bytes())
+        .payload(shadow.value.as_slice());
+    produce::enqueue_async(
+        record,
+        |record| producer.send_result(record),
+        QUEUE_FULL_BACKOFF,
+    )
+    .await
+    .map_err(|e| anyhow!("cannot enqueue a shadow verdict: {e}"))
 }

@@ -24,13 +24,26 @@ pub struct Received {
 /// What to write for one message.
 #[derive(Debug)]
 pub enum Output {
-    /// A verdict and its encoding; the Kafka key is `verdict.account`.
-    Verdict { verdict: Verdict, value: Vec<u8> },
+    /// A verdict and its encoding; the Kafka key is `verdict.account`. With a shadow model, also
+    /// the shadow's verdict for the same transaction.
+    Verdict {
+        verdict: Verdict,
+        value: Vec<u8>,
+        shadow: Option<Box<Shadowed>>,
+    },
     /// The original message, to the dead-letter topic.
     DeadLetter {
         reason: DeadLetterReason,
         error: String,
     },
+}
+
+/// The shadow model's verdict for a transaction, and its encoding: written to the shadow topic
+/// and measured against the live verdict, never acted on.
+#[derive(Debug)]
+pub struct Shadowed {
+    pub verdict: Verdict,
+    pub value: Vec<u8>,
 }
 
 /// What one payload decodes to.
@@ -114,9 +127,11 @@ impl Scorer {
 
     /// The output for every message of a batch, in order; `Err` if the registry is unreachable.
     /// The batch's valid transactions are scored together by the compiled forest of the live model
-    /// taken at the start: the whole batch is scored by one model, whatever a swap does meanwhile.
+    /// taken at the start: the whole batch is scored by one model, whatever a swap does meanwhile
+    /// — and, when a shadow model is published, by the shadow too, with the same kernel.
     pub fn process(&self, batch: &[Received], now_ms: i64) -> Result<Vec<Output>, DecodeError> {
         let model = self.model();
+        let shadow = self.models.shadow();
         let decoded = batch
             .iter()
             .map(|m| self.decode(m.payload.as_deref()))
@@ -130,21 +145,33 @@ impl Scorer {
             .collect();
         // One verdict per valid transaction, in order.
         let mut verdicts = model.verdicts(&valid, now_ms).into_iter();
+        let mut shadows = shadow.map(|m| m.verdicts(&valid, now_ms).into_iter());
         Ok(decoded
             .into_iter()
             .map(|d| match d {
-                Decoded::Valid(tx) => match verdicts.next() {
-                    Some(verdict) => self.encode(verdict),
-                    None => self.encode(model.verdict(&tx, now_ms)),
-                },
+                Decoded::Valid(tx) => {
+                    let verdict = verdicts
+                        .next()
+                        .unwrap_or_else(|| model.verdict(&tx, now_ms));
+                    let shadow = shadows.as_mut().and_then(Iterator::next);
+                    self.encode(verdict, shadow)
+                }
                 Decoded::DeadLetter { reason, error } => Output::DeadLetter { reason, error },
             })
             .collect())
     }
 
-    fn encode(&self, verdict: Verdict) -> Output {
+    fn encode(&self, verdict: Verdict, shadow: Option<Verdict>) -> Output {
+        let shadow = shadow.and_then(|verdict| {
+            let value = AvroCodec::verdict().encode(&verdict, self.framing).ok()?;
+            Some(Box::new(Shadowed { verdict, value }))
+        });
         match AvroCodec::verdict().encode(&verdict, self.framing) {
-            Ok(value) => Output::Verdict { verdict, value },
+            Ok(value) => Output::Verdict {
+                verdict,
+                value,
+                shadow,
+            },
             // A verdict that does not fit its own schema is a bug; keep the input, say why.
             Err(e) => Output::DeadLetter {
                 reason: DeadLetterReason::Invalid,

@@ -122,6 +122,7 @@ impl Pipeline {
             model: model().to_owned(),
             // Tests that publish models create their own topic (see models.rs).
             models_topic: String::new(),
+            shadow_topic: "none".to_owned(),
             review_threshold: None,
             block_threshold: None,
             batch_size: 200,

@@ -195,3 +195,104 @@ async fn a_replica_started_later_scores_with_the_published_model() {
     assert_eq!(view["live"]["origin"]["offset"], 1);
     replica.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_model_is_scored_beside_the_live_one_and_only_measured() {
+    let pipeline = Pipeline::start().await;
+    let topic = models_topic(&pipeline).await;
+    let shadow_topic = unique_topic("shadow");
+    pipeline.broker.create_topics(&[(&shadow_topic, 4)]).await;
+    let (live, _) = models();
+    // A shadow that blocks everything: its every disagreement with the live model is visible.
+    let shadow = live
+        .clone()
+        .with_thresholds(Thresholds::new(0.0, 0.0).unwrap());
+    let replica = Replica::start(ScorerConfig {
+        models_topic: topic.clone(),
+        shadow_topic: shadow_topic.clone(),
+        ..pipeline.scorer_config("models-shadow")
+    });
+    replica.wait_for_partitions().await;
+    publish_model(&pipeline, &topic, "shadow", &shadow.to_bytes()).await;
+    let mut view = serde_json::Value::Null;
+    for _ in 0..100 {
+        view = model_view(&replica).await;
+        if !view["shadow"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(view["shadow"]["model_version"], shadow.model_version);
+    assert_eq!(view["live"]["model_version"], live.model_version);
+
+    let mut txs = payments("shadow", 100);
+    txs.push(transaction(
+        "shadow-takeover",
+        "C99",
+        TxType::Transfer,
+        181_000.0,
+        181_000.0,
+        0.0,
+    ));
+    pipeline.publish_transactions(&txs).await;
+    let (_, verdicts) = pipeline.read_verdicts(txs.len());
+    assert_eq!(verdicts.len(), txs.len());
+    assert!(verdicts
+        .values()
+        .all(|v| v.model_version == live.model_version));
+    let allowed = verdicts
+        .values()
+        .filter(|v| v.decision == aegis_core::Decision::Allow)
+        .count() as u64;
+    assert!(allowed >= 90, "the live model allows the payments");
+
+    let shadows = pipeline.read(&shadow_topic, txs.len(), Duration::from_secs(60));
+    assert_eq!(
+        shadows.len(),
+        txs.len(),
+        "one shadow verdict per transaction"
+    );
+    for m in &shadows {
+        let (v, _) = aegis_core::avro::AvroCodec::verdict()
+            .decode(m.payload().unwrap())
+            .unwrap();
+        assert_eq!(v.model_version, shadow.model_version);
+        assert_eq!(v.decision, aegis_core::Decision::Block);
+        assert_eq!(verdicts[&v.tx_id].account, v.account);
+    }
+    let metrics = &replica.replica.metrics;
+    use aegis_core::Decision::{Allow, Block};
+    assert_eq!(metrics.shadow_agreement(Allow, Block), allowed);
+    assert_eq!(metrics.shadow_agreement(Block, Block), 1);
+    assert!(metrics.render().contains(&format!(
+        "aegis_shadow_model_info{{model_version=\"{}\"}} 1",
+        shadow.model_version
+    )));
+
+    // A tombstone retires the shadow: later transactions get no shadow verdict.
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", pipeline.broker.bootstrap())
+        .create()
+        .unwrap();
+    producer
+        .send(
+            FutureRecord::<str, [u8]>::to(&topic).key("shadow"),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    for _ in 0..100 {
+        if model_view(&replica).await["shadow"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let more = payments("after", 20);
+    pipeline.publish_transactions(&more).await;
+    let (_, verdicts) = pipeline.read_verdicts(txs.len() + more.len());
+    assert_eq!(verdicts.len(), txs.len() + more.len());
+    let shadows = pipeline.read(&shadow_topic, txs.len() + 1, Duration::from_secs(3));
+    assert_eq!(shadows.len(), txs.len(), "no shadow verdicts once retired");
+    replica.stop().await;
+}
