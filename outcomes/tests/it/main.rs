@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod end_to_end;
+mod group;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
