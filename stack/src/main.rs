@@ -167,7 +167,8 @@ struct UpArgs {
     #[arg(long, env = "AEGIS_STACK_LABEL_SHARE", default_value_t = 1.0)]
     label_share: f64,
     /// Start Prometheus (deploy/prometheus/prometheus.local.yml, alert rules loaded) scraping
-    /// every scorer and the producer; the stack is ready once every target is up.
+    /// every scorer, the outcome service and the producer; the stack is ready once every target
+    /// is up.
     #[arg(long, env = "AEGIS_STACK_PROMETHEUS")]
     prometheus: bool,
     /// Prometheus's scrape and rule-evaluation interval, in seconds.

@@ -1,7 +1,7 @@
 //! Starting the stack in order, each part only once the one before is ready and each wait
 //! bounded: the model, the broker with the contract's topics, the scorers (serving HTTP, then
 //! holding partitions, so traffic starts on a settled group), the outcome service, the producer
-//! (with labels after `--label-delay`), and Prometheus scraping every scorer and the producer.
+//! (with labels after `--label-delay`), and Prometheus scraping every target.
 
 use std::path::Path;
 use std::time::Duration;
@@ -137,7 +137,7 @@ pub fn start(
 
     let prometheus = if config.prometheus {
         Some(start_prometheus(
-            config, dir, &scorers, &producer, cancel, &agent,
+            config, dir, &scorers, &outcomes, &producer, cancel, &agent,
         )?)
     } else {
         None
@@ -151,11 +151,12 @@ pub fn start(
     })
 }
 
-/// Prometheus scraping `scorers` and `producer`, ready once every target is up.
+/// Prometheus scraping `scorers`, `outcomes` and `producer`, ready once every target is up.
 fn start_prometheus(
     config: &UpConfig,
     dir: &Path,
     scorers: &[Part],
+    outcomes: &Part,
     producer: &Part,
     cancel: &CancellationToken,
     agent: &ureq::Agent,
@@ -167,6 +168,7 @@ fn start_prometheus(
         &data,
         &targets,
         &address(producer),
+        &address(outcomes),
         config.scrape_interval_s,
     )?;
     let port = port()?;
@@ -176,7 +178,7 @@ fn start_prometheus(
         url: format!("http://127.0.0.1:{port}"),
     };
     part.wait_http("/-/ready", config, cancel, agent)?;
-    let wanted = targets.len() + 1;
+    let wanted = targets.len() + 2;
     let what = format!(
         "Prometheus scraping all {wanted} targets ({}/targets)",
         part.url
