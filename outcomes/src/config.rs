@@ -60,6 +60,14 @@ pub struct OutcomesConfig {
         value_parser = clap::value_parser!(u64).range(1..=86_400)
     )]
     pub quality_window: u64,
+    /// The live precision below which the alert AegisOutcomePrecisionLow fires (exposed as
+    /// aegis_outcomes_precision_floor for the rule to compare with), in [0, 1].
+    #[arg(long, env = "AEGIS_PRECISION_FLOOR", default_value_t = 0.5, value_parser = fraction)]
+    pub precision_floor: f64,
+    /// The live recall below which the alert AegisOutcomeRecallLow fires (exposed as
+    /// aegis_outcomes_recall_floor), in [0, 1].
+    #[arg(long, env = "AEGIS_RECALL_FLOOR", default_value_t = 0.5, value_parser = fraction)]
+    pub recall_floor: f64,
     /// Outcomes written and not yet acknowledged before intake waits.
     #[arg(
         long,
@@ -89,6 +97,14 @@ pub struct OutcomesConfig {
     pub kafka: KafkaFlags,
 }
 
+/// A number in [0, 1] (the floors' value parser).
+fn fraction(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|f| (0.0..=1.0).contains(f))
+        .ok_or_else(|| format!("expected a fraction in [0, 1], got {text:?}"))
+}
+
 impl OutcomesConfig {
     /// The defaults of the command line for `brokers`, for library users and tests.
     pub fn new(brokers: impl Into<String>) -> Self {
@@ -101,6 +117,8 @@ impl OutcomesConfig {
             join_window: 600,
             max_pending: 1_000_000,
             quality_window: 300,
+            precision_floor: 0.5,
+            recall_floor: 0.5,
             max_in_flight: 10_000,
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8090)),
             schema_registry_url: None,

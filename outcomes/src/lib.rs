@@ -43,7 +43,11 @@ pub use metrics::Metrics;
 
 /// Starts the HTTP server and runs the service until `cancel` fires; returns its metrics.
 pub async fn run(config: OutcomesConfig, cancel: CancellationToken) -> Result<Arc<Metrics>> {
-    let metrics = Arc::new(Metrics::new(config.quality_window));
+    let metrics = Arc::new(Metrics::new(
+        config.quality_window,
+        config.precision_floor,
+        config.recall_floor,
+    ));
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| {

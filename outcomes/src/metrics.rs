@@ -49,6 +49,8 @@ pub struct Metrics {
     precision: GaugeVec,
     recall: GaugeVec,
     window_outcomes: Gauge,
+    precision_floor: Gauge,
+    recall_floor: Gauge,
     /// Rebalances seen (`aegis_outcomes_rebalances_total`).
     pub rebalances: IntCounter,
     quality: Mutex<QualityWindow>,
@@ -56,9 +58,10 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Fresh metrics; precision and recall over the last `quality_window` seconds.
+    /// Fresh metrics; precision and recall over the last `quality_window` seconds, with the floors
+    /// the alert rules compare them with.
     #[allow(clippy::expect_used)] // fixed, valid, distinct metric names
-    pub fn new(quality_window: u64) -> Metrics {
+    pub fn new(quality_window: u64, precision_floor: f64, recall_floor: f64) -> Metrics {
         let registry = Registry::new();
         macro_rules! register {
             ($metric:expr) => {{
@@ -156,6 +159,14 @@ impl Metrics {
                 "aegis_outcomes_window_outcomes",
                 "Outcomes in the last --quality-window seconds: what the precision and recall gauges rest on."
             )),
+            precision_floor: register!(Gauge::new(
+                "aegis_outcomes_precision_floor",
+                "--precision-floor: the live precision below which AegisOutcomePrecisionLow fires."
+            )),
+            recall_floor: register!(Gauge::new(
+                "aegis_outcomes_recall_floor",
+                "--recall-floor: the live recall below which AegisOutcomeRecallLow fires."
+            )),
             rebalances: register!(IntCounter::new(
                 "aegis_outcomes_rebalances_total",
                 "Partition assignments and revocations this instance has seen."
@@ -182,6 +193,8 @@ impl Metrics {
                 metrics.amount.with_label_values(&labels);
             }
         }
+        metrics.precision_floor.set(precision_floor);
+        metrics.recall_floor.set(recall_floor);
         metrics.quality_gauges(aegis_core::clock::now_ms() / 1000);
         metrics
     }
