@@ -6,6 +6,8 @@
 //!
 //! - [`transaction`] and [`verdict`]: the types behind `schemas/transaction.avsc` and
 //!   `schemas/verdict.avsc`, with validation and the ALLOW / REVIEW / BLOCK [`Thresholds`].
+//! - [`label`] and [`outcome`]: the types behind `schemas/label.avsc` (the ground truth of a
+//!   transaction, learnt late) and `schemas/outcome.avsc` (a verdict joined with its label).
 //! - [`avro`]: the Avro codec for both framings Aegis reads and writes (Confluent wire format and Avro
 //!   single-object encoding). Foreign or truncated bytes are a typed error, never a panic.
 //! - [`dead_letter`]: the dead-letter contract — the closed set of reasons, the header names, and
@@ -29,7 +31,9 @@ pub mod dead_letter;
 pub mod error_line;
 pub mod features;
 pub mod forest;
+pub mod label;
 pub mod model;
+pub mod outcome;
 pub mod paysim;
 pub mod topics;
 pub mod transaction;
@@ -37,6 +41,8 @@ pub mod verdict;
 
 pub use dead_letter::{DeadLetter, DeadLetterReason};
 
+pub use label::Label;
 pub use model::{Model, ModelError, Score};
+pub use outcome::Outcome;
 pub use transaction::{InvalidTransaction, Transaction, TxType};
 pub use verdict::{Decision, Thresholds, Verdict};

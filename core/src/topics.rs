@@ -14,6 +14,10 @@ pub const SHADOW_VERDICTS_TOPIC: &str = "verdicts.shadow";
 /// Compacted topic of model artifacts, keyed by role (`live` or `shadow`): every scorer replica
 /// reads it whole and swaps models without a restart.
 pub const MODELS_TOPIC: &str = "models";
+/// Topic the producer writes labels to, after a delay (key = the transaction's origin account).
+pub const LABELS_TOPIC: &str = "labels";
+/// Topic the outcome service writes verdicts joined with their labels to (key = account).
+pub const OUTCOMES_TOPIC: &str = "outcomes";
 
 /// `deploy/topics.txt`, embedded: one line per topic, `name partitions cleanup.policy`.
 const TABLE: &str = include_str!("../../deploy/topics.txt");
@@ -74,11 +78,31 @@ mod tests {
             assert!(["delete", "compact"].contains(&fields[2]), "{line:?}");
         }
         let names: Vec<&str> = table().iter().map(|t| t.name).collect();
-        for topic in [TRANSACTIONS_TOPIC, VERDICTS_TOPIC, DLQ_TOPIC] {
+        for topic in [
+            TRANSACTIONS_TOPIC,
+            VERDICTS_TOPIC,
+            DLQ_TOPIC,
+            LABELS_TOPIC,
+            OUTCOMES_TOPIC,
+        ] {
             assert!(
                 names.contains(&topic),
                 "{topic} is not in deploy/topics.txt"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod co_partitioning {
+    use super::*;
+
+    #[test]
+    fn labels_are_co_partitioned_with_verdicts() {
+        // The outcome service joins verdicts[p] with labels[p]: both keyed by account, so the
+        // counts must match for one account's verdicts and labels to meet on one partition.
+        let partitions = |t| spec(t).map(|s| s.partitions);
+        assert_eq!(partitions(LABELS_TOPIC), partitions(VERDICTS_TOPIC));
+        assert!(partitions(OUTCOMES_TOPIC).is_some());
     }
 }

@@ -32,6 +32,7 @@ PIPELINE = [
     ("takeovers blocked", 'sum(aegis_transactions_scored_total{decision="BLOCK"}) > 0'),
     ("dead letters counted", "sum(aegis_dlq_messages_total) > 0"),
     ("producer deliveries acknowledged", "sum(aegis_producer_delivered_total) > 0"),
+    ("outcomes joined (labels met their verdicts)", "sum(aegis_outcomes_total) > 0"),
 ]
 
 
@@ -41,6 +42,9 @@ ZERO_IS_HEALTHY = {
     ("Producer: sent, delivered, failed", "failed"),
     ("Producer (time range)", "failed"),
     ("Consumer lag per partition", "partition {{partition}}"),
+    ("Money (time range)", "money lost"),
+    ("Money (time range)", "legit money blocked"),
+    ("Waiting for a counterpart, and evicted", "evicted {{side}} ({{reason}})"),
 }
 REPLICAS_TABLE_ZERO = {"E"}  # the Replicas table's delivery failures
 

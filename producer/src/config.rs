@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use aegis_core::topics::TRANSACTIONS_TOPIC;
+use aegis_core::topics::{LABELS_TOPIC, TRANSACTIONS_TOPIC};
 use aegis_kafka::KafkaFlags;
 use clap::{ArgGroup, Args, ValueEnum};
 
@@ -60,6 +60,24 @@ pub struct ProducerConfig {
     /// Seed of the simulator: the same seed gives the same transactions.
     #[arg(long, env = "AEGIS_SEED", default_value_t = 42)]
     pub seed: u64,
+    /// Publish the label of every labelled transaction (a replayed row's isFraud, the simulator's
+    /// fraud flag) to --labels-topic this many seconds after the transaction (key = origin
+    /// account). Real chargebacks take days; a demo compresses that. Without it, no labels.
+    #[arg(long, env = "AEGIS_LABEL_DELAY", value_name = "SECONDS")]
+    pub label_delay: Option<f64>,
+    /// The share of labels published, in [0, 1]; the rest are withheld, as in life (which ones
+    /// follows from --seed and the transaction id).
+    #[arg(
+        long,
+        env = "AEGIS_LABEL_SHARE",
+        value_name = "FRACTION",
+        default_value_t = 1.0,
+        requires = "label_delay"
+    )]
+    pub label_share: f64,
+    /// Topic to publish labels to (with --label-delay).
+    #[arg(long, env = "AEGIS_LABELS_TOPIC", default_value = LABELS_TOPIC)]
+    pub labels_topic: String,
     /// Schema Registry URL: register the transaction schema under `<topic>-value` and write the
     /// Confluent wire format (default: Avro single-object encoding).
     #[arg(long, env = "AEGIS_SCHEMA_REGISTRY_URL")]
@@ -102,6 +120,9 @@ impl ProducerConfig {
             takeover_every: 500,
             fraud_rate: 0.0013,
             seed: 42,
+            label_delay: None,
+            label_share: 1.0,
+            labels_topic: LABELS_TOPIC.to_owned(),
             schema_registry_url: None,
             metrics_addr: None,
             connect_timeout: 10,
@@ -129,10 +150,32 @@ impl ProducerConfig {
             "--fraud-rate must be in [0, 1) (got {})",
             self.fraud_rate
         );
+        if let Some(delay) = self.label_delay {
+            anyhow::ensure!(
+                delay.is_finite() && (0.0..=1e9).contains(&delay),
+                "--label-delay must be a number of seconds, 0 or more (got {delay})"
+            );
+        }
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.label_share),
+            "--label-share must be a fraction in [0, 1] (got {})",
+            self.label_share
+        );
         anyhow::ensure!(
             self.scenario.is_none() || self.simulate,
             "--scenario needs --simulate (a replay sends the file as it is)"
         );
         Ok(())
+    }
+}
+
+impl ProducerConfig {
+    /// The labels asked for with `--label-delay` (and `--label-share`, `--seed`), if any.
+    pub fn label_plan(&self) -> Option<crate::labels::LabelPlan> {
+        self.label_delay.map(|delay| crate::labels::LabelPlan {
+            delay: std::time::Duration::from_secs_f64(delay.max(0.0)),
+            share: self.label_share,
+            seed: self.seed,
+        })
     }
 }

@@ -11,12 +11,19 @@
 //! Confluent wire format with `--schema-registry-url`. `event_time` is the moment of publishing,
 //! so downstream latency is real.
 //!
+//! With `--label-delay` it also publishes the label of every labelled transaction (a replayed
+//! row's `isFraud`, the simulator's fraud flag) to the labels topic after that delay, keyed by
+//! origin account like its transaction (`schemas/label.avsc`), withholding a share
+//! (`--label-share`); see [`labels`] for the order, and for what a stop does to labels still
+//! waiting (published at once, before the final flush).
+//!
 //! With `--simulate --out FILE.csv`, [`write_file`] writes the simulated traffic as a PaySim CSV
 //! file instead (hourly steps, labels filled), without a broker.
 //!
 //! [`run`] does the work; the binary adds flags, logging, signals and `/metrics` around it.
 
 pub mod config;
+pub mod labels;
 pub mod metrics;
 pub mod pace;
 pub mod progress;
@@ -31,12 +38,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aegis_core::avro::{AvroCodec, Framing};
-use aegis_core::Transaction;
+use aegis_core::{Label, Transaction};
 use aegis_kafka::registry::SchemaRegistry;
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{ProducerConfig, Scenario};
+use labels::{Labelled, PendingLabels};
 pub use metrics::Counters;
 use pace::Pacer;
 use progress::Progress;
@@ -65,6 +73,12 @@ pub struct Summary {
     pub elapsed: Duration,
     /// How long the final flush then waited for acknowledgements.
     pub flush: Duration,
+    /// Labels handed to Kafka (`--label-delay`).
+    pub labels_sent: u64,
+    /// Labels sent but not acknowledged.
+    pub labels_failed: u64,
+    /// Labels withheld by `--label-share`.
+    pub labels_withheld: u64,
 }
 
 impl Summary {
@@ -85,7 +99,15 @@ impl fmt::Display for Summary {
             self.achieved_rate(),
             self.elapsed.as_secs_f64(),
             self.flush.as_secs_f64(),
-        )
+        )?;
+        if self.labels_sent + self.labels_withheld > 0 {
+            write!(
+                f,
+                "; labels sent {}, failed {}, withheld {}",
+                self.labels_sent, self.labels_failed, self.labels_withheld
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -115,9 +137,18 @@ pub fn run(
         }
         None => Framing::SingleObject,
     };
+    let plan = config.label_plan();
+    let label_framing = match (&config.schema_registry_url, plan) {
+        (Some(url), Some(_)) => {
+            SchemaRegistry::new(url)?.framing_for(&config.labels_topic, AvroCodec::label())?
+        }
+        _ => Framing::SingleObject,
+    };
+    let labels_topic = plan.map(|_| config.labels_topic.as_str());
     let Some(publisher) = Publisher::connect(
         brokers,
         &config.topic,
+        labels_topic,
         &config.kafka.properties(),
         counters.clone(),
         Duration::from_secs(config.connect_timeout),
@@ -132,6 +163,32 @@ pub fn run(
         "producer started"
     );
     let delivered_before = counters.delivered.get();
+    let labels_before = (
+        counters.labels_sent.get(),
+        counters.labels_delivered.get(),
+        counters.labels_withheld.get(),
+    );
+    let mut pending = PendingLabels::default();
+    let mut label_buf = Vec::with_capacity(128);
+    let source_name = if config.simulate {
+        "simulation"
+    } else {
+        "replay"
+    };
+    // Publishes the label `pending` gives, stamped now; `Ok(false)`: stopped while waiting.
+    let mut publish_label = |label: labels::PendingLabel| -> Result<bool> {
+        let value = Label {
+            tx_id: label.tx_id,
+            is_fraud: label.is_fraud,
+            labelled_at: aegis_core::clock::now_ms(),
+            source: Some(source_name.to_owned()),
+        };
+        label_buf.clear();
+        AvroCodec::label()
+            .encode_into(&value, label_framing, &mut label_buf)
+            .with_context(|| format!("cannot encode the label of {}", value.tx_id))?;
+        Ok(publisher.send_label(&label.account, &label_buf, cancel)? == Sent::Enqueued)
+    };
     let mut progress = Progress::new(config.progress, total, counters.clone());
     let pacer = Pacer::new(config.rate, config.duration.map(Duration::from_secs_f64));
 
@@ -141,6 +198,11 @@ pub fn run(
         for mut tx in source {
             if !pacer.wait(sent, cancel) {
                 break;
+            }
+            while let Some(label) = pending.pop_due(Instant::now()) {
+                if !publish_label(label)? {
+                    return Ok(());
+                }
             }
             tx.event_time = aegis_core::clock::now_ms();
             if config.simulate {
@@ -156,6 +218,11 @@ pub fn run(
                 break;
             }
             sent += 1;
+            if let Some(plan) = &plan {
+                if pending.push(plan, &tx, Instant::now()) == Labelled::Withheld {
+                    counters.labels_withheld.inc();
+                }
+            }
             progress.update(sent, pacer.elapsed());
         }
         Ok(())
@@ -163,6 +230,33 @@ pub fn run(
     let pumped = pump();
     let elapsed = pacer.window(sent);
     progress.finish();
+    // The labels still waiting: as they come due, or all at once on a stop request.
+    let labelled = (|| -> Result<()> {
+        if !pending.is_empty() {
+            tracing::info!(
+                waiting = pending.len(),
+                "publishing the labels still waiting for their delay"
+            );
+        }
+        while let Some(due) = pending.next_due() {
+            let now = Instant::now();
+            if cancel.is_cancelled() || due <= now {
+                let label = pending.pop().context("a label is waiting")?;
+                // A stop request does not stop these: they are published early, not lost
+                // (unless the local queue is full and stays so).
+                if !publish_label(label)? {
+                    tracing::warn!(
+                        lost = pending.len() + 1,
+                        "stopped with the local queue full: labels still waiting are not published"
+                    );
+                    break;
+                }
+            } else {
+                std::thread::sleep((due - now).min(labels::MAX_SLEEP));
+            }
+        }
+        Ok(())
+    })();
 
     let flushing = Instant::now();
     publisher.finish(FLUSH_TIMEOUT);
@@ -173,9 +267,15 @@ pub fn run(
         failed: sent.saturating_sub(delivered),
         elapsed,
         flush: flushing.elapsed(),
+        labels_sent: counters.labels_sent.get() - labels_before.0,
+        labels_failed: (counters.labels_sent.get() - labels_before.0)
+            .saturating_sub(counters.labels_delivered.get() - labels_before.1),
+        labels_withheld: counters.labels_withheld.get() - labels_before.2,
     };
     counters.rate.set(summary.achieved_rate());
-    pumped.with_context(|| format!("stopped early ({summary})"))?;
+    pumped
+        .and(labelled)
+        .with_context(|| format!("stopped early ({summary})"))?;
     Ok(summary)
 }
 

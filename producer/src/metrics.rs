@@ -15,6 +15,14 @@ pub struct Counters {
     pub delivered: IntCounter,
     /// Records that failed for good (`aegis_producer_failed_total`).
     pub failed: IntCounter,
+    /// Labels handed to librdkafka (`aegis_producer_labels_sent_total`).
+    pub labels_sent: IntCounter,
+    /// Labels the broker acknowledged (`aegis_producer_labels_delivered_total`).
+    pub labels_delivered: IntCounter,
+    /// Labels that failed for good (`aegis_producer_labels_failed_total`).
+    pub labels_failed: IntCounter,
+    /// Labels withheld by `--label-share` (`aegis_producer_labels_withheld_total`).
+    pub labels_withheld: IntCounter,
     /// Achieved send rate since the start, tx/s (`aegis_producer_rate`).
     pub rate: Gauge,
     /// Second (since the epoch) of the last delivery-failure log line: at most one a second.
@@ -47,6 +55,22 @@ impl Counters {
             "aegis_producer_failed_total",
             "Transactions that could not be delivered.",
         );
+        let labels_sent = counter(
+            "aegis_producer_labels_sent_total",
+            "Labels handed to the Kafka client (--label-delay).",
+        );
+        let labels_delivered = counter(
+            "aegis_producer_labels_delivered_total",
+            "Labels the broker acknowledged.",
+        );
+        let labels_failed = counter(
+            "aegis_producer_labels_failed_total",
+            "Labels that could not be delivered.",
+        );
+        let labels_withheld = counter(
+            "aegis_producer_labels_withheld_total",
+            "Labels withheld by --label-share.",
+        );
         let rate = Gauge::new(
             "aegis_producer_rate",
             "Achieved send rate since start, transactions per second.",
@@ -59,6 +83,10 @@ impl Counters {
             sent,
             delivered,
             failed,
+            labels_sent,
+            labels_delivered,
+            labels_failed,
+            labels_withheld,
             rate,
             last_error_log: AtomicU64::new(0),
             registry,

@@ -1,4 +1,5 @@
-//! Publishing: an idempotent producer (`acks=all`, lz4) whose delivery reports are counted. A full
+//! Publishing: an idempotent producer (`acks=all`, lz4) whose delivery reports are counted —
+//! transactions and labels apart. A full
 //! local queue means wait and retry the same record, never drop; failed deliveries are counted,
 //! logged (at most one line a second) and reported.
 
@@ -14,7 +15,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{
     BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer,
 };
-use rdkafka::ClientContext;
+use rdkafka::{ClientContext, Message};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Counters;
@@ -41,6 +42,14 @@ const PURGE_REPORT_TIMEOUT: Duration = Duration::from_secs(2);
 /// cluster check has passed, so an unreachable broker at start is that check's one error line.
 pub struct Reports {
     counters: Arc<Counters>,
+    /// The labels topic, whose deliveries count as labels.
+    labels_topic: Option<String>,
+}
+
+impl Reports {
+    fn is_label(&self, message: &impl Message) -> bool {
+        self.labels_topic.as_deref() == Some(message.topic())
+    }
 }
 
 impl ClientContext for Reports {
@@ -73,9 +82,14 @@ impl ProducerContext for Reports {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         let counters = &self.counters;
         match result {
+            Ok(m) if self.is_label(m) => counters.labels_delivered.inc(),
             Ok(_) => counters.delivered.inc(),
-            Err((e, _)) => {
-                counters.failed.inc();
+            Err((e, m)) => {
+                if self.is_label(m) {
+                    counters.labels_failed.inc();
+                } else {
+                    counters.failed.inc();
+                }
                 let second = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
@@ -100,6 +114,7 @@ pub enum Sent {
 pub struct Publisher {
     producer: ThreadedProducer<Reports>,
     topic: String,
+    labels_topic: Option<String>,
     counters: Arc<Counters>,
 }
 
@@ -107,37 +122,78 @@ impl Publisher {
     /// Checks, waiting up to `timeout` (`--connect-timeout`) as the scorer does, that the brokers
     /// answer and know `topic` — an unreachable broker or a missing topic is one clear error at
     /// the start, not a queue of messages that time out minutes later — then creates the producer
-    /// ([`DEFAULTS`], then `-X` properties). `Ok(None)`: `cancel` fired while waiting.
+    /// ([`DEFAULTS`], then `-X` properties). With `labels_topic` (`--label-delay`), that topic
+    /// must exist too. `Ok(None)`: `cancel` fired while waiting.
     pub fn connect(
         brokers: &str,
         topic: &str,
+        labels_topic: Option<&str>,
         properties: &[Property],
         counters: Arc<Counters>,
         timeout: Duration,
         cancel: &CancellationToken,
     ) -> Result<Option<Self>> {
         let check = ClusterCheck::new(brokers, properties)?;
-        if !check.wait_for_topics(&[(topic, "--topic")], timeout, cancel)? {
+        let mut topics = vec![(topic, "--topic")];
+        topics.extend(labels_topic.map(|t| (t, "--labels-topic")));
+        if !check.wait_for_topics(&topics, timeout, cancel)? {
             return Ok(None);
         }
         let producer: ThreadedProducer<Reports> =
             kafka::client_config(brokers, &DEFAULTS, properties)
                 .create_with_context(Reports {
                     counters: counters.clone(),
+                    labels_topic: labels_topic.map(str::to_owned),
                 })
                 .context("cannot create the Kafka producer (check --brokers and the -X / --kafka-config properties)")?;
         Ok(Some(Publisher {
             producer,
             topic: topic.to_owned(),
+            labels_topic: labels_topic.map(str::to_owned),
             counters,
         }))
     }
 
     /// Enqueues one record. While the local queue is full it waits and retries the same record
     /// (never drops it), until there is room or `cancel` fires.
-    #[allow(clippy::result_large_err)] // rdkafka's send hands the record back in its Err
     pub fn send(&self, key: &str, payload: &[u8], cancel: &CancellationToken) -> Result<Sent> {
-        let record = BaseRecord::to(&self.topic).key(key).payload(payload);
+        let sent = self.send_to(&self.topic, key, payload, cancel)?;
+        if sent == Sent::Enqueued {
+            self.counters.sent.inc();
+        }
+        Ok(sent)
+    }
+
+    /// Enqueues one label on the labels topic, as [`send`](Self::send) does a transaction.
+    ///
+    /// # Errors
+    /// Also when the publisher was connected without a labels topic.
+    pub fn send_label(
+        &self,
+        key: &str,
+        payload: &[u8],
+        cancel: &CancellationToken,
+    ) -> Result<Sent> {
+        let topic = self
+            .labels_topic
+            .as_deref()
+            .context("no labels topic: connect with --label-delay")?;
+        let sent = self.send_to(topic, key, payload, cancel)?;
+        if sent == Sent::Enqueued {
+            self.counters.labels_sent.inc();
+        }
+        Ok(sent)
+    }
+
+    #[allow(clippy::result_large_err)] // rdkafka's send hands the record back in its Err
+    fn send_to(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+        cancel: &CancellationToken,
+    ) -> Result<Sent> {
+        let record = BaseRecord::to(topic).key(key).payload(payload);
         let mut full_since: Option<Instant> = None;
         let wait = || {
             if cancel.is_cancelled() {
@@ -155,12 +211,9 @@ impl Publisher {
             ControlFlow::Continue(())
         };
         match produce::enqueue(record, |r| self.producer.send(r), wait) {
-            Ok(Some(())) => {
-                self.counters.sent.inc();
-                Ok(Sent::Enqueued)
-            }
+            Ok(Some(())) => Ok(Sent::Enqueued),
             Ok(None) => Ok(Sent::Stopped),
-            Err(e) => bail!("cannot enqueue a transaction for {:?}: {e}", self.topic),
+            Err(e) => bail!("cannot enqueue a record for {topic:?}: {e}"),
         }
     }
 

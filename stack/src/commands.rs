@@ -1,5 +1,5 @@
-//! The command lines the stack runs, written once: `aegis-scorer`, `aegis-producer`,
-//! `aegis-trainer` and Prometheus (tansu's is [`aegis_testkit::broker::tansu_command`]). `aegis-stack
+//! The command lines the stack runs, written once: `aegis-scorer`, `aegis-outcomes`,
+//! `aegis-producer`, `aegis-trainer` and Prometheus (tansu's is [`aegis_testkit::broker::tansu_command`]). `aegis-stack
 //! scorer` execs the same scorer command that `aegis-stack up` spawns. Topics are the scorer's and
 //! producer's defaults: the contract's names.
 
@@ -79,6 +79,10 @@ pub struct Producer<'a> {
     pub takeover_every: Option<u32>,
     /// Seed of the simulation (the producer's default when `None`).
     pub seed: Option<u64>,
+    /// Seconds from a transaction to its label (`--label-delay`).
+    pub label_delay: f64,
+    /// Share of labels published (`--label-share`).
+    pub label_share: f64,
     /// Its metrics port on 127.0.0.1.
     pub metrics_port: u16,
 }
@@ -91,6 +95,8 @@ pub fn producer(binaries: &Binaries, producer: &Producer<'_>) -> Result<Command,
         .arg("--simulate")
         .args(["--rate", &producer.rate.to_string()])
         .args(["--scenario", "account-takeover"])
+        .args(["--label-delay", &producer.label_delay.to_string()])
+        .args(["--label-share", &producer.label_share.to_string()])
         .args([
             "--metrics-addr",
             &format!("127.0.0.1:{}", producer.metrics_port),
@@ -101,6 +107,31 @@ pub fn producer(binaries: &Binaries, producer: &Producer<'_>) -> Result<Command,
     if let Some(seed) = producer.seed {
         command.args(["--seed", &seed.to_string()]);
     }
+    Ok(command)
+}
+
+/// What the outcome service needs to know.
+#[derive(Clone, Debug)]
+pub struct Outcomes<'a> {
+    /// Bootstrap servers.
+    pub brokers: &'a str,
+    /// Its consumer group (not the scorers').
+    pub group_id: &'a str,
+    /// Its HTTP port on 127.0.0.1.
+    pub port: u16,
+}
+
+/// `aegis-outcomes` for `outcomes`, on the contract's topics.
+pub fn outcomes(binaries: &Binaries, outcomes: &Outcomes<'_>) -> Result<Command, StackError> {
+    let mut command = Command::new(binaries.path("aegis-outcomes")?);
+    command
+        .args([
+            "--brokers",
+            outcomes.brokers,
+            "--group-id",
+            outcomes.group_id,
+        ])
+        .args(["--http-addr", &format!("127.0.0.1:{}", outcomes.port)]);
     Ok(command)
 }
 

@@ -27,6 +27,8 @@ pub struct StackInfo {
     pub broker_pid: u32,
     /// The scorer replicas, in start order.
     pub scorers: Vec<Endpoint>,
+    /// The outcome service (its metrics server).
+    pub outcomes: Endpoint,
     /// The producer (its metrics server).
     pub producer: Endpoint,
     /// Prometheus, when started.
@@ -36,7 +38,8 @@ pub struct StackInfo {
 impl StackInfo {
     /// The variables scripts read: `STACK_DIR`, `BROKERS`, `BROKER_PID`, `SCORER_URL` (the first
     /// replica, whose live page to open), `SCORER_URLS` and `SCORER_PIDS` (space-separated),
-    /// `PRODUCER_METRICS_URL`, `PRODUCER_PID`, `PROMETHEUS_URL` and `PROMETHEUS_PID` (empty
+    /// `OUTCOMES_METRICS_URL`, `OUTCOMES_PID`, `PRODUCER_METRICS_URL`, `PRODUCER_PID`,
+    /// `PROMETHEUS_URL` and `PROMETHEUS_PID` (empty
     /// without Prometheus).
     pub fn variables(&self) -> Vec<(&'static str, String)> {
         let join = |f: fn(&Endpoint) -> String| -> String {
@@ -52,6 +55,11 @@ impl StackInfo {
             ("SCORER_URL", first_url),
             ("SCORER_URLS", join(|s| s.url.clone())),
             ("SCORER_PIDS", join(|s| s.pid.to_string())),
+            (
+                "OUTCOMES_METRICS_URL",
+                format!("{}/metrics", self.outcomes.url),
+            ),
+            ("OUTCOMES_PID", self.outcomes.pid.to_string()),
             (
                 "PRODUCER_METRICS_URL",
                 format!("{}/metrics", self.producer.url),
@@ -105,10 +113,12 @@ impl StackInfo {
              \x20   API docs       {first}/docs\n\
              \x20   score API      curl -s -XPOST {first}/v1/score -d @transaction.json\n\
              \x20   metrics        {first}/metrics   producer: {producer}/metrics\n\
+             \x20   outcomes       {outcomes}/metrics   (verdicts joined with labels)\n\
              \x20   Prometheus     {prometheus}\n\
              \x20   Kafka          {brokers}   (verdicts: {verdicts} --brokers {brokers})\n",
             dir = self.dir.display(),
             producer = self.producer.url,
+            outcomes = self.outcomes.url,
             brokers = self.brokers,
             verdicts = verdicts.display(),
         )
@@ -135,6 +145,7 @@ mod tests {
             brokers: "127.0.0.1:9092".to_owned(),
             broker_pid: 10,
             scorers: vec![endpoint(8080, 11), endpoint(8081, 12)],
+            outcomes: endpoint(8090, 14),
             producer: endpoint(9100, 13),
             prometheus: None,
         }
@@ -150,6 +161,7 @@ mod tests {
             "SCORER_URLS='http://127.0.0.1:8080 http://127.0.0.1:8081'",
             "SCORER_PIDS='11 12'",
             "PRODUCER_METRICS_URL='http://127.0.0.1:9100/metrics'",
+            "OUTCOMES_METRICS_URL='http://127.0.0.1:8090/metrics'",
             "PROMETHEUS_URL=''",
         ] {
             assert!(

@@ -159,8 +159,16 @@ struct UpArgs {
     /// Seed of the producer's simulation (the producer's default when not given).
     #[arg(long, env = "AEGIS_STACK_SEED")]
     seed: Option<u64>,
+    /// Seconds after each transaction the producer publishes its label (aegis-outcomes joins
+    /// labels with verdicts).
+    #[arg(long, env = "AEGIS_STACK_LABEL_DELAY", default_value_t = 5.0)]
+    label_delay: f64,
+    /// Share of labels the producer publishes (the rest are withheld).
+    #[arg(long, env = "AEGIS_STACK_LABEL_SHARE", default_value_t = 1.0)]
+    label_share: f64,
     /// Start Prometheus (deploy/prometheus/prometheus.local.yml, alert rules loaded) scraping
-    /// every scorer and the producer; the stack is ready once every target is up.
+    /// every scorer, the outcome service and the producer; the stack is ready once every target
+    /// is up.
     #[arg(long, env = "AEGIS_STACK_PROMETHEUS")]
     prometheus: bool,
     /// Prometheus's scrape and rule-evaluation interval, in seconds.
@@ -289,6 +297,8 @@ fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         rate: args.rate,
         takeover_every: args.takeover_every,
         seed: args.seed,
+        label_delay: args.label_delay,
+        label_share: args.label_share,
         prometheus: args.prometheus,
         scrape_interval_s: args.scrape_interval,
         ready_timeout: Duration::from_secs(args.ready_timeout),

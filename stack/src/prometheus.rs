@@ -22,10 +22,11 @@ pub fn write_config(
     dir: &Path,
     scorers: &[String],
     producer: &str,
+    outcomes: &str,
     interval_s: u64,
 ) -> Result<PathBuf, StackError> {
     let template = read(Path::new(TEMPLATE))?;
-    let config = render(&template, scorers, producer, interval_s).map_err(|reason| {
+    let config = render(&template, scorers, producer, outcomes, interval_s).map_err(|reason| {
         StackError::Template {
             path: PathBuf::from(TEMPLATE),
             reason,
@@ -52,6 +53,7 @@ fn render(
     template: &str,
     scorers: &[String],
     producer: &str,
+    outcomes: &str,
     interval_s: u64,
 ) -> Result<String, String> {
     let mut config = template.to_owned();
@@ -68,6 +70,7 @@ fn render(
     let targets: Vec<String> = scorers.iter().map(|s| format!("\"{s}\"")).collect();
     replace(SCORER_TARGETS, &targets.join(", "))?;
     replace("PRODUCER", producer)?;
+    replace("OUTCOMES", outcomes)?;
     for interval in INTERVALS {
         let (key, _) = interval.split_once(':').unwrap_or((interval, ""));
         replace(interval, &format!("{key}: {interval_s}s"))?;
@@ -100,12 +103,13 @@ mod tests {
             "127.0.0.1:2".to_owned(),
             "127.0.0.1:3".to_owned(),
         ];
-        let config = render(&template, &scorers, "127.0.0.1:9", 1).unwrap();
+        let config = render(&template, &scorers, "127.0.0.1:9", "127.0.0.1:10", 1).unwrap();
         assert!(
             config.contains(r#"["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]"#),
             "{config}"
         );
         assert!(config.contains(r#"["127.0.0.1:9"]"#), "{config}");
+        assert!(config.contains(r#"["127.0.0.1:10"]"#), "{config}");
         assert!(
             config.contains("scrape_interval: 1s") && config.contains("evaluation_interval: 1s")
         );
@@ -117,7 +121,7 @@ mod tests {
 
     #[test]
     fn a_template_without_a_placeholder_is_refused_by_name() {
-        let error = render("global: {}", &["a:1".to_owned()], "b:2", 5).unwrap_err();
+        let error = render("global: {}", &["a:1".to_owned()], "b:2", "c:3", 5).unwrap_err();
         assert!(error.contains("SCORER_1"), "{error}");
     }
 }

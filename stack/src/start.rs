@@ -1,7 +1,7 @@
 //! Starting the stack in order, each part only once the one before is ready and each wait
 //! bounded: the model, the broker with the contract's topics, the scorers (serving HTTP, then
-//! holding partitions, so traffic starts on a settled group), the producer, and Prometheus
-//! scraping every target.
+//! holding partitions, so traffic starts on a settled group), the outcome service, the producer
+//! (with labels after `--label-delay`), and Prometheus scraping every target.
 
 use std::path::Path;
 use std::time::Duration;
@@ -33,6 +33,8 @@ pub struct Stack {
     pub broker: Broker,
     /// The scorer replicas.
     pub scorers: Vec<Part>,
+    /// The outcome service (its URL serves /metrics).
+    pub outcomes: Part,
     /// The producer (its URL serves /metrics).
     pub producer: Part,
     /// Prometheus, when asked for.
@@ -93,12 +95,33 @@ pub fn start(
         config.group_id
     ));
 
+    let outcomes_port = port()?;
+    let outcomes_group = format!("{}-outcomes", config.group_id);
+    let command = commands::outcomes(
+        &config.binaries,
+        &commands::Outcomes {
+            brokers: &brokers,
+            group_id: &outcomes_group,
+            port: outcomes_port,
+        },
+    )?;
+    let mut outcomes = Part {
+        service: Service::spawn("outcomes", command, dir)?,
+        url: format!("http://127.0.0.1:{outcomes_port}"),
+    };
+    outcomes.wait_http("/healthz", config, cancel, &agent)?;
+    say(format!(
+        "outcome service joining verdicts with labels (group {outcomes_group})"
+    ));
+
     let metrics_port = port()?;
     let producer = commands::Producer {
         brokers: &brokers,
         rate: config.rate,
         takeover_every: config.takeover_every,
         seed: config.seed,
+        label_delay: config.label_delay,
+        label_share: config.label_share,
         metrics_port,
     };
     let command = commands::producer(&config.binaries, &producer)?;
@@ -108,13 +131,13 @@ pub fn start(
     };
     producer.wait_http("/metrics", config, cancel, &agent)?;
     say(format!(
-        "producer simulating {} transactions/s",
-        config.rate
+        "producer simulating {} transactions/s, labels {} s later",
+        config.rate, config.label_delay
     ));
 
     let prometheus = if config.prometheus {
         Some(start_prometheus(
-            config, dir, &scorers, &producer, cancel, &agent,
+            config, dir, &scorers, &outcomes, &producer, cancel, &agent,
         )?)
     } else {
         None
@@ -122,16 +145,18 @@ pub fn start(
     Ok(Stack {
         broker,
         scorers,
+        outcomes,
         producer,
         prometheus,
     })
 }
 
-/// Prometheus scraping `scorers` and `producer`, ready once every target is up.
+/// Prometheus scraping `scorers`, `outcomes` and `producer`, ready once every target is up.
 fn start_prometheus(
     config: &UpConfig,
     dir: &Path,
     scorers: &[Part],
+    outcomes: &Part,
     producer: &Part,
     cancel: &CancellationToken,
     agent: &ureq::Agent,
@@ -143,6 +168,7 @@ fn start_prometheus(
         &data,
         &targets,
         &address(producer),
+        &address(outcomes),
         config.scrape_interval_s,
     )?;
     let port = port()?;
@@ -152,7 +178,7 @@ fn start_prometheus(
         url: format!("http://127.0.0.1:{port}"),
     };
     part.wait_http("/-/ready", config, cancel, agent)?;
-    let wanted = targets.len() + 1;
+    let wanted = targets.len() + 2;
     let what = format!(
         "Prometheus scraping all {wanted} targets ({}/targets)",
         part.url

@@ -1,7 +1,7 @@
 //! `aegis-stack up`: the whole stack (started by [`super::start`]), run until a stop signal,
 //! `--duration`, the end of the command run inside it, or the death of any part; then stopped in
-//! order: producer (stop intake), scorers (drain and commit; their metrics saved first),
-//! Prometheus, broker.
+//! order: producer (stop intake), scorers (drain and commit; their metrics saved first), the
+//! outcome service (likewise), Prometheus, broker.
 
 use std::ffi::OsString;
 use std::fmt::Display;
@@ -53,6 +53,10 @@ pub struct UpConfig {
     pub takeover_every: Option<u32>,
     /// Producer: seed of the simulation.
     pub seed: Option<u64>,
+    /// Producer: seconds from a transaction to its label.
+    pub label_delay: f64,
+    /// Producer: share of labels published.
+    pub label_share: f64,
     /// Start Prometheus, scraping every scorer and the producer.
     pub prometheus: bool,
     /// Prometheus's scrape and rule-evaluation interval, in seconds.
@@ -151,6 +155,7 @@ impl Stack {
             brokers: self.broker.bootstrap(),
             broker_pid: self.broker.pid(),
             scorers: self.scorers.iter().map(endpoint).collect(),
+            outcomes: endpoint(&self.outcomes),
             producer: endpoint(&self.producer),
             prometheus: self.prometheus.as_ref().map(endpoint),
         }
@@ -159,6 +164,7 @@ impl Stack {
     fn services(&mut self) -> impl Iterator<Item = &mut Service> {
         self.scorers
             .iter_mut()
+            .chain(std::iter::once(&mut self.outcomes))
             .chain(std::iter::once(&mut self.producer))
             .chain(self.prometheus.as_mut())
             .map(|part| &mut part.service)
@@ -222,6 +228,12 @@ impl Stack {
             let stopped = scorer.service.wait_until(deadline);
             failures.push(failure(&scorer.service, stopped));
         }
+        // The outcome service last of the pipeline: it joins the scorers' final verdicts first.
+        if let Some(metrics) = wait::http_get(&agent, &format!("{}/metrics", self.outcomes.url)) {
+            let _ = std::fs::write(dir.join("outcomes.metrics"), metrics);
+        }
+        let stopped = self.outcomes.service.stop(SCORER_GRACE);
+        failures.push(failure(&self.outcomes.service, stopped));
         if let Some(prometheus) = self.prometheus.as_mut() {
             prometheus.service.stop(OTHER_GRACE);
         }

@@ -1,4 +1,4 @@
-//! Avro encoding of [`Transaction`] and [`Verdict`] with the schemas in `schemas/`, framed as Avro
+//! Avro encoding of [`Transaction`], [`Verdict`], [`Label`] and [`Outcome`] with the schemas in `schemas/`, framed as Avro
 //! single-object encoding or the Confluent wire format. Foreign, truncated or corrupt bytes are a
 //! [`CodecError`], never a panic, and no decode allocates more than [`MAX_ALLOCATION_BYTES`] at once.
 
@@ -16,6 +16,8 @@ use apache_avro::Schema;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::label::Label;
+use crate::outcome::Outcome;
 use crate::transaction::Transaction;
 use crate::verdict::Verdict;
 
@@ -32,20 +34,29 @@ pub const MAX_ALLOCATION_BYTES: usize = 8 * 1024 * 1024;
 
 const TRANSACTION_AVSC: &str = include_str!("../../../schemas/transaction.avsc");
 const VERDICT_AVSC: &str = include_str!("../../../schemas/verdict.avsc");
+const LABEL_AVSC: &str = include_str!("../../../schemas/label.avsc");
+const OUTCOME_AVSC: &str = include_str!("../../../schemas/outcome.avsc");
 
 static TRANSACTION_SCHEMA: LazyLock<Schema> = LazyLock::new(|| parse_embedded(TRANSACTION_AVSC));
 static VERDICT_SCHEMA: LazyLock<Schema> = LazyLock::new(|| parse_embedded(VERDICT_AVSC));
+static LABEL_SCHEMA: LazyLock<Schema> = LazyLock::new(|| parse_embedded(LABEL_AVSC));
+static OUTCOME_SCHEMA: LazyLock<Schema> = LazyLock::new(|| parse_embedded(OUTCOME_AVSC));
 static TRANSACTION_CODEC: LazyLock<AvroCodec<Transaction>> =
     LazyLock::new(|| AvroCodec::new(&TRANSACTION_SCHEMA, TRANSACTION_AVSC));
 static VERDICT_CODEC: LazyLock<AvroCodec<Verdict>> =
     LazyLock::new(|| AvroCodec::new(&VERDICT_SCHEMA, VERDICT_AVSC));
+static LABEL_CODEC: LazyLock<AvroCodec<Label>> =
+    LazyLock::new(|| AvroCodec::new(&LABEL_SCHEMA, LABEL_AVSC));
+static OUTCOME_CODEC: LazyLock<AvroCodec<Outcome>> =
+    LazyLock::new(|| AvroCodec::new(&OUTCOME_SCHEMA, OUTCOME_AVSC));
 
 fn parse_embedded(avsc: &'static str) -> Schema {
     Schema::parse_str(avsc).expect("the embedded schemas parse (checked by the avro tests)")
 }
 
 /// Encodes and decodes one record type with its embedded schema. Get one with
-/// [`AvroCodec::transaction`] or [`AvroCodec::verdict`]; both are built once per process and
+/// [`AvroCodec::transaction`], [`AvroCodec::verdict`], [`AvroCodec::label`] or
+/// [`AvroCodec::outcome`]; each is built once per process and
 /// shared, so holding the `&'static` reference costs nothing.
 pub struct AvroCodec<T> {
     schema: &'static Schema,
@@ -67,6 +78,20 @@ impl AvroCodec<Verdict> {
     /// The codec of `schemas/verdict.avsc` (topic `verdicts`).
     pub fn verdict() -> &'static Self {
         &VERDICT_CODEC
+    }
+}
+
+impl AvroCodec<Label> {
+    /// The codec of `schemas/label.avsc` (topic `labels`).
+    pub fn label() -> &'static Self {
+        &LABEL_CODEC
+    }
+}
+
+impl AvroCodec<Outcome> {
+    /// The codec of `schemas/outcome.avsc` (topic `outcomes`).
+    pub fn outcome() -> &'static Self {
+        &OUTCOME_CODEC
     }
 }
 

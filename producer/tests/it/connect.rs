@@ -12,6 +12,7 @@ fn an_unreachable_broker_is_an_error_naming_it() {
     let error = Publisher::connect(
         "127.0.0.1:1",
         "transactions",
+        None,
         &[],
         Counters::new(),
         Duration::from_secs(1),

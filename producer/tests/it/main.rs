@@ -5,6 +5,7 @@
 mod cli;
 mod connect;
 mod fidelity;
+mod labels;
 mod measured;
 mod out;
 mod replay;

@@ -18,6 +18,41 @@ fn transactions_round_trip_in_both_framings() {
 }
 
 #[test]
+fn labels_and_outcomes_round_trip_in_both_framings() {
+    for source in [Some("chargeback".to_owned()), None] {
+        let label = crate::Label {
+            tx_id: "t-42".into(),
+            is_fraud: true,
+            labelled_at: 1_700_000_200_000,
+            source,
+        };
+        let outcome = crate::Outcome::join(&verdict(&["amount"]), &label, 1_700_000_200_010);
+        for framing in FRAMINGS {
+            let bytes = AvroCodec::label().encode(&label, framing).unwrap();
+            assert_eq!(
+                AvroCodec::label().decode(&bytes).unwrap(),
+                (label.clone(), framing)
+            );
+            let bytes = AvroCodec::outcome().encode(&outcome, framing).unwrap();
+            assert_eq!(
+                AvroCodec::outcome().decode(&bytes).unwrap(),
+                (outcome.clone(), framing)
+            );
+        }
+    }
+    assert!(
+        AvroCodec::label()
+            .decode(
+                &AvroCodec::verdict()
+                    .encode(&verdict(&[]), Framing::SingleObject)
+                    .unwrap()
+            )
+            .is_err(),
+        "a verdict is not a label"
+    );
+}
+
+#[test]
 fn every_transaction_type_round_trips() {
     let codec = AvroCodec::transaction();
     for tx_type in TxType::ALL {

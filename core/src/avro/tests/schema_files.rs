@@ -60,7 +60,30 @@ fn schema_files_parse_and_document_every_field_in_contract_order() {
             "scored_at",
         ]
     );
-    for avsc in [TRANSACTION_AVSC, VERDICT_AVSC] {
+    assert_eq!(
+        documented_fields(AvroCodec::label().schema_json()),
+        ["tx_id", "is_fraud", "labelled_at", "source"]
+    );
+    assert_eq!(
+        documented_fields(AvroCodec::outcome().schema_json()),
+        [
+            "tx_id",
+            "account",
+            "decision",
+            "fraud_probability",
+            "amount",
+            "type",
+            "model_version",
+            "event_time",
+            "scored_at",
+            "is_fraud",
+            "labelled_at",
+            "label_source",
+            "verdict_to_label_ms",
+            "joined_at",
+        ]
+    );
+    for avsc in [TRANSACTION_AVSC, VERDICT_AVSC, LABEL_AVSC, OUTCOME_AVSC] {
         Schema::parse_str(avsc).unwrap();
     }
 }
@@ -81,4 +104,6 @@ fn enum_symbols_match_the_rust_enums() {
     assert_eq!(symbols(VERDICT_AVSC, "type"), types);
     let decisions: Vec<&str> = Decision::ALL.iter().map(|d| d.as_str()).collect();
     assert_eq!(symbols(VERDICT_AVSC, "decision"), decisions);
+    assert_eq!(symbols(OUTCOME_AVSC, "type"), types);
+    assert_eq!(symbols(OUTCOME_AVSC, "decision"), decisions);
 }

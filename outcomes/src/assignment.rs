@@ -1,0 +1,163 @@
+//! Which partitions this instance joins, and since when, with co-partitioning kept by hand.
+//!
+//! The group subscribes to the verdicts topic alone, with the cooperative-sticky protocol (the one
+//! that recovers from a member killed without leaving on tansu as on Kafka; see chaos/README.md).
+//! When verdicts partition `p` is assigned, this instance also assigns itself labels partition `p`
+//! (same key, same partition count, so one account's verdicts and labels meet there), and gives it
+//! up with verdicts `p`. Its offsets are committed by the same group member as the verdicts'.
+//!
+//! Every assignment of `p` gets a fresh epoch: work remembers the epoch it was read under, and
+//! its offsets are stored only while `p` is still held under that epoch, so a partition taken away
+//! never has an offset stored for it by this instance again.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaResult;
+use rdkafka::TopicPartitionList;
+
+use crate::metrics::Metrics;
+
+/// Epoch meaning "not held": work read under it never stores an offset.
+pub const UNASSIGNED: u64 = 0;
+
+/// The partitions (numbers, both inputs) held and their epochs.
+#[derive(Default)]
+pub struct Assignment {
+    epochs: Mutex<HashMap<i32, u64>>,
+    next_epoch: AtomicU64,
+}
+
+impl Assignment {
+    /// The epoch under which `partition` is held now, or [`UNASSIGNED`].
+    pub fn epoch(&self, partition: i32) -> u64 {
+        self.lock().get(&partition).copied().unwrap_or(UNASSIGNED)
+    }
+
+    /// Whether `partition` is still held under `epoch`.
+    pub fn holds(&self, partition: i32, epoch: u64) -> bool {
+        epoch != UNASSIGNED && self.epoch(partition) == epoch
+    }
+
+    /// Partitions held now, sorted.
+    pub fn partitions(&self) -> Vec<i32> {
+        let mut p: Vec<i32> = self.lock().keys().copied().collect();
+        p.sort_unstable();
+        p
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, u64>> {
+        // A poisoned lock only means another thread panicked mid-update of a plain map.
+        self.epochs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn assign(&self, partitions: &[i32]) {
+        let mut epochs = self.lock();
+        for p in partitions {
+            let epoch = self.next_epoch.fetch_add(1, Ordering::Relaxed) + 1;
+            epochs.insert(*p, epoch);
+        }
+    }
+
+    fn revoke(&self, partitions: &[i32]) {
+        let mut epochs = self.lock();
+        for p in partitions {
+            epochs.remove(p);
+        }
+    }
+}
+
+/// The consumer's context: keeps the [`Assignment`], follows each verdicts partition with its
+/// labels partition, and logs and counts rebalances.
+pub struct OutcomesContext {
+    /// Shared with the stream.
+    pub assignment: Arc<Assignment>,
+    /// Shared with the HTTP server.
+    pub metrics: Arc<Metrics>,
+    /// The topic the group subscribes to.
+    pub verdicts_topic: String,
+    /// The topic whose partitions follow the verdicts'.
+    pub labels_topic: String,
+}
+
+impl OutcomesContext {
+    fn verdict_partitions(&self, list: &TopicPartitionList) -> Vec<i32> {
+        list.elements()
+            .iter()
+            .filter(|e| e.topic() == self.verdicts_topic)
+            .map(|e| e.partition())
+            .collect()
+    }
+
+    fn labels(&self, partitions: &[i32]) -> TopicPartitionList {
+        let mut list = TopicPartitionList::new();
+        for p in partitions {
+            list.add_partition(&self.labels_topic, *p);
+        }
+        list
+    }
+}
+
+impl ClientContext for OutcomesContext {}
+
+impl ConsumerContext for OutcomesContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            // Before librdkafka commits and gives the partitions away: from now on no offset is
+            // stored for work read from them.
+            let partitions = self.verdict_partitions(list);
+            self.assignment.revoke(&partitions);
+            self.metrics.rebalances.inc();
+            if let Err(e) = consumer.incremental_unassign(&self.labels(&partitions)) {
+                tracing::warn!(error = %e, ?partitions, "cannot give up the labels partitions");
+            }
+            tracing::info!(?partitions, "partitions revoked (verdicts and labels)");
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                let partitions = self.verdict_partitions(list);
+                self.assignment.assign(&partitions);
+                self.metrics.rebalances.inc();
+                if let Err(e) = consumer.incremental_assign(&self.labels(&partitions)) {
+                    tracing::error!(error = %e, ?partitions, "cannot take the labels partitions");
+                }
+                tracing::info!(?partitions, "partitions assigned (verdicts and labels)");
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => tracing::debug!(offsets = ?offsets, "offsets committed"),
+            Err(e) => tracing::warn!(error = %e, "offset commit failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tenure_of_a_partition_has_its_own_epoch() {
+        let a = Assignment::default();
+        a.assign(&[0, 1]);
+        let (e0, e1) = (a.epoch(0), a.epoch(1));
+        assert!(a.holds(0, e0) && a.holds(1, e1) && e0 != e1);
+        a.revoke(&[1]);
+        assert_eq!(a.partitions(), vec![0]);
+        assert!(!a.holds(1, e1), "work of a revoked partition never stores");
+        a.assign(&[1]);
+        assert!(!a.holds(1, e1), "nor after it comes back");
+        assert!(a.holds(1, a.epoch(1)));
+        assert!(!a.holds(7, UNASSIGNED));
+    }
+}

@@ -1,0 +1,139 @@
+//! The outcome service's flags: every one also an `AEGIS_*` environment variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use aegis_core::topics::{LABELS_TOPIC, OUTCOMES_TOPIC, VERDICTS_TOPIC};
+use aegis_kafka::KafkaFlags;
+use clap::Args;
+
+/// How to run the outcome service.
+#[derive(Args, Clone, Debug)]
+pub struct OutcomesConfig {
+    /// Kafka bootstrap servers, e.g. `localhost:9092`.
+    #[arg(long, env = "AEGIS_BROKERS")]
+    pub brokers: String,
+    /// Consumer group: instances with the same group share the partitions (a verdicts partition
+    /// and the labels partition of the same number always go together).
+    #[arg(
+        long,
+        env = "AEGIS_OUTCOMES_GROUP_ID",
+        default_value = "aegis-outcomes"
+    )]
+    pub group_id: String,
+    /// Topic of verdicts (key = account).
+    #[arg(long, env = "AEGIS_VERDICTS_TOPIC", default_value = VERDICTS_TOPIC)]
+    pub verdicts_topic: String,
+    /// Topic of labels (key = account; as many partitions as the verdicts topic).
+    #[arg(long, env = "AEGIS_LABELS_TOPIC", default_value = LABELS_TOPIC)]
+    pub labels_topic: String,
+    /// Topic outcomes are written to (key = account).
+    #[arg(long, env = "AEGIS_OUTCOMES_TOPIC", default_value = OUTCOMES_TOPIC)]
+    pub outcomes_topic: String,
+    /// Seconds a verdict waits for its label (or a label for its verdict) before it is evicted
+    /// and counted in aegis_outcomes_evicted_total{reason="window"}. Set it above the labels'
+    /// delay; uncommitted waiting messages are read again after a restart, so a longer window
+    /// also means a longer re-read.
+    #[arg(
+        long,
+        env = "AEGIS_JOIN_WINDOW",
+        default_value_t = 600,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub join_window: u64,
+    /// Most verdicts and labels waiting at once (memory bound); beyond it the oldest is evicted
+    /// and counted in aegis_outcomes_evicted_total{reason="capacity"}.
+    #[arg(
+        long,
+        env = "AEGIS_MAX_PENDING",
+        default_value_t = 1_000_000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_pending: u64,
+    /// Seconds of outcomes the precision and recall gauges are computed over.
+    #[arg(
+        long,
+        env = "AEGIS_QUALITY_WINDOW",
+        default_value_t = 300,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub quality_window: u64,
+    /// The live precision below which the alert AegisOutcomePrecisionLow fires (exposed as
+    /// aegis_outcomes_precision_floor for the rule to compare with), in [0, 1].
+    #[arg(long, env = "AEGIS_PRECISION_FLOOR", default_value_t = 0.5, value_parser = fraction)]
+    pub precision_floor: f64,
+    /// The live recall below which the alert AegisOutcomeRecallLow fires (exposed as
+    /// aegis_outcomes_recall_floor), in [0, 1].
+    #[arg(long, env = "AEGIS_RECALL_FLOOR", default_value_t = 0.5, value_parser = fraction)]
+    pub recall_floor: f64,
+    /// Outcomes written and not yet acknowledged before intake waits.
+    #[arg(
+        long,
+        env = "AEGIS_MAX_IN_FLIGHT",
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub max_in_flight: u32,
+    /// Address of the HTTP server: `/metrics` and `/healthz`.
+    #[arg(long, env = "AEGIS_HTTP_ADDR", default_value = "127.0.0.1:8090")]
+    pub http_addr: SocketAddr,
+    /// Schema Registry URL: register the outcome schema under `<outcomes-topic>-value`, write the
+    /// Confluent wire format, and read verdicts and labels written with any registered schema.
+    #[arg(long, env = "AEGIS_SCHEMA_REGISTRY_URL")]
+    pub schema_registry_url: Option<String>,
+    /// Seconds allowed, after SIGINT/SIGTERM, to await the outcomes in flight, flush and commit
+    /// (what is not committed is read and joined again by the next run).
+    #[arg(
+        long = "shutdown-timeout",
+        env = "AEGIS_SHUTDOWN_TIMEOUT",
+        default_value_t = 15,
+        value_name = "SECONDS"
+    )]
+    pub shutdown_timeout_secs: u64,
+    /// librdkafka properties for all clients: `-X key=value` and `--kafka-config FILE`.
+    #[command(flatten)]
+    pub kafka: KafkaFlags,
+}
+
+/// A number in [0, 1] (the floors' value parser).
+fn fraction(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|f| (0.0..=1.0).contains(f))
+        .ok_or_else(|| format!("expected a fraction in [0, 1], got {text:?}"))
+}
+
+impl OutcomesConfig {
+    /// The defaults of the command line for `brokers`, for library users and tests.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        OutcomesConfig {
+            brokers: brokers.into(),
+            group_id: "aegis-outcomes".to_owned(),
+            verdicts_topic: VERDICTS_TOPIC.to_owned(),
+            labels_topic: LABELS_TOPIC.to_owned(),
+            outcomes_topic: OUTCOMES_TOPIC.to_owned(),
+            join_window: 600,
+            max_pending: 1_000_000,
+            quality_window: 300,
+            precision_floor: 0.5,
+            recall_floor: 0.5,
+            max_in_flight: 10_000,
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            schema_registry_url: None,
+            shutdown_timeout_secs: 15,
+            kafka: KafkaFlags::default(),
+        }
+    }
+
+    /// The join window as a duration.
+    pub fn join_window(&self) -> Duration {
+        Duration::from_secs(self.join_window)
+    }
+
+    /// The shutdown budget as a duration.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}

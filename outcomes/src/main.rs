@@ -1,0 +1,79 @@
+//! The `aegis-outcomes` command line: flags, logging and signals; the work is in the library.
+//!
+//! Before any work it waits, up to `--connect-timeout`, for brokers that answer and hold the
+//! verdicts, labels and outcomes topics, so that each mistake is one line and a non-zero exit.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use aegis_kafka::service;
+use aegis_kafka::ClusterCheck;
+use aegis_outcomes::OutcomesConfig;
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+/// The name errors are printed under.
+const BINARY: &str = "aegis-outcomes";
+
+#[derive(Parser)]
+#[command(
+    name = "aegis-outcomes",
+    version,
+    about = "Join verdicts with late labels by tx_id and write outcomes; confusion counts, money and live precision/recall as metrics"
+)]
+struct Cli {
+    #[command(flatten)]
+    config: OutcomesConfig,
+    /// Seconds to wait at start for the brokers to answer and the verdicts, labels and outcomes
+    /// topics to exist, asking again every few seconds and logging each miss, before giving up.
+    #[arg(
+        long,
+        env = "AEGIS_CONNECT_TIMEOUT",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
+    connect_timeout: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (runtime, cancel) = match service::start("info,rdkafka=warn") {
+        Ok(started) => started,
+        Err(e) => return service::exit_with_error(BINARY, &e),
+    };
+    let budget = Duration::from_secs(cli.connect_timeout);
+    let result = runtime.block_on(async {
+        if !wait_for_kafka(&cli.config, budget, &cancel).await? {
+            return Ok(());
+        }
+        aegis_outcomes::run(cli.config, cancel).await.map(drop)
+    });
+    // Work left on the blocking pool (a Kafka call waiting for a broker that is gone) must not
+    // keep a stopped service alive.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => service::exit_with_error(BINARY, e.as_ref()),
+    }
+}
+
+/// Asks the brokers for the service's topics until they answer with all three, for at most
+/// `budget`. `Ok(false)`: stopped by a signal meanwhile.
+async fn wait_for_kafka(
+    config: &OutcomesConfig,
+    budget: Duration,
+    cancel: &CancellationToken,
+) -> anyhow::Result<bool> {
+    let check = ClusterCheck::new(&config.brokers, &config.kafka.properties())?;
+    let (config, cancel) = (config.clone(), cancel.clone());
+    let ready = tokio::task::spawn_blocking(move || {
+        let topics = [
+            (config.verdicts_topic.as_str(), "--verdicts-topic"),
+            (config.labels_topic.as_str(), "--labels-topic"),
+            (config.outcomes_topic.as_str(), "--outcomes-topic"),
+        ];
+        check.wait_for_topics(&topics, budget, &cancel)
+    })
+    .await??;
+    Ok(ready)
+}

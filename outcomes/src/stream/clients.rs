@@ -1,0 +1,142 @@
+//! The service's Kafka clients, their settings, the Schema Registry set-up and decoders, the
+//! start-up co-partitioning check, and the bounded end: flush, commit, close.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aegis_core::avro::{AvroCodec, Framing};
+use aegis_core::{Label, Verdict};
+use aegis_kafka::registry::{DecodeError, RegistryDecoder, SchemaRegistry};
+use anyhow::{anyhow, bail, Context, Result};
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, Producer};
+
+use super::OutcomesConsumer;
+use crate::config::OutcomesConfig;
+use crate::join::{Held, Side};
+
+/// The consumer's settings (before `group.id` and the user's `-X` properties): offsets stored by
+/// the loop when finished and committed in the background; cooperative-sticky (see
+/// [`crate::assignment`]).
+pub const CONSUMER_SETTINGS: &[(&str, &str)] = &[
+    ("partition.assignment.strategy", "cooperative-sticky"),
+    ("enable.auto.commit", "true"),
+    ("enable.auto.offset.store", "false"),
+    ("auto.commit.interval.ms", "1000"),
+    ("auto.offset.reset", "earliest"),
+    ("session.timeout.ms", "10000"),
+    ("fetch.wait.max.ms", "10"),
+];
+
+/// The producer's settings (before the user's `-X` properties): idempotent, `acks=all`.
+pub const PRODUCER_SETTINGS: &[(&str, &str)] = &[
+    ("enable.idempotence", "true"),
+    ("acks", "all"),
+    ("compression.type", "lz4"),
+    ("linger.ms", "5"),
+];
+
+/// Verdict and label decoders: the embedded schemas, or the registry's writer schemas.
+pub(super) struct Decoders {
+    registry: Option<(RegistryDecoder<Verdict>, RegistryDecoder<Label>)>,
+}
+
+impl Decoders {
+    pub(super) fn decode(&self, side: Side, bytes: &[u8]) -> Result<Held, DecodeError> {
+        match (&self.registry, side) {
+            (None, Side::Verdict) => Ok(Held::Verdict(AvroCodec::verdict().decode(bytes)?.0)),
+            (None, Side::Label) => Ok(Held::Label(AvroCodec::label().decode(bytes)?.0)),
+            // A registry lookup is blocking HTTP (once per schema id).
+            (Some((verdicts, _)), Side::Verdict) => {
+                tokio::task::block_in_place(|| Ok(Held::Verdict(verdicts.decode(bytes)?.0)))
+            }
+            (Some((_, labels)), Side::Label) => {
+                tokio::task::block_in_place(|| Ok(Held::Label(labels.decode(bytes)?.0)))
+            }
+        }
+    }
+}
+
+/// Labels must have as many partitions as verdicts: both are keyed by account, so one account's
+/// verdicts and labels then meet on the same partition number.
+pub(super) fn check_co_partitioned(
+    consumer: &OutcomesConsumer,
+    config: &OutcomesConfig,
+) -> Result<()> {
+    let count = |topic: &str| -> Result<usize> {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .with_context(|| format!("cannot read the metadata of {topic}"))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .map_or(0, |t| t.partitions().len()))
+    };
+    let (verdicts, labels) = (count(&config.verdicts_topic)?, count(&config.labels_topic)?);
+    if verdicts != labels {
+        bail!(
+            "--labels-topic {} has {labels} partitions but --verdicts-topic {} has {verdicts}: \
+             labels must be co-partitioned with verdicts (same key, same partition count)",
+            config.labels_topic,
+            config.verdicts_topic
+        );
+    }
+    Ok(())
+}
+
+/// With `--schema-registry-url`: registers the outcome schema under `<outcomes>-value`, writes
+/// the Confluent wire format, and reads inputs written with any registered schema.
+pub(super) fn registry(config: &OutcomesConfig) -> Result<(Framing, Decoders)> {
+    let Some(url) = &config.schema_registry_url else {
+        return Ok((Framing::SingleObject, Decoders { registry: None }));
+    };
+    let client = Arc::new(SchemaRegistry::new(url)?);
+    let framing = client.framing_for(&config.outcomes_topic, AvroCodec::outcome())?;
+    tracing::info!(registry = %url, ?framing, "outcome schema registered");
+    let decoders = Decoders {
+        registry: Some((
+            RegistryDecoder::new(AvroCodec::verdict(), client.clone()),
+            RegistryDecoder::new(AvroCodec::label(), client),
+        )),
+    };
+    Ok((framing, decoders))
+}
+
+/// Flushes the producer, commits the stored offsets and closes both clients, giving up after
+/// `timeout` (librdkafka's synchronous commit and close can wait without limit for a broker that
+/// is gone; they run on a thread of their own that is left behind then). Uncommitted work is only
+/// joined again.
+pub(super) async fn finish(
+    consumer: Arc<OutcomesConsumer>,
+    producer: FutureProducer,
+    timeout: Duration,
+) -> Result<()> {
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("aegis-finish".to_owned())
+        .spawn(move || {
+            let result = (|| -> Result<()> {
+                producer.flush(timeout).context("flushing the producer")?;
+                match consumer.commit_consumer_state(CommitMode::Sync) {
+                    Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                    Err(e) => bail!("committing offsets: {e}"),
+                }
+                consumer.unsubscribe();
+                tracing::info!("offsets committed; outcome service stopped");
+                Ok(())
+            })();
+            drop((consumer, producer));
+            let _ = done.send(result);
+        })
+        .context("cannot start the shutdown thread")?;
+    match tokio::time::timeout(timeout, finished).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(anyhow!("the shutdown thread panicked")),
+        Err(_) => Err(anyhow!(
+            "could not commit offsets and close the Kafka clients within {timeout:?} \
+             (--shutdown-timeout); is the broker reachable? Uncommitted work will be joined again"
+        )),
+    }
+}

@@ -1,0 +1,350 @@
+//! The stream side: one loop that reads verdicts and labels, joins them ([`crate::join`]), writes
+//! each outcome, and stores a source offset only when everything at or below it is finished
+//! ([`crate::ledger`]) — joined and acknowledged, evicted, replaced or undecodable. librdkafka
+//! commits stored offsets in the background, so a crash (even SIGKILL) re-reads every unfinished
+//! message and loses no outcome; outcomes acknowledged after the last commit are written again.
+//! A delivery that fails for good stops the service rather than skipping an outcome.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aegis_core::avro::{AvroCodec, Framing};
+use aegis_core::clock::now_ms;
+use aegis_core::Outcome;
+use aegis_kafka::{self as kafka, produce};
+use anyhow::{anyhow, bail, Context, Result};
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::assignment::{Assignment, OutcomesContext, UNASSIGNED};
+use crate::config::OutcomesConfig;
+use crate::join::{JoinWindow, Match, Side, Source};
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+
+mod clients;
+
+use clients::{check_co_partitioned, finish, registry, Decoders};
+pub use clients::{CONSUMER_SETTINGS, PRODUCER_SETTINGS};
+
+/// How often expired entries are evicted, offsets stored and gauges set.
+const TICK: Duration = Duration::from_millis(500);
+/// How long to wait before trying again while the producer's local queue is full.
+const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(1);
+
+type OutcomesConsumer = StreamConsumer<OutcomesContext>;
+type Delivered = (Result<(), String>, Flight);
+
+/// An outcome handed to the producer, awaiting acknowledgement.
+struct Flight {
+    epoch: u64,
+    partition: i32,
+    sources: [Source; 2],
+    outcome: Outcome,
+}
+
+async fn await_delivery(delivery: DeliveryFuture, flight: Flight) -> Delivered {
+    let result = match delivery.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, _))) => Err(e.to_string()),
+        Err(_) => Err("the producer was dropped".to_owned()),
+    };
+    (result, flight)
+}
+
+/// Everything the loop owns.
+struct Joiner {
+    config: OutcomesConfig,
+    consumer: Arc<OutcomesConsumer>,
+    producer: FutureProducer,
+    assignment: Arc<Assignment>,
+    metrics: Arc<Metrics>,
+    framing: Framing,
+    decoders: Decoders,
+    join: JoinWindow,
+    ledger: Ledger,
+    /// The epoch each partition's join state and ledger belong to.
+    epochs: HashMap<i32, u64>,
+    in_flight: FuturesUnordered<BoxFuture<'static, Delivered>>,
+}
+
+/// Runs the service's stream side until `cancel` fires (or a delivery fails for good), then
+/// awaits the outcomes in flight, flushes and commits within `--shutdown-timeout`.
+pub async fn run(
+    config: OutcomesConfig,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+) -> Result<()> {
+    let assignment = Arc::new(Assignment::default());
+    let consumer: Arc<OutcomesConsumer> = Arc::new(
+        kafka::client_config(&config.brokers, CONSUMER_SETTINGS, &config.kafka.properties())
+            .set("group.id", &config.group_id)
+            .create_with_context(OutcomesContext {
+                assignment: assignment.clone(),
+                metrics: metrics.clone(),
+                verdicts_topic: config.verdicts_topic.clone(),
+                labels_topic: config.labels_topic.clone(),
+            })
+            .context("cannot create the Kafka consumer (check --brokers and the -X / --kafka-config properties)")?,
+    );
+    let producer: FutureProducer = kafka::client_config(
+        &config.brokers,
+        PRODUCER_SETTINGS,
+        &config.kafka.properties(),
+    )
+    .create()
+    .context(
+        "cannot create the Kafka producer (check --brokers and the -X / --kafka-config properties)",
+    )?;
+    let (framing, decoders, consumer) = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            check_co_partitioned(&consumer, &config)?;
+            let (framing, decoders) = registry(&config)?;
+            Ok((framing, decoders, consumer))
+        })
+        .await??
+    };
+    consumer
+        .subscribe(&[&config.verdicts_topic])
+        .with_context(|| format!("cannot subscribe to {}", config.verdicts_topic))?;
+    tracing::info!(
+        verdicts = %config.verdicts_topic, labels = %config.labels_topic,
+        outcomes = %config.outcomes_topic, group = %config.group_id,
+        join_window_s = config.join_window, max_pending = config.max_pending,
+        properties = %kafka::describe(&config.kafka.properties()),
+        "outcome service started"
+    );
+    let mut joiner = Joiner {
+        join: JoinWindow::new(
+            config.join_window(),
+            usize::try_from(config.max_pending).unwrap_or(usize::MAX),
+        ),
+        config,
+        consumer,
+        producer,
+        assignment,
+        metrics,
+        framing,
+        decoders,
+        ledger: Ledger::default(),
+        epochs: HashMap::new(),
+        in_flight: FuturesUnordered::new(),
+    };
+    let stopped = joiner.run_until(&cancel).await;
+
+    // Ordered shutdown, all within --shutdown-timeout: intake has stopped; await the outcomes in
+    // flight (two thirds of the budget), store what is finished, then flush and commit.
+    let budget = joiner.config.shutdown_timeout();
+    let started = Instant::now();
+    let drained = match tokio::time::timeout(budget - budget / 3, joiner.drain()).await {
+        Ok(result) => result,
+        Err(_) => Err(anyhow!(
+            "outcomes in flight were not acknowledged within {:?}; they will be joined again",
+            budget - budget / 3
+        )),
+    };
+    joiner.store_offsets();
+    tracing::info!("{}", joiner.metrics.summary());
+    let Joiner {
+        consumer, producer, ..
+    } = joiner;
+    let finished = finish(consumer, producer, budget.saturating_sub(started.elapsed())).await;
+    stopped.and(drained).and(finished)
+}
+
+impl Joiner {
+    async fn run_until(&mut self, cancel: &CancellationToken) -> Result<()> {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let max_in_flight = self.config.max_in_flight as usize;
+        let consumer = self.consumer.clone();
+        loop {
+            let room = self.in_flight.len() < max_in_flight;
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Ok(()),
+                Some((result, flight)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.acknowledged(result, flight)?;
+                }
+                _ = tick.tick() => self.tick(),
+                message = consumer.recv(), if room => match message {
+                    Ok(m) => self.read(&m).await?,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "consumer error");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+            }
+        }
+    }
+
+    async fn drain(&mut self) -> Result<()> {
+        while let Some((result, flight)) = self.in_flight.next().await {
+            self.acknowledged(result, flight)?;
+        }
+        Ok(())
+    }
+
+    /// The loop's part for one message read.
+    async fn read(&mut self, m: &BorrowedMessage<'_>) -> Result<()> {
+        let side = if m.topic() == self.config.verdicts_topic {
+            Side::Verdict
+        } else {
+            Side::Label
+        };
+        let (partition, offset) = (m.partition(), m.offset());
+        let epoch = self.assignment.epoch(partition);
+        if epoch == UNASSIGNED {
+            return Ok(()); // read just before a revocation: the next owner reads it again
+        }
+        self.adopt(partition, epoch);
+        let source = Source {
+            side,
+            partition,
+            offset,
+        };
+        self.metrics.received(side);
+        self.ledger.read(source);
+        let held = match self.decoders.decode(side, m.payload().unwrap_or_default()) {
+            Ok(held) => held,
+            Err(e) if e.is_retryable() => {
+                return Err(anyhow!(e).context(
+                    "stopping without storing offsets: the Schema Registry is unreachable",
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(topic = m.topic(), partition, offset, error = %e, "skipping a message that cannot be decoded");
+                self.metrics.undecodable(side);
+                self.ledger.finish(source);
+                return Ok(());
+            }
+        };
+        let offered = self.join.offer(partition, offset, held, Instant::now());
+        if let Some(replaced) = offered.replaced {
+            self.metrics.duplicate(side);
+            self.ledger.finish(replaced);
+        }
+        for eviction in offered.evicted {
+            self.metrics.evicted(eviction.source.side, eviction.reason);
+            self.ledger.finish(eviction.source);
+        }
+        if let Some(matched) = offered.matched {
+            self.send(epoch, matched).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts a new tenure of `partition` if `epoch` is not the one its state belongs to.
+    fn adopt(&mut self, partition: i32, epoch: u64) {
+        if self.epochs.get(&partition) != Some(&epoch) {
+            self.forget(partition);
+            self.epochs.insert(partition, epoch);
+        }
+    }
+
+    fn forget(&mut self, partition: i32) {
+        let dropped = self.join.drop_partition(partition);
+        self.ledger.drop_partition(partition);
+        self.epochs.remove(&partition);
+        if dropped > 0 {
+            tracing::info!(
+                partition,
+                dropped,
+                "partition taken away: its waiting entries are left to its next owner"
+            );
+        }
+    }
+
+    #[allow(clippy::result_large_err)] // rdkafka's send_result hands the record back in its Err
+    async fn send(&mut self, epoch: u64, matched: Match) -> Result<()> {
+        let outcome = Outcome::join(&matched.verdict, &matched.label, now_ms());
+        let value = AvroCodec::outcome()
+            .encode(&outcome, self.framing)
+            .with_context(|| format!("cannot encode the outcome of {}", outcome.tx_id))?;
+        let record = FutureRecord::to(&self.config.outcomes_topic)
+            .key(outcome.account.as_bytes())
+            .payload(value.as_slice());
+        let producer = &self.producer;
+        let delivery = produce::enqueue_async(
+            record,
+            |record| producer.send_result(record),
+            QUEUE_FULL_BACKOFF,
+        )
+        .await
+        .map_err(|e| anyhow!("cannot enqueue the outcome of {}: {e}", outcome.tx_id))?;
+        let flight = Flight {
+            epoch,
+            partition: matched.sources[0].partition,
+            sources: matched.sources,
+            outcome,
+        };
+        self.in_flight
+            .push(Box::pin(await_delivery(delivery, flight)));
+        Ok(())
+    }
+
+    fn acknowledged(&mut self, result: Result<(), String>, flight: Flight) -> Result<()> {
+        if let Err(e) = result {
+            // Nothing of it is stored: both messages will be read and joined again.
+            bail!(
+                "delivery of the outcome of {} failed: {e}; stopping without storing its offsets",
+                flight.outcome.tx_id
+            );
+        }
+        self.metrics.acknowledged(&flight.outcome, now_ms());
+        if self.epochs.get(&flight.partition) == Some(&flight.epoch) {
+            for source in flight.sources {
+                self.ledger.finish(source);
+            }
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self) {
+        let taken: Vec<i32> = self
+            .epochs
+            .iter()
+            .filter(|(p, e)| !self.assignment.holds(**p, **e))
+            .map(|(p, _)| *p)
+            .collect();
+        for partition in taken {
+            self.forget(partition);
+        }
+        for eviction in self.join.evict_expired(Instant::now()) {
+            self.metrics.evicted(eviction.source.side, eviction.reason);
+            self.ledger.finish(eviction.source);
+        }
+        self.store_offsets();
+        for side in Side::ALL {
+            self.metrics.set_pending(side, self.join.pending(side));
+        }
+        self.metrics.quality_gauges(now_ms() / 1000);
+    }
+
+    fn store_offsets(&mut self) {
+        for (side, partition, offset) in self.ledger.releasable() {
+            let held = self
+                .epochs
+                .get(&partition)
+                .is_some_and(|e| self.assignment.holds(partition, *e));
+            if !held {
+                continue;
+            }
+            let topic = match side {
+                Side::Verdict => &self.config.verdicts_topic,
+                Side::Label => &self.config.labels_topic,
+            };
+            // librdkafka commits offset + 1: the next message to read.
+            if let Err(e) = self.consumer.store_offset(topic, partition, offset) {
+                tracing::debug!(topic, partition, offset, error = %e, "offset not stored");
+            }
+        }
+    }
+}

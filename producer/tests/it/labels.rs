@@ -1,0 +1,126 @@
+//! `--label-delay` and `--label-share`: each transaction's label follows it on the labels topic,
+//! after the delay, keyed by the same account, with the share the plan publishes.
+
+use std::collections::HashMap;
+
+use aegis_core::Label;
+use aegis_producer::labels::LabelPlan;
+
+use crate::*;
+
+const N: u64 = 300;
+
+/// Every label on the topic, read from the beginning until `n` arrived (plus a settle).
+fn read_labels(broker: &Broker, topic: &str, n: usize) -> Vec<(String, i32, Label)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", unique_topic("reader"))
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut settle: Option<Instant> = None;
+    while Instant::now() < deadline && settle.is_none_or(|s| Instant::now() < s) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            let (label, _) = AvroCodec::label().decode(m.payload().unwrap()).unwrap();
+            let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
+            out.push((key, m.partition(), label));
+        }
+        if out.len() >= n && settle.is_none() {
+            settle = Some(Instant::now() + Duration::from_millis(500));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_follow_their_transactions_after_the_delay_with_the_share_asked() {
+    let broker = Broker::start();
+    let (topic, labels) = (unique_topic("tx"), unique_topic("labels"));
+    broker
+        .create_topics(&[(&topic, PARTITIONS), (&labels, PARTITIONS)])
+        .await;
+    let config = ProducerConfig {
+        replay: Some(data("paysim_transfer_cashout_steps_1-10.csv")),
+        count: Some(N),
+        rate: Some(200.0),
+        label_delay: Some(0.5),
+        label_share: 0.6,
+        labels_topic: labels.clone(),
+        ..ProducerConfig::new(broker.bootstrap(), &topic)
+    };
+    let plan = config.label_plan().unwrap();
+    let summary = produce(config).await.unwrap();
+    assert_eq!((summary.sent, summary.failed), (N, 0));
+    assert_eq!(summary.labels_sent + summary.labels_withheld, N);
+    assert_eq!(summary.labels_failed, 0);
+
+    let transactions: HashMap<String, Published> = read_all(&broker, &topic, N as usize)
+        .into_iter()
+        .map(|p| (p.tx.tx_id.clone(), p))
+        .collect();
+    let expected: Vec<&String> = transactions
+        .keys()
+        .filter(|id| plan.publishes(id))
+        .collect();
+    assert_eq!(expected.len() as u64, summary.labels_sent);
+    assert!((120..=240).contains(&expected.len()), "{}", expected.len());
+
+    let read = read_labels(&broker, &labels, expected.len());
+    assert_eq!(read.len(), expected.len(), "one label per published share");
+    for (key, partition, label) in &read {
+        let tx = &transactions[&label.tx_id];
+        assert!(LabelPlan::publishes(&plan, &label.tx_id));
+        assert_eq!(key, &tx.tx.name_orig, "keyed by origin account");
+        assert_eq!(*partition, tx.partition, "on its transaction's partition");
+        assert_eq!(Some(label.is_fraud), tx.tx.is_fraud);
+        assert_eq!(label.source.as_deref(), Some("replay"));
+        assert!(
+            label.labelled_at >= tx.tx.event_time + 500,
+            "published after the delay: {label:?} for {:?}",
+            tx.tx
+        );
+    }
+    assert!(
+        read.iter().any(|(_, _, l)| l.is_fraud),
+        "frauds are labelled"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_publishes_the_labels_still_waiting() {
+    let broker = Broker::start();
+    let (topic, labels) = (unique_topic("tx"), unique_topic("labels"));
+    broker
+        .create_topics(&[(&topic, PARTITIONS), (&labels, PARTITIONS)])
+        .await;
+    let config = ProducerConfig {
+        replay: Some(data("paysim_transfer_cashout_steps_1-10.csv")),
+        rate: Some(100.0),
+        label_delay: Some(3600.0),
+        labels_topic: labels.clone(),
+        ..ProducerConfig::new(broker.bootstrap(), &topic)
+    };
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        stop.cancel();
+    });
+    let started = Instant::now();
+    let summary = produce_until(config, cancel).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "no hour's wait"
+    );
+    assert!(summary.sent > 50, "{summary}");
+    assert_eq!(summary.labels_sent, summary.sent, "{summary}");
+    let read = read_labels(&broker, &labels, summary.sent as usize);
+    assert_eq!(read.len() as u64, summary.sent);
+}
