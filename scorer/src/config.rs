@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aegis_core::topics::{
-    DLQ_TOPIC, MODELS_TOPIC, SHADOW_VERDICTS_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC,
+    DLQ_TOPIC, MODELS_TOPIC, OUTCOMES_TOPIC, SHADOW_VERDICTS_TOPIC, TRANSACTIONS_TOPIC,
+    VERDICTS_TOPIC,
 };
 use aegis_kafka::KafkaFlags;
 use clap::Args;
@@ -78,6 +79,11 @@ pub struct ScorerConfig {
     /// extra read of the whole verdict stream per replica: right for a demo, costly at scale).
     #[arg(long, env = "AEGIS_LIVE_VIEW", value_enum, default_value_t = LiveView::Own)]
     pub live_view: LiveView,
+    /// Topic of outcomes (verdicts joined with their labels by `aegis-outcomes`) that the live
+    /// page reads with `--live-view all`, to show precision, recall and money stopped; `""` for
+    /// none.
+    #[arg(long, env = "AEGIS_OUTCOMES_TOPIC", default_value = OUTCOMES_TOPIC)]
+    pub outcomes_topic: String,
     /// librdkafka properties for all clients: `-X key=value` and `--kafka-config FILE`.
     #[command(flatten)]
     pub kafka: KafkaFlags,

@@ -45,6 +45,7 @@ fn scorer_config(broker: &Broker, topics: &Topics) -> ScorerConfig {
         model: model().to_owned(),
         models_topic: String::new(),
         shadow_topic: "none".to_owned(),
+        outcomes_topic: String::new(),
         http_addr: "127.0.0.1:0".parse().unwrap(),
         schema_registry_url: None,
         review_threshold: None,

@@ -6,13 +6,17 @@
 //! `--live-view own`, the pipeline records the replica's own verdicts as the broker acknowledges
 //! them: no extra read of the verdict stream (reading it back halved throughput on the local
 //! broker — docs/benchmarks.md).
+//!
+//! With `--live-view all` it also follows the **outcomes topic** (verdicts joined with their late
+//! labels by `aegis-outcomes`): how many decisions are known right or wrong so far, precision and
+//! recall of BLOCK and of REVIEW-or-BLOCK, money stopped and lost — the closed loop on the page.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aegis_core::avro::AvroCodec;
-use aegis_core::{Decision, TxType, Verdict};
+use aegis_core::{Decision, Outcome, TxType, Verdict};
 use aegis_kafka as kafka;
 use anyhow::{Context, Result};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -49,6 +53,71 @@ pub struct LiveSnapshot {
     pub points: Vec<(i64, f64, Decision)>,
     /// Recent REVIEW and BLOCK verdicts, newest first.
     pub log: Vec<LogEntry>,
+    /// Verdicts whose label has arrived (from the outcomes topic), since the view started.
+    pub outcomes: OutcomeTally,
+}
+
+/// Verdicts judged by their labels: counts, the figures a fraud team watches, and money.
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct OutcomeTally {
+    /// Outcomes seen (a verdict with its label).
+    pub labelled: u64,
+    /// Of which labelled fraud.
+    pub frauds: u64,
+    /// Frauds BLOCKed; frauds REVIEWed.
+    pub frauds_blocked: u64,
+    pub frauds_reviewed: u64,
+    /// Legit transactions BLOCKed; legit transactions REVIEWed.
+    pub legit_blocked: u64,
+    pub legit_reviewed: u64,
+    /// Share of BLOCKs that were fraud, and of frauds that were BLOCKed (absent without data).
+    pub block_precision: Option<f64>,
+    pub block_recall: Option<f64>,
+    /// The same for REVIEW or BLOCK.
+    pub flagged_precision: Option<f64>,
+    pub flagged_recall: Option<f64>,
+    /// Fraud amount BLOCKed; fraud amount ALLOWed; legit amount BLOCKed.
+    pub money_stopped: f64,
+    pub money_lost: f64,
+    pub legit_money_blocked: f64,
+}
+
+impl OutcomeTally {
+    /// Counts one outcome.
+    pub fn record(&mut self, o: &Outcome) {
+        self.labelled += 1;
+        match (o.is_fraud, o.decision) {
+            (true, decision) => {
+                self.frauds += 1;
+                match decision {
+                    Decision::Block => {
+                        self.frauds_blocked += 1;
+                        self.money_stopped += o.amount;
+                    }
+                    Decision::Review => self.frauds_reviewed += 1,
+                    Decision::Allow => self.money_lost += o.amount,
+                }
+            }
+            (false, Decision::Block) => {
+                self.legit_blocked += 1;
+                self.legit_money_blocked += o.amount;
+            }
+            (false, Decision::Review) => self.legit_reviewed += 1,
+            (false, Decision::Allow) => {}
+        }
+        let ratio = |num: u64, den: u64| (den > 0).then(|| num as f64 / den as f64);
+        let flagged_frauds = self.frauds_blocked + self.frauds_reviewed;
+        self.block_precision = ratio(
+            self.frauds_blocked,
+            self.frauds_blocked + self.legit_blocked,
+        );
+        self.block_recall = ratio(self.frauds_blocked, self.frauds);
+        self.flagged_precision = ratio(
+            flagged_frauds,
+            flagged_frauds + self.legit_blocked + self.legit_reviewed,
+        );
+        self.flagged_recall = ratio(flagged_frauds, self.frauds);
+    }
 }
 
 /// One REVIEW/BLOCK line of the running log.
@@ -137,6 +206,11 @@ impl LiveFeed {
         }
     }
 
+    /// Counts one outcome (a verdict joined with its label).
+    pub fn record_outcome(&self, o: &Outcome) {
+        self.lock().snapshot.outcomes.record(o);
+    }
+
     /// The current view.
     pub fn snapshot(&self) -> LiveSnapshot {
         let s = self.lock();
@@ -172,7 +246,12 @@ pub async fn follow(
     .create()
     .context("cannot create the live view's consumer")?;
     let since = feed.snapshot().since;
-    while let Err(e) = assign_from(&consumer, &config.output_topic, since) {
+    while let Err(e) = assign_from(
+        &consumer,
+        &config.output_topic,
+        &config.outcomes_topic,
+        since,
+    ) {
         tracing::debug!(error = %e, "live view waiting for the verdicts topic");
         tokio::select! {
             () = cancel.cancelled() => return Ok(()),
@@ -185,9 +264,17 @@ pub async fn follow(
             m = consumer.recv() => m,
         };
         match message {
-            Ok(m) => match AvroCodec::verdict().decode(m.payload().unwrap_or_default()) {
-                Ok((verdict, _)) => feed.record(&verdict),
-                Err(e) => tracing::debug!(error = %e, "live view skipped an undecodable verdict"),
+            Ok(m) if m.topic() == config.output_topic => {
+                match AvroCodec::verdict().decode(m.payload().unwrap_or_default()) {
+                    Ok((verdict, _)) => feed.record(&verdict),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "live view skipped an undecodable verdict")
+                    }
+                }
+            }
+            Ok(m) => match AvroCodec::outcome().decode(m.payload().unwrap_or_default()) {
+                Ok((outcome, _)) => feed.record_outcome(&outcome),
+                Err(e) => tracing::debug!(error = %e, "live view skipped an undecodable outcome"),
             },
             Err(e) => {
                 tracing::debug!(error = %e, "live view consumer error");
@@ -198,19 +285,42 @@ pub async fn follow(
     Ok(())
 }
 
-fn assign_from(consumer: &StreamConsumer, topic: &str, since_ms: i64) -> Result<()> {
+/// Assigns every partition of `verdicts` (which must exist) and of `outcomes` (if it exists; `""`
+/// for none) from the first message at or after `since_ms`.
+fn assign_from(
+    consumer: &StreamConsumer,
+    verdicts: &str,
+    outcomes: &str,
+    since_ms: i64,
+) -> Result<()> {
     let timeout = Duration::from_secs(5);
-    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-    let partitions = metadata
-        .topics()
-        .first()
-        .filter(|t| t.error().is_none())
-        .map(|t| t.partitions().len())
-        .filter(|n| *n > 0)
-        .context("no such topic yet")?;
+    let partitions = |topic: &str| -> Result<usize> {
+        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+        metadata
+            .topics()
+            .first()
+            .filter(|t| t.error().is_none())
+            .map(|t| t.partitions().len())
+            .filter(|n| *n > 0)
+            .context("no such topic yet")
+    };
     let mut wanted = TopicPartitionList::new();
-    for p in 0..partitions {
-        wanted.add_partition_offset(topic, i32::try_from(p)?, Offset::Offset(since_ms))?;
+    for p in 0..partitions(verdicts)? {
+        wanted.add_partition_offset(verdicts, i32::try_from(p)?, Offset::Offset(since_ms))?;
+    }
+    if !outcomes.is_empty() {
+        match partitions(outcomes) {
+            Ok(n) => {
+                for p in 0..n {
+                    wanted.add_partition_offset(
+                        outcomes,
+                        i32::try_from(p)?,
+                        Offset::Offset(since_ms),
+                    )?;
+                }
+            }
+            Err(e) => tracing::info!(topic = outcomes, error = %e, "live view without outcomes"),
+        }
     }
     let start = consumer.offsets_for_times(wanted, timeout)?;
     consumer.assign(&start)?;
@@ -258,5 +368,44 @@ mod tests {
         assert_eq!(s.points.last().map(|p| p.0), Some(1_999));
         assert_eq!(s.log.len(), 40.min(MAX_LOG));
         assert_eq!(s.log[0].tx_id, "t1901", "newest first");
+    }
+
+    #[test]
+    fn outcomes_give_precision_recall_and_money() {
+        let feed = LiveFeed::new(0);
+        assert!(feed.snapshot().outcomes.block_precision.is_none());
+        // 4 frauds: 2 blocked (100 each), 1 reviewed, 1 allowed (50); 6 legit: 1 blocked (7),
+        // 1 reviewed, 4 allowed.
+        let cases = [
+            (true, Decision::Block, 100.0),
+            (true, Decision::Block, 100.0),
+            (true, Decision::Review, 1.0),
+            (true, Decision::Allow, 50.0),
+            (false, Decision::Block, 7.0),
+            (false, Decision::Review, 1.0),
+            (false, Decision::Allow, 1.0),
+            (false, Decision::Allow, 1.0),
+            (false, Decision::Allow, 1.0),
+            (false, Decision::Allow, 1.0),
+        ];
+        for (i, (is_fraud, decision, amount)) in cases.into_iter().enumerate() {
+            let label = aegis_core::Label {
+                tx_id: format!("t{i}"),
+                is_fraud,
+                labelled_at: 10,
+                source: None,
+            };
+            feed.record_outcome(&Outcome::join(&verdict(i as i64, decision, amount), &label, 11));
+        }
+        let o = feed.snapshot().outcomes;
+        assert_eq!((o.labelled, o.frauds), (10, 4));
+        assert_eq!(o.block_precision, Some(2.0 / 3.0));
+        assert_eq!(o.block_recall, Some(0.5));
+        assert_eq!(o.flagged_precision, Some(3.0 / 5.0));
+        assert_eq!(o.flagged_recall, Some(0.75));
+        assert_eq!(
+            (o.money_stopped, o.money_lost, o.legit_money_blocked),
+            (200.0, 50.0, 7.0)
+        );
     }
 }

@@ -123,6 +123,7 @@ impl Pipeline {
             // Tests that publish models create their own topic (see models.rs).
             models_topic: String::new(),
             shadow_topic: "none".to_owned(),
+            outcomes_topic: String::new(),
             review_threshold: None,
             block_threshold: None,
             batch_size: 200,
