@@ -21,9 +21,13 @@
 //! - [`model`]: the versioned model artifact (format version, content-hash model version, features,
 //!   thresholds, training summary, compiled forest) and scoring transactions with it.
 //! - [`error_line`]: a fatal error and its causes as the one line the binaries print.
+//! - [`account_state`]: an origin account's remembered history and the state features of its next
+//!   transaction — one implementation online (scorer) and offline (trainer).
+//! - [`rules`]: declarative rules over a transaction, its score and its state features.
 //! - [`clock`]: the wall clock in the contract's unit, milliseconds since the Unix epoch.
 #![deny(missing_docs)]
 
+pub mod account_state;
 pub mod avro;
 pub mod calibration;
 pub mod clock;
@@ -35,6 +39,7 @@ pub mod label;
 pub mod model;
 pub mod outcome;
 pub mod paysim;
+pub mod rules;
 pub mod topics;
 pub mod transaction;
 pub mod verdict;

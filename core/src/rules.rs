@@ -1,0 +1,482 @@
+//! Declarative rules beside the model: a named, versioned rule set in JSON, each rule a list of
+//! conditions over the transaction, the model's score and the account's state features, all of
+//! which must hold for it to fire, with an action and a reason. The seed rule set is
+//! `deploy/rules/default.json`; the format is documented in `docs/rules.md`.
+//!
+//! A verdict's decision is the most severe of the model's and of every fired rule's action
+//! (ALLOW < REVIEW < BLOCK): a rule can escalate, never let a transaction through that the model
+//! stops — so an `ALLOW` rule only records that it fired (a rule tried in monitor mode). Fired rules
+//! are listed on the verdict by name; names are a closed set per rule set version (they become
+//! metric labels), so a rule set is refused unless every name is lowercase `a-z`, `0-9`, `_` and
+//! unique.
+//!
+//! A rule set is checked whole when parsed — unknown fields, operators that do not fit a field's
+//! kind, values of the wrong kind — so a bad one is refused with one line naming what to fix and
+//! the rule set in use stays.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::account_state::StateFeatures;
+use crate::transaction::{Transaction, TxType};
+use crate::verdict::Decision;
+
+/// Most rules in one set.
+pub const MAX_RULES: usize = 256;
+
+/// A rule set as published: its name (the key on the rules topic), version and rules, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSet {
+    /// The set's name.
+    pub name: String,
+    /// Its version, for logs and `GET /v1/rules`.
+    pub version: u32,
+    /// The rules.
+    pub rules: Vec<Rule>,
+}
+
+/// One rule: when every condition holds, `action`, because `reason`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Lowercase `a-z0-9_`, unique in the set: listed on verdicts and in metric labels.
+    pub name: String,
+    /// What the rule asks for.
+    pub action: Decision,
+    /// Why, in words: added to the verdict's reasons when it fires.
+    pub reason: String,
+    /// Conditions, all of which must hold (at least one).
+    pub when: Vec<Condition>,
+}
+
+/// `field op value`, e.g. `{"field": "drain_ratio", "op": ">=", "value": 0.9}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    /// What is compared.
+    pub field: Field,
+    /// How.
+    pub op: Op,
+    /// With what.
+    pub value: Value,
+}
+
+/// What a condition can look at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Field {
+    /// The transaction's type (a string: `TRANSFER`, …).
+    #[serde(rename = "type")]
+    Type,
+    /// Its amount.
+    #[serde(rename = "amount")]
+    Amount,
+    /// Origin balance before.
+    #[serde(rename = "old_balance_orig")]
+    OldBalanceOrig,
+    /// Origin balance after.
+    #[serde(rename = "new_balance_orig")]
+    NewBalanceOrig,
+    /// Destination balance before.
+    #[serde(rename = "old_balance_dest")]
+    OldBalanceDest,
+    /// Destination balance after.
+    #[serde(rename = "new_balance_dest")]
+    NewBalanceDest,
+    /// amount / origin balance before (0 when the balance is 0): 1 empties the account.
+    #[serde(rename = "drain_ratio")]
+    DrainRatio,
+    /// The model's calibrated probability.
+    #[serde(rename = "fraud_probability")]
+    FraudProbability,
+    /// State: previous transactions in the short window.
+    #[serde(rename = "state.count_short")]
+    CountShort,
+    /// State: previous transactions in the long window.
+    #[serde(rename = "state.count_long")]
+    CountLong,
+    /// State: their amounts summed, short window.
+    #[serde(rename = "state.sum_short")]
+    SumShort,
+    /// State: their amounts summed, long window.
+    #[serde(rename = "state.sum_long")]
+    SumLong,
+    /// State: seconds since the previous transaction (absent for the first: never holds).
+    #[serde(rename = "state.seconds_since_previous")]
+    SecondsSincePrevious,
+    /// State: the previous transaction's type (a string).
+    #[serde(rename = "state.previous_type")]
+    PreviousType,
+    /// State: the previous transaction's amount.
+    #[serde(rename = "state.previous_amount")]
+    PreviousAmount,
+    /// State: whether the destination is new for this account (`true` / `false`).
+    #[serde(rename = "state.new_destination")]
+    NewDestination,
+    /// State: the largest previous amount.
+    #[serde(rename = "state.max_previous_amount")]
+    MaxPreviousAmount,
+}
+
+/// A comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// Equal.
+    #[serde(rename = "==")]
+    Eq,
+    /// Not equal.
+    #[serde(rename = "!=")]
+    Ne,
+    /// Less than.
+    #[serde(rename = "<")]
+    Lt,
+    /// At most.
+    #[serde(rename = "<=")]
+    Le,
+    /// More than.
+    #[serde(rename = ">")]
+    Gt,
+    /// At least.
+    #[serde(rename = ">=")]
+    Ge,
+}
+
+/// A condition's value: a number, a transaction type's name, or a boolean.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// For numeric fields.
+    Number(f64),
+    /// For `type` and `state.previous_type`.
+    Text(String),
+    /// For `state.new_destination`.
+    Bool(bool),
+}
+
+/// What one field holds for one transaction.
+enum Actual {
+    Number(Option<f64>),
+    Type(Option<TxType>),
+    Bool(bool),
+}
+
+impl Field {
+    fn kind(self) -> &'static str {
+        match self {
+            Field::Type | Field::PreviousType => "a transaction type",
+            Field::NewDestination => "true or false",
+            _ => "a number",
+        }
+    }
+
+    fn of(self, input: &RuleInput<'_>) -> Actual {
+        let (tx, s) = (input.tx, input.state);
+        let n = |v: f64| Actual::Number(Some(v));
+        match self {
+            Field::Type => Actual::Type(Some(tx.tx_type)),
+            Field::Amount => n(tx.amount),
+            Field::OldBalanceOrig => n(tx.old_balance_orig),
+            Field::NewBalanceOrig => n(tx.new_balance_orig),
+            Field::OldBalanceDest => n(tx.old_balance_dest),
+            Field::NewBalanceDest => n(tx.new_balance_dest),
+            Field::DrainRatio => n(if tx.old_balance_orig > 0.0 {
+                tx.amount / tx.old_balance_orig
+            } else {
+                0.0
+            }),
+            Field::FraudProbability => n(input.fraud_probability),
+            Field::CountShort => n(f64::from(s.count_short)),
+            Field::CountLong => n(f64::from(s.count_long)),
+            Field::SumShort => n(s.sum_short),
+            Field::SumLong => n(s.sum_long),
+            Field::SecondsSincePrevious => Actual::Number(s.seconds_since_previous),
+            Field::PreviousType => Actual::Type(s.previous_type),
+            Field::PreviousAmount => Actual::Number(s.previous_amount),
+            Field::NewDestination => Actual::Bool(s.new_destination),
+            Field::MaxPreviousAmount => n(s.max_previous_amount),
+        }
+    }
+}
+
+impl Op {
+    fn holds<T: PartialOrd>(self, a: T, b: T) -> bool {
+        match self {
+            Op::Eq => a == b,
+            Op::Ne => a != b,
+            Op::Lt => a < b,
+            Op::Le => a <= b,
+            Op::Gt => a > b,
+            Op::Ge => a >= b,
+        }
+    }
+
+    fn is_equality(self) -> bool {
+        matches!(self, Op::Eq | Op::Ne)
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Eq => "==",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        })
+    }
+}
+
+/// Everything a rule can look at for one transaction.
+pub struct RuleInput<'a> {
+    /// The transaction.
+    pub tx: &'a Transaction,
+    /// The model's calibrated probability.
+    pub fraud_probability: f64,
+    /// The account's state features before this transaction.
+    pub state: &'a StateFeatures,
+}
+
+/// Why a rule set was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    /// Not JSON, or not of the documented shape.
+    #[error("not a rule set: {0}")]
+    Shape(#[from] serde_json::Error),
+    /// Of the right shape, but a rule is wrong.
+    #[error("rule set {set}: {problem}")]
+    Invalid {
+        /// The set's name.
+        set: String,
+        /// What to fix.
+        problem: String,
+    },
+}
+
+impl Condition {
+    /// Whether the value and operator fit the field; the message says what to fix.
+    fn check(&self) -> Result<(), String> {
+        let fits = match (&self.value, self.field.kind()) {
+            (Value::Number(v), "a number") => v.is_finite(),
+            (Value::Text(t), "a transaction type") => {
+                t.parse::<TxType>().is_ok() && self.op.is_equality()
+            }
+            (Value::Bool(_), "true or false") => self.op.is_equality(),
+            _ => false,
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{} {} {}` does not fit: the field is {}{}",
+                serde_json::to_string(&self.field).unwrap_or_default(),
+                self.op,
+                serde_json::to_string(&self.value).unwrap_or_default(),
+                self.field.kind(),
+                if self.field.kind() == "a number" {
+                    ""
+                } else {
+                    ", compared with == or !="
+                }
+            ))
+        }
+    }
+
+    fn holds(&self, input: &RuleInput<'_>) -> bool {
+        match (self.field.of(input), &self.value) {
+            (Actual::Number(Some(a)), Value::Number(b)) => self.op.holds(a, *b),
+            (Actual::Type(Some(a)), Value::Text(b)) => {
+                b.parse::<TxType>().is_ok_and(|b| self.op.holds(a, b))
+            }
+            (Actual::Bool(a), Value::Bool(b)) => self.op.holds(a, *b),
+            // An absent state value (the account's first transaction) never satisfies a condition.
+            _ => false,
+        }
+    }
+}
+
+impl RuleSet {
+    /// Parses and checks a rule set.
+    pub fn from_json(bytes: &[u8]) -> Result<RuleSet, RuleError> {
+        let set: RuleSet = serde_json::from_slice(bytes)?;
+        set.check().map_err(|problem| RuleError::Invalid {
+            set: set.name.clone(),
+            problem,
+        })?;
+        Ok(set)
+    }
+
+    /// An empty rule set: only the model decides.
+    pub fn empty() -> RuleSet {
+        RuleSet {
+            name: "none".into(),
+            version: 0,
+            rules: Vec::new(),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() {
+            return Err("the set needs a name".into());
+        }
+        if self.rules.len() > MAX_RULES {
+            return Err(format!("{} rules; at most {MAX_RULES}", self.rules.len()));
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            let valid_name = !rule.name.is_empty()
+                && rule
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !valid_name {
+                return Err(format!(
+                    "rule {i}: name {:?} must be lowercase a-z, 0-9 and _",
+                    rule.name
+                ));
+            }
+            if self.rules[..i].iter().any(|r| r.name == rule.name) {
+                return Err(format!("rule {i}: name {:?} is used twice", rule.name));
+            }
+            if rule.when.is_empty() {
+                return Err(format!(
+                    "rule {:?} has no conditions (it would fire on everything)",
+                    rule.name
+                ));
+            }
+            for condition in &rule.when {
+                condition
+                    .check()
+                    .map_err(|e| format!("rule {:?}: {e}", rule.name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The rules that fire for `input`, in set order.
+    pub fn fired<'a>(&'a self, input: &RuleInput<'_>) -> Vec<&'a Rule> {
+        self.rules
+            .iter()
+            .filter(|r| r.when.iter().all(|c| c.holds(input)))
+            .collect()
+    }
+
+    /// The decision once `fired` rules are applied to the model's: the most severe of them all.
+    pub fn decide(model: Decision, fired: &[&Rule]) -> Decision {
+        fired.iter().map(|r| r.action).fold(model, Ord::max)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+mod tests {
+    use super::*;
+    use crate::account_state::{AccountHistory, StateParams};
+
+    const SEED: &str = include_str!("../../deploy/rules/default.json");
+
+    fn tx(time_ms: i64, tx_type: TxType, amount: f64, balance: f64) -> Transaction {
+        Transaction {
+            tx_id: format!("t{time_ms}"),
+            event_time: time_ms,
+            step: 1,
+            tx_type,
+            amount,
+            name_orig: "C1".into(),
+            old_balance_orig: balance,
+            new_balance_orig: balance - amount,
+            name_dest: "C9".into(),
+            old_balance_dest: 0.0,
+            new_balance_dest: 0.0,
+            is_fraud: None,
+        }
+    }
+
+    /// The seed rule's names fired for a transfer of `share` of the balance, after a probe or not.
+    fn fired_for(share: f64, probe: bool) -> Vec<String> {
+        let rules = RuleSet::from_json(SEED.as_bytes()).unwrap();
+        let params = StateParams::default();
+        let mut history = AccountHistory::default();
+        if probe {
+            history.observe(&tx(0, TxType::Payment, 9.5, 181_000.0), &params);
+        }
+        let transfer = tx(60_000, TxType::Transfer, 181_000.0 * share, 181_000.0);
+        let state = history.observe(&transfer, &params);
+        let input = RuleInput {
+            tx: &transfer,
+            fraud_probability: 0.1,
+            state: &state,
+        };
+        rules.fired(&input).iter().map(|r| r.name.clone()).collect()
+    }
+
+    #[test]
+    fn the_seed_rule_blocks_a_drain_after_a_probe_and_only_then() {
+        assert_eq!(fired_for(1.0, true), ["drain_after_probe"]);
+        assert_eq!(
+            fired_for(0.95, true),
+            ["drain_after_probe"],
+            "5 % left behind"
+        );
+        assert!(fired_for(0.95, false).is_empty(), "no probe, no sequence");
+        assert!(fired_for(0.3, true).is_empty(), "not most of the balance");
+        let rules = RuleSet::from_json(SEED.as_bytes()).unwrap();
+        let fired: Vec<&Rule> = rules.rules.iter().collect();
+        assert_eq!(RuleSet::decide(Decision::Allow, &fired), Decision::Block);
+        assert_eq!(RuleSet::decide(Decision::Review, &[]), Decision::Review);
+    }
+
+    #[test]
+    fn bad_rule_sets_are_refused_saying_what_to_fix() {
+        let refused = |json: &str| RuleSet::from_json(json.as_bytes()).unwrap_err().to_string();
+        let rule = |name: &str, cond: &str| {
+            format!(
+                r#"{{"name":"s","version":1,"rules":[{{"name":"{name}","action":"BLOCK","reason":"r","when":[{cond}]}}]}}"#
+            )
+        };
+        let ok = r#"{"field":"amount","op":">","value":1}"#;
+        assert!(RuleSet::from_json(rule("big", ok).as_bytes()).is_ok());
+        assert!(refused("{").starts_with("not a rule set"));
+        assert!(
+            refused(&rule("big", r#"{"field":"colour","op":"==","value":1}"#))
+                .contains("unknown variant `colour`")
+        );
+        assert!(refused(&rule(
+            "big",
+            r#"{"field":"type","op":">","value":"TRANSFER"}"#
+        ))
+        .contains("compared with == or !="));
+        assert!(
+            refused(&rule("big", r#"{"field":"type","op":"==","value":"WIRE"}"#))
+                .contains("a transaction type")
+        );
+        assert!(
+            refused(&rule("big", r#"{"field":"amount","op":"<","value":"x"}"#))
+                .contains("the field is a number")
+        );
+        assert!(refused(&rule("Big One", ok)).contains("lowercase"));
+        assert!(refused(&rule("big", "")).contains("no conditions"));
+        let twice = r#"{"name":"s","version":1,"rules":[
+            {"name":"a","action":"BLOCK","reason":"r","when":[{"field":"amount","op":">","value":1}]},
+            {"name":"a","action":"REVIEW","reason":"r","when":[{"field":"amount","op":">","value":2}]}]}"#;
+        assert!(refused(twice).contains("used twice"));
+    }
+
+    #[test]
+    fn an_absent_state_value_never_holds() {
+        let set = RuleSet::from_json(
+            br#"{"name":"s","version":1,"rules":[{"name":"quick","action":"REVIEW","reason":"r",
+                "when":[{"field":"state.seconds_since_previous","op":"<","value":60}]}]}"#,
+        )
+        .unwrap();
+        let first = tx(0, TxType::Payment, 1.0, 10.0);
+        let state = AccountHistory::default().features(&first, &StateParams::default());
+        let input = RuleInput {
+            tx: &first,
+            fraud_probability: 0.0,
+            state: &state,
+        };
+        assert!(set.fired(&input).is_empty());
+    }
+}
