@@ -107,6 +107,9 @@ pub struct Verdict {
     pub model_version: String,
     /// When the verdict was made, milliseconds since the Unix epoch (UTC).
     pub scored_at: i64,
+    /// Names of the rules that fired (see [`crate::rules`]); empty when none did.
+    #[serde(default)]
+    pub rules: Vec<String>,
 }
 
 impl Verdict {
@@ -124,6 +127,7 @@ impl Verdict {
             reasons: score.reasons,
             model_version: model_version.to_owned(),
             scored_at,
+            rules: Vec::new(),
         }
     }
 }

@@ -15,6 +15,7 @@ fn verdict(tx_id: &str) -> Held {
         reasons: vec![],
         model_version: "rf-1".into(),
         scored_at: 1_010,
+        rules: Vec::new(),
     })
 }
 

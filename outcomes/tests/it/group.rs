@@ -44,6 +44,7 @@ fn verdict(i: usize) -> Verdict {
         reasons: vec![],
         model_version: "rf-test".into(),
         scored_at: 1_700_000_000_010,
+        rules: Vec::new(),
     }
 }
 

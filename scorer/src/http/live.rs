@@ -343,6 +343,7 @@ mod tests {
             reasons: vec!["type is TRANSFER (+0.10)".into()],
             model_version: "rf-1".into(),
             scored_at: i,
+            rules: Vec::new(),
         }
     }
 
@@ -395,7 +396,11 @@ mod tests {
                 labelled_at: 10,
                 source: None,
             };
-            feed.record_outcome(&Outcome::join(&verdict(i as i64, decision, amount), &label, 11));
+            feed.record_outcome(&Outcome::join(
+                &verdict(i as i64, decision, amount),
+                &label,
+                11,
+            ));
         }
         let o = feed.snapshot().outcomes;
         assert_eq!((o.labelled, o.frauds), (10, 4));

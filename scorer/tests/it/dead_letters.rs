@@ -52,6 +52,7 @@ async fn malformed_messages_go_to_the_dlq_and_valid_ones_still_get_verdicts() {
                 reasons: vec![],
                 model_version: "rf-x".into(),
                 scored_at: 0,
+                rules: Vec::new(),
             },
             Framing::SingleObject,
         )

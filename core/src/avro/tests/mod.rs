@@ -39,6 +39,7 @@ pub(super) fn verdict(reasons: &[&str]) -> Verdict {
         reasons: reasons.iter().map(|r| r.to_string()).collect(),
         model_version: "sha256:0123abcd".into(),
         scored_at: 1_700_000_123_470,
+        rules: Vec::new(),
     }
 }
 

@@ -58,6 +58,7 @@ fn schema_files_parse_and_document_every_field_in_contract_order() {
             "reasons",
             "model_version",
             "scored_at",
+            "rules",
         ]
     );
     assert_eq!(
@@ -106,4 +107,46 @@ fn enum_symbols_match_the_rust_enums() {
     assert_eq!(symbols(VERDICT_AVSC, "decision"), decisions);
     assert_eq!(symbols(OUTCOME_AVSC, "type"), types);
     assert_eq!(symbols(OUTCOME_AVSC, "decision"), decisions);
+}
+
+/// The verdict schema before the `rules` field: what readers and the Schema Registry already have.
+const VERDICT_V1: &str = include_str!("verdict_v1.avsc");
+
+#[test]
+fn the_rules_field_keeps_the_verdict_schema_compatible_both_ways() {
+    use apache_avro::schema_compatibility::SchemaCompatibility;
+    let old = apache_avro::Schema::parse_str(VERDICT_V1).unwrap();
+    let new = apache_avro::Schema::parse_str(AvroCodec::verdict().schema_json()).unwrap();
+    // BACKWARD (the registry's default): the new schema reads what the old one wrote, `rules`
+    // taking its default; FORWARD: existing readers read what the new one writes.
+    SchemaCompatibility::can_read(&old, &new).unwrap();
+    SchemaCompatibility::can_read(&new, &old).unwrap();
+
+    // And concretely: an old verdict read with the new schema has no rules; a new one with rules
+    // is read by an old reader, which ignores them.
+    let mut v = verdict(&["origin account emptied (+0.10)"]);
+    let record = apache_avro::to_value(&v).unwrap();
+    let old_record = match record {
+        apache_avro::types::Value::Record(fields) => apache_avro::types::Value::Record(
+            fields
+                .into_iter()
+                .filter(|(name, _)| name != "rules")
+                .collect(),
+        ),
+        other => panic!("a verdict is a record: {other:?}"),
+    };
+    let bytes = apache_avro::to_avro_datum(&old, old_record).unwrap();
+    let read = apache_avro::from_avro_datum(&old, &mut &bytes[..], Some(&new)).unwrap();
+    let read: Verdict = apache_avro::from_value(&read).unwrap();
+    assert_eq!(read, v);
+    v.rules = vec!["drain_after_probe".into()];
+    let bytes = apache_avro::to_avro_datum(
+        &new,
+        apache_avro::to_value(&v).unwrap().resolve(&new).unwrap(),
+    )
+    .unwrap();
+    let read = apache_avro::from_avro_datum(&new, &mut &bytes[..], Some(&old)).unwrap();
+    let read: Verdict = apache_avro::from_value(&read).unwrap();
+    assert_eq!(read.rules, Vec::<String>::new());
+    assert_eq!(read.reasons, v.reasons);
 }
