@@ -112,6 +112,9 @@ fn enum_symbols_match_the_rust_enums() {
 /// The verdict schema before the `rules` field: what readers and the Schema Registry already have.
 const VERDICT_V1: &str = include_str!("verdict_v1.avsc");
 
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::writer::datum::GenericDatumWriter;
+
 #[test]
 fn the_rules_field_keeps_the_verdict_schema_compatible_both_ways() {
     use apache_avro::schema_compatibility::SchemaCompatibility;
@@ -135,18 +138,28 @@ fn the_rules_field_keeps_the_verdict_schema_compatible_both_ways() {
         ),
         other => panic!("a verdict is a record: {other:?}"),
     };
-    let bytes = apache_avro::to_avro_datum(&old, old_record).unwrap();
-    let read = apache_avro::from_avro_datum(&old, &mut &bytes[..], Some(&new)).unwrap();
-    let read: Verdict = apache_avro::from_value(&read).unwrap();
-    assert_eq!(read, v);
+    let write = |schema: &apache_avro::Schema, value: apache_avro::types::Value| {
+        GenericDatumWriter::builder(schema)
+            .human_readable(false)
+            .build()
+            .unwrap()
+            .write_value_to_vec(value)
+            .unwrap()
+    };
+    let read = |bytes: &[u8], writer: &apache_avro::Schema, reader: &apache_avro::Schema| {
+        let value = GenericDatumReader::builder(writer)
+            .reader_schema(reader)
+            .human_readable(false)
+            .build()
+            .unwrap()
+            .read_value(&mut &bytes[..])
+            .unwrap();
+        apache_avro::from_value::<Verdict>(&value).unwrap()
+    };
+    assert_eq!(read(&write(&old, old_record), &old, &new), v);
     v.rules = vec!["drain_after_probe".into()];
-    let bytes = apache_avro::to_avro_datum(
-        &new,
-        apache_avro::to_value(&v).unwrap().resolve(&new).unwrap(),
-    )
-    .unwrap();
-    let read = apache_avro::from_avro_datum(&new, &mut &bytes[..], Some(&old)).unwrap();
-    let read: Verdict = apache_avro::from_value(&read).unwrap();
+    let new_record = apache_avro::to_value(&v).unwrap().resolve(&new).unwrap();
+    let read = read(&write(&new, new_record), &new, &old);
     assert_eq!(read.rules, Vec::<String>::new());
     assert_eq!(read.reasons, v.reasons);
 }
