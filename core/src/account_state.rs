@@ -9,6 +9,11 @@
 //! (`step`); replayed offline, a row's time is [`step_time_ms`], and a replay that wants equal
 //! features online publishes the same `event_time`.
 //!
+//! Every remembered transaction carries its *source offset* (its position in the input partition
+//! online, its row number offline). A transaction read again after a crash — at-least-once
+//! delivery repeats the uncommitted tail — gets the features it had the first time (only what came
+//! before its offset counts) and is not remembered twice: the state counts each transaction once.
+//!
 //! Memory is bounded per account: at most [`StateParams::max_recent`] transactions are kept, and
 //! none older than the longest window. Window counts and sums are over what is kept, so an account
 //! that makes more than `max_recent` transactions inside a window is undercounted — a bound stated,
@@ -49,6 +54,8 @@ impl Default for StateParams {
 /// One remembered transaction.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Recent {
+    /// Its source offset (input partition offset online, row number offline).
+    pub offset: i64,
     /// Its `event_time`, milliseconds.
     pub time_ms: i64,
     /// Its type.
@@ -63,11 +70,12 @@ pub struct Recent {
 /// An account's remembered history: oldest first, within the long window and `max_recent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AccountHistory {
-    /// The remembered transactions, oldest first.
+    /// The remembered transactions, oldest first (in offset order).
     pub recent: VecDeque<Recent>,
-    /// The largest amount this account ever moved while remembered (kept when its transaction is
-    /// forgotten).
-    pub max_amount: f64,
+    /// The largest amount among forgotten transactions.
+    pub max_forgotten: f64,
+    /// The source offset of the latest transaction remembered (kept when it is forgotten).
+    pub last_offset: Option<i64>,
 }
 
 /// The state features of a transaction: what the account did *before* it.
@@ -94,15 +102,14 @@ pub struct StateFeatures {
 }
 
 impl AccountHistory {
-    /// The features of `tx` given this history (the history is not changed).
-    pub fn features(&self, tx: &Transaction, params: &StateParams) -> StateFeatures {
+    /// The features of `tx`, at source offset `offset`, given what this history holds from before
+    /// that offset (the history is not changed).
+    pub fn features(&self, tx: &Transaction, offset: i64, params: &StateParams) -> StateFeatures {
         let now = tx.event_time;
-        let within = |window: i64| {
-            self.recent
-                .iter()
-                .filter(move |r| r.time_ms <= now && now - r.time_ms <= window)
-        };
-        let previous = self.recent.back();
+        let before = || self.recent.iter().filter(move |r| r.offset < offset);
+        let within =
+            |window: i64| before().filter(move |r| r.time_ms <= now && now - r.time_ms <= window);
+        let previous = before().last();
         StateFeatures {
             count_short: within(params.short_window_ms).count() as u32,
             count_long: within(params.long_window_ms).count() as u32,
@@ -111,20 +118,28 @@ impl AccountHistory {
             seconds_since_previous: previous.map(|p| (now - p.time_ms) as f64 / 1000.0),
             previous_type: previous.map(|p| p.tx_type),
             previous_amount: previous.map(|p| p.amount),
-            new_destination: !self.recent.iter().any(|r| r.dest == tx.name_dest),
-            max_previous_amount: self.max_amount,
+            new_destination: !before().any(|r| r.dest == tx.name_dest),
+            max_previous_amount: before()
+                .map(|r| r.amount)
+                .fold(self.max_forgotten, f64::max),
         }
     }
 
-    /// Remembers `tx`, forgetting what is older than the long window or beyond `max_recent`.
-    pub fn record(&mut self, tx: &Transaction, params: &StateParams) {
+    /// Remembers `tx` at `offset` — unless a transaction at or after that offset is already
+    /// remembered (a replay) — forgetting what is older than the long window or beyond
+    /// `max_recent`. Whether it was remembered.
+    pub fn record(&mut self, tx: &Transaction, offset: i64, params: &StateParams) -> bool {
+        if self.last_offset.is_some_and(|last| last >= offset) {
+            return false;
+        }
+        self.last_offset = Some(offset);
         self.recent.push_back(Recent {
+            offset,
             time_ms: tx.event_time,
             tx_type: tx.tx_type,
             amount: tx.amount,
             dest: tx.name_dest.clone(),
         });
-        self.max_amount = self.max_amount.max(tx.amount);
         let now = tx.event_time;
         while self.recent.len() > params.max_recent.max(1)
             || self
@@ -132,14 +147,23 @@ impl AccountHistory {
                 .front()
                 .is_some_and(|r| now - r.time_ms > params.long_window_ms)
         {
-            self.recent.pop_front();
+            if let Some(forgotten) = self.recent.pop_front() {
+                self.max_forgotten = self.max_forgotten.max(forgotten.amount);
+            }
         }
+        true
     }
 
-    /// The features of `tx`, then remembers it: what scoring a transaction does to its account.
-    pub fn observe(&mut self, tx: &Transaction, params: &StateParams) -> StateFeatures {
-        let features = self.features(tx, params);
-        self.record(tx, params);
+    /// The features of `tx` at `offset`, then remembers it: what scoring a transaction does to its
+    /// account (a replayed one gets the same features, and is not counted again).
+    pub fn observe(
+        &mut self,
+        tx: &Transaction,
+        offset: i64,
+        params: &StateParams,
+    ) -> StateFeatures {
+        let features = self.features(tx, offset, params);
+        self.record(tx, offset, params);
         features
     }
 
@@ -175,16 +199,24 @@ mod tests {
     fn the_takeover_sequence_is_visible_in_the_transfers_features() {
         let params = StateParams::default();
         let mut history = AccountHistory::default();
-        let first = history.observe(&tx(0, TxType::Payment, 9.5, "M1"), &params);
+        let first = history.observe(&tx(0, TxType::Payment, 9.5, "M1"), 10, &params);
         assert_eq!(first.previous_type, None);
         assert!(first.new_destination);
-        let transfer = history.observe(&tx(90_000, TxType::Transfer, 171_950.0, "C9"), &params);
+        let transfer_tx = tx(90_000, TxType::Transfer, 171_950.0, "C9");
+        let transfer = history.observe(&transfer_tx, 11, &params);
         assert_eq!(transfer.previous_type, Some(TxType::Payment));
         assert_eq!(transfer.previous_amount, Some(9.5));
         assert_eq!(transfer.seconds_since_previous, Some(90.0));
         assert_eq!((transfer.count_short, transfer.sum_short), (1, 9.5));
         assert!(transfer.new_destination);
         assert_eq!(transfer.max_previous_amount, 9.5);
+        // Read again after a crash: the same features, and not counted twice.
+        let again = history.clone();
+        assert_eq!(history.observe(&transfer_tx, 11, &params), transfer);
+        assert_eq!(history, again);
+        // The probe replayed too: it sees nothing before it.
+        let probe = history.observe(&tx(0, TxType::Payment, 9.5, "M1"), 10, &params);
+        assert_eq!(probe, first);
     }
 
     #[test]
@@ -196,24 +228,28 @@ mod tests {
         };
         let mut history = AccountHistory::default();
         for i in 0..10 {
-            history.observe(&tx(i * 500, TxType::Payment, 1.0, "M1"), &params);
+            history.observe(&tx(i * 500, TxType::Payment, 1.0, "M1"), i, &params);
         }
         assert_eq!(history.recent.len(), 4, "at most max_recent kept");
-        let f = history.features(&tx(5_000, TxType::Payment, 1.0, "M1"), &params);
+        let f = history.features(&tx(5_000, TxType::Payment, 1.0, "M1"), 10, &params);
         // Kept: 3000, 3500, 4000, 4500; within 1 s of 5000: 4000 and 4500 (5000−1000 included).
         assert_eq!((f.count_short, f.count_long), (2, 4));
         assert!(!f.new_destination);
         // Much later: everything forgotten but the largest amount.
-        history.record(&tx(100_000, TxType::CashOut, 7.0, "C2"), &params);
+        assert!(history.record(&tx(100_000, TxType::CashOut, 7.0, "C2"), 11, &params));
         assert_eq!(history.recent.len(), 1);
-        assert_eq!(history.max_amount, 7.0);
+        assert_eq!(history.max_forgotten, 1.0);
+        let f = history.features(&tx(100_001, TxType::CashOut, 1.0, "C2"), 12, &params);
+        assert_eq!(f.max_previous_amount, 7.0);
+        // Once forgotten, an old offset is still known as seen.
+        assert!(!history.record(&tx(0, TxType::Payment, 1.0, "M1"), 3, &params));
     }
 
     #[test]
     fn history_round_trips_through_json_as_a_changelog_would_carry_it() {
         let params = StateParams::default();
         let mut history = AccountHistory::default();
-        history.observe(&tx(0, TxType::Payment, 9.5, "M1"), &params);
+        history.observe(&tx(0, TxType::Payment, 9.5, "M1"), 0, &params);
         let json = serde_json::to_string(&history).unwrap();
         let back: AccountHistory = serde_json::from_str(&json).unwrap();
         assert_eq!(back, history);

@@ -399,10 +399,10 @@ mod tests {
         let params = StateParams::default();
         let mut history = AccountHistory::default();
         if probe {
-            history.observe(&tx(0, TxType::Payment, 9.5, 181_000.0), &params);
+            history.observe(&tx(0, TxType::Payment, 9.5, 181_000.0), 0, &params);
         }
         let transfer = tx(60_000, TxType::Transfer, 181_000.0 * share, 181_000.0);
-        let state = history.observe(&transfer, &params);
+        let state = history.observe(&transfer, 1, &params);
         let input = RuleInput {
             tx: &transfer,
             fraud_probability: 0.1,
@@ -471,7 +471,7 @@ mod tests {
         )
         .unwrap();
         let first = tx(0, TxType::Payment, 1.0, 10.0);
-        let state = AccountHistory::default().features(&first, &StateParams::default());
+        let state = AccountHistory::default().features(&first, 0, &StateParams::default());
         let input = RuleInput {
             tx: &first,
             fraud_probability: 0.0,
