@@ -109,7 +109,7 @@ impl AccountHistory {
         let before = || self.recent.iter().filter(move |r| r.offset < offset);
         let within =
             |window: i64| before().filter(move |r| r.time_ms <= now && now - r.time_ms <= window);
-        let previous = before().last();
+        let previous = before().next_back();
         StateFeatures {
             count_short: within(params.short_window_ms).count() as u32,
             count_long: within(params.long_window_ms).count() as u32,
