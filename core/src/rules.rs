@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account_state::StateFeatures;
 use crate::transaction::{Transaction, TxType};
-use crate::verdict::Decision;
+use crate::verdict::{Decision, Verdict};
 
 /// Most rules in one set.
 pub const MAX_RULES: usize = 256;
@@ -365,6 +365,26 @@ impl RuleSet {
     /// The decision once `fired` rules are applied to the model's: the most severe of them all.
     pub fn decide(model: Decision, fired: &[&Rule]) -> Decision {
         fired.iter().map(|r| r.action).fold(model, Ord::max)
+    }
+
+    /// Applies the rules to the model's verdict on `tx`: the decision escalated by the rules that
+    /// fire, their names in `rules`, and their reasons first among `reasons`.
+    pub fn apply(&self, verdict: &mut Verdict, tx: &Transaction, state: &StateFeatures) {
+        let input = RuleInput {
+            tx,
+            fraud_probability: verdict.fraud_probability,
+            state,
+        };
+        let fired = self.fired(&input);
+        if fired.is_empty() {
+            return;
+        }
+        verdict.decision = RuleSet::decide(verdict.decision, &fired);
+        verdict.rules = fired.iter().map(|r| r.name.clone()).collect();
+        let reasons = fired
+            .iter()
+            .map(|r| format!("rule {}: {}", r.name, r.reason));
+        verdict.reasons = reasons.chain(verdict.reasons.drain(..)).collect();
     }
 }
 

@@ -56,6 +56,22 @@ pub struct ScorerConfig {
     /// Override the model's BLOCK threshold (a fraud probability in [0, 1]).
     #[arg(long, env = "AEGIS_BLOCK_THRESHOLD")]
     pub block_threshold: Option<f64>,
+    /// A rule set (JSON, see docs/rules.md; the seed is deploy/rules/default.json) applied beside
+    /// the model: a fired rule can escalate the decision and is listed on the verdict.
+    #[arg(long, env = "AEGIS_RULES", value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// Most origin accounts whose history a replica keeps per input partition; the least recently
+    /// seen is forgotten first.
+    #[arg(long, env = "AEGIS_STATE_MAX_ACCOUNTS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub state_max_accounts: u64,
+    /// Seconds (of event time) after which an account not seen again is forgotten.
+    #[arg(
+        long = "state-ttl",
+        env = "AEGIS_STATE_TTL",
+        default_value_t = 86_400,
+        value_name = "SECONDS"
+    )]
+    pub state_ttl_secs: u64,
     /// Most transactions scored together.
     #[arg(long, env = "AEGIS_BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch_size: u32,

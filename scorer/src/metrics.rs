@@ -15,6 +15,8 @@ use aegis_core::DeadLetterReason;
 
 use crate::models::Role;
 use crate::stream::scoring::Output;
+use crate::stream::state::Eviction;
+use aegis_core::rules::RuleSet;
 
 /// Event-to-verdict latency buckets, in seconds: 1 ms to 10 s.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -42,6 +44,9 @@ pub struct Metrics {
     model_info: GaugeVec,
     model_updates: IntCounterVec,
     shadow_model_info: GaugeVec,
+    rule_hits: IntCounterVec,
+    state_accounts: IntGauge,
+    state_evictions: IntCounterVec,
     shadow_agreement: IntCounterVec,
     shadow_delivery_failures: IntCounter,
     model_installed_at: GaugeVec,
@@ -93,6 +98,9 @@ impl Metrics {
             delivery_failures: counter(&r, "aegis_delivery_failures_total", "Verdicts or dead letters the broker failed to acknowledge (the replica stops)."),
             model_info: register(&r, GaugeVec::new(Opts::new("aegis_model_info", "The model in use (value 1), by version."), &["model_version"]).expect("valid metric")),
             model_updates: counter_vec(&r, "aegis_model_updates_total", "Models read from the models topic, by role and outcome: installed, or refused (corrupt or incompatible; the replica keeps the model it had).", &["role", "outcome"]),
+            rule_hits: counter_vec(&r, "aegis_rule_hits_total", "Verdicts on which each rule fired (names: the rule set's, a closed set per version).", &["rule"]),
+            state_accounts: register(&r, IntGauge::new("aegis_state_accounts", "Origin accounts whose history this replica holds, over its partitions.").expect("valid metric")),
+            state_evictions: counter_vec(&r, "aegis_state_evictions_total", "Account histories dropped, by reason: capacity (--state-max-accounts) or expired (--state-ttl).", &["reason"]),
             shadow_model_info: register(&r, GaugeVec::new(Opts::new("aegis_shadow_model_info", "The shadow model scored beside the live one (value 1), by version; absent without one."), &["model_version"]).expect("valid metric")),
             shadow_agreement: counter_vec(&r, "aegis_shadow_verdicts_total", "Transactions scored by both models, by the live decision and the shadow's: the agreement matrix.", &["live", "shadow"]),
             shadow_delivery_failures: counter(&r, "aegis_shadow_delivery_failures_total", "Shadow verdicts the broker failed to acknowledge (counted, never fatal)."),
@@ -106,6 +114,9 @@ impl Metrics {
                 m.scored.with_label_values(&[d.as_str(), t.as_str()]);
             }
             m.amount.with_label_values(&[d.as_str()]);
+        }
+        for reason in Eviction::ALL {
+            m.state_evictions.with_label_values(&[reason.as_str()]);
         }
         for live in Decision::ALL {
             for shadow in Decision::ALL {
@@ -158,6 +169,9 @@ impl Metrics {
                     verdict, shadow, ..
                 } => {
                     let decision = verdict.decision.as_str();
+                    for rule in &verdict.rules {
+                        self.rule_hits.with_label_values(&[rule]).inc();
+                    }
                     if let Some(shadow) = shadow {
                         self.shadow_agreement
                             .with_label_values(&[decision, shadow.verdict.decision.as_str()])
@@ -212,6 +226,30 @@ impl Metrics {
                     .set(1.0);
             }
         }
+    }
+
+    /// A rule set is in use: its rules' counters exist from now on, at zero.
+    pub fn rules_loaded(&self, rules: &RuleSet) {
+        for rule in &rules.rules {
+            self.rule_hits.with_label_values(&[&rule.name]);
+        }
+    }
+
+    /// An account's history was dropped.
+    pub fn state_evicted(&self, reason: Eviction) {
+        self.state_evictions
+            .with_label_values(&[reason.as_str()])
+            .inc();
+    }
+
+    /// Accounts held now.
+    pub fn state_accounts(&self, n: usize) {
+        self.state_accounts.set(n as i64);
+    }
+
+    /// Verdicts on which `rule` fired so far.
+    pub fn rule_hits(&self, rule: &str) -> u64 {
+        self.rule_hits.with_label_values(&[rule]).get()
     }
 
     /// The shadow model was retired.

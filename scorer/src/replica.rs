@@ -13,6 +13,9 @@ use crate::models::{Installed, Models, Origin};
 use crate::stream::assignment::Assignment;
 use crate::stream::clients::registry;
 use crate::stream::scoring::Scorer;
+use crate::stream::state::StateLimits;
+use aegis_core::account_state::StateParams;
+use aegis_core::rules::RuleSet;
 
 /// A running replica's shared state — its scorer, metrics, partition assignment and live feed —
 /// read by both sides: the stream side writes it, the HTTP side shows it.
@@ -42,9 +45,31 @@ impl ReplicaState {
                 path: config.model.display().to_string(),
             },
         };
+        let rules = match &config.rules {
+            Some(path) => {
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("--rules {}: cannot read it", path.display()))?;
+                RuleSet::from_json(&bytes).with_context(|| format!("--rules {}", path.display()))?
+            }
+            None => RuleSet::empty(),
+        };
+        let limits = StateLimits {
+            params: StateParams::default(),
+            max_accounts: usize::try_from(config.state_max_accounts).unwrap_or(usize::MAX),
+            ttl_ms: i64::try_from(config.state_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+        };
+        let metrics = Arc::new(Metrics::new(&live.model));
+        metrics.rules_loaded(&rules);
         Ok(ReplicaState {
-            metrics: Arc::new(Metrics::new(&live.model)),
-            scorer: Arc::new(Scorer::new(Models::new(live), framing, registry)),
+            scorer: Arc::new(Scorer::new(
+                Models::new(live),
+                rules,
+                limits,
+                metrics.clone(),
+                framing,
+                registry,
+            )),
+            metrics,
             assignment: Arc::default(),
             live: Arc::new(LiveFeed::new(now_ms())),
         })

@@ -172,7 +172,8 @@ pub fn score_body(scorer: &Scorer, body: &[u8]) -> Result<ScoreResponse, String>
     match ScoreBody::parse(body)? {
         ScoreBody::One(request) => {
             let tx = transaction(request, now)?;
-            Ok(ScoreResponse::One(scorer.model().verdict(&tx, now)))
+            let mut verdicts = scorer.stateless_verdicts(&[&tx], now);
+            Ok(ScoreResponse::One(verdicts.remove(0)))
         }
         ScoreBody::Many(requests) => {
             let txs = requests
@@ -181,7 +182,7 @@ pub fn score_body(scorer: &Scorer, body: &[u8]) -> Result<ScoreResponse, String>
                 .map(|(i, r)| transaction(r, now).map_err(|e| format!("[{i}].{e}")))
                 .collect::<Result<Vec<Transaction>, String>>()?;
             let rows: Vec<&Transaction> = txs.iter().collect();
-            Ok(ScoreResponse::Many(scorer.model().verdicts(&rows, now)))
+            Ok(ScoreResponse::Many(scorer.stateless_verdicts(&rows, now)))
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod model_updates;
 mod pipeline;
 pub mod scoring;
 mod shutdown;
+pub mod state;
 
 pub use clients::{CONSUMER_SETTINGS, PRODUCER_SETTINGS};
 pub use pipeline::run;

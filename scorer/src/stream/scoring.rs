@@ -2,12 +2,16 @@
 //! dead letter, with a reason from a closed set, for everything else. Pure and synchronous, so it
 //! runs off the consumer's poll path and is easy to test.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
+use aegis_core::account_state::{AccountHistory, StateFeatures};
 use aegis_core::avro::{AvroCodec, Framing};
+use aegis_core::rules::RuleSet;
 use aegis_core::{DeadLetterReason, Model, Transaction, Verdict};
 use aegis_kafka::registry::{DecodeError, RegistryDecoder};
 
+use super::state::{StateLimits, States};
+use crate::metrics::Metrics;
 use crate::models::Models;
 
 /// One consumed message, detached from the consumer.
@@ -63,6 +67,10 @@ pub enum Decoded {
 /// schemas.
 pub struct Scorer {
     models: Models,
+    rules: RwLock<Arc<RuleSet>>,
+    states: Mutex<States>,
+    limits: StateLimits,
+    metrics: Arc<Metrics>,
     framing: Framing,
     decoder: Option<RegistryDecoder<Transaction>>,
 }
@@ -70,14 +78,38 @@ pub struct Scorer {
 impl Scorer {
     pub fn new(
         models: Models,
+        rules: RuleSet,
+        limits: StateLimits,
+        metrics: Arc<Metrics>,
         framing: Framing,
         decoder: Option<RegistryDecoder<Transaction>>,
     ) -> Self {
         Scorer {
             models,
+            rules: RwLock::new(Arc::new(rules)),
+            states: Mutex::new(States::new(limits)),
+            limits,
+            metrics,
             framing,
             decoder,
         }
+    }
+
+    /// The rule set now.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Verdicts for transactions scored outside the stream (`POST /v1/score`): the live model and
+    /// the rules, each transaction taken as its account's first (the API keeps no state).
+    pub fn stateless_verdicts(&self, txs: &[&Transaction], now_ms: i64) -> Vec<Verdict> {
+        let (model, rules) = (self.model(), self.rules());
+        let mut verdicts = model.verdicts(txs, now_ms);
+        for (verdict, tx) in verdicts.iter_mut().zip(txs) {
+            let state = AccountHistory::default().features(tx, 0, &self.limits.params);
+            rules.apply(verdict, tx, &state);
+        }
+        verdicts
     }
 
     /// The live model now (a swap installs another; take it once per batch).
@@ -130,19 +162,31 @@ impl Scorer {
     /// taken at the start: the whole batch is scored by one model, whatever a swap does meanwhile
     /// — and, when a shadow model is published, by the shadow too, with the same kernel.
     pub fn process(&self, batch: &[Received], now_ms: i64) -> Result<Vec<Output>, DecodeError> {
-        let model = self.model();
-        let shadow = self.models.shadow();
+        let (model, shadow, rules) = (self.model(), self.models.shadow(), self.rules());
         let decoded = batch
             .iter()
             .map(|m| self.decode(m.payload.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
-        let valid: Vec<&Transaction> = decoded
-            .iter()
-            .filter_map(|d| match d {
-                Decoded::Valid(tx) => Some(tx),
-                Decoded::DeadLetter { .. } => None,
-            })
-            .collect();
+        // Each valid transaction's state features, in input order: what its account did before.
+        let mut states: Vec<StateFeatures> = Vec::new();
+        let mut valid: Vec<&Transaction> = Vec::new();
+        {
+            let mut held = self.states.lock().unwrap_or_else(|e| e.into_inner());
+            for (message, d) in batch.iter().zip(&decoded) {
+                if let Decoded::Valid(tx) = d {
+                    states.push(held.observe(
+                        message.partition,
+                        message.epoch,
+                        message.offset,
+                        tx,
+                        |reason| self.metrics.state_evicted(reason),
+                    ));
+                    valid.push(tx);
+                }
+            }
+            self.metrics.state_accounts(held.accounts());
+        }
+        let mut states = states.into_iter();
         // One verdict per valid transaction, in order.
         let mut verdicts = model.verdicts(&valid, now_ms).into_iter();
         let mut shadows = shadow.map(|m| m.verdicts(&valid, now_ms).into_iter());
@@ -150,10 +194,15 @@ impl Scorer {
             .into_iter()
             .map(|d| match d {
                 Decoded::Valid(tx) => {
-                    let verdict = verdicts
+                    let mut verdict = verdicts
                         .next()
                         .unwrap_or_else(|| model.verdict(&tx, now_ms));
-                    let shadow = shadows.as_mut().and_then(Iterator::next);
+                    let mut shadow = shadows.as_mut().and_then(Iterator::next);
+                    let state = states.next().unwrap_or_default();
+                    rules.apply(&mut verdict, &tx, &state);
+                    if let Some(shadow) = &mut shadow {
+                        rules.apply(shadow, &tx, &state);
+                    }
                     self.encode(verdict, shadow)
                 }
                 Decoded::DeadLetter { reason, error } => Output::DeadLetter { reason, error },

@@ -10,6 +10,7 @@ mod models;
 mod openapi;
 mod registry;
 mod replay;
+mod sequences;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -124,6 +125,9 @@ impl Pipeline {
             models_topic: String::new(),
             shadow_topic: "none".to_owned(),
             outcomes_topic: String::new(),
+            rules: None,
+            state_max_accounts: 100_000,
+            state_ttl_secs: 86_400,
             review_threshold: None,
             block_threshold: None,
             batch_size: 200,
