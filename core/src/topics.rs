@@ -11,6 +11,9 @@ pub const DLQ_TOPIC: &str = "transactions.dlq";
 
 /// Topic the scorer writes the shadow model's verdicts to (never acted on; for comparison).
 pub const SHADOW_VERDICTS_TOPIC: &str = "verdicts.shadow";
+/// Compacted topic of the scorer's per-account state: partition p holds the accounts of input
+/// partition p (key = account, value = its history and the source offset it reflects).
+pub const STATE_CHANGELOG_TOPIC: &str = "scorer.state";
 /// Compacted topic of model artifacts, keyed by role (`live` or `shadow`): every scorer replica
 /// reads it whole and swaps models without a restart.
 pub const MODELS_TOPIC: &str = "models";

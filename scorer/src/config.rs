@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aegis_core::topics::{
-    DLQ_TOPIC, MODELS_TOPIC, OUTCOMES_TOPIC, SHADOW_VERDICTS_TOPIC, TRANSACTIONS_TOPIC,
-    VERDICTS_TOPIC,
+    DLQ_TOPIC, MODELS_TOPIC, OUTCOMES_TOPIC, SHADOW_VERDICTS_TOPIC, STATE_CHANGELOG_TOPIC,
+    TRANSACTIONS_TOPIC, VERDICTS_TOPIC,
 };
 use aegis_kafka::KafkaFlags;
 use clap::Args;
@@ -64,6 +64,11 @@ pub struct ScorerConfig {
     /// seen is forgotten first.
     #[arg(long, env = "AEGIS_STATE_MAX_ACCOUNTS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub state_max_accounts: u64,
+    /// Compacted topic the account states are kept in (partition p for input partition p), and
+    /// restored from when a partition is assigned; `""` keeps state in memory only (lost on a
+    /// crash or a rebalance).
+    #[arg(long, env = "AEGIS_STATE_CHANGELOG_TOPIC", default_value = STATE_CHANGELOG_TOPIC)]
+    pub state_changelog_topic: String,
     /// Seconds (of event time) after which an account not seen again is forgotten.
     #[arg(
         long = "state-ttl",

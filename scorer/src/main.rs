@@ -70,11 +70,17 @@ async fn wait_for_kafka(
     let check = ClusterCheck::new(&config.brokers, &config.kafka.properties())?;
     let (config, cancel) = (config.clone(), cancel.clone());
     let ready = tokio::task::spawn_blocking(move || {
-        let topics = [
+        let mut topics = vec![
             (config.input_topic.as_str(), "--input-topic"),
             (config.output_topic.as_str(), "--output-topic"),
             (config.dlq_topic.as_str(), "--dlq-topic"),
         ];
+        if !config.state_changelog_topic.is_empty() {
+            topics.push((
+                config.state_changelog_topic.as_str(),
+                "--state-changelog-topic",
+            ));
+        }
         check.wait_for_topics(&topics, budget, &cancel)
     })
     .await??;

@@ -15,7 +15,7 @@ use aegis_core::DeadLetterReason;
 
 use crate::models::Role;
 use crate::stream::scoring::Output;
-use crate::stream::state::Eviction;
+use crate::stream::state::{Eviction, Restored};
 use aegis_core::rules::RuleSet;
 
 /// Event-to-verdict latency buckets, in seconds: 1 ms to 10 s.
@@ -47,6 +47,9 @@ pub struct Metrics {
     rule_hits: IntCounterVec,
     state_accounts: IntGauge,
     state_evictions: IntCounterVec,
+    state_restores: IntCounter,
+    state_restored_accounts: IntCounter,
+    state_restore_seconds: Histogram,
     shadow_agreement: IntCounterVec,
     shadow_delivery_failures: IntCounter,
     model_installed_at: GaugeVec,
@@ -101,6 +104,9 @@ impl Metrics {
             rule_hits: counter_vec(&r, "aegis_rule_hits_total", "Verdicts on which each rule fired (names: the rule set's, a closed set per version).", &["rule"]),
             state_accounts: register(&r, IntGauge::new("aegis_state_accounts", "Origin accounts whose history this replica holds, over its partitions.").expect("valid metric")),
             state_evictions: counter_vec(&r, "aegis_state_evictions_total", "Account histories dropped, by reason: capacity (--state-max-accounts) or expired (--state-ttl).", &["reason"]),
+            state_restores: counter(&r, "aegis_state_restores_total", "Partitions whose account states were restored from the changelog (on assignment)."),
+            state_restored_accounts: counter(&r, "aegis_state_restored_accounts_total", "Accounts read back from the changelog."),
+            state_restore_seconds: histogram(&r, "aegis_state_restore_seconds", "Time to restore one partition's account states from the changelog.", &[0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0]),
             shadow_model_info: register(&r, GaugeVec::new(Opts::new("aegis_shadow_model_info", "The shadow model scored beside the live one (value 1), by version; absent without one."), &["model_version"]).expect("valid metric")),
             shadow_agreement: counter_vec(&r, "aegis_shadow_verdicts_total", "Transactions scored by both models, by the live decision and the shadow's: the agreement matrix.", &["live", "shadow"]),
             shadow_delivery_failures: counter(&r, "aegis_shadow_delivery_failures_total", "Shadow verdicts the broker failed to acknowledge (counted, never fatal)."),
@@ -240,6 +246,20 @@ impl Metrics {
         self.state_evictions
             .with_label_values(&[reason.as_str()])
             .inc();
+    }
+
+    /// A partition was restored from the changelog.
+    pub fn state_restored(&self, restored: &Restored) {
+        self.state_restores.inc();
+        self.state_restored_accounts
+            .inc_by(restored.accounts as u64);
+        self.state_restore_seconds.observe(restored.seconds);
+        tracing::info!(
+            partition = restored.partition,
+            accounts = restored.accounts,
+            seconds = restored.seconds,
+            "account states restored"
+        );
     }
 
     /// Accounts held now.

@@ -65,6 +65,7 @@ impl ReplicaState {
                 Models::new(live),
                 rules,
                 limits,
+                crate::stream::state::changelog_restore(config),
                 metrics.clone(),
                 framing,
                 registry,

@@ -22,6 +22,7 @@ use super::clients::{create_consumer, create_producer};
 use super::model_updates;
 use super::scoring::{Output, Received, Scorer, Shadowed};
 use super::shutdown::finish;
+use super::state::Stored;
 use super::ScorerConsumer;
 use crate::config::{LiveView, ScorerConfig};
 use crate::metrics::Metrics;
@@ -177,7 +178,8 @@ async fn process(
         .await?;
         // An unreachable registry must not send good messages to the DLQ: stop, store nothing,
         // and let the next run read them again.
-        let outputs = outputs.context("stopping without storing offsets for this batch")?;
+        let (outputs, changes) =
+            outputs.context("stopping without storing offsets for this batch")?;
         metrics.scored_batch(batch.len(), scoring_time);
         let mut deliveries = Vec::with_capacity(batch.len());
         let mut shadow_deliveries = Vec::new();
@@ -189,6 +191,15 @@ async fn process(
             } = output
             {
                 shadow_deliveries.push(send_shadow(&producer, &config, shadow).await?);
+            }
+        }
+        // The batch's account changes go to the changelog; its offsets are stored only once these
+        // are acknowledged too, so a restored state never lags what was committed.
+        if !config.state_changelog_topic.is_empty() {
+            for ((partition, account), stored) in &changes {
+                deliveries.push(
+                    send_state(&producer, &config, *partition, account, stored.as_ref()).await?,
+                );
             }
         }
         let flight = InFlight {
@@ -244,6 +255,31 @@ async fn send(
     )
     .await
     .map_err(|e| anyhow!("cannot enqueue output of offset {}: {e}", message.offset))
+}
+
+/// Enqueues one account's state (or its tombstone) for partition `partition` of the changelog.
+#[allow(clippy::result_large_err)] // rdkafka's send_result hands the record back in its Err
+async fn send_state(
+    producer: &FutureProducer,
+    config: &ScorerConfig,
+    partition: i32,
+    account: &str,
+    stored: Option<&Stored>,
+) -> Result<DeliveryFuture> {
+    let value = stored.map(serde_json::to_vec).transpose()?;
+    let mut record = FutureRecord::to(&config.state_changelog_topic)
+        .partition(partition)
+        .key(account.as_bytes());
+    if let Some(value) = &value {
+        record = record.payload(value.as_slice());
+    }
+    produce::enqueue_async(
+        record,
+        |record| producer.send_result(record),
+        QUEUE_FULL_BACKOFF,
+    )
+    .await
+    .map_err(|e| anyhow!("cannot enqueue a state record: {e}"))
 }
 
 /// Enqueues the shadow model's verdict for the shadow topic.

@@ -10,7 +10,7 @@ use aegis_core::rules::RuleSet;
 use aegis_core::{DeadLetterReason, Model, Transaction, Verdict};
 use aegis_kafka::registry::{DecodeError, RegistryDecoder};
 
-use super::state::{StateLimits, States};
+use super::state::{Changes, Restore, StateLimits, States};
 use crate::metrics::Metrics;
 use crate::models::Models;
 
@@ -80,6 +80,7 @@ impl Scorer {
         models: Models,
         rules: RuleSet,
         limits: StateLimits,
+        restore: Option<Restore>,
         metrics: Arc<Metrics>,
         framing: Framing,
         decoder: Option<RegistryDecoder<Transaction>>,
@@ -87,7 +88,7 @@ impl Scorer {
         Scorer {
             models,
             rules: RwLock::new(Arc::new(rules)),
-            states: Mutex::new(States::new(limits)),
+            states: Mutex::new(States::new(limits, restore)),
             limits,
             metrics,
             framing,
@@ -160,8 +161,14 @@ impl Scorer {
     /// The output for every message of a batch, in order; `Err` if the registry is unreachable.
     /// The batch's valid transactions are scored together by the compiled forest of the live model
     /// taken at the start: the whole batch is scored by one model, whatever a swap does meanwhile
-    /// — and, when a shadow model is published, by the shadow too, with the same kernel.
-    pub fn process(&self, batch: &[Received], now_ms: i64) -> Result<Vec<Output>, DecodeError> {
+    /// — and, when a shadow model is published, by the shadow too, with the same kernel. Also the
+    /// changelog records of the accounts the batch changed. `Err` when the registry or the
+    /// changelog cannot be read: nothing of the batch may be written then.
+    pub fn process(
+        &self,
+        batch: &[Received],
+        now_ms: i64,
+    ) -> anyhow::Result<(Vec<Output>, Changes)> {
         let (model, shadow, rules) = (self.model(), self.models.shadow(), self.rules());
         let decoded = batch
             .iter()
@@ -170,6 +177,7 @@ impl Scorer {
         // Each valid transaction's state features, in input order: what its account did before.
         let mut states: Vec<StateFeatures> = Vec::new();
         let mut valid: Vec<&Transaction> = Vec::new();
+        let mut changes = Changes::new();
         {
             let mut held = self.states.lock().unwrap_or_else(|e| e.into_inner());
             for (message, d) in batch.iter().zip(&decoded) {
@@ -179,8 +187,10 @@ impl Scorer {
                         message.epoch,
                         message.offset,
                         tx,
+                        &mut changes,
                         |reason| self.metrics.state_evicted(reason),
-                    ));
+                        |restored| self.metrics.state_restored(&restored),
+                    )?);
                     valid.push(tx);
                 }
             }
@@ -190,7 +200,7 @@ impl Scorer {
         // One verdict per valid transaction, in order.
         let mut verdicts = model.verdicts(&valid, now_ms).into_iter();
         let mut shadows = shadow.map(|m| m.verdicts(&valid, now_ms).into_iter());
-        Ok(decoded
+        let outputs = decoded
             .into_iter()
             .map(|d| match d {
                 Decoded::Valid(tx) => {
@@ -207,7 +217,8 @@ impl Scorer {
                 }
                 Decoded::DeadLetter { reason, error } => Output::DeadLetter { reason, error },
             })
-            .collect())
+            .collect();
+        Ok((outputs, changes))
     }
 
     fn encode(&self, verdict: Verdict, shadow: Option<Verdict>) -> Output {

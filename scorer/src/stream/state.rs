@@ -3,15 +3,44 @@
 //! partition (the least recently seen is evicted) and a time to live (an account not seen for that
 //! long, in event time, is forgotten). Evictions are counted by reason.
 //!
-//! A partition's state belongs to one assignment of it: when the partition comes back under a new
-//! assignment epoch (another replica may have scored its messages meanwhile), the state this
-//! replica held is dropped and built again from what it reads. *Not yet backed by a changelog*:
-//! a crash or a rebalance loses the history of the partitions involved.
+//! The truth is a compacted **changelog** topic (partition p of it holds the accounts of input
+//! partition p; key = account, value = its history with the source offset of the latest
+//! transaction it reflects, [`Stored`]; an evicted account is a tombstone). Every batch's changed
+//! accounts are written there, and the batch's input offsets are stored only once those records
+//! are acknowledged, like its verdicts. A partition's state belongs to one assignment of it: the
+//! first message of a partition under a new assignment epoch (after a start, a crash, a rebalance)
+//! restores the partition from its changelog before that message is scored. A message read again
+//! after a crash gets the features it had and is not counted twice (see
+//! `aegis_core::account_state`), so the restored state matches what was committed.
 
 use std::collections::{BTreeSet, HashMap};
 
 use aegis_core::account_state::{AccountHistory, StateFeatures, StateParams};
 use aegis_core::Transaction;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+
+use crate::config::ScorerConfig;
+
+/// An account as the changelog carries it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stored {
+    pub history: AccountHistory,
+    /// When the account was last seen (event time, milliseconds).
+    pub last_seen_ms: i64,
+}
+
+/// Reads a partition's accounts back from the changelog: the latest value of every key, without
+/// the tombstoned ones.
+pub type Restore = Box<dyn Fn(i32) -> anyhow::Result<HashMap<String, Stored>> + Send>;
+
+/// The changelog records a batch produces: per (partition, account), its new value, or `None`
+/// for an account dropped (a tombstone).
+pub type Changes = HashMap<(i32, String), Option<Stored>>;
 
 /// How much state a replica keeps.
 #[derive(Clone, Copy, Debug)]
@@ -44,17 +73,11 @@ impl Eviction {
     }
 }
 
-#[derive(Default)]
-struct Account {
-    history: AccountHistory,
-    last_seen_ms: i64,
-}
-
 /// One partition's accounts, with an index by last-seen time for eviction.
 #[derive(Default)]
 struct PartitionState {
     epoch: u64,
-    accounts: HashMap<String, Account>,
+    accounts: HashMap<String, Stored>,
     by_last_seen: BTreeSet<(i64, String)>,
     /// The latest event time seen: the partition's clock for the time to live.
     clock_ms: i64,
@@ -64,32 +87,64 @@ struct PartitionState {
 pub struct States {
     limits: StateLimits,
     partitions: HashMap<i32, PartitionState>,
+    /// `None`: no changelog (`--state-changelog-topic ""`): a partition starts empty.
+    restore: Option<Restore>,
+}
+
+/// A partition restored from its changelog: how many accounts, and how long it took.
+pub struct Restored {
+    pub partition: i32,
+    pub accounts: usize,
+    pub seconds: f64,
 }
 
 impl States {
-    pub fn new(limits: StateLimits) -> States {
+    pub fn new(limits: StateLimits, restore: Option<Restore>) -> States {
         States {
             limits,
             partitions: HashMap::new(),
+            restore,
         }
     }
 
     /// The state features of `tx`, read at `offset` of `partition` under assignment `epoch`, and
-    /// the account's history updated; `evicted` is told of every account dropped meanwhile.
+    /// the account's history updated. A new epoch restores the partition first (told to
+    /// `restored`); `evicted` is told of every account dropped; `changes` collects the changelog
+    /// records. Fails only when the changelog cannot be read: then nothing may be scored.
+    #[allow(clippy::too_many_arguments)]
     pub fn observe(
         &mut self,
         partition: i32,
         epoch: u64,
         offset: i64,
         tx: &Transaction,
+        changes: &mut Changes,
         mut evicted: impl FnMut(Eviction),
-    ) -> StateFeatures {
+        mut restored: impl FnMut(Restored),
+    ) -> anyhow::Result<StateFeatures> {
         let limits = self.limits;
         let state = self.partitions.entry(partition).or_default();
         if state.epoch != epoch {
+            let started = std::time::Instant::now();
+            let accounts = match &self.restore {
+                Some(restore) => restore(partition)?,
+                None => HashMap::new(),
+            };
+            let by_last_seen = accounts
+                .iter()
+                .map(|(account, stored)| (stored.last_seen_ms, account.clone()))
+                .collect();
+            let clock_ms = accounts.values().map(|s| s.last_seen_ms).max().unwrap_or(0);
+            restored(Restored {
+                partition,
+                accounts: accounts.len(),
+                seconds: started.elapsed().as_secs_f64(),
+            });
             *state = PartitionState {
                 epoch,
-                ..PartitionState::default()
+                accounts,
+                by_last_seen,
+                clock_ms,
             };
         }
         state.clock_ms = state.clock_ms.max(tx.event_time);
@@ -100,6 +155,7 @@ impl States {
             }
             state.by_last_seen.pop_first();
             state.accounts.remove(&account);
+            changes.insert((partition, account), None);
             evicted(Eviction::Expired);
         }
         let account = match state.accounts.get_mut(&tx.name_orig) {
@@ -113,6 +169,7 @@ impl States {
                 if state.accounts.len() >= limits.max_accounts.max(1) {
                     if let Some((_, oldest)) = state.by_last_seen.pop_first() {
                         state.accounts.remove(&oldest);
+                        changes.insert((partition, oldest), None);
                         evicted(Eviction::Capacity);
                     }
                 }
@@ -124,12 +181,90 @@ impl States {
         state
             .by_last_seen
             .insert((account.last_seen_ms, tx.name_orig.clone()));
-        features
+        changes.insert((partition, tx.name_orig.clone()), Some(account.clone()));
+        Ok(features)
     }
 
     /// Accounts held, over every partition.
     pub fn accounts(&self) -> usize {
         self.partitions.values().map(|p| p.accounts.len()).sum()
+    }
+}
+
+/// Longest a partition's restore may take before the replica stops (and another takes over).
+const RESTORE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Restoring from `config`'s changelog topic, with a consumer of its own (no group: partition p is
+/// assigned by hand and read from the beginning to its end); `None` without a changelog.
+pub fn changelog_restore(config: &ScorerConfig) -> Option<Restore> {
+    if config.state_changelog_topic.is_empty() {
+        return None;
+    }
+    let (brokers, properties, topic) = (
+        config.brokers.clone(),
+        config.kafka.properties(),
+        config.state_changelog_topic.clone(),
+    );
+    Some(Box::new(move |partition| {
+        read_partition(&brokers, &properties, &topic, partition)
+    }))
+}
+
+fn read_partition(
+    brokers: &str,
+    properties: &[aegis_kafka::Property],
+    topic: &str,
+    partition: i32,
+) -> anyhow::Result<HashMap<String, Stored>> {
+    let consumer: BaseConsumer = aegis_kafka::client_config(
+        brokers,
+        &[
+            ("group.id", "aegis-scorer-state-restore"),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+        ],
+        properties,
+    )
+    .create()
+    .context("cannot create the state restore consumer")?;
+    let deadline = Instant::now() + RESTORE_LIMIT;
+    let (low, high) = consumer
+        .fetch_watermarks(topic, partition, Duration::from_secs(10))
+        .with_context(|| format!("cannot read the end of {topic}[{partition}]"))?;
+    let mut accounts = HashMap::new();
+    if high <= low {
+        return Ok(accounts);
+    }
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(topic, partition, Offset::Beginning)?;
+    consumer.assign(&list)?;
+    loop {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{topic}[{partition}] was not read to its end ({high}) within {RESTORE_LIMIT:?}"
+        );
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = message.with_context(|| format!("cannot read {topic}[{partition}]"))?;
+        if let Some(key) = message.key() {
+            let account = String::from_utf8_lossy(key).into_owned();
+            match message.payload().map(serde_json::from_slice::<Stored>) {
+                None => {
+                    accounts.remove(&account);
+                }
+                Some(Ok(stored)) => {
+                    accounts.insert(account, stored);
+                }
+                Some(Err(e)) => tracing::warn!(
+                    topic, partition, offset = message.offset(), error = %e,
+                    "skipped an unreadable account state"
+                ),
+            }
+        }
+        if message.offset() + 1 >= high {
+            return Ok(accounts);
+        }
     }
 }
 
@@ -155,38 +290,80 @@ mod tests {
         }
     }
 
+    /// Observes `tx` at (partition 0, `epoch`, `offset`), recording evictions and changes.
+    fn see(
+        states: &mut States,
+        epoch: u64,
+        offset: i64,
+        tx: &Transaction,
+        evictions: &mut Vec<Eviction>,
+        changes: &mut Changes,
+    ) -> StateFeatures {
+        states
+            .observe(0, epoch, offset, tx, changes, |e| evictions.push(e), |_| {})
+            .unwrap()
+    }
+
     #[test]
     fn accounts_are_bounded_by_capacity_and_time_to_live() {
-        let mut states = States::new(limits(3, 10_000));
-        let mut evictions = Vec::new();
+        let mut states = States::new(limits(3, 10_000), None);
+        let (mut evictions, mut changes) = (Vec::new(), Changes::new());
         for (i, account) in ["a", "b", "c", "a", "d"].iter().enumerate() {
-            states.observe(0, 1, i as i64, &tx(account, i as i64), |e| {
-                evictions.push(e)
-            });
+            let i = i as i64;
+            see(
+                &mut states,
+                1,
+                i,
+                &tx(account, i),
+                &mut evictions,
+                &mut changes,
+            );
         }
-        // "b" was the least recently seen when "d" arrived.
+        // "b" was the least recently seen when "d" arrived: a tombstone in the changelog.
         assert_eq!(evictions, [Eviction::Capacity]);
+        assert_eq!(changes[&(0, "b".to_owned())], None);
         assert_eq!(states.accounts(), 3);
-        let f = states.observe(0, 1, 5, &tx("a", 5), |e| evictions.push(e));
+        let f = see(&mut states, 1, 5, &tx("a", 5), &mut evictions, &mut changes);
         assert_eq!(f.count_short, 2, "a's history survived");
         // Much later in event time: every other account expires.
-        states.observe(0, 1, 6, &tx("e", 100_000), |e| evictions.push(e));
+        see(
+            &mut states,
+            1,
+            6,
+            &tx("e", 100_000),
+            &mut evictions,
+            &mut changes,
+        );
         assert_eq!(states.accounts(), 1);
         assert_eq!(evictions.len(), 4);
     }
 
     #[test]
-    fn a_new_assignment_starts_afresh_and_replays_are_not_counted_twice() {
-        let mut states = States::new(limits(10, 1_000_000));
-        states.observe(2, 1, 7, &tx("a", 1), |_| {});
-        let again = states.observe(2, 1, 7, &tx("a", 1), |_| {});
+    fn a_new_assignment_restores_from_the_changelog_and_replays_are_not_counted_twice() {
+        let (mut evictions, mut changes) = (Vec::new(), Changes::new());
+        let mut first = States::new(limits(10, 1_000_000), None);
+        see(&mut first, 1, 7, &tx("a", 1), &mut evictions, &mut changes);
+        let again = see(&mut first, 1, 7, &tx("a", 1), &mut evictions, &mut changes);
         assert_eq!(
             again.count_short, 0,
             "a replay sees only what came before it"
         );
-        let next = states.observe(2, 1, 8, &tx("a", 2), |_| {});
-        assert_eq!(next.count_short, 1);
-        let reassigned = states.observe(2, 2, 9, &tx("a", 3), |_| {});
-        assert_eq!(reassigned.count_short, 0);
+        see(&mut first, 1, 8, &tx("a", 2), &mut evictions, &mut changes);
+
+        // Another replica takes the partition: it restores what the changelog holds.
+        let changelog: HashMap<String, Stored> = changes
+            .into_iter()
+            .filter_map(|((_, account), value)| value.map(|v| (account, v)))
+            .collect();
+        let mut second = States::new(
+            limits(10, 1_000_000),
+            Some(Box::new(move |_| Ok(changelog.clone()))),
+        );
+        let mut changes = Changes::new();
+        // Offset 8 is read again (its commit was lost): the same features as the first time.
+        let replayed = see(&mut second, 1, 8, &tx("a", 2), &mut evictions, &mut changes);
+        assert_eq!(replayed.count_short, 1);
+        let next = see(&mut second, 1, 9, &tx("a", 3), &mut evictions, &mut changes);
+        assert_eq!(next.count_short, 2, "each transaction counted once");
     }
 }

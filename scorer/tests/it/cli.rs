@@ -130,6 +130,13 @@ impl RunningScorer {
                 model().to_str().unwrap(),
             ])
             .args(["--http-addr", "127.0.0.1:0"])
+            // Without a changelog topic of its own, a test keeps account state in memory.
+            .args(
+                (!args
+                    .iter()
+                    .any(|a| a.starts_with("--state-changelog-topic")))
+                .then_some("--state-changelog-topic="),
+            )
             .args(args)
             .stderr(stderr.reopen().unwrap())
             .spawn()
@@ -410,6 +417,7 @@ async fn missing_topics_and_a_busy_port_are_named_with_their_flag() {
             http,
             "--connect-timeout",
             "1",
+            "--state-changelog-topic=",
         ]
         .map(str::to_owned)
         .to_vec()
@@ -495,4 +503,90 @@ fn scorer_refuses_a_bad_model_with_one_line() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("review <= block"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_state_survives_a_sigkill_and_replays_are_not_counted_twice() {
+    let pipeline = Pipeline::start().await;
+    let changelog = aegis_testkit::unique_topic("state");
+    pipeline
+        .broker
+        .create_topics(&[(&changelog, crate::PARTITIONS)])
+        .await;
+    // The seed rule, and one that fires only when exactly three transactions came before: a
+    // history counted twice after the crash would not fire it.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.json");
+    let seed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/rules/default.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut set = seed.clone();
+    set["rules"].as_array_mut().unwrap().push(serde_json::json!({
+        "name": "three_before", "action": "REVIEW", "reason": "exactly three transactions before",
+        "when": [{"field": "state.count_short", "op": "==", "value": 3}]
+    }));
+    std::fs::write(&rules, set.to_string()).unwrap();
+    let args = [
+        "--rules",
+        rules.to_str().unwrap(),
+        "--state-changelog-topic",
+        &changelog,
+        "--batch-size",
+        "1",
+    ];
+
+    let start = aegis_core::clock::now_ms();
+    let payment = |i: i64| {
+        let mut tx = transaction(
+            &format!("k-probe-{i}"),
+            "C8001",
+            TxType::Payment,
+            9.5,
+            181_000.0 + 9.5 * (3 - i) as f64,
+            181_000.0 + 9.5 * (2 - i) as f64,
+        );
+        tx.event_time = start + i * 1_000;
+        tx
+    };
+    let first = RunningScorer::spawn(&pipeline, "state-crash", &args);
+    let probes: Vec<_> = (0..3).map(payment).collect();
+    pipeline.publish_transactions(&probes).await;
+    let (_, verdicts) = pipeline.read_verdicts(3);
+    assert_eq!(verdicts.len(), 3, "first scorer's log:\n{}", first.log());
+    // kill -9: whatever offsets were not committed are read again by the next scorer.
+    drop(first);
+    // tansu hands a dead member's partitions only to members that join after it left the group.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+
+    let second = RunningScorer::spawn(&pipeline, "state-crash", &args);
+    let mut transfer = transaction(
+        "k-transfer",
+        "C8001",
+        TxType::Transfer,
+        171_950.0,
+        181_000.0,
+        9_050.0,
+    );
+    transfer.event_time = start + 60_000;
+    pipeline.publish_transactions(&[transfer]).await;
+    let (_, verdicts) = pipeline.read_verdicts(4);
+    let v = verdicts
+        .get("k-transfer")
+        .unwrap_or_else(|| panic!("no verdict for the transfer; log:\n{}", second.log()));
+    assert_eq!(v.decision, aegis_core::Decision::Block, "{v:?}");
+    assert_eq!(
+        v.rules,
+        ["drain_after_probe", "three_before"],
+        "the restored history holds the three payments, once each; log:\n{}",
+        second.log()
+    );
+    assert!(
+        second.log().contains("account states restored"),
+        "{}",
+        second.log()
+    );
 }

@@ -128,6 +128,7 @@ impl Pipeline {
             rules: None,
             state_max_accounts: 100_000,
             state_ttl_secs: 86_400,
+            state_changelog_topic: String::new(),
             review_threshold: None,
             block_threshold: None,
             batch_size: 200,
