@@ -14,6 +14,9 @@ pub const SHADOW_VERDICTS_TOPIC: &str = "verdicts.shadow";
 /// Compacted topic of the scorer's per-account state: partition p holds the accounts of input
 /// partition p (key = account, value = its history and the source offset it reflects).
 pub const STATE_CHANGELOG_TOPIC: &str = "scorer.state";
+/// Compacted topic of rule sets (key = rule set name, value = JSON; see [`crate::rules`]), read
+/// whole by every scorer replica.
+pub const RULES_TOPIC: &str = "rules";
 /// Compacted topic of model artifacts, keyed by role (`live` or `shadow`): every scorer replica
 /// reads it whole and swaps models without a restart.
 pub const MODELS_TOPIC: &str = "models";

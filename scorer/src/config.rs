@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aegis_core::topics::{
-    DLQ_TOPIC, MODELS_TOPIC, OUTCOMES_TOPIC, SHADOW_VERDICTS_TOPIC, STATE_CHANGELOG_TOPIC,
-    TRANSACTIONS_TOPIC, VERDICTS_TOPIC,
+    DLQ_TOPIC, MODELS_TOPIC, OUTCOMES_TOPIC, RULES_TOPIC, SHADOW_VERDICTS_TOPIC,
+    STATE_CHANGELOG_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC,
 };
 use aegis_kafka::KafkaFlags;
 use clap::Args;
@@ -60,6 +60,11 @@ pub struct ScorerConfig {
     /// the model: a fired rule can escalate the decision and is listed on the verdict.
     #[arg(long, env = "AEGIS_RULES", value_name = "FILE")]
     pub rules: Option<PathBuf>,
+    /// Compacted topic of rule sets (key = name, value = JSON), read whole by every replica: a
+    /// rule set published there replaces `--rules` between two batches, without a restart. `""`
+    /// to use `--rules` only.
+    #[arg(long, env = "AEGIS_RULES_TOPIC", default_value = RULES_TOPIC)]
+    pub rules_topic: String,
     /// Most origin accounts whose history a replica keeps per input partition; the least recently
     /// seen is forgotten first.
     #[arg(long, env = "AEGIS_STATE_MAX_ACCOUNTS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]

@@ -45,6 +45,7 @@ pub struct Metrics {
     model_updates: IntCounterVec,
     shadow_model_info: GaugeVec,
     rule_hits: IntCounterVec,
+    rule_updates: IntCounterVec,
     state_accounts: IntGauge,
     state_evictions: IntCounterVec,
     state_restores: IntCounter,
@@ -102,6 +103,7 @@ impl Metrics {
             model_info: register(&r, GaugeVec::new(Opts::new("aegis_model_info", "The model in use (value 1), by version."), &["model_version"]).expect("valid metric")),
             model_updates: counter_vec(&r, "aegis_model_updates_total", "Models read from the models topic, by role and outcome: installed, or refused (corrupt or incompatible; the replica keeps the model it had).", &["role", "outcome"]),
             rule_hits: counter_vec(&r, "aegis_rule_hits_total", "Verdicts on which each rule fired (names: the rule set's, a closed set per version).", &["rule"]),
+            rule_updates: counter_vec(&r, "aegis_rule_updates_total", "Rule sets read from the rules topic, by outcome: installed, or refused (the rule set in use stays).", &["outcome"]),
             state_accounts: register(&r, IntGauge::new("aegis_state_accounts", "Origin accounts whose history this replica holds, over its partitions.").expect("valid metric")),
             state_evictions: counter_vec(&r, "aegis_state_evictions_total", "Account histories dropped, by reason: capacity (--state-max-accounts) or expired (--state-ttl).", &["reason"]),
             state_restores: counter(&r, "aegis_state_restores_total", "Partitions whose account states were restored from the changelog (on assignment)."),
@@ -120,6 +122,9 @@ impl Metrics {
                 m.scored.with_label_values(&[d.as_str(), t.as_str()]);
             }
             m.amount.with_label_values(&[d.as_str()]);
+        }
+        for outcome in ["installed", "refused"] {
+            m.rule_updates.with_label_values(&[outcome]);
         }
         for reason in Eviction::ALL {
             m.state_evictions.with_label_values(&[reason.as_str()]);
@@ -239,6 +244,18 @@ impl Metrics {
         for rule in &rules.rules {
             self.rule_hits.with_label_values(&[&rule.name]);
         }
+    }
+
+    /// A rules topic record was installed (`true`) or refused.
+    pub fn rules_updated(&self, installed: bool) {
+        let outcome = if installed { "installed" } else { "refused" };
+        self.rule_updates.with_label_values(&[outcome]).inc();
+    }
+
+    /// Rule sets installed (`true`) or refused so far.
+    pub fn rule_updates(&self, installed: bool) -> u64 {
+        let outcome = if installed { "installed" } else { "refused" };
+        self.rule_updates.with_label_values(&[outcome]).get()
     }
 
     /// An account's history was dropped.

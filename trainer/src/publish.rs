@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use aegis_core::topics::MODELS_TOPIC;
+use aegis_core::rules::RuleSet;
+use aegis_core::topics::{MODELS_TOPIC, RULES_TOPIC};
 use aegis_core::{Model, Thresholds};
 use aegis_kafka::{ClusterCheck, KafkaFlags};
 use anyhow::{anyhow, Context, Result};
@@ -32,15 +33,24 @@ pub struct PublishArgs {
     #[arg(long, env = "AEGIS_BROKERS")]
     pub brokers: String,
     /// The model artifact written by `aegis-trainer train`.
-    #[arg(long, env = "AEGIS_MODEL")]
-    pub model: std::path::PathBuf,
+    #[arg(
+        long,
+        env = "AEGIS_MODEL",
+        required_unless_present = "rules",
+        requires = "role"
+    )]
+    pub model: Option<std::path::PathBuf>,
     /// `live`: every replica decides with it from its next batch. `shadow`: replicas also score
     /// every transaction with it, for comparison only.
     #[arg(long, value_enum)]
-    pub role: Role,
-    /// The compacted topic replicas read models from.
-    #[arg(long, env = "AEGIS_MODELS_TOPIC", default_value = MODELS_TOPIC)]
-    pub topic: String,
+    pub role: Option<Role>,
+    /// A rule set (JSON, docs/rules.md) to publish instead of a model, keyed by its name: every
+    /// replica applies it from its next batch.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["model", "role", "review_threshold", "block_threshold"])]
+    pub rules: Option<std::path::PathBuf>,
+    /// The compacted topic replicas read from (default: `models`, or `rules` with --rules).
+    #[arg(long)]
+    pub topic: Option<String>,
     /// Publish with this REVIEW threshold instead of the file's (a calibrated probability).
     #[arg(long)]
     pub review_threshold: Option<f64>,
@@ -72,7 +82,27 @@ impl Role {
 }
 
 pub fn run(args: &PublishArgs) -> Result<()> {
-    let mut model = Model::load(&args.model)?;
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    if let Some(path) = &args.rules {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("--rules {}: cannot read it", path.display()))?;
+        // Checked here exactly as a replica checks it.
+        let rules =
+            RuleSet::from_json(&bytes).with_context(|| format!("--rules {}", path.display()))?;
+        let topic = args.topic.clone().unwrap_or_else(|| RULES_TOPIC.to_owned());
+        let (partition, offset) = send(args, &topic, &rules.name, &bytes, timeout)?;
+        println!(
+            "published rule set {} version {} ({} rules) to {topic} [partition {partition}, offset {offset}]",
+            rules.name,
+            rules.version,
+            rules.rules.len()
+        );
+        return Ok(());
+    }
+    let (Some(path), Some(role)) = (&args.model, args.role) else {
+        anyhow::bail!("give --model FILE --role live|shadow, or --rules FILE");
+    };
+    let mut model = Model::load(path)?;
     if args.review_threshold.is_some() || args.block_threshold.is_some() {
         let thresholds = Thresholds::new(
             args.review_threshold.unwrap_or(model.thresholds.review),
@@ -81,9 +111,33 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         .context("--review-threshold / --block-threshold")?;
         model = model.with_thresholds(thresholds);
     }
-    let timeout = Duration::from_secs(args.timeout.max(1));
+    let topic = args
+        .topic
+        .clone()
+        .unwrap_or_else(|| MODELS_TOPIC.to_owned());
+    let bytes = model.to_bytes();
+    let (partition, offset) = send(args, &topic, role.key(), &bytes, timeout)?;
+    println!(
+        "published {} (REVIEW >= {}, BLOCK >= {}) as {} to {topic} [partition {partition}, offset {offset}], {} bytes",
+        model.model_version,
+        model.thresholds.review,
+        model.thresholds.block,
+        role.key(),
+        bytes.len()
+    );
+    Ok(())
+}
+
+/// Sends one record and waits for the broker's acknowledgement: (partition, offset).
+fn send(
+    args: &PublishArgs,
+    topic: &str,
+    key: &str,
+    bytes: &[u8],
+    timeout: Duration,
+) -> Result<(i32, i64)> {
     let properties = args.kafka.properties();
-    ClusterCheck::new(&args.brokers, &properties)?.topics(&[(&args.topic, "--topic")], timeout)?;
+    ClusterCheck::new(&args.brokers, &properties)?.topics(&[(topic, "--topic")], timeout)?;
     let producer: FutureProducer = aegis_kafka::client_config(
         &args.brokers,
         PRODUCER_SETTINGS,
@@ -93,33 +147,14 @@ pub fn run(args: &PublishArgs) -> Result<()> {
     .context(
         "cannot create the Kafka producer (check --brokers and the -X / --kafka-config properties)",
     )?;
-    let bytes = model.to_bytes();
     let delivery = producer
-        .send_result(
-            FutureRecord::to(&args.topic)
-                .key(args.role.key())
-                .payload(&bytes),
-        )
-        .map_err(|(e, _)| anyhow!("cannot publish to {}: {e}", args.topic))?;
-    producer.flush(timeout).with_context(|| {
-        format!(
-            "{} did not acknowledge the model within {timeout:?}",
-            args.topic
-        )
-    })?;
+        .send_result(FutureRecord::to(topic).key(key).payload(bytes))
+        .map_err(|(e, _)| anyhow!("cannot publish to {topic}: {e}"))?;
+    producer
+        .flush(timeout)
+        .with_context(|| format!("{topic} did not acknowledge within {timeout:?}"))?;
     let delivered = futures::executor::block_on(delivery)
-        .map_err(|_| anyhow!("the producer dropped the model before the broker answered"))?
-        .map_err(|(e, _)| anyhow!("{} refused the model: {e}", args.topic))?;
-    println!(
-        "published {} (REVIEW >= {}, BLOCK >= {}) as {} to {} [partition {}, offset {}], {} bytes",
-        model.model_version,
-        model.thresholds.review,
-        model.thresholds.block,
-        args.role.key(),
-        args.topic,
-        delivered.partition,
-        delivered.offset,
-        bytes.len()
-    );
-    Ok(())
+        .map_err(|_| anyhow!("the producer dropped the record before the broker answered"))?
+        .map_err(|(e, _)| anyhow!("{topic} refused the record: {e}"))?;
+    Ok((delivered.partition, delivered.offset))
 }

@@ -44,6 +44,7 @@ fn scorer_config(broker: &Broker, topics: &Topics) -> ScorerConfig {
         dlq_topic: topics.dlq.clone(),
         model: model().to_owned(),
         models_topic: String::new(),
+        rules_topic: String::new(),
         shadow_topic: "none".to_owned(),
         outcomes_topic: String::new(),
         rules: None,

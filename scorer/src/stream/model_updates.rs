@@ -1,4 +1,8 @@
-//! Models changed without a restart. Every replica reads the compacted models topic (key = role,
+//! Models and rules changed without a restart. Every replica reads the compacted rules topic
+//! (key = rule set name, value = the rule set as JSON; see [`apply_rules`]) as it reads the models
+//! topic.
+//!
+//! Every replica reads the compacted models topic (key = role,
 //! `live` or `shadow`; value = the artifact's bytes as `aegis-trainer train` writes them) whole —
 //! assigned every partition, not as a group member, since every replica needs every record — from
 //! the beginning: to its end before the first batch is scored, so a replica that starts later
@@ -16,6 +20,7 @@ use std::time::Duration;
 
 use aegis_core::clock::now_ms;
 use aegis_core::error_line::one_line;
+use aegis_core::rules::RuleSet;
 use aegis_core::Model;
 use aegis_kafka as kafka;
 use anyhow::{Context, Result};
@@ -32,23 +37,25 @@ use crate::replica::ReplicaState;
 /// Longest wait for the broker's answers about the models topic at start-up.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Reads the models topic to its end, installing what it holds, then follows it in a task until
-/// `cancel` fires. `None` when there is nothing to follow (`--models-topic ""`, or no such topic:
-/// the replica scores with `--model` alone, and says so).
+/// Reads the control topics — models, and rules — to their ends, installing what they hold, then
+/// follows them in a task until `cancel` fires. `None` when there is nothing to follow (both
+/// flags `""`, or no such topics: the replica scores with `--model` and `--rules` alone, and says
+/// so).
 pub async fn start(
     config: &ScorerConfig,
     replica: Arc<ReplicaState>,
     cancel: CancellationToken,
 ) -> Result<Option<JoinHandle<()>>> {
-    let (topic, shadow_topic) = (config.models_topic.clone(), config.shadow_topic.clone());
-    if topic.is_empty() {
-        return Ok(None);
-    }
+    let control = Control {
+        models: config.models_topic.clone(),
+        rules: config.rules_topic.clone(),
+        shadow: config.shadow_topic.clone(),
+    };
     let consumer: StreamConsumer = kafka::client_config(
         &config.brokers,
         &[
             // Never used to join a group or commit: every partition is assigned by hand.
-            ("group.id", "aegis-scorer-models"),
+            ("group.id", "aegis-scorer-control"),
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
             ("fetch.wait.max.ms", "100"),
@@ -56,23 +63,34 @@ pub async fn start(
         &config.kafka.properties(),
     )
     .create()
-    .context("cannot create the models topic's consumer")?;
+    .context("cannot create the control topics' consumer")?;
     // Blocking calls, bounded by METADATA_TIMEOUT, once at start-up (as the cluster check's).
-    let Some(ends) = ends_of(&consumer, &topic)? else {
-        tracing::warn!(
-            topic = %topic,
-            "no models topic: scoring with --model only (create the topic to publish models live)"
-        );
-        return Ok(None);
-    };
     let mut assigned = TopicPartitionList::new();
-    for &(partition, _) in &ends {
-        assigned.add_partition_offset(&topic, partition, Offset::Beginning)?;
+    let mut behind: Vec<(String, i32, i64)> = Vec::new();
+    for (topic, without) in [
+        (&control.models, "--model only"),
+        (&control.rules, "--rules only"),
+    ] {
+        if topic.is_empty() {
+            continue;
+        }
+        let Some(ends) = ends_of(&consumer, topic)? else {
+            tracing::warn!(topic = %topic, "no such topic: scoring with {without} (create it to publish live)");
+            continue;
+        };
+        for (partition, end) in ends {
+            assigned.add_partition_offset(topic, partition, Offset::Beginning)?;
+            if end > 0 {
+                behind.push((topic.clone(), partition, end));
+            }
+        }
+    }
+    if assigned.count() == 0 {
+        return Ok(None);
     }
     consumer.assign(&assigned)?;
 
     // Catch up: every partition read to the end it had at start-up.
-    let mut behind: Vec<(i32, i64)> = ends.into_iter().filter(|&(_, end)| end > 0).collect();
     while !behind.is_empty() {
         let message = tokio::select! {
             () = cancel.cancelled() => return Ok(None),
@@ -81,20 +99,23 @@ pub async fn start(
         let message = match message {
             Ok(Ok(m)) => m,
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, "models topic consumer error");
+                tracing::warn!(error = %e, "control topic consumer error");
                 continue;
             }
             Err(_) => anyhow::bail!(
-                "the models topic {topic} did not deliver its records within {METADATA_TIMEOUT:?}; \
-                 check the broker, or pass --models-topic \"\" to score with --model only"
+                "the control topics did not deliver their records within {METADATA_TIMEOUT:?}; \
+                 check the broker, or pass --models-topic \"\" / --rules-topic \"\" to run without them"
             ),
         };
-        apply(&replica, &consumer, &shadow_topic, &message);
-        let (partition, next) = (message.partition(), message.offset() + 1);
-        behind.retain(|&(p, end)| p != partition || next < end);
+        control.apply(&replica, &consumer, &message);
+        let (topic, partition, next) = (message.topic(), message.partition(), message.offset() + 1);
+        behind.retain(|(t, p, end)| t != topic || *p != partition || next < *end);
     }
-    let model = replica.scorer.model();
-    tracing::info!(topic = %topic, model = %model.model_version, "models topic read; following it");
+    let (model, rules) = (replica.scorer.model(), replica.scorer.rules());
+    tracing::info!(
+        model = %model.model_version, rules = %rules.name, rules_version = rules.version,
+        "control topics read; following them"
+    );
 
     Ok(Some(tokio::spawn(async move {
         loop {
@@ -103,14 +124,70 @@ pub async fn start(
                 m = consumer.recv() => m,
             };
             match message {
-                Ok(m) => apply(&replica, &consumer, &shadow_topic, &m),
+                Ok(m) => control.apply(&replica, &consumer, &m),
                 Err(e) => {
-                    tracing::warn!(error = %e, "models topic consumer error");
+                    tracing::warn!(error = %e, "control topic consumer error");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
         }
     })))
+}
+
+/// The control topics' names.
+struct Control {
+    models: String,
+    rules: String,
+    /// Where shadow verdicts go (a shadow model needs it).
+    shadow: String,
+}
+
+impl Control {
+    fn apply(
+        &self,
+        replica: &ReplicaState,
+        consumer: &StreamConsumer,
+        message: &BorrowedMessage<'_>,
+    ) {
+        if message.topic() == self.rules {
+            apply_rules(replica, message);
+        } else {
+            apply(replica, consumer, &self.shadow, message);
+        }
+    }
+}
+
+/// Installs or refuses one record of the rules topic (key = rule set name, value = the rule set
+/// as JSON, docs/rules.md): the latest good record is the rule set in use; a tombstone removes
+/// the rules; a bad one is refused with a log line and a metric, and the rule set in use stays.
+fn apply_rules(replica: &ReplicaState, message: &BorrowedMessage<'_>) {
+    let place = format!(
+        "{}[{}]@{}",
+        message.topic(),
+        message.partition(),
+        message.offset()
+    );
+    let Some(bytes) = message.payload().filter(|b| !b.is_empty()) else {
+        replica.scorer.set_rules(RuleSet::empty());
+        replica.metrics.rules_updated(true);
+        tracing::info!(record = %place, "rules removed: the model alone decides");
+        return;
+    };
+    match RuleSet::from_json(bytes) {
+        Ok(rules) => {
+            tracing::info!(
+                record = %place, rules = %rules.name, version = rules.version, count = rules.rules.len(),
+                "rule set installed"
+            );
+            replica.metrics.rules_loaded(&rules);
+            replica.scorer.set_rules(rules);
+            replica.metrics.rules_updated(true);
+        }
+        Err(e) => {
+            tracing::warn!(record = %place, error = %one_line(&e), "refused a rule set; keeping the one in use");
+            replica.metrics.rules_updated(false);
+        }
+    }
 }
 
 /// Each partition of `topic` with its high watermark (the offset after its last record); `None`

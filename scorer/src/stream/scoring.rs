@@ -96,6 +96,11 @@ impl Scorer {
         }
     }
 
+    /// Replaces the rule set: the next batch uses the new one.
+    pub fn set_rules(&self, rules: RuleSet) {
+        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
+    }
+
     /// The rule set now.
     pub fn rules(&self) -> Arc<RuleSet> {
         self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()

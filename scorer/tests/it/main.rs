@@ -123,6 +123,7 @@ impl Pipeline {
             model: model().to_owned(),
             // Tests that publish models create their own topic (see models.rs).
             models_topic: String::new(),
+            rules_topic: String::new(),
             shadow_topic: "none".to_owned(),
             outcomes_topic: String::new(),
             rules: None,

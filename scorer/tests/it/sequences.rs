@@ -102,3 +102,75 @@ async fn a_drain_after_a_probe_is_blocked_by_the_sequence_rule() {
     assert_eq!(verdict["rules"], serde_json::json!([]), "{verdict}");
     replica.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_set_published_while_traffic_flows_changes_decisions_without_a_restart() {
+    let pipeline = Pipeline::start().await;
+    let rules_topic = aegis_testkit::unique_topic("rules");
+    pipeline.broker.create_topics(&[(&rules_topic, 1)]).await;
+    let replica = Replica::start(ScorerConfig {
+        rules_topic: rules_topic.clone(),
+        ..pipeline.scorer_config("rules-live")
+    });
+    replica.wait_for_partitions().await;
+    let publish = |bytes: Vec<u8>| {
+        let (pipeline, topic) = (&pipeline, rules_topic.clone());
+        async move {
+            let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", pipeline.broker.bootstrap())
+                .create()
+                .unwrap();
+            producer
+                .send(
+                    rdkafka::producer::FutureRecord::to(&topic)
+                        .key("default")
+                        .payload(&bytes),
+                    std::time::Duration::from_secs(10),
+                )
+                .await
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+    };
+
+    // No rules yet: the drain after a probe carries none.
+    let before = takeover("C7101", 0.95, true);
+    pipeline.publish_transactions(&before).await;
+    let (_, verdicts) = pipeline.read_verdicts(before.len());
+    assert!(verdicts["C7101-transfer"].rules.is_empty());
+
+    publish(std::fs::read(seed_rules()).unwrap()).await;
+    let metrics = replica.replica.metrics.clone();
+    for _ in 0..100 {
+        if metrics.rule_updates(true) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(metrics.rule_updates(true), 1, "the rule set was installed");
+    let after = takeover("C7102", 0.95, true);
+    pipeline.publish_transactions(&after).await;
+    let (_, verdicts) = pipeline.read_verdicts(before.len() + after.len());
+    assert_eq!(verdicts["C7102-transfer"].rules, ["drain_after_probe"]);
+    assert_eq!(verdicts["C7102-transfer"].decision, Decision::Block);
+
+    // A malformed rule set changes nothing and is counted.
+    publish(br#"{"name":"default","version":2,"rules":[{"name":"Bad Name"}]}"#.to_vec()).await;
+    for _ in 0..100 {
+        if metrics.rule_updates(false) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        metrics.rule_updates(false),
+        1,
+        "the bad rule set was refused"
+    );
+    let last = takeover("C7103", 1.0, true);
+    pipeline.publish_transactions(&last).await;
+    let n = before.len() + after.len() + last.len();
+    let (_, verdicts) = pipeline.read_verdicts(n);
+    assert_eq!(verdicts["C7103-transfer"].rules, ["drain_after_probe"]);
+    replica.stop().await;
+}

@@ -134,4 +134,38 @@ async fn publish_puts_the_checked_model_on_the_topic_under_its_role() {
         err.trim().lines().last().unwrap().contains("no-such-topic"),
         "{err}"
     );
+
+    // A rule set, checked as a replica checks it, keyed by its name.
+    let rules_topic = unique_topic("rules");
+    broker.create_topics(&[(&rules_topic, 1)]).await;
+    let seed =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/rules/default.json");
+    let run = trainer(&[
+        "publish",
+        "--brokers",
+        &bootstrap,
+        "--topic",
+        &rules_topic,
+        "--rules",
+        seed.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(String::from_utf8_lossy(&run.stdout)
+        .starts_with("published rule set default version 1 (1 rules)"));
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"name":"default","version":2,"rules":[]}x"#).unwrap();
+    let run = trainer(&[
+        "publish",
+        "--brokers",
+        &bootstrap,
+        "--topic",
+        &rules_topic,
+        "--rules",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!run.status.success());
+    assert_eq!(stderr(&run).trim().lines().count(), 1, "{}", stderr(&run));
+    let rules_records = self::records(&broker, &rules_topic);
+    assert_eq!(rules_records.len(), 1);
+    assert_eq!(rules_records[0].0, "default");
 }
