@@ -1,5 +1,5 @@
 //! The compiled forest: every tree's nodes in one flat array, each tree laid out depth-first so a
-//! walk from the root mostly moves forward in memory. Scoring allocates nothing.
+//! walk from the root mostly moves forward in memory. Scoring allocates nothing per row.
 
 use serde::{Deserialize, Serialize};
 
@@ -227,6 +227,12 @@ impl CompiledForest {
     /// [`CompiledForest::n_nodes`].
     pub fn n_scoring_nodes(&self) -> usize {
         self.kernel.len()
+    }
+
+    /// The scoring layout (for the kernel's tests).
+    #[cfg(test)]
+    pub(super) fn kernel(&self) -> &Kernel {
+        &self.kernel
     }
 
     /// The nodes, trees one after another.

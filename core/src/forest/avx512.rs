@@ -1,0 +1,144 @@
+//! The batch kernel on AVX-512: eight rows at a time, one row per 64-bit lane, through the
+//! QuickScorer layout ([`super::bitvector`]). Each test compares all eight rows with one
+//! instruction and clears its bits in the lanes whose rows fail it; each tree's leaf is then found
+//! for all eight rows at once (lowest set bit) and its value gathered. Rows' values are added in
+//! tree order and divided by the number of trees, as in the reference kernel, so results are the
+//! same bit for bit. The only module of the workspace with `unsafe` code: loads, stores and gathers
+//! through pointers, and the call into code compiled for a CPU feature that was checked first.
+
+use std::arch::x86_64::{
+    __m512d, __m512i, _mm512_add_epi64, _mm512_add_pd, _mm512_and_si512, _mm512_cmp_pd_mask,
+    _mm512_div_pd, _mm512_i64gather_pd, _mm512_load_si512, _mm512_loadu_pd, _mm512_lzcnt_epi64,
+    _mm512_mask_and_epi64, _mm512_mask_mov_epi64, _mm512_min_epu64, _mm512_set1_epi64,
+    _mm512_set1_pd, _mm512_setzero_pd, _mm512_setzero_si512, _mm512_store_si512, _mm512_storeu_pd,
+    _mm512_sub_epi64, _mm512_test_epi64_mask, _CMP_NLE_UQ,
+};
+
+use super::bitvector::Bitvectors;
+
+/// Rows scored together: one per 64-bit lane of a 512-bit register.
+pub(super) const LANES: usize = 8;
+
+/// One bitvector word of each of the eight rows.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Word([u64; LANES]);
+
+/// Whether this CPU can run the kernel (AVX-512 F for the arithmetic, CD for counting zeros).
+pub(super) fn available() -> bool {
+    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512cd")
+}
+
+/// P(fraud) of each row into `out` (`rows.len() == out.len()`), when the CPU has AVX-512;
+/// returns `false`, having written nothing, when it does not.
+pub(super) fn predict_batch<R: AsRef<[f64]>>(
+    layout: &Bitvectors,
+    rows: &[R],
+    out: &mut [f64],
+) -> bool {
+    if !available() {
+        return false;
+    }
+    // The gathers below read `leaf_values` at `first_leaf + i` for `i < leaves`: check here, in
+    // this module, that every tree's leaves lie inside it rather than trust the builder.
+    let leaves_in_bounds = layout.trees.iter().all(|t| {
+        t.leaves >= 1 && t.first_leaf as usize + t.leaves as usize <= layout.leaf_values.len()
+    });
+    if !leaves_in_bounds || layout.trees.is_empty() || rows.len() != out.len() {
+        return false;
+    }
+    // SAFETY: the CPU has AVX-512 F and CD (checked above), the features it is compiled for.
+    unsafe { predict_batch_avx512(layout, rows, out) };
+    true
+}
+
+#[target_feature(enable = "avx512f,avx512cd")]
+fn predict_batch_avx512<R: AsRef<[f64]>>(layout: &Bitvectors, rows: &[R], out: &mut [f64]) {
+    let mut xs = vec![[0.0f64; LANES]; layout.features.len()];
+    let mut bits = vec![Word([u64::MAX; LANES]); layout.n_words];
+    let trees = _mm512_set1_pd(layout.trees.len() as f64);
+    for (group, probabilities) in rows.chunks(LANES).zip(out.chunks_mut(LANES)) {
+        // Feature by feature, eight rows side by side; a short last group repeats its first row.
+        for (f, x) in xs.iter_mut().enumerate() {
+            for (l, slot) in x.iter_mut().enumerate() {
+                *slot = group.get(l).unwrap_or(&group[0]).as_ref()[f];
+            }
+        }
+        bits.fill(Word([u64::MAX; LANES]));
+        for (f, x) in xs.iter().enumerate() {
+            let start = layout.features[f].start;
+            let tests = start..start + layout.failing(f, x);
+            let x = load_pd(x);
+            let tests = layout.thresholds[tests.clone()]
+                .iter()
+                .zip(&layout.words[tests.clone()])
+                .zip(&layout.masks[tests]);
+            for ((&threshold, &word), &mask) in tests {
+                // Lanes whose row fails `x <= threshold` (NaN fails, as in the reference).
+                let fails = _mm512_cmp_pd_mask::<_CMP_NLE_UQ>(x, _mm512_set1_pd(threshold));
+                let word = &mut bits[word as usize];
+                let kept = load(word);
+                store(
+                    word,
+                    _mm512_mask_and_epi64(kept, fails, kept, _mm512_set1_epi64(mask as i64)),
+                );
+            }
+        }
+        let mut sum = _mm512_setzero_pd();
+        for tree in &layout.trees {
+            // The lowest set bit over the tree's words, last word first so the first wins.
+            let mut leaf = _mm512_set1_epi64(i64::MAX);
+            for w in (0..tree.words).rev() {
+                let word = load(&bits[(tree.first_word + w) as usize]);
+                let standing = _mm512_test_epi64_mask(word, word);
+                let lowest = _mm512_and_si512(word, _mm512_sub_epi64(_mm512_setzero_si512(), word));
+                let at = _mm512_sub_epi64(
+                    _mm512_set1_epi64(63 + 64 * i64::from(w)),
+                    _mm512_lzcnt_epi64(lowest),
+                );
+                leaf = _mm512_mask_mov_epi64(leaf, standing, at);
+            }
+            // Clamped to the tree's leaves, so the gather stays inside `leaf_values` whatever
+            // the bits held (a walk's leaf always stands, so this never changes a result).
+            let leaf = _mm512_add_epi64(
+                _mm512_min_epu64(leaf, _mm512_set1_epi64(i64::from(tree.leaves - 1))),
+                _mm512_set1_epi64(i64::from(tree.first_leaf)),
+            );
+            // SAFETY: every lane is `first_leaf + i` with `i < leaves`, inside `leaf_values`
+            // (checked in `predict_batch`); the scale 8 is the size of an f64.
+            let values = unsafe { _mm512_i64gather_pd::<8>(leaf, layout.leaf_values.as_ptr()) };
+            sum = _mm512_add_pd(sum, values);
+        }
+        let mut lanes = [0.0; LANES];
+        store_pd(&mut lanes, _mm512_div_pd(sum, trees));
+        probabilities.copy_from_slice(&lanes[..probabilities.len()]);
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load(word: &Word) -> __m512i {
+    // SAFETY: a `Word` is 64 readable bytes aligned to 64.
+    unsafe { _mm512_load_si512(std::ptr::from_ref(word).cast()) }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn store(word: &mut Word, value: __m512i) {
+    // SAFETY: a `Word` is 64 writable bytes aligned to 64.
+    unsafe { _mm512_store_si512(std::ptr::from_mut(word).cast(), value) }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load_pd(x: &[f64; LANES]) -> __m512d {
+    // SAFETY: eight readable f64 (unaligned load).
+    unsafe { _mm512_loadu_pd(x.as_ptr()) }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn store_pd(x: &mut [f64; LANES], value: __m512d) {
+    // SAFETY: eight writable f64 (unaligned store).
+    unsafe { _mm512_storeu_pd(x.as_mut_ptr(), value) }
+}
