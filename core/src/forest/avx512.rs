@@ -1,7 +1,8 @@
-//! The batch kernel on AVX-512: eight rows at a time, one row per 64-bit lane, through the
-//! QuickScorer layout ([`super::bitvector`]). Each test compares all eight rows with one
-//! instruction and clears its bits in the lanes whose rows fail it; each tree's leaf is then found
-//! for all eight rows at once (lowest set bit) and its value gathered. Rows' values are added in
+//! The batch kernel on AVX-512: sixteen rows at a time, one row per 64-bit lane of two registers, through the
+//! QuickScorer layout ([`super::bitvector`]). Each test compares eight rows with one
+//! instruction and clears its bits in the lanes whose rows fail it, in a register that holds one
+//! bitvector word of the eight rows; each tree's leaf is then found
+//! for eight rows at once (lowest set bit) and its value gathered. Rows' values are added in
 //! tree order and divided by the number of trees, as in the reference kernel, so results are the
 //! same bit for bit. The only module of the workspace with `unsafe` code: loads, stores and gathers
 //! through pointers, and the call into code compiled for a CPU feature that was checked first.
@@ -14,10 +15,12 @@ use std::arch::x86_64::{
     _mm512_sub_epi64, _mm512_test_epi64_mask, _CMP_NLE_UQ,
 };
 
-use super::bitvector::Bitvectors;
+use super::bitvector::{Bitvectors, TreeLeaves};
 
-/// Rows scored together: one per 64-bit lane of a 512-bit register.
+/// Rows in one register: one per 64-bit lane.
 pub(super) const LANES: usize = 8;
+/// Rows scored together: two registers, so two independent chains of ANDs run side by side.
+const GROUP: usize = 2 * LANES;
 
 /// One bitvector word of each of the eight rows.
 #[derive(Clone, Copy)]
@@ -54,65 +57,89 @@ pub(super) fn predict_batch<R: AsRef<[f64]>>(
 
 #[target_feature(enable = "avx512f,avx512cd")]
 fn predict_batch_avx512<R: AsRef<[f64]>>(layout: &Bitvectors, rows: &[R], out: &mut [f64]) {
-    let mut xs = vec![[0.0f64; LANES]; layout.features.len()];
-    let mut bits = vec![Word([u64::MAX; LANES]); layout.n_words];
+    // Per feature, the group's rows side by side: two registers of eight.
+    let mut xs = vec![[[0.0f64; LANES]; 2]; layout.n_features];
+    let mut bits = vec![[Word([u64::MAX; LANES]); 2]; layout.n_words()];
     let trees = _mm512_set1_pd(layout.trees.len() as f64);
-    for (group, probabilities) in rows.chunks(LANES).zip(out.chunks_mut(LANES)) {
-        // Feature by feature, eight rows side by side; a short last group repeats its first row.
+    for (group, probabilities) in rows.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
+        // A short last group repeats its first row in the spare lanes.
         for (f, x) in xs.iter_mut().enumerate() {
-            for (l, slot) in x.iter_mut().enumerate() {
+            for (l, slot) in x.as_flattened_mut().iter_mut().enumerate() {
                 *slot = group.get(l).unwrap_or(&group[0]).as_ref()[f];
             }
         }
-        bits.fill(Word([u64::MAX; LANES]));
-        for (f, x) in xs.iter().enumerate() {
-            let start = layout.features[f].start;
-            let tests = start..start + layout.failing(f, x);
-            let x = load_pd(x);
-            let tests = layout.thresholds[tests.clone()]
-                .iter()
-                .zip(&layout.words[tests.clone()])
-                .zip(&layout.masks[tests]);
-            for ((&threshold, &word), &mask) in tests {
-                // Lanes whose row fails `x <= threshold` (NaN fails, as in the reference).
-                let fails = _mm512_cmp_pd_mask::<_CMP_NLE_UQ>(x, _mm512_set1_pd(threshold));
-                let word = &mut bits[word as usize];
-                let kept = load(word);
-                store(
-                    word,
-                    _mm512_mask_and_epi64(kept, fails, kept, _mm512_set1_epi64(mask as i64)),
-                );
-            }
-        }
-        let mut sum = _mm512_setzero_pd();
-        for tree in &layout.trees {
-            // The lowest set bit over the tree's words, last word first so the first wins.
-            let mut leaf = _mm512_set1_epi64(i64::MAX);
-            for w in (0..tree.words).rev() {
-                let word = load(&bits[(tree.first_word + w) as usize]);
-                let standing = _mm512_test_epi64_mask(word, word);
-                let lowest = _mm512_and_si512(word, _mm512_sub_epi64(_mm512_setzero_si512(), word));
-                let at = _mm512_sub_epi64(
-                    _mm512_set1_epi64(63 + 64 * i64::from(w)),
-                    _mm512_lzcnt_epi64(lowest),
-                );
-                leaf = _mm512_mask_mov_epi64(leaf, standing, at);
-            }
-            // Clamped to the tree's leaves, so the gather stays inside `leaf_values` whatever
-            // the bits held (a walk's leaf always stands, so this never changes a result).
-            let leaf = _mm512_add_epi64(
-                _mm512_min_epu64(leaf, _mm512_set1_epi64(i64::from(tree.leaves - 1))),
-                _mm512_set1_epi64(i64::from(tree.first_leaf)),
+        // Each word: all ones, less the bits of its tests that fail, lane by lane. The tests are
+        // independent of each other: only the running ANDs (one per register) wait on the last.
+        for (w, word) in bits.iter_mut().enumerate() {
+            let tests = layout.word_tests[w]..layout.word_tests[w + 1];
+            let (features, thresholds, masks) = (
+                &layout.features[tests.clone()],
+                &layout.thresholds[tests.clone()],
+                &layout.masks[tests],
             );
-            // SAFETY: every lane is `first_leaf + i` with `i < leaves`, inside `leaf_values`
-            // (checked in `predict_batch`); the scale 8 is the size of an f64.
-            let values = unsafe { _mm512_i64gather_pd::<8>(leaf, layout.leaf_values.as_ptr()) };
-            sum = _mm512_add_pd(sum, values);
+            // Two chains per register (even and odd tests), ANDed at the end: four chains in all,
+            // so the running ANDs do not wait on each other.
+            let mut kept = [_mm512_set1_epi64(-1); 4];
+            let test = |i: usize| {
+                let [x_low, x_high] = &xs[features[i] as usize];
+                let threshold = _mm512_set1_pd(thresholds[i]);
+                // Lanes whose row fails `x <= threshold` (NaN fails, as in the reference).
+                (
+                    _mm512_cmp_pd_mask::<_CMP_NLE_UQ>(load_pd(x_low), threshold),
+                    _mm512_cmp_pd_mask::<_CMP_NLE_UQ>(load_pd(x_high), threshold),
+                    _mm512_set1_epi64(masks[i] as i64),
+                )
+            };
+            for i in (0..features.len()).step_by(2) {
+                let (low, high, mask) = test(i);
+                kept[0] = _mm512_mask_and_epi64(kept[0], low, kept[0], mask);
+                kept[1] = _mm512_mask_and_epi64(kept[1], high, kept[1], mask);
+                if i + 1 < features.len() {
+                    let (low, high, mask) = test(i + 1);
+                    kept[2] = _mm512_mask_and_epi64(kept[2], low, kept[2], mask);
+                    kept[3] = _mm512_mask_and_epi64(kept[3], high, kept[3], mask);
+                }
+            }
+            store(&mut word[0], _mm512_and_si512(kept[0], kept[2]));
+            store(&mut word[1], _mm512_and_si512(kept[1], kept[3]));
         }
-        let mut lanes = [0.0; LANES];
-        store_pd(&mut lanes, _mm512_div_pd(sum, trees));
-        probabilities.copy_from_slice(&lanes[..probabilities.len()]);
+        let (mut low, mut high) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+        for tree in &layout.trees {
+            low = _mm512_add_pd(low, leaf_values(layout, tree, &bits, 0));
+            high = _mm512_add_pd(high, leaf_values(layout, tree, &bits, 1));
+        }
+        let mut lanes = [[0.0; LANES]; 2];
+        store_pd(&mut lanes[0], _mm512_div_pd(low, trees));
+        store_pd(&mut lanes[1], _mm512_div_pd(high, trees));
+        probabilities.copy_from_slice(&lanes.as_flattened()[..probabilities.len()]);
     }
+}
+
+/// The value of `tree`'s leaf for each row of register `half`: its lowest standing leaf.
+#[inline]
+#[target_feature(enable = "avx512f,avx512cd")]
+fn leaf_values(layout: &Bitvectors, tree: &TreeLeaves, bits: &[[Word; 2]], half: usize) -> __m512d {
+    // The lowest set bit over the tree's words, last word first so the first wins.
+    let mut leaf = _mm512_set1_epi64(i64::MAX);
+    for w in (0..tree.words).rev() {
+        let word = load(&bits[(tree.first_word + w) as usize][half]);
+        let standing = _mm512_test_epi64_mask(word, word);
+        let lowest = _mm512_and_si512(word, _mm512_sub_epi64(_mm512_setzero_si512(), word));
+        let at = _mm512_sub_epi64(
+            _mm512_set1_epi64(63 + 64 * i64::from(w)),
+            _mm512_lzcnt_epi64(lowest),
+        );
+        leaf = _mm512_mask_mov_epi64(leaf, standing, at);
+    }
+    // Clamped to the tree's leaves, so the gather stays inside `leaf_values` whatever the bits
+    // held (a walk's leaf always stands, so this never changes a result).
+    let leaf = _mm512_add_epi64(
+        _mm512_min_epu64(leaf, _mm512_set1_epi64(i64::from(tree.leaves - 1))),
+        _mm512_set1_epi64(i64::from(tree.first_leaf)),
+    );
+    // SAFETY: every lane is `first_leaf + i` with `i < leaves`, inside `leaf_values` (checked in
+    // `predict_batch` for every tree); the scale 8 is the size of an f64.
+    unsafe { _mm512_i64gather_pd::<8>(leaf, layout.leaf_values.as_ptr()) }
 }
 
 #[inline]

@@ -1,7 +1,8 @@
 //! The forest in QuickScorer layout (Lucchese et al., SIGIR 2015), for the vectorised batch
-//! kernel ([`super::avx512`]): instead of walking nodes, every test of one feature is visited in
-//! ascending threshold order, and a test that fails clears its left subtree's leaves from the
-//! tree's leaf bitvector. The row's leaf in a tree is then the lowest leaf left standing.
+//! kernel ([`super::avx512`]): instead of walking nodes, every test of a tree is evaluated, and a
+//! test that fails clears its left subtree's leaves from the tree's leaf bitvector. The row's leaf
+//! in the tree is then the lowest leaf left standing. No test depends on another, so eight rows are
+//! tested with one instruction and nothing waits on a loaded node index.
 //!
 //! Why that is the leaf the walk reaches: a test on the walk's path that fails sends the walk
 //! right, so the leaves it clears are not the walk's; a test off the path that fails clears
@@ -13,17 +14,6 @@
 //! included.
 
 use super::kernel::FlatNode;
-
-/// The tests of one feature: indices into [`Bitvectors::tests`].
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct FeatureTests {
-    /// First test of this feature; its tests with a NaN threshold (which always fail) come first.
-    pub start: usize,
-    /// First test with a number as threshold; from here to `end`, thresholds ascend.
-    pub ordered: usize,
-    /// One past the last test.
-    pub end: usize,
-}
 
 /// One tree's leaves: where its bitvector words and its leaf values are.
 #[derive(Clone, Copy, Debug)]
@@ -39,26 +29,26 @@ pub(super) struct TreeLeaves {
     pub leaves: u32,
 }
 
-/// The forest as tests sorted by feature and threshold, and leaf values by tree.
+/// The forest as tests grouped by the bitvector word they clear, and leaf values by tree.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Bitvectors {
-    /// Per feature, its range of tests.
-    pub features: Vec<FeatureTests>,
+    /// Word `w`'s tests are `word_tests[w]..word_tests[w + 1]` in the per-test arrays.
+    pub word_tests: Vec<usize>,
+    /// Per test: the feature it tests.
+    pub features: Vec<u32>,
     /// Per test: the threshold (`x <= threshold` goes left).
     pub thresholds: Vec<f64>,
-    /// Per test: the bitvector word whose bits it clears when it fails.
-    pub words: Vec<u32>,
-    /// Per test: the bits of that word to keep when it fails (its left subtree's leaves are 0).
+    /// Per test: the bits of its word to keep when it fails (its left subtree's leaves are 0).
     pub masks: Vec<u64>,
     /// Per tree, in tree order.
     pub trees: Vec<TreeLeaves>,
     /// Leaf values, each tree's left to right.
     pub leaf_values: Vec<f64>,
-    /// Words of all trees' bitvectors together.
-    pub n_words: usize,
+    /// Features a row needs (1 + the largest feature tested).
+    pub n_features: usize,
 }
 
-/// One test before sorting: feature, threshold, word, mask.
+/// One test before grouping: feature, threshold, word, mask.
 type Test = (u32, f64, u32, u64);
 
 impl Bitvectors {
@@ -70,7 +60,6 @@ impl Bitvectors {
         // leaf_number[i]: leaves of node i's tree before node i, i.e. the number of the first
         // leaf at or after i in depth-first order.
         let mut leaf_number = vec![0u32; nodes.len() + 1];
-        let mut n_features = 0;
         for (t, &root) in roots.iter().enumerate() {
             let (start, end) = (
                 root as usize,
@@ -85,13 +74,13 @@ impl Bitvectors {
             }
             let leaves = (layout.leaf_values.len() - first_leaf) as u32;
             leaf_number[end] = leaves;
-            let first_word = layout.n_words as u32;
+            let first_word = layout.n_words() as u32;
             let words = leaves.div_ceil(64);
             for (i, node) in nodes.iter().enumerate().take(end).skip(start) {
                 if node.right as usize == i {
                     continue;
                 }
-                n_features = n_features.max(node.feature as usize + 1);
+                layout.n_features = layout.n_features.max(node.feature as usize + 1);
                 // The left subtree is nodes i+1 .. right: leaves from..to.
                 let (from, to) = (leaf_number[i + 1], leaf_number[node.right as usize]);
                 for w in from / 64..to.div_ceil(64) {
@@ -110,54 +99,36 @@ impl Bitvectors {
                 first_leaf: first_leaf as u32,
                 leaves,
             });
-            layout.n_words += words as usize;
         }
-        // By feature; within one, NaN thresholds (always failing) first, then ascending.
-        tests.sort_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then(b.1.is_nan().cmp(&a.1.is_nan()))
-                .then(a.1.total_cmp(&b.1))
-        });
-        layout.features = vec![FeatureTests::default(); n_features];
-        let mut at = 0;
-        for (f, range) in layout.features.iter_mut().enumerate() {
-            range.start = at;
-            while at < tests.len() && tests[at].0 as usize == f && tests[at].1.is_nan() {
-                at += 1;
-            }
-            range.ordered = at;
-            while at < tests.len() && tests[at].0 as usize == f {
-                at += 1;
-            }
-            range.end = at;
-        }
+        // By word, each word's tests in node order (a tree's words and tests are pushed in order,
+        // so this only gathers the words of wide trees).
+        tests.sort_by_key(|t| t.2);
+        let n_words = layout.n_words();
+        layout.word_tests = (0..=n_words)
+            .map(|w| tests.partition_point(|t| (t.2 as usize) < w))
+            .collect();
+        layout.features = tests.iter().map(|t| t.0).collect();
         layout.thresholds = tests.iter().map(|t| t.1).collect();
-        layout.words = tests.iter().map(|t| t.2).collect();
         layout.masks = tests.iter().map(|t| t.3).collect();
         layout
     }
 
-    /// How many of feature `f`'s tests fail for at least one of `xs`: those are a prefix of its
-    /// tests (NaN thresholds, then thresholds below the largest value), the rest pass for all.
-    pub(super) fn failing(&self, f: usize, xs: &[f64]) -> usize {
-        let range = self.features[f];
-        if xs.iter().any(|x| x.is_nan()) {
-            return range.end - range.start;
-        }
-        let largest = xs.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x));
-        let below = self.thresholds[range.ordered..range.end].partition_point(|&t| t < largest);
-        range.ordered - range.start + below
+    /// Words of all trees' bitvectors together.
+    pub(super) fn n_words(&self) -> usize {
+        self.trees
+            .last()
+            .map_or(0, |t| (t.first_word + t.words) as usize)
     }
 
     /// P(fraud) of one row through this layout, without SIMD: the reference the vectorised kernel
     /// follows, lane for lane (tests use it to check the layout on any CPU).
     #[cfg(test)]
     pub(super) fn predict(&self, x: &[f64]) -> f64 {
-        let mut bits = vec![u64::MAX; self.n_words];
-        for (f, range) in self.features.iter().enumerate() {
-            for i in range.start..range.end {
-                if !(x[f] <= self.thresholds[i]) {
-                    bits[self.words[i] as usize] &= self.masks[i];
+        let mut bits = vec![u64::MAX; self.n_words()];
+        for (w, word) in bits.iter_mut().enumerate() {
+            for i in self.word_tests[w]..self.word_tests[w + 1] {
+                if !(x[self.features[i] as usize] <= self.thresholds[i]) {
+                    *word &= self.masks[i];
                 }
             }
         }

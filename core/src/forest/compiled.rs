@@ -294,6 +294,21 @@ impl CompiledForest {
         self.kernel.predict_batch(rows, out);
     }
 
+    /// [`CompiledForest::predict_batch`] with the portable reference kernel (several rows in
+    /// lockstep through each tree), whatever the CPU: what the vectorised kernel is tested and
+    /// measured against. The results are the same, bit for bit.
+    ///
+    /// # Panics
+    /// If a row has fewer than [`CompiledForest::n_features`] values.
+    pub fn predict_batch_reference<R: AsRef<[f64]>>(&self, rows: &[R], out: &mut [f64]) {
+        assert!(
+            rows.iter().all(|r| r.as_ref().len() >= self.n_features),
+            "every row needs {} features",
+            self.n_features
+        );
+        self.kernel.predict_batch_reference(rows, out);
+    }
+
     /// Splits one row's prediction into a bias (the mean root value) and one contribution per
     /// feature: along each tree's path, the change in node value at a split is credited to the
     /// split's feature. `bias + contributions.sum()` equals `predict(x)` up to rounding.
