@@ -8,8 +8,8 @@
 //! through pointers, and the call into code compiled for a CPU feature that was checked first.
 
 use std::arch::x86_64::{
-    __m512d, __m512i, _mm512_add_epi64, _mm512_add_pd, _mm512_and_si512, _mm512_cmp_pd_mask,
-    _mm512_div_pd, _mm512_i64gather_pd, _mm512_load_si512, _mm512_loadu_pd, _mm512_lzcnt_epi64,
+    __m512d, __m512i, _mm512_add_pd, _mm512_and_si512, _mm512_cmp_pd_mask, _mm512_div_pd,
+    _mm512_i64gather_pd, _mm512_load_si512, _mm512_loadu_pd, _mm512_lzcnt_epi64,
     _mm512_mask_and_epi64, _mm512_mask_mov_epi64, _mm512_min_epu64, _mm512_set1_epi64,
     _mm512_set1_pd, _mm512_setzero_pd, _mm512_setzero_si512, _mm512_store_si512, _mm512_storeu_pd,
     _mm512_sub_epi64, _mm512_test_epi64_mask, _CMP_NLE_UQ,
@@ -19,8 +19,11 @@ use super::bitvector::{Bitvectors, TreeLeaves};
 
 /// Rows in one register: one per 64-bit lane.
 pub(super) const LANES: usize = 8;
-/// Rows scored together: two registers, so two independent chains of ANDs run side by side.
-const GROUP: usize = 2 * LANES;
+/// Registers of rows scored together: each test's threshold, mask and feature are loaded once for
+/// all of them.
+const REGS: usize = 4;
+/// Rows scored together.
+const GROUP: usize = REGS * LANES;
 
 /// One bitvector word of each of the eight rows.
 #[derive(Clone, Copy)]
@@ -57,9 +60,9 @@ pub(super) fn predict_batch<R: AsRef<[f64]>>(
 
 #[target_feature(enable = "avx512f,avx512cd")]
 fn predict_batch_avx512<R: AsRef<[f64]>>(layout: &Bitvectors, rows: &[R], out: &mut [f64]) {
-    // Per feature, the group's rows side by side: two registers of eight.
-    let mut xs = vec![[[0.0f64; LANES]; 2]; layout.n_features];
-    let mut bits = vec![[Word([u64::MAX; LANES]); 2]; layout.n_words()];
+    // Per feature, the group's rows side by side: REGS registers of eight.
+    let mut xs = vec![[[0.0f64; LANES]; REGS]; layout.n_features];
+    let mut bits = vec![[Word([u64::MAX; LANES]); REGS]; layout.n_words()];
     let trees = _mm512_set1_pd(layout.trees.len() as f64);
     for (group, probabilities) in rows.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
         // A short last group repeats its first row in the spare lanes.
@@ -69,7 +72,7 @@ fn predict_batch_avx512<R: AsRef<[f64]>>(layout: &Bitvectors, rows: &[R], out: &
             }
         }
         // Each word: all ones, less the bits of its tests that fail, lane by lane. The tests are
-        // independent of each other: only the running ANDs (one per register) wait on the last.
+        // independent of each other: only the running ANDs wait on the one before.
         for (w, word) in bits.iter_mut().enumerate() {
             let tests = layout.word_tests[w]..layout.word_tests[w + 1];
             let (features, thresholds, masks) = (
@@ -77,68 +80,82 @@ fn predict_batch_avx512<R: AsRef<[f64]>>(layout: &Bitvectors, rows: &[R], out: &
                 &layout.thresholds[tests.clone()],
                 &layout.masks[tests],
             );
-            // Two chains per register (even and odd tests), ANDed at the end: four chains in all,
-            // so the running ANDs do not wait on each other.
-            let mut kept = [_mm512_set1_epi64(-1); 4];
-            let test = |i: usize| {
-                let [x_low, x_high] = &xs[features[i] as usize];
+            // Test `i` on every register: clears the bits it clears in the lanes whose row fails
+            // it (`!(x <= threshold)`: NaN fails, as in the reference).
+            let test = |kept: &mut [__m512i; REGS], i: usize| {
+                let xs = &xs[features[i] as usize];
                 let threshold = _mm512_set1_pd(thresholds[i]);
-                // Lanes whose row fails `x <= threshold` (NaN fails, as in the reference).
-                (
-                    _mm512_cmp_pd_mask::<_CMP_NLE_UQ>(load_pd(x_low), threshold),
-                    _mm512_cmp_pd_mask::<_CMP_NLE_UQ>(load_pd(x_high), threshold),
-                    _mm512_set1_epi64(masks[i] as i64),
-                )
+                let mask = _mm512_set1_epi64(masks[i] as i64);
+                for (kept, x) in kept.iter_mut().zip(xs) {
+                    let fails = _mm512_cmp_pd_mask::<_CMP_NLE_UQ>(load_pd(x), threshold);
+                    *kept = _mm512_mask_and_epi64(*kept, fails, *kept, mask);
+                }
             };
+            // Two chains per register (even and odd tests), ANDed at the end, so that no AND
+            // waits on the one just before it.
+            let mut even = [_mm512_set1_epi64(-1); REGS];
+            let mut odd = even;
             for i in (0..features.len()).step_by(2) {
-                let (low, high, mask) = test(i);
-                kept[0] = _mm512_mask_and_epi64(kept[0], low, kept[0], mask);
-                kept[1] = _mm512_mask_and_epi64(kept[1], high, kept[1], mask);
+                test(&mut even, i);
                 if i + 1 < features.len() {
-                    let (low, high, mask) = test(i + 1);
-                    kept[2] = _mm512_mask_and_epi64(kept[2], low, kept[2], mask);
-                    kept[3] = _mm512_mask_and_epi64(kept[3], high, kept[3], mask);
+                    test(&mut odd, i + 1);
                 }
             }
-            store(&mut word[0], _mm512_and_si512(kept[0], kept[2]));
-            store(&mut word[1], _mm512_and_si512(kept[1], kept[3]));
+            for r in 0..REGS {
+                store(&mut word[r], _mm512_and_si512(even[r], odd[r]));
+            }
         }
-        let (mut low, mut high) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+        let mut sums = [_mm512_setzero_pd(); REGS];
         for tree in &layout.trees {
-            low = _mm512_add_pd(low, leaf_values(layout, tree, &bits, 0));
-            high = _mm512_add_pd(high, leaf_values(layout, tree, &bits, 1));
+            for (r, sum) in sums.iter_mut().enumerate() {
+                *sum = _mm512_add_pd(*sum, leaf_values(layout, tree, &bits, r));
+            }
         }
-        let mut lanes = [[0.0; LANES]; 2];
-        store_pd(&mut lanes[0], _mm512_div_pd(low, trees));
-        store_pd(&mut lanes[1], _mm512_div_pd(high, trees));
+        let mut lanes = [[0.0; LANES]; REGS];
+        for (lanes, sum) in lanes.iter_mut().zip(sums) {
+            store_pd(lanes, _mm512_div_pd(sum, trees));
+        }
         probabilities.copy_from_slice(&lanes.as_flattened()[..probabilities.len()]);
     }
 }
 
-/// The value of `tree`'s leaf for each row of register `half`: its lowest standing leaf.
+/// The value of `tree`'s leaf for each row of register `reg`: its lowest standing leaf.
 #[inline]
 #[target_feature(enable = "avx512f,avx512cd")]
-fn leaf_values(layout: &Bitvectors, tree: &TreeLeaves, bits: &[[Word; 2]], half: usize) -> __m512d {
-    // The lowest set bit over the tree's words, last word first so the first wins.
-    let mut leaf = _mm512_set1_epi64(i64::MAX);
-    for w in (0..tree.words).rev() {
-        let word = load(&bits[(tree.first_word + w) as usize][half]);
-        let standing = _mm512_test_epi64_mask(word, word);
+fn leaf_values(
+    layout: &Bitvectors,
+    tree: &TreeLeaves,
+    bits: &[[Word; REGS]],
+    reg: usize,
+) -> __m512d {
+    let last = _mm512_set1_epi64(i64::from(tree.first_leaf + tree.leaves - 1));
+    let leaf = if tree.words == 1 {
+        // Most trees: one word, whose lowest set bit is the leaf.
+        let word = load(&bits[tree.first_word as usize][reg]);
         let lowest = _mm512_and_si512(word, _mm512_sub_epi64(_mm512_setzero_si512(), word));
-        let at = _mm512_sub_epi64(
-            _mm512_set1_epi64(63 + 64 * i64::from(w)),
-            _mm512_lzcnt_epi64(lowest),
-        );
-        leaf = _mm512_mask_mov_epi64(leaf, standing, at);
-    }
-    // Clamped to the tree's leaves, so the gather stays inside `leaf_values` whatever the bits
-    // held (a walk's leaf always stands, so this never changes a result).
-    let leaf = _mm512_add_epi64(
-        _mm512_min_epu64(leaf, _mm512_set1_epi64(i64::from(tree.leaves - 1))),
-        _mm512_set1_epi64(i64::from(tree.first_leaf)),
-    );
-    // SAFETY: every lane is `first_leaf + i` with `i < leaves`, inside `leaf_values` (checked in
-    // `predict_batch` for every tree); the scale 8 is the size of an f64.
+        let first = _mm512_set1_epi64(63 + i64::from(tree.first_leaf));
+        _mm512_sub_epi64(first, _mm512_lzcnt_epi64(lowest))
+    } else {
+        // The lowest set bit over the tree's words, last word first so the first wins.
+        let mut leaf = last;
+        for w in (0..tree.words).rev() {
+            let word = load(&bits[(tree.first_word + w) as usize][reg]);
+            let standing = _mm512_test_epi64_mask(word, word);
+            let lowest = _mm512_and_si512(word, _mm512_sub_epi64(_mm512_setzero_si512(), word));
+            let first = _mm512_set1_epi64(63 + 64 * i64::from(w) + i64::from(tree.first_leaf));
+            let at = _mm512_sub_epi64(first, _mm512_lzcnt_epi64(lowest));
+            leaf = _mm512_mask_mov_epi64(leaf, standing, at);
+        }
+        leaf
+    };
+    // Clamped (unsigned) to the tree's last leaf, so the gather stays inside `leaf_values`
+    // whatever the bits held: a lane is at least `first_leaf - 1` (a word of no bits), which is
+    // another tree's leaf or, below 0, wraps above `last`. A walk's leaf always stands, so this
+    // never changes a result.
+    let leaf = _mm512_min_epu64(leaf, last);
+    // SAFETY: every lane is at most `first_leaf + leaves - 1`, inside `leaf_values` (checked in
+    // `predict_batch` for every tree), and not negative (see above); the scale 8 is the size of
+    // an f64.
     unsafe { _mm512_i64gather_pd::<8>(leaf, layout.leaf_values.as_ptr()) }
 }
 

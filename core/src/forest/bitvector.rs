@@ -100,9 +100,21 @@ impl Bitvectors {
                 leaves,
             });
         }
-        // By word, each word's tests in node order (a tree's words and tests are pushed in order,
-        // so this only gathers the words of wide trees).
-        tests.sort_by_key(|t| t.2);
+        // By word; within a word, tests of the same feature and threshold (one-hot features are
+        // split at 0.5 all over a tree) fail for the same rows: one test clears all their bits.
+        // Then back in node order within each word.
+        let mut tests: Vec<(usize, Test)> = tests.into_iter().enumerate().collect();
+        let key = |t: &Test| (t.2, t.0, t.1.to_bits());
+        tests.sort_by_key(|(i, t)| (key(t), *i));
+        tests.dedup_by(|later, kept| {
+            let same = key(&later.1) == key(&kept.1);
+            if same {
+                kept.1 .3 &= later.1 .3;
+            }
+            same
+        });
+        tests.sort_by_key(|(i, t)| (t.2, *i));
+        let tests: Vec<Test> = tests.into_iter().map(|(_, t)| t).collect();
         let n_words = layout.n_words();
         layout.word_tests = (0..=n_words)
             .map(|w| tests.partition_point(|t| (t.2 as usize) < w))
@@ -127,7 +139,8 @@ impl Bitvectors {
         let mut bits = vec![u64::MAX; self.n_words()];
         for (w, word) in bits.iter_mut().enumerate() {
             for i in self.word_tests[w]..self.word_tests[w + 1] {
-                if !(x[self.features[i] as usize] <= self.thresholds[i]) {
+                let goes_left = x[self.features[i] as usize] <= self.thresholds[i];
+                if !goes_left {
                     *word &= self.masks[i];
                 }
             }
