@@ -66,9 +66,10 @@ fn predict_batch_avx512<R: AsRef<[f64]>>(layout: &Bitvectors, rows: &[R], out: &
     let trees = _mm512_set1_pd(layout.trees.len() as f64);
     for (group, probabilities) in rows.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
         // A short last group repeats its first row in the spare lanes.
-        for (f, x) in xs.iter_mut().enumerate() {
-            for (l, slot) in x.as_flattened_mut().iter_mut().enumerate() {
-                *slot = group.get(l).unwrap_or(&group[0]).as_ref()[f];
+        for l in 0..GROUP {
+            let row = &group.get(l).unwrap_or(&group[0]).as_ref()[..layout.n_features];
+            for (x, &value) in xs.iter_mut().zip(row) {
+                x[l / LANES][l % LANES] = value;
             }
         }
         // Each word: all ones, less the bits of its tests that fail, lane by lane. The tests are
