@@ -1,11 +1,12 @@
-//! The batch kernel on AVX-512: sixteen rows at a time, one row per 64-bit lane of two registers, through the
-//! QuickScorer layout ([`super::bitvector`]). Each test compares eight rows with one
-//! instruction and clears its bits in the lanes whose rows fail it, in a register that holds one
-//! bitvector word of the eight rows; each tree's leaf is then found
-//! for eight rows at once (lowest set bit) and its value gathered. Rows' values are added in
-//! tree order and divided by the number of trees, as in the reference kernel, so results are the
-//! same bit for bit. The only module of the workspace with `unsafe` code: loads, stores and gathers
-//! through pointers, and the call into code compiled for a CPU feature that was checked first.
+//! The batch kernel on AVX-512, over the QuickScorer layout ([`super::bitvector`]): 32 rows at a
+//! time, one row per 64-bit lane of four registers. Each test compares the eight rows of a register
+//! with one instruction and, in the lanes whose rows fail it, clears its bits from a register that
+//! holds one bitvector word of those rows — two chains of ANDs per register, so no AND waits on the
+//! one before it. Each tree's leaf is then found for eight rows at once (lowest set bit) and its
+//! value gathered. Rows' values are added in tree order and divided by the number of trees, as in
+//! the reference kernel, so results are the same bit for bit. The only module of the workspace
+//! with `unsafe` code: loads, stores and gathers through pointers, and the call into code compiled
+//! for CPU features after checking the CPU has them.
 
 use std::arch::x86_64::{
     __m512d, __m512i, _mm512_add_pd, _mm512_and_si512, _mm512_cmp_pd_mask, _mm512_div_pd,
@@ -25,7 +26,7 @@ const REGS: usize = 4;
 /// Rows scored together.
 const GROUP: usize = REGS * LANES;
 
-/// One bitvector word of each of the eight rows.
+/// One bitvector word of each of the eight rows of a register.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct Word([u64; LANES]);
