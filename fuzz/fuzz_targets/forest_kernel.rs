@@ -79,7 +79,7 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     let forest = CompiledForest::from_trees(usize::from(n_features), &trees)
         .expect("grown trees are valid");
-    let n_rows = usize::from(bytes.byte() % 64);
+    let n_rows = usize::from(bytes.byte() % 100);
     let rows: Vec<Vec<f64>> = (0..n_rows)
         .map(|_| (0..n_features).map(|_| bytes.number()).collect())
         .collect();

@@ -19,12 +19,15 @@ use std::arch::x86_64::{
 use super::bitvector::{Bitvectors, TreeLeaves};
 
 /// Rows in one register: one per 64-bit lane.
-pub(super) const LANES: usize = 8;
+const LANES: usize = 8;
 /// Registers of rows scored together: each test's threshold, mask and feature are loaded once for
 /// all of them.
 const REGS: usize = 4;
 /// Rows scored together.
 const GROUP: usize = REGS * LANES;
+/// Fewest rows worth this kernel: a group costs the same however many of its lanes hold rows, so
+/// a smaller batch scores faster through the reference walk.
+pub(super) const MIN_ROWS: usize = GROUP;
 
 /// One bitvector word of each of the eight rows of a register.
 #[derive(Clone, Copy)]

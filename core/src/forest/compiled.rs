@@ -281,7 +281,7 @@ impl CompiledForest {
     }
 
     /// [`CompiledForest::predict`] for many rows into `out` (one value per row), several rows at a
-    /// time; the fastest way to score. On a CPU with AVX-512 (checked at run time), 8 rows or more
+    /// time; the fastest way to score. On a CPU with AVX-512 (checked at run time), 32 rows or more
     /// go through a vectorised kernel whose results are the same, bit for bit.
     ///
     /// # Panics

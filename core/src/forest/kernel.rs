@@ -6,7 +6,7 @@
 //! Every row's tree values are summed in tree order and divided by the number of trees, exactly as
 //! smartcore's `predict`, so results are bit-for-bit equal to it.
 //!
-//! This walk is the reference. On a CPU with AVX-512, batches of eight rows or more take the
+//! This walk is the reference. On a CPU with AVX-512, batches of 32 rows or more take the
 //! vectorised QuickScorer kernel instead ([`super::avx512`] over [`super::bitvector`]), which
 //! tests prove equal to it bit for bit.
 
@@ -149,7 +149,7 @@ impl Kernel {
     pub(super) fn predict_batch<R: AsRef<[f64]>>(&self, rows: &[R], out: &mut [f64]) {
         let n = rows.len().min(out.len());
         #[cfg(target_arch = "x86_64")]
-        if n >= super::avx512::LANES
+        if n >= super::avx512::MIN_ROWS
             && super::avx512::predict_batch(&self.bitvectors, &rows[..n], &mut out[..n])
         {
             return;

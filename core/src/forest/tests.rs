@@ -113,7 +113,7 @@ fn forest() -> impl Strategy<Value = CompiledForest> {
 }
 
 fn rows(n_features: usize) -> impl Strategy<Value = Vec<Vec<f64>>> {
-    prop::collection::vec(prop::collection::vec(number(), n_features), 0..40)
+    prop::collection::vec(prop::collection::vec(number(), n_features), 0..80)
 }
 
 fn forest_and_rows() -> impl Strategy<Value = (CompiledForest, Vec<Vec<f64>>)> {
