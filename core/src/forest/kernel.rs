@@ -5,7 +5,12 @@
 //!
 //! Every row's tree values are summed in tree order and divided by the number of trees, exactly as
 //! smartcore's `predict`, so results are bit-for-bit equal to it.
+//!
+//! This walk is the reference. On a CPU with AVX-512, batches of 32 rows or more take the
+//! vectorised QuickScorer kernel instead ([`super::avx512`] over [`super::bitvector`]), which
+//! tests prove equal to it bit for bit.
 
+use super::bitvector::Bitvectors;
 use super::compiled::Node;
 
 /// Rows walked together through a tree.
@@ -17,10 +22,10 @@ const BLOCK: usize = 256;
 /// compares `<=` NaN, so a walk that reached a leaf stays there.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
-struct FlatNode {
-    threshold: f64,
-    feature: u32,
-    right: u32,
+pub(super) struct FlatNode {
+    pub threshold: f64,
+    pub feature: u32,
+    pub right: u32,
 }
 
 /// The forest in kernel layout.
@@ -31,6 +36,8 @@ pub(super) struct Kernel {
     values: Vec<f64>,
     /// (root index, steps from the root to the deepest leaf) per tree.
     trees: Vec<(u32, u32)>,
+    /// The same trees in QuickScorer layout, for the vectorised batch kernel.
+    bitvectors: Bitvectors,
 }
 
 impl Kernel {
@@ -58,6 +65,8 @@ impl Kernel {
             let depth = kernel.append(nodes, &uniform, root);
             kernel.trees.push((at, depth));
         }
+        let roots: Vec<u32> = kernel.trees.iter().map(|t| t.0).collect();
+        kernel.bitvectors = Bitvectors::build(&kernel.nodes, &kernel.values, &roots);
         kernel
     }
 
@@ -99,6 +108,12 @@ impl Kernel {
         deepest
     }
 
+    /// The QuickScorer layout of the same trees.
+    #[cfg(test)]
+    pub(super) fn bitvectors(&self) -> &Bitvectors {
+        &self.bitvectors
+    }
+
     /// Nodes in the scoring layout, after uniform subtrees became leaves.
     pub(super) fn len(&self) -> usize {
         self.nodes.len()
@@ -129,9 +144,22 @@ impl Kernel {
         sum / self.trees.len() as f64
     }
 
-    /// P(fraud) for each row into `out`. Rows are taken in blocks of [`BLOCK`]; each tree walks
-    /// the whole block ([`LANES`] rows in lockstep) while its nodes are hot in L1.
+    /// P(fraud) for each row into `out`: the vectorised kernel when the CPU has it and there are
+    /// enough rows to fill its lanes, else [`Kernel::predict_batch_reference`].
     pub(super) fn predict_batch<R: AsRef<[f64]>>(&self, rows: &[R], out: &mut [f64]) {
+        let n = rows.len().min(out.len());
+        #[cfg(target_arch = "x86_64")]
+        if n >= super::avx512::MIN_ROWS
+            && super::avx512::predict_batch(&self.bitvectors, &rows[..n], &mut out[..n])
+        {
+            return;
+        }
+        self.predict_batch_reference(&rows[..n], &mut out[..n]);
+    }
+
+    /// The reference batch kernel, on any CPU. Rows are taken in blocks of [`BLOCK`]; each tree
+    /// walks the whole block ([`LANES`] rows in lockstep) while its nodes are hot in L1.
+    pub(super) fn predict_batch_reference<R: AsRef<[f64]>>(&self, rows: &[R], out: &mut [f64]) {
         let n = rows.len().min(out.len());
         let trees = self.trees.len() as f64;
         for (block, sums) in rows[..n].chunks(BLOCK).zip(out[..n].chunks_mut(BLOCK)) {

@@ -4,9 +4,18 @@
 //! smartcore lives in `aegis-trainer`, which compiles what it fits through
 //! [`CompiledForest::from_trees`].
 
+// The one module of the workspace allowed `unsafe` code: SIMD intrinsics need it (pointer loads,
+// stores and gathers, and calling code compiled for a CPU feature after checking the CPU has it).
+// Every unsafe block in it says why it is sound (`// SAFETY:`); `unsafe_code` is denied elsewhere.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx512;
+mod bitvector;
 mod compiled;
 mod kernel;
 mod params;
+#[cfg(test)]
+mod tests;
 
 pub use compiled::{CompiledForest, ForestShapeError, Node};
 pub use params::{ForestParams, InvalidParams};

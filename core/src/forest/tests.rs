@@ -1,0 +1,191 @@
+//! The vectorised batch kernel against the reference walk, bit for bit, on random forests and
+//! rows: NaN, infinities, signed zeros, huge and tiny values, thresholds rows hit exactly, trees of
+//! one leaf, trees wider than 64 leaves (several bitvector words) and trees merged whole.
+
+use proptest::prelude::*;
+
+use super::bitvector::Bitvectors;
+use super::compiled::{CompiledForest, Node};
+
+/// Values thresholds and rows both draw from, so rows often sit exactly on a threshold.
+const SPECIAL: [f64; 14] = [
+    f64::NAN,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    0.0,
+    -0.0,
+    f64::MAX,
+    f64::MIN,
+    f64::MIN_POSITIVE,
+    5e-324,
+    1e300,
+    -1e-300,
+    0.5,
+    1.0,
+    -1.0,
+];
+
+fn number() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        prop::sample::select(SPECIAL.to_vec()),
+        (-4i32..4).prop_map(|v| f64::from(v) * 0.25),
+        any::<f64>(),
+    ]
+}
+
+/// Leaf values: few distinct ones, so whole subtrees often hold one value and are merged.
+fn value() -> impl Strategy<Value = f64> {
+    prop_oneof![prop::sample::select(vec![0.0, 0.25, 1.0]), 0.0..=1.0f64]
+}
+
+/// One node as the generator grows it: split or leaf, and what it tests or holds.
+#[derive(Clone, Debug)]
+struct Grow {
+    split: bool,
+    feature: u32,
+    threshold: f64,
+    value: f64,
+}
+
+fn grow() -> impl Strategy<Value = Grow> {
+    (prop::bool::weighted(0.8), 0u32..5, number(), value()).prop_map(
+        |(split, feature, threshold, value)| Grow {
+            split,
+            feature,
+            threshold,
+            value,
+        },
+    )
+}
+
+/// A tree grown pre-order from `plan` (a leaf when the plan or the depth runs out), child
+/// indices local to the tree.
+fn tree(plan: &[Grow], max_depth: usize, n_features: u32) -> Vec<Node> {
+    fn add(
+        plan: &mut std::slice::Iter<'_, Grow>,
+        depth: usize,
+        max_depth: usize,
+        n_features: u32,
+        nodes: &mut Vec<Node>,
+    ) -> u32 {
+        let at = nodes.len();
+        let step = plan.next().cloned().unwrap_or(Grow {
+            split: false,
+            feature: 0,
+            threshold: 0.0,
+            value: 0.5,
+        });
+        nodes.push(Node {
+            feature: 0,
+            threshold: 0.0,
+            left: 0,
+            right: 0,
+            value: step.value,
+        });
+        if step.split && depth < max_depth {
+            let left = add(plan, depth + 1, max_depth, n_features, nodes);
+            let right = add(plan, depth + 1, max_depth, n_features, nodes);
+            nodes[at].feature = step.feature % n_features;
+            nodes[at].threshold = step.threshold;
+            nodes[at].left = left;
+            nodes[at].right = right;
+        }
+        at as u32
+    }
+    let mut nodes = Vec::new();
+    add(&mut plan.iter(), 1, max_depth, n_features, &mut nodes);
+    nodes
+}
+
+fn forest() -> impl Strategy<Value = CompiledForest> {
+    (1u32..6, 1usize..12)
+        .prop_flat_map(|(n_features, max_depth)| {
+            let plans = prop::collection::vec(prop::collection::vec(grow(), 0..300), 1..8);
+            (Just(n_features), Just(max_depth), plans)
+        })
+        .prop_map(|(n_features, max_depth, plans)| {
+            let trees: Vec<Vec<Node>> = plans
+                .iter()
+                .map(|plan| tree(plan, max_depth, n_features))
+                .collect();
+            CompiledForest::from_trees(n_features as usize, &trees).expect("grown trees are valid")
+        })
+}
+
+fn rows(n_features: usize) -> impl Strategy<Value = Vec<Vec<f64>>> {
+    prop::collection::vec(prop::collection::vec(number(), n_features), 0..80)
+}
+
+fn forest_and_rows() -> impl Strategy<Value = (CompiledForest, Vec<Vec<f64>>)> {
+    forest().prop_flat_map(|f| {
+        let n = f.n_features();
+        (Just(f), rows(n))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn the_vectorised_kernel_equals_the_reference_bit_for_bit((forest, rows) in forest_and_rows()) {
+        let kernel = forest.kernel();
+        let mut reference = vec![f64::NAN; rows.len()];
+        kernel.predict_batch_reference(&rows, &mut reference);
+        // The public batch call: the vectorised kernel where the CPU has it.
+        let mut batch = vec![f64::NAN; rows.len()];
+        forest.predict_batch(&rows, &mut batch);
+        for (i, row) in rows.iter().enumerate() {
+            let one = forest.predict(row);
+            prop_assert_eq!(reference[i].to_bits(), one.to_bits(), "row {}: {:?}", i, row);
+            prop_assert_eq!(batch[i].to_bits(), one.to_bits(), "row {}: {:?}", i, row);
+            // The layout itself, without SIMD (on any CPU).
+            let bits = kernel.bitvectors().predict(row);
+            prop_assert_eq!(bits.to_bits(), one.to_bits(), "row {}: {:?}", i, row);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if super::avx512::available() {
+            let mut simd = vec![f64::NAN; rows.len()];
+            prop_assert!(super::avx512::predict_batch(kernel.bitvectors(), &rows, &mut simd));
+            for (got, want) in simd.iter().zip(&reference) {
+                prop_assert_eq!(got.to_bits(), want.to_bits());
+            }
+        }
+    }
+}
+
+/// A full tree of depth 9 (256 leaves, four bitvector words) with distinct leaf values: every
+/// row's leaf is told apart, including across word boundaries.
+#[test]
+fn trees_wider_than_one_word_find_every_leaf() {
+    let depth = 9;
+    let mut nodes = Vec::new();
+    fn full(nodes: &mut Vec<Node>, level: u32, depth: u32, low: f64, high: f64) -> u32 {
+        let at = nodes.len();
+        let middle = (low + high) / 2.0;
+        nodes.push(Node {
+            feature: 0,
+            threshold: middle,
+            left: 0,
+            right: 0,
+            value: middle / 256.0,
+        });
+        if level < depth {
+            let left = full(nodes, level + 1, depth, low, middle);
+            let right = full(nodes, level + 1, depth, middle, high);
+            nodes[at].left = left;
+            nodes[at].right = right;
+        }
+        at as u32
+    }
+    full(&mut nodes, 1, depth, 0.0, 256.0);
+    let forest = CompiledForest::from_trees(1, &[nodes]).expect("valid");
+    let layout: &Bitvectors = forest.kernel().bitvectors();
+    assert_eq!(layout.trees[0].leaves, 256);
+    assert_eq!(layout.trees[0].words, 4);
+    let rows: Vec<[f64; 1]> = (0..600).map(|i| [f64::from(i) * 0.5 - 20.0]).collect();
+    let mut batch = vec![0.0; rows.len()];
+    forest.predict_batch(&rows, &mut batch);
+    for (row, got) in rows.iter().zip(batch) {
+        assert_eq!(got.to_bits(), forest.predict(row).to_bits(), "{row:?}");
+    }
+}
