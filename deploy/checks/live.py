@@ -32,7 +32,11 @@ PIPELINE = [
     ("takeovers blocked", 'sum(aegis_transactions_scored_total{decision="BLOCK"}) > 0'),
     ("dead letters counted", "sum(aegis_dlq_messages_total) > 0"),
     ("producer deliveries acknowledged", "sum(aegis_producer_delivered_total) > 0"),
-    ("outcomes joined (labels met their verdicts)", "sum(aegis_outcomes_total) > 0"),
+    ("outcomes joined (labels met their verdicts)", 'sum(aegis_outcomes_total{role="live"}) > 0'),
+    ("shadow model installed by every scorer",
+     'count(aegis_shadow_model_info) == count(up{job="aegis-scorer"})'),
+    ("shadow outcomes measured (labels met shadow verdicts)",
+     'sum(aegis_outcomes_total{role="shadow"}) > 0'),
 ]
 
 
@@ -42,9 +46,9 @@ ZERO_IS_HEALTHY = {
     ("Producer: sent, delivered, failed", "failed"),
     ("Producer (time range)", "failed"),
     ("Consumer lag per partition", "partition {{partition}}"),
-    ("Money (time range)", "money lost"),
-    ("Money (time range)", "legit money blocked"),
-    ("Waiting for a counterpart, and evicted", "evicted {{side}} ({{reason}})"),
+    ("Money, live model (time range)", "money lost"),
+    ("Money, live model (time range)", "legit money blocked"),
+    ("Waiting for a counterpart, and evicted", "evicted {{side}} ({{role}} join, {{reason}})"),
 }
 REPLICAS_TABLE_ZERO = {"E"}  # the Replicas table's delivery failures
 

@@ -3,8 +3,9 @@
 //! The group subscribes to the verdicts topic alone, with the cooperative-sticky protocol (the one
 //! that recovers from a member killed without leaving on tansu as on Kafka; see chaos/README.md).
 //! When verdicts partition `p` is assigned, this instance also assigns itself labels partition `p`
-//! (same key, same partition count, so one account's verdicts and labels meet there), and gives it
-//! up with verdicts `p`. Its offsets are committed by the same group member as the verdicts'.
+//! and shadow verdicts partition `p` (same key, same partition count, so one account's verdicts,
+//! shadow verdicts and labels meet there), and gives them up with verdicts `p`. Their offsets are
+//! committed by the same group member as the verdicts'.
 //!
 //! Every assignment of `p` gets a fresh epoch: work remembers the epoch it was read under, and
 //! its offsets are stored only while `p` is still held under that epoch, so a partition taken away
@@ -70,8 +71,8 @@ impl Assignment {
     }
 }
 
-/// The consumer's context: keeps the [`Assignment`], follows each verdicts partition with its
-/// labels partition, and logs and counts rebalances.
+/// The consumer's context: keeps the [`Assignment`], follows each verdicts partition with the
+/// labels (and shadow verdicts) partition of the same number, and logs and counts rebalances.
 pub struct OutcomesContext {
     /// Shared with the stream.
     pub assignment: Arc<Assignment>,
@@ -79,8 +80,8 @@ pub struct OutcomesContext {
     pub metrics: Arc<Metrics>,
     /// The topic the group subscribes to.
     pub verdicts_topic: String,
-    /// The topic whose partitions follow the verdicts'.
-    pub labels_topic: String,
+    /// The topics whose partitions follow the verdicts': labels, and shadow verdicts if read.
+    pub followers: Vec<String>,
 }
 
 impl OutcomesContext {
@@ -92,10 +93,12 @@ impl OutcomesContext {
             .collect()
     }
 
-    fn labels(&self, partitions: &[i32]) -> TopicPartitionList {
+    fn followers(&self, partitions: &[i32]) -> TopicPartitionList {
         let mut list = TopicPartitionList::new();
-        for p in partitions {
-            list.add_partition(&self.labels_topic, *p);
+        for topic in &self.followers {
+            for p in partitions {
+                list.add_partition(topic, *p);
+            }
         }
         list
     }
@@ -111,10 +114,10 @@ impl ConsumerContext for OutcomesContext {
             let partitions = self.verdict_partitions(list);
             self.assignment.revoke(&partitions);
             self.metrics.rebalances.inc();
-            if let Err(e) = consumer.incremental_unassign(&self.labels(&partitions)) {
-                tracing::warn!(error = %e, ?partitions, "cannot give up the labels partitions");
+            if let Err(e) = consumer.incremental_unassign(&self.followers(&partitions)) {
+                tracing::warn!(error = %e, ?partitions, followers = ?self.followers, "cannot give up the partitions that follow the verdicts'");
             }
-            tracing::info!(?partitions, "partitions revoked (verdicts and labels)");
+            tracing::info!(followers = ?self.followers, ?partitions, "partitions revoked (verdicts and followers)");
         }
     }
 
@@ -124,10 +127,10 @@ impl ConsumerContext for OutcomesContext {
                 let partitions = self.verdict_partitions(list);
                 self.assignment.assign(&partitions);
                 self.metrics.rebalances.inc();
-                if let Err(e) = consumer.incremental_assign(&self.labels(&partitions)) {
-                    tracing::error!(error = %e, ?partitions, "cannot take the labels partitions");
+                if let Err(e) = consumer.incremental_assign(&self.followers(&partitions)) {
+                    tracing::error!(error = %e, ?partitions, followers = ?self.followers, "cannot take the partitions that follow the verdicts'");
                 }
-                tracing::info!(?partitions, "partitions assigned (verdicts and labels)");
+                tracing::info!(followers = ?self.followers, ?partitions, "partitions assigned (verdicts and followers)");
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
             Rebalance::Revoke(_) => {}

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use aegis_core::topics::{LABELS_TOPIC, OUTCOMES_TOPIC, VERDICTS_TOPIC};
+use aegis_core::topics::{LABELS_TOPIC, OUTCOMES_TOPIC, SHADOW_VERDICTS_TOPIC, VERDICTS_TOPIC};
 use aegis_kafka::KafkaFlags;
 use clap::Args;
 
@@ -27,6 +27,17 @@ pub struct OutcomesConfig {
     /// Topic of labels (key = account; as many partitions as the verdicts topic).
     #[arg(long, env = "AEGIS_LABELS_TOPIC", default_value = LABELS_TOPIC)]
     pub labels_topic: String,
+    /// Topic of the shadow model's verdicts (key = account; as many partitions as the verdicts
+    /// topic): joined with the same labels and only measured — the `role="shadow"` series of the
+    /// confusion counts, amounts and precision/recall; never written to the outcomes topic. While
+    /// no shadow model runs, labels wait for it until --join-window and are then evicted from the
+    /// shadow join (aegis_outcomes_evicted_total{role="shadow"}). `""` reads no shadow verdicts.
+    #[arg(
+        long,
+        env = "AEGIS_SHADOW_VERDICTS_TOPIC",
+        default_value = SHADOW_VERDICTS_TOPIC
+    )]
+    pub shadow_verdicts_topic: String,
     /// Topic outcomes are written to (key = account).
     #[arg(long, env = "AEGIS_OUTCOMES_TOPIC", default_value = OUTCOMES_TOPIC)]
     pub outcomes_topic: String,
@@ -113,6 +124,7 @@ impl OutcomesConfig {
             group_id: "aegis-outcomes".to_owned(),
             verdicts_topic: VERDICTS_TOPIC.to_owned(),
             labels_topic: LABELS_TOPIC.to_owned(),
+            shadow_verdicts_topic: SHADOW_VERDICTS_TOPIC.to_owned(),
             outcomes_topic: OUTCOMES_TOPIC.to_owned(),
             join_window: 600,
             max_pending: 1_000_000,
@@ -125,6 +137,18 @@ impl OutcomesConfig {
             shutdown_timeout_secs: 15,
             kafka: KafkaFlags::default(),
         }
+    }
+
+    /// The shadow verdicts topic, unless `""` turned it off.
+    pub fn shadow_verdicts(&self) -> Option<&str> {
+        Some(self.shadow_verdicts_topic.as_str()).filter(|t| !t.is_empty())
+    }
+
+    /// The topics whose partitions follow the verdicts': labels, and shadow verdicts if read.
+    pub fn followers(&self) -> Vec<String> {
+        let mut topics = vec![self.labels_topic.clone()];
+        topics.extend(self.shadow_verdicts().map(str::to_owned));
+        topics
     }
 
     /// The join window as a duration.

@@ -3,8 +3,13 @@
 //! oldest when the pending entries exceed the limit, is evicted and reported, so its source offset
 //! can be released.
 //!
-//! Entries are keyed by (partition, tx_id): verdicts and labels are co-partitioned, so a partition
-//! taken away drops only its own entries ([`JoinWindow::drop_partition`]).
+//! One [`JoinWindow`] per [`Role`]: the live model's verdicts meet the labels in one, the shadow
+//! model's (`verdicts.shadow`) meet the same labels in another, so every label is offered to both
+//! and each window holds it until its own verdict comes or the window gives up on it.
+//!
+//! Entries are keyed by (partition, tx_id): verdicts, shadow verdicts and labels are
+//! co-partitioned, so a partition taken away drops only its own entries
+//! ([`JoinWindow::drop_partition`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -14,36 +19,69 @@ use aegis_core::{Label, Verdict};
 /// Which input a message came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Side {
-    /// The verdicts topic.
+    /// The verdicts topic (the live model's).
     Verdict,
     /// The labels topic.
     Label,
+    /// The shadow verdicts topic (the shadow model's; only measured).
+    ShadowVerdict,
 }
 
 impl Side {
-    /// Both sides, in metric order.
-    pub const ALL: [Side; 2] = [Side::Verdict, Side::Label];
+    /// Every side, in metric order.
+    pub const ALL: [Side; 3] = [Side::Verdict, Side::Label, Side::ShadowVerdict];
 
-    /// The metric label value: `verdict` or `label`.
+    /// The metric label value: `verdict`, `label` or `shadow_verdict`.
     pub fn as_str(self) -> &'static str {
         match self {
             Side::Verdict => "verdict",
             Side::Label => "label",
+            Side::ShadowVerdict => "shadow_verdict",
         }
     }
 
-    fn index(self) -> usize {
+    /// Its slot in a window: verdicts (of either model) 0, labels 1.
+    fn slot(self) -> usize {
         match self {
-            Side::Verdict => 0,
+            Side::Verdict | Side::ShadowVerdict => 0,
             Side::Label => 1,
         }
     }
+}
 
-    fn other(self) -> Side {
+/// Whose verdicts a join pairs with the labels (the `role` label of the metrics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// The live model: its verdicts are acted on, its outcomes written.
+    #[default]
+    Live,
+    /// The shadow model: scored beside the live one, only measured.
+    Shadow,
+}
+
+impl Role {
+    /// Both roles, in metric order.
+    pub const ALL: [Role; 2] = [Role::Live, Role::Shadow];
+
+    /// The metric label value: `live` or `shadow`.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Side::Verdict => Side::Label,
-            Side::Label => Side::Verdict,
+            Role::Live => "live",
+            Role::Shadow => "shadow",
         }
+    }
+
+    /// The input its verdicts come from.
+    pub fn verdict_side(self) -> Side {
+        match self {
+            Role::Live => Side::Verdict,
+            Role::Shadow => Side::ShadowVerdict,
+        }
+    }
+
+    /// The two inputs its join pairs: its verdicts, then the labels.
+    pub fn sides(self) -> [Side; 2] {
+        [self.verdict_side(), Side::Label]
     }
 }
 
@@ -68,11 +106,11 @@ pub enum Held {
 }
 
 impl Held {
-    /// The side it came from.
-    pub fn side(&self) -> Side {
+    /// Its slot in a window: verdicts 0, labels 1.
+    fn slot(&self) -> usize {
         match self {
-            Held::Verdict(_) => Side::Verdict,
-            Held::Label(_) => Side::Label,
+            Held::Verdict(_) => 0,
+            Held::Label(_) => 1,
         }
     }
 
@@ -106,9 +144,11 @@ impl EvictionReason {
     }
 }
 
-/// An entry given up on: its source is released.
+/// An entry given up on: its source is released (by this window).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Eviction {
+    /// The window that gave up on it.
+    pub role: Role,
     /// Where the evicted message was read.
     pub source: Source,
     /// Why.
@@ -118,6 +158,8 @@ pub struct Eviction {
 /// A verdict and its label, met.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Match {
+    /// Whose verdict it is.
+    pub role: Role,
     /// The verdict.
     pub verdict: Verdict,
     /// Its label.
@@ -126,9 +168,11 @@ pub struct Match {
     pub sources: [Source; 2],
 }
 
-/// What offering one message did.
+/// What offering one message to one window did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Offered {
+    /// The window it was offered to.
+    pub role: Role,
     /// Its counterpart was waiting: the two are joined (and no longer pending).
     pub matched: Option<Match>,
     /// An earlier message of the same side and tx_id (a replayed duplicate) that this one
@@ -147,21 +191,24 @@ struct Entry {
 
 type Key = (i32, String);
 
-/// Verdicts and labels waiting for each other.
+/// One role's verdicts and the labels, waiting for each other.
 pub struct JoinWindow {
+    role: Role,
     window: Duration,
     max_pending: usize,
+    /// Verdicts (slot 0) and labels (slot 1) waiting.
     pending: [HashMap<Key, Entry>; 2],
-    /// Arrival order: sequence number → (side, key).
-    by_age: BTreeMap<u64, (Side, Key)>,
+    /// Arrival order: sequence number → (slot, key).
+    by_age: BTreeMap<u64, (usize, Key)>,
     next_seq: u64,
 }
 
 impl JoinWindow {
-    /// An empty join: entries wait at most `window`, and at most `max_pending` (at least 1) wait
-    /// at once.
-    pub fn new(window: Duration, max_pending: usize) -> Self {
+    /// An empty join of `role`'s verdicts with the labels: entries wait at most `window`, and at
+    /// most `max_pending` (at least 1) wait at once.
+    pub fn new(role: Role, window: Duration, max_pending: usize) -> Self {
         JoinWindow {
+            role,
             window,
             max_pending: max_pending.max(1),
             pending: [HashMap::new(), HashMap::new()],
@@ -170,13 +217,27 @@ impl JoinWindow {
         }
     }
 
+    /// The role whose verdicts this window pairs with the labels.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The input of the entries in `slot`.
+    fn side(&self, slot: usize) -> Side {
+        self.role.sides()[slot]
+    }
+
     /// Offers a message read at `partition`/`offset`, arrived at `now`: joined with its waiting
-    /// counterpart, or left waiting.
+    /// counterpart, or left waiting. A verdict offered is one of this window's role.
     pub fn offer(&mut self, partition: i32, offset: i64, held: Held, now: Instant) -> Offered {
-        let side = held.side();
+        let slot = held.slot();
+        let side = self.side(slot);
         let key = (partition, held.tx_id().to_owned());
-        let mut offered = Offered::default();
-        if let Some(other) = self.pending[side.other().index()].remove(&key) {
+        let mut offered = Offered {
+            role: self.role,
+            ..Offered::default()
+        };
+        if let Some(other) = self.pending[1 - slot].remove(&key) {
             self.by_age.remove(&other.seq);
             let this = Source {
                 side,
@@ -184,17 +245,20 @@ impl JoinWindow {
                 offset,
             };
             let that = Source {
-                side: side.other(),
+                side: self.side(1 - slot),
                 partition,
                 offset: other.offset,
             };
+            let role = self.role;
             offered.matched = Some(match (held, other.held) {
                 (Held::Verdict(verdict), Held::Label(label)) => Match {
+                    role,
                     verdict,
                     label,
                     sources: [this, that],
                 },
                 (Held::Label(label), Held::Verdict(verdict)) => Match {
+                    role,
                     verdict,
                     label,
                     sources: [that, this],
@@ -211,7 +275,7 @@ impl JoinWindow {
             seq,
             arrived: now,
         };
-        if let Some(old) = self.pending[side.index()].insert(key.clone(), entry) {
+        if let Some(old) = self.pending[slot].insert(key.clone(), entry) {
             self.by_age.remove(&old.seq);
             offered.replaced = Some(Source {
                 side,
@@ -219,7 +283,7 @@ impl JoinWindow {
                 offset: old.offset,
             });
         }
-        self.by_age.insert(seq, (side, key));
+        self.by_age.insert(seq, (slot, key));
         while self.len() > self.max_pending {
             match self.evict_oldest(EvictionReason::Capacity) {
                 Some(eviction) => offered.evicted.push(eviction),
@@ -232,8 +296,8 @@ impl JoinWindow {
     /// Evicts every entry that arrived more than the window before `now`.
     pub fn evict_expired(&mut self, now: Instant) -> Vec<Eviction> {
         let mut evicted = Vec::new();
-        while let Some((_, (side, key))) = self.by_age.first_key_value() {
-            let expired = self.pending[side.index()]
+        while let Some((_, (slot, key))) = self.by_age.first_key_value() {
+            let expired = self.pending[*slot]
                 .get(key)
                 .is_none_or(|e| now.saturating_duration_since(e.arrived) > self.window);
             if !expired {
@@ -248,11 +312,12 @@ impl JoinWindow {
     }
 
     fn evict_oldest(&mut self, reason: EvictionReason) -> Option<Eviction> {
-        let (_, (side, key)) = self.by_age.pop_first()?;
-        let entry = self.pending[side.index()].remove(&key)?;
+        let (_, (slot, key)) = self.by_age.pop_first()?;
+        let entry = self.pending[slot].remove(&key)?;
         Some(Eviction {
+            role: self.role,
             source: Source {
-                side,
+                side: self.side(slot),
                 partition: key.0,
                 offset: entry.offset,
             },
@@ -269,13 +334,13 @@ impl JoinWindow {
         }
         let pending = &self.pending;
         self.by_age
-            .retain(|_, (side, key)| pending[side.index()].contains_key(key));
+            .retain(|_, (slot, key)| pending[*slot].contains_key(key));
         before - self.len()
     }
 
-    /// Entries of `side` waiting.
+    /// Entries of `side` waiting: labels, or this window's verdicts (either verdict side).
     pub fn pending(&self, side: Side) -> usize {
-        self.pending[side.index()].len()
+        self.pending[side.slot()].len()
     }
 
     /// All entries waiting.
@@ -286,6 +351,81 @@ impl JoinWindow {
     /// Whether nothing waits.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The live join and, while shadow verdicts are read, the shadow join: a verdict goes to its
+/// role's window, a label to both, so it meets the live and the shadow verdict of its transaction.
+/// A message is released when every window it was offered to is done with it.
+pub struct Joins {
+    live: JoinWindow,
+    shadow: Option<JoinWindow>,
+}
+
+impl Joins {
+    /// Empty joins, each bounded by `window` and `max_pending`; the shadow one only if `shadow`.
+    pub fn new(window: Duration, max_pending: usize, shadow: bool) -> Self {
+        Joins {
+            live: JoinWindow::new(Role::Live, window, max_pending),
+            shadow: shadow.then(|| JoinWindow::new(Role::Shadow, window, max_pending)),
+        }
+    }
+
+    /// The windows a message of `side` goes to.
+    fn windows(&mut self, side: Side) -> impl Iterator<Item = &mut JoinWindow> {
+        let (live, shadow) = match side {
+            Side::Verdict => (true, false),
+            Side::ShadowVerdict => (false, true),
+            Side::Label => (true, true),
+        };
+        let live = live.then_some(&mut self.live);
+        let shadow = self.shadow.as_mut().filter(|_| shadow);
+        live.into_iter().chain(shadow)
+    }
+
+    /// How many windows a message of `side` goes to: each holds it until done with it.
+    pub fn uses(&mut self, side: Side) -> u32 {
+        self.windows(side).map(|_| 1).sum()
+    }
+
+    /// Offers a message of `side` to each of its windows: one [`Offered`] per window, live first.
+    pub fn offer(
+        &mut self,
+        side: Side,
+        partition: i32,
+        offset: i64,
+        held: Held,
+        now: Instant,
+    ) -> Vec<Offered> {
+        self.windows(side)
+            .map(|window| window.offer(partition, offset, held.clone(), now))
+            .collect()
+    }
+
+    /// Evicts, in every window, what arrived more than the window before `now`.
+    pub fn evict_expired(&mut self, now: Instant) -> Vec<Eviction> {
+        let mut evicted = self.live.evict_expired(now);
+        if let Some(shadow) = &mut self.shadow {
+            evicted.extend(shadow.evict_expired(now));
+        }
+        evicted
+    }
+
+    /// Drops every entry of `partition` in every window; returns how many.
+    pub fn drop_partition(&mut self, partition: i32) -> usize {
+        self.live.drop_partition(partition)
+            + self
+                .shadow
+                .as_mut()
+                .map_or(0, |s| s.drop_partition(partition))
+    }
+
+    /// Entries of `side` waiting in `role`'s window (0 without that window).
+    pub fn pending(&self, role: Role, side: Side) -> usize {
+        match role {
+            Role::Live => self.live.pending(side),
+            Role::Shadow => self.shadow.as_ref().map_or(0, |s| s.pending(side)),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The `aegis-outcomes` command line: flags, logging and signals; the work is in the library.
 //!
 //! Before any work it waits, up to `--connect-timeout`, for brokers that answer and hold the
-//! verdicts, labels and outcomes topics, so that each mistake is one line and a non-zero exit.
+//! verdicts, labels, outcomes and (unless turned off) shadow verdicts topics, so that each mistake is one line and a non-zero exit.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -24,8 +24,8 @@ const BINARY: &str = "aegis-outcomes";
 struct Cli {
     #[command(flatten)]
     config: OutcomesConfig,
-    /// Seconds to wait at start for the brokers to answer and the verdicts, labels and outcomes
-    /// topics to exist, asking again every few seconds and logging each miss, before giving up.
+    /// Seconds to wait at start for the brokers to answer and the verdicts, labels, outcomes and
+    /// shadow verdicts topics to exist, asking again every few seconds and logging each miss, before giving up.
     #[arg(
         long,
         env = "AEGIS_CONNECT_TIMEOUT",
@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Asks the brokers for the service's topics until they answer with all three, for at most
+/// Asks the brokers for the service's topics until they answer with all of them, for at most
 /// `budget`. `Ok(false)`: stopped by a signal meanwhile.
 async fn wait_for_kafka(
     config: &OutcomesConfig,
@@ -67,11 +67,14 @@ async fn wait_for_kafka(
     let check = ClusterCheck::new(&config.brokers, &config.kafka.properties())?;
     let (config, cancel) = (config.clone(), cancel.clone());
     let ready = tokio::task::spawn_blocking(move || {
-        let topics = [
+        let mut topics = vec![
             (config.verdicts_topic.as_str(), "--verdicts-topic"),
             (config.labels_topic.as_str(), "--labels-topic"),
             (config.outcomes_topic.as_str(), "--outcomes-topic"),
         ];
+        if let Some(shadow) = config.shadow_verdicts() {
+            topics.push((shadow, "--shadow-verdicts-topic"));
+        }
         check.wait_for_topics(&topics, budget, &cancel)
     })
     .await??;

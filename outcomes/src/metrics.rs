@@ -1,7 +1,8 @@
-//! The outcome service's metrics (`aegis_outcomes_*`), labels from closed sets only: decision
-//! (ALLOW, REVIEW, BLOCK), label (fraud, legit), side (verdict, label), reason (window, capacity),
-//! flagged (block, review_or_block). Outcomes are counted when the broker acknowledges them, so
-//! after a crash the re-joined ones count again (at least once).
+//! The outcome service's metrics (`aegis_outcomes_*`), labels from closed sets only: role (live,
+//! shadow), decision (ALLOW, REVIEW, BLOCK), label (fraud, legit), side (verdict, label,
+//! shadow_verdict), reason (window, capacity), flagged (block, review_or_block). Live outcomes are
+//! counted when the broker acknowledges them, shadow ones when joined (they are only measured, not
+//! written), so after a crash the re-joined ones count again (at least once).
 
 use std::sync::Mutex;
 
@@ -12,7 +13,7 @@ use prometheus::{
     Registry,
 };
 
-use crate::join::{EvictionReason, Side};
+use crate::join::{EvictionReason, Role, Side};
 use crate::quality::{Confusion, Flagged, QualityWindow};
 
 /// Buckets of the verdict-to-label latency, seconds: a demo's seconds to real chargebacks' weeks.
@@ -42,19 +43,27 @@ pub struct Metrics {
     pending: IntGaugeVec,
     outcomes: IntCounterVec,
     amount: prometheus::CounterVec,
-    money_stopped: prometheus::Counter,
-    money_lost: prometheus::Counter,
-    legit_money_blocked: prometheus::Counter,
+    money_stopped: prometheus::CounterVec,
+    money_lost: prometheus::CounterVec,
+    legit_money_blocked: prometheus::CounterVec,
     latency: Histogram,
     precision: GaugeVec,
     recall: GaugeVec,
-    window_outcomes: Gauge,
+    window_outcomes: GaugeVec,
     precision_floor: Gauge,
     recall_floor: Gauge,
     /// Rebalances seen (`aegis_outcomes_rebalances_total`).
     pub rebalances: IntCounter,
-    quality: Mutex<QualityWindow>,
-    totals: Mutex<Confusion>,
+    /// Per role (live, shadow).
+    quality: Mutex<[QualityWindow; 2]>,
+    totals: Mutex<[Confusion; 2]>,
+}
+
+fn slot(role: Role) -> usize {
+    match role {
+        Role::Live => 0,
+        Role::Shadow => 1,
+    }
 }
 
 impl Metrics {
@@ -74,68 +83,88 @@ impl Metrics {
         }
         let metrics = Metrics {
             received: register!(IntCounterVec::new(
-                Opts::new("aegis_outcomes_received_total", "Verdicts and labels read, by side."),
+                Opts::new(
+                    "aegis_outcomes_received_total",
+                    "Verdicts, labels and shadow verdicts read, by side."
+                ),
                 &["side"]
             )),
             undecodable: register!(IntCounterVec::new(
                 Opts::new(
                     "aegis_outcomes_undecodable_total",
-                    "Messages that are not a verdict or label of the schema, skipped, by side."
+                    "Messages that are not a verdict or label of the schema, skipped, by side \
+                     (verdict, label, shadow_verdict)."
                 ),
                 &["side"]
             )),
             duplicates: register!(IntCounterVec::new(
                 Opts::new(
                     "aegis_outcomes_duplicates_total",
-                    "Verdicts or labels of a tx_id already waiting (replayed upstream), by side."
+                    "Verdicts or labels of a tx_id already waiting (replayed upstream), by the role \
+                     of the join (live, shadow) and side."
                 ),
-                &["side"]
+                &["role", "side"]
             )),
             evicted: register!(IntCounterVec::new(
                 Opts::new(
                     "aegis_outcomes_evicted_total",
-                    "Verdicts and labels given up on without their counterpart, by side and reason \
-                     (window: waited longer than --join-window; capacity: beyond --max-pending)."
+                    "Verdicts and labels given up on without their counterpart, by the role of the \
+                     join (live; shadow: a label no shadow verdict met is evicted there), side and \
+                     reason (window: waited longer than --join-window; capacity: beyond --max-pending)."
                 ),
-                &["side", "reason"]
+                &["role", "side", "reason"]
             )),
             pending: register!(IntGaugeVec::new(
                 Opts::new(
                     "aegis_outcomes_pending",
-                    "Verdicts and labels waiting for their counterpart, by side."
+                    "Verdicts and labels waiting for their counterpart, by the role of the join and side."
                 ),
-                &["side"]
+                &["role", "side"]
             )),
             outcomes: register!(IntCounterVec::new(
                 Opts::new(
                     "aegis_outcomes_total",
-                    "Outcomes written and acknowledged, by decision and label (fraud or legit)."
+                    "Outcomes by role (live: written and acknowledged; shadow: the shadow model's \
+                     verdicts joined with the same labels, only measured), decision and label \
+                     (fraud or legit)."
                 ),
-                &["decision", "label"]
+                &["role", "decision", "label"]
             )),
             amount: register!(prometheus::CounterVec::new(
                 Opts::new(
                     "aegis_outcomes_amount_total",
-                    "Amount of the outcomes' transactions, by decision and label, in the account currency."
+                    "Amount of the outcomes' transactions, by role, decision and label, in the account currency."
                 ),
-                &["decision", "label"]
+                &["role", "decision", "label"]
             )),
-            money_stopped: register!(prometheus::Counter::new(
-                "aegis_outcomes_money_stopped_total",
-                "Money stopped: the amount of fraud that was blocked, in the account currency."
+            money_stopped: register!(prometheus::CounterVec::new(
+                Opts::new(
+                    "aegis_outcomes_money_stopped_total",
+                    "Money stopped: the amount of fraud that was blocked (shadow: would have been), \
+                     by role, in the account currency."
+                ),
+                &["role"]
             )),
-            money_lost: register!(prometheus::Counter::new(
-                "aegis_outcomes_money_lost_total",
-                "Money lost: the amount of fraud that was allowed, in the account currency."
+            money_lost: register!(prometheus::CounterVec::new(
+                Opts::new(
+                    "aegis_outcomes_money_lost_total",
+                    "Money lost: the amount of fraud that was allowed (shadow: would have been), \
+                     by role, in the account currency."
+                ),
+                &["role"]
             )),
-            legit_money_blocked: register!(prometheus::Counter::new(
-                "aegis_outcomes_legit_money_blocked_total",
-                "Legitimate money blocked: the amount of legit transactions blocked, in the account currency."
+            legit_money_blocked: register!(prometheus::CounterVec::new(
+                Opts::new(
+                    "aegis_outcomes_legit_money_blocked_total",
+                    "Legitimate money blocked: the amount of legit transactions blocked (shadow: \
+                     would have been), by role, in the account currency."
+                ),
+                &["role"]
             )),
             latency: register!(Histogram::with_opts(
                 HistogramOpts::new(
                     "aegis_outcomes_verdict_to_label_seconds",
-                    "Time from a verdict to its transaction's label (0 when the label came first)."
+                    "Time from a live verdict to its transaction's label (0 when the label came first)."
                 )
                 .buckets(LATENCY_BUCKETS.to_vec())
             )),
@@ -143,21 +172,26 @@ impl Metrics {
                 Opts::new(
                     "aegis_outcomes_precision",
                     "Of the outcomes flagged (block: BLOCK; review_or_block: REVIEW or BLOCK) in the \
-                     last --quality-window seconds, the share that were fraud; NaN when none was flagged."
+                     last --quality-window seconds, the share that were fraud, by role (live, shadow); \
+                     NaN when none was flagged."
                 ),
-                &["flagged"]
+                &["role", "flagged"]
             )),
             recall: register!(GaugeVec::new(
                 Opts::new(
                     "aegis_outcomes_recall",
                     "Of the frauds among the outcomes of the last --quality-window seconds, the share \
-                     flagged (block or review_or_block); NaN when there was no fraud."
+                     flagged (block or review_or_block) by the role's model; NaN when there was no fraud."
                 ),
-                &["flagged"]
+                &["role", "flagged"]
             )),
-            window_outcomes: register!(Gauge::new(
-                "aegis_outcomes_window_outcomes",
-                "Outcomes in the last --quality-window seconds: what the precision and recall gauges rest on."
+            window_outcomes: register!(GaugeVec::new(
+                Opts::new(
+                    "aegis_outcomes_window_outcomes",
+                    "Outcomes in the last --quality-window seconds, by role: what the precision and \
+                     recall gauges rest on."
+                ),
+                &["role"]
             )),
             precision_floor: register!(Gauge::new(
                 "aegis_outcomes_precision_floor",
@@ -171,27 +205,38 @@ impl Metrics {
                 "aegis_outcomes_rebalances_total",
                 "Partition assignments and revocations this instance has seen."
             )),
-            quality: Mutex::new(QualityWindow::new(quality_window)),
-            totals: Mutex::new(Confusion::default()),
+            quality: Mutex::new([
+                QualityWindow::new(quality_window),
+                QualityWindow::new(quality_window),
+            ]),
+            totals: Mutex::new([Confusion::default(); 2]),
             registry,
         };
         // Every series of the closed sets exists from the start, at zero.
         for side in Side::ALL {
-            let s = side.as_str();
-            metrics.received.with_label_values(&[s]);
-            metrics.undecodable.with_label_values(&[s]);
-            metrics.duplicates.with_label_values(&[s]);
-            metrics.pending.with_label_values(&[s]);
-            for reason in EvictionReason::ALL {
-                metrics.evicted.with_label_values(&[s, reason.as_str()]);
-            }
+            metrics.received.with_label_values(&[side.as_str()]);
+            metrics.undecodable.with_label_values(&[side.as_str()]);
         }
-        for decision in Decision::ALL {
-            for is_fraud in [false, true] {
-                let labels = [decision.as_str(), class_of(is_fraud)];
-                metrics.outcomes.with_label_values(&labels);
-                metrics.amount.with_label_values(&labels);
+        for role in Role::ALL {
+            let r = role.as_str();
+            for side in role.sides() {
+                let s = side.as_str();
+                metrics.duplicates.with_label_values(&[r, s]);
+                metrics.pending.with_label_values(&[r, s]);
+                for reason in EvictionReason::ALL {
+                    metrics.evicted.with_label_values(&[r, s, reason.as_str()]);
+                }
             }
+            for decision in Decision::ALL {
+                for is_fraud in [false, true] {
+                    let labels = [r, decision.as_str(), class_of(is_fraud)];
+                    metrics.outcomes.with_label_values(&labels);
+                    metrics.amount.with_label_values(&labels);
+                }
+            }
+            metrics.money_stopped.with_label_values(&[r]);
+            metrics.money_lost.with_label_values(&[r]);
+            metrics.legit_money_blocked.with_label_values(&[r]);
         }
         metrics.precision_floor.set(precision_floor);
         metrics.recall_floor.set(recall_floor);
@@ -209,84 +254,107 @@ impl Metrics {
         self.undecodable.with_label_values(&[side.as_str()]).inc();
     }
 
-    /// A message replaced a waiting one of the same tx_id.
-    pub fn duplicate(&self, side: Side) {
-        self.duplicates.with_label_values(&[side.as_str()]).inc();
-    }
-
-    /// A message was given up on.
-    pub fn evicted(&self, side: Side, reason: EvictionReason) {
-        self.evicted
-            .with_label_values(&[side.as_str(), reason.as_str()])
+    /// A message replaced a waiting one of the same tx_id in `role`'s join.
+    pub fn duplicate(&self, role: Role, side: Side) {
+        self.duplicates
+            .with_label_values(&[role.as_str(), side.as_str()])
             .inc();
     }
 
-    /// Messages waiting now.
-    pub fn set_pending(&self, side: Side, n: usize) {
+    /// A message was given up on by `role`'s join.
+    pub fn evicted(&self, role: Role, side: Side, reason: EvictionReason) {
+        self.evicted
+            .with_label_values(&[role.as_str(), side.as_str(), reason.as_str()])
+            .inc();
+    }
+
+    /// Messages waiting now in `role`'s join.
+    pub fn set_pending(&self, role: Role, side: Side, n: usize) {
         self.pending
-            .with_label_values(&[side.as_str()])
+            .with_label_values(&[role.as_str(), side.as_str()])
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
-    /// An outcome was acknowledged by the broker.
-    pub fn acknowledged(&self, outcome: &Outcome, now_ms: i64) {
-        let labels = [outcome.decision.as_str(), outcome.class()];
+    /// An outcome of `role`'s model: a live one acknowledged by the broker, a shadow one joined.
+    pub fn joined(&self, role: Role, outcome: &Outcome, now_ms: i64) {
+        let r = role.as_str();
+        let labels = [r, outcome.decision.as_str(), outcome.class()];
         self.outcomes.with_label_values(&labels).inc();
         let amount = outcome.amount.max(0.0);
         self.amount.with_label_values(&labels).inc_by(amount);
-        match (outcome.decision, outcome.is_fraud) {
-            (Decision::Block, true) => self.money_stopped.inc_by(amount),
-            (Decision::Allow, true) => self.money_lost.inc_by(amount),
-            (Decision::Block, false) => self.legit_money_blocked.inc_by(amount),
-            _ => {}
+        let money = match (outcome.decision, outcome.is_fraud) {
+            (Decision::Block, true) => Some(&self.money_stopped),
+            (Decision::Allow, true) => Some(&self.money_lost),
+            (Decision::Block, false) => Some(&self.legit_money_blocked),
+            _ => None,
+        };
+        if let Some(money) = money {
+            money.with_label_values(&[r]).inc_by(amount);
         }
-        self.latency
-            .observe(outcome.verdict_to_label_ms.max(0) as f64 / 1000.0);
+        if role == Role::Live {
+            self.latency
+                .observe(outcome.verdict_to_label_ms.max(0) as f64 / 1000.0);
+        }
         let second = now_ms / 1000;
-        lock(&self.quality).add(second, outcome.decision, outcome.is_fraud);
-        lock(&self.totals).add(outcome.decision, outcome.is_fraud);
+        lock(&self.quality)[slot(role)].add(second, outcome.decision, outcome.is_fraud);
+        lock(&self.totals)[slot(role)].add(outcome.decision, outcome.is_fraud);
     }
 
-    /// Recomputes the precision and recall gauges for the window ending at `second`.
+    /// Recomputes the precision and recall gauges of both roles for the window ending at `second`.
     pub fn quality_gauges(&self, second: i64) {
-        let counts = lock(&self.quality).counts(second);
-        for flagged in Flagged::ALL {
-            let f = flagged.as_str();
-            let p = counts.precision(flagged).unwrap_or(f64::NAN);
-            let r = counts.recall(flagged).unwrap_or(f64::NAN);
-            self.precision.with_label_values(&[f]).set(p);
-            self.recall.with_label_values(&[f]).set(r);
+        let mut quality = lock(&self.quality);
+        for role in Role::ALL {
+            let r = role.as_str();
+            let counts = quality[slot(role)].counts(second);
+            for flagged in Flagged::ALL {
+                let f = flagged.as_str();
+                let p = counts.precision(flagged).unwrap_or(f64::NAN);
+                let rc = counts.recall(flagged).unwrap_or(f64::NAN);
+                self.precision.with_label_values(&[r, f]).set(p);
+                self.recall.with_label_values(&[r, f]).set(rc);
+            }
+            self.window_outcomes
+                .with_label_values(&[r])
+                .set(counts.total() as f64);
         }
-        self.window_outcomes.set(counts.total() as f64);
     }
 
-    /// Outcomes acknowledged since the start, by decision and label.
-    pub fn confusion(&self) -> Confusion {
-        *lock(&self.totals)
+    /// Outcomes of `role` since the start, by decision and label.
+    pub fn confusion(&self, role: Role) -> Confusion {
+        lock(&self.totals)[slot(role)]
     }
 
     /// One line for the log at the end.
     pub fn summary(&self) -> String {
-        let c = self.confusion();
-        let evicted: u64 = Side::ALL
+        let evicted: u64 = Role::ALL
             .iter()
-            .flat_map(|s| {
-                EvictionReason::ALL.iter().map(|r| {
+            .flat_map(|role| role.sides().map(|side| (*role, side)))
+            .flat_map(|(role, side)| {
+                EvictionReason::ALL.iter().map(move |r| {
                     self.evicted
-                        .with_label_values(&[s.as_str(), r.as_str()])
+                        .with_label_values(&[role.as_str(), side.as_str(), r.as_str()])
                         .get()
                 })
             })
             .sum();
+        let describe = |c: Confusion| {
+            format!(
+                "BLOCK {}/{} fraud/legit, REVIEW {}/{}, ALLOW {}/{}",
+                c.get(Decision::Block, true),
+                c.get(Decision::Block, false),
+                c.get(Decision::Review, true),
+                c.get(Decision::Review, false),
+                c.get(Decision::Allow, true),
+                c.get(Decision::Allow, false),
+            )
+        };
+        let (live, shadow) = (self.confusion(Role::Live), self.confusion(Role::Shadow));
         format!(
-            "{} outcomes written (BLOCK {}/{} fraud/legit, REVIEW {}/{}, ALLOW {}/{}), {} evicted",
-            c.total(),
-            c.get(Decision::Block, true),
-            c.get(Decision::Block, false),
-            c.get(Decision::Review, true),
-            c.get(Decision::Review, false),
-            c.get(Decision::Allow, true),
-            c.get(Decision::Allow, false),
+            "{} outcomes written ({}), {} shadow outcomes measured ({}), {} evicted",
+            live.total(),
+            describe(live),
+            shadow.total(),
+            describe(shadow),
             evicted
         )
     }

@@ -1,5 +1,5 @@
 //! The command lines the stack runs, written once: `aegis-scorer`, `aegis-outcomes`,
-//! `aegis-producer`, `aegis-trainer` and Prometheus (tansu's is [`aegis_testkit::broker::tansu_command`]). `aegis-stack
+//! `aegis-producer`, `aegis-trainer` (`train`, `publish`) and Prometheus (tansu's is [`aegis_testkit::broker::tansu_command`]). `aegis-stack
 //! scorer` execs the same scorer command that `aegis-stack up` spawns. Topics are the scorer's and
 //! producer's defaults: the contract's names.
 
@@ -135,8 +135,37 @@ pub fn outcomes(binaries: &Binaries, outcomes: &Outcomes<'_>) -> Result<Command,
     Ok(command)
 }
 
-/// `aegis-trainer train` on [`TRAINING_DATA`] into `out`.
-pub fn trainer(binaries: &Binaries, out: &Path) -> Result<Command, StackError> {
+/// Which of the stack's two models: the live one every scorer starts with (`--model`), or the
+/// shadow published on the models topic, scored beside it and only measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelRole {
+    /// The trainer's defaults (100 trees, depth 12, seed 42).
+    Live,
+    /// A different forest: fewer, shallower trees from another seed, so that it disagrees with
+    /// the live model now and then and the agreement matrix and its outcomes show it.
+    Shadow,
+}
+
+impl ModelRole {
+    /// `live` or `shadow`: `aegis-trainer publish --role`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelRole::Live => "live",
+            ModelRole::Shadow => "shadow",
+        }
+    }
+
+    /// Its hyper-parameters, beyond the trainer's defaults.
+    fn train_args(self) -> &'static [&'static str] {
+        match self {
+            ModelRole::Live => &[],
+            ModelRole::Shadow => &["--trees", "30", "--max-depth", "8", "--seed", "7"],
+        }
+    }
+}
+
+/// `aegis-trainer train` of `role`'s model on [`TRAINING_DATA`] into `out`.
+pub fn trainer(binaries: &Binaries, out: &Path, role: ModelRole) -> Result<Command, StackError> {
     let data = Path::new(TRAINING_DATA);
     if !data.is_file() {
         return Err(StackError::MissingRepositoryFile(data.to_owned()));
@@ -148,7 +177,24 @@ pub fn trainer(binaries: &Binaries, out: &Path) -> Result<Command, StackError> {
         .arg(data)
         .arg("--out")
         .arg(out)
-        .args(["--legit-weight", LEGIT_WEIGHT]);
+        .args(["--legit-weight", LEGIT_WEIGHT])
+        .args(role.train_args());
+    Ok(command)
+}
+
+/// `aegis-trainer publish` of `model` as `role` on the contract's models topic.
+pub fn publish(
+    binaries: &Binaries,
+    brokers: &str,
+    model: &Path,
+    role: ModelRole,
+) -> Result<Command, StackError> {
+    let mut command = Command::new(binaries.path("aegis-trainer")?);
+    command
+        .args(["publish", "--brokers", brokers])
+        .arg("--model")
+        .arg(model)
+        .args(["--role", role.as_str()]);
     Ok(command)
 }
 

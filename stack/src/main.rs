@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aegis_core::error_line::one_line;
 use aegis_core::topics::{spec, TRANSACTIONS_TOPIC};
-use aegis_stack::commands::{self, Binaries};
+use aegis_stack::commands::{self, Binaries, ModelRole};
 use aegis_stack::model::{self, ModelState};
 use aegis_stack::up::{self, Ending, UpConfig};
 use aegis_stack::{wait, StackError};
@@ -141,6 +141,18 @@ struct UpArgs {
     /// The shared model, trained first if missing or older than the trainer or the data.
     #[arg(long, env = "AEGIS_STACK_MODEL", default_value = "models/aegis.model")]
     model: PathBuf,
+    /// The shadow model, trained first (fewer, shallower trees, another seed) if missing or older
+    /// than the trainer or the data, and published on the models topic with `aegis-trainer
+    /// publish --role shadow` once the scorers run: they score every transaction with it too.
+    #[arg(
+        long,
+        env = "AEGIS_STACK_SHADOW_MODEL",
+        default_value = "models/aegis-shadow.model"
+    )]
+    shadow_model: PathBuf,
+    /// Run no shadow model.
+    #[arg(long, env = "AEGIS_STACK_NO_SHADOW")]
+    no_shadow: bool,
     /// Scorer replicas in one consumer group (at most the partitions of `transactions`).
     #[arg(long, env = "AEGIS_STACK_SCORERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     scorers: u16,
@@ -248,10 +260,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 command.get_program().to_string_lossy()
             );
         }
-        Command::Model { bins, out } => match model::ensure(&Binaries::new(bins.bin_dir), &out)? {
-            ModelState::Trained => eprintln!("aegis-stack: trained {}", out.display()),
-            ModelState::UpToDate => eprintln!("aegis-stack: {} is up to date", out.display()),
-        },
+        Command::Model { bins, out } => {
+            match model::ensure(&Binaries::new(bins.bin_dir), &out, ModelRole::Live)? {
+                ModelState::Trained => eprintln!("aegis-stack: trained {}", out.display()),
+                ModelState::UpToDate => eprintln!("aegis-stack: {} is up to date", out.display()),
+            }
+        }
         Command::Wait {
             kafka,
             http,
@@ -291,6 +305,7 @@ fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         binaries: Binaries::new(&args.bins.bin_dir),
         bin_dir: args.bins.bin_dir,
         model: args.model,
+        shadow_model: (!args.no_shadow).then_some(args.shadow_model),
         scorers: args.scorers,
         group_id: args.group_id,
         live_view: args.live_view,

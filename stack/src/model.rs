@@ -1,12 +1,13 @@
-//! The shared model: trained from the PaySim sample in `data/` when the file is missing or older
-//! than the trainer binary or the data (a rebuilt trainer may write another format), and reused
-//! otherwise — so the demo, the checks, the chaos scenarios and CI train it once between them.
+//! The shared models, live and shadow: each trained from the PaySim sample in `data/` when its
+//! file is missing or older than the trainer binary or the data (a rebuilt trainer may write
+//! another format), and reused otherwise — so the demo, the checks, the chaos scenarios and CI
+//! train them once between them.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::commands::{self, Binaries, TRAINING_DATA};
+use crate::commands::{self, Binaries, ModelRole, TRAINING_DATA};
 use crate::StackError;
 
 /// Whether [`ensure`] found the model up to date or trained it.
@@ -18,9 +19,13 @@ pub enum ModelState {
     Trained,
 }
 
-/// Makes sure `model` exists and is up to date, training it if not; the trainer's output goes to
-/// `MODEL.train.log`.
-pub fn ensure(binaries: &Binaries, model: &Path) -> Result<ModelState, StackError> {
+/// Makes sure `model`, `role`'s, exists and is up to date, training it if not; the trainer's
+/// output goes to `MODEL.train.log`.
+pub fn ensure(
+    binaries: &Binaries,
+    model: &Path,
+    role: ModelRole,
+) -> Result<ModelState, StackError> {
     let trainer = binaries.path("aegis-trainer")?;
     if newer_than_all(model, &[&trainer, Path::new(TRAINING_DATA)]) {
         return Ok(ModelState::UpToDate);
@@ -33,7 +38,7 @@ pub fn ensure(binaries: &Binaries, model: &Path) -> Result<ModelState, StackErro
     let errors = output
         .try_clone()
         .map_err(StackError::file("cannot write", &log))?;
-    let mut command = commands::trainer(binaries, model)?;
+    let mut command = commands::trainer(binaries, model, role)?;
     let status = command
         .stdout(output)
         .stderr(errors)

@@ -1,14 +1,16 @@
 //! Starting the stack in order, each part only once the one before is ready and each wait
-//! bounded: the model, the broker with the contract's topics, the scorers (serving HTTP, then
-//! holding partitions, so traffic starts on a settled group), the outcome service, the producer
-//! (with labels after `--label-delay`), and Prometheus scraping every target.
+//! bounded: the models (live and shadow), the broker with the contract's topics, the scorers
+//! (serving HTTP, then holding partitions, so traffic starts on a settled group), the shadow
+//! model published on the models topic and installed by every scorer, the outcome service, the
+//! producer (with labels after `--label-delay`), and Prometheus scraping every target.
 
+use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::commands;
+use crate::commands::{self, ModelRole};
 use crate::model::{self, ModelState};
 use crate::process::Service;
 use crate::up::{say, UpConfig};
@@ -49,15 +51,20 @@ pub fn start(
     runtime: &tokio::runtime::Handle,
 ) -> Result<Stack, StackError> {
     let agent = wait::http_agent();
-    match model::ensure(&config.binaries, &config.model)? {
-        ModelState::Trained => say(format!(
-            "trained {} (log: {})",
-            config.model.display(),
-            model::train_log(&config.model).display()
-        )),
-        ModelState::UpToDate => say(format!("{} is up to date", config.model.display())),
+    let models = std::iter::once((ModelRole::Live, &config.model))
+        .chain(config.shadow_model.iter().map(|m| (ModelRole::Shadow, m)));
+    for (role, file) in models {
+        match model::ensure(&config.binaries, file, role)? {
+            ModelState::Trained => say(format!(
+                "trained the {} model {} (log: {})",
+                role.as_str(),
+                file.display(),
+                model::train_log(file).display()
+            )),
+            ModelState::UpToDate => say(format!("{} is up to date", file.display())),
+        }
+        wait::not_cancelled(cancel)?;
     }
-    wait::not_cancelled(cancel)?;
 
     let broker = Broker::start_in(&dir.join("broker"), port()?)?;
     let brokers = broker.bootstrap();
@@ -94,6 +101,9 @@ pub fn start(
         scorers.len(),
         config.group_id
     ));
+    if let Some(shadow) = &config.shadow_model {
+        publish_shadow(config, dir, &brokers, shadow, &scorers, cancel, &agent)?;
+    }
 
     let outcomes_port = port()?;
     let outcomes_group = format!("{}-outcomes", config.group_id);
@@ -149,6 +159,71 @@ pub fn start(
         producer,
         prometheus,
     })
+}
+
+/// Publishes `shadow` on the models topic (`aegis-trainer publish --role shadow`, its output in
+/// `DIR/publish-shadow.log`) and waits until every scorer has installed it (`GET /v1/model`), so
+/// that every transaction of the run is scored by both models.
+fn publish_shadow(
+    config: &UpConfig,
+    dir: &Path,
+    brokers: &str,
+    shadow: &Path,
+    scorers: &[Part],
+    cancel: &CancellationToken,
+    agent: &ureq::Agent,
+) -> Result<(), StackError> {
+    let log = dir.join("publish-shadow.log");
+    let output = File::create(&log).map_err(StackError::file("cannot write", &log))?;
+    let errors = output
+        .try_clone()
+        .map_err(StackError::file("cannot write", &log))?;
+    let mut command = commands::publish(&config.binaries, brokers, shadow, ModelRole::Shadow)?;
+    let status = command
+        .stdout(output)
+        .stderr(errors)
+        .status()
+        .map_err(|source| StackError::Spawn {
+            name: "aegis-trainer publish".to_owned(),
+            program: config.binaries.path("aegis-trainer").unwrap_or_default(),
+            source,
+        })?;
+    if !status.success() {
+        return Err(StackError::Exited {
+            name: "aegis-trainer publish --role shadow".to_owned(),
+            status,
+            log,
+        });
+    }
+    let mut version = String::new();
+    for scorer in scorers {
+        let url = format!("{}/v1/model", scorer.url);
+        let what = format!(
+            "{} installing the shadow model ({url})",
+            scorer.service.name()
+        );
+        let log = scorer.service.log().to_owned();
+        wait::until(&what, config.ready_timeout, Some(&log), || {
+            wait::not_cancelled(cancel)?;
+            Ok(match shadow_version(&wait::http_get(agent, &url)) {
+                Some(v) => {
+                    version = v;
+                    true
+                }
+                None => false,
+            })
+        })?;
+    }
+    say(format!(
+        "shadow model {version} published and installed by every scorer (scored beside the live one)"
+    ));
+    Ok(())
+}
+
+/// The shadow model's version in a `GET /v1/model` answer, when one is installed.
+fn shadow_version(answer: &Option<String>) -> Option<String> {
+    let view: serde_json::Value = serde_json::from_str(answer.as_deref()?).ok()?;
+    Some(view["shadow"]["model_version"].as_str()?.to_owned())
 }
 
 /// Prometheus scraping `scorers`, `outcomes` and `producer`, ready once every target is up.

@@ -41,6 +41,8 @@ pub struct UpConfig {
     pub bin_dir: PathBuf,
     /// The shared model, trained if missing or stale.
     pub model: PathBuf,
+    /// The shadow model, trained if missing or stale and published once the scorers run.
+    pub shadow_model: Option<PathBuf>,
     /// Scorer replicas in one consumer group.
     pub scorers: u16,
     /// Their consumer group.

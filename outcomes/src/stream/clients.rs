@@ -45,10 +45,12 @@ pub(super) struct Decoders {
 impl Decoders {
     pub(super) fn decode(&self, side: Side, bytes: &[u8]) -> Result<Held, DecodeError> {
         match (&self.registry, side) {
-            (None, Side::Verdict) => Ok(Held::Verdict(AvroCodec::verdict().decode(bytes)?.0)),
+            (None, Side::Verdict | Side::ShadowVerdict) => {
+                Ok(Held::Verdict(AvroCodec::verdict().decode(bytes)?.0))
+            }
             (None, Side::Label) => Ok(Held::Label(AvroCodec::label().decode(bytes)?.0)),
             // A registry lookup is blocking HTTP (once per schema id).
-            (Some((verdicts, _)), Side::Verdict) => {
+            (Some((verdicts, _)), Side::Verdict | Side::ShadowVerdict) => {
                 tokio::task::block_in_place(|| Ok(Held::Verdict(verdicts.decode(bytes)?.0)))
             }
             (Some((_, labels)), Side::Label) => {
@@ -58,8 +60,8 @@ impl Decoders {
     }
 }
 
-/// Labels must have as many partitions as verdicts: both are keyed by account, so one account's
-/// verdicts and labels then meet on the same partition number.
+/// Labels and shadow verdicts must have as many partitions as verdicts: all are keyed by account,
+/// so one account's verdicts, shadow verdicts and labels then meet on the same partition number.
 pub(super) fn check_co_partitioned(
     consumer: &OutcomesConsumer,
     config: &OutcomesConfig,
@@ -74,14 +76,20 @@ pub(super) fn check_co_partitioned(
             .find(|t| t.name() == topic)
             .map_or(0, |t| t.partitions().len()))
     };
-    let (verdicts, labels) = (count(&config.verdicts_topic)?, count(&config.labels_topic)?);
-    if verdicts != labels {
-        bail!(
-            "--labels-topic {} has {labels} partitions but --verdicts-topic {} has {verdicts}: \
-             labels must be co-partitioned with verdicts (same key, same partition count)",
-            config.labels_topic,
-            config.verdicts_topic
-        );
+    let verdicts = count(&config.verdicts_topic)?;
+    let mut followers = vec![("--labels-topic", config.labels_topic.as_str(), "labels")];
+    if let Some(shadow) = config.shadow_verdicts() {
+        followers.push(("--shadow-verdicts-topic", shadow, "shadow verdicts"));
+    }
+    for (flag, topic, what) in followers {
+        let n = count(topic)?;
+        if n != verdicts {
+            bail!(
+                "{flag} {topic} has {n} partitions but --verdicts-topic {} has {verdicts}: \
+                 {what} must be co-partitioned with verdicts (same key, same partition count)",
+                config.verdicts_topic
+            );
+        }
     }
     Ok(())
 }

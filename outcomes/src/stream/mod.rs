@@ -1,6 +1,7 @@
-//! The stream side: one loop that reads verdicts and labels, joins them ([`crate::join`]), writes
-//! each outcome, and stores a source offset only when everything at or below it is finished
-//! ([`crate::ledger`]) — joined and acknowledged, evicted, replaced or undecodable. librdkafka
+//! The stream side: one loop that reads verdicts, labels and shadow verdicts, joins them
+//! ([`crate::join`]), writes each live outcome and measures each shadow one, and stores a source
+//! offset only when everything at or below it is finished ([`crate::ledger`]) — joined (and, live,
+//! acknowledged), evicted, replaced or undecodable; a label, in both joins. librdkafka
 //! commits stored offsets in the background, so a crash (even SIGKILL) re-reads every unfinished
 //! message and loses no outcome; outcomes acknowledged after the last commit are written again.
 //! A delivery that fails for good stops the service rather than skipping an outcome.
@@ -24,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::assignment::{Assignment, OutcomesContext, UNASSIGNED};
 use crate::config::OutcomesConfig;
-use crate::join::{JoinWindow, Match, Side, Source};
+use crate::join::{Joins, Match, Offered, Role, Side, Source};
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 
@@ -67,7 +68,7 @@ struct Joiner {
     metrics: Arc<Metrics>,
     framing: Framing,
     decoders: Decoders,
-    join: JoinWindow,
+    joins: Joins,
     ledger: Ledger,
     /// The epoch each partition's join state and ledger belong to.
     epochs: HashMap<i32, u64>,
@@ -89,7 +90,7 @@ pub async fn run(
                 assignment: assignment.clone(),
                 metrics: metrics.clone(),
                 verdicts_topic: config.verdicts_topic.clone(),
-                labels_topic: config.labels_topic.clone(),
+                followers: config.followers(),
             })
             .context("cannot create the Kafka consumer (check --brokers and the -X / --kafka-config properties)")?,
     );
@@ -116,15 +117,17 @@ pub async fn run(
         .with_context(|| format!("cannot subscribe to {}", config.verdicts_topic))?;
     tracing::info!(
         verdicts = %config.verdicts_topic, labels = %config.labels_topic,
+        shadow_verdicts = config.shadow_verdicts().unwrap_or("(none)"),
         outcomes = %config.outcomes_topic, group = %config.group_id,
         join_window_s = config.join_window, max_pending = config.max_pending,
         properties = %kafka::describe(&config.kafka.properties()),
         "outcome service started"
     );
     let mut joiner = Joiner {
-        join: JoinWindow::new(
+        joins: Joins::new(
             config.join_window(),
             usize::try_from(config.max_pending).unwrap_or(usize::MAX),
+            config.shadow_verdicts().is_some(),
         ),
         config,
         consumer,
@@ -196,8 +199,10 @@ impl Joiner {
     async fn read(&mut self, m: &BorrowedMessage<'_>) -> Result<()> {
         let side = if m.topic() == self.config.verdicts_topic {
             Side::Verdict
-        } else {
+        } else if m.topic() == self.config.labels_topic {
             Side::Label
+        } else {
+            Side::ShadowVerdict
         };
         let (partition, offset) = (m.partition(), m.offset());
         let epoch = self.assignment.epoch(partition);
@@ -211,7 +216,6 @@ impl Joiner {
             offset,
         };
         self.metrics.received(side);
-        self.ledger.read(source);
         let held = match self.decoders.decode(side, m.payload().unwrap_or_default()) {
             Ok(held) => held,
             Err(e) if e.is_retryable() => {
@@ -222,21 +226,45 @@ impl Joiner {
             Err(e) => {
                 tracing::warn!(topic = m.topic(), partition, offset, error = %e, "skipping a message that cannot be decoded");
                 self.metrics.undecodable(side);
+                self.ledger.read(source, 1);
                 self.ledger.finish(source);
                 return Ok(());
             }
         };
-        let offered = self.join.offer(partition, offset, held, Instant::now());
+        // Held once per join it is offered to (a label: the live one and the shadow one).
+        self.ledger.read(source, self.joins.uses(side));
+        for offered in self
+            .joins
+            .offer(side, partition, offset, held, Instant::now())
+        {
+            self.offered(epoch, offered).await?;
+        }
+        Ok(())
+    }
+
+    /// Releases what one join let go of, and hands on what it matched: a live match is written
+    /// (finished when acknowledged), a shadow match only measured (finished now).
+    async fn offered(&mut self, epoch: u64, offered: Offered) -> Result<()> {
         if let Some(replaced) = offered.replaced {
-            self.metrics.duplicate(side);
+            self.metrics.duplicate(offered.role, replaced.side);
             self.ledger.finish(replaced);
         }
         for eviction in offered.evicted {
-            self.metrics.evicted(eviction.source.side, eviction.reason);
+            self.metrics
+                .evicted(eviction.role, eviction.source.side, eviction.reason);
             self.ledger.finish(eviction.source);
         }
-        if let Some(matched) = offered.matched {
-            self.send(epoch, matched).await?;
+        match offered.matched {
+            Some(matched) if matched.role == Role::Live => self.send(epoch, matched).await?,
+            Some(matched) => {
+                let now = now_ms();
+                let outcome = Outcome::join(&matched.verdict, &matched.label, now);
+                self.metrics.joined(Role::Shadow, &outcome, now);
+                for source in matched.sources {
+                    self.ledger.finish(source);
+                }
+            }
+            None => {}
         }
         Ok(())
     }
@@ -250,7 +278,7 @@ impl Joiner {
     }
 
     fn forget(&mut self, partition: i32) {
-        let dropped = self.join.drop_partition(partition);
+        let dropped = self.joins.drop_partition(partition);
         self.ledger.drop_partition(partition);
         self.epochs.remove(&partition);
         if dropped > 0 {
@@ -298,7 +326,7 @@ impl Joiner {
                 flight.outcome.tx_id
             );
         }
-        self.metrics.acknowledged(&flight.outcome, now_ms());
+        self.metrics.joined(Role::Live, &flight.outcome, now_ms());
         if self.epochs.get(&flight.partition) == Some(&flight.epoch) {
             for source in flight.sources {
                 self.ledger.finish(source);
@@ -317,13 +345,17 @@ impl Joiner {
         for partition in taken {
             self.forget(partition);
         }
-        for eviction in self.join.evict_expired(Instant::now()) {
-            self.metrics.evicted(eviction.source.side, eviction.reason);
+        for eviction in self.joins.evict_expired(Instant::now()) {
+            self.metrics
+                .evicted(eviction.role, eviction.source.side, eviction.reason);
             self.ledger.finish(eviction.source);
         }
         self.store_offsets();
-        for side in Side::ALL {
-            self.metrics.set_pending(side, self.join.pending(side));
+        for role in Role::ALL {
+            for side in role.sides() {
+                self.metrics
+                    .set_pending(role, side, self.joins.pending(role, side));
+            }
         }
         self.metrics.quality_gauges(now_ms() / 1000);
     }
@@ -340,6 +372,7 @@ impl Joiner {
             let topic = match side {
                 Side::Verdict => &self.config.verdicts_topic,
                 Side::Label => &self.config.labels_topic,
+                Side::ShadowVerdict => &self.config.shadow_verdicts_topic,
             };
             // librdkafka commits offset + 1: the next message to read.
             if let Err(e) = self.consumer.store_offset(topic, partition, offset) {

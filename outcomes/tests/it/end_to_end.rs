@@ -20,7 +20,7 @@ const FIRST_ROWS: usize = 300;
 const MORE_FRAUDS: usize = 60;
 
 /// A PaySim CSV of a few hundred rows with dozens of frauds, written in `dir`.
-fn sample(dir: &Path) -> PathBuf {
+pub fn sample(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(data("paysim_transfer_cashout_steps_1-10.csv")).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap();
@@ -35,7 +35,7 @@ fn sample(dir: &Path) -> PathBuf {
     path
 }
 
-fn scorer_config(broker: &Broker, topics: &Topics) -> ScorerConfig {
+pub fn scorer_config(broker: &Broker, topics: &Topics) -> ScorerConfig {
     ScorerConfig {
         brokers: broker.bootstrap(),
         group_id: unique_topic("scorer"),
@@ -185,12 +185,14 @@ async fn every_labelled_transaction_gets_one_outcome_despite_a_sigkill_and_count
     // The restarted service reports on /metrics and /healthz, then stops cleanly on SIGTERM.
     let metrics = outcomes.get("/metrics");
     for series in [
-        "aegis_outcomes_total{decision=\"BLOCK\",label=\"fraud\"}",
-        "aegis_outcomes_money_stopped_total",
-        "aegis_outcomes_precision{flagged=\"block\"}",
-        "aegis_outcomes_recall{flagged=\"review_or_block\"}",
-        "aegis_outcomes_pending{side=\"verdict\"}",
-        "aegis_outcomes_evicted_total{reason=\"window\",side=\"label\"}",
+        "aegis_outcomes_total{decision=\"BLOCK\",label=\"fraud\",role=\"live\"}",
+        "aegis_outcomes_total{decision=\"BLOCK\",label=\"fraud\",role=\"shadow\"}",
+        "aegis_outcomes_money_stopped_total{role=\"live\"}",
+        "aegis_outcomes_precision{flagged=\"block\",role=\"live\"}",
+        "aegis_outcomes_recall{flagged=\"review_or_block\",role=\"shadow\"}",
+        "aegis_outcomes_pending{role=\"live\",side=\"verdict\"}",
+        "aegis_outcomes_pending{role=\"shadow\",side=\"shadow_verdict\"}",
+        "aegis_outcomes_evicted_total{reason=\"window\",role=\"live\",side=\"label\"}",
     ] {
         assert!(metrics.contains(series), "{series} missing:\n{metrics}");
     }

@@ -133,43 +133,54 @@ async fn two_instances_share_the_partitions_and_write_every_outcome() {
     assert!(a > 0 && b > 0, "{a} and {b}");
     let metrics = first.get("/metrics");
     assert!(
-        metrics.contains("aegis_outcomes_precision{flagged=\"block\"} 1"),
+        metrics.contains("aegis_outcomes_precision{flagged=\"block\",role=\"live\"} 1"),
         "{metrics}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn labels_not_co_partitioned_with_verdicts_are_one_error_line() {
+async fn labels_or_shadow_verdicts_not_co_partitioned_with_verdicts_are_one_error_line() {
     let broker = Broker::start();
-    let (verdicts, labels, outcomes) = (
-        unique_topic("verdicts"),
-        unique_topic("labels"),
-        unique_topic("outcomes"),
-    );
+    let [verdicts, labels, good_labels, shadow, outcomes] =
+        ["verdicts", "labels", "labels", "shadow", "outcomes"].map(unique_topic);
     broker
         .create_topics(&[
             (&verdicts, PARTITIONS),
             (&labels, 2),
+            (&good_labels, PARTITIONS),
+            (&shadow, 2),
             (&outcomes, PARTITIONS),
         ])
         .await;
-    let output = Command::new(env!("CARGO_BIN_EXE_aegis-outcomes"))
-        .args(["--brokers", &broker.bootstrap()])
-        .args(["--verdicts-topic", &verdicts])
-        .args(["--labels-topic", &labels])
-        .args(["--outcomes-topic", &outcomes])
-        .args(["--http-addr", &format!("127.0.0.1:{}", free_port())])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{err}");
-    let last = err.lines().last().unwrap();
+    let last_error_line = |labels: &str, shadow: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_aegis-outcomes"))
+            .args(["--brokers", &broker.bootstrap()])
+            .args(["--verdicts-topic", &verdicts])
+            .args(["--labels-topic", labels])
+            .args(["--shadow-verdicts-topic", shadow])
+            .args(["--outcomes-topic", &outcomes])
+            .args(["--http-addr", &format!("127.0.0.1:{}", free_port())])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(1), "{err}");
+        err.lines().last().unwrap().to_owned()
+    };
+    // Without shadow verdicts (`""`), the labels are checked.
     assert_eq!(
-        last,
+        last_error_line(&labels, ""),
         format!(
             "aegis-outcomes: error: --labels-topic {labels} has 2 partitions but --verdicts-topic \
              {verdicts} has 4: labels must be co-partitioned with verdicts (same key, same \
              partition count)"
+        )
+    );
+    assert_eq!(
+        last_error_line(&good_labels, &shadow),
+        format!(
+            "aegis-outcomes: error: --shadow-verdicts-topic {shadow} has 2 partitions but \
+             --verdicts-topic {verdicts} has 4: shadow verdicts must be co-partitioned with \
+             verdicts (same key, same partition count)"
         )
     );
 }

@@ -4,6 +4,7 @@
 
 mod end_to_end;
 mod group;
+mod shadow;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -31,28 +32,37 @@ pub fn data(name: &str) -> PathBuf {
 /// A small model, trained once per test binary with the trainer's own code.
 pub fn model() -> &'static Path {
     static MODEL: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = MODEL.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("small.model");
-        aegis_trainer::train::run(&aegis_trainer::TrainArgs {
-            data: vec![aegis_trainer::sources::DataSource {
-                path: data("paysim_fraud_enriched_steps_1-400.csv"),
-                legit_weight: None,
-            }],
-            out: out.clone(),
-            trees: 30,
-            max_depth: 10,
-            min_samples_leaf: 1,
-            features_per_split: None,
-            seed: 42,
-            legit_weight: Some(256.2),
-            block_precision: 0.99,
-            review_precision: 0.9,
-        })
-        .unwrap();
-        (dir, out)
-    });
+    let (_, path) = MODEL.get_or_init(|| train(30, 10, 42));
     path
+}
+
+/// Another, smaller model (other trees, depth and seed): a shadow to compare with [`model`].
+pub fn shadow_model() -> &'static Path {
+    static MODEL: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = MODEL.get_or_init(|| train(8, 5, 7));
+    path
+}
+
+fn train(trees: usize, max_depth: u16, seed: u64) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("small.model");
+    aegis_trainer::train::run(&aegis_trainer::TrainArgs {
+        data: vec![aegis_trainer::sources::DataSource {
+            path: data("paysim_fraud_enriched_steps_1-400.csv"),
+            legit_weight: None,
+        }],
+        out: out.clone(),
+        trees,
+        max_depth,
+        min_samples_leaf: 1,
+        features_per_split: None,
+        seed,
+        legit_weight: Some(256.2),
+        block_precision: 0.99,
+        review_precision: 0.9,
+    })
+    .unwrap();
+    (dir, out)
 }
 
 /// Fresh topics of the closed loop on one broker.
@@ -62,6 +72,7 @@ pub struct Topics {
     pub dlq: String,
     pub labels: String,
     pub outcomes: String,
+    pub shadow: String,
 }
 
 impl Topics {
@@ -72,6 +83,7 @@ impl Topics {
             dlq: unique_topic("dlq"),
             labels: unique_topic("labels"),
             outcomes: unique_topic("outcomes"),
+            shadow: unique_topic("shadow"),
         };
         broker
             .create_topics(&[
@@ -80,6 +92,7 @@ impl Topics {
                 (&topics.dlq, 1),
                 (&topics.labels, PARTITIONS),
                 (&topics.outcomes, PARTITIONS),
+                (&topics.shadow, PARTITIONS),
             ])
             .await;
         topics
@@ -107,6 +120,7 @@ impl OutcomesProcess {
             .args(["--verdicts-topic", &topics.verdicts])
             .args(["--labels-topic", &topics.labels])
             .args(["--outcomes-topic", &topics.outcomes])
+            .args(["--shadow-verdicts-topic", &topics.shadow])
             .args(["--join-window", "120"])
             .args(["--http-addr", &http])
             .env("AEGIS_LOG", "info,rdkafka=warn")
