@@ -91,9 +91,10 @@ async fn shadow_outcomes_are_measured_beside_the_live_ones_and_equal_evaluate() 
     // `aegis-trainer publish --role shadow`, then wait for the replica to install it.
     let args = PublishArgs {
         brokers: broker.bootstrap(),
-        model: shadow_model().to_owned(),
-        role: publish::Role::Shadow,
-        topic: models_topic.clone(),
+        model: Some(shadow_model().to_owned()),
+        role: Some(publish::Role::Shadow),
+        rules: None,
+        topic: Some(models_topic.clone()),
         review_threshold: None,
         block_threshold: None,
         timeout: 30,
