@@ -172,6 +172,8 @@ def scorer(name, broker, group, input_topic, output_topic, cpu=None):
     p = start(name, [BIN / "aegis-scorer", "--brokers", broker.brokers, "--group-id", group,
                      "--input-topic", input_topic, "--output-topic", output_topic,
                      "--dlq-topic", broker.topic(f"{output_topic}.dlq", 1), "--model", MODEL,
+                     # Account state on, as deployed: every batch also writes its accounts' states.
+                     "--state-changelog-topic", broker.topic(f"{output_topic}.state"),
                      "--http-addr", f"127.0.0.1:{port}"], cpu=cpu)
     p.url = f"http://127.0.0.1:{port}"
     wait_http(p.url + "/healthz", name, p)

@@ -54,13 +54,18 @@ pub struct Scorer<'a> {
     pub live_view: Option<&'a str>,
 }
 
-/// `aegis-scorer` for `scorer`.
+/// The seed rule set (docs/rules.md), relative to the repository root the stack runs from.
+pub const SEED_RULES: &str = "deploy/rules/default.json";
+
+/// `aegis-scorer` for `scorer`: the model, and the seed rules (so the takeover is blocked by its
+/// sequence).
 pub fn scorer(binaries: &Binaries, scorer: &Scorer<'_>) -> Result<Command, StackError> {
     let mut command = Command::new(binaries.path("aegis-scorer")?);
     command
         .args(["--brokers", scorer.brokers, "--group-id", scorer.group_id])
         .arg("--model")
         .arg(scorer.model)
+        .args(["--rules", SEED_RULES])
         .args(["--http-addr", &format!("127.0.0.1:{}", scorer.port)]);
     if let Some(view) = scorer.live_view {
         command.args(["--live-view", view]);
