@@ -49,6 +49,9 @@ ZERO_IS_HEALTHY = {
     ("Money, live model (time range)", "money lost"),
     ("Money, live model (time range)", "legit money blocked"),
     ("Waiting for a counterpart, and evicted", "evicted {{side}} ({{role}} join, {{reason}})"),
+    ("Account state", "evicted ({{reason}})"),
+    ("State restores and rule updates", "accounts restored"),
+    ("State restores and rule updates", "rule sets {{outcome}}"),
 }
 REPLICAS_TABLE_ZERO = {"E"}  # the Replicas table's delivery failures
 
