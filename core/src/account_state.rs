@@ -6,8 +6,8 @@
 //! features sees the same values in both places.
 //!
 //! Time is the transaction's `event_time` (milliseconds). PaySim rows carry only their hour
-//! (`step`); replayed offline, a row's time is [`step_time_ms`], and a replay that wants equal
-//! features online publishes the same `event_time`.
+//! (`step`); read from CSV, a row's time is the start of its step
+//! ([`crate::paysim::step_event_time`]), online and offline alike.
 //!
 //! Every remembered transaction carries its *source offset* (its position in the input partition
 //! online, its row number offline). A transaction read again after a crash — at-least-once
@@ -24,11 +24,6 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use crate::transaction::{Transaction, TxType};
-
-/// A PaySim step (hour) as milliseconds: the time of a replayed row that has no `event_time`.
-pub fn step_time_ms(step: i32) -> i64 {
-    i64::from(step) * 3_600_000
-}
 
 /// The shape of the state: window lengths and how much history an account keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -253,6 +248,5 @@ mod tests {
         let json = serde_json::to_string(&history).unwrap();
         let back: AccountHistory = serde_json::from_str(&json).unwrap();
         assert_eq!(back, history);
-        assert_eq!(step_time_ms(2), 7_200_000);
     }
 }

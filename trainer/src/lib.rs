@@ -20,6 +20,7 @@ pub mod reliability_plot;
 pub mod report;
 pub mod sources;
 pub mod split;
+pub mod state;
 pub mod train;
 
 use std::path::PathBuf;

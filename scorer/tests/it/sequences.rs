@@ -174,3 +174,88 @@ async fn a_rule_set_published_while_traffic_flows_changes_decisions_without_a_re
     assert_eq!(verdicts["C7103-transfer"].rules, ["drain_after_probe"]);
     replica.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_rows_give_the_same_state_online_and_offline() {
+    use std::collections::HashMap;
+
+    use aegis_core::account_state::StateParams;
+    use aegis_core::paysim::PaysimReader;
+    use aegis_scorer::stream::state::Stored;
+    use rdkafka::Message;
+
+    // 300 PaySim rows over 12 steps and 20 accounts, each account paying, transferring and cashing
+    // out to a few destinations, in step order.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("rows.csv");
+    let mut text = String::from("step,type,amount,nameOrig,oldbalanceOrg,newbalanceOrig,nameDest,oldbalanceDest,newbalanceDest,isFraud,isFlaggedFraud\n");
+    for i in 0..300 {
+        let (step, account, dest) = (1 + i / 25, i % 20, i % 7);
+        let kind = ["PAYMENT", "TRANSFER", "CASH_OUT"][i % 3];
+        let amount = 10.0 + (i * 37 % 500) as f64;
+        text.push_str(&format!(
+            "{step},{kind},{amount},C90{account},5000.0,{},C80{dest},0.0,0.0,0,0\n",
+            5000.0 - amount
+        ));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let rows: Vec<Transaction> = PaysimReader::open(&csv)
+        .unwrap()
+        .map(|r| r.unwrap().transaction)
+        .collect();
+
+    // Offline: the trainer's replay.
+    let (_, offline) = aegis_trainer::state::replay(&rows, &StateParams::default());
+
+    // Online: the same rows through the scorer, on one partition so offsets follow the same order.
+    let pipeline = Pipeline::start().await;
+    let (input, changelog) = (
+        aegis_testkit::unique_topic("rows"),
+        aegis_testkit::unique_topic("state"),
+    );
+    pipeline
+        .broker
+        .create_topics(&[(&input, 1), (&changelog, 1)])
+        .await;
+    let replica = Replica::start(ScorerConfig {
+        input_topic: input.clone(),
+        state_changelog_topic: changelog.clone(),
+        ..pipeline.scorer_config("state-both-ways")
+    });
+    replica.wait_for_partitions().await;
+    let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", pipeline.broker.bootstrap())
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
+    for tx in &rows {
+        let value = aegis_core::avro::AvroCodec::transaction()
+            .encode(tx, aegis_core::avro::Framing::SingleObject)
+            .unwrap();
+        producer
+            .send(
+                rdkafka::producer::FutureRecord::to(&input)
+                    .key(tx.name_orig.as_bytes())
+                    .payload(&value),
+                std::time::Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    let (_, verdicts) = pipeline.read_verdicts(rows.len());
+    assert_eq!(verdicts.len(), rows.len());
+    replica.stop().await;
+
+    // The changelog's last record per account is the account's state online.
+    let mut online: HashMap<String, Stored> = HashMap::new();
+    for m in pipeline.read(&changelog, usize::MAX, std::time::Duration::from_secs(10)) {
+        let account = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
+        let stored: Stored = serde_json::from_slice(m.payload().unwrap()).unwrap();
+        online.insert(account, stored);
+    }
+    assert_eq!(online.len(), 20);
+    for (account, history) in &offline {
+        assert_eq!(&online[account].history, history, "{account}");
+    }
+}
