@@ -366,4 +366,46 @@ mod tests {
         let next = see(&mut second, 1, 9, &tx("a", 3), &mut evictions, &mut changes);
         assert_eq!(next.count_short, 2, "each transaction counted once");
     }
+
+    #[test]
+    fn memory_stays_bounded_over_a_million_transactions() {
+        // 1,000,000 transactions over 200,000 accounts on 4 partitions, at most 10,000 accounts
+        // per partition and 32 transactions per account.
+        let mut states = States::new(limits(10_000, 3_600_000), None);
+        let (mut evicted, mut changes) = (0u64, Changes::new());
+        let mut most = 0;
+        for i in 0..1_000_000i64 {
+            let account = format!("C{}", i * 7_919 % 200_000);
+            let partition = (i % 4) as i32;
+            states
+                .observe(
+                    partition,
+                    1,
+                    i,
+                    &tx(&account, i * 10),
+                    &mut changes,
+                    |_| evicted += 1,
+                    |_| {},
+                )
+                .unwrap();
+            if i % 10_000 == 0 {
+                changes.clear();
+                most = most.max(states.accounts());
+            }
+        }
+        assert!(
+            states.accounts() <= 40_000 && most <= 40_000,
+            "{}",
+            states.accounts()
+        );
+        assert!(evicted > 100_000, "evictions counted: {evicted}");
+        let longest = states
+            .partitions
+            .values()
+            .flat_map(|p| p.accounts.values())
+            .map(|a| a.history.recent.len())
+            .max()
+            .unwrap();
+        assert!(longest <= StateParams::default().max_recent);
+    }
 }

@@ -259,3 +259,64 @@ async fn the_same_rows_give_the_same_state_online_and_offline() {
         assert_eq!(&online[account].history, history, "{account}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_applies_a_published_rule_set() {
+    let pipeline = Pipeline::start().await;
+    let rules_topic = aegis_testkit::unique_topic("rules");
+    pipeline.broker.create_topics(&[(&rules_topic, 1)]).await;
+    let config = ScorerConfig {
+        rules_topic: rules_topic.clone(),
+        ..pipeline.scorer_config("rules-two")
+    };
+    let (a, b) = (Replica::start(config.clone()), Replica::start(config));
+    a.wait_for_partitions().await;
+    b.wait_for_partitions().await;
+    for _ in 0..100 {
+        if a.assignment.partitions().len() + b.assignment.partitions().len() == 4
+            && !a.assignment.partitions().is_empty()
+            && !b.assignment.partitions().is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", pipeline.broker.bootstrap())
+        .create()
+        .unwrap();
+    let seed = std::fs::read(seed_rules()).unwrap();
+    producer
+        .send(
+            rdkafka::producer::FutureRecord::to(&rules_topic)
+                .key("default")
+                .payload(&seed),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    for replica in [&a, &b] {
+        for _ in 0..100 {
+            if replica.replica.metrics.rule_updates(true) == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(replica.replica.metrics.rule_updates(true), 1);
+    }
+    // Enough accounts to land on every partition, so both replicas score some.
+    let txs: Vec<Transaction> = (0..16)
+        .flat_map(|i| takeover(&format!("C72{i:02}"), 0.95, true))
+        .collect();
+    pipeline.publish_transactions(&txs).await;
+    let (_, verdicts) = pipeline.read_verdicts(txs.len());
+    for i in 0..16 {
+        let v = &verdicts[&format!("C72{i:02}-transfer")];
+        assert_eq!(v.rules, ["drain_after_probe"], "{v:?}");
+    }
+    let hits = |r: &Replica| r.replica.metrics.rule_hits("drain_after_probe");
+    assert!(hits(&a) > 0 && hits(&b) > 0, "both replicas applied it");
+    a.stop().await;
+    b.stop().await;
+}
