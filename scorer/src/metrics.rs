@@ -51,6 +51,7 @@ pub struct Metrics {
     state_restores: IntCounter,
     state_restored_accounts: IntCounter,
     state_restore_seconds: Histogram,
+    state_changelog_lag: IntGauge,
     shadow_agreement: IntCounterVec,
     shadow_delivery_failures: IntCounter,
     model_installed_at: GaugeVec,
@@ -109,6 +110,7 @@ impl Metrics {
             state_restores: counter(&r, "aegis_state_restores_total", "Partitions whose account states were restored from the changelog (on assignment)."),
             state_restored_accounts: counter(&r, "aegis_state_restored_accounts_total", "Accounts read back from the changelog."),
             state_restore_seconds: histogram(&r, "aegis_state_restore_seconds", "Time to restore one partition's account states from the changelog.", &[0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0]),
+            state_changelog_lag: register(&r, IntGauge::new("aegis_state_changelog_lag", "Input messages scored whose account changes the changelog has not acknowledged yet (their offsets wait for it): what a crash now would make the next owner read again.").expect("valid metric")),
             shadow_model_info: register(&r, GaugeVec::new(Opts::new("aegis_shadow_model_info", "The shadow model scored beside the live one (value 1), by version; absent without one."), &["model_version"]).expect("valid metric")),
             shadow_agreement: counter_vec(&r, "aegis_shadow_verdicts_total", "Transactions scored by both models, by the live decision and the shadow's: the agreement matrix.", &["live", "shadow"]),
             shadow_delivery_failures: counter(&r, "aegis_shadow_delivery_failures_total", "Shadow verdicts the broker failed to acknowledge (counted, never fatal)."),
@@ -277,6 +279,26 @@ impl Metrics {
             seconds = restored.seconds,
             "account states restored"
         );
+    }
+
+    /// `messages` more scored messages' account changes were handed to the changelog producer.
+    pub fn changelog_written(&self, messages: usize) {
+        self.state_changelog_lag.add(messages as i64);
+    }
+
+    /// The changelog acknowledged `messages` scored messages' account changes.
+    pub fn changelog_acknowledged(&self, messages: usize) {
+        self.state_changelog_lag.sub(messages as i64);
+    }
+
+    /// Scored messages whose account changes await the changelog's acknowledgement.
+    pub fn changelog_lag(&self) -> i64 {
+        self.state_changelog_lag.get()
+    }
+
+    /// Partitions restored from the changelog so far.
+    pub fn state_restores(&self) -> u64 {
+        self.state_restores.get()
     }
 
     /// Accounts held now.

@@ -24,6 +24,8 @@ pub(super) struct InFlight {
     pub outputs: Vec<Output>,
     /// The offsets to store once every delivery is acknowledged.
     pub offsets: Vec<InFlightOffset>,
+    /// Messages whose account changes are among `deliveries` (0 without a changelog).
+    pub changelogged: usize,
 }
 
 /// The highest offset of a batch on one partition, under the assignment epoch its messages were
@@ -82,6 +84,7 @@ pub(super) async fn acknowledge(
                 metrics.shadow_delivery_failed();
             }
         }
+        metrics.changelog_acknowledged(flight.changelogged);
         metrics.acknowledged(&flight.outputs, now_ms());
         if record_live {
             for output in &flight.outputs {

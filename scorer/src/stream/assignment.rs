@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
 use rdkafka::statistics::Statistics;
 use rdkafka::TopicPartitionList;
+use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
 
@@ -80,10 +81,13 @@ fn describe(list: &TopicPartitionList) -> String {
 }
 
 /// The consumer's context: keeps the [`Assignment`] up to date, logs rebalances, and turns
-/// librdkafka's statistics into the consumer-lag metric.
+/// librdkafka's statistics into the consumer-lag metric. With account state kept in a changelog,
+/// it pauses every partition as it is assigned and asks `restores` to restore it (the pipeline
+/// resumes it once restored).
 pub struct AssignmentContext {
     pub assignment: Arc<Assignment>,
     pub metrics: Arc<Metrics>,
+    pub restores: Option<mpsc::UnboundedSender<(i32, u64)>>,
 }
 
 impl ClientContext for AssignmentContext {
@@ -124,10 +128,20 @@ impl ConsumerContext for AssignmentContext {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
                 self.assignment.assign(list);
+                if let Some(restores) = &self.restores {
+                    // Nothing of these partitions is fetched until their state is restored.
+                    if let Err(e) = consumer.pause(list) {
+                        tracing::warn!(error = %e, "cannot pause assigned partitions: their first messages restore them");
+                    }
+                    for p in list.elements() {
+                        let _ =
+                            restores.send((p.partition(), self.assignment.epoch(p.partition())));
+                    }
+                }
                 self.assignment.rebalances.fetch_add(1, Ordering::Relaxed);
                 self.metrics.rebalances.inc();
                 self.metrics

@@ -8,6 +8,7 @@ use aegis_kafka as kafka;
 use aegis_kafka::registry::{RegistryDecoder, SchemaRegistry};
 use anyhow::{Context, Result};
 use rdkafka::producer::FutureProducer;
+use tokio::sync::mpsc;
 
 use super::assignment::AssignmentContext;
 use super::ScorerConsumer;
@@ -40,9 +41,12 @@ pub const PRODUCER_SETTINGS: &[(&str, &str)] = &[
     ("linger.ms", "2"),
 ];
 
+/// The group consumer; `restores`, when state is kept in a changelog, is told of every partition
+/// assigned (paused until restored).
 pub(super) fn create_consumer(
     config: &ScorerConfig,
     replica: &ReplicaState,
+    restores: Option<mpsc::UnboundedSender<(i32, u64)>>,
 ) -> Result<ScorerConsumer> {
     kafka::client_config(
         &config.brokers,
@@ -53,6 +57,7 @@ pub(super) fn create_consumer(
     .create_with_context(AssignmentContext {
         assignment: replica.assignment.clone(),
         metrics: replica.metrics.clone(),
+        restores,
     })
     .context(
         "cannot create the Kafka consumer (check --brokers and the -X / --kafka-config properties)",

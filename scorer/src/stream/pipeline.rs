@@ -11,7 +11,7 @@ use aegis_kafka::produce;
 use anyhow::{anyhow, Context, Result};
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
-use rdkafka::Message;
+use rdkafka::{Message, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -42,7 +42,13 @@ pub async fn run(
     // with the current model from its first verdict.
     let stop = cancel.child_token();
     let models = model_updates::start(&config, replica.clone(), stop.clone()).await?;
-    let consumer = Arc::new(create_consumer(&config, &replica)?);
+    let (restores_tx, restores) = mpsc::unbounded_channel();
+    let keeps_changelog = !config.state_changelog_topic.is_empty();
+    let consumer = Arc::new(create_consumer(
+        &config,
+        &replica,
+        keeps_changelog.then_some(restores_tx),
+    )?);
     let producer = create_producer(&config)?;
     consumer
         .subscribe(&[&config.input_topic])
@@ -74,7 +80,16 @@ pub async fn run(
         stop.clone(),
     ));
 
+    let restoring = tokio::spawn(restore_assigned(
+        restores,
+        consumer.clone(),
+        replica.clone(),
+        config.input_topic.clone(),
+        stop.clone(),
+    ));
+
     intake(&consumer, &replica, &config, batch_tx, &stop).await;
+    restoring.abort();
 
     // Ordered shutdown, all within --shutdown-timeout: intake has stopped; drain (at most two
     // thirds of the budget, so that offsets of acknowledged work can still be committed), then
@@ -110,6 +125,55 @@ pub async fn run(
         let _ = models.await;
     }
     drained.and(finish)
+}
+
+/// Restores each partition's account states as the partition is assigned (the consumer's context
+/// paused it), one partition at a time on the blocking pool, then resumes it — unless it was
+/// revoked meanwhile. A restore that fails is left to the scoring path, which tries again when the
+/// partition's first message arrives and stops the replica if it still cannot.
+async fn restore_assigned(
+    mut assigned: mpsc::UnboundedReceiver<(i32, u64)>,
+    consumer: Arc<ScorerConsumer>,
+    replica: Arc<ReplicaState>,
+    topic: String,
+    stop: CancellationToken,
+) {
+    loop {
+        let (partition, epoch) = tokio::select! {
+            () = stop.cancelled() => break,
+            next = assigned.recv() => match next {
+                Some(next) => next,
+                None => break,
+            },
+        };
+        let held = {
+            let assignment = replica.assignment.clone();
+            move || assignment.holds(partition, epoch)
+        };
+        if !held() {
+            continue; // revoked before its turn: the next owner restores it
+        }
+        let (scorer, still_held) = (replica.scorer.clone(), held.clone());
+        let restored = tokio::task::spawn_blocking(move || {
+            scorer.restore_partition(partition, epoch, still_held)
+        })
+        .await;
+        match restored {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(
+                partition, error = %format!("{e:#}"),
+                "cannot restore the partition's account states on assignment; its first message will try again"
+            ),
+            Err(e) => tracing::warn!(partition, error = %e, "the restore task failed"),
+        }
+        if held() {
+            let mut list = TopicPartitionList::new();
+            list.add_partition(&topic, partition);
+            if let Err(e) = consumer.resume(&list) {
+                tracing::warn!(partition, error = %e, "cannot resume a restored partition");
+            }
+        }
+    }
 }
 
 async fn intake(
@@ -195,18 +259,22 @@ async fn process(
         }
         // The batch's account changes go to the changelog; its offsets are stored only once these
         // are acknowledged too, so a restored state never lags what was committed.
+        let mut changelogged = 0;
         if !config.state_changelog_topic.is_empty() {
             for ((partition, account), stored) in &changes {
                 deliveries.push(
                     send_state(&producer, &config, *partition, account, stored.as_ref()).await?,
                 );
             }
+            changelogged = batch.len();
+            metrics.changelog_written(changelogged);
         }
         let flight = InFlight {
             deliveries,
             shadow_deliveries,
             outputs,
             offsets: InFlightOffset::highest_of(&batch),
+            changelogged,
         };
         if flights.send(flight).await.is_err() {
             break; // acknowledgement stopped after a fatal error

@@ -96,6 +96,41 @@ impl Scorer {
         }
     }
 
+    /// Restores `partition`'s account states for assignment `epoch` from the changelog (called
+    /// when the partition is assigned, while the consumer holds it paused). The changelog is read
+    /// without the state lock, so other partitions are scored meanwhile; the result is installed
+    /// only while `still_held()` (a partition revoked meanwhile belongs to its next owner) and if no
+    /// message of that epoch restored the partition first.
+    pub fn restore_partition(
+        &self,
+        partition: i32,
+        epoch: u64,
+        still_held: impl Fn() -> bool,
+    ) -> anyhow::Result<()> {
+        let restore = self.lock_states().restore();
+        let Some(restore) = restore else {
+            return Ok(());
+        };
+        let started = std::time::Instant::now();
+        let accounts = restore(partition)?;
+        let seconds = started.elapsed().as_secs_f64();
+        let mut held = self.lock_states();
+        if !still_held() {
+            return Ok(());
+        }
+        if let Some(restored) = held.install(partition, epoch, accounts, seconds) {
+            self.metrics.state_restored(&restored);
+            self.metrics.state_accounts(held.accounts());
+        }
+        Ok(())
+    }
+
+    fn lock_states(&self) -> std::sync::MutexGuard<'_, States> {
+        // A poisoned lock only means another thread panicked mid-batch; the next new epoch
+        // restores from the changelog anyway.
+        self.states.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Replaces the rule set: the next batch uses the new one.
     pub fn set_rules(&self, rules: RuleSet) {
         *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
@@ -184,7 +219,7 @@ impl Scorer {
         let mut valid: Vec<&Transaction> = Vec::new();
         let mut changes = Changes::new();
         {
-            let mut held = self.states.lock().unwrap_or_else(|e| e.into_inner());
+            let mut held = self.lock_states();
             for (message, d) in batch.iter().zip(&decoded) {
                 if let Decoded::Valid(tx) = d {
                     states.push(held.observe(

@@ -7,13 +7,16 @@
 //! partition p; key = account, value = its history with the source offset of the latest
 //! transaction it reflects, [`Stored`]; an evicted account is a tombstone). Every batch's changed
 //! accounts are written there, and the batch's input offsets are stored only once those records
-//! are acknowledged, like its verdicts. A partition's state belongs to one assignment of it: the
-//! first message of a partition under a new assignment epoch (after a start, a crash, a rebalance)
-//! restores the partition from its changelog before that message is scored. A message read again
-//! after a crash gets the features it had and is not counted twice (see
+//! are acknowledged, like its verdicts. A partition's state belongs to one assignment of it: when a
+//! partition is assigned (after a start, a crash, a rebalance) the consumer pauses it, the pipeline
+//! restores it from its changelog off the scoring path, then resumes it ([`States::install`]). Should
+//! a message of a new assignment epoch be scored before that (a message fetched before the pause
+//! took hold), the partition is restored right then, before that message is scored. A message read
+//! again after a crash gets the features it had and is not counted twice (see
 //! `aegis_core::account_state`), so the restored state matches what was committed.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use aegis_core::account_state::{AccountHistory, StateFeatures, StateParams};
 use aegis_core::Transaction;
@@ -36,7 +39,7 @@ pub struct Stored {
 
 /// Reads a partition's accounts back from the changelog: the latest value of every key, without
 /// the tombstoned ones.
-pub type Restore = Box<dyn Fn(i32) -> anyhow::Result<HashMap<String, Stored>> + Send>;
+pub type Restore = Arc<dyn Fn(i32) -> anyhow::Result<HashMap<String, Stored>> + Send + Sync>;
 
 /// The changelog records a batch produces: per (partition, account), its new value, or `None`
 /// for an account dropped (a tombstone).
@@ -107,10 +110,48 @@ impl States {
         }
     }
 
+    /// How partitions are restored (`None`: without a changelog they start empty).
+    pub fn restore(&self) -> Option<Restore> {
+        self.restore.clone()
+    }
+
+    /// Makes `accounts` (read from the changelog in `seconds`) the state of `partition` under
+    /// assignment `epoch`, unless the partition already holds that epoch's state (a message of it
+    /// was scored first and restored it). Returns what was installed.
+    pub fn install(
+        &mut self,
+        partition: i32,
+        epoch: u64,
+        accounts: HashMap<String, Stored>,
+        seconds: f64,
+    ) -> Option<Restored> {
+        let state = self.partitions.entry(partition).or_default();
+        if state.epoch == epoch {
+            return None;
+        }
+        let by_last_seen = accounts
+            .iter()
+            .map(|(account, stored)| (stored.last_seen_ms, account.clone()))
+            .collect();
+        let clock_ms = accounts.values().map(|s| s.last_seen_ms).max().unwrap_or(0);
+        let restored = Restored {
+            partition,
+            accounts: accounts.len(),
+            seconds,
+        };
+        *state = PartitionState {
+            epoch,
+            accounts,
+            by_last_seen,
+            clock_ms,
+        };
+        Some(restored)
+    }
+
     /// The state features of `tx`, read at `offset` of `partition` under assignment `epoch`, and
-    /// the account's history updated. A new epoch restores the partition first (told to
-    /// `restored`); `evicted` is told of every account dropped; `changes` collects the changelog
-    /// records. Fails only when the changelog cannot be read: then nothing may be scored.
+    /// the account's history updated. A partition not yet restored for `epoch` is restored first
+    /// (told to `restored`); `evicted` is told of every account dropped; `changes` collects the
+    /// changelog records. Fails only when the changelog cannot be read: then nothing may be scored.
     #[allow(clippy::too_many_arguments)]
     pub fn observe(
         &mut self,
@@ -123,30 +164,18 @@ impl States {
         mut restored: impl FnMut(Restored),
     ) -> anyhow::Result<StateFeatures> {
         let limits = self.limits;
-        let state = self.partitions.entry(partition).or_default();
-        if state.epoch != epoch {
-            let started = std::time::Instant::now();
+        if self.partitions.get(&partition).map_or(0, |p| p.epoch) != epoch {
+            let started = Instant::now();
             let accounts = match &self.restore {
                 Some(restore) => restore(partition)?,
                 None => HashMap::new(),
             };
-            let by_last_seen = accounts
-                .iter()
-                .map(|(account, stored)| (stored.last_seen_ms, account.clone()))
-                .collect();
-            let clock_ms = accounts.values().map(|s| s.last_seen_ms).max().unwrap_or(0);
-            restored(Restored {
-                partition,
-                accounts: accounts.len(),
-                seconds: started.elapsed().as_secs_f64(),
-            });
-            *state = PartitionState {
-                epoch,
-                accounts,
-                by_last_seen,
-                clock_ms,
-            };
+            let seconds = started.elapsed().as_secs_f64();
+            if let Some(done) = self.install(partition, epoch, accounts, seconds) {
+                restored(done);
+            }
         }
+        let state = self.partitions.entry(partition).or_default();
         state.clock_ms = state.clock_ms.max(tx.event_time);
         // Expired accounts first, oldest first.
         while let Some((seen, account)) = state.by_last_seen.first().cloned() {
@@ -205,7 +234,7 @@ pub fn changelog_restore(config: &ScorerConfig) -> Option<Restore> {
         config.kafka.properties(),
         config.state_changelog_topic.clone(),
     );
-    Some(Box::new(move |partition| {
+    Some(Arc::new(move |partition| {
         read_partition(&brokers, &properties, &topic, partition)
     }))
 }
@@ -357,7 +386,7 @@ mod tests {
             .collect();
         let mut second = States::new(
             limits(10, 1_000_000),
-            Some(Box::new(move |_| Ok(changelog.clone()))),
+            Some(Arc::new(move |_| Ok(changelog.clone()))),
         );
         let mut changes = Changes::new();
         // Offset 8 is read again (its commit was lost): the same features as the first time.

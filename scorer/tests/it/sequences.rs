@@ -103,6 +103,81 @@ async fn a_drain_after_a_probe_is_blocked_by_the_sequence_rule() {
     replica.stop().await;
 }
 
+/// A replica given the partitions restores their accounts as they are assigned (paused until then),
+/// not when their first message arrives: the state is there before any new input, and the
+/// transfers that follow are scored with the probes a previous owner saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_are_restored_when_assigned_before_their_messages_are_scored() {
+    let pipeline = Pipeline::start().await;
+    let changelog = aegis_testkit::unique_topic("state");
+    pipeline
+        .broker
+        .create_topics(&[(&changelog, crate::PARTITIONS)])
+        .await;
+    let config = || ScorerConfig {
+        rules: Some(seed_rules()),
+        state_changelog_topic: changelog.clone(),
+        ..pipeline.scorer_config("restore-on-assignment")
+    };
+    let accounts = ["C7101", "C7102", "C7103", "C7104", "C7105", "C7106"];
+    let (probes, transfers): (Vec<Transaction>, Vec<Transaction>) = accounts
+        .iter()
+        .map(|a| {
+            let [probe, transfer] = <[Transaction; 2]>::try_from(takeover(a, 0.95, true)).unwrap();
+            (probe, transfer)
+        })
+        .unzip();
+
+    let first = Replica::start(config());
+    first.wait_for_partitions().await;
+    pipeline.publish_transactions(&probes).await;
+    assert_eq!(pipeline.read_verdicts(probes.len()).1.len(), probes.len());
+    let metrics = first.replica.metrics.clone();
+    first.stop().await;
+    assert_eq!(
+        metrics.changelog_lag(),
+        0,
+        "every scored message's account changes were acknowledged by the changelog"
+    );
+
+    let second = Replica::start(config());
+    second.wait_for_partitions().await;
+    let metrics = second.replica.metrics.clone();
+    let held = crate::PARTITIONS as u64;
+    for _ in 0..300 {
+        if metrics.state_restores() == held {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        metrics.state_restores(),
+        held,
+        "every partition restored on assignment"
+    );
+    assert!(
+        metrics
+            .render()
+            .contains(&format!("aegis_state_accounts {}", accounts.len())),
+        "the accounts are back before any new message"
+    );
+
+    pipeline.publish_transactions(&transfers).await;
+    let (_, verdicts) = pipeline.read_verdicts(probes.len() + transfers.len());
+    for account in accounts {
+        let v = &verdicts[&format!("{account}-transfer")];
+        assert_eq!(v.rules, ["drain_after_probe"], "{v:?}");
+        assert_eq!(v.decision, Decision::Block, "{v:?}");
+    }
+    assert_eq!(
+        metrics.state_restores(),
+        held,
+        "no partition was restored again on the scoring path"
+    );
+    second.stop().await;
+    assert_eq!(metrics.changelog_lag(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rule_set_published_while_traffic_flows_changes_decisions_without_a_restart() {
     let pipeline = Pipeline::start().await;
