@@ -221,6 +221,27 @@ impl ClusterCheck {
         }
     }
 
+    /// [`wait_for_topics`](Self::wait_for_topics) from async code: the same wait, on a blocking
+    /// thread. A start-up step of every service.
+    pub async fn wait_for_topics_async(
+        self,
+        topics: Vec<(String, &'static str)>,
+        budget: Duration,
+        cancel: CancellationToken,
+    ) -> Result<bool, ClusterError> {
+        let waited = tokio::task::spawn_blocking(move || {
+            let topics: Vec<(&str, &str)> = topics.iter().map(|(t, f)| (t.as_str(), *f)).collect();
+            self.wait_for_topics(&topics, budget, &cancel)
+        })
+        .await;
+        match waited {
+            Ok(ready) => ready,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down: as if stopped by a signal.
+            Err(_) => Ok(false),
+        }
+    }
+
     fn unreachable(&self, error: KafkaError) -> ClusterError {
         // Serve the queued logs and errors, so the reason is librdkafka's own account.
         while self.consumer.poll(Duration::ZERO).is_some() {}

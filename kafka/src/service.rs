@@ -26,6 +26,29 @@ pub fn start(
     Ok((runtime, cancel))
 }
 
+/// The whole `main` of a long-running binary: [`start`], then `work` on the runtime until it ends
+/// (or a signal cancels its token), then the exit code — an error printed as one line by
+/// [`exit_with_error`].
+pub fn run_main<Work, Done, E>(binary: &str, work: Work) -> std::process::ExitCode
+where
+    Work: FnOnce(CancellationToken) -> Done,
+    Done: std::future::Future<Output = Result<(), E>>,
+    E: AsRef<dyn std::error::Error + 'static>,
+{
+    let (runtime, cancel) = match start("info,rdkafka=warn") {
+        Ok(started) => started,
+        Err(e) => return exit_with_error(binary, &e),
+    };
+    let result = runtime.block_on(work(cancel));
+    // Work left on the blocking pool (a Kafka call waiting for a broker that is gone) must not
+    // keep a stopped service alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => exit_with_error(binary, e.as_ref()),
+    }
+}
+
 /// Prints `{binary}: error: {error and its causes on one line}` to stderr and returns the failing
 /// exit code: how every binary ends on an error.
 pub fn exit_with_error(

@@ -37,24 +37,13 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (runtime, cancel) = match service::start("info,rdkafka=warn") {
-        Ok(started) => started,
-        Err(e) => return service::exit_with_error(BINARY, &e),
-    };
-    let budget = Duration::from_secs(cli.connect_timeout);
-    let result = runtime.block_on(async {
+    service::run_main(BINARY, |cancel| async move {
+        let budget = Duration::from_secs(cli.connect_timeout);
         if !wait_for_kafka(&cli.config, budget, &cancel).await? {
             return Ok(());
         }
         aegis_outcomes::run(cli.config, cancel).await.map(drop)
-    });
-    // Work left on the blocking pool (a Kafka call waiting for a broker that is gone) must not
-    // keep a stopped service alive.
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => service::exit_with_error(BINARY, e.as_ref()),
-    }
+    })
 }
 
 /// Asks the brokers for the service's topics until they answer with all of them, for at most
@@ -64,19 +53,16 @@ async fn wait_for_kafka(
     budget: Duration,
     cancel: &CancellationToken,
 ) -> anyhow::Result<bool> {
+    let mut topics = vec![
+        (config.verdicts_topic.clone(), "--verdicts-topic"),
+        (config.labels_topic.clone(), "--labels-topic"),
+        (config.outcomes_topic.clone(), "--outcomes-topic"),
+    ];
+    if let Some(shadow) = config.shadow_verdicts() {
+        topics.push((shadow.to_owned(), "--shadow-verdicts-topic"));
+    }
     let check = ClusterCheck::new(&config.brokers, &config.kafka.properties())?;
-    let (config, cancel) = (config.clone(), cancel.clone());
-    let ready = tokio::task::spawn_blocking(move || {
-        let mut topics = vec![
-            (config.verdicts_topic.as_str(), "--verdicts-topic"),
-            (config.labels_topic.as_str(), "--labels-topic"),
-            (config.outcomes_topic.as_str(), "--outcomes-topic"),
-        ];
-        if let Some(shadow) = config.shadow_verdicts() {
-            topics.push((shadow, "--shadow-verdicts-topic"));
-        }
-        check.wait_for_topics(&topics, budget, &cancel)
-    })
-    .await??;
-    Ok(ready)
+    Ok(check
+        .wait_for_topics_async(topics, budget, cancel.clone())
+        .await?)
 }

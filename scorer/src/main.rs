@@ -39,50 +39,37 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (runtime, cancel) = match service::start("info,rdkafka=warn") {
-        Ok(started) => started,
-        Err(e) => return service::exit_with_error(BINARY, &e),
-    };
-    let budget = Duration::from_secs(cli.connect_timeout);
-    let result = runtime.block_on(async {
+    service::run_main(BINARY, |cancel| async move {
         let model = aegis_scorer::load_model(&cli.config)?;
+        let budget = Duration::from_secs(cli.connect_timeout);
         if !wait_for_kafka(&cli.config, budget, &cancel).await? {
             return Ok(());
         }
         aegis_scorer::run(cli.config, model, cancel).await.map(drop)
-    });
-    // Work left on the blocking pool (a Kafka call waiting for a broker that is gone) must not
-    // keep a stopped scorer alive.
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => service::exit_with_error(BINARY, e.as_ref()),
-    }
+    })
 }
 
-/// Asks the brokers for the scorer's topics until they answer with all three, for at most
-/// `budget` (see [`ClusterCheck::wait_for_topics`]). `Ok(false)`: stopped by a signal meanwhile.
+/// Asks the brokers for the scorer's topics until they answer with all three (and the state
+/// changelog, if any), for at most `budget` (see [`ClusterCheck::wait_for_topics`]).
+/// `Ok(false)`: stopped by a signal meanwhile.
 async fn wait_for_kafka(
     config: &ScorerConfig,
     budget: Duration,
     cancel: &CancellationToken,
 ) -> anyhow::Result<bool> {
+    let mut topics = vec![
+        (config.input_topic.clone(), "--input-topic"),
+        (config.output_topic.clone(), "--output-topic"),
+        (config.dlq_topic.clone(), "--dlq-topic"),
+    ];
+    if !config.state_changelog_topic.is_empty() {
+        topics.push((
+            config.state_changelog_topic.clone(),
+            "--state-changelog-topic",
+        ));
+    }
     let check = ClusterCheck::new(&config.brokers, &config.kafka.properties())?;
-    let (config, cancel) = (config.clone(), cancel.clone());
-    let ready = tokio::task::spawn_blocking(move || {
-        let mut topics = vec![
-            (config.input_topic.as_str(), "--input-topic"),
-            (config.output_topic.as_str(), "--output-topic"),
-            (config.dlq_topic.as_str(), "--dlq-topic"),
-        ];
-        if !config.state_changelog_topic.is_empty() {
-            topics.push((
-                config.state_changelog_topic.as_str(),
-                "--state-changelog-topic",
-            ));
-        }
-        check.wait_for_topics(&topics, budget, &cancel)
-    })
-    .await??;
-    Ok(ready)
+    Ok(check
+        .wait_for_topics_async(topics, budget, cancel.clone())
+        .await?)
 }

@@ -190,27 +190,31 @@ fn apply_rules(replica: &ReplicaState, message: &BorrowedMessage<'_>) {
     }
 }
 
-/// Each partition of `topic` with its high watermark (the offset after its last record); `None`
-/// if the topic does not exist.
-fn ends_of(consumer: &StreamConsumer, topic: &str) -> Result<Option<Vec<(i32, i64)>>> {
+/// The partitions of `topic` (from the cluster's metadata); `None` if the topic does not exist.
+fn partitions_of(consumer: &StreamConsumer, topic: &str) -> Result<Option<Vec<i32>>> {
     let metadata = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-        .with_context(|| format!("cannot read the metadata of the models topic {topic}"))?;
-    let Some(found) = metadata
+        .with_context(|| format!("cannot read the metadata of {topic}"))?;
+    Ok(metadata
         .topics()
         .first()
         .filter(|t| t.error().is_none() && !t.partitions().is_empty())
-    else {
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect()))
+}
+
+/// Each partition of `topic` with its high watermark (the offset after its last record); `None`
+/// if the topic does not exist.
+fn ends_of(consumer: &StreamConsumer, topic: &str) -> Result<Option<Vec<(i32, i64)>>> {
+    let Some(partitions) = partitions_of(consumer, topic)? else {
         return Ok(None);
     };
-    found
-        .partitions()
-        .iter()
-        .map(|p| {
+    partitions
+        .into_iter()
+        .map(|partition| {
             let (_, high) = consumer
-                .fetch_watermarks(topic, p.id(), METADATA_TIMEOUT)
-                .with_context(|| format!("cannot read the end of {topic} partition {}", p.id()))?;
-            Ok((p.id(), high))
+                .fetch_watermarks(topic, partition, METADATA_TIMEOUT)
+                .with_context(|| format!("cannot read the end of {topic} partition {partition}"))?;
+            Ok((partition, high))
         })
         .collect::<Result<Vec<_>>>()
         .map(Some)
@@ -258,7 +262,7 @@ fn apply(
         }
         return;
     };
-    if role == Role::Shadow && !matches!(ends_of(consumer, shadow_topic), Ok(Some(_))) {
+    if role == Role::Shadow && !matches!(partitions_of(consumer, shadow_topic), Ok(Some(_))) {
         tracing::warn!(
             record = %place, shadow_topic,
             "refused a shadow model: its verdicts' topic does not exist (create it, then publish again)"
