@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use aegis_core::features::{self, Features};
+use aegis_core::features::Features;
 use aegis_core::paysim::PaysimReader;
 use aegis_core::{Decision, Model};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::dataset::byte_bar;
@@ -57,7 +57,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     let model = Model::load(&args.model)?;
     let predictions = predict(&model, &args.data)?;
     if let Some(path) = &args.predictions {
-        write_predictions(path, &predictions)?;
+        crate::predictions::write(path, &predictions)?;
     }
     let scored: Vec<Scored> = predictions
         .iter()
@@ -140,7 +140,8 @@ const BLOCK_ROWS: usize = 4096;
 
 /// Scores every row of a PaySim CSV in input order with the model's own thresholds; stops at the
 /// first bad row with an error naming file, line and field. Rows are read in blocks and each
-/// block is scored at once by the batch kernel (the same probabilities as one at a time).
+/// block is scored at once by the batch kernel (the same probabilities as one at a time); a row
+/// is read straight into its features, nothing allocated for it.
 pub fn predict(model: &Model, path: &Path) -> Result<Vec<Prediction>> {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let bar = byte_bar(size, "scoring");
@@ -157,15 +158,15 @@ pub fn predict(model: &Model, path: &Path) -> Result<Vec<Prediction>> {
         }
         rows.clear();
     };
-    while let Some(row) = reader.next() {
-        let tx = row?.transaction;
-        rows.push(features::extract(&tx));
+    while let Some(row) = reader.next_scoring_row() {
+        let row = row?;
+        rows.push(row.features);
         predictions.push(Prediction {
             row: predictions.len() + 1,
             probability: f64::NAN, // filled in when its block is scored
             decision: Decision::Allow,
-            is_fraud: tx.is_fraud == Some(true),
-            step: tx.step,
+            is_fraud: row.is_fraud,
+            step: row.step,
         });
         if rows.len() == BLOCK_ROWS {
             score_block(&mut rows, &mut predictions);
@@ -176,20 +177,4 @@ pub fn predict(model: &Model, path: &Path) -> Result<Vec<Prediction>> {
     bar.finish_and_clear();
     anyhow::ensure!(!predictions.is_empty(), "{} has no rows", path.display());
     Ok(predictions)
-}
-
-fn write_predictions(path: &Path, predictions: &[Prediction]) -> Result<()> {
-    let mut out = csv::Writer::from_path(path)
-        .with_context(|| format!("cannot write predictions to {}", path.display()))?;
-    out.write_record(["row", "probability", "decision", "is_fraud"])?;
-    for p in predictions {
-        out.serialize((
-            p.row,
-            p.probability,
-            p.decision.as_str(),
-            u8::from(p.is_fraud),
-        ))?;
-    }
-    out.flush()?;
-    Ok(())
 }
