@@ -389,7 +389,8 @@ def machine():
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
                 .splitlines() if line.startswith("model name")), platform.processor())
     memory = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    tansu = subprocess.run(["tansu", "--version"], capture_output=True, text=True).stdout.strip()
+    tansu = (subprocess.run(["tansu", "--version"], capture_output=True, text=True).stdout.strip()
+             if shutil.which("tansu") else "tansu not installed")
     rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
     return (f"{cpu}, {os.cpu_count()} cores, {memory / 2**20:.0f} GiB, Linux "
             f"{platform.release()}; {rustc}; {tansu} (SQLite storage); Python "
@@ -490,7 +491,8 @@ def main():
     results = json.loads(results_path.read_text()) if args.only and results_path.exists() else {}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
-        if "training" in parts or not (WORK / "sklearn.joblib").exists():
+        if ("training" in parts or "training" not in results
+                or not (WORK / "sklearn.joblib").exists()):
             results["training"] = bench_training(args)
         thresholds = (results["training"][0]["review_threshold"],
                       results["training"][0]["block_threshold"])
