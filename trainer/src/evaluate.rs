@@ -69,15 +69,16 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         .collect();
     let quality = Quality::measure(&scored, &model.thresholds);
     let reliability = Reliability::measure(&scored);
-    let seen: Vec<&Prediction> = predictions
+    let (seen_rows, seen_frauds) = predictions
         .iter()
         .filter(|p| model.training.has_seen_step(p.step))
-        .collect();
-    let seen_frauds = seen.iter().filter(|p| p.is_fraud).count();
-    if !seen.is_empty() {
+        .fold((0, 0), |(rows, frauds), p| {
+            (rows + 1, frauds + usize::from(p.is_fraud))
+        });
+    if seen_rows > 0 {
         eprintln!(
             "aegis-trainer: warning: {}",
-            seen_warning(&model, seen.len(), seen_frauds, predictions.len())
+            seen_warning(&model, seen_rows, seen_frauds, predictions.len())
         );
     }
     if args.json {
@@ -93,7 +94,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
             legit_weight: args.legit_weight,
             thresholds: model.thresholds,
             calibrated: model.is_calibrated(),
-            seen_rows: seen.len(),
+            seen_rows,
             seen_frauds,
             expected_calibration_error: reliability.expected_calibration_error,
             brier_score: reliability.brier_score,
@@ -146,7 +147,8 @@ pub fn predict(model: &Model, path: &Path) -> Result<Vec<Prediction>> {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let bar = byte_bar(size, "scoring");
     let mut reader = PaysimReader::open(path)?;
-    let mut predictions = Vec::new();
+    // Room for every row at once (PaySim rows are longer than 48 bytes): no copies as it grows.
+    let mut predictions = Vec::with_capacity(usize::try_from(size / 48).unwrap_or(0));
     let mut rows: Vec<Features> = Vec::with_capacity(BLOCK_ROWS);
     let mut probabilities = vec![0.0; BLOCK_ROWS];
     let mut score_block = |rows: &mut Vec<Features>, predictions: &mut Vec<Prediction>| {

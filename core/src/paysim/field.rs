@@ -3,6 +3,17 @@
 use super::PaysimError;
 use crate::transaction::{TxType, UnknownTxType};
 
+/// `str::trim`, without its Unicode scan when the value starts and ends with a printable ASCII
+/// character (as every well-formed PaySim value does): the same result either way.
+pub(super) fn trim(value: &str) -> &str {
+    let printable = |byte: Option<&u8>| byte.is_some_and(u8::is_ascii_graphic);
+    if printable(value.as_bytes().first()) && printable(value.as_bytes().last()) {
+        value
+    } else {
+        value.trim()
+    }
+}
+
 /// One field of the current record, with what an error about it needs to say.
 pub(super) struct RawField<'a> {
     pub(super) file: &'a str,

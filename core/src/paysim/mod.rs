@@ -192,7 +192,7 @@ impl<R: Read> PaysimReader<R> {
                 file: &self.file,
                 line,
                 name: COLUMNS[i],
-                value: self.record.get(self.columns.0[i]).unwrap_or("").trim(),
+                value: field::trim(self.record.get(self.columns.0[i]).unwrap_or("")),
             }
         };
         let step = field(0).integer()?;

@@ -129,3 +129,24 @@ fn scoring_rows_equal_the_full_rows_reduced() {
         }
     }
 }
+
+#[test]
+fn trim_is_str_trim() {
+    for value in [
+        "",
+        " ",
+        "1",
+        " 1",
+        "1 ",
+        "\t1.5\r",
+        "\u{a0}7\u{a0}",
+        "\u{2003}",
+        "a b",
+        "\u{1}x\u{1}",
+        "é",
+        " é ",
+        "CASH_OUT",
+    ] {
+        assert_eq!(field::trim(value), value.trim(), "{value:?}");
+    }
+}
