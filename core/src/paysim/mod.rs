@@ -1,5 +1,7 @@
 //! Streaming reader of PaySim CSV. Rows come out one at a time, in file order; a bad row is an
-//! error naming the file, the line and the column, and the reader can go on past it.
+//! error naming the file, the line and the column, and the reader can go on past it. A row can
+//! come out whole ([`PaysimRow`]) or reduced to what scoring it needs ([`ScoringRow`], nothing
+//! allocated), with the same checks and errors either way.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
