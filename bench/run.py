@@ -15,6 +15,10 @@ Each Aegis figure has a baseline measured here, now:
   latency           event-to-verdict as a downstream consumer sees it at a steady rate, and the
                     same for the pass-through's copies
   memory            the scorer's peak RSS under that load vs the prototype's RSS after its load
+  file              scoring a 202,640-row PaySim CSV to a predictions file on one core:
+                    aegis-trainer evaluate --predictions vs pandas read_csv + the prototype's
+                    features + predict_proba + to_csv (bench/python/file_baseline.py), each timed
+                    as a whole process (start, model load, read, score, write), runs alternating
 Nothing here is a test: figures are printed, never judged pass/fail.
 """
 
@@ -23,6 +27,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -311,11 +316,99 @@ def bench_latency(args, broker):
     return results
 
 
+FILE_ROWS = 202_640
+
+
+def payments_file():
+    """A day of simulated payments as a PaySim CSV (made once, with a fixed seed)."""
+    path = WORK / f"payments-{FILE_ROWS}.csv"
+    if not path.exists():
+        say(f"file: simulating {FILE_ROWS:,} payments into {path}")
+        partial = path.with_suffix(".partial.csv")
+        done = subprocess.run([BIN / "aegis-producer", "--simulate", "--out", partial,
+                               "--count", str(FILE_ROWS), "--seed", "16"],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"bench: the producer failed:\n{done.stderr[-2000:]}")
+        partial.rename(path)
+    return path
+
+
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd, cpu, out):
+    """Wall seconds and CPU seconds (user + system) of one whole process on `cpu` that must write
+    `out` with FILE_ROWS rows."""
+    out.unlink(missing_ok=True)
+    cpu_before = children_cpu_seconds()
+    started = time.perf_counter()
+    done = subprocess.run(pinned(cpu, cmd), capture_output=True, text=True, cwd=ROOT, check=False)
+    seconds = time.perf_counter() - started
+    cpu_seconds = children_cpu_seconds() - cpu_before
+    if done.returncode != 0:
+        sys.exit(f"bench: {' '.join(map(str, cmd[:2]))} failed:\n{done.stderr[-3000:]}")
+    with open(out, "rb") as f:
+        lines = sum(1 for _ in f)
+    if lines != FILE_ROWS + 1:
+        sys.exit(f"bench: {out} has {lines - 1:,} rows, not {FILE_ROWS:,}")
+    return seconds, cpu_seconds, done.stdout
+
+
+def bench_file(args, thresholds):
+    data = payments_file()
+    say(f"file: scoring {FILE_ROWS:,} rows to a predictions file on one core, aegis-trainer "
+        f"evaluate vs pandas + scikit-learn, {args.runs} runs each, alternating")
+    aegis_out, baseline_out = WORK / "predictions-aegis.csv", WORK / "predictions-pandas.csv"
+    sides = {
+        "aegis": ([BIN / "aegis-trainer", "evaluate", "--model", MODEL, "--data", data, "--json",
+                   "--predictions", aegis_out], aegis_out),
+        "baseline": ([PY, ROOT / "bench/python/file_baseline.py", "--model",
+                      WORK / "sklearn.joblib", "--data", data, "--out", baseline_out,
+                      "--review", thresholds[0], "--block", thresholds[1]], baseline_out),
+    }
+    for cmd, out in sides.values():  # once each untimed: the page cache, Python's bytecode
+        timed(cmd, 1, out)
+    results = {"rows": FILE_ROWS, "aegis": [], "baseline": [], "aegis_cpu": [], "baseline_cpu": [],
+               "baseline_steps": []}
+    for i in range(args.runs):
+        for side in (("aegis", "baseline") if i % 2 == 0 else ("baseline", "aegis")):
+            cmd, out = sides[side]
+            seconds, cpu_seconds, stdout = timed(cmd, 1, out)
+            results[side].append(seconds)
+            results[f"{side}_cpu"].append(cpu_seconds)
+            if side == "baseline":
+                results["baseline_steps"].append(json.loads(stdout.strip().splitlines()[-1]))
+    return results
+
+
+def file_rows(f):
+    """The file-scoring rows: median wall seconds (and rows/s) of each side, and the median and
+    range of the per-run ratios; then the same for CPU seconds, steadier on a shared machine."""
+    ratios = [b / a for a, b in zip(f["aegis"], f["baseline"])]
+    a, b = median(f["aegis"]), median(f["baseline"])
+    rows = [row(f"Scoring a file: {f['rows']:,}-row PaySim CSV → predictions CSV, one core, whole "
+                f"process incl. start and model load (s; rows/s), {len(ratios)} runs",
+                f"{a:.3f} ({f['rows'] / a:,.0f}/s)", f"{b:.3f} ({f['rows'] / b:,.0f}/s)",
+                "pandas read_csv + sklearn predict_proba + to_csv",
+                f"{median(ratios):.1f}× (runs {min(ratios):.1f}–{max(ratios):.1f}×)", "≥ 5×")]
+    if "aegis_cpu" in f:
+        ratios = [b / a for a, b in zip(f["aegis_cpu"], f["baseline_cpu"])]
+        a, b = median(f["aegis_cpu"]), median(f["baseline_cpu"])
+        rows.append(row("Scoring a file, CPU seconds (user + system) of the same runs",
+                        f"{a:.3f}", f"{b:.3f}", "same", f"{median(ratios):.1f}× (runs "
+                        f"{min(ratios):.1f}–{max(ratios):.1f}×)", "—"))
+    return rows
+
+
 def machine():
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
                 .splitlines() if line.startswith("model name")), platform.processor())
     memory = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    tansu = subprocess.run(["tansu", "--version"], capture_output=True, text=True).stdout.strip()
+    tansu = (subprocess.run(["tansu", "--version"], capture_output=True, text=True).stdout.strip()
+             if shutil.which("tansu") else "tansu not installed")
     rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
     return (f"{cpu}, {os.cpu_count()} cores, {memory / 2**20:.0f} GiB, Linux "
             f"{platform.release()}; {rustc}; {tansu} (SQLite storage); Python "
@@ -376,6 +469,8 @@ def table(r, args):
     a, b = median(train_a["fit_seconds"]), median(train_s["fit_seconds"])
     rows.append(row(f"Training, {train_a['fit_rows']:,} rows, {train_a['threads']} threads (s)",
                     f"{a:.2f}", f"{b:.2f}", "sklearn fit", f"{b / a:.1f}×", "—"))
+    if "file" in r:
+        rows += file_rows(r["file"])
     head = ["| Figure (median of runs) | Aegis | Baseline (same run) | Ratio | Target |",
             "|---|---|---|---|---|"]
     forests = (f"Forests: Aegis {train_a['trees']} trees, depth {kern_a and train_a['forest_depth']}, "
@@ -400,25 +495,29 @@ def main():
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--quick", action="store_true",
                         help="a fast look: fewer runs, 100k pipeline transactions, short runs")
-    parser.add_argument("--only", choices=["training", "kernel", "http", "pipeline", "latency"],
+    parser.add_argument("--only", choices=["training", "kernel", "http", "pipeline", "latency",
+                                           "file"],
                         action="append", help="run only these parts (repeatable)")
     args = parser.parse_args()
     if args.quick:
         args.runs, args.runs_fit, args.runs_pipeline, args.runs_latency = 2, 1, 1, 1
         args.messages, args.latency_seconds, args.http_seconds = 100_000, 10, 4
-    parts = args.only or ["training", "kernel", "http", "pipeline", "latency"]
+    parts = args.only or ["training", "kernel", "http", "pipeline", "latency", "file"]
 
     LOGS.mkdir(parents=True, exist_ok=True)
     results_path = WORK / "results.json"
     results = json.loads(results_path.read_text()) if args.only and results_path.exists() else {}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
-        if "training" in parts or not (WORK / "sklearn.joblib").exists():
+        if ("training" in parts or "training" not in results
+                or not (WORK / "sklearn.joblib").exists()):
             results["training"] = bench_training(args)
         thresholds = (results["training"][0]["review_threshold"],
                       results["training"][0]["block_threshold"])
         if "kernel" in parts:
             results["kernel"] = bench_kernel(args)
+        if "file" in parts:
+            results["file"] = bench_file(args, thresholds)
         if {"http", "pipeline", "latency"} & set(parts):
             broker = Broker()
             if "http" in parts:
@@ -438,9 +537,11 @@ def main():
         print(text)
     else:
         print(json.dumps(results, indent=1))
-        if "kernel" in parts:
+        rows = [*(kernel_rows(*results["kernel"]) if "kernel" in parts else []),
+                *(file_rows(results["file"]) if "file" in parts else [])]
+        if rows:
             print("\n".join(["| Figure (median of runs) | Aegis | Baseline (same run) | Ratio | Target |",
-                             "|---|---|---|---|---|", *kernel_rows(*results["kernel"])]))
+                             "|---|---|---|---|---|", *rows]))
     say(f"raw results in {results_path}; logs in {LOGS}")
 
 

@@ -44,22 +44,36 @@ pub fn index_of(name: &str) -> Option<usize> {
 
 /// The features of one transaction.
 pub fn extract(tx: &Transaction) -> Features {
+    from_values(
+        tx.tx_type,
+        tx.amount,
+        [
+            tx.old_balance_orig,
+            tx.new_balance_orig,
+            tx.old_balance_dest,
+            tx.new_balance_dest,
+        ],
+    )
+}
+
+/// The features of a transaction given by the values they read: its type, its amount and its
+/// balances in PaySim's column order (origin before and after, destination before and after).
+pub fn from_values(tx_type: TxType, amount: f64, balances: [f64; 4]) -> Features {
+    let [old_balance_orig, new_balance_orig, old_balance_dest, new_balance_dest] = balances;
     let mut f = [0.0; N_FEATURES];
     let type_slot = TxType::ALL
         .iter()
-        .position(|t| *t == tx.tx_type)
+        .position(|t| *t == tx_type)
         .unwrap_or_default();
     f[type_slot] = 1.0;
-    f[5] = tx.amount;
-    f[6] = tx.old_balance_orig;
-    f[7] = tx.new_balance_orig;
-    f[8] = tx.old_balance_dest;
-    f[9] = tx.new_balance_dest;
-    f[10] = tx.new_balance_orig + tx.amount - tx.old_balance_orig;
-    f[11] = tx.old_balance_dest + tx.amount - tx.new_balance_dest;
-    f[12] = f64::from(u8::from(
-        tx.old_balance_orig > 0.0 && tx.new_balance_orig == 0.0,
-    ));
+    f[5] = amount;
+    f[6] = old_balance_orig;
+    f[7] = new_balance_orig;
+    f[8] = old_balance_dest;
+    f[9] = new_balance_dest;
+    f[10] = new_balance_orig + amount - old_balance_orig;
+    f[11] = old_balance_dest + amount - new_balance_dest;
+    f[12] = f64::from(u8::from(old_balance_orig > 0.0 && new_balance_orig == 0.0));
     f
 }
 

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use aegis_core::features::{self, Features};
+use aegis_core::features::Features;
 use aegis_core::paysim::PaysimReader;
 use aegis_core::{Decision, Model};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::dataset::byte_bar;
@@ -57,7 +57,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     let model = Model::load(&args.model)?;
     let predictions = predict(&model, &args.data)?;
     if let Some(path) = &args.predictions {
-        write_predictions(path, &predictions)?;
+        crate::predictions::write(path, &predictions)?;
     }
     let scored: Vec<Scored> = predictions
         .iter()
@@ -69,15 +69,16 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         .collect();
     let quality = Quality::measure(&scored, &model.thresholds);
     let reliability = Reliability::measure(&scored);
-    let seen: Vec<&Prediction> = predictions
+    let (seen_rows, seen_frauds) = predictions
         .iter()
         .filter(|p| model.training.has_seen_step(p.step))
-        .collect();
-    let seen_frauds = seen.iter().filter(|p| p.is_fraud).count();
-    if !seen.is_empty() {
+        .fold((0, 0), |(rows, frauds), p| {
+            (rows + 1, frauds + usize::from(p.is_fraud))
+        });
+    if seen_rows > 0 {
         eprintln!(
             "aegis-trainer: warning: {}",
-            seen_warning(&model, seen.len(), seen_frauds, predictions.len())
+            seen_warning(&model, seen_rows, seen_frauds, predictions.len())
         );
     }
     if args.json {
@@ -93,7 +94,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
             legit_weight: args.legit_weight,
             thresholds: model.thresholds,
             calibrated: model.is_calibrated(),
-            seen_rows: seen.len(),
+            seen_rows,
             seen_frauds,
             expected_calibration_error: reliability.expected_calibration_error,
             brier_score: reliability.brier_score,
@@ -140,12 +141,14 @@ const BLOCK_ROWS: usize = 4096;
 
 /// Scores every row of a PaySim CSV in input order with the model's own thresholds; stops at the
 /// first bad row with an error naming file, line and field. Rows are read in blocks and each
-/// block is scored at once by the batch kernel (the same probabilities as one at a time).
+/// block is scored at once by the batch kernel (the same probabilities as one at a time); a row
+/// is read straight into its features, nothing allocated for it.
 pub fn predict(model: &Model, path: &Path) -> Result<Vec<Prediction>> {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let bar = byte_bar(size, "scoring");
     let mut reader = PaysimReader::open(path)?;
-    let mut predictions = Vec::new();
+    // Room for every row at once (PaySim rows are longer than 48 bytes): no copies as it grows.
+    let mut predictions = Vec::with_capacity(usize::try_from(size / 48).unwrap_or(0));
     let mut rows: Vec<Features> = Vec::with_capacity(BLOCK_ROWS);
     let mut probabilities = vec![0.0; BLOCK_ROWS];
     let mut score_block = |rows: &mut Vec<Features>, predictions: &mut Vec<Prediction>| {
@@ -157,15 +160,15 @@ pub fn predict(model: &Model, path: &Path) -> Result<Vec<Prediction>> {
         }
         rows.clear();
     };
-    while let Some(row) = reader.next() {
-        let tx = row?.transaction;
-        rows.push(features::extract(&tx));
+    while let Some(row) = reader.next_scoring_row() {
+        let row = row?;
+        rows.push(row.features);
         predictions.push(Prediction {
             row: predictions.len() + 1,
             probability: f64::NAN, // filled in when its block is scored
             decision: Decision::Allow,
-            is_fraud: tx.is_fraud == Some(true),
-            step: tx.step,
+            is_fraud: row.is_fraud,
+            step: row.step,
         });
         if rows.len() == BLOCK_ROWS {
             score_block(&mut rows, &mut predictions);
@@ -176,20 +179,4 @@ pub fn predict(model: &Model, path: &Path) -> Result<Vec<Prediction>> {
     bar.finish_and_clear();
     anyhow::ensure!(!predictions.is_empty(), "{} has no rows", path.display());
     Ok(predictions)
-}
-
-fn write_predictions(path: &Path, predictions: &[Prediction]) -> Result<()> {
-    let mut out = csv::Writer::from_path(path)
-        .with_context(|| format!("cannot write predictions to {}", path.display()))?;
-    out.write_record(["row", "probability", "decision", "is_fraud"])?;
-    for p in predictions {
-        out.serialize((
-            p.row,
-            p.probability,
-            p.decision.as_str(),
-            u8::from(p.is_fraud),
-        ))?;
-    }
-    out.flush()?;
-    Ok(())
 }

@@ -98,7 +98,11 @@ pub fn curve(rows: &[Scored]) -> Vec<CurvePoint> {
 /// as scikit-learn's `roc_auc_score`, so tied scores count half. NaN when either class has no
 /// weight (scikit-learn also returns NaN there, with a warning).
 pub fn roc_auc(rows: &[Scored]) -> f64 {
-    let points = curve(rows);
+    roc_auc_of(&curve(rows))
+}
+
+/// [`roc_auc`] of rows whose [`curve`] is already at hand.
+pub fn roc_auc_of(points: &[CurvePoint]) -> f64 {
     let classes_present = points
         .last()
         .is_some_and(|last| last.recall > 0.0 && last.false_positive_rate > 0.0);
@@ -107,7 +111,7 @@ pub fn roc_auc(rows: &[Scored]) -> f64 {
     }
     let mut previous = (0.0, 0.0);
     let mut area = 0.0;
-    for point in &points {
+    for point in points {
         let (fpr, tpr) = (point.false_positive_rate, point.recall);
         area += (fpr - previous.0) * (tpr + previous.1) / 2.0;
         previous = (fpr, tpr);
@@ -119,9 +123,14 @@ pub fn roc_auc(rows: &[Scored]) -> f64 {
 /// thresholds, descending, from R₀ = 0 — a step-wise area, never interpolated. 0.0 when there is
 /// no fraud weight (as scikit-learn, which warns there).
 pub fn average_precision(rows: &[Scored]) -> f64 {
+    average_precision_of(&curve(rows))
+}
+
+/// [`average_precision`] of rows whose [`curve`] is already at hand.
+pub fn average_precision_of(points: &[CurvePoint]) -> f64 {
     let mut previous_recall = 0.0;
     let mut area = 0.0;
-    for point in curve(rows) {
+    for point in points {
         area += (point.recall - previous_recall) * point.precision;
         previous_recall = point.recall;
     }

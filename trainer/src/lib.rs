@@ -14,6 +14,7 @@ pub mod evaluation;
 pub mod fit;
 pub mod interval;
 pub mod plot;
+pub mod predictions;
 #[cfg(feature = "publish")]
 pub mod publish;
 pub mod reliability_plot;

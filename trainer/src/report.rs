@@ -58,6 +58,7 @@ pub struct Quality {
 
 impl Quality {
     pub fn measure(rows: &[Scored], thresholds: &Thresholds) -> Self {
+        let curve = evaluation::curve(rows); // one sort for both areas
         Quality {
             rows: rows.len(),
             frauds: rows.iter().filter(|r| r.is_fraud).count(),
@@ -67,8 +68,8 @@ impl Quality {
                 .fold([f64::INFINITY, f64::NEG_INFINITY], |[low, high], r| {
                     [low.min(r.weight), high.max(r.weight)]
                 }),
-            average_precision: evaluation::average_precision(rows),
-            roc_auc: evaluation::roc_auc(rows),
+            average_precision: evaluation::average_precision_of(&curve),
+            roc_auc: evaluation::roc_auc_of(&curve),
             block: OperatingPoint::at(rows, thresholds.block),
             review: OperatingPoint::at(rows, thresholds.review),
         }

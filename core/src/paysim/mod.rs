@@ -1,10 +1,19 @@
 //! Streaming reader of PaySim CSV. Rows come out one at a time, in file order; a bad row is an
-//! error naming the file, the line and the column, and the reader can go on past it.
+//! error naming the file, the line and the column, and the reader can go on past it. A row can
+//! come out whole ([`PaysimRow`]) or reduced to what scoring it needs ([`ScoringRow`], nothing
+//! allocated), with the same checks and errors either way.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
+mod field;
+#[cfg(test)]
+mod tests;
+
+use field::RawField;
+
+use crate::features::{self, Features};
 use crate::transaction::{Transaction, TxType};
 
 /// Event time of PaySim step 1: 2026-01-01T00:00:00Z. Each step is one hour.
@@ -45,6 +54,19 @@ pub struct PaysimRow {
     pub transaction: Transaction,
     /// The `isFlaggedFraud` column: the old rule's output. Never a model feature.
     pub is_flagged_fraud: bool,
+}
+
+/// One row reduced to what scoring and judging it need ([`PaysimReader::next_scoring_row`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoringRow {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: u64,
+    /// PaySim's hour of simulation.
+    pub step: i32,
+    /// The model's view of the row, as [`features::extract`] gives it for the row's transaction.
+    pub features: Features,
+    /// The `isFraud` column.
+    pub is_fraud: bool,
 }
 
 /// What went wrong reading a PaySim file. Every variant names the file.
@@ -147,14 +169,32 @@ impl<R: Read> PaysimReader<R> {
         self.csv.position().byte()
     }
 
-    fn parse_record(&self) -> Result<PaysimRow, PaysimError> {
+    /// The next row reduced to what scoring it needs, with the same checks and the same errors
+    /// as the rows the iterator gives, but without building a [`Transaction`]: no tx id, no owned
+    /// account names, nothing allocated per row.
+    pub fn next_scoring_row(&mut self) -> Option<Result<ScoringRow, PaysimError>> {
+        match self.csv.read_record(&mut self.record) {
+            Ok(false) => None,
+            Ok(true) => Some(self.checked_values().map(|v| ScoringRow {
+                line: v.line,
+                step: v.step,
+                features: features::from_values(v.tx_type, v.amount, v.balances),
+                is_fraud: v.is_fraud,
+            })),
+            Err(e) => Some(Err(csv_error(&self.file, e))),
+        }
+    }
+
+    /// Every field of the current record, checked in column order (the first bad one is the
+    /// error), the account names borrowed from the record.
+    fn checked_values(&self) -> Result<Values<'_>, PaysimError> {
         let line = self.record.position().map_or(0, |p| p.line());
         let field = |i: usize| -> RawField<'_> {
             RawField {
                 file: &self.file,
                 line,
                 name: COLUMNS[i],
-                value: self.record.get(self.columns.0[i]).unwrap_or("").trim(),
+                value: field::trim(self.record.get(self.columns.0[i]).unwrap_or("")),
             }
         };
         let step = field(0).integer()?;
@@ -162,26 +202,62 @@ impl<R: Read> PaysimReader<R> {
         let amount = field(2).amount()?;
         let name_orig = field(3).name()?;
         let name_dest = field(6).name()?;
-        let transaction = Transaction {
-            tx_id: row_tx_id(step, &name_orig, amount),
-            event_time: step_event_time(step),
+        let balances = [
+            field(4).balance()?,
+            field(5).balance()?,
+            field(7).balance()?,
+            field(8).balance()?,
+        ];
+        Ok(Values {
+            line,
             step,
             tx_type,
             amount,
             name_orig,
-            old_balance_orig: field(4).balance()?,
-            new_balance_orig: field(5).balance()?,
             name_dest,
-            old_balance_dest: field(7).balance()?,
-            new_balance_dest: field(8).balance()?,
-            is_fraud: Some(field(9).flag()?),
-        };
-        Ok(PaysimRow {
-            line,
-            transaction,
+            balances,
+            is_fraud: field(9).flag()?,
             is_flagged_fraud: field(10).flag()?,
         })
     }
+
+    fn parse_record(&self) -> Result<PaysimRow, PaysimError> {
+        let v = self.checked_values()?;
+        let [old_balance_orig, new_balance_orig, old_balance_dest, new_balance_dest] = v.balances;
+        let transaction = Transaction {
+            tx_id: row_tx_id(v.step, v.name_orig, v.amount),
+            event_time: step_event_time(v.step),
+            step: v.step,
+            tx_type: v.tx_type,
+            amount: v.amount,
+            name_orig: v.name_orig.to_owned(),
+            old_balance_orig,
+            new_balance_orig,
+            name_dest: v.name_dest.to_owned(),
+            old_balance_dest,
+            new_balance_dest,
+            is_fraud: Some(v.is_fraud),
+        };
+        Ok(PaysimRow {
+            line: v.line,
+            transaction,
+            is_flagged_fraud: v.is_flagged_fraud,
+        })
+    }
+}
+
+/// One record's values, checked; the names borrow from the record.
+struct Values<'a> {
+    line: u64,
+    step: i32,
+    tx_type: TxType,
+    amount: f64,
+    name_orig: &'a str,
+    name_dest: &'a str,
+    /// `oldbalanceOrg`, `newbalanceOrig`, `oldbalanceDest`, `newbalanceDest`.
+    balances: [f64; 4],
+    is_fraud: bool,
+    is_flagged_fraud: bool,
 }
 
 impl<R: Read> Iterator for PaysimReader<R> {
@@ -209,162 +285,5 @@ fn csv_error(file: &str, error: csv::Error) -> PaysimError {
             line,
             message,
         },
-    }
-}
-
-/// One field of the current record, with what an error about it needs to say.
-struct RawField<'a> {
-    file: &'a str,
-    line: u64,
-    name: &'static str,
-    value: &'a str,
-}
-
-impl RawField<'_> {
-    fn error(&self, problem: &str) -> PaysimError {
-        PaysimError::Field {
-            file: self.file.to_owned(),
-            line: self.line,
-            field: self.name,
-            value: self.value.to_owned(),
-            problem: problem.to_owned(),
-        }
-    }
-
-    fn integer(&self) -> Result<i32, PaysimError> {
-        match self.value.parse::<i32>() {
-            Ok(n) if n >= 0 => Ok(n),
-            Ok(_) => Err(self.error("is negative")),
-            Err(_) => Err(self.error("is not a whole number")),
-        }
-    }
-
-    fn number(&self) -> Result<f64, PaysimError> {
-        match self.value.parse::<f64>() {
-            Ok(x) if x.is_finite() => Ok(x),
-            Ok(_) => Err(self.error("is not a finite number")),
-            Err(_) => Err(self.error("is not a number")),
-        }
-    }
-
-    fn amount(&self) -> Result<f64, PaysimError> {
-        let x = self.number()?;
-        if x < 0.0 {
-            return Err(self.error("is negative"));
-        }
-        Ok(x)
-    }
-
-    fn balance(&self) -> Result<f64, PaysimError> {
-        self.number()
-    }
-
-    fn tx_type(&self) -> Result<TxType, PaysimError> {
-        self.value
-            .parse()
-            .map_err(|e: crate::transaction::UnknownTxType| self.error(&e.to_string()))
-    }
-
-    fn name(&self) -> Result<String, PaysimError> {
-        if self.value.is_empty() {
-            return Err(self.error("is empty"));
-        }
-        Ok(self.value.to_owned())
-    }
-
-    /// PaySim flags are written `0`/`1` in some samples and `0.0`/`1.0` in others.
-    fn flag(&self) -> Result<bool, PaysimError> {
-        match self.value {
-            "0" | "0.0" => Ok(false),
-            "1" | "1.0" => Ok(true),
-            _ => Err(self.error("is not a 0/1 flag")),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const HEADER: &str = "step,type,amount,nameOrig,oldbalanceOrg,newbalanceOrig,nameDest,oldbalanceDest,newbalanceDest,isFraud,isFlaggedFraud\n";
-
-    fn read(body: &str) -> Vec<Result<PaysimRow, PaysimError>> {
-        PaysimReader::from_reader("t.csv", format!("{HEADER}{body}").as_bytes())
-            .unwrap()
-            .collect()
-    }
-
-    #[test]
-    fn reads_both_flag_spellings() {
-        let rows = read(
-            "1,TRANSFER,181.0,C1,181.0,0.0,C2,0.0,0.0,1,0\n\
-             8,PAYMENT,8507.13,C3,107030.0,98522.87,M4,0.0,0.0,0.0,0.0\n",
-        );
-        let rows: Vec<PaysimRow> = rows.into_iter().map(Result::unwrap).collect();
-        assert_eq!(rows[0].line, 2);
-        assert_eq!(rows[0].transaction.tx_type, TxType::Transfer);
-        assert_eq!(rows[0].transaction.is_fraud, Some(true));
-        assert_eq!(rows[0].transaction.tx_id, "ps-1-C1-181.00");
-        assert_eq!(rows[0].transaction.event_time, STEP_ONE_EPOCH_MS);
-        assert_eq!(rows[1].line, 3);
-        assert_eq!(rows[1].transaction.is_fraud, Some(false));
-        assert_eq!(rows[1].transaction.new_balance_orig, 98522.87);
-        assert_eq!(
-            rows[1].transaction.event_time,
-            STEP_ONE_EPOCH_MS + 7 * 3_600_000
-        );
-    }
-
-    #[test]
-    fn bad_field_names_file_line_and_field() {
-        let rows = read(
-            "1,TRANSFER,181.0,C1,181.0,0.0,C2,0.0,0.0,1,0\n\
-             2,TRANSFER,abc,C1,181.0,0.0,C2,0.0,0.0,1,0\n\
-             3,WIRE,1.0,C1,181.0,0.0,C2,0.0,0.0,1,0\n\
-             4,PAYMENT,1.0,C1,NaN,0.0,C2,0.0,0.0,0,0\n\
-             5,PAYMENT,-1.0,C1,1.0,0.0,C2,0.0,0.0,0,0\n\
-             6,PAYMENT,1.0,C1,1.0,0.0,C2,0.0,0.0,2,0\n\
-             7,PAYMENT,1.0,C1,1.0\n",
-        );
-        assert!(rows[0].is_ok());
-        let messages: Vec<String> = rows[1..]
-            .iter()
-            .map(|r| r.as_ref().unwrap_err().to_string())
-            .collect();
-        assert_eq!(
-            messages[0],
-            "t.csv line 3, field amount: is not a number (value \"abc\")"
-        );
-        assert!(messages[1].starts_with("t.csv line 4, field type: unknown transaction type"));
-        assert!(messages[2].starts_with("t.csv line 5, field oldbalanceOrg: is not a finite"));
-        assert!(messages[3].starts_with("t.csv line 6, field amount: is negative"));
-        assert!(messages[4].starts_with("t.csv line 7, field isFraud: is not a 0/1 flag"));
-        assert!(messages[5].starts_with("t.csv line 8:"), "{}", messages[5]);
-    }
-
-    #[test]
-    fn missing_column_is_named() {
-        let err = PaysimReader::from_reader("x.csv", "step,type,amount\n1,PAYMENT,3\n".as_bytes())
-            .err()
-            .unwrap();
-        assert!(
-            err.to_string()
-                .starts_with("x.csv: header has no `nameOrig` column"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn reads_the_shipped_sample() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../data/paysim_fraud_enriched_steps_1-400.csv");
-        let mut rows = 0;
-        let mut frauds = 0;
-        for row in PaysimReader::open(&path).unwrap() {
-            let row = row.unwrap();
-            rows += 1;
-            frauds += usize::from(row.transaction.is_fraud == Some(true));
-        }
-        assert_eq!((rows, frauds), (27_052, 4_477));
     }
 }
