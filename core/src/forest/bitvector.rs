@@ -52,11 +52,13 @@ pub(super) struct Test {
 
 impl Test {
     /// The threshold's rank.
+    #[cfg(test)]
     pub(super) fn rank(&self) -> u16 {
         self.rank as u16
     }
 
     /// The bits to keep when the test fails.
+    #[cfg(test)]
     pub(super) fn keep(&self) -> u16 {
         self.keep as u16
     }

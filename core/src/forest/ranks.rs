@@ -78,7 +78,9 @@ impl Ranks {
     }
 
     /// The rank of a row's value of `feature`: `1 + ` the thresholds below it, `n + 1` for NaN.
-    #[inline]
+    /// (The kernel ranks a group of rows at once, [`Ranks::value_ranks`]; this is what tests
+    /// check that against.)
+    #[cfg(test)]
     pub(super) fn value_rank(&self, feature: usize, x: f64) -> u16 {
         let ts = &self.thresholds[feature];
         if x.is_nan() {
@@ -90,7 +92,7 @@ impl Ranks {
     /// The ranks of `rows[l][feature]` for every feature into `out[feature][l]`, for up to
     /// `L` rows (lanes past `rows.len()` repeat the first row). The binary searches of the rows
     /// run side by side — same steps for every row, no branch on the data — so their loads
-    /// overlap. Equal, lane for lane, to [`Ranks::value_rank`].
+    /// overlap. Equal, lane for lane, to `value_rank`.
     pub(super) fn value_ranks<R: AsRef<[f64]>, A: AsMut<[u16; L]>, const L: usize>(
         &self,
         rows: &[R],

@@ -181,12 +181,21 @@ proptest! {
             }
         }
         let rows: Vec<[f64; 1]> = values.iter().map(|&x| [x]).collect();
-        let mut lanes = [[0u16; 32]];
+        let mut lanes = [Lanes([0u16; 32])];
         ranks.value_ranks(&rows[..rows.len().min(32)], &mut lanes);
-        for (l, rank) in lanes[0].iter().enumerate() {
+        for (l, rank) in lanes[0].0.iter().enumerate() {
             let x = rows.get(l).unwrap_or(&rows[0])[0];
             prop_assert_eq!(*rank, ranks.value_rank(0, x), "lane {} x {:?}", l, x);
         }
+    }
+}
+
+/// A group's ranks of one feature.
+struct Lanes([u16; 32]);
+
+impl AsMut<[u16; 32]> for Lanes {
+    fn as_mut(&mut self) -> &mut [u16; 32] {
+        &mut self.0
     }
 }
 
@@ -199,8 +208,8 @@ fn too_many_thresholds_are_not_ranked() {
     assert_eq!(ranks.value_rank(0, f64::INFINITY), u16::MAX);
     assert!(Ranks::build(1, distinct(MAX_THRESHOLDS + 1)).is_none());
     // Repeats, −0 against +0 and NaN thresholds do not count.
-    let repeats = distinct(MAX_THRESHOLDS)
-        .chain(distinct(MAX_THRESHOLDS))
+    let repeats = distinct(MAX_THRESHOLDS - 1)
+        .chain(distinct(MAX_THRESHOLDS - 1))
         .chain([(0, -0.0), (0, 0.0), (0, f64::NAN)]);
     assert!(Ranks::build(1, repeats).is_some());
 }
@@ -209,9 +218,10 @@ fn too_many_thresholds_are_not_ranked() {
 /// layout, and its batches score through the reference walk, equal to one row at a time.
 #[test]
 fn forests_past_16_bit_ranks_score_through_the_walk() {
-    // Eight trees of 8,192 splits each on feature 0, all thresholds distinct: each split's left
-    // child a leaf, its right child the next split.
-    let per_tree = 8_192usize;
+    // Eight trees of 8,200 splits each on feature 0, all thresholds distinct: each split's left
+    // child a leaf, its right child the next split (the last split, whose leaves both hold 1.0,
+    // is merged into one leaf).
+    let per_tree = 8_200usize;
     let trees: Vec<Vec<Node>> = (0..8)
         .map(|t| {
             let mut nodes = Vec::new();
