@@ -1,46 +1,54 @@
-//! The batch kernel on AVX-512, over the QuickScorer layout ([`super::bitvector`]): 32 rows at a
-//! time, one row per 64-bit lane of four registers. Each test compares the eight rows of a register
-//! with one instruction and, in the lanes whose rows fail it, clears its bits from a register that
-//! holds one bitvector word of those rows — two chains of ANDs per register, so no AND waits on the
-//! one before it. Each tree's leaf is then found for eight rows at once (lowest set bit) and its
+//! The batch kernel on AVX-512, over the QuickScorer layout ([`super::bitvector`]) with 16-bit
+//! ranks ([`super::ranks`]): 32 rows at a time, one row per 16-bit lane of a register. A group's
+//! values are first turned into ranks (one binary search per row and feature, in safe code); then
+//! each test compares the 32 rows' ranks with its threshold's in one instruction and, in the lanes
+//! whose rows fail it, clears its bits from the register that holds one 16-leaf slice of those
+//! rows' bitvectors — two AND chains a slice, so no AND waits on the one before it. Each tree's
+//! leaf is then found for 32 rows at once (trailing zeros by popcount, AVX-512 BITALG) and its
 //! value gathered. Rows' values are added in tree order and divided by the number of trees, as in
 //! the reference kernel, so results are the same bit for bit. The only module of the workspace
 //! with `unsafe` code: loads, stores and gathers through pointers, and the call into code compiled
 //! for CPU features after checking the CPU has them.
 
 use std::arch::x86_64::{
-    __m512d, __m512i, _mm512_add_pd, _mm512_and_si512, _mm512_cmp_pd_mask, _mm512_div_pd,
-    _mm512_i64gather_pd, _mm512_load_si512, _mm512_loadu_pd, _mm512_lzcnt_epi64,
-    _mm512_mask_and_epi64, _mm512_mask_mov_epi64, _mm512_min_epu64, _mm512_set1_epi64,
-    _mm512_set1_pd, _mm512_setzero_pd, _mm512_setzero_si512, _mm512_store_si512, _mm512_storeu_pd,
-    _mm512_sub_epi64, _mm512_test_epi64_mask, _CMP_NLE_UQ,
+    __m512d, __m512i, _mm512_add_epi16, _mm512_add_epi32, _mm512_add_pd, _mm512_and_si512,
+    _mm512_andnot_si512, _mm512_castsi512_si256, _mm512_cmpgt_epu16_mask, _mm512_cvtepu16_epi32,
+    _mm512_div_pd, _mm512_extracti64x4_epi64, _mm512_i32gather_pd, _mm512_load_si512,
+    _mm512_mask_mov_epi16, _mm512_min_epu16, _mm512_movm_epi16, _mm512_popcnt_epi16,
+    _mm512_set1_epi16, _mm512_set1_epi32, _mm512_set1_pd, _mm512_setzero_pd, _mm512_store_si512,
+    _mm512_storeu_pd, _mm512_ternarylogic_epi32, _mm512_test_epi16_mask,
 };
 
-use super::bitvector::{Bitvectors, TreeLeaves};
+use super::bitvector::{Bitvectors, Test, TreeLeaves, SLICE};
 
-/// Rows in one register: one per 64-bit lane.
-const LANES: usize = 8;
-/// Registers of rows scored together: each test's threshold, mask and feature are loaded once for
-/// all of them.
-const REGS: usize = 4;
-/// Rows scored together.
-const GROUP: usize = REGS * LANES;
+/// Rows scored together: one per 16-bit lane of a register.
+const GROUP: usize = 32;
 /// Fewest rows worth this kernel: a group costs the same however many of its lanes hold rows, so
 /// a smaller batch scores faster through the reference walk.
 pub(super) const MIN_ROWS: usize = GROUP;
+/// Most leaves a tree may have here: leaf numbers, and a slice's first leaf plus 15, fit 16 bits.
+const MAX_LEAVES: u32 = 1 << 15;
 
-/// One bitvector word of each of the eight rows of a register.
+/// One 16-bit value (a rank, or a bitvector slice) of each of the 32 rows of a group.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct Word([u64; LANES]);
+struct Lanes([u16; GROUP]);
 
-/// Whether this CPU can run the kernel (AVX-512 F for the arithmetic, CD for counting zeros).
-pub(super) fn available() -> bool {
-    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512cd")
+impl AsMut<[u16; GROUP]> for Lanes {
+    fn as_mut(&mut self) -> &mut [u16; GROUP] {
+        &mut self.0
+    }
 }
 
-/// P(fraud) of each row into `out` (`rows.len() == out.len()`), when the CPU has AVX-512;
-/// returns `false`, having written nothing, when it does not.
+/// Whether this CPU can run the kernel: AVX-512 F, BW for 16-bit lanes, BITALG for their popcount.
+pub(super) fn available() -> bool {
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512bitalg")
+}
+
+/// P(fraud) of each row into `out` (`rows.len() == out.len()`), when the CPU has the AVX-512
+/// features; returns `false`, having written nothing, when it does not.
 pub(super) fn predict_batch<R: AsRef<[f64]>>(
     layout: &Bitvectors,
     rows: &[R],
@@ -50,73 +58,57 @@ pub(super) fn predict_batch<R: AsRef<[f64]>>(
         return false;
     }
     // The gathers below read `leaf_values` at `first_leaf + i` for `i < leaves`: check here, in
-    // this module, that every tree's leaves lie inside it rather than trust the builder.
-    let leaves_in_bounds = layout.trees.iter().all(|t| {
-        t.leaves >= 1 && t.first_leaf as usize + t.leaves as usize <= layout.leaf_values.len()
-    });
+    // this module, that every tree's leaves lie inside it rather than trust the builder, and that
+    // those indices fit the gathers' 32-bit offsets and the 16-bit leaf numbers.
+    let leaves_in_bounds = layout.leaf_values.len() <= i32::MAX as usize
+        && layout.trees.iter().all(|t| {
+            t.leaves >= 1
+                && t.leaves <= MAX_LEAVES
+                && t.first_leaf as usize + t.leaves as usize <= layout.leaf_values.len()
+        });
     if !leaves_in_bounds || layout.trees.is_empty() || rows.len() != out.len() {
         return false;
     }
-    // SAFETY: the CPU has AVX-512 F and CD (checked above), the features it is compiled for.
+    // SAFETY: the CPU has AVX-512 F, BW and BITALG (checked above), the features it is compiled
+    // for.
     unsafe { predict_batch_avx512(layout, rows, out) };
     true
 }
 
-#[target_feature(enable = "avx512f,avx512cd")]
+#[target_feature(enable = "avx512f,avx512bw,avx512bitalg")]
 fn predict_batch_avx512<R: AsRef<[f64]>>(layout: &Bitvectors, rows: &[R], out: &mut [f64]) {
-    // Per feature, the group's rows side by side: REGS registers of eight.
-    let mut xs = vec![[[0.0f64; LANES]; REGS]; layout.n_features];
-    let mut bits = vec![[Word([u64::MAX; LANES]); REGS]; layout.n_words()];
+    // Per feature, the group's rows' ranks side by side.
+    let mut ranks = vec![Lanes([0; GROUP]); layout.n_features()];
+    let mut bits = vec![Lanes([u16::MAX; GROUP]); layout.n_slices()];
     let trees = _mm512_set1_pd(layout.trees.len() as f64);
     for (group, probabilities) in rows.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
         // A short last group repeats its first row in the spare lanes.
-        for l in 0..GROUP {
-            let row = &group.get(l).unwrap_or(&group[0]).as_ref()[..layout.n_features];
-            for (x, &value) in xs.iter_mut().zip(row) {
-                x[l / LANES][l % LANES] = value;
-            }
-        }
-        // Each word: all ones, less the bits of its tests that fail, lane by lane. The tests are
+        layout.ranks.value_ranks(group, &mut ranks);
+        // Each slice: all ones, less the bits of its tests that fail, lane by lane. The tests are
         // independent of each other: only the running ANDs wait on the one before.
-        for (w, word) in bits.iter_mut().enumerate() {
-            let tests = layout.word_tests[w]..layout.word_tests[w + 1];
-            let (features, thresholds, masks) = (
-                &layout.features[tests.clone()],
-                &layout.thresholds[tests.clone()],
-                &layout.masks[tests],
-            );
-            // Test `i` on every register: clears the bits it clears in the lanes whose row fails
-            // it (`!(x <= threshold)`: NaN fails, as in the reference).
-            let test = |kept: &mut [__m512i; REGS], i: usize| {
-                let xs = &xs[features[i] as usize];
-                let threshold = _mm512_set1_pd(thresholds[i]);
-                let mask = _mm512_set1_epi64(masks[i] as i64);
-                for (kept, x) in kept.iter_mut().zip(xs) {
-                    let fails = _mm512_cmp_pd_mask::<_CMP_NLE_UQ>(load_pd(x), threshold);
-                    *kept = _mm512_mask_and_epi64(*kept, fails, *kept, mask);
-                }
-            };
-            // Two chains per register (even and odd tests), ANDed at the end, so that no AND
-            // waits on the one just before it.
-            let mut even = [_mm512_set1_epi64(-1); REGS];
+        for (s, slice) in bits.iter_mut().enumerate() {
+            let tests = &layout.tests[layout.slice_tests[s]..layout.slice_tests[s + 1]];
+            // Two chains (even and odd tests), ANDed at the end.
+            let mut even = _mm512_set1_epi32(-1);
             let mut odd = even;
-            for i in (0..features.len()).step_by(2) {
-                test(&mut even, i);
-                if i + 1 < features.len() {
-                    test(&mut odd, i + 1);
-                }
+            let mut pairs = tests.chunks_exact(2);
+            for pair in &mut pairs {
+                even = apply(even, &pair[0], &ranks);
+                odd = apply(odd, &pair[1], &ranks);
             }
-            for r in 0..REGS {
-                store(&mut word[r], _mm512_and_si512(even[r], odd[r]));
+            if let [test] = pairs.remainder() {
+                even = apply(even, test, &ranks);
             }
+            store(slice, _mm512_and_si512(even, odd));
         }
-        let mut sums = [_mm512_setzero_pd(); REGS];
+        let mut sums = [_mm512_setzero_pd(); GROUP / 8];
         for tree in &layout.trees {
-            for (r, sum) in sums.iter_mut().enumerate() {
-                *sum = _mm512_add_pd(*sum, leaf_values(layout, tree, &bits, r));
+            let values = leaf_values(layout, tree, &bits);
+            for (sum, value) in sums.iter_mut().zip(values) {
+                *sum = _mm512_add_pd(*sum, value);
             }
         }
-        let mut lanes = [[0.0; LANES]; REGS];
+        let mut lanes = [[0.0; 8]; GROUP / 8];
         for (lanes, sum) in lanes.iter_mut().zip(sums) {
             store_pd(lanes, _mm512_div_pd(sum, trees));
         }
@@ -124,70 +116,97 @@ fn predict_batch_avx512<R: AsRef<[f64]>>(layout: &Bitvectors, rows: &[R], out: &
     }
 }
 
-/// The value of `tree`'s leaf for each row of register `reg`: its lowest standing leaf.
+/// `kept`, less the bits `test` clears in the lanes whose row fails it (`rank(x) > rank(t)`,
+/// which is `!(x <= t)`, NaN included: see [`super::ranks`]).
 #[inline]
-#[target_feature(enable = "avx512f,avx512cd")]
-fn leaf_values(
-    layout: &Bitvectors,
-    tree: &TreeLeaves,
-    bits: &[[Word; REGS]],
-    reg: usize,
-) -> __m512d {
-    let last = _mm512_set1_epi64(i64::from(tree.first_leaf + tree.leaves - 1));
-    let leaf = if tree.words == 1 {
-        // Most trees: one word, whose lowest set bit is the leaf.
-        let word = load(&bits[tree.first_word as usize][reg]);
-        let lowest = _mm512_and_si512(word, _mm512_sub_epi64(_mm512_setzero_si512(), word));
-        let first = _mm512_set1_epi64(63 + i64::from(tree.first_leaf));
-        _mm512_sub_epi64(first, _mm512_lzcnt_epi64(lowest))
+#[target_feature(enable = "avx512f,avx512bw")]
+fn apply(kept: __m512i, test: &Test, ranks: &[Lanes]) -> __m512i {
+    let x = load(&ranks[test.feature as usize]);
+    let fails = _mm512_movm_epi16(_mm512_cmpgt_epu16_mask(
+        x,
+        _mm512_set1_epi32(test.rank as i32),
+    ));
+    // kept & (keep | !fails): a = kept (0xF0), b = fails (0xCC), c = keep (0xAA).
+    _mm512_ternarylogic_epi32::<0xB0>(kept, fails, _mm512_set1_epi32(test.keep as i32))
+}
+
+/// Trailing zeros of each 16-bit lane (16 for 0): the ones below the lowest set bit.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512bitalg")]
+fn trailing_zeros(w: __m512i) -> __m512i {
+    _mm512_popcnt_epi16(_mm512_andnot_si512(
+        w,
+        _mm512_add_epi16(w, _mm512_set1_epi16(-1)),
+    ))
+}
+
+/// The values of `tree`'s leaf for the group's rows (eight a register, in row order): each row's
+/// lowest standing leaf.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512bitalg")]
+fn leaf_values(layout: &Bitvectors, tree: &TreeLeaves, bits: &[Lanes]) -> [__m512d; GROUP / 8] {
+    let first = tree.first_slice as usize;
+    let last = _mm512_set1_epi16((tree.leaves - 1) as i16);
+    let leaf = if tree.slices == 1 {
+        // Most trees' leaves fit one slice, whose lowest set bit is the leaf.
+        trailing_zeros(load(&bits[first]))
     } else {
-        // The lowest set bit over the tree's words, last word first so the first wins.
+        // The lowest set bit over the tree's slices, last slice first so the first wins.
         let mut leaf = last;
-        for w in (0..tree.words).rev() {
-            let word = load(&bits[(tree.first_word + w) as usize][reg]);
-            let standing = _mm512_test_epi64_mask(word, word);
-            let lowest = _mm512_and_si512(word, _mm512_sub_epi64(_mm512_setzero_si512(), word));
-            let first = _mm512_set1_epi64(63 + 64 * i64::from(w) + i64::from(tree.first_leaf));
-            let at = _mm512_sub_epi64(first, _mm512_lzcnt_epi64(lowest));
-            leaf = _mm512_mask_mov_epi64(leaf, standing, at);
+        for s in (0..tree.slices as usize).rev() {
+            let slice = load(&bits[first + s]);
+            let standing = _mm512_test_epi16_mask(slice, slice);
+            let at = _mm512_add_epi16(
+                trailing_zeros(slice),
+                _mm512_set1_epi16((s as u32 * SLICE) as i16),
+            );
+            leaf = _mm512_mask_mov_epi16(leaf, standing, at);
         }
         leaf
     };
-    // Clamped (unsigned) to the tree's last leaf, so the gather stays inside `leaf_values`
-    // whatever the bits held: a lane is at least `first_leaf - 1` (a word of no bits), which is
-    // another tree's leaf or, below 0, wraps above `last`. A walk's leaf always stands, so this
-    // never changes a result.
-    let leaf = _mm512_min_epu64(leaf, last);
-    // SAFETY: every lane is at most `first_leaf + leaves - 1`, inside `leaf_values` (checked in
-    // `predict_batch` for every tree), and not negative (see above); the scale 8 is the size of
-    // an f64.
-    unsafe { _mm512_i64gather_pd::<8>(leaf, layout.leaf_values.as_ptr()) }
+    // Clamped (unsigned) to the tree's last leaf, so the gathers stay inside `leaf_values`
+    // whatever the bits held. A walk's leaf always stands, so this never changes a result.
+    let leaf = _mm512_min_epu16(leaf, last);
+    let first_leaf = _mm512_set1_epi32(tree.first_leaf as i32);
+    let low = _mm512_add_epi32(
+        _mm512_cvtepu16_epi32(_mm512_castsi512_si256(leaf)),
+        first_leaf,
+    );
+    let high = _mm512_add_epi32(
+        _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64::<1>(leaf)),
+        first_leaf,
+    );
+    let base = layout.leaf_values.as_ptr();
+    // SAFETY: every lane of `low` and `high` is `first_leaf + i` with `i <= leaves - 1` (clamped
+    // above), inside `leaf_values` and below i32::MAX (both checked in `predict_batch` for every
+    // tree); the scale 8 is the size of an f64.
+    unsafe {
+        [
+            _mm512_i32gather_pd::<8>(_mm512_castsi512_si256(low), base),
+            _mm512_i32gather_pd::<8>(_mm512_extracti64x4_epi64::<1>(low), base),
+            _mm512_i32gather_pd::<8>(_mm512_castsi512_si256(high), base),
+            _mm512_i32gather_pd::<8>(_mm512_extracti64x4_epi64::<1>(high), base),
+        ]
+    }
 }
 
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn load(word: &Word) -> __m512i {
-    // SAFETY: a `Word` is 64 readable bytes aligned to 64.
-    unsafe { _mm512_load_si512(std::ptr::from_ref(word).cast()) }
+fn load(lanes: &Lanes) -> __m512i {
+    // SAFETY: a `Lanes` is 64 readable bytes aligned to 64.
+    unsafe { _mm512_load_si512(std::ptr::from_ref(lanes).cast()) }
 }
 
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn store(word: &mut Word, value: __m512i) {
-    // SAFETY: a `Word` is 64 writable bytes aligned to 64.
-    unsafe { _mm512_store_si512(std::ptr::from_mut(word).cast(), value) }
+fn store(lanes: &mut Lanes, value: __m512i) {
+    // SAFETY: a `Lanes` is 64 writable bytes aligned to 64.
+    unsafe { _mm512_store_si512(std::ptr::from_mut(lanes).cast(), value) }
 }
 
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn load_pd(x: &[f64; LANES]) -> __m512d {
-    // SAFETY: eight readable f64 (unaligned load).
-    unsafe { _mm512_loadu_pd(x.as_ptr()) }
-}
-
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn store_pd(x: &mut [f64; LANES], value: __m512d) {
+fn store_pd(x: &mut [f64; 8], value: __m512d) {
     // SAFETY: eight writable f64 (unaligned store).
     unsafe { _mm512_storeu_pd(x.as_mut_ptr(), value) }
 }

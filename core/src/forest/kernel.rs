@@ -6,9 +6,11 @@
 //! Every row's tree values are summed in tree order and divided by the number of trees, exactly as
 //! smartcore's `predict`, so results are bit-for-bit equal to it.
 //!
-//! This walk is the reference. On a CPU with AVX-512, batches of 32 rows or more take the
-//! vectorised QuickScorer kernel instead ([`super::avx512`] over [`super::bitvector`]), which
-//! tests prove equal to it bit for bit.
+//! This walk is the reference. On a CPU with AVX-512 (F, BW and BITALG), batches of 32 rows or
+//! more take the vectorised QuickScorer kernel instead ([`super::avx512`] over
+//! [`super::bitvector`], thresholds as 16-bit ranks by [`super::ranks`]), which tests prove equal
+//! to it bit for bit. A forest whose thresholds do not fit 16-bit ranks has no such layout and
+//! always takes the walk.
 
 use super::bitvector::Bitvectors;
 use super::compiled::Node;
@@ -36,8 +38,9 @@ pub(super) struct Kernel {
     values: Vec<f64>,
     /// (root index, steps from the root to the deepest leaf) per tree.
     trees: Vec<(u32, u32)>,
-    /// The same trees in QuickScorer layout, for the vectorised batch kernel.
-    bitvectors: Bitvectors,
+    /// The same trees in QuickScorer layout, for the vectorised batch kernel; `None` when a
+    /// feature has too many distinct thresholds for 16-bit ranks.
+    bitvectors: Option<Bitvectors>,
 }
 
 impl Kernel {
@@ -110,8 +113,8 @@ impl Kernel {
 
     /// The QuickScorer layout of the same trees.
     #[cfg(test)]
-    pub(super) fn bitvectors(&self) -> &Bitvectors {
-        &self.bitvectors
+    pub(super) fn bitvectors(&self) -> Option<&Bitvectors> {
+        self.bitvectors.as_ref()
     }
 
     /// Nodes in the scoring layout, after uniform subtrees became leaves.
@@ -149,10 +152,12 @@ impl Kernel {
     pub(super) fn predict_batch<R: AsRef<[f64]>>(&self, rows: &[R], out: &mut [f64]) {
         let n = rows.len().min(out.len());
         #[cfg(target_arch = "x86_64")]
-        if n >= super::avx512::MIN_ROWS
-            && super::avx512::predict_batch(&self.bitvectors, &rows[..n], &mut out[..n])
-        {
-            return;
+        if let Some(bitvectors) = &self.bitvectors {
+            if n >= super::avx512::MIN_ROWS
+                && super::avx512::predict_batch(bitvectors, &rows[..n], &mut out[..n])
+            {
+                return;
+            }
         }
         self.predict_batch_reference(&rows[..n], &mut out[..n]);
     }

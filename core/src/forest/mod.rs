@@ -14,6 +14,7 @@ mod bitvector;
 mod compiled;
 mod kernel;
 mod params;
+mod ranks;
 #[cfg(test)]
 mod tests;
 

@@ -1,11 +1,13 @@
 //! The vectorised batch kernel against the reference walk, bit for bit, on random forests and
 //! rows: NaN, infinities, signed zeros, huge and tiny values, thresholds rows hit exactly, trees of
-//! one leaf, trees wider than 64 leaves (several bitvector words) and trees merged whole.
+//! one leaf, trees wider than 16 leaves (several bitvector slices) and trees merged whole; and the
+//! 16-bit ranks the kernel compares against the float comparison they stand for.
 
 use proptest::prelude::*;
 
-use super::bitvector::Bitvectors;
+use super::bitvector::{Bitvectors, SLICE};
 use super::compiled::{CompiledForest, Node};
+use super::ranks::{Ranks, MAX_THRESHOLDS};
 
 /// Values thresholds and rows both draw from, so rows often sit exactly on a threshold.
 const SPECIAL: [f64; 14] = [
@@ -129,6 +131,8 @@ proptest! {
     #[test]
     fn the_vectorised_kernel_equals_the_reference_bit_for_bit((forest, rows) in forest_and_rows()) {
         let kernel = forest.kernel();
+        // Every generated forest has few thresholds: it has the layout.
+        let layout = kernel.bitvectors().expect("ranked");
         let mut reference = vec![f64::NAN; rows.len()];
         kernel.predict_batch_reference(&rows, &mut reference);
         // The public batch call: the vectorised kernel where the CPU has it.
@@ -139,13 +143,13 @@ proptest! {
             prop_assert_eq!(reference[i].to_bits(), one.to_bits(), "row {}: {:?}", i, row);
             prop_assert_eq!(batch[i].to_bits(), one.to_bits(), "row {}: {:?}", i, row);
             // The layout itself, without SIMD (on any CPU).
-            let bits = kernel.bitvectors().predict(row);
+            let bits = layout.predict(row);
             prop_assert_eq!(bits.to_bits(), one.to_bits(), "row {}: {:?}", i, row);
         }
         #[cfg(target_arch = "x86_64")]
         if super::avx512::available() {
             let mut simd = vec![f64::NAN; rows.len()];
-            prop_assert!(super::avx512::predict_batch(kernel.bitvectors(), &rows, &mut simd));
+            prop_assert!(super::avx512::predict_batch(layout, &rows, &mut simd));
             for (got, want) in simd.iter().zip(&reference) {
                 prop_assert_eq!(got.to_bits(), want.to_bits());
             }
@@ -153,10 +157,115 @@ proptest! {
     }
 }
 
-/// A full tree of depth 9 (256 leaves, four bitvector words) with distinct leaf values: every
-/// row's leaf is told apart, including across word boundaries.
+/// Thresholds and values that are the same number or a tie as often as not.
+fn thresholds_and_values() -> impl Strategy<Value = (Vec<f64>, Vec<f64>)> {
+    (
+        prop::collection::vec(number(), 0..40),
+        prop::collection::vec(number(), 1..40),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// `rank(x) > rank(t)` exactly when `!(x <= t)`, for every threshold and value (the proof is
+    /// in `ranks.rs`), and the side-by-side searches equal the one-value one.
+    #[test]
+    fn ranks_compare_exactly_as_the_floats((thresholds, values) in thresholds_and_values()) {
+        let ranks = Ranks::build(1, thresholds.iter().map(|&t| (0, t))).expect("few thresholds");
+        for &t in &thresholds {
+            let rank_t = ranks.threshold_rank(0, t);
+            for &x in &values {
+                let rank_x = ranks.value_rank(0, x);
+                // The reference walk goes right when `x <= t` does not hold (NaN included).
+                let goes_left = x <= t;
+                prop_assert_eq!(rank_x > rank_t, !goes_left, "x {:?}, t {:?}", x, t);
+            }
+        }
+        let rows: Vec<[f64; 1]> = values.iter().map(|&x| [x]).collect();
+        let mut lanes = [Lanes([0u16; 32])];
+        ranks.value_ranks(&rows[..rows.len().min(32)], &mut lanes);
+        for (l, rank) in lanes[0].0.iter().enumerate() {
+            let x = rows.get(l).unwrap_or(&rows[0])[0];
+            prop_assert_eq!(*rank, ranks.value_rank(0, x), "lane {} x {:?}", l, x);
+        }
+    }
+}
+
+/// A group's ranks of one feature.
+struct Lanes([u16; 32]);
+
+impl AsMut<[u16; 32]> for Lanes {
+    fn as_mut(&mut self) -> &mut [u16; 32] {
+        &mut self.0
+    }
+}
+
+/// Ranks fit 16 bits up to MAX_THRESHOLDS distinct thresholds a feature; past that there are none.
 #[test]
-fn trees_wider_than_one_word_find_every_leaf() {
+fn too_many_thresholds_are_not_ranked() {
+    let distinct = |n: usize| (0..n).map(|i| (0u32, i as f64 - 3.5));
+    let ranks = Ranks::build(1, distinct(MAX_THRESHOLDS)).expect("fits");
+    assert_eq!(ranks.value_rank(0, f64::NAN), u16::MAX);
+    assert_eq!(ranks.value_rank(0, f64::INFINITY), u16::MAX);
+    assert!(Ranks::build(1, distinct(MAX_THRESHOLDS + 1)).is_none());
+    // Repeats, −0 against +0 and NaN thresholds do not count.
+    let repeats = distinct(MAX_THRESHOLDS - 1)
+        .chain(distinct(MAX_THRESHOLDS - 1))
+        .chain([(0, -0.0), (0, 0.0), (0, f64::NAN)]);
+    assert!(Ranks::build(1, repeats).is_some());
+}
+
+/// A forest with more distinct thresholds on a feature than 16-bit ranks hold has no vectorised
+/// layout, and its batches score through the reference walk, equal to one row at a time.
+#[test]
+fn forests_past_16_bit_ranks_score_through_the_walk() {
+    // Eight trees of 8,200 splits each on feature 0, all thresholds distinct: each split's left
+    // child a leaf, its right child the next split (the last split, whose leaves both hold 1.0,
+    // is merged into one leaf).
+    let per_tree = 8_200usize;
+    let trees: Vec<Vec<Node>> = (0..8)
+        .map(|t| {
+            let mut nodes = Vec::new();
+            for i in 0..per_tree {
+                let at = nodes.len() as u32;
+                nodes.push(Node {
+                    feature: 0,
+                    threshold: (t * per_tree + i) as f64,
+                    left: at + 1,
+                    right: at + 2,
+                    value: 0.5,
+                });
+                nodes.push(leaf_node((i % 2) as f64));
+            }
+            nodes.push(leaf_node(1.0));
+            nodes
+        })
+        .collect();
+    let forest = CompiledForest::from_trees(1, &trees).expect("valid");
+    assert!(forest.kernel().bitvectors().is_none());
+    let rows: Vec<[f64; 1]> = (0..40).map(|i| [f64::from(i) * 1_700.3 - 50.0]).collect();
+    let mut batch = vec![f64::NAN; rows.len()];
+    forest.predict_batch(&rows, &mut batch);
+    for (row, got) in rows.iter().zip(batch) {
+        assert_eq!(got.to_bits(), forest.predict(row).to_bits(), "{row:?}");
+    }
+}
+
+fn leaf_node(value: f64) -> Node {
+    Node {
+        feature: 0,
+        threshold: 0.0,
+        left: 0,
+        right: 0,
+        value,
+    }
+}
+
+/// A full tree of depth 9 (256 leaves, sixteen bitvector slices) with distinct leaf values: every
+/// row's leaf is told apart, including across slice boundaries.
+#[test]
+fn trees_wider_than_one_slice_find_every_leaf() {
     let depth = 9;
     let mut nodes = Vec::new();
     fn full(nodes: &mut Vec<Node>, level: u32, depth: u32, low: f64, high: f64) -> u32 {
@@ -179,9 +288,9 @@ fn trees_wider_than_one_word_find_every_leaf() {
     }
     full(&mut nodes, 1, depth, 0.0, 256.0);
     let forest = CompiledForest::from_trees(1, &[nodes]).expect("valid");
-    let layout: &Bitvectors = forest.kernel().bitvectors();
+    let layout: &Bitvectors = forest.kernel().bitvectors().expect("ranked");
     assert_eq!(layout.trees[0].leaves, 256);
-    assert_eq!(layout.trees[0].words, 4);
+    assert_eq!(layout.trees[0].slices, 256 / SLICE);
     let rows: Vec<[f64; 1]> = (0..600).map(|i| [f64::from(i) * 0.5 - 20.0]).collect();
     let mut batch = vec![0.0; rows.len()];
     forest.predict_batch(&rows, &mut batch);
