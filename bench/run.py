@@ -470,7 +470,8 @@ def machine():
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
                 .splitlines() if line.startswith("model name")), platform.processor())
     memory = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    tansu = subprocess.run(["tansu", "--version"], capture_output=True, text=True).stdout.strip()
+    tansu = (subprocess.run(["tansu", "--version"], capture_output=True, text=True).stdout.strip()
+             if shutil.which("tansu") else "tansu (not installed)")
     rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
     return (f"{cpu}, {os.cpu_count()} cores, {memory / 2**20:.0f} GiB, Linux "
             f"{platform.release()}; {rustc}; {tansu} (SQLite storage); Python "
@@ -611,7 +612,7 @@ def main():
     finally:
         stop_all()
     results["machine"] = machine()
-    results["args"] = vars(args)
+    results["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     results_path.write_text(json.dumps(results, indent=1))
     if "curve" in parts:
         draw_curve(results, args.curve_out)
