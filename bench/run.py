@@ -466,6 +466,26 @@ def curve_rows(curve):
     return "\n".join(rows)
 
 
+def part_rows(results, parts):
+    """Medians of the HTTP and pipeline parts, for a run of only those parts."""
+    m = lambda items, key: median([x[key] for x in items])
+    rows = []
+    if "http" in parts:
+        rows += ["| HTTP server | req/s | p99 (ms) | RSS after the load (MB) |", "|---|---|---|---|"]
+        rows += [f"| {kind} (route {route}) | {m(results['http'][kind], 'requests_per_second'):,.0f} "
+                 f"| {m(results['http'][kind], 'p99_ms'):.2f} | {m(results['http'][kind], 'rss_mb'):.0f} |"
+                 for kind, route in HTTP_SERVERS.items()]
+    if "pipeline" in parts:
+        pipe = results["pipeline"]
+        rows += ["", f"Client settings: {' '.join(pipe['client']) or 'defaults'}",
+                 "| pipeline | tx/s | CPU s per 100k (process) | CPU s per 100k (broker) |",
+                 "|---|---|---|---|"]
+        rows += [f"| {side} | {m(pipe[side], 'per_second'):,.0f} | "
+                 f"{m(pipe[side], 'worker_cpu_s_per_100k'):.2f} | "
+                 f"{m(pipe[side], 'broker_cpu_s_per_100k'):.2f} |" for side in ("aegis", "baseline")]
+    return "\n".join(rows)
+
+
 def machine():
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
                 .splitlines() if line.startswith("model name")), platform.processor())
@@ -629,6 +649,8 @@ def main():
                              "|---|---|---|---|---|", *kernel_rows(*results["kernel"])]))
         if "curve" in parts:
             print(curve_rows(results["curve"]))
+        if {"http", "pipeline"} & set(parts):
+            print(part_rows(results, parts))
     say(f"raw results in {results_path}; logs in {LOGS}")
 
 
