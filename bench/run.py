@@ -7,14 +7,21 @@ Each Aegis figure has a baseline measured here, now:
                     size on the same rows with the same weights and threads
   kernel            the compiled forest on one core vs RandomForestClassifier.predict_proba
                     (n_jobs=1), same rows; single-row latency and model load time likewise
-  HTTP              POST /v1/score vs the prototype's FastAPI + uvicorn + scikit-learn endpoint:
-                    server pinned to core 0, the same load generator (aegis-bench http) on core 1
+  HTTP              POST /v1/score vs the prototype's FastAPI + scikit-learn endpoint as deployed
+                    (uvicorn[standard]: uvloop + httptools, an async def route, --api-workers
+                    workers) and as first written (sync route, asyncio + h11, one worker): each
+                    server alone on core 0 (started for its run, stopped after it), the same load
+                    generator (aegis-bench http) on core 1, the order alternating run by run
   pipeline          N transactions through one scorer vs a bare rdkafka pass-through (consume and
                     re-produce the same bytes, the scorer's client settings), same broker, topic
-                    and partitions
+                    and partitions, order alternating; throughput and CPU-seconds per 100k
+                    messages of each (and of the broker) from /proc, from partition assignment on
   latency           event-to-verdict as a downstream consumer sees it at a steady rate, and the
-                    same for the pass-through's copies
-  memory            the scorer's peak RSS under that load vs the prototype's RSS after its load
+                    same for the pass-through's copies, each measured once its partitions are
+                    assigned, order alternating
+  curve             the same at a series of rates (--rates), drawn to docs/latency-throughput.svg
+  memory            RSS after the same HTTP load, scorer and prototype; peak RSS at the latency
+                    rate, scorer and pass-through
   file              scoring a 202,640-row PaySim CSV to a predictions file on one core:
                     aegis-trainer evaluate --predictions vs pandas read_csv + the prototype's
                     features + predict_proba + to_csv (bench/python/file_baseline.py), each timed
@@ -55,6 +62,7 @@ TAKEOVER = {
     "new_balance_dest": 0.0,
 }
 PROCESSES = []
+PARTS = ["training", "kernel", "http", "pipeline", "latency", "curve", "file"]
 
 
 def say(text):
@@ -107,7 +115,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_http(url, what, process, timeout=60):
+def wait_http(url, what, process, timeout=60, poll=0.1):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if process.poll() is not None:
@@ -118,7 +126,7 @@ def wait_http(url, what, process, timeout=60):
                     return
         except OSError:
             pass
-        time.sleep(0.1)
+        time.sleep(poll)
     log = (LOGS / f"{process.name}.log").read_text()[-2000:]
     sys.exit(f"bench: {what} did not become ready at {url}; its log:\n{log}")
 
@@ -128,6 +136,36 @@ def memory_mb(pid):
     status = Path(f"/proc/{pid}/status").read_text()
     field = lambda name: int(re.search(rf"^{name}:\s+(\d+) kB", status, re.M).group(1)) / 1024
     return field("VmRSS"), field("VmHWM")
+
+
+def tree_rss_mb(pid):
+    """Resident set size of a process and all its descendants (uvicorn's workers), in MB."""
+    total, pending = 0.0, [pid]
+    while pending:
+        p = pending.pop()
+        try:
+            total += memory_mb(p)[0]
+            for task in Path(f"/proc/{p}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def wait_file(path, what, process, timeout=60):
+    """Waits (polling every 10 ms) for a process to write its ready file."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and process.poll() is None:
+        if path.exists():
+            return
+        time.sleep(0.01)
+    log = (LOGS / f"{process.name}.log").read_text()[-2000:]
+    sys.exit(f"bench: {what} did not write {path}; its log:\n{log}")
+
+
+def client_flags(args):
+    """`--client KEY=VALUE` options as -X flags for the scorer and the pass-through."""
+    return [flag for kv in args.client for flag in ("-X", kv)]
 
 
 def cpu_seconds(pid):
@@ -172,16 +210,29 @@ class Broker:
         return name
 
 
-def scorer(name, broker, group, input_topic, output_topic, cpu=None):
+def scorer(name, broker, group, input_topic, output_topic, cpu=None, client=()):
+    """A scorer, returned once ready: model loaded and input partitions assigned (`/readyz`)."""
     port = free_port()
     p = start(name, [BIN / "aegis-scorer", "--brokers", broker.brokers, "--group-id", group,
                      "--input-topic", input_topic, "--output-topic", output_topic,
                      "--dlq-topic", broker.topic(f"{output_topic}.dlq", 1), "--model", MODEL,
                      # Account state on, as deployed: every batch also writes its accounts' states.
                      "--state-changelog-topic", broker.topic(f"{output_topic}.state"),
-                     "--http-addr", f"127.0.0.1:{port}"], cpu=cpu)
+                     "--http-addr", f"127.0.0.1:{port}", *client], cpu=cpu)
     p.url = f"http://127.0.0.1:{port}"
     wait_http(p.url + "/healthz", name, p)
+    wait_http(p.url + "/readyz", f"{name}'s partition assignment", p, poll=0.01)
+    return p
+
+
+def passthrough(name, broker, group, input_topic, output_topic, count, client=()):
+    """A bare rdkafka pass-through, returned once ready: partitions assigned (its ready file)."""
+    ready = WORK / f"{name}.ready"
+    ready.unlink(missing_ok=True)
+    p = start(name, [BIN / "aegis-bench", "passthrough", "--brokers", broker.brokers,
+                     "--input", input_topic, "--output", output_topic, "--group", group,
+                     "--count", count, "--ready-file", ready, *client])
+    wait_file(ready, f"{name}'s partition assignment", p)
     return p
 
 
@@ -206,62 +257,95 @@ def bench_kernel(args):
     return aegis, sklearn
 
 
-def bench_http(args, broker, thresholds):
-    say(f"HTTP: POST /v1/score vs FastAPI + uvicorn + scikit-learn, {args.concurrency} connections,"
-        f" {args.runs} runs of {args.http_seconds} s each")
-    body = WORK / "takeover.json"
-    body.write_text(json.dumps(TAKEOVER))
-    aegis = scorer("scorer-http", broker, "bench-http", broker.topic("bench.http"),
-                   broker.topic("bench.http.verdicts"), cpu=0)
+# The HTTP servers bench_http measures, each alone on core 0: name -> route. "aegis" is the
+# scorer; the others are the prototype (bench/python/prototype_api.py) under uvicorn.
+HTTP_SERVERS = {
+    "aegis": "/v1/score",
+    # As its authors would deploy it: uvicorn[standard] (uvloop, httptools), async def route.
+    "baseline": "/score_async",
+    # As first written and measured: sync route (thread pool), asyncio + h11, one worker.
+    "baseline_sync": "/score",
+}
+
+
+def http_server(kind, run, broker, thresholds, args):
+    """Starts one HTTP server of HTTP_SERVERS on core 0 and returns it once it answers."""
+    if kind == "aegis":
+        server = scorer(f"scorer-http-{run}", broker, f"bench-http-{run}",
+                        broker.topic(f"bench.http.{run}"),
+                        broker.topic(f"bench.http.{run}.verdicts"), cpu=0)
+        server.url = server.url + HTTP_SERVERS[kind]
+        return server
     port = free_port()
     env = dict(os.environ, AEGIS_BENCH_SKLEARN_MODEL=str(WORK / "sklearn.joblib"),
                AEGIS_BENCH_REVIEW=str(thresholds[0]), AEGIS_BENCH_BLOCK=str(thresholds[1]))
-    python = start("prototype-api", [PY, "-m", "uvicorn", "prototype_api:app", "--app-dir",
-                                     ROOT / "bench/python", "--port", port, "--workers", "1",
-                                     "--log-level", "warning", "--no-access-log"], cpu=0, env=env)
-    python.url = f"http://127.0.0.1:{port}"
-    wait_http(python.url + "/openapi.json", "the FastAPI baseline", python)
+    serving = (["--loop", "uvloop", "--http", "httptools", "--workers", args.api_workers]
+               if kind == "baseline" else
+               ["--loop", "asyncio", "--http", "h11", "--workers", 1])
+    server = start(f"prototype-{kind}-{run}", [
+        PY, "-m", "uvicorn", "prototype_api:app", "--app-dir", ROOT / "bench/python",
+        "--port", port, *serving, "--log-level", "warning", "--no-access-log"], cpu=0, env=env)
+    wait_http(f"http://127.0.0.1:{port}/openapi.json", f"the FastAPI baseline ({kind})", server)
+    server.url = f"http://127.0.0.1:{port}{HTTP_SERVERS[kind]}"
+    return server
+
+
+def bench_http(args, broker, thresholds):
+    """Each server alone on core 0 for its run (nothing else of the benchmark there), the load
+    generator on core 1; the order alternates run by run; RSS of each after the same load."""
+    say(f"HTTP: POST /v1/score vs the FastAPI prototype (async on uvicorn[standard], "
+        f"{args.api_workers} worker(s); sync on plain uvicorn), {args.concurrency} connections, "
+        f"{args.runs} runs of {args.http_seconds} s each, one server at a time")
+    body = WORK / "takeover.json"
+    body.write_text(json.dumps(TAKEOVER))
     load = ["--body", body, "--concurrency", args.concurrency, "--seconds", args.http_seconds,
             "--warmup", 2]
-    results = {"aegis": [], "baseline": []}
-    for _ in range(args.runs):
-        results["aegis"].append(
-            probe([BIN / "aegis-bench", "http", "--url", aegis.url + "/v1/score", *load], cpu=1))
-        results["baseline"].append(
-            probe([BIN / "aegis-bench", "http", "--url", python.url + "/score", *load], cpu=1))
-    results["baseline_rss_mb"] = memory_mb(python.pid)[0]
-    results["aegis_http_rss_mb"] = memory_mb(aegis.pid)[0]
-    stop(python)
-    stop(aegis)
+    results = {kind: [] for kind in HTTP_SERVERS}
+    for run in range(args.runs):
+        order = list(HTTP_SERVERS) if run % 2 == 0 else list(reversed(HTTP_SERVERS))
+        for kind in order:
+            server = http_server(kind, run, broker, thresholds, args)
+            result = probe([BIN / "aegis-bench", "http", "--url", server.url, *load], cpu=1)
+            result["rss_mb"] = tree_rss_mb(server.pid)
+            result["order"] = order.index(kind)
+            results[kind].append(result)
+            stop(server)
+    results["api_workers"] = args.api_workers
     return results
 
 
 def bench_pipeline(args, broker):
+    """N preloaded transactions through the scorer and through the pass-through, alternating
+    which goes first; throughput from the output topic, CPU from /proc between each worker's
+    partition assignment and its last output."""
     n = args.messages
-    source = broker.topic("bench.pipeline.transactions")
+    source = broker.topic(f"bench.pipeline.transactions.{int(time.time())}")
     say(f"pipeline: publishing {n:,} simulated transactions to {source}")
     done = subprocess.run([BIN / "aegis-producer", "--brokers", broker.brokers, "--topic", source,
                            "--simulate", "--count", str(n)], capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"bench: the producer failed:\n{done.stderr[-2000:]}")
-    say(f"pipeline: scorer vs bare rdkafka pass-through, {args.runs_pipeline} runs each")
-    results = {"aegis": [], "baseline": []}
+    say(f"pipeline: scorer vs bare rdkafka pass-through, {args.runs_pipeline} runs each"
+        + (f", client settings {' '.join(args.client)}" if args.client else ""))
+    client = client_flags(args)
+    results = {"aegis": [], "baseline": [], "client": args.client}
+    tag = f"{int(time.time())}"
     for i in range(args.runs_pipeline):
-        out = broker.topic(f"bench.pipeline.copies.{i}")
-        watcher = start(f"watch-pass-{i}", [BIN / "aegis-bench", "watch", "--brokers",
-                                            broker.brokers, "--topic", out, "--count", n])
-        passthrough = start(f"passthrough-{i}", [BIN / "aegis-bench", "passthrough", "--brokers",
-                                                 broker.brokers, "--input", source, "--output", out,
-                                                 "--group", f"bench-pass-{i}", "--count", n])
-        results["baseline"].append(finish_watch(watcher, passthrough, broker))
-        stop(passthrough)
-
-        out = broker.topic(f"bench.pipeline.verdicts.{i}")
-        watcher = start(f"watch-scorer-{i}", [BIN / "aegis-bench", "watch", "--brokers",
-                                              broker.brokers, "--topic", out, "--count", n])
-        replica = scorer(f"scorer-pipeline-{i}", broker, f"bench-score-{i}", source, out)
-        results["aegis"].append(finish_watch(watcher, replica, broker))
-        stop(replica)
+        for side in ("aegis", "baseline") if i % 2 == 0 else ("baseline", "aegis"):
+            out = broker.topic(f"bench.pipeline.{side}.{tag}.{i}")
+            watcher = start(f"watch-{side}-{i}", [BIN / "aegis-bench", "watch", "--brokers",
+                                                  broker.brokers, "--topic", out, "--count", n])
+            if side == "aegis":
+                worker = scorer(f"scorer-pipeline-{i}", broker, f"bench-score-{tag}-{i}", source,
+                                out, client=client)
+            else:
+                worker = passthrough(f"passthrough-{i}", broker, f"bench-pass-{tag}-{i}", source,
+                                     out, n, client=client)
+            result = finish_watch(watcher, worker, broker)
+            for who in ("worker", "broker"):
+                result[f"{who}_cpu_s_per_100k"] = result[f"{who}_cpu_seconds"] / n * 100_000
+            results[side].append(result)
+            stop(worker)
     return results
 
 
@@ -281,38 +365,60 @@ def finish_watch(watcher, worker=None, broker=None):
     return result
 
 
+def keeps_up(result, rate):
+    """Whether a side kept up with the offered rate: it delivered ≥ 95 % of it in the measured
+    window and its latency did not grow through the window (last quarter's median within 2× the
+    first's + 50 ms: a growing backlog shows as latency rising with time)."""
+    return (result["per_second"] >= 0.95 * rate
+            and result["last_quarter_p50_ms"] <= 2 * result["first_quarter_p50_ms"] + 50)
+
+
+def latency_point(side, tag, rate, seconds, broker, client=()):
+    """Event-to-verdict (or -copy) latency of one side at one steady rate, measured once the
+    worker's partitions are assigned; with the worker's CPU per 100k messages in the window
+    measured and its RSS at the end."""
+    source = broker.topic(f"bench.{tag}.{side}")
+    out = broker.topic(f"bench.{tag}.{side}.out")
+    if side == "aegis":
+        worker = scorer(f"scorer-{tag}", broker, f"bench-{tag}", source, out, client=client)
+        carries = "verdict"
+    else:
+        worker = passthrough(f"passthrough-{tag}", broker, f"bench-pass-{tag}", source, out,
+                             10**12, client=client)
+        carries = "transaction"
+    skip = 5
+    latency = start(f"latency-{tag}-{side}", [
+        BIN / "aegis-bench", "latency", "--brokers", broker.brokers, "--topic", out,
+        "--skip", skip, "--seconds", seconds, "--carries", carries])
+    started = time.time()
+    time.sleep(1)
+    producer = start(f"producer-{tag}-{side}", [
+        BIN / "aegis-producer", "--brokers", broker.brokers, "--topic", source,
+        "--simulate", "--rate", rate, "--duration", seconds + skip + 4])
+    time.sleep(max(0.0, started + skip - time.time()))
+    cpu = cpu_seconds(worker.pid)
+    result = finish_watch(latency)
+    result["worker_cpu_s_per_100k"] = ((cpu_seconds(worker.pid) - cpu)
+                                       / max(result["records"], 1) * 100_000)
+    result["rss_mb"], result["peak_rss_mb"] = memory_mb(worker.pid)
+    result["rate"] = rate
+    result["keeps_up"] = keeps_up(result, rate)
+    stop(producer)
+    stop(worker)
+    return result
+
+
 def bench_latency(args, broker):
     say(f"latency: steady {args.rate:,} tx/s, {args.runs_latency} runs of "
-        f"{args.latency_seconds} s each, scorer and pass-through")
-    results = {"aegis": [], "baseline": [], "rss_mb": [], "peak_rss_mb": []}
+        f"{args.latency_seconds} s each, scorer and pass-through, order alternating")
+    results = {"aegis": [], "baseline": []}
+    tag = int(time.time())
     for i in range(args.runs_latency):
-        for side in ("aegis", "baseline"):
-            source = broker.topic(f"bench.latency.{side}.{i}")
-            out = broker.topic(f"bench.latency.{side}.{i}.out")
-            if side == "aegis":
-                worker = scorer(f"scorer-latency-{i}", broker, f"bench-latency-{i}", source, out)
-                wait_http(worker.url + "/readyz", "the scorer's partition assignment", worker)
-                carries = "verdict"
-            else:
-                worker = start(f"passthrough-latency-{i}", [
-                    BIN / "aegis-bench", "passthrough", "--brokers", broker.brokers, "--input",
-                    source, "--output", out, "--group", f"bench-pass-latency-{i}",
-                    "--count", 10**12])
-                carries = "transaction"
-            latency = start(f"latency-{side}-{i}", [
-                BIN / "aegis-bench", "latency", "--brokers", broker.brokers, "--topic", out,
-                "--skip", 5, "--seconds", args.latency_seconds, "--carries", carries])
-            time.sleep(1)
-            producer = start(f"producer-latency-{side}-{i}", [
-                BIN / "aegis-producer", "--brokers", broker.brokers, "--topic", source,
-                "--simulate", "--rate", args.rate, "--duration", args.latency_seconds + 8])
-            results[side].append(finish_watch(latency))
-            if side == "aegis":
-                rss, peak = memory_mb(worker.pid)
-                results["rss_mb"].append(rss)
-                results["peak_rss_mb"].append(peak)
-            stop(producer)
-            stop(worker)
+        for side in ("aegis", "baseline") if i % 2 == 0 else ("baseline", "aegis"):
+            results[side].append(latency_point(side, f"latency.{tag}.{i}", args.rate,
+                                               args.latency_seconds, broker, client_flags(args)))
+    results["rss_mb"] = [r["rss_mb"] for r in results["aegis"]]
+    results["peak_rss_mb"] = [r["peak_rss_mb"] for r in results["aegis"]]
     return results
 
 
@@ -403,6 +509,75 @@ def file_rows(f):
     return rows
 
 
+def bench_curve(args, broker):
+    """Latency at each of --rates for both sides (the first side alternating rate by rate), then
+    the picture (bench/python/latency_curve.py)."""
+    rates = [int(r) for r in args.rates.split(",")]
+    say(f"curve: event → verdict at {', '.join(f'{r:,}' for r in rates)} tx/s, "
+        f"{args.curve_seconds} s each, scorer and pass-through")
+    results = {"aegis": [], "baseline": [], "client": args.client}
+    tag = int(time.time())
+    for i, rate in enumerate(rates):
+        for side in ("aegis", "baseline") if i % 2 == 0 else ("baseline", "aegis"):
+            point = latency_point(side, f"curve.{tag}.{rate}", rate, args.curve_seconds, broker,
+                                  client_flags(args))
+            say(f"curve: {side} at {rate:,} tx/s: p50 {point['p50_ms']:.0f} ms, p99 "
+                f"{point['p99_ms']:.0f} ms, {point['per_second']:,.0f}/s delivered"
+                f"{'' if point['keeps_up'] else ' (not keeping up)'}")
+            results[side].append(point)
+    return results
+
+
+def draw_curve(results, path):
+    subprocess.run([PY, ROOT / "bench/python/latency_curve.py", WORK / "results.json", path],
+                   check=True)
+    say(f"curve drawn to {path}")
+
+
+def curve_rows(curve):
+    """The curve as a Markdown table, with where the pass-through stops keeping up and whether
+    Aegis's p99 is within 1.2× the pass-through's at each rate the pass-through sustains."""
+    rows = ["| offered tx/s | Aegis p50 / p99 (ms) | scorer's share p50 / p99 (ms) | pass-through "
+            "p50 / p99 (ms) | Aegis p99 ÷ pass-through p99 | delivered/s Aegis / pass-through |"
+            " CPU s per 100k Aegis / pass-through |",
+            "|---|---|---|---|---|---|---|"]
+    for a, b in zip(curve["aegis"], curve["baseline"]):
+        ratio = a["p99_ms"] / b["p99_ms"]
+        verdict = ("✓" if ratio <= 1.2 else "✗") if b["keeps_up"] else "(pass-through behind)"
+        mark = lambda r: "" if r["keeps_up"] else " (behind)"
+        rows.append(
+            f"| {a['rate']:,} | {a['p50_ms']:.0f} / {a['p99_ms']:.0f}{mark(a)} | "
+            f"{a['scored_p50_ms']:.0f} / {a['scored_p99_ms']:.0f} | "
+            f"{b['p50_ms']:.0f} / {b['p99_ms']:.0f}{mark(b)} | {ratio:.2f}× {verdict} | "
+            f"{a['per_second']:,.0f} / {b['per_second']:,.0f} | "
+            f"{a['worker_cpu_s_per_100k']:.2f} / {b['worker_cpu_s_per_100k']:.2f} |")
+    behind = [b["rate"] for b in curve["baseline"] if not b["keeps_up"]]
+    rows.append("")
+    rows.append(f"The pass-through stops keeping up at {behind[0]:,} tx/s." if behind else
+                "The pass-through kept up at every rate.")
+    return "\n".join(rows)
+
+
+def part_rows(results, parts):
+    """Medians of the HTTP and pipeline parts, for a run of only those parts."""
+    m = lambda items, key: median([x[key] for x in items])
+    rows = []
+    if "http" in parts:
+        rows += ["| HTTP server | req/s | p99 (ms) | RSS after the load (MB) |", "|---|---|---|---|"]
+        rows += [f"| {kind} (route {route}) | {m(results['http'][kind], 'requests_per_second'):,.0f} "
+                 f"| {m(results['http'][kind], 'p99_ms'):.2f} | {m(results['http'][kind], 'rss_mb'):.0f} |"
+                 for kind, route in HTTP_SERVERS.items()]
+    if "pipeline" in parts:
+        pipe = results["pipeline"]
+        rows += ["", f"Client settings: {' '.join(pipe['client']) or 'defaults'}",
+                 "| pipeline | tx/s | CPU s per 100k (process) | CPU s per 100k (broker) |",
+                 "|---|---|---|---|"]
+        rows += [f"| {side} | {m(pipe[side], 'per_second'):,.0f} | "
+                 f"{m(pipe[side], 'worker_cpu_s_per_100k'):.2f} | "
+                 f"{m(pipe[side], 'broker_cpu_s_per_100k'):.2f} |" for side in ("aegis", "baseline")]
+    return "\n".join(rows)
+
+
 def machine():
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
                 .splitlines() if line.startswith("model name")), platform.processor())
@@ -446,23 +621,34 @@ def table(r, args):
     m = lambda items, key: median([x[key] for x in items])
     rows = kernel_rows(kern_a, kern_s)
     a, b = m(http["aegis"], "requests_per_second"), m(http["baseline"], "requests_per_second")
+    deployed = f"FastAPI async, uvicorn[standard], {http['api_workers']} worker(s)"
     rows.append(row(f"POST /v1/score, one server core, {args.concurrency} connections (req/s)",
-                    f"{a:,.0f}", f"{b:,.0f}", "FastAPI + uvicorn + sklearn", f"{a / b:,.0f}×",
-                    "≥ 200×"))
+                    f"{a:,.0f}", f"{b:,.0f}", deployed, f"{a / b:,.0f}×", "≥ 200×"))
+    if http.get("baseline_sync"):
+        c = m(http["baseline_sync"], "requests_per_second")
+        rows.append(row("POST /v1/score, against the first prototype (req/s)", f"{a:,.0f}",
+                        f"{c:,.0f}", "FastAPI sync, plain uvicorn, 1 worker", f"{a / c:,.0f}×",
+                        "—"))
     a, b = m(http["aegis"], "p99_ms"), m(http["baseline"], "p99_ms")
-    rows.append(row("POST /v1/score p99 (ms)", f"{a:.2f}", f"{b:.1f}", "same endpoint",
+    rows.append(row("POST /v1/score p99 (ms)", f"{a:.2f}", f"{b:.1f}", deployed,
                     f"{b / a:,.0f}× lower", "—"))
     a, b = m(pipe["aegis"], "per_second"), m(pipe["baseline"], "per_second")
     rows.append(row(f"Pipeline, {args.messages:,} tx, one process (tx/s)", f"{a:,.0f}",
                     f"{b:,.0f}", "rdkafka pass-through", f"{a / b:.2f}×", "≥ 0.8×"))
+    a, b = m(pipe["aegis"], "worker_cpu_s_per_100k"), m(pipe["baseline"], "worker_cpu_s_per_100k")
+    rows.append(row("Pipeline CPU-seconds per 100k tx (process)", f"{a:.2f}", f"{b:.2f}",
+                    "rdkafka pass-through", f"{a / b:.2f}×", "—"))
     a50, a99 = m(lat["aegis"], "p50_ms"), m(lat["aegis"], "p99_ms")
     b50, b99 = m(lat["baseline"], "p50_ms"), m(lat["baseline"], "p99_ms")
     rows.append(row(f"Event → verdict at {args.rate:,} tx/s, p50 / p99 (ms)",
                     f"{a50:.0f} / {a99:.0f}", f"{b50:.0f} / {b99:.0f}", "pass-through",
                     f"{a99 / b99:.2f}× p99", "p99 ≤ 20 ms"))
-    a, b = median(lat["peak_rss_mb"]), http["baseline_rss_mb"]
-    rows.append(row(f"Scorer memory, peak RSS at {args.rate:,} tx/s (MB)", f"{a:.0f}", f"{b:.0f}",
-                    "uvicorn + sklearn RSS", f"{b / a:.1f}× less", "≤ 100 MB"))
+    a, b = m(http["aegis"], "rss_mb"), m(http["baseline"], "rss_mb")
+    rows.append(row("Memory, RSS after the same HTTP load (MB)", f"{a:.0f}", f"{b:.0f}",
+                    "uvicorn + sklearn (all workers)", f"{b / a:.1f}× less", "≤ 100 MB"))
+    a, b = m(lat["aegis"], "peak_rss_mb"), m(lat["baseline"], "peak_rss_mb")
+    rows.append(row(f"Memory, peak RSS at {args.rate:,} tx/s (MB)", f"{a:.0f}", f"{b:.0f}",
+                    "pass-through", f"{a / b:.1f}×", "≤ 100 MB"))
     a, b = median(kern_a["load_seconds"]), median(kern_s["load_seconds"])
     rows.append(row("Model load (s)", f"{a:.3f}", f"{b:.3f}", "joblib.load", f"{b / a:.1f}×",
                     "≤ 1 s"))
@@ -493,16 +679,28 @@ def main():
     parser.add_argument("--latency-seconds", type=int, default=20)
     parser.add_argument("--http-seconds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--api-workers", type=int, default=1,
+                        help="uvicorn workers of the async prototype on its one core (1 measured "
+                             "best: see docs/benchmarks.md)")
+    parser.add_argument("--rates", default="1000,2000,4000,6000,8000,10000,14000,20000",
+                        help="curve: offered rates, tx/s, comma-separated")
+    parser.add_argument("--curve-seconds", type=int, default=20,
+                        help="curve: seconds measured at each rate (after 5 s of warm-up)")
+    parser.add_argument("--curve-out", type=Path, default=ROOT / "docs/latency-throughput.svg",
+                        help="curve: the picture to write")
+    parser.add_argument("--client", action="append", default=[], metavar="KEY=VALUE",
+                        help="librdkafka property for the scorer's and the pass-through's clients "
+                             "(-X), after their defaults; repeatable (pipeline, latency, curve)")
     parser.add_argument("--quick", action="store_true",
                         help="a fast look: fewer runs, 100k pipeline transactions, short runs")
-    parser.add_argument("--only", choices=["training", "kernel", "http", "pipeline", "latency",
-                                           "file"],
+    parser.add_argument("--only", choices=PARTS,
                         action="append", help="run only these parts (repeatable)")
     args = parser.parse_args()
     if args.quick:
         args.runs, args.runs_fit, args.runs_pipeline, args.runs_latency = 2, 1, 1, 1
         args.messages, args.latency_seconds, args.http_seconds = 100_000, 10, 4
-    parts = args.only or ["training", "kernel", "http", "pipeline", "latency", "file"]
+        args.curve_seconds = 10
+    parts = args.only or PARTS
 
     LOGS.mkdir(parents=True, exist_ok=True)
     results_path = WORK / "results.json"
@@ -518,7 +716,7 @@ def main():
             results["kernel"] = bench_kernel(args)
         if "file" in parts:
             results["file"] = bench_file(args, thresholds)
-        if {"http", "pipeline", "latency"} & set(parts):
+        if {"http", "pipeline", "latency", "curve"} & set(parts):
             broker = Broker()
             if "http" in parts:
                 results["http"] = bench_http(args, broker, thresholds)
@@ -526,13 +724,19 @@ def main():
                 results["pipeline"] = bench_pipeline(args, broker)
             if "latency" in parts:
                 results["latency"] = bench_latency(args, broker)
+            if "curve" in parts:
+                results["curve"] = bench_curve(args, broker)
     finally:
         stop_all()
     results["machine"] = machine()
-    results["args"] = vars(args)
+    results["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     results_path.write_text(json.dumps(results, indent=1))
+    if "curve" in parts:
+        draw_curve(results, args.curve_out)
     if all(k in results for k in ["training", "kernel", "http", "pipeline", "latency"]):
         text = f"{table(results, args)}\n\nMachine: {results['machine']}.\n"
+        if "curve" in results:
+            text += f"\n{curve_rows(results['curve'])}\n"
         (WORK / "results.md").write_text(text)
         print(text)
     else:
@@ -542,6 +746,10 @@ def main():
         if rows:
             print("\n".join(["| Figure (median of runs) | Aegis | Baseline (same run) | Ratio | Target |",
                              "|---|---|---|---|---|", *rows]))
+        if "curve" in parts:
+            print(curve_rows(results["curve"]))
+        if {"http", "pipeline"} & set(parts):
+            print(part_rows(results, parts))
     say(f"raw results in {results_path}; logs in {LOGS}")
 
 

@@ -1,11 +1,13 @@
 //! Kafka probes on the local broker: the bare pass-through baseline, a throughput watcher and the
 //! downstream latency probe.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use aegis_core::avro::AvroCodec;
 use aegis_core::clock::now_ms;
 use aegis_kafka as kafka;
+use aegis_kafka::KafkaFlags;
 use aegis_scorer::stream::{CONSUMER_SETTINGS, PRODUCER_SETTINGS};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
@@ -29,23 +31,41 @@ pub struct PassthroughArgs {
     /// Messages to forward before flushing and exiting.
     #[arg(long)]
     count: u64,
+    /// Write this file once the group has assigned partitions (the scorer's `/readyz`), so that a
+    /// measurement can start when both sides are equally ready.
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
+    /// `-X key=value` on both clients, after the scorer's settings, as the scorer takes them.
+    #[command(flatten)]
+    kafka: KafkaFlags,
 }
 
 /// Consumes `--input` and re-produces every message's key and bytes to `--output`, with the
 /// scorer's client settings (offsets stored automatically: there is no acknowledgement to wait
 /// for). The least any consume-transform-produce service must do.
 pub fn passthrough(args: &PassthroughArgs) -> Result<String> {
-    let consumer: BaseConsumer = kafka::client_config(&args.brokers, CONSUMER_SETTINGS, &[])
-        .set("group.id", &args.group)
-        .set("enable.auto.offset.store", "true")
-        .create()?;
+    let properties = args.kafka.properties();
+    let consumer: BaseConsumer =
+        kafka::client_config(&args.brokers, CONSUMER_SETTINGS, &properties)
+            .set("group.id", &args.group)
+            .set("enable.auto.offset.store", "true")
+            .create()?;
     let producer: BaseProducer =
-        kafka::client_config(&args.brokers, PRODUCER_SETTINGS, &[]).create()?;
+        kafka::client_config(&args.brokers, PRODUCER_SETTINGS, &properties).create()?;
     consumer.subscribe(&[&args.input])?;
     let mut forwarded = 0u64;
     let mut first = None;
+    let mut ready_file = args.ready_file.as_deref();
     while forwarded < args.count {
-        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+        let polled = consumer.poll(Duration::from_millis(100));
+        if let Some(path) = ready_file {
+            if consumer.assignment()?.count() > 0 {
+                std::fs::write(path, b"ready\n")
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                ready_file = None;
+            }
+        }
+        let Some(message) = polled else {
             producer.poll(Duration::ZERO);
             continue;
         };
@@ -184,6 +204,8 @@ pub fn latency(args: &LatencyArgs) -> Result<String> {
         Duration::from_secs_f64(args.skip),
         Duration::from_secs_f64(args.skip + args.seconds),
     );
+    // Latencies in arrival order: the first and last quarters tell a backlog that grows (the
+    // pipeline is not keeping up with the offered rate) from a steady one.
     let (mut delivered, mut scored) = (Vec::new(), Vec::new());
     while started.elapsed() < until {
         let Some(message) = consumer.poll(Duration::from_millis(100)) else {
@@ -210,12 +232,18 @@ pub fn latency(args: &LatencyArgs) -> Result<String> {
     if delivered.is_empty() {
         bail!("nothing arrived on {} in {} s", args.topic, args.seconds);
     }
+    let quarter = delivered.len().div_ceil(4);
+    let first_quarter_p50 = quantile(&mut delivered[..quarter].to_vec(), 0.50);
+    let n = delivered.len();
+    let last_quarter_p50 = quantile(&mut delivered[n - quarter..].to_vec(), 0.50);
     Ok(json!({
         "records": delivered.len(),
         "per_second": delivered.len() as f64 / args.seconds,
         "p50_ms": quantile(&mut delivered, 0.50),
         "p99_ms": quantile(&mut delivered, 0.99),
         "max_ms": quantile(&mut delivered, 1.0),
+        "first_quarter_p50_ms": first_quarter_p50,
+        "last_quarter_p50_ms": last_quarter_p50,
         "scored_p50_ms": quantile(&mut scored, 0.50),
         "scored_p99_ms": quantile(&mut scored, 0.99),
     })
