@@ -27,6 +27,17 @@ impl Node {
     pub fn is_leaf(&self) -> bool {
         self.left == 0
     }
+
+    /// A leaf holding `value` (a leaf's other fields are not read).
+    pub fn leaf(value: f64) -> Self {
+        Self {
+            feature: 0,
+            threshold: 0.0,
+            left: 0,
+            right: 0,
+            value,
+        }
+    }
 }
 
 /// A forest whose structure cannot be scored: the message says where it is broken.
@@ -361,16 +372,6 @@ fn index_u32(i: usize) -> Result<u32, ForestShapeError> {
 mod tests {
     use super::*;
 
-    fn leaf(value: f64) -> Node {
-        Node {
-            feature: 0,
-            threshold: 0.0,
-            left: 0,
-            right: 0,
-            value,
-        }
-    }
-
     fn split(feature: u32, threshold: f64, left: u32, right: u32, value: f64) -> Node {
         Node {
             feature,
@@ -386,11 +387,11 @@ mod tests {
         let tree = vec![
             split(0, 1.0, 1, 2, 0.4),
             split(1, 5.0, 3, 4, 0.3),
-            leaf(0.5),
-            leaf(0.0),
-            leaf(1.0),
+            Node::leaf(0.5),
+            Node::leaf(0.0),
+            Node::leaf(1.0),
         ];
-        CompiledForest::from_trees(2, &[tree, vec![leaf(0.25)]]).unwrap()
+        CompiledForest::from_trees(2, &[tree, vec![Node::leaf(0.25)]]).unwrap()
     }
 
     #[test]
@@ -413,10 +414,10 @@ mod tests {
             split(0, 1.0, 1, 2, 0.5),
             split(1, 5.0, 3, 4, 1.0),
             split(1, 2.0, 5, 6, 0.0),
-            leaf(1.0),
-            leaf(1.0),
-            leaf(0.0),
-            leaf(0.25),
+            Node::leaf(1.0),
+            Node::leaf(1.0),
+            Node::leaf(0.0),
+            Node::leaf(0.25),
         ];
         let f = CompiledForest::from_trees(2, &[tree]).unwrap();
         assert_eq!(f.n_nodes(), 7);
@@ -462,9 +463,9 @@ mod tests {
     fn broken_shapes_are_rejected() {
         let cycle = vec![split(0, 1.0, 1, 1, 0.0), split(0, 1.0, 0, 0, 0.0)];
         assert!(CompiledForest::from_trees(1, &[cycle]).is_err());
-        let dangling = vec![split(0, 1.0, 1, 7, 0.0), leaf(0.0)];
+        let dangling = vec![split(0, 1.0, 1, 7, 0.0), Node::leaf(0.0)];
         assert!(CompiledForest::from_trees(1, &[dangling]).is_err());
-        let bad_feature = vec![split(3, 1.0, 1, 2, 0.0), leaf(0.0), leaf(1.0)];
+        let bad_feature = vec![split(3, 1.0, 1, 2, 0.0), Node::leaf(0.0), Node::leaf(1.0)];
         assert!(CompiledForest::from_trees(2, &[bad_feature]).is_err());
         assert!(CompiledForest::from_trees(2, &[]).is_err());
         let mut f = stump_forest();
@@ -490,7 +491,7 @@ mod tests {
                 if i + 2 < n {
                     split(0, 1.0, i + 1, i + 2, 0.0)
                 } else {
-                    leaf(0.0)
+                    Node::leaf(0.0)
                 }
             })
             .collect();

@@ -236,9 +236,9 @@ fn forests_past_16_bit_ranks_score_through_the_walk() {
                     right: at + 2,
                     value: 0.5,
                 });
-                nodes.push(leaf_node((i % 2) as f64));
+                nodes.push(Node::leaf((i % 2) as f64));
             }
-            nodes.push(leaf_node(1.0));
+            nodes.push(Node::leaf(1.0));
             nodes
         })
         .collect();
@@ -249,16 +249,6 @@ fn forests_past_16_bit_ranks_score_through_the_walk() {
     forest.predict_batch(&rows, &mut batch);
     for (row, got) in rows.iter().zip(batch) {
         assert_eq!(got.to_bits(), forest.predict(row).to_bits(), "{row:?}");
-    }
-}
-
-fn leaf_node(value: f64) -> Node {
-    Node {
-        feature: 0,
-        threshold: 0.0,
-        left: 0,
-        right: 0,
-        value,
     }
 }
 
