@@ -251,16 +251,7 @@ pub fn latency(args: &LatencyArgs) -> Result<String> {
 }
 
 fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .with_context(|| format!("cannot read metadata of {topic}"))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    if partitions.is_empty() {
-        bail!("topic {topic} has no partitions (does it exist?)");
-    }
-    Ok(partitions)
+    kafka::topic_partitions(consumer, topic, Duration::from_secs(10))
+        .with_context(|| format!("cannot read metadata of {topic}"))?
+        .with_context(|| format!("topic {topic} has no partitions (does it exist?)"))
 }

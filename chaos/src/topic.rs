@@ -51,18 +51,9 @@ fn consumer(brokers: &str, group: &str) -> Result<BaseConsumer> {
 
 /// The partitions of `topic`, sorted.
 fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
-        .with_context(|| format!("cannot fetch the metadata of topic {topic}"))?;
-    let found = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .ok_or_else(|| anyhow!("topic {topic} does not exist"))?;
-    let mut ids: Vec<i32> = found.partitions().iter().map(|p| p.id()).collect();
-    if ids.is_empty() {
-        bail!("topic {topic} has no partitions (does it exist?)");
-    }
+    let mut ids = aegis_kafka::topic_partitions(consumer, topic, REQUEST_TIMEOUT)
+        .with_context(|| format!("cannot fetch the metadata of topic {topic}"))?
+        .ok_or_else(|| anyhow!("topic {topic} does not exist (or has no partitions)"))?;
     ids.sort_unstable();
     Ok(ids)
 }

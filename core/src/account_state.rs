@@ -128,6 +128,10 @@ impl AccountHistory {
             return false;
         }
         self.last_offset = Some(offset);
+        if self.recent.capacity() == 0 {
+            // Most accounts transact once: room for one, not the four a first push would make.
+            self.recent.reserve_exact(1);
+        }
         self.recent.push_back(Recent {
             offset,
             time_ms: tx.event_time,

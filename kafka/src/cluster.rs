@@ -98,6 +98,22 @@ impl ClusterError {
     }
 }
 
+/// The partitions of `topic` from the cluster's metadata, asked within `timeout`; `None` when the
+/// topic does not exist (or has no partitions yet). Blocking.
+pub fn topic_partitions<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<Vec<i32>>, KafkaError> {
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect()))
+}
+
 /// Checks every property with librdkafka without connecting anywhere: an unknown key or an invalid
 /// value is an error naming the key. Unlike the client's own error, the message does not end with
 /// the value, so a mistyped secret key (`sasl.pasword=…`) does not print the secret.

@@ -13,10 +13,13 @@
 //!   decoder that reads messages with their writer's schema.
 //! - [`service`]: process plumbing of the long-running binaries: logs, a cancellation token fired
 //!   by SIGINT or SIGTERM, and `GET /metrics`.
+//! - [`assignment`]: the partitions a group member holds, each under an epoch of its own, so that
+//!   work read before a rebalance never stores an offset after it.
 //! - [`produce`]: sending with librdkafka's bounded queue: a full queue means wait and retry, never
 //!   drop.
 #![deny(missing_docs)]
 
+pub mod assignment;
 pub mod cluster;
 pub mod flags;
 pub mod produce;
@@ -24,6 +27,6 @@ pub mod properties;
 pub mod registry;
 pub mod service;
 
-pub use cluster::{check_properties, ClusterCheck, ClusterError};
+pub use cluster::{check_properties, topic_partitions, ClusterCheck, ClusterError};
 pub use flags::{KafkaFlags, PropertiesFile};
 pub use properties::{client_config, describe, Property};

@@ -1,7 +1,14 @@
 //! Process plumbing the long-running binaries share: logs to stderr (filter from `AEGIS_LOG`), a
 //! cancellation token fired by SIGINT or SIGTERM — shutdown as a value passed down, not a global —
-//! and the `GET /metrics` answer.
+//! the bounded end of a consume-transform-produce service ([`finish`]), and the `GET /metrics`
+//! answer.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, Producer};
 use tokio_util::sync::CancellationToken;
 
 /// Logs to stderr; `AEGIS_LOG` (e.g. `debug`, `info,rdkafka=warn`) overrides `default_filter`.
@@ -83,6 +90,98 @@ pub fn cancel_on_signal(runtime: &tokio::runtime::Runtime) -> CancellationToken 
         token.cancel();
     });
     cancel
+}
+
+/// Binds a service's HTTP listener on `addr`, given by `flag`; an error says which flag to change.
+pub async fn listen(
+    addr: std::net::SocketAddr,
+    flag: &str,
+) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {addr}: {e}; pass another {flag}"),
+        )
+    })
+}
+
+/// Why [`finish`] did not end cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum FinishError {
+    /// A producer could not deliver what it held.
+    #[error("flushing a producer: {0}")]
+    Flush(KafkaError),
+    /// The stored offsets could not be committed.
+    #[error("committing offsets: {0}")]
+    Commit(KafkaError),
+    /// The shutdown thread could not start or did not report.
+    #[error("{0}")]
+    Thread(&'static str),
+    /// The budget ran out (a broker gone): `redone` says what happens to uncommitted work.
+    #[error(
+        "could not commit offsets and close the Kafka clients within {timeout:?} \
+         (--shutdown-timeout); is the broker reachable? Uncommitted work will be {redone} again"
+    )]
+    Timeout {
+        /// The budget.
+        timeout: Duration,
+        /// What the next owner does with uncommitted work: "scored", "joined".
+        redone: &'static str,
+    },
+}
+
+/// The end of a consume-transform-produce service: flushes the producers, commits the stored
+/// offsets and closes the clients, giving up after `timeout`. librdkafka's synchronous commit and
+/// consumer close wait for the group coordinator without a limit, so they run on a thread of their
+/// own that is left behind when the broker is gone: a service told to stop must stop, and offsets
+/// not committed only mean work done again (`redone`, e.g. "scored", for the error).
+pub async fn finish<C, Ctx>(
+    consumer: Arc<C>,
+    producers: Vec<FutureProducer>,
+    timeout: Duration,
+    redone: &'static str,
+) -> Result<(), FinishError>
+where
+    C: Consumer<Ctx> + Send + Sync + 'static,
+    Ctx: ConsumerContext + 'static,
+{
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("aegis-finish".to_owned())
+        .spawn(move || {
+            let result = flush_and_commit(consumer.as_ref(), &producers, timeout);
+            // The last references: dropping them closes the clients (and may wait, here only).
+            drop((consumer, producers));
+            let _ = done.send(result);
+        })
+        .map_err(|_| FinishError::Thread("cannot start the shutdown thread"))?;
+    match tokio::time::timeout(timeout, finished).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(FinishError::Thread("the shutdown thread panicked")),
+        Err(_) => Err(FinishError::Timeout { timeout, redone }),
+    }
+}
+
+fn flush_and_commit<C, Ctx>(
+    consumer: &C,
+    producers: &[FutureProducer],
+    timeout: Duration,
+) -> Result<(), FinishError>
+where
+    C: Consumer<Ctx>,
+    Ctx: ConsumerContext + 'static,
+{
+    for producer in producers {
+        producer.flush(timeout).map_err(FinishError::Flush)?;
+    }
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        // Nothing stored since the last commit is not a failure.
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(e) => return Err(FinishError::Commit(e)),
+    }
+    consumer.unsubscribe();
+    tracing::info!("offsets committed; stopped");
+    Ok(())
 }
 
 /// The content type of Prometheus's text exposition format.

@@ -7,69 +7,21 @@
 //! shadow verdicts and labels meet there), and gives them up with verdicts `p`. Their offsets are
 //! committed by the same group member as the verdicts'.
 //!
-//! Every assignment of `p` gets a fresh epoch: work remembers the epoch it was read under, and
-//! its offsets are stored only while `p` is still held under that epoch, so a partition taken away
-//! never has an offset stored for it by this instance again.
+//! Every assignment of `p` gets a fresh epoch ([`Assignment`], shared with the scorer through
+//! `aegis_kafka`): work remembers the epoch it was read under, and its offsets are stored only
+//! while `p` is still held under that epoch, so a partition taken away never has an offset stored
+//! for it by this instance again.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use aegis_kafka::assignment::partitions_of;
+pub use aegis_kafka::assignment::{Assignment, UNASSIGNED};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
 use rdkafka::TopicPartitionList;
 
 use crate::metrics::Metrics;
-
-/// Epoch meaning "not held": work read under it never stores an offset.
-pub const UNASSIGNED: u64 = 0;
-
-/// The partitions (numbers, both inputs) held and their epochs.
-#[derive(Default)]
-pub struct Assignment {
-    epochs: Mutex<HashMap<i32, u64>>,
-    next_epoch: AtomicU64,
-}
-
-impl Assignment {
-    /// The epoch under which `partition` is held now, or [`UNASSIGNED`].
-    pub fn epoch(&self, partition: i32) -> u64 {
-        self.lock().get(&partition).copied().unwrap_or(UNASSIGNED)
-    }
-
-    /// Whether `partition` is still held under `epoch`.
-    pub fn holds(&self, partition: i32, epoch: u64) -> bool {
-        epoch != UNASSIGNED && self.epoch(partition) == epoch
-    }
-
-    /// Partitions held now, sorted.
-    pub fn partitions(&self) -> Vec<i32> {
-        let mut p: Vec<i32> = self.lock().keys().copied().collect();
-        p.sort_unstable();
-        p
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, u64>> {
-        // A poisoned lock only means another thread panicked mid-update of a plain map.
-        self.epochs.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn assign(&self, partitions: &[i32]) {
-        let mut epochs = self.lock();
-        for p in partitions {
-            let epoch = self.next_epoch.fetch_add(1, Ordering::Relaxed) + 1;
-            epochs.insert(*p, epoch);
-        }
-    }
-
-    fn revoke(&self, partitions: &[i32]) {
-        let mut epochs = self.lock();
-        for p in partitions {
-            epochs.remove(p);
-        }
-    }
-}
 
 /// The consumer's context: keeps the [`Assignment`], follows each verdicts partition with the
 /// labels (and shadow verdicts) partition of the same number, and logs and counts rebalances.
@@ -86,11 +38,7 @@ pub struct OutcomesContext {
 
 impl OutcomesContext {
     fn verdict_partitions(&self, list: &TopicPartitionList) -> Vec<i32> {
-        list.elements()
-            .iter()
-            .filter(|e| e.topic() == self.verdicts_topic)
-            .map(|e| e.partition())
-            .collect()
+        partitions_of(list, &self.verdicts_topic)
     }
 
     fn followers(&self, partitions: &[i32]) -> TopicPartitionList {
@@ -142,25 +90,5 @@ impl ConsumerContext for OutcomesContext {
             Ok(()) => tracing::debug!(offsets = ?offsets, "offsets committed"),
             Err(e) => tracing::warn!(error = %e, "offset commit failed"),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_tenure_of_a_partition_has_its_own_epoch() {
-        let a = Assignment::default();
-        a.assign(&[0, 1]);
-        let (e0, e1) = (a.epoch(0), a.epoch(1));
-        assert!(a.holds(0, e0) && a.holds(1, e1) && e0 != e1);
-        a.revoke(&[1]);
-        assert_eq!(a.partitions(), vec![0]);
-        assert!(!a.holds(1, e1), "work of a revoked partition never stores");
-        a.assign(&[1]);
-        assert!(!a.holds(1, e1), "nor after it comes back");
-        assert!(a.holds(1, a.epoch(1)));
-        assert!(!a.holds(7, UNASSIGNED));
     }
 }

@@ -35,7 +35,7 @@ pub mod stream;
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
 pub use config::OutcomesConfig;
@@ -48,14 +48,7 @@ pub async fn run(config: OutcomesConfig, cancel: CancellationToken) -> Result<Ar
         config.precision_floor,
         config.recall_floor,
     ));
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {}; pass another --http-addr",
-                config.http_addr
-            )
-        })?;
+    let listener = aegis_kafka::service::listen(config.http_addr, "--http-addr").await?;
     let addr = listener.local_addr().unwrap_or(config.http_addr);
     tracing::info!(%addr, "HTTP server listening (/metrics, /healthz)");
     let http_stop = CancellationToken::new();

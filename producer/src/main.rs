@@ -44,9 +44,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         let counters = Counters::new();
         if let Some(addr) = cli.config.metrics_addr {
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-                anyhow::anyhow!("cannot listen on {addr}: {e}; pass another --metrics-addr")
-            })?;
+            let listener = service::listen(addr, "--metrics-addr").await?;
             tokio::spawn(service::serve_metrics(
                 listener,
                 counters.registry.clone(),

@@ -74,6 +74,12 @@ pub struct ScorerConfig {
     /// crash or a rebalance).
     #[arg(long, env = "AEGIS_STATE_CHANGELOG_TOPIC", default_value = STATE_CHANGELOG_TOPIC)]
     pub state_changelog_topic: String,
+    /// Longest wait, in milliseconds, for a batch of account states to fill before it is sent to
+    /// the changelog. States have a producer of their own, beside the verdicts': fewer, larger
+    /// requests, and a verdict never waits behind them. A batch's offsets are stored once its
+    /// verdicts and its states are both acknowledged.
+    #[arg(long, env = "AEGIS_STATE_LINGER_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub state_linger_ms: u64,
     /// Seconds (of event time) after which an account not seen again is forgotten.
     #[arg(
         long = "state-ttl",

@@ -26,7 +26,7 @@ pub mod stream;
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{LiveView, ScorerConfig};
@@ -40,14 +40,7 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<Arc<metrics::Metrics>> {
     let replica = Arc::new(ReplicaState::with_model(&config, model)?);
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {}; pass another --http-addr",
-                config.http_addr
-            )
-        })?;
+    let listener = aegis_kafka::service::listen(config.http_addr, "--http-addr").await?;
     let addr = listener.local_addr().unwrap_or(config.http_addr);
     tracing::info!(%addr, "HTTP server listening");
     let http_stop = CancellationToken::new();

@@ -20,3 +20,10 @@ pub mod topics;
 
 pub use broker::{free_port, unique_topic, Broker};
 pub use model_files::{edited_model, model_with_unknown_feature};
+
+/// A file in the repository's `data/` (the PaySim samples the tests and the demo use).
+pub fn data(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data")
+        .join(name)
+}

@@ -1,5 +1,5 @@
 //! The service's Kafka clients, their settings, the Schema Registry set-up and decoders, the
-//! start-up co-partitioning check, and the bounded end: flush, commit, close.
+//! start-up co-partitioning check.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,10 +7,7 @@ use std::time::Duration;
 use aegis_core::avro::{AvroCodec, Framing};
 use aegis_core::{Label, Verdict};
 use aegis_kafka::registry::{DecodeError, RegistryDecoder, SchemaRegistry};
-use anyhow::{anyhow, bail, Context, Result};
-use rdkafka::consumer::{CommitMode, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, Producer};
+use anyhow::{bail, Context, Result};
 
 use super::OutcomesConsumer;
 use crate::config::OutcomesConfig;
@@ -67,14 +64,9 @@ pub(super) fn check_co_partitioned(
     config: &OutcomesConfig,
 ) -> Result<()> {
     let count = |topic: &str| -> Result<usize> {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
+        let partitions = aegis_kafka::topic_partitions(consumer, topic, Duration::from_secs(10))
             .with_context(|| format!("cannot read the metadata of {topic}"))?;
-        Ok(metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .map_or(0, |t| t.partitions().len()))
+        Ok(partitions.map_or(0, |p| p.len()))
     };
     let verdicts = count(&config.verdicts_topic)?;
     let mut followers = vec![("--labels-topic", config.labels_topic.as_str(), "labels")];
@@ -110,41 +102,4 @@ pub(super) fn registry(config: &OutcomesConfig) -> Result<(Framing, Decoders)> {
         )),
     };
     Ok((framing, decoders))
-}
-
-/// Flushes the producer, commits the stored offsets and closes both clients, giving up after
-/// `timeout` (librdkafka's synchronous commit and close can wait without limit for a broker that
-/// is gone; they run on a thread of their own that is left behind then). Uncommitted work is only
-/// joined again.
-pub(super) async fn finish(
-    consumer: Arc<OutcomesConsumer>,
-    producer: FutureProducer,
-    timeout: Duration,
-) -> Result<()> {
-    let (done, finished) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("aegis-finish".to_owned())
-        .spawn(move || {
-            let result = (|| -> Result<()> {
-                producer.flush(timeout).context("flushing the producer")?;
-                match consumer.commit_consumer_state(CommitMode::Sync) {
-                    Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-                    Err(e) => bail!("committing offsets: {e}"),
-                }
-                consumer.unsubscribe();
-                tracing::info!("offsets committed; outcome service stopped");
-                Ok(())
-            })();
-            drop((consumer, producer));
-            let _ = done.send(result);
-        })
-        .context("cannot start the shutdown thread")?;
-    match tokio::time::timeout(timeout, finished).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(_)) => Err(anyhow!("the shutdown thread panicked")),
-        Err(_) => Err(anyhow!(
-            "could not commit offsets and close the Kafka clients within {timeout:?} \
-             (--shutdown-timeout); is the broker reachable? Uncommitted work will be joined again"
-        )),
-    }
 }

@@ -31,7 +31,7 @@ use crate::metrics::Metrics;
 
 mod clients;
 
-use clients::{check_co_partitioned, finish, registry, Decoders};
+use clients::{check_co_partitioned, registry, Decoders};
 pub use clients::{CONSUMER_SETTINGS, PRODUCER_SETTINGS};
 
 /// How often expired entries are evicted, offsets stored and gauges set.
@@ -158,8 +158,16 @@ pub async fn run(
     let Joiner {
         consumer, producer, ..
     } = joiner;
-    let finished = finish(consumer, producer, budget.saturating_sub(started.elapsed())).await;
-    stopped.and(drained).and(finished)
+    let finished = kafka::service::finish(
+        consumer,
+        vec![producer],
+        budget.saturating_sub(started.elapsed()),
+        "joined",
+    )
+    .await;
+    stopped
+        .and(drained)
+        .and(finished.map_err(anyhow::Error::from))
 }
 
 impl Joiner {

@@ -51,6 +51,7 @@ pub fn scorer_config(broker: &Broker, topics: &Topics) -> ScorerConfig {
         state_max_accounts: 100_000,
         state_ttl_secs: 86_400,
         state_changelog_topic: String::new(),
+        state_linger_ms: 100,
         http_addr: "127.0.0.1:0".parse().unwrap(),
         schema_registry_url: None,
         review_threshold: None,

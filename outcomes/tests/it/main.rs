@@ -22,12 +22,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 pub const PARTITIONS: i32 = 4;
 
-/// A file in the repository's `data/`.
-pub fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../data")
-        .join(name)
-}
+pub use aegis_testkit::data;
 
 /// A small model, trained once per test binary with the trainer's own code.
 pub fn model() -> &'static Path {

@@ -11,7 +11,6 @@ mod out;
 mod replay;
 mod simulate;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use aegis_core::avro::AvroCodec;
@@ -25,11 +24,7 @@ use tokio_util::sync::CancellationToken;
 /// Partitions of every test topic.
 const PARTITIONS: i32 = 4;
 
-fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../data")
-        .join(name)
-}
+use aegis_testkit::data;
 
 /// A broker with a fresh topic of [`PARTITIONS`] partitions.
 async fn broker_with_topic(prefix: &str) -> (Broker, String) {

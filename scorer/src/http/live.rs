@@ -83,7 +83,7 @@ pub struct OutcomeTally {
 }
 
 impl OutcomeTally {
-    /// Counts one outcome.
+    /// Counts one outcome (the ratios are derived by [`LiveFeed::snapshot`]).
     pub fn record(&mut self, o: &Outcome) {
         self.labelled += 1;
         match (o.is_fraud, o.decision) {
@@ -105,6 +105,11 @@ impl OutcomeTally {
             (false, Decision::Review) => self.legit_reviewed += 1,
             (false, Decision::Allow) => {}
         }
+    }
+
+    /// Sets the precision and recall fields from the counts (done when a snapshot is taken, not
+    /// on every outcome).
+    fn derive_ratios(&mut self) {
         let ratio = |num: u64, den: u64| (den > 0).then(|| num as f64 / den as f64);
         let flagged_frauds = self.frauds_blocked + self.frauds_reviewed;
         self.block_precision = ratio(
@@ -221,6 +226,7 @@ impl LiveFeed {
         } else {
             100.0 * flagged as f64 / snapshot.total as f64
         };
+        snapshot.outcomes.derive_ratios();
         snapshot.points = s.points.iter().copied().collect();
         snapshot.log = s.log.iter().cloned().collect();
         snapshot
@@ -294,29 +300,18 @@ fn assign_from(
     since_ms: i64,
 ) -> Result<()> {
     let timeout = Duration::from_secs(5);
-    let partitions = |topic: &str| -> Result<usize> {
-        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-        metadata
-            .topics()
-            .first()
-            .filter(|t| t.error().is_none())
-            .map(|t| t.partitions().len())
-            .filter(|n| *n > 0)
-            .context("no such topic yet")
+    let partitions = |topic: &str| -> Result<Vec<i32>> {
+        kafka::topic_partitions(consumer, topic, timeout)?.context("no such topic yet")
     };
     let mut wanted = TopicPartitionList::new();
-    for p in 0..partitions(verdicts)? {
-        wanted.add_partition_offset(verdicts, i32::try_from(p)?, Offset::Offset(since_ms))?;
+    for p in partitions(verdicts)? {
+        wanted.add_partition_offset(verdicts, p, Offset::Offset(since_ms))?;
     }
     if !outcomes.is_empty() {
         match partitions(outcomes) {
-            Ok(n) => {
-                for p in 0..n {
-                    wanted.add_partition_offset(
-                        outcomes,
-                        i32::try_from(p)?,
-                        Offset::Offset(since_ms),
-                    )?;
+            Ok(found) => {
+                for p in found {
+                    wanted.add_partition_offset(outcomes, p, Offset::Offset(since_ms))?;
                 }
             }
             Err(e) => tracing::info!(topic = outcomes, error = %e, "live view without outcomes"),

@@ -1,5 +1,13 @@
-//! Acknowledgement: each batch's deliveries are awaited in order, and only then are its offsets
-//! stored — for partitions still held under the epoch its messages were received in.
+//! Acknowledgement, in two stages joined by a channel, each taking batches in order:
+//!
+//! 1. [`acknowledge`] awaits a batch's verdicts and dead letters (and shadow verdicts), then counts
+//!    them in the metrics and shows them on the live page;
+//! 2. [`store_offsets`] awaits the batch's account states in the changelog (sent by a producer of
+//!    their own that lingers longer), and only then stores the batch's offsets — for partitions
+//!    still held under the epoch its messages were received in.
+//!
+//! So a verdict is counted as soon as it is written, and an offset is never stored before
+//! everything its batch wrote, verdicts and states, is acknowledged.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,17 +23,25 @@ use super::scoring::{Output, Received};
 use super::ScorerConsumer;
 use crate::replica::ReplicaState;
 
-/// Work scored and handed to the producer, awaiting acknowledgement.
+/// Work scored and handed to the producers, awaiting acknowledgement.
 pub(super) struct InFlight {
+    /// Verdicts and dead letters.
     pub deliveries: Vec<DeliveryFuture>,
     /// Shadow verdicts: awaited after the batch's own, and a failure is counted, not fatal — the
     /// shadow is measured, never acted on, so it must not stop the live stream.
     pub shadow_deliveries: Vec<DeliveryFuture>,
     pub outputs: Vec<Output>,
-    /// The offsets to store once every delivery is acknowledged.
-    pub offsets: Vec<InFlightOffset>,
-    /// Messages whose account changes are among `deliveries` (0 without a changelog).
+    /// What the second stage awaits before storing the offsets.
+    pub settle: Settle,
+}
+
+/// A batch's account states in the changelog and the offsets to store once they, too, are
+/// acknowledged.
+pub(super) struct Settle {
+    pub state_deliveries: Vec<DeliveryFuture>,
+    /// Messages whose account changes are among `state_deliveries` (0 without a changelog).
     pub changelogged: usize,
+    pub offsets: Vec<InFlightOffset>,
 }
 
 /// The highest offset of a batch on one partition, under the assignment epoch its messages were
@@ -56,35 +72,28 @@ impl InFlightOffset {
     }
 }
 
-/// Awaits each batch's deliveries in order, then stores its offsets (and, with `--live-view own`,
-/// shows its verdicts on the live page).
+/// Awaits each batch's verdicts and dead letters in order, counts them (and, with
+/// `--live-view own`, shows them on the live page), then hands the batch on to [`store_offsets`].
 pub(super) async fn acknowledge(
     mut flights: mpsc::Receiver<InFlight>,
-    consumer: Arc<ScorerConsumer>,
+    settled: mpsc::Sender<Settle>,
     replica: Arc<ReplicaState>,
     record_live: bool,
-    topic: String,
     stop: CancellationToken,
 ) -> Result<()> {
-    let (assignment, metrics) = (&replica.assignment, &replica.metrics);
+    let metrics = &replica.metrics;
     while let Some(flight) = flights.recv().await {
-        for delivery in flight.deliveries {
-            let failure = match delivery.await {
-                Ok(Ok(_)) => continue,
-                Ok(Err((e, _))) => anyhow!("delivery failed: {e}"),
-                Err(_) => anyhow!("delivery abandoned: the producer was dropped"),
-            };
+        if let Err(e) = all_delivered(flight.deliveries).await {
             // Nothing of this batch (or later ones) is stored: it will be read again.
             metrics.delivery_failed();
             stop.cancel();
-            return Err(failure.context("stopping without storing offsets for unacknowledged work"));
+            return Err(e);
         }
         for delivery in flight.shadow_deliveries {
             if !matches!(delivery.await, Ok(Ok(_))) {
                 metrics.shadow_delivery_failed();
             }
         }
-        metrics.changelog_acknowledged(flight.changelogged);
         metrics.acknowledged(&flight.outputs, now_ms());
         if record_live {
             for output in &flight.outputs {
@@ -93,11 +102,34 @@ pub(super) async fn acknowledge(
                 }
             }
         }
+        if settled.send(flight.settle).await.is_err() {
+            break; // the second stage stopped after a fatal error
+        }
+    }
+    Ok(())
+}
+
+/// Awaits each batch's account states in order, then stores its offsets.
+pub(super) async fn store_offsets(
+    mut settled: mpsc::Receiver<Settle>,
+    consumer: Arc<ScorerConsumer>,
+    replica: Arc<ReplicaState>,
+    topic: String,
+    stop: CancellationToken,
+) -> Result<()> {
+    let (assignment, metrics) = (&replica.assignment, &replica.metrics);
+    while let Some(settle) = settled.recv().await {
+        if let Err(e) = all_delivered(settle.state_deliveries).await {
+            metrics.delivery_failed();
+            stop.cancel();
+            return Err(e);
+        }
+        metrics.changelog_acknowledged(settle.changelogged);
         for InFlightOffset {
             partition,
             epoch,
             offset,
-        } in flight.offsets
+        } in settle.offsets
         {
             if !assignment.holds(partition, epoch) {
                 tracing::debug!(
@@ -112,6 +144,19 @@ pub(super) async fn acknowledge(
                 tracing::debug!(partition, offset, error = %e, "offset not stored");
             }
         }
+    }
+    Ok(())
+}
+
+/// Awaits every delivery; the first failure is the error.
+async fn all_delivered(deliveries: Vec<DeliveryFuture>) -> Result<()> {
+    for delivery in deliveries {
+        let failure = match delivery.await {
+            Ok(Ok(_)) => continue,
+            Ok(Err((e, _))) => anyhow!("delivery failed: {e}"),
+            Err(_) => anyhow!("delivery abandoned: the producer was dropped"),
+        };
+        return Err(failure.context("stopping without storing offsets for unacknowledged work"));
     }
     Ok(())
 }

@@ -1,12 +1,10 @@
-//! Which input partitions this replica owns, and since when. Every assignment of a partition gets
-//! a fresh epoch; work remembers the epoch it was received under, and its offset is stored only if
-//! the partition is still held under that same epoch. So a revoked partition's unfinished work
-//! never stores an offset: the partition's next owner re-reads it (at least once, never lost).
+//! The scorer's consumer context: keeps the replica's [`Assignment`] of input partitions (epochs:
+//! see `aegis_kafka::assignment`), pauses partitions for their state restore, and reports lag.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+pub use aegis_kafka::assignment::Assignment;
+use aegis_kafka::assignment::{describe, partitions_of};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
@@ -16,70 +14,6 @@ use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
 
-/// Epoch meaning "not assigned": work received under it never stores an offset.
-pub const UNASSIGNED: u64 = 0;
-
-/// The partitions held and their epochs, shared by the consumer's context, the pipeline and the
-/// HTTP readiness check.
-#[derive(Default)]
-pub struct Assignment {
-    epochs: Mutex<HashMap<i32, u64>>,
-    next_epoch: AtomicU64,
-    rebalances: AtomicU64,
-}
-
-impl Assignment {
-    /// The epoch under which `partition` is held now, or [`UNASSIGNED`].
-    pub fn epoch(&self, partition: i32) -> u64 {
-        self.lock().get(&partition).copied().unwrap_or(UNASSIGNED)
-    }
-
-    /// Whether `partition` is still held under `epoch`.
-    pub fn holds(&self, partition: i32, epoch: u64) -> bool {
-        epoch != UNASSIGNED && self.epoch(partition) == epoch
-    }
-
-    /// Partitions held now, sorted.
-    pub fn partitions(&self) -> Vec<i32> {
-        let mut p: Vec<i32> = self.lock().keys().copied().collect();
-        p.sort_unstable();
-        p
-    }
-
-    /// How many rebalances (assignments and revocations) this replica has seen.
-    pub fn rebalances(&self) -> u64 {
-        self.rebalances.load(Ordering::Relaxed)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, u64>> {
-        // A poisoned lock only means another thread panicked mid-update of a plain map.
-        self.epochs.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn assign(&self, list: &TopicPartitionList) {
-        let mut epochs = self.lock();
-        for p in list.elements() {
-            let epoch = self.next_epoch.fetch_add(1, Ordering::Relaxed) + 1;
-            epochs.insert(p.partition(), epoch);
-        }
-    }
-
-    fn revoke(&self, list: &TopicPartitionList) {
-        let mut epochs = self.lock();
-        for p in list.elements() {
-            epochs.remove(&p.partition());
-        }
-    }
-}
-
-fn describe(list: &TopicPartitionList) -> String {
-    list.elements()
-        .iter()
-        .map(|e| format!("{}[{}]", e.topic(), e.partition()))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The consumer's context: keeps the [`Assignment`] up to date, logs rebalances, and turns
 /// librdkafka's statistics into the consumer-lag metric. With account state kept in a changelog,
 /// it pauses every partition as it is assigned and asks `restores` to restore it (the pipeline
@@ -88,6 +22,8 @@ pub struct AssignmentContext {
     pub assignment: Arc<Assignment>,
     pub metrics: Arc<Metrics>,
     pub restores: Option<mpsc::UnboundedSender<(i32, u64)>>,
+    /// The topic the group subscribes to.
+    pub input_topic: String,
 }
 
 impl ClientContext for AssignmentContext {
@@ -112,8 +48,8 @@ impl ConsumerContext for AssignmentContext {
         if let Rebalance::Revoke(list) = rebalance {
             // Before librdkafka commits and gives the partitions away: from now on no offset is
             // stored for work received from them.
-            self.assignment.revoke(list);
-            self.assignment.rebalances.fetch_add(1, Ordering::Relaxed);
+            self.assignment
+                .revoke(&partitions_of(list, &self.input_topic));
             self.metrics.rebalances.inc();
             for p in list.elements() {
                 let _ = self
@@ -131,7 +67,8 @@ impl ConsumerContext for AssignmentContext {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
-                self.assignment.assign(list);
+                self.assignment
+                    .assign(&partitions_of(list, &self.input_topic));
                 if let Some(restores) = &self.restores {
                     // Nothing of these partitions is fetched until their state is restored.
                     if let Err(e) = consumer.pause(list) {
@@ -142,7 +79,6 @@ impl ConsumerContext for AssignmentContext {
                             restores.send((p.partition(), self.assignment.epoch(p.partition())));
                     }
                 }
-                self.assignment.rebalances.fetch_add(1, Ordering::Relaxed);
                 self.metrics.rebalances.inc();
                 self.metrics
                     .assigned_partitions
@@ -159,51 +95,5 @@ impl ConsumerContext for AssignmentContext {
             Ok(()) => tracing::debug!(offsets = ?offsets, "offsets committed"),
             Err(e) => tracing::warn!(error = %e, "offset commit failed"),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn list(partitions: &[i32]) -> TopicPartitionList {
-        let mut list = TopicPartitionList::new();
-        for p in partitions {
-            list.add_partition("transactions", *p);
-        }
-        list
-    }
-
-    #[test]
-    fn incremental_changes_keep_the_epochs_of_partitions_held_throughout() {
-        let a = Assignment::default();
-        a.assign(&list(&[0, 1]));
-        let (e0, e1) = (a.epoch(0), a.epoch(1));
-        assert!(a.holds(0, e0) && a.holds(1, e1) && e0 != e1);
-
-        // Cooperative: only the moved partitions are listed.
-        a.assign(&list(&[2]));
-        a.revoke(&list(&[1]));
-        assert_eq!(a.partitions(), vec![0, 2]);
-        assert!(a.holds(0, e0), "work on a kept partition still stores");
-        assert!(!a.holds(1, e1), "work on a revoked one never does");
-
-        // Given back later: a new epoch, so work from the first tenure stays unstored.
-        a.assign(&list(&[1]));
-        assert!(!a.holds(1, e1));
-        assert!(a.holds(1, a.epoch(1)));
-    }
-
-    #[test]
-    fn eager_changes_revoke_everything_then_assign_everything() {
-        let a = Assignment::default();
-        a.assign(&list(&[0, 1]));
-        let e0 = a.epoch(0);
-        a.revoke(&list(&[0, 1]));
-        assert!(a.partitions().is_empty());
-        assert_eq!(a.epoch(0), UNASSIGNED);
-        a.assign(&list(&[0]));
-        assert!(!a.holds(0, e0), "a new tenure, even of the same partition");
-        assert!(!a.holds(5, UNASSIGNED));
     }
 }

@@ -58,22 +58,34 @@ pub(super) fn create_consumer(
         assignment: replica.assignment.clone(),
         metrics: replica.metrics.clone(),
         restores,
+        input_topic: config.input_topic.clone(),
     })
     .context(
         "cannot create the Kafka consumer (check --brokers and the -X / --kafka-config properties)",
     )
 }
 
+/// The producer of verdicts, dead letters and shadow verdicts.
 pub(super) fn create_producer(config: &ScorerConfig) -> Result<FutureProducer> {
-    kafka::client_config(
-        &config.brokers,
-        PRODUCER_SETTINGS,
-        &config.kafka.properties(),
-    )
-    .create()
-    .context(
-        "cannot create the Kafka producer (check --brokers and the -X / --kafka-config properties)",
-    )
+    producer(config, PRODUCER_SETTINGS)
+}
+
+/// The producer of account states (the changelog): the same settings, but batches wait up to
+/// `--state-linger-ms` to fill (`-X linger.ms=…` still overrides both).
+pub(super) fn create_state_producer(config: &ScorerConfig) -> Result<FutureProducer> {
+    let linger = config.state_linger_ms.to_string();
+    let mut settings = PRODUCER_SETTINGS.to_vec();
+    settings.retain(|(key, _)| *key != "linger.ms");
+    settings.push(("linger.ms", &linger));
+    producer(config, &settings)
+}
+
+fn producer(config: &ScorerConfig, settings: &[(&str, &str)]) -> Result<FutureProducer> {
+    kafka::client_config(&config.brokers, settings, &config.kafka.properties())
+        .create()
+        .context(
+            "cannot create the Kafka producer (check --brokers and the -X / --kafka-config properties)",
+        )
 }
 
 /// With `--schema-registry-url`: registers the verdict schema under `<output>-value` and writes

@@ -192,14 +192,8 @@ fn apply_rules(replica: &ReplicaState, message: &BorrowedMessage<'_>) {
 
 /// The partitions of `topic` (from the cluster's metadata); `None` if the topic does not exist.
 fn partitions_of(consumer: &StreamConsumer, topic: &str) -> Result<Option<Vec<i32>>> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-        .with_context(|| format!("cannot read the metadata of {topic}"))?;
-    Ok(metadata
-        .topics()
-        .first()
-        .filter(|t| t.error().is_none() && !t.partitions().is_empty())
-        .map(|t| t.partitions().iter().map(|p| p.id()).collect()))
+    kafka::topic_partitions(consumer, topic, METADATA_TIMEOUT)
+        .with_context(|| format!("cannot read the metadata of {topic}"))
 }
 
 /// Each partition of `topic` with its high watermark (the offset after its last record); `None`

@@ -16,12 +16,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::acknowledge::{acknowledge, InFlight, InFlightOffset};
+use super::acknowledge::{acknowledge, store_offsets, InFlight, InFlightOffset, Settle};
 use super::assignment::Assignment;
-use super::clients::{create_consumer, create_producer};
+use super::clients::{create_consumer, create_producer, create_state_producer};
 use super::model_updates;
 use super::scoring::{Output, Received, Scorer, Shadowed};
-use super::shutdown::finish;
 use super::state::Stored;
 use super::ScorerConsumer;
 use crate::config::{LiveView, ScorerConfig};
@@ -50,6 +49,9 @@ pub async fn run(
         keeps_changelog.then_some(restores_tx),
     )?);
     let producer = create_producer(&config)?;
+    let state_producer = keeps_changelog
+        .then(|| create_state_producer(&config))
+        .transpose()?;
     consumer
         .subscribe(&[&config.input_topic])
         .with_context(|| format!("cannot subscribe to {}", config.input_topic))?;
@@ -63,19 +65,29 @@ pub async fn run(
     let depth = config.max_in_flight as usize;
     let (batch_tx, batch_rx) = mpsc::channel::<Vec<Received>>(depth);
     let (flight_tx, flight_rx) = mpsc::channel::<InFlight>(depth);
+    let (settle_tx, settle_rx) = mpsc::channel::<Settle>(depth);
     let mut processing = tokio::spawn(process(
         batch_rx,
         flight_tx,
         replica.scorer.clone(),
         replica.metrics.clone(),
-        producer.clone(),
+        Producers {
+            outputs: producer.clone(),
+            states: state_producer.clone(),
+        },
         config.clone(),
     ));
     let mut acknowledging = tokio::spawn(acknowledge(
         flight_rx,
-        consumer.clone(),
+        settle_tx,
         replica.clone(),
         config.live_view == LiveView::Own,
+        stop.clone(),
+    ));
+    let mut storing = tokio::spawn(store_offsets(
+        settle_rx,
+        consumer.clone(),
+        replica.clone(),
         config.input_topic.clone(),
         stop.clone(),
     ));
@@ -103,7 +115,10 @@ pub async fn run(
         let acknowledged = (&mut acknowledging)
             .await
             .map_err(|e| anyhow!("acknowledgement task: {e}"))?;
-        processed.and(acknowledged)
+        let stored = (&mut storing)
+            .await
+            .map_err(|e| anyhow!("offset storing task: {e}"))?;
+        processed.and(acknowledged).and(stored)
     })
     .await;
     let drained = match drained {
@@ -112,19 +127,29 @@ pub async fn run(
             // Whatever is still in flight is not stored, so it will be read again.
             processing.abort();
             acknowledging.abort();
-            let _ = tokio::join!(processing, acknowledging);
+            storing.abort();
+            let _ = tokio::join!(processing, acknowledging, storing);
             Err(anyhow!(
                 "in-flight work did not drain within {:?}; it will be scored again",
                 budget - budget / 3
             ))
         }
     };
-    let finish = finish(consumer, producer, budget.saturating_sub(started.elapsed())).await;
+    let finish = kafka::service::finish(
+        consumer,
+        [Some(producer), state_producer]
+            .into_iter()
+            .flatten()
+            .collect(),
+        budget.saturating_sub(started.elapsed()),
+        "scored",
+    )
+    .await;
     if let Some(models) = models {
         stop.cancel();
         let _ = models.await;
     }
-    drained.and(finish)
+    drained.and(finish.map_err(anyhow::Error::from))
 }
 
 /// Restores each partition's account states as the partition is assigned (the consumer's context
@@ -224,14 +249,22 @@ fn detach(m: &rdkafka::message::BorrowedMessage<'_>, assignment: &Assignment) ->
     }
 }
 
+/// The replica's producers: one for verdicts, dead letters and shadow verdicts, and one for the
+/// account states' changelog (lingering longer) when state is kept there.
+struct Producers {
+    outputs: FutureProducer,
+    states: Option<FutureProducer>,
+}
+
 async fn process(
     mut batches: mpsc::Receiver<Vec<Received>>,
     flights: mpsc::Sender<InFlight>,
     scorer: Arc<Scorer>,
     metrics: Arc<Metrics>,
-    producer: FutureProducer,
+    producers: Producers,
     config: ScorerConfig,
 ) -> Result<()> {
+    let producer = &producers.outputs;
     while let Some(batch) = batches.recv().await {
         let scorer = scorer.clone();
         let (batch, outputs, scoring_time) = tokio::task::spawn_blocking(move || {
@@ -248,23 +281,23 @@ async fn process(
         let mut deliveries = Vec::with_capacity(batch.len());
         let mut shadow_deliveries = Vec::new();
         for (message, output) in batch.iter().zip(&outputs) {
-            deliveries.push(send(&producer, &config, message, output).await?);
+            deliveries.push(send(producer, &config, message, output).await?);
             if let Output::Verdict {
                 shadow: Some(shadow),
                 ..
             } = output
             {
-                shadow_deliveries.push(send_shadow(&producer, &config, shadow).await?);
+                shadow_deliveries.push(send_shadow(producer, &config, shadow).await?);
             }
         }
         // The batch's account changes go to the changelog; its offsets are stored only once these
         // are acknowledged too, so a restored state never lags what was committed.
+        let mut state_deliveries = Vec::with_capacity(changes.len());
         let mut changelogged = 0;
-        if !config.state_changelog_topic.is_empty() {
+        if let Some(states) = &producers.states {
             for ((partition, account), stored) in &changes {
-                deliveries.push(
-                    send_state(&producer, &config, *partition, account, stored.as_ref()).await?,
-                );
+                state_deliveries
+                    .push(send_state(states, &config, *partition, account, stored.as_ref()).await?);
             }
             changelogged = batch.len();
             metrics.changelog_written(changelogged);
@@ -273,8 +306,11 @@ async fn process(
             deliveries,
             shadow_deliveries,
             outputs,
-            offsets: InFlightOffset::highest_of(&batch),
-            changelogged,
+            settle: Settle {
+                state_deliveries,
+                changelogged,
+                offsets: InFlightOffset::highest_of(&batch),
+            },
         };
         if flights.send(flight).await.is_err() {
             break; // acknowledgement stopped after a fatal error

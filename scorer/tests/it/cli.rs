@@ -557,6 +557,9 @@ async fn account_state_survives_a_sigkill_and_replays_are_not_counted_twice() {
     pipeline.publish_transactions(&probes).await;
     let (_, verdicts) = pipeline.read_verdicts(3);
     assert_eq!(verdicts.len(), 3, "first scorer's log:\n{}", first.log());
+    // The account's states reach the changelog (their producer lingers longer than the verdicts').
+    let states = pipeline.read(&changelog, 3, Duration::from_secs(20));
+    assert_eq!(states.len(), 3, "first scorer's log:\n{}", first.log());
     // kill -9: whatever offsets were not committed are read again by the next scorer.
     drop(first);
     // tansu hands a dead member's partitions only to members that join after it left the group.

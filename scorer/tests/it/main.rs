@@ -31,12 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 pub const PARTITIONS: i32 = 4;
 
-/// A file in the repository's `data/`.
-pub fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../data")
-        .join(name)
-}
+pub use aegis_testkit::data;
 
 /// The demo model (trained once per test binary with the trainer's own code).
 pub fn model() -> &'static Path {
@@ -130,6 +125,7 @@ impl Pipeline {
             state_max_accounts: 100_000,
             state_ttl_secs: 86_400,
             state_changelog_topic: String::new(),
+            state_linger_ms: 100,
             review_threshold: None,
             block_threshold: None,
             batch_size: 200,

@@ -18,12 +18,7 @@ use aegis_core::model::TrainingSummary;
 use aegis_core::{Model, Thresholds};
 use aegis_trainer::{dataset, fit};
 
-/// A file in the repository's `data/`.
-pub fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../data")
-        .join(name)
-}
+pub use aegis_testkit::data;
 
 /// Features and 0/1 labels of every row of a shipped sample.
 pub fn labelled_rows(name: &str) -> (Vec<Features>, Vec<f64>) {
