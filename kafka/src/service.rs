@@ -92,17 +92,28 @@ pub fn cancel_on_signal(runtime: &tokio::runtime::Runtime) -> CancellationToken 
     cancel
 }
 
+/// A service's HTTP port could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}; pass another {flag}")]
+pub struct ListenError {
+    addr: std::net::SocketAddr,
+    flag: String,
+    #[source]
+    source: std::io::Error,
+}
+
 /// Binds a service's HTTP listener on `addr`, given by `flag`; an error says which flag to change.
 pub async fn listen(
     addr: std::net::SocketAddr,
     flag: &str,
-) -> std::io::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        std::io::Error::new(
-            e.kind(),
-            format!("cannot listen on {addr}: {e}; pass another {flag}"),
-        )
-    })
+) -> Result<tokio::net::TcpListener, ListenError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ListenError {
+            addr,
+            flag: flag.to_owned(),
+            source,
+        })
 }
 
 /// Why [`finish`] did not end cleanly.

@@ -154,8 +154,8 @@ fn bad_flags_files_and_properties_are_one_line_before_any_work() {
     let line = one_error_line(&output);
     assert!(
         line.starts_with(&format!(
-            "aegis-producer: error: cannot listen on {addr}: Address already in use"
-        )) && line.ends_with("; pass another --metrics-addr"),
+            "aegis-producer: error: cannot listen on {addr}; pass another --metrics-addr: Address already in use"
+        )),
         "{line}"
     );
 }
