@@ -210,15 +210,23 @@ class Broker:
         return name
 
 
+# Extra flags for every scorer (`--scorer-arg`), e.g. `--state-changelog-topic=` to measure
+# without the changelog; set by main().
+SCORER_ARGS = []
+
+
 def scorer(name, broker, group, input_topic, output_topic, cpu=None, client=()):
     """A scorer, returned once ready: model loaded and input partitions assigned (`/readyz`)."""
     port = free_port()
+    # Account state on, as deployed (every batch also writes its accounts' states), unless a
+    # --scorer-arg says otherwise.
+    state = ([] if any(a.startswith("--state-changelog-topic") for a in SCORER_ARGS) else
+             ["--state-changelog-topic", broker.topic(f"{output_topic}.state")])
     p = start(name, [BIN / "aegis-scorer", "--brokers", broker.brokers, "--group-id", group,
                      "--input-topic", input_topic, "--output-topic", output_topic,
                      "--dlq-topic", broker.topic(f"{output_topic}.dlq", 1), "--model", MODEL,
-                     # Account state on, as deployed: every batch also writes its accounts' states.
-                     "--state-changelog-topic", broker.topic(f"{output_topic}.state"),
-                     "--http-addr", f"127.0.0.1:{port}", *client], cpu=cpu)
+                     *state, "--http-addr", f"127.0.0.1:{port}", *client, *SCORER_ARGS],
+              cpu=cpu)
     p.url = f"http://127.0.0.1:{port}"
     wait_http(p.url + "/healthz", name, p)
     wait_http(p.url + "/readyz", f"{name}'s partition assignment", p, poll=0.01)
@@ -328,7 +336,7 @@ def bench_pipeline(args, broker):
     say(f"pipeline: scorer vs bare rdkafka pass-through, {args.runs_pipeline} runs each"
         + (f", client settings {' '.join(args.client)}" if args.client else ""))
     client = client_flags(args)
-    results = {"aegis": [], "baseline": [], "client": args.client}
+    results = {"aegis": [], "baseline": [], "client": args.client, "scorer_args": args.scorer_arg}
     tag = f"{int(time.time())}"
     for i in range(args.runs_pipeline):
         for side in ("aegis", "baseline") if i % 2 == 0 else ("baseline", "aegis"):
@@ -510,22 +518,45 @@ def file_rows(f):
 
 
 def bench_curve(args, broker):
-    """Latency at each of --rates for both sides (the first side alternating rate by rate), then
-    the picture (bench/python/latency_curve.py)."""
+    """Latency at each of --rates for both sides, --curve-runs times (the side going first
+    alternating run by run), then the picture (bench/python/latency_curve.py). Each side's point is
+    the median of its runs; the ratio is the median of the per-run ratios (run i against run i)."""
     rates = [int(r) for r in args.rates.split(",")]
     say(f"curve: event → verdict at {', '.join(f'{r:,}' for r in rates)} tx/s, "
-        f"{args.curve_seconds} s each, scorer and pass-through")
-    results = {"aegis": [], "baseline": [], "client": args.client}
+        f"{args.curve_runs} run(s) of {args.curve_seconds} s each, scorer and pass-through")
+    results = {"aegis": [], "baseline": [], "aegis_runs": [], "baseline_runs": [],
+               "client": args.client, "scorer_args": args.scorer_arg}
     tag = int(time.time())
-    for i, rate in enumerate(rates):
-        for side in ("aegis", "baseline") if i % 2 == 0 else ("baseline", "aegis"):
-            point = latency_point(side, f"curve.{tag}.{rate}", rate, args.curve_seconds, broker,
-                                  client_flags(args))
-            say(f"curve: {side} at {rate:,} tx/s: p50 {point['p50_ms']:.0f} ms, p99 "
-                f"{point['p99_ms']:.0f} ms, {point['per_second']:,.0f}/s delivered"
-                f"{'' if point['keeps_up'] else ' (not keeping up)'}")
-            results[side].append(point)
+    turn = 0
+    for rate in rates:
+        runs = {"aegis": [], "baseline": []}
+        for run in range(args.curve_runs):
+            for side in ("aegis", "baseline") if turn % 2 == 0 else ("baseline", "aegis"):
+                point = latency_point(side, f"curve.{tag}.{rate}.{run}", rate, args.curve_seconds,
+                                      broker, client_flags(args))
+                say(f"curve: {side} at {rate:,} tx/s, run {run + 1}: p50 {point['p50_ms']:.0f} ms, "
+                    f"p99 {point['p99_ms']:.0f} ms, {point['per_second']:,.0f}/s delivered"
+                    f"{'' if point['keeps_up'] else ' (not keeping up)'}")
+                runs[side].append(point)
+            turn += 1
+        ratios = [a["p99_ms"] / b["p99_ms"] for a, b in zip(runs["aegis"], runs["baseline"])]
+        for side in ("aegis", "baseline"):
+            results[f"{side}_runs"].append(runs[side])
+            results[side].append(median_point(runs[side], ratios if side == "aegis" else None))
     return results
+
+
+def median_point(runs, ratios=None):
+    """One point of the curve from several runs at the same rate: the median of every figure;
+    keeping up if most runs did; with Aegis's per-run p99 ratios, their median and range."""
+    point = {key: median([r[key] for r in runs]) for key, value in runs[0].items()
+             if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    point["rate"] = runs[0]["rate"]
+    point["keeps_up"] = sum(r["keeps_up"] for r in runs) * 2 > len(runs)
+    point["runs"] = len(runs)
+    if ratios:
+        point["p99_ratio"], point["p99_ratio_range"] = median(ratios), [min(ratios), max(ratios)]
+    return point
 
 
 def draw_curve(results, path):
@@ -538,17 +569,19 @@ def curve_rows(curve):
     """The curve as a Markdown table, with where the pass-through stops keeping up and whether
     Aegis's p99 is within 1.2× the pass-through's at each rate the pass-through sustains."""
     rows = ["| offered tx/s | Aegis p50 / p99 (ms) | scorer's share p50 / p99 (ms) | pass-through "
-            "p50 / p99 (ms) | Aegis p99 ÷ pass-through p99 | delivered/s Aegis / pass-through |"
+            "p50 / p99 (ms) | Aegis p99 ÷ pass-through p99 (median of per-run ratios) | delivered/s Aegis / pass-through |"
             " CPU s per 100k Aegis / pass-through |",
             "|---|---|---|---|---|---|---|"]
     for a, b in zip(curve["aegis"], curve["baseline"]):
-        ratio = a["p99_ms"] / b["p99_ms"]
+        ratio = a.get("p99_ratio", a["p99_ms"] / b["p99_ms"])
+        spread = (f" (runs {a['p99_ratio_range'][0]:.2f}–{a['p99_ratio_range'][1]:.2f}×)"
+                  if a.get("runs", 1) > 1 else "")
         verdict = ("✓" if ratio <= 1.2 else "✗") if b["keeps_up"] else "(pass-through behind)"
         mark = lambda r: "" if r["keeps_up"] else " (behind)"
         rows.append(
             f"| {a['rate']:,} | {a['p50_ms']:.0f} / {a['p99_ms']:.0f}{mark(a)} | "
             f"{a['scored_p50_ms']:.0f} / {a['scored_p99_ms']:.0f} | "
-            f"{b['p50_ms']:.0f} / {b['p99_ms']:.0f}{mark(b)} | {ratio:.2f}× {verdict} | "
+            f"{b['p50_ms']:.0f} / {b['p99_ms']:.0f}{mark(b)} | {ratio:.2f}×{spread} {verdict} | "
             f"{a['per_second']:,.0f} / {b['per_second']:,.0f} | "
             f"{a['worker_cpu_s_per_100k']:.2f} / {b['worker_cpu_s_per_100k']:.2f} |")
     behind = [b["rate"] for b in curve["baseline"] if not b["keeps_up"]]
@@ -682,24 +715,30 @@ def main():
     parser.add_argument("--api-workers", type=int, default=1,
                         help="uvicorn workers of the async prototype on its one core (1 measured "
                              "best: see docs/benchmarks.md)")
-    parser.add_argument("--rates", default="1000,2000,4000,6000,8000,10000,14000,20000",
+    parser.add_argument("--rates", default="1000,2000,3000,4000,6000,8000,12000",
                         help="curve: offered rates, tx/s, comma-separated")
-    parser.add_argument("--curve-seconds", type=int, default=20,
+    parser.add_argument("--curve-runs", type=int, default=3,
+                        help="curve: runs per rate and side (medians; the order alternates)")
+    parser.add_argument("--curve-seconds", type=int, default=15,
                         help="curve: seconds measured at each rate (after 5 s of warm-up)")
     parser.add_argument("--curve-out", type=Path, default=ROOT / "docs/latency-throughput.svg",
                         help="curve: the picture to write")
     parser.add_argument("--client", action="append", default=[], metavar="KEY=VALUE",
                         help="librdkafka property for the scorer's and the pass-through's clients "
                              "(-X), after their defaults; repeatable (pipeline, latency, curve)")
+    parser.add_argument("--scorer-arg", action="append", default=[], metavar="FLAG",
+                        help="a flag for every scorer, e.g. --scorer-arg=--state-changelog-topic= "
+                             "(repeatable)")
     parser.add_argument("--quick", action="store_true",
                         help="a fast look: fewer runs, 100k pipeline transactions, short runs")
     parser.add_argument("--only", choices=PARTS,
                         action="append", help="run only these parts (repeatable)")
     args = parser.parse_args()
+    SCORER_ARGS.extend(args.scorer_arg)
     if args.quick:
         args.runs, args.runs_fit, args.runs_pipeline, args.runs_latency = 2, 1, 1, 1
         args.messages, args.latency_seconds, args.http_seconds = 100_000, 10, 4
-        args.curve_seconds = 10
+        args.curve_seconds, args.curve_runs = 10, 1
     parts = args.only or PARTS
 
     LOGS.mkdir(parents=True, exist_ok=True)

@@ -70,14 +70,30 @@ pub(super) fn create_producer(config: &ScorerConfig) -> Result<FutureProducer> {
     producer(config, PRODUCER_SETTINGS)
 }
 
-/// The producer of account states (the changelog): the same settings, but batches wait up to
-/// `--state-linger-ms` to fill (`-X linger.ms=…` still overrides both).
+/// The producer of account states (the changelog): acknowledged by all in-sync replicas like the
+/// verdicts', but batches wait up to `--state-linger-ms` to fill, and it is not idempotent: one
+/// request in flight at a time keeps each partition's records in order through retries, and a
+/// record a retry writes twice is harmless in a compacted topic read back as the last value per
+/// key. That spares the changelog the idempotent producer's busy wait while its five requests in
+/// flight await the broker (docs/benchmarks.md). `-X` properties still override both producers.
 pub(super) fn create_state_producer(config: &ScorerConfig) -> Result<FutureProducer> {
     let linger = config.state_linger_ms.to_string();
-    let mut settings = PRODUCER_SETTINGS.to_vec();
-    settings.retain(|(key, _)| *key != "linger.ms");
-    settings.push(("linger.ms", &linger));
-    producer(config, &settings)
+    producer(config, &state_producer_settings(&linger))
+}
+
+/// [`PRODUCER_SETTINGS`] for the changelog's producer, with `linger` milliseconds of linger.
+fn state_producer_settings(linger: &str) -> Vec<(&'static str, &str)> {
+    let mut settings: Vec<(&str, &str)> = PRODUCER_SETTINGS
+        .iter()
+        .filter(|(key, _)| !matches!(*key, "linger.ms" | "enable.idempotence"))
+        .copied()
+        .collect();
+    settings.extend([
+        ("enable.idempotence", "false"),
+        ("max.in.flight.requests.per.connection", "1"),
+        ("linger.ms", linger),
+    ]);
+    settings
 }
 
 fn producer(config: &ScorerConfig, settings: &[(&str, &str)]) -> Result<FutureProducer> {
@@ -104,4 +120,20 @@ pub(crate) fn registry(
         framing,
         Some(RegistryDecoder::new(AvroCodec::transaction(), client)),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_changelog_producer_keeps_order_and_acks_without_idempotence() {
+        let settings: std::collections::HashMap<_, _> =
+            state_producer_settings("100").into_iter().collect();
+        assert_eq!(settings["acks"], "all");
+        assert_eq!(settings["enable.idempotence"], "false");
+        assert_eq!(settings["max.in.flight.requests.per.connection"], "1");
+        assert_eq!(settings["linger.ms"], "100");
+        assert_eq!(settings.len(), PRODUCER_SETTINGS.len() + 1);
+    }
 }
