@@ -5,7 +5,42 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{check_properties, ClusterError, Property};
+use tokio_util::sync::CancellationToken;
+
+use crate::{check_properties, ClusterCheck, ClusterError, Property};
+
+/// `--connect-timeout`, to `#[command(flatten)]` into a service's flags: how long it waits at
+/// start for its brokers and topics, since brokers and topic-creation jobs often start beside it.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ConnectFlags {
+    /// Seconds to wait at start for the brokers to answer and the topics this service reads and
+    /// writes to exist, asking again every few seconds and logging each miss, before giving up.
+    #[arg(
+        long,
+        env = "AEGIS_CONNECT_TIMEOUT",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
+    pub connect_timeout: u64,
+}
+
+impl ConnectFlags {
+    /// Asks `brokers` for `topics` (each with the flag that named it) until they answer with all
+    /// of them, for at most `--connect-timeout` (see [`ClusterCheck::wait_for_topics`]).
+    /// `Ok(false)`: `cancel` fired meanwhile.
+    pub async fn wait_for_topics(
+        &self,
+        brokers: &str,
+        kafka: &KafkaFlags,
+        topics: Vec<(String, &'static str)>,
+        cancel: &CancellationToken,
+    ) -> Result<bool, ClusterError> {
+        let budget = std::time::Duration::from_secs(self.connect_timeout);
+        ClusterCheck::new(brokers, &kafka.properties())?
+            .wait_for_topics_async(topics, budget, cancel.clone())
+            .await
+    }
+}
 
 /// `-X` and `--kafka-config`, to `#[command(flatten)]` into a binary's flags.
 #[derive(clap::Args, Clone, Debug, Default)]

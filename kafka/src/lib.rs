@@ -28,5 +28,5 @@ pub mod registry;
 pub mod service;
 
 pub use cluster::{check_properties, topic_partitions, ClusterCheck, ClusterError};
-pub use flags::{KafkaFlags, PropertiesFile};
+pub use flags::{ConnectFlags, KafkaFlags, PropertiesFile};
 pub use properties::{client_config, describe, Property};
