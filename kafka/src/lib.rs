@@ -27,6 +27,8 @@ pub mod properties;
 pub mod registry;
 pub mod service;
 
-pub use cluster::{check_properties, topic_partitions, ClusterCheck, ClusterError};
+pub use cluster::{
+    check_properties, read_to_end, topic_partitions, ClusterCheck, ClusterError, ReadError,
+};
 pub use flags::{ConnectFlags, KafkaFlags, PropertiesFile};
 pub use properties::{client_config, describe, Property};

@@ -23,8 +23,8 @@ use aegis_core::Transaction;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ScorerConfig;
@@ -256,27 +256,16 @@ fn read_partition(
     )
     .create()
     .context("cannot create the state restore consumer")?;
-    let deadline = Instant::now() + RESTORE_LIMIT;
-    let (low, high) = consumer
-        .fetch_watermarks(topic, partition, Duration::from_secs(10))
-        .with_context(|| format!("cannot read the end of {topic}[{partition}]"))?;
     let mut accounts = HashMap::new();
-    if high <= low {
-        return Ok(accounts);
-    }
-    let mut list = TopicPartitionList::new();
-    list.add_partition_offset(topic, partition, Offset::Beginning)?;
-    consumer.assign(&list)?;
-    loop {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "{topic}[{partition}] was not read to its end ({high}) within {RESTORE_LIMIT:?}"
-        );
-        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        let message = message.with_context(|| format!("cannot read {topic}[{partition}]"))?;
-        if let Some(key) = message.key() {
+    aegis_kafka::read_to_end(
+        &consumer,
+        topic,
+        partition,
+        Instant::now() + RESTORE_LIMIT,
+        |message| {
+            let Some(key) = message.key() else {
+                return;
+            };
             let account = String::from_utf8_lossy(key).into_owned();
             match message.payload().map(serde_json::from_slice::<Stored>) {
                 None => {
@@ -290,11 +279,10 @@ fn read_partition(
                     "skipped an unreadable account state"
                 ),
             }
-        }
-        if message.offset() + 1 >= high {
-            return Ok(accounts);
-        }
-    }
+        },
+    )
+    .with_context(|| format!("cannot restore {topic}[{partition}] within {RESTORE_LIMIT:?}"))?;
+    Ok(accounts)
 }
 
 #[cfg(test)]

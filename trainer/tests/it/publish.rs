@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use aegis_core::Model;
 use aegis_testkit::{unique_topic, Broker};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::{ClientConfig, Message};
 
 use crate::{demo_model, stderr, trainer};
 
@@ -18,22 +18,13 @@ fn records(broker: &Broker, topic: &str) -> Vec<(String, Vec<u8>)> {
         .set("group.id", unique_topic("reader"))
         .create()
         .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&assignment).unwrap();
-    let (_, end) = consumer
-        .fetch_watermarks(topic, 0, Duration::from_secs(10))
-        .unwrap();
     let mut out = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while (out.len() as i64) < end && std::time::Instant::now() < deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
-            out.push((key, m.payload().unwrap_or_default().to_vec()));
-        }
-    }
+    aegis_kafka::read_to_end(&consumer, topic, 0, deadline, |m| {
+        let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+        out.push((key, m.payload().unwrap_or_default().to_vec()));
+    })
+    .unwrap();
     out
 }
 
