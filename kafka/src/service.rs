@@ -145,11 +145,13 @@ pub enum FinishError {
 /// offsets and closes the clients, giving up after `timeout`. librdkafka's synchronous commit and
 /// consumer close wait for the group coordinator without a limit, so they run on a thread of their
 /// own that is left behind when the broker is gone: a service told to stop must stop, and offsets
-/// not committed only mean work done again (`redone`, e.g. "scored", for the error).
+/// not committed only mean work done again (`redone`, e.g. "scored", for the error). On success it
+/// logs `offsets committed; {service} stopped` (operators and `scripts/chaos` look for it).
 pub async fn finish<C, Ctx>(
     consumer: Arc<C>,
     producers: Vec<FutureProducer>,
     timeout: Duration,
+    service: &'static str,
     redone: &'static str,
 ) -> Result<(), FinishError>
 where
@@ -161,6 +163,9 @@ where
         .name("aegis-finish".to_owned())
         .spawn(move || {
             let result = flush_and_commit(consumer.as_ref(), &producers, timeout);
+            if result.is_ok() {
+                tracing::info!("offsets committed; {service} stopped");
+            }
             // The last references: dropping them closes the clients (and may wait, here only).
             drop((consumer, producers));
             let _ = done.send(result);
@@ -191,7 +196,6 @@ where
         Err(e) => return Err(FinishError::Commit(e)),
     }
     consumer.unsubscribe();
-    tracing::info!("offsets committed; stopped");
     Ok(())
 }
 

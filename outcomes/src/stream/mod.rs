@@ -162,6 +162,7 @@ pub async fn run(
         consumer,
         vec![producer],
         budget.saturating_sub(started.elapsed()),
+        "outcome service",
         "joined",
     )
     .await;

@@ -142,6 +142,7 @@ pub async fn run(
             .flatten()
             .collect(),
         budget.saturating_sub(started.elapsed()),
+        "scorer",
         "scored",
     )
     .await;
