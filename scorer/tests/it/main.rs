@@ -182,14 +182,11 @@ impl Pipeline {
             .set("enable.auto.commit", "false")
             .create()
             .unwrap();
-        let partitions = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(5))
+        let partitions = aegis_kafka::topic_partitions(&consumer, topic, Duration::from_secs(5))
             .unwrap()
-            .topics()[0]
-            .partitions()
-            .len() as i32;
+            .expect("the topic exists");
         let mut assignment = TopicPartitionList::new();
-        for p in 0..partitions {
+        for p in partitions {
             assignment
                 .add_partition_offset(topic, p, Offset::Beginning)
                 .unwrap();
