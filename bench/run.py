@@ -20,6 +20,10 @@ Each Aegis figure has a baseline measured here, now:
                     same for the pass-through's copies, each measured once its partitions are
                     assigned, order alternating
   curve             the same at a series of rates (--rates), drawn to docs/latency-throughput.svg
+  stateful baseline pipeline and curve also run the pass-through writing one record per message
+                    to a changelog of its own (same key and partition, the scorer's changelog
+                    producer settings) while the scorer keeps account state in its changelog:
+                    the same broker work per transaction, nothing of Aegis's state code
   memory            RSS after the same HTTP load, scorer and prototype; peak RSS at the latency
                     rate, scorer and pass-through
   file              scoring a 202,640-row PaySim CSV to a predictions file on one core:
@@ -220,8 +224,8 @@ def scorer(name, broker, group, input_topic, output_topic, cpu=None, client=()):
     port = free_port()
     # Account state on, as deployed (every batch also writes its accounts' states), unless a
     # --scorer-arg says otherwise.
-    state = ([] if any(a.startswith("--state-changelog-topic") for a in SCORER_ARGS) else
-             ["--state-changelog-topic", broker.topic(f"{output_topic}.state")])
+    state = (["--state-changelog-topic", broker.topic(f"{output_topic}.state")] if changelog_on()
+             else [])
     p = start(name, [BIN / "aegis-scorer", "--brokers", broker.brokers, "--group-id", group,
                      "--input-topic", input_topic, "--output-topic", output_topic,
                      "--dlq-topic", broker.topic(f"{output_topic}.dlq", 1), "--model", MODEL,
@@ -233,13 +237,33 @@ def scorer(name, broker, group, input_topic, output_topic, cpu=None, client=()):
     return p
 
 
-def passthrough(name, broker, group, input_topic, output_topic, count, client=()):
-    """A bare rdkafka pass-through, returned once ready: partitions assigned (its ready file)."""
+def changelog_on():
+    """Whether the scorers keep account state in a changelog (unless a --scorer-arg says not)."""
+    return not any(a.startswith("--state-changelog-topic") for a in SCORER_ARGS)
+
+
+def sides():
+    """The sides measured: Aegis, the bare pass-through and, while Aegis keeps its state in a
+    changelog, the pass-through that also writes one changelog record per message."""
+    return ("aegis", "baseline", "baseline_state") if changelog_on() else ("aegis", "baseline")
+
+
+def in_turn(names, turn):
+    """`names` rotated by `turn`: each side goes first in turn."""
+    k = turn % len(names)
+    return names[k:] + names[:k]
+
+
+def passthrough(name, broker, group, input_topic, output_topic, count, client=(), state=False):
+    """A bare rdkafka pass-through, returned once ready: partitions assigned (its ready file).
+    With `state`, it also writes each message to a changelog topic of its own, with the scorer's
+    changelog producer settings: the like-for-like baseline of Aegis keeping account state."""
     ready = WORK / f"{name}.ready"
     ready.unlink(missing_ok=True)
+    changelog = ["--changelog", broker.topic(f"{output_topic}.state")] if state else []
     p = start(name, [BIN / "aegis-bench", "passthrough", "--brokers", broker.brokers,
                      "--input", input_topic, "--output", output_topic, "--group", group,
-                     "--count", count, "--ready-file", ready, *client])
+                     "--count", count, "--ready-file", ready, *changelog, *client])
     wait_file(ready, f"{name}'s partition assignment", p)
     return p
 
@@ -336,10 +360,11 @@ def bench_pipeline(args, broker):
     say(f"pipeline: scorer vs bare rdkafka pass-through, {args.runs_pipeline} runs each"
         + (f", client settings {' '.join(args.client)}" if args.client else ""))
     client = client_flags(args)
-    results = {"aegis": [], "baseline": [], "client": args.client, "scorer_args": args.scorer_arg}
+    results = {side: [] for side in sides()}
+    results.update(client=args.client, scorer_args=args.scorer_arg)
     tag = f"{int(time.time())}"
     for i in range(args.runs_pipeline):
-        for side in ("aegis", "baseline") if i % 2 == 0 else ("baseline", "aegis"):
+        for side in in_turn(sides(), i):
             out = broker.topic(f"bench.pipeline.{side}.{tag}.{i}")
             watcher = start(f"watch-{side}-{i}", [BIN / "aegis-bench", "watch", "--brokers",
                                                   broker.brokers, "--topic", out, "--count", n])
@@ -347,8 +372,8 @@ def bench_pipeline(args, broker):
                 worker = scorer(f"scorer-pipeline-{i}", broker, f"bench-score-{tag}-{i}", source,
                                 out, client=client)
             else:
-                worker = passthrough(f"passthrough-{i}", broker, f"bench-pass-{tag}-{i}", source,
-                                     out, n, client=client)
+                worker = passthrough(f"{side}-{i}", broker, f"bench-{side}-{tag}-{i}", source,
+                                     out, n, client=client, state=side == "baseline_state")
             result = finish_watch(watcher, worker, broker)
             for who in ("worker", "broker"):
                 result[f"{who}_cpu_s_per_100k"] = result[f"{who}_cpu_seconds"] / n * 100_000
@@ -391,8 +416,8 @@ def latency_point(side, tag, rate, seconds, broker, client=()):
         worker = scorer(f"scorer-{tag}", broker, f"bench-{tag}", source, out, client=client)
         carries = "verdict"
     else:
-        worker = passthrough(f"passthrough-{tag}", broker, f"bench-pass-{tag}", source, out,
-                             10**12, client=client)
+        worker = passthrough(f"{side}-{tag}", broker, f"bench-{side}-{tag}", source, out,
+                             10**12, client=client, state=side == "baseline_state")
         carries = "transaction"
     skip = 5
     latency = start(f"latency-{tag}-{side}", [
@@ -518,20 +543,21 @@ def file_rows(f):
 
 
 def bench_curve(args, broker):
-    """Latency at each of --rates for both sides, --curve-runs times (the side going first
-    alternating run by run), then the picture (bench/python/latency_curve.py). Each side's point is
-    the median of its runs; the ratio is the median of the per-run ratios (run i against run i)."""
+    """Latency at each of --rates for every side, --curve-runs times (the side going first
+    rotating run by run), then the picture (bench/python/latency_curve.py). Each side's point is
+    the median of its runs; Aegis's ratio to each baseline is the median of the per-run ratios
+    (run i against run i)."""
     rates = [int(r) for r in args.rates.split(",")]
     say(f"curve: event → verdict at {', '.join(f'{r:,}' for r in rates)} tx/s, "
-        f"{args.curve_runs} run(s) of {args.curve_seconds} s each, scorer and pass-through")
-    results = {"aegis": [], "baseline": [], "aegis_runs": [], "baseline_runs": [],
-               "client": args.client, "scorer_args": args.scorer_arg}
+        f"{args.curve_runs} run(s) of {args.curve_seconds} s each: {', '.join(sides())}")
+    results = {key: [] for side in sides() for key in (side, f"{side}_runs")}
+    results.update(client=args.client, scorer_args=args.scorer_arg)
     tag = int(time.time())
     turn = 0
     for rate in rates:
-        runs = {"aegis": [], "baseline": []}
+        runs = {side: [] for side in sides()}
         for run in range(args.curve_runs):
-            for side in ("aegis", "baseline") if turn % 2 == 0 else ("baseline", "aegis"):
+            for side in in_turn(sides(), turn):
                 point = latency_point(side, f"curve.{tag}.{rate}.{run}", rate, args.curve_seconds,
                                       broker, client_flags(args))
                 say(f"curve: {side} at {rate:,} tx/s, run {run + 1}: p50 {point['p50_ms']:.0f} ms, "
@@ -539,23 +565,25 @@ def bench_curve(args, broker):
                     f"{'' if point['keeps_up'] else ' (not keeping up)'}")
                 runs[side].append(point)
             turn += 1
-        ratios = [a["p99_ms"] / b["p99_ms"] for a, b in zip(runs["aegis"], runs["baseline"])]
-        for side in ("aegis", "baseline"):
+        for side in sides():
             results[f"{side}_runs"].append(runs[side])
-            results[side].append(median_point(runs[side], ratios if side == "aegis" else None))
+            results[side].append(median_point(runs[side]))
+        for baseline in sides()[1:]:
+            ratios = [a["p99_ms"] / b["p99_ms"] for a, b in zip(runs["aegis"], runs[baseline])]
+            suffix = "" if baseline == "baseline" else "_state"
+            results["aegis"][-1][f"p99_ratio{suffix}"] = median(ratios)
+            results["aegis"][-1][f"p99_ratio{suffix}_range"] = [min(ratios), max(ratios)]
     return results
 
 
-def median_point(runs, ratios=None):
+def median_point(runs):
     """One point of the curve from several runs at the same rate: the median of every figure;
-    keeping up if most runs did; with Aegis's per-run p99 ratios, their median and range."""
+    keeping up if most runs did."""
     point = {key: median([r[key] for r in runs]) for key, value in runs[0].items()
              if isinstance(value, (int, float)) and not isinstance(value, bool)}
     point["rate"] = runs[0]["rate"]
     point["keeps_up"] = sum(r["keeps_up"] for r in runs) * 2 > len(runs)
     point["runs"] = len(runs)
-    if ratios:
-        point["p99_ratio"], point["p99_ratio_range"] = median(ratios), [min(ratios), max(ratios)]
     return point
 
 
@@ -567,27 +595,44 @@ def draw_curve(results, path):
 
 def curve_rows(curve):
     """The curve as a Markdown table, with where the pass-through stops keeping up and whether
-    Aegis's p99 is within 1.2× the pass-through's at each rate the pass-through sustains."""
+    Aegis's p99 is within 1.2× the pass-through's at each rate the pass-through sustains (and,
+    with a changelog, the same against the pass-through that writes one too)."""
+    stateful = bool(curve.get("baseline_state"))
+    names = ["Aegis", "pass-through", *(["pass-through + state"] if stateful else [])]
+    each = " / ".join(names)
     rows = ["| offered tx/s | Aegis p50 / p99 (ms) | scorer's share p50 / p99 (ms) | pass-through "
-            "p50 / p99 (ms) | Aegis p99 ÷ pass-through p99 (median of per-run ratios) | delivered/s Aegis / pass-through |"
-            " CPU s per 100k Aegis / pass-through |",
-            "|---|---|---|---|---|---|---|"]
-    for a, b in zip(curve["aegis"], curve["baseline"]):
-        ratio = a.get("p99_ratio", a["p99_ms"] / b["p99_ms"])
-        spread = (f" (runs {a['p99_ratio_range'][0]:.2f}–{a['p99_ratio_range'][1]:.2f}×)"
-                  if a.get("runs", 1) > 1 else "")
-        verdict = ("✓" if ratio <= 1.2 else "✗") if b["keeps_up"] else "(pass-through behind)"
-        mark = lambda r: "" if r["keeps_up"] else " (behind)"
-        rows.append(
-            f"| {a['rate']:,} | {a['p50_ms']:.0f} / {a['p99_ms']:.0f}{mark(a)} | "
-            f"{a['scored_p50_ms']:.0f} / {a['scored_p99_ms']:.0f} | "
-            f"{b['p50_ms']:.0f} / {b['p99_ms']:.0f}{mark(b)} | {ratio:.2f}×{spread} {verdict} | "
-            f"{a['per_second']:,.0f} / {b['per_second']:,.0f} | "
-            f"{a['worker_cpu_s_per_100k']:.2f} / {b['worker_cpu_s_per_100k']:.2f} |")
-    behind = [b["rate"] for b in curve["baseline"] if not b["keeps_up"]]
+            "p50 / p99 (ms) | Aegis p99 ÷ pass-through p99 (median of per-run ratios) | "
+            + ("pass-through + state p50 / p99 (ms) | Aegis p99 ÷ pass-through + state p99 | "
+               if stateful else "")
+            + f"delivered/s {each} | CPU s per 100k {each} |",
+            "|---|---|---|---|---|---|---|" + ("---|---|" if stateful else "")]
+    mark = lambda r: "" if r["keeps_up"] else " (behind)"
+
+    def ratio_cell(a, b, suffix):
+        ratio = a.get(f"p99_ratio{suffix}", a["p99_ms"] / b["p99_ms"])
+        low_high = a.get(f"p99_ratio{suffix}_range")
+        spread = (f" (runs {low_high[0]:.2f}–{low_high[1]:.2f}×)"
+                  if low_high and a.get("runs", 1) > 1 else "")
+        verdict = ("✓" if ratio <= 1.2 else "✗") if b["keeps_up"] else "(baseline behind)"
+        return f"{ratio:.2f}×{spread} {verdict}"
+
+    for i, a in enumerate(curve["aegis"]):
+        b = curve["baseline"][i]
+        points = [a, b, *([curve["baseline_state"][i]] if stateful else [])]
+        cells = [f"{a['rate']:,}", f"{a['p50_ms']:.0f} / {a['p99_ms']:.0f}{mark(a)}",
+                 f"{a['scored_p50_ms']:.0f} / {a['scored_p99_ms']:.0f}",
+                 f"{b['p50_ms']:.0f} / {b['p99_ms']:.0f}{mark(b)}", ratio_cell(a, b, "")]
+        if stateful:
+            c = points[2]
+            cells += [f"{c['p50_ms']:.0f} / {c['p99_ms']:.0f}{mark(c)}", ratio_cell(a, c, "_state")]
+        cells += [" / ".join(f"{p['per_second']:,.0f}" for p in points),
+                  " / ".join(f"{p['worker_cpu_s_per_100k']:.2f}" for p in points)]
+        rows.append(f"| {' | '.join(cells)} |")
     rows.append("")
-    rows.append(f"The pass-through stops keeping up at {behind[0]:,} tx/s." if behind else
-                "The pass-through kept up at every rate.")
+    for side, name in zip(["baseline", "baseline_state"], names[1:]):
+        behind = [b["rate"] for b in curve[side] if not b["keeps_up"]]
+        rows.append(f"The {name} stops keeping up at {behind[0]:,} tx/s." if behind else
+                    f"The {name} kept up at every rate.")
     return "\n".join(rows)
 
 
@@ -607,7 +652,8 @@ def part_rows(results, parts):
                  "|---|---|---|---|"]
         rows += [f"| {side} | {m(pipe[side], 'per_second'):,.0f} | "
                  f"{m(pipe[side], 'worker_cpu_s_per_100k'):.2f} | "
-                 f"{m(pipe[side], 'broker_cpu_s_per_100k'):.2f} |" for side in ("aegis", "baseline")]
+                 f"{m(pipe[side], 'broker_cpu_s_per_100k'):.2f} |"
+                 for side in ("aegis", "baseline", "baseline_state") if pipe.get(side)]
     return "\n".join(rows)
 
 
@@ -668,6 +714,11 @@ def table(r, args):
     a, b = m(pipe["aegis"], "per_second"), m(pipe["baseline"], "per_second")
     rows.append(row(f"Pipeline, {args.messages:,} tx, one process (tx/s)", f"{a:,.0f}",
                     f"{b:,.0f}", "rdkafka pass-through", f"{a / b:.2f}×", "≥ 0.8×"))
+    if pipe.get("baseline_state"):
+        a, b = m(pipe["aegis"], "per_second"), m(pipe["baseline_state"], "per_second")
+        rows.append(row(f"Pipeline, {args.messages:,} tx, one process (tx/s)", f"{a:,.0f}",
+                        f"{b:,.0f}", "pass-through + one state record per tx", f"{a / b:.2f}×",
+                        "—"))
     a, b = m(pipe["aegis"], "worker_cpu_s_per_100k"), m(pipe["baseline"], "worker_cpu_s_per_100k")
     rows.append(row("Pipeline CPU-seconds per 100k tx (process)", f"{a:.2f}", f"{b:.2f}",
                     "rdkafka pass-through", f"{a / b:.2f}×", "—"))

@@ -1,6 +1,6 @@
 """Draws the latency–throughput curve of `scripts/bench --only curve` from its results.json:
-event-to-verdict p50 and p99 of Aegis and of the bare pass-through at each offered rate, the
-scorer's own share (event → `scored_at`) beside them, hollow markers where a side did not keep up,
+event-to-verdict p50 and p99 of Aegis, of the bare pass-through and of the pass-through that also
+writes a state record per message (when the run has it) at each offered rate, the scorer's own share (event → `scored_at`) beside them, hollow markers where a side did not keep up,
 and a line where the pass-through stops keeping up.
 
     python latency_curve.py .aegis/bench/results.json docs/latency-throughput.svg
@@ -28,11 +28,15 @@ def draw(curve, path):
         ("aegis", "p50_ms", "Aegis p50", "tab:red", "--"),
         ("baseline", "p99_ms", "pass-through p99", "tab:blue", "-"),
         ("baseline", "p50_ms", "pass-through p50", "tab:blue", "--"),
+        ("baseline_state", "p99_ms", "pass-through + state record p99", "tab:green", "-"),
+        ("baseline_state", "p50_ms", "pass-through + state record p50", "tab:green", "--"),
         ("aegis", "scored_p99_ms", "scorer's share p99 (event → scored_at)", "tab:orange", ":"),
         ("aegis", "scored_p50_ms", "scorer's share p50", "tab:orange", (0, (1, 3))),
     ]
     for side, key, label, colour, style in lines:
-        points = curve[side]
+        points = curve.get(side)
+        if not points:  # no changelog, so no stateful pass-through
+            continue
         xs, ys = series(points, key)
         ax.plot(xs, ys, linestyle=style, color=colour, label=label)
         for p, x, y in zip(points, xs, ys):

@@ -8,7 +8,7 @@ use aegis_core::avro::AvroCodec;
 use aegis_core::clock::now_ms;
 use aegis_kafka as kafka;
 use aegis_kafka::KafkaFlags;
-use aegis_scorer::stream::{CONSUMER_SETTINGS, PRODUCER_SETTINGS};
+use aegis_scorer::stream::{state_producer_settings, CONSUMER_SETTINGS, PRODUCER_SETTINGS};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -35,14 +35,23 @@ pub struct PassthroughArgs {
     /// measurement can start when both sides are equally ready.
     #[arg(long)]
     ready_file: Option<PathBuf>,
-    /// `-X key=value` on both clients, after the scorer's settings, as the scorer takes them.
+    /// Also write one record per message to this topic (same key, same partition number, the
+    /// message's bytes), with the scorer's changelog producer: the like-for-like baseline of a
+    /// scorer keeping account state in a changelog.
+    #[arg(long)]
+    changelog: Option<String>,
+    /// The changelog producer's linger, as the scorer's `--state-linger-ms`.
+    #[arg(long, default_value_t = 100)]
+    changelog_linger_ms: u64,
+    /// `-X key=value` on all clients, after the scorer's settings, as the scorer takes them.
     #[command(flatten)]
     kafka: KafkaFlags,
 }
 
 /// Consumes `--input` and re-produces every message's key and bytes to `--output`, with the
 /// scorer's client settings (offsets stored automatically: there is no acknowledgement to wait
-/// for). The least any consume-transform-produce service must do.
+/// for). The least any consume-transform-produce service must do; with `--changelog`, the least a
+/// stateful one must do.
 pub fn passthrough(args: &PassthroughArgs) -> Result<String> {
     let properties = args.kafka.properties();
     let consumer: BaseConsumer =
@@ -52,6 +61,16 @@ pub fn passthrough(args: &PassthroughArgs) -> Result<String> {
             .create()?;
     let producer: BaseProducer =
         kafka::client_config(&args.brokers, PRODUCER_SETTINGS, &properties).create()?;
+    let linger = args.changelog_linger_ms.to_string();
+    let changelog = match &args.changelog {
+        Some(topic) => {
+            let settings = state_producer_settings(&linger);
+            let producer: BaseProducer =
+                kafka::client_config(&args.brokers, &settings, &properties).create()?;
+            Some((topic.as_str(), producer))
+        }
+        None => None,
+    };
     consumer.subscribe(&[&args.input])?;
     let mut forwarded = 0u64;
     let mut first = None;
@@ -67,33 +86,56 @@ pub fn passthrough(args: &PassthroughArgs) -> Result<String> {
         }
         let Some(message) = polled else {
             producer.poll(Duration::ZERO);
+            if let Some((_, states)) = &changelog {
+                states.poll(Duration::ZERO);
+            }
             continue;
         };
         let message = message?;
         first.get_or_insert_with(Instant::now);
-        let mut record = BaseRecord::<[u8], [u8]>::to(&args.output);
-        if let Some(key) = message.key() {
-            record = record.key(key);
+        forward(&producer, copy(&message, BaseRecord::to(&args.output)))?;
+        if let Some((topic, states)) = &changelog {
+            let record = copy(&message, BaseRecord::to(topic)).partition(message.partition());
+            forward(states, record)?;
         }
-        if let Some(payload) = message.payload() {
-            record = record.payload(payload);
-        }
-        while let Err((e, back)) = producer.send(record) {
-            if !matches!(
-                e.rdkafka_error_code(),
-                Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
-            ) {
-                bail!("cannot produce: {e}");
-            }
-            record = back;
-            producer.poll(Duration::from_millis(1));
-        }
-        producer.poll(Duration::ZERO);
         forwarded += 1;
     }
     producer.flush(Duration::from_secs(60))?;
+    if let Some((_, states)) = &changelog {
+        states.flush(Duration::from_secs(60))?;
+    }
     let seconds = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
     Ok(json!({"forwarded": forwarded, "seconds": seconds}).to_string())
+}
+
+/// `record` with `message`'s key and bytes.
+fn copy<'a>(
+    message: &'a impl Message,
+    mut record: BaseRecord<'a, [u8], [u8]>,
+) -> BaseRecord<'a, [u8], [u8]> {
+    if let Some(key) = message.key() {
+        record = record.key(key);
+    }
+    if let Some(payload) = message.payload() {
+        record = record.payload(payload);
+    }
+    record
+}
+
+/// Enqueues `record`, waiting while the producer's queue is full.
+fn forward(producer: &BaseProducer, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<()> {
+    while let Err((e, back)) = producer.send(record) {
+        if !matches!(
+            e.rdkafka_error_code(),
+            Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
+        ) {
+            bail!("cannot produce: {e}");
+        }
+        record = back;
+        producer.poll(Duration::from_millis(1));
+    }
+    producer.poll(Duration::ZERO);
+    Ok(())
 }
 
 #[derive(Args)]

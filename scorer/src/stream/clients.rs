@@ -82,7 +82,7 @@ pub(super) fn create_state_producer(config: &ScorerConfig) -> Result<FutureProdu
 }
 
 /// [`PRODUCER_SETTINGS`] for the changelog's producer, with `linger` milliseconds of linger.
-fn state_producer_settings(linger: &str) -> Vec<(&'static str, &str)> {
+pub fn state_producer_settings(linger: &str) -> Vec<(&'static str, &str)> {
     let mut settings: Vec<(&str, &str)> = PRODUCER_SETTINGS
         .iter()
         .filter(|(key, _)| !matches!(*key, "linger.ms" | "enable.idempotence"))

@@ -25,7 +25,7 @@ mod pipeline;
 pub mod scoring;
 pub mod state;
 
-pub use clients::{CONSUMER_SETTINGS, PRODUCER_SETTINGS};
+pub use clients::{state_producer_settings, CONSUMER_SETTINGS, PRODUCER_SETTINGS};
 pub use pipeline::run;
 
 /// The scorer's consumer: a group member whose context tracks the assignment.
