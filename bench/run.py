@@ -347,7 +347,7 @@ def bench_http(args, broker, thresholds):
 
 
 def bench_pipeline(args, broker):
-    """N preloaded transactions through the scorer and through the pass-through, alternating
+    """N preloaded transactions through the scorer and through each pass-through, rotating
     which goes first; throughput from the output topic, CPU from /proc between each worker's
     partition assignment and its last output."""
     n = args.messages
@@ -357,7 +357,7 @@ def bench_pipeline(args, broker):
                            "--simulate", "--count", str(n)], capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"bench: the producer failed:\n{done.stderr[-2000:]}")
-    say(f"pipeline: scorer vs bare rdkafka pass-through, {args.runs_pipeline} runs each"
+    say(f"pipeline: {', '.join(sides())}, {args.runs_pipeline} runs each"
         + (f", client settings {' '.join(args.client)}" if args.client else ""))
     client = client_flags(args)
     results = {side: [] for side in sides()}
