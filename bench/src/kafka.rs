@@ -219,6 +219,10 @@ pub struct LatencyArgs {
     /// What the topic holds: verdicts, or transactions (the pass-through's copies).
     #[arg(long, value_enum, default_value_t = Carried::Verdict)]
     carries: Carried,
+    /// `-X key=value` on the probe's consumer, after the scorer's consumer settings (e.g. to see
+    /// what `fetch.wait.max.ms` costs a hop on the broker).
+    #[command(flatten)]
+    kafka: KafkaFlags,
 }
 
 /// The records a latency probe reads.
@@ -233,9 +237,10 @@ pub enum Carried {
 /// this consumer, and to the scorer's `scored_at`. With `--carries transaction` it reads the
 /// pass-through's copies of transactions instead (no `scored_at`).
 pub fn latency(args: &LatencyArgs) -> Result<String> {
-    let consumer: BaseConsumer = kafka::client_config(&args.brokers, CONSUMER_SETTINGS, &[])
-        .set("group.id", "aegis-bench-latency")
-        .create()?;
+    let consumer: BaseConsumer =
+        kafka::client_config(&args.brokers, CONSUMER_SETTINGS, &args.kafka.properties())
+            .set("group.id", "aegis-bench-latency")
+            .create()?;
     let mut assignment = TopicPartitionList::new();
     for p in partitions(&consumer, &args.topic)? {
         assignment.add_partition_offset(&args.topic, p, Offset::End)?;
