@@ -20,7 +20,7 @@ work=$(mktemp -d)
 url="tcp://127.0.0.1:$port"
 trap '{ kill -9 $(jobs -p); wait; } 2>/dev/null; rm -rf "$work"' EXIT
 
-(cd "$work" && tansu broker --listener-url "$url" --advertised-listener-url "$url" \
+(cd "$work" && exec tansu broker --listener-url "$url" --advertised-listener-url "$url" \
     --storage-engine sqlite://broker.db >broker.log 2>&1) &
 for _ in $(seq 50); do tansu topic create --broker "$url" --partitions 4 tx >/dev/null 2>&1 && break; sleep 0.2; done
 
