@@ -1,7 +1,8 @@
 """Draws the latency–throughput curve of `scripts/bench --only curve` from its results.json:
 event-to-verdict p50 and p99 of Aegis, of the bare pass-through and of the pass-through that also
-writes a state record per message (when the run has it) at each offered rate, the scorer's own share (event → `scored_at`) beside them, hollow markers where a side did not keep up,
-and a line where the pass-through stops keeping up.
+writes a state record per message (when the run has it) at each offered rate, the scorer's own
+share (event → `scored_at`) beside them, hollow markers where a side did not keep up, and a line
+where the bare pass-through stops keeping up.
 
     python latency_curve.py .aegis/bench/results.json docs/latency-throughput.svg
 """

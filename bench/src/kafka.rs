@@ -1,6 +1,7 @@
 //! Kafka probes on the local broker: the bare pass-through baseline, a throughput watcher and the
 //! downstream latency probe.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -122,18 +123,18 @@ fn copy<'a>(
     record
 }
 
-/// Enqueues `record`, waiting while the producer's queue is full.
-fn forward(producer: &BaseProducer, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<()> {
-    while let Err((e, back)) = producer.send(record) {
-        if !matches!(
-            e.rdkafka_error_code(),
-            Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
-        ) {
-            bail!("cannot produce: {e}");
-        }
-        record = back;
-        producer.poll(Duration::from_millis(1));
-    }
+/// Enqueues `record`, polling while the producer's queue is full.
+#[allow(clippy::result_large_err)] // rdkafka's send hands the record back in its Err
+fn forward(producer: &BaseProducer, record: BaseRecord<'_, [u8], [u8]>) -> Result<()> {
+    kafka::produce::enqueue(
+        record,
+        |r| producer.send(r),
+        || {
+            producer.poll(Duration::from_millis(1));
+            ControlFlow::Continue(())
+        },
+    )
+    .context("cannot produce")?;
     producer.poll(Duration::ZERO);
     Ok(())
 }
