@@ -429,10 +429,11 @@ def latency_point(side, tag, rate, seconds, broker, client=()):
         BIN / "aegis-producer", "--brokers", broker.brokers, "--topic", source,
         "--simulate", "--rate", rate, "--duration", seconds + skip + 4])
     time.sleep(max(0.0, started + skip - time.time()))
-    cpu = cpu_seconds(worker.pid)
+    cpu, load_cpu = cpu_seconds(worker.pid), cpu_seconds(producer.pid)
     result = finish_watch(latency)
-    result["worker_cpu_s_per_100k"] = ((cpu_seconds(worker.pid) - cpu)
-                                       / max(result["records"], 1) * 100_000)
+    per_100k = 100_000 / max(result["records"], 1)
+    result["worker_cpu_s_per_100k"] = (cpu_seconds(worker.pid) - cpu) * per_100k
+    result["load_cpu_s_per_100k"] = (cpu_seconds(producer.pid) - load_cpu) * per_100k
     result["rss_mb"], result["peak_rss_mb"] = memory_mb(worker.pid)
     result["rate"] = rate
     result["keeps_up"] = keeps_up(result, rate)

@@ -25,7 +25,10 @@ pub const DEFAULTS: [(&str, &str); 5] = [
     ("enable.idempotence", "true"),
     ("acks", "all"),
     ("compression.type", "lz4"),
-    ("linger.ms", "5"),
+    // Idempotent, librdkafka busy-loops while a partition has its five requests in flight and its
+    // next batch is ready (bench/repro/idempotent-spin.sh): with 5 ms that took 0.67 of a core at
+    // 4,000 tx/s on the local broker; 20 ms lets batches fill instead (docs/benchmarks.md).
+    ("linger.ms", "20"),
     // A few seconds of traffic at 50k/s: beyond that, sends wait for the broker.
     ("queue.buffering.max.messages", "200000"),
 ];
