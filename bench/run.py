@@ -406,6 +406,16 @@ def keeps_up(result, rate):
             and result["last_quarter_p50_ms"] <= 2 * result["first_quarter_p50_ms"] + 50)
 
 
+# The load generator's settings. Idempotent, librdkafka's producer busy-loops whenever a partition
+# has its five requests in flight and its next batch is ready (bench/repro/idempotent-spin.sh):
+# with aegis-producer's defaults that took 0.4-0.8 of a core at 6,000 tx/s from the broker and
+# the side being measured. Not idempotent with no limit on requests in flight, it floods the
+# broker with small requests (every side fell behind at 4,000 tx/s). Not idempotent with five
+# requests in flight per connection it does neither (docs/benchmarks.md, fifth pass). What it
+# offers, and when each event time is stamped, is unchanged; the sides keep their own settings.
+LOAD_FLAGS = ["-X", "enable.idempotence=false", "-X", "max.in.flight.requests.per.connection=5"]
+
+
 def latency_point(side, tag, rate, seconds, broker, client=()):
     """Event-to-verdict (or -copy) latency of one side at one steady rate, measured once the
     worker's partitions are assigned; with the worker's CPU per 100k messages in the window
@@ -427,7 +437,7 @@ def latency_point(side, tag, rate, seconds, broker, client=()):
     time.sleep(1)
     producer = start(f"producer-{tag}-{side}", [
         BIN / "aegis-producer", "--brokers", broker.brokers, "--topic", source,
-        "--simulate", "--rate", rate, "--duration", seconds + skip + 4])
+        "--simulate", "--rate", rate, "--duration", seconds + skip + 4, *LOAD_FLAGS])
     time.sleep(max(0.0, started + skip - time.time()))
     cpu, load_cpu = cpu_seconds(worker.pid), cpu_seconds(producer.pid)
     result = finish_watch(latency)
