@@ -15,8 +15,8 @@
 # 12 s each, differing only in its settings: idempotent with linger.ms 5 (aegis-producer's default
 # until 2026-12-06), not idempotent, and idempotent with linger.ms 20 (its default since). Prints
 # each one's CPU (user + system) a second over the measured window. 2026-12-06, 4,000 tx/s: 421,
-# 155, 127 ms (again: 391, 175, 130); 6,000 tx/s: 733, 210, 165 ms. Alone against an idle broker
-# the three use about the same (178, 203, 166 ms at 4,000 tx/s): the spin needs slow responses.
+# 155, 127 ms (again: 391, 175, 130; at 18:12: 229, 150, 116); 6,000 tx/s: 733, 210, 165 ms. Alone
+# against an idle broker the three use about the same (178, 203, 166 ms at 4,000 tx/s): the spin needs slow responses.
 #
 #   bench/repro/idempotent-spin.sh [RATE] [PORT]     # defaults 4000 and 19092
 #
@@ -25,19 +25,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 rate=${1:-4000}
 port=${2:-19092}
-bin=target/release
-work=$(mktemp -d)
-url="tcp://127.0.0.1:$port"
-trap '{ kill -9 $(jobs -p); wait; } 2>/dev/null; rm -rf "$work"' EXIT
+source bench/repro/broker.sh tx out state
 
-(cd "$work" && exec tansu broker --listener-url "$url" --advertised-listener-url "$url" \
-    --storage-engine sqlite://broker.db >broker.log 2>&1) &
-for topic in tx out state; do
-  for _ in $(seq 50); do
-    tansu topic create --broker "$url" --partitions 4 "$topic" >/dev/null 2>&1 && break
-    sleep 0.2
-  done
-done
 "$bin/aegis-bench" passthrough --brokers "127.0.0.1:$port" --input tx --output out \
   --changelog state --count 1000000000 >"$work/passthrough.log" 2>&1 &
 sleep 2

@@ -15,14 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 rate=${1:-2000}
 port=${2:-19092}
-bin=target/release
-work=$(mktemp -d)
-url="tcp://127.0.0.1:$port"
-trap '{ kill -9 $(jobs -p); wait; } 2>/dev/null; rm -rf "$work"' EXIT
-
-(cd "$work" && exec tansu broker --listener-url "$url" --advertised-listener-url "$url" \
-    --storage-engine sqlite://broker.db >broker.log 2>&1) &
-for _ in $(seq 50); do tansu topic create --broker "$url" --partitions 4 tx >/dev/null 2>&1 && break; sleep 0.2; done
+source bench/repro/broker.sh tx
 
 probes=()
 for wait_ms in 10 100 500; do
