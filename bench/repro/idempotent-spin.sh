@@ -12,8 +12,8 @@
 # (`aegis-bench passthrough --changelog`: every transaction re-produced to two more topics, rdkafka
 # only — what the latency curve runs) so that the broker answers produce requests as slowly as in
 # the curve; then the same paced producer (RATE transactions a second, 4 partitions) three times,
-# 12 s each, differing only in its settings: idempotent with linger.ms 5 (aegis-producer's default
-# until 2026-12-06), not idempotent, and idempotent with linger.ms 20 (its default since). Prints
+# 12 s measured each, differing only in its settings: idempotent with linger.ms 5 (aegis-producer's
+# default until 2026-12-06), not idempotent, and idempotent with linger.ms 20 (its default since). Prints
 # each one's CPU (user + system) a second over the measured window. 2026-12-06, 4,000 tx/s: 421,
 # 155, 127 ms (again: 391, 175, 130; at 18:12: 229, 150, 116); 6,000 tx/s: 733, 210, 165 ms. Alone
 # against an idle broker the three use about the same (178, 203, 166 ms at 4,000 tx/s): the spin
@@ -34,6 +34,7 @@ sleep 2
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
+window=12  # seconds measured, after 2 s of start-up
 for settings in "enable.idempotence=true linger.ms=5" "enable.idempotence=false linger.ms=5" \
                 "enable.idempotence=true linger.ms=20"; do
   flags=()
@@ -43,9 +44,9 @@ for settings in "enable.idempotence=true linger.ms=5" "enable.idempotence=false 
   pid=$!
   sleep 2
   before=$(ticks "$pid")
-  sleep 12
+  sleep "$window"
   after=$(ticks "$pid")
   wait "$pid" || true  # a failed delivery is reported in its summary line
-  echo "$settings: $(( (after - before) * 1000 / hz / 12 )) ms of CPU a second at $rate tx/s;" \
+  echo "$settings: $(( (after - before) * 1000 / hz / window )) ms of CPU a second at $rate tx/s;" \
     "$(tail -1 "$work/producer.log" | cut -d, -f1-3)"
 done
