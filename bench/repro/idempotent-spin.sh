@@ -14,10 +14,10 @@
 # the curve; then the same paced producer (RATE transactions a second, 4 partitions) three times,
 # 12 s measured each, differing only in its settings: idempotent with linger.ms 5 (aegis-producer's
 # default until 2026-12-06), not idempotent, and idempotent with linger.ms 20 (its default since).
-# Prints each one's CPU (user + system) a second over the measured window. 2026-12-06, 4,000 tx/s: 421,
-# 155, 127 ms (again: 391, 175, 130; at 18:12: 229, 150, 116); 6,000 tx/s: 733, 210, 165 ms. Alone
-# against an idle broker the three use about the same (178, 203, 166 ms at 4,000 tx/s): the spin
-# needs slow responses.
+# Prints each one's CPU (user + system) a second over the measured window. 2026-12-06, 4,000
+# tx/s: 421, 155, 127 ms (again: 391, 175, 130; at 18:12: 229, 150, 116; at 18:14: 223, 160,
+# 120); 6,000 tx/s: 733, 210, 165 ms. Alone against an idle broker the three use about the same
+# (178, 203, 166 ms at 4,000 tx/s): the spin needs slow responses.
 #
 #   bench/repro/idempotent-spin.sh [RATE] [PORT]     # defaults 4000 and 19092
 #
