@@ -1,6 +1,7 @@
 //! The batch kernel on AVX-512, over the QuickScorer layout ([`super::bitvector`]) with 16-bit
 //! ranks ([`super::ranks`]): 32 rows at a time, one row per 16-bit lane of a register. A group's
-//! values are first turned into ranks (one binary search per row and feature, in safe code); then
+//! values are first turned into ranks (per row and feature, a search that compares eight
+//! thresholds at a time, one level of a static B-tree per step); then
 //! each test compares the 32 rows' ranks with its threshold's in one instruction and, in the lanes
 //! whose rows fail it, clears its bits from the register that holds one 16-leaf slice of those
 //! rows' bitvectors — two AND chains a slice, so no AND waits on the one before it. Each tree's
@@ -12,14 +13,16 @@
 
 use std::arch::x86_64::{
     __m512d, __m512i, _mm512_add_epi16, _mm512_add_epi32, _mm512_add_pd, _mm512_and_si512,
-    _mm512_andnot_si512, _mm512_castsi512_si256, _mm512_cmpgt_epu16_mask, _mm512_cvtepu16_epi32,
-    _mm512_div_pd, _mm512_extracti64x4_epi64, _mm512_i32gather_pd, _mm512_load_si512,
-    _mm512_mask_mov_epi16, _mm512_min_epu16, _mm512_movm_epi16, _mm512_popcnt_epi16,
-    _mm512_set1_epi16, _mm512_set1_epi32, _mm512_set1_pd, _mm512_setzero_pd, _mm512_store_si512,
-    _mm512_storeu_pd, _mm512_ternarylogic_epi32, _mm512_test_epi16_mask,
+    _mm512_andnot_si512, _mm512_castsi512_si256, _mm512_cmp_pd_mask, _mm512_cmpgt_epu16_mask,
+    _mm512_cvtepu16_epi32, _mm512_div_pd, _mm512_extracti64x4_epi64, _mm512_i32gather_pd,
+    _mm512_load_si512, _mm512_loadu_pd, _mm512_mask_mov_epi16, _mm512_min_epu16, _mm512_movm_epi16,
+    _mm512_popcnt_epi16, _mm512_set1_epi16, _mm512_set1_epi32, _mm512_set1_pd, _mm512_setzero_pd,
+    _mm512_store_si512, _mm512_storeu_pd, _mm512_ternarylogic_epi32, _mm512_test_epi16_mask,
+    _CMP_LT_OQ,
 };
 
 use super::bitvector::{Bitvectors, Test, TreeLeaves, SLICE};
+use super::ranks::{Ranks, BLOCK};
 
 /// Rows scored together: one per 16-bit lane of a register.
 const GROUP: usize = 32;
@@ -34,17 +37,13 @@ const MAX_LEAVES: u32 = 1 << 15;
 #[repr(C, align(64))]
 struct Lanes([u16; GROUP]);
 
-impl AsMut<[u16; GROUP]> for Lanes {
-    fn as_mut(&mut self) -> &mut [u16; GROUP] {
-        &mut self.0
-    }
-}
-
-/// Whether this CPU can run the kernel: AVX-512 F, BW for 16-bit lanes, BITALG for their popcount.
+/// Whether this CPU can run the kernel: AVX-512 F, BW for 16-bit lanes, BITALG for their popcount,
+/// and the scalar popcount (every CPU with AVX-512 has it).
 pub(super) fn available() -> bool {
     is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512bw")
         && is_x86_feature_detected!("avx512bitalg")
+        && is_x86_feature_detected!("popcnt")
 }
 
 /// P(fraud) of each row into `out` (`rows.len() == out.len()`), when the CPU has the AVX-512
@@ -69,13 +68,13 @@ pub(super) fn predict_batch<R: AsRef<[f64]>>(
     if !leaves_in_bounds || layout.trees.is_empty() || rows.len() != out.len() {
         return false;
     }
-    // SAFETY: the CPU has AVX-512 F, BW and BITALG (checked above), the features it is compiled
-    // for.
+    // SAFETY: the CPU has AVX-512 F, BW and BITALG and POPCNT (checked above), the features it is
+    // compiled for.
     unsafe { predict_batch_avx512(layout, rows, out) };
     true
 }
 
-#[target_feature(enable = "avx512f,avx512bw,avx512bitalg")]
+#[target_feature(enable = "avx512f,avx512bw,avx512bitalg,popcnt")]
 fn predict_batch_avx512<R: AsRef<[f64]>>(layout: &Bitvectors, rows: &[R], out: &mut [f64]) {
     // Per feature, the group's rows' ranks side by side.
     let mut ranks = vec![Lanes([0; GROUP]); layout.n_features()];
@@ -83,7 +82,7 @@ fn predict_batch_avx512<R: AsRef<[f64]>>(layout: &Bitvectors, rows: &[R], out: &
     let trees = _mm512_set1_pd(layout.trees.len() as f64);
     for (group, probabilities) in rows.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
         // A short last group repeats its first row in the spare lanes.
-        layout.ranks.value_ranks(group, &mut ranks);
+        value_ranks(&layout.ranks, group, &mut ranks);
         // Each slice: all ones, less the bits of its tests that fail, lane by lane. The tests are
         // independent of each other: only the running ANDs wait on the one before.
         for (s, slice) in bits.iter_mut().enumerate() {
@@ -114,6 +113,53 @@ fn predict_batch_avx512<R: AsRef<[f64]>>(layout: &Bitvectors, rows: &[R], out: &
         }
         probabilities.copy_from_slice(&lanes.as_flattened()[..probabilities.len()]);
     }
+}
+
+/// The ranks of `rows[l][feature]` for every feature into `ranks[feature].0[l]`, for up to
+/// [`GROUP`] rows (lanes past `rows.len()` repeat the first row): `1 + #{thresholds < x}`, found
+/// through the feature's [`super::ranks::Levels`], and the feature's NaN rank for NaN. Each row's
+/// search is a chain of dependent steps; the rows' chains are stepped side by side, so that they
+/// overlap.
+#[target_feature(enable = "avx512f,popcnt")]
+fn value_ranks<R: AsRef<[f64]>>(layout: &Ranks, rows: &[R], ranks: &mut [Lanes]) {
+    let mut xs = [0.0f64; GROUP];
+    for (feature, out) in ranks.iter_mut().enumerate().take(layout.n_features()) {
+        for (l, x) in xs.iter_mut().enumerate() {
+            *x = rows.get(l).unwrap_or(&rows[0]).as_ref()[feature];
+        }
+        let mut below = [0usize; GROUP];
+        for level in layout.levels(feature).top_down() {
+            for (c, &x) in below.iter_mut().zip(&xs) {
+                let block: &[f64; BLOCK] = level[BLOCK * *c..][..BLOCK]
+                    .try_into()
+                    .expect("a block is BLOCK thresholds");
+                // `t < x`, false when either is NaN: the comparison the count is defined by.
+                let lt = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(load_block(block), _mm512_set1_pd(x));
+                *c = BLOCK * *c + lt.count_ones() as usize;
+            }
+        }
+        let nan = layout.nan_rank(feature);
+        for ((rank, c), x) in out.0.iter_mut().zip(below).zip(xs) {
+            // At most MAX_THRESHOLDS + 1: fits.
+            *rank = if x.is_nan() { nan } else { 1 + c as u16 };
+        }
+    }
+}
+
+/// The ranks [`value_ranks`] gives a group of rows (at most [`GROUP`]), per feature; `None` when
+/// the CPU cannot run it. For tests.
+#[cfg(test)]
+pub(super) fn value_ranks_of<R: AsRef<[f64]>>(
+    layout: &Ranks,
+    rows: &[R],
+) -> Option<Vec<[u16; GROUP]>> {
+    if !available() || rows.is_empty() || rows.len() > GROUP {
+        return None;
+    }
+    let mut ranks = vec![Lanes([0; GROUP]); layout.n_features()];
+    // SAFETY: the CPU has the features `value_ranks` is compiled for (checked above).
+    unsafe { value_ranks(layout, rows, &mut ranks) };
+    Some(ranks.into_iter().map(|lanes| lanes.0).collect())
 }
 
 /// `kept`, less the bits `test` clears in the lanes whose row fails it (`rank(x) > rank(t)`,
@@ -202,6 +248,13 @@ fn load(lanes: &Lanes) -> __m512i {
 fn store(lanes: &mut Lanes, value: __m512i) {
     // SAFETY: a `Lanes` is 64 writable bytes aligned to 64.
     unsafe { _mm512_store_si512(std::ptr::from_mut(lanes).cast(), value) }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load_block(block: &[f64; BLOCK]) -> __m512d {
+    // SAFETY: eight readable f64 (unaligned load).
+    unsafe { _mm512_loadu_pd(block.as_ptr()) }
 }
 
 #[inline]

@@ -19,15 +19,80 @@
 //!
 //! Ranks fit 16 bits when every feature has at most [`MAX_THRESHOLDS`] distinct thresholds (then
 //! `n + 1 <= u16::MAX`); a forest with more is not ranked, and scores through the reference walk.
+//!
+//! A value's rank is searched in [`Levels`]: `T` cut into blocks of [`BLOCK`], above it the last
+//! threshold of each full block, and so on up to one block — a static B-tree (Algorithmica's
+//! "S-tree") whose every step counts, in one vector compare, how many of a block's thresholds lie
+//! below `x`. The count over `T` is the same as the binary search's: see [`Levels`].
 
 /// Most distinct thresholds a feature may have for its ranks to fit 16 bits (`n + 1` is the
 /// largest rank).
 pub(super) const MAX_THRESHOLDS: usize = u16::MAX as usize - 1;
 
+/// Thresholds a search step compares a value with at once: one AVX-512 register of f64.
+pub(super) const BLOCK: usize = 8;
+
 /// Per feature, the sorted distinct thresholds of the forest's tests on it.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Ranks {
     thresholds: Vec<Vec<f64>>,
+    /// Per feature, its thresholds laid out for the blockwise search.
+    levels: Vec<Levels>,
+}
+
+/// One feature's sorted thresholds `T` as levels of blocks, top first, for counting
+/// `#{j : T[j] < x}` one block per level.
+///
+/// The bottom level is `T`; each level above holds the last element of every *full* block of the
+/// one below; the top has fewer than [`BLOCK`] elements. Every level is padded with NaN to one
+/// block more than its full blocks. The count is `c = 0`, then at each level from the top
+/// `c = BLOCK * c + #{t in block c : t < x}`.
+///
+/// Why `c` ends as `#{j : T[j] < x}` (x not NaN; a NaN value gets its rank apart): by induction
+/// from the top, `c` counts the elements of its level below `x`. The top is one block. At a level
+/// `A` under `P`, let `b = #{P < x}`. `A` is sorted, so every full block whose last element is
+/// below `x` is wholly below it, and those are blocks `0..b`: `BLOCK * b` elements. If block `b`
+/// is full, its last element `P[b]` is not below `x`, nor is anything after it; if it is not full,
+/// nothing comes after it. So `#{A < x} = BLOCK * b + #{t in block b : t < x}`, and padding NaN is
+/// never below anything. Block `b` exists: `b` is at most the number of full blocks, and there is
+/// one block more.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Levels(Vec<Vec<f64>>);
+
+impl Levels {
+    fn build(thresholds: &[f64]) -> Levels {
+        let mut levels = Vec::new();
+        let mut level = thresholds.to_vec();
+        loop {
+            let above: Vec<f64> = level.chunks_exact(BLOCK).map(|b| b[BLOCK - 1]).collect();
+            level.resize((level.len() / BLOCK + 1) * BLOCK, f64::NAN);
+            levels.push(level);
+            if above.is_empty() {
+                break;
+            }
+            level = above;
+        }
+        levels.reverse();
+        Levels(levels)
+    }
+
+    /// The levels, top first; each a whole number of blocks.
+    pub(super) fn top_down(&self) -> &[Vec<f64>] {
+        &self.0
+    }
+
+    /// `#{j : T[j] < x}` one block per level, in scalar code: what the vectorised search does, for
+    /// tests to hold against the binary search.
+    #[cfg(test)]
+    pub(super) fn count_below(&self, x: f64) -> usize {
+        self.0.iter().fold(0, |c, level| {
+            BLOCK * c
+                + level[BLOCK * c..][..BLOCK]
+                    .iter()
+                    .filter(|&&t| t < x)
+                    .count()
+        })
+    }
 }
 
 impl Ranks {
@@ -51,7 +116,8 @@ impl Ranks {
                 return None;
             }
         }
-        Some(Ranks { thresholds })
+        let levels = thresholds.iter().map(|ts| Levels::build(ts)).collect();
+        Some(Ranks { thresholds, levels })
     }
 
     /// Features ranked (one more than the largest feature tested, or as built).
@@ -78,8 +144,8 @@ impl Ranks {
     }
 
     /// The rank of a row's value of `feature`: `1 + ` the thresholds below it, `n + 1` for NaN.
-    /// (The kernel ranks a group of rows at once, [`Ranks::value_ranks`]; this is what tests
-    /// check that against.)
+    /// (The vectorised kernel ranks a group of rows at once through [`Ranks::levels`]; this is
+    /// what tests check that against.)
     #[cfg(test)]
     pub(super) fn value_rank(&self, feature: usize, x: f64) -> u16 {
         let ts = &self.thresholds[feature];
@@ -89,44 +155,14 @@ impl Ranks {
         (1 + ts.partition_point(|&u| u < x)) as u16
     }
 
-    /// The ranks of `rows[l][feature]` for every feature into `out[feature][l]`, for up to
-    /// `L` rows (lanes past `rows.len()` repeat the first row). The binary searches of the rows
-    /// run side by side — same steps for every row, no branch on the data — so their loads
-    /// overlap. Equal, lane for lane, to `value_rank`.
-    pub(super) fn value_ranks<R: AsRef<[f64]>, A: AsMut<[u16; L]>, const L: usize>(
-        &self,
-        rows: &[R],
-        out: &mut [A],
-    ) {
-        let mut xs = [0.0f64; L];
-        for (feature, (ts, out)) in self.thresholds.iter().zip(out.iter_mut()).enumerate() {
-            let out = out.as_mut();
-            for (l, x) in xs.iter_mut().enumerate() {
-                *x = rows.get(l).unwrap_or(&rows[0]).as_ref()[feature];
-            }
-            let n = ts.len();
-            if n == 0 {
-                // No thresholds: every value, NaN too, has rank 1.
-                out.fill(1);
-                continue;
-            }
-            // Branch-free lower bound: `base` ends at the last index whose threshold is < x, or
-            // 0; then one more compare says whether T[base] itself is below.
-            let mut base = [0usize; L];
-            let mut size = n;
-            while size > 1 {
-                let half = size / 2;
-                for (b, &x) in base.iter_mut().zip(&xs) {
-                    let mid = *b + half;
-                    *b = std::hint::select_unpredictable(ts[mid] < x, mid, *b);
-                }
-                size -= half;
-            }
-            for ((rank, b), &x) in out.iter_mut().zip(base).zip(&xs) {
-                let below = b + usize::from(ts[b] < x);
-                // NaN compares below nothing (below == 0): give it n + 1.
-                *rank = if x.is_nan() { n + 1 } else { 1 + below } as u16;
-            }
-        }
+    /// The rank a NaN value of `feature` gets: `n + 1`.
+    pub(super) fn nan_rank(&self, feature: usize) -> u16 {
+        // At most MAX_THRESHOLDS + 1: fits.
+        (self.thresholds[feature].len() + 1) as u16
+    }
+
+    /// `feature`'s thresholds laid out for the blockwise search.
+    pub(super) fn levels(&self, feature: usize) -> &Levels {
+        &self.levels[feature]
     }
 }

@@ -5,6 +5,7 @@
 
 use proptest::prelude::*;
 
+use super::avx512;
 use super::bitvector::{Bitvectors, SLICE};
 use super::compiled::{CompiledForest, Node};
 use super::ranks::{Ranks, MAX_THRESHOLDS};
@@ -169,7 +170,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2048))]
 
     /// `rank(x) > rank(t)` exactly when `!(x <= t)`, for every threshold and value (the proof is
-    /// in `ranks.rs`), and the side-by-side searches equal the one-value one.
+    /// in `ranks.rs`), and the blockwise search counts what the binary search does.
     #[test]
     fn ranks_compare_exactly_as_the_floats((thresholds, values) in thresholds_and_values()) {
         let ranks = Ranks::build(1, thresholds.iter().map(|&t| (0, t))).expect("few thresholds");
@@ -182,22 +183,38 @@ proptest! {
                 prop_assert_eq!(rank_x > rank_t, !goes_left, "x {:?}, t {:?}", x, t);
             }
         }
-        let rows: Vec<[f64; 1]> = values.iter().map(|&x| [x]).collect();
-        let mut lanes = [Lanes([0u16; 32])];
-        ranks.value_ranks(&rows[..rows.len().min(32)], &mut lanes);
-        for (l, rank) in lanes[0].0.iter().enumerate() {
-            let x = rows.get(l).unwrap_or(&rows[0])[0];
-            prop_assert_eq!(*rank, ranks.value_rank(0, x), "lane {} x {:?}", l, x);
+        for &x in values.iter().filter(|x| !x.is_nan()) {
+            prop_assert_eq!(1 + ranks.levels(0).count_below(x), usize::from(ranks.value_rank(0, x)));
         }
     }
 }
 
-/// A group's ranks of one feature.
-struct Lanes([u16; 32]);
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
-impl AsMut<[u16; 32]> for Lanes {
-    fn as_mut(&mut self) -> &mut [u16; 32] {
-        &mut self.0
+    /// With up to thousands of thresholds (four levels of blocks), the blockwise search — in
+    /// scalar code, and vectorised for a group of rows where the CPU has AVX-512 — gives every
+    /// value the binary search's rank.
+    #[test]
+    fn blockwise_search_ranks_as_the_binary_search(
+        thresholds in prop::collection::vec(number(), 0..3000),
+        values in prop::collection::vec(number(), 1..80),
+    ) {
+        let ranks = Ranks::build(1, thresholds.iter().map(|&t| (0, t))).expect("few thresholds");
+        // Values on and beside the thresholds, as well as drawn ones.
+        let near = thresholds.iter().step_by(7).flat_map(|&t| [t, t.next_up(), t.next_down()]);
+        let values: Vec<f64> = values.into_iter().chain(near).collect();
+        for &x in values.iter().filter(|x| !x.is_nan()) {
+            prop_assert_eq!(1 + ranks.levels(0).count_below(x), usize::from(ranks.value_rank(0, x)));
+        }
+        let rows: Vec<[f64; 1]> = values.iter().map(|&x| [x]).collect();
+        for group in rows.chunks(32) {
+            let Some(lanes) = avx512::value_ranks_of(&ranks, group) else { break };
+            for (l, rank) in lanes[0].iter().enumerate() {
+                let x = group.get(l).unwrap_or(&group[0])[0];
+                prop_assert_eq!(*rank, ranks.value_rank(0, x), "lane {} x {:?}", l, x);
+            }
+        }
     }
 }
 
