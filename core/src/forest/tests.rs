@@ -115,8 +115,9 @@ fn forest() -> impl Strategy<Value = CompiledForest> {
         })
 }
 
+/// Up to 300 rows: passes over one, two and four groups of 32, the last one short or full.
 fn rows(n_features: usize) -> impl Strategy<Value = Vec<Vec<f64>>> {
-    prop::collection::vec(prop::collection::vec(number(), n_features), 0..80)
+    prop::collection::vec(prop::collection::vec(number(), n_features), 0..300)
 }
 
 fn forest_and_rows() -> impl Strategy<Value = (CompiledForest, Vec<Vec<f64>>)> {
