@@ -281,12 +281,31 @@ def bench_training(args):
 
 
 def bench_kernel(args):
+    """Each run is one process of each side, one after the other on the same core, the order
+    alternating from run to run: a slow spell on the machine falls on both sides of a run's ratio
+    as often as not, instead of on all of one side's runs."""
     say(f"kernel: compiled forest vs predict_proba on one core, {args.runs} runs each")
-    common = ["--rows", WORK / "score.csv", "--runs", args.runs]
-    aegis = probe([BIN / "aegis-bench", "kernel", "--model", MODEL, *common], cpu=1)
-    sklearn = probe([PY, ROOT / "bench/python/sklearn_baseline.py", "kernel",
-                     "--model", WORK / "sklearn.joblib", *common], cpu=1)
-    return aegis, sklearn
+    common = ["--rows", WORK / "score.csv", "--runs", 1]
+    sides = {
+        "aegis": [BIN / "aegis-bench", "kernel", "--model", MODEL, *common],
+        "sklearn": [PY, ROOT / "bench/python/sklearn_baseline.py", "kernel",
+                    "--model", WORK / "sklearn.joblib", *common],
+    }
+    runs = {side: [] for side in sides}
+    for run in range(args.runs):
+        for side in (["aegis", "sklearn"] if run % 2 == 0 else ["sklearn", "aegis"]):
+            runs[side].append(probe(sides[side], cpu=1))
+    return together(runs["aegis"]), together(runs["sklearn"])
+
+
+def together(runs):
+    """One probe's answers over several runs as one: lists (a figure per run) joined in run order,
+    everything else (the forest's shape, the rows) as the first run gave it."""
+    joined = dict(runs[0])
+    for key, value in joined.items():
+        if isinstance(value, list):
+            joined[key] = [v for run in runs for v in run[key]]
+    return joined
 
 
 # The HTTP servers bench_http measures, each alone on core 0: name -> route. "aegis" is the
