@@ -79,7 +79,9 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     let forest = CompiledForest::from_trees(usize::from(n_features), &trees)
         .expect("grown trees are valid");
-    let n_rows = usize::from(bytes.byte() % 100);
+    // Up to 383 rows: the vectorised kernel's passes over one, two and four groups of 32 rows,
+    // short and full, and several passes.
+    let n_rows = usize::from(bytes.byte() % 128) + 128 * usize::from(bytes.byte() % 3);
     let rows: Vec<Vec<f64>> = (0..n_rows)
         .map(|_| (0..n_features).map(|_| bytes.number()).collect())
         .collect();
