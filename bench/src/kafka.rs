@@ -9,7 +9,9 @@ use aegis_core::avro::AvroCodec;
 use aegis_core::clock::now_ms;
 use aegis_kafka as kafka;
 use aegis_kafka::KafkaFlags;
-use aegis_scorer::stream::{state_producer_settings, CONSUMER_SETTINGS, PRODUCER_SETTINGS};
+use aegis_scorer::stream::clients::{
+    consumer_settings, producer_settings, state_producer_settings,
+};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -55,19 +57,18 @@ pub struct PassthroughArgs {
 /// stateful one must do.
 pub fn passthrough(args: &PassthroughArgs) -> Result<String> {
     let properties = args.kafka.properties();
-    let consumer: BaseConsumer =
-        kafka::client_config(&args.brokers, CONSUMER_SETTINGS, &properties)
-            .set("group.id", &args.group)
-            .set("enable.auto.offset.store", "true")
-            .create()?;
-    let producer: BaseProducer =
-        kafka::client_config(&args.brokers, PRODUCER_SETTINGS, &properties).create()?;
-    let linger = args.changelog_linger_ms.to_string();
+    let consumer: BaseConsumer = consumer_settings(&args.group)
+        .set("enable.auto.offset.store", "true")
+        .client_config(&args.brokers, &properties)
+        .create()?;
+    let producer: BaseProducer = producer_settings()
+        .client_config(&args.brokers, &properties)
+        .create()?;
     let changelog = match &args.changelog {
         Some(topic) => {
-            let settings = state_producer_settings(&linger);
-            let producer: BaseProducer =
-                kafka::client_config(&args.brokers, &settings, &properties).create()?;
+            let producer: BaseProducer = state_producer_settings(args.changelog_linger_ms)
+                .client_config(&args.brokers, &properties)
+                .create()?;
             Some((topic.as_str(), producer))
         }
         None => None,
@@ -157,8 +158,8 @@ pub struct WatchArgs {
 /// are there; the rate is taken from the first new message to the last, so start-up (model load,
 /// group join) is not counted against either side.
 pub fn watch(args: &WatchArgs) -> Result<String> {
-    let consumer: BaseConsumer = kafka::client_config(&args.brokers, &[], &[])
-        .set("group.id", "aegis-bench-watch")
+    let consumer: BaseConsumer = kafka::Settings::reader("aegis-bench-watch")
+        .client_config(&args.brokers, &[])
         .create()?;
     let partitions = partitions(&consumer, &args.topic)?;
     let total = |c: &BaseConsumer| -> Result<i64> {
@@ -238,10 +239,9 @@ pub enum Carried {
 /// this consumer, and to the scorer's `scored_at`. With `--carries transaction` it reads the
 /// pass-through's copies of transactions instead (no `scored_at`).
 pub fn latency(args: &LatencyArgs) -> Result<String> {
-    let consumer: BaseConsumer =
-        kafka::client_config(&args.brokers, CONSUMER_SETTINGS, &args.kafka.properties())
-            .set("group.id", "aegis-bench-latency")
-            .create()?;
+    let consumer: BaseConsumer = consumer_settings("aegis-bench-latency")
+        .client_config(&args.brokers, &args.kafka.properties())
+        .create()?;
     let mut assignment = TopicPartitionList::new();
     for p in partitions(&consumer, &args.topic)? {
         assignment.add_partition_offset(&args.topic, p, Offset::End)?;

@@ -23,6 +23,10 @@
 //! - [`error_line`]: a fatal error and its causes as the one line the binaries print.
 //! - [`account_state`]: an origin account's remembered history and the state features of its next
 //!   transaction — one implementation online (scorer) and offline (trainer).
+//! - [`role`]: a model's slot, `live` or `shadow` — the models topic's key and the metrics' `role`
+//!   label.
+//! - [`decide`]: the model's decision escalated by the rules, one pure function for the stream and
+//!   the scoring API.
 //! - [`rules`]: declarative rules over a transaction, its score and its state features.
 //! - [`clock`]: the wall clock in the contract's unit, milliseconds since the Unix epoch.
 #![deny(missing_docs)]
@@ -32,6 +36,7 @@ pub mod avro;
 pub mod calibration;
 pub mod clock;
 pub mod dead_letter;
+pub mod decide;
 pub mod error_line;
 pub mod features;
 pub mod forest;
@@ -39,6 +44,7 @@ pub mod label;
 pub mod model;
 pub mod outcome;
 pub mod paysim;
+pub mod role;
 pub mod rules;
 pub mod topics;
 pub mod transaction;
@@ -49,5 +55,6 @@ pub use dead_letter::{DeadLetter, DeadLetterReason};
 pub use label::Label;
 pub use model::{Model, ModelError, Score};
 pub use outcome::Outcome;
+pub use role::Role;
 pub use transaction::{InvalidTransaction, Transaction, TxType};
 pub use verdict::{Decision, Thresholds, Verdict};

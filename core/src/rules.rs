@@ -31,7 +31,7 @@ pub const MAX_RULES: usize = 256;
 pub struct RuleSet {
     /// The set's name.
     pub name: String,
-    /// Its version, for logs and `GET /v1/rules`.
+    /// Its version, for logs (the scorer says which version it installed).
     pub version: u32,
     /// The rules.
     pub rules: Vec<Rule>,
@@ -51,7 +51,9 @@ pub struct Rule {
     pub when: Vec<Condition>,
 }
 
-/// `field op value`, e.g. `{"field": "drain_ratio", "op": ">=", "value": 0.9}`.
+/// `field op value`, e.g. `{"field": "drain_ratio", "op": ">=", "value": 0.9}`. The value is
+/// typed when the rule set is read (a transaction type's name becomes a [`TxType`]), so nothing is
+/// parsed or compared as a string when a rule is evaluated.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
@@ -142,16 +144,53 @@ pub enum Op {
     Ge,
 }
 
-/// A condition's value: a number, a transaction type's name, or a boolean.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+/// A condition's value: a number, a transaction type, or a boolean — in JSON a number, a type's
+/// name (`"TRANSFER"`) or `true`/`false`. A string that names no type is kept as
+/// [`Value::Unknown`] so that the rule set is refused whole, with the rule's name, when checked.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// For numeric fields.
     Number(f64),
     /// For `type` and `state.previous_type`.
-    Text(String),
+    Type(TxType),
     /// For `state.new_destination`.
     Bool(bool),
+    /// A string that is no transaction type's name: never fits a field.
+    Unknown(String),
+}
+
+/// A value as JSON writes it.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum JsonValue {
+    Number(f64),
+    Text(String),
+    Bool(bool),
+}
+
+impl Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Number(n) => JsonValue::Number(*n),
+            Value::Type(t) => JsonValue::Text(t.as_str().to_owned()),
+            Value::Bool(b) => JsonValue::Bool(*b),
+            Value::Unknown(text) => JsonValue::Text(text.clone()),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        Ok(match JsonValue::deserialize(deserializer)? {
+            JsonValue::Number(n) => Value::Number(n),
+            JsonValue::Bool(b) => Value::Bool(b),
+            JsonValue::Text(text) => match text.parse::<TxType>() {
+                Ok(t) => Value::Type(t),
+                Err(_) => Value::Unknown(text),
+            },
+        })
+    }
 }
 
 /// What one field holds for one transaction.
@@ -161,12 +200,30 @@ enum Actual {
     Bool(bool),
 }
 
-impl Field {
-    fn kind(self) -> &'static str {
+/// The kind of value a field holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Number,
+    Type,
+    Bool,
+}
+
+impl Kind {
+    fn describe(self) -> &'static str {
         match self {
-            Field::Type | Field::PreviousType => "a transaction type",
-            Field::NewDestination => "true or false",
-            _ => "a number",
+            Kind::Number => "a number",
+            Kind::Type => "a transaction type",
+            Kind::Bool => "true or false",
+        }
+    }
+}
+
+impl Field {
+    fn kind(self) -> Kind {
+        match self {
+            Field::Type | Field::PreviousType => Kind::Type,
+            Field::NewDestination => Kind::Bool,
+            _ => Kind::Number,
         }
     }
 
@@ -258,12 +315,10 @@ pub enum RuleError {
 impl Condition {
     /// Whether the value and operator fit the field; the message says what to fix.
     fn check(&self) -> Result<(), String> {
-        let fits = match (&self.value, self.field.kind()) {
-            (Value::Number(v), "a number") => v.is_finite(),
-            (Value::Text(t), "a transaction type") => {
-                t.parse::<TxType>().is_ok() && self.op.is_equality()
-            }
-            (Value::Bool(_), "true or false") => self.op.is_equality(),
+        let kind = self.field.kind();
+        let fits = match (&self.value, kind) {
+            (Value::Number(v), Kind::Number) => v.is_finite(),
+            (Value::Type(_), Kind::Type) | (Value::Bool(_), Kind::Bool) => self.op.is_equality(),
             _ => false,
         };
         if fits {
@@ -274,8 +329,8 @@ impl Condition {
                 serde_json::to_string(&self.field).unwrap_or_default(),
                 self.op,
                 serde_json::to_string(&self.value).unwrap_or_default(),
-                self.field.kind(),
-                if self.field.kind() == "a number" {
+                kind.describe(),
+                if kind == Kind::Number {
                     ""
                 } else {
                     ", compared with == or !="
@@ -287,9 +342,7 @@ impl Condition {
     fn holds(&self, input: &RuleInput<'_>) -> bool {
         match (self.field.of(input), &self.value) {
             (Actual::Number(Some(a)), Value::Number(b)) => self.op.holds(a, *b),
-            (Actual::Type(Some(a)), Value::Text(b)) => {
-                b.parse::<TxType>().is_ok_and(|b| self.op.holds(a, b))
-            }
+            (Actual::Type(Some(a)), Value::Type(b)) => self.op.holds(a, *b),
             (Actual::Bool(a), Value::Bool(b)) => self.op.holds(a, *b),
             // An absent state value (the account's first transaction) never satisfies a condition.
             _ => false,
@@ -481,6 +534,23 @@ mod tests {
             {"name":"a","action":"BLOCK","reason":"r","when":[{"field":"amount","op":">","value":1}]},
             {"name":"a","action":"REVIEW","reason":"r","when":[{"field":"amount","op":">","value":2}]}]}"#;
         assert!(refused(twice).contains("used twice"));
+    }
+
+    #[test]
+    fn values_are_typed_when_the_set_is_read_and_written_back_as_json_has_them() {
+        let set = RuleSet::from_json(SEED.as_bytes()).unwrap();
+        let values: Vec<&Value> = set
+            .rules
+            .iter()
+            .flat_map(|r| &r.when)
+            .map(|c| &c.value)
+            .collect();
+        assert!(values
+            .iter()
+            .any(|v| matches!(v, Value::Type(TxType::Transfer))));
+        assert!(!values.iter().any(|v| matches!(v, Value::Unknown(_))));
+        let again = RuleSet::from_json(&serde_json::to_vec(&set).unwrap()).unwrap();
+        assert_eq!(again, set);
     }
 
     #[test]

@@ -98,69 +98,6 @@ impl ClusterError {
     }
 }
 
-/// The partitions of `topic` from the cluster's metadata, asked within `timeout`; `None` when the
-/// topic does not exist (or has no partitions yet). Blocking.
-pub fn topic_partitions<C: ConsumerContext>(
-    consumer: &impl Consumer<C>,
-    topic: &str,
-    timeout: Duration,
-) -> Result<Option<Vec<i32>>, KafkaError> {
-    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-    Ok(metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .filter(|t| t.error().is_none() && !t.partitions().is_empty())
-        .map(|t| t.partitions().iter().map(|p| p.id()).collect()))
-}
-
-/// Reads partition `partition` of `topic` from its beginning to the end it has now (its high
-/// watermark when the read starts), handing every message to `each`, with a consumer assigned by
-/// hand (no group, nothing committed). Blocking; fails if the end is not reached by `deadline`.
-pub fn read_to_end<C: ConsumerContext>(
-    consumer: &BaseConsumer<C>,
-    topic: &str,
-    partition: i32,
-    deadline: Instant,
-    mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
-) -> Result<(), ReadError> {
-    let remaining = || deadline.saturating_duration_since(Instant::now());
-    let (low, high) = consumer.fetch_watermarks(topic, partition, remaining())?;
-    if high <= low {
-        return Ok(());
-    }
-    let mut list = rdkafka::TopicPartitionList::new();
-    list.add_partition_offset(topic, partition, rdkafka::Offset::Beginning)?;
-    consumer.assign(&list)?;
-    loop {
-        if Instant::now() >= deadline {
-            return Err(ReadError::Deadline { end: high });
-        }
-        let Some(message) = consumer.poll(remaining().min(Duration::from_millis(200))) else {
-            continue;
-        };
-        let message = message?;
-        each(&message);
-        if rdkafka::Message::offset(&message) + 1 >= high {
-            return Ok(());
-        }
-    }
-}
-
-/// Why [`read_to_end`] stopped short.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    /// The broker refused or did not answer.
-    #[error(transparent)]
-    Kafka(#[from] KafkaError),
-    /// The deadline passed first.
-    #[error("not read to its end (offset {end}) in time")]
-    Deadline {
-        /// The end the read was aiming for.
-        end: i64,
-    },
-}
-
 /// Checks every property with librdkafka without connecting anywhere: an unknown key or an invalid
 /// value is an error naming the key. Unlike the client's own error, the message does not end with
 /// the value, so a mistyped secret key (`sasl.pasword=…`) does not print the secret.

@@ -15,8 +15,11 @@
 //!   by SIGINT or SIGTERM, and `GET /metrics`.
 //! - [`assignment`]: the partitions a group member holds, each under an epoch of its own, so that
 //!   work read before a rebalance never stores an offset after it.
-//! - [`produce`]: sending with librdkafka's bounded queue: a full queue means wait and retry, never
-//!   drop.
+//! - [`settings`]: the librdkafka settings of every Aegis client — group member, reader, reliable
+//!   and changelog producers — written once.
+//! - [`read`]: a topic's partitions and ends, and a compacted topic read whole to its end.
+//! - [`produce`]: sending with librdkafka's bounded queue (a full queue means wait and retry, never
+//!   drop), and awaiting the broker's acknowledgements.
 #![deny(missing_docs)]
 
 pub mod assignment;
@@ -24,11 +27,13 @@ pub mod cluster;
 pub mod flags;
 pub mod produce;
 pub mod properties;
+pub mod read;
 pub mod registry;
 pub mod service;
+pub mod settings;
 
-pub use cluster::{
-    check_properties, read_to_end, topic_partitions, ClusterCheck, ClusterError, ReadError,
-};
+pub use cluster::{check_properties, ClusterCheck, ClusterError};
 pub use flags::{ConnectFlags, KafkaFlags, PropertiesFile};
 pub use properties::{client_config, describe, Property};
+pub use read::{ends_of, read_to_end, read_topic_to_end, topic_partitions, ReadError};
+pub use settings::Settings;

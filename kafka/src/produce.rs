@@ -1,5 +1,6 @@
 //! Writing to Kafka the way every Aegis writer does: a full local queue means wait and retry the
-//! same record, never drop it; and dead letters carry the contract's headers
+//! same record, never drop it; a record counts as written only once the broker acknowledged it
+//! ([`delivered`], [`all_delivered`]); and dead letters carry the contract's headers
 //! ([`aegis_core::dead_letter`]) as Kafka headers.
 
 use std::ops::ControlFlow;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use aegis_core::dead_letter::{DeadLetter, DeadLetterHeaderError};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::producer::DeliveryFuture;
 use rdkafka::Message;
 
 /// One try at enqueueing: done, or librdkafka's queue is full and the record comes back.
@@ -62,6 +64,36 @@ pub async fn enqueue_async<R, T>(
         }
         tokio::time::sleep(backoff).await;
     }
+}
+
+/// Why a record handed to the producer was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The broker refused it, or librdkafka gave up retrying.
+    #[error("delivery failed: {0}")]
+    Failed(KafkaError),
+    /// The producer was dropped before the record's fate was known.
+    #[error("delivery abandoned: the producer was dropped")]
+    Abandoned,
+}
+
+/// Awaits the broker's acknowledgement of one record: its (partition, offset).
+pub async fn delivered(delivery: DeliveryFuture) -> Result<(i32, i64), DeliveryError> {
+    match delivery.await {
+        Ok(Ok(delivery)) => Ok((delivery.partition, delivery.offset)),
+        Ok(Err((error, _))) => Err(DeliveryError::Failed(error)),
+        Err(_) => Err(DeliveryError::Abandoned),
+    }
+}
+
+/// Awaits every record's acknowledgement, in order; the first failure is the error.
+pub async fn all_delivered(
+    deliveries: impl IntoIterator<Item = DeliveryFuture>,
+) -> Result<(), DeliveryError> {
+    for delivery in deliveries {
+        delivered(delivery).await?;
+    }
+    Ok(())
 }
 
 /// The contract's dead-letter headers as Kafka headers.

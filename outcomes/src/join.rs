@@ -49,39 +49,22 @@ impl Side {
     }
 }
 
-/// Whose verdicts a join pairs with the labels (the `role` label of the metrics).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    /// The live model: its verdicts are acted on, its outcomes written.
-    #[default]
-    Live,
-    /// The shadow model: scored beside the live one, only measured.
-    Shadow,
-}
+/// Whose verdicts a join pairs with the labels (the `role` label of the metrics): the live
+/// model's, acted on and written as outcomes, or the shadow's, only measured.
+pub use aegis_core::Role;
 
-impl Role {
-    /// Both roles, in metric order.
-    pub const ALL: [Role; 2] = [Role::Live, Role::Shadow];
-
-    /// The metric label value: `live` or `shadow`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Live => "live",
-            Role::Shadow => "shadow",
-        }
-    }
-
-    /// The input its verdicts come from.
-    pub fn verdict_side(self) -> Side {
-        match self {
+impl Side {
+    /// The input `role`'s verdicts come from.
+    pub fn verdicts_of(role: Role) -> Side {
+        match role {
             Role::Live => Side::Verdict,
             Role::Shadow => Side::ShadowVerdict,
         }
     }
 
-    /// The two inputs its join pairs: its verdicts, then the labels.
-    pub fn sides(self) -> [Side; 2] {
-        [self.verdict_side(), Side::Label]
+    /// The two inputs `role`'s join pairs: its verdicts, then the labels.
+    pub fn joined_by(role: Role) -> [Side; 2] {
+        [Side::verdicts_of(role), Side::Label]
     }
 }
 
@@ -224,7 +207,7 @@ impl JoinWindow {
 
     /// The input of the entries in `slot`.
     fn side(&self, slot: usize) -> Side {
-        self.role.sides()[slot]
+        Side::joined_by(self.role)[slot]
     }
 
     /// Offers a message read at `partition`/`offset`, arrived at `now`: joined with its waiting

@@ -219,7 +219,7 @@ impl Metrics {
         }
         for role in Role::ALL {
             let r = role.as_str();
-            for side in role.sides() {
+            for side in Side::joined_by(role) {
                 let s = side.as_str();
                 metrics.duplicates.with_label_values(&[r, s]);
                 metrics.pending.with_label_values(&[r, s]);
@@ -328,7 +328,7 @@ impl Metrics {
     pub fn summary(&self) -> String {
         let evicted: u64 = Role::ALL
             .iter()
-            .flat_map(|role| role.sides().map(|side| (*role, side)))
+            .flat_map(|role| Side::joined_by(*role).map(|side| (*role, side)))
             .flat_map(|(role, side)| {
                 EvictionReason::ALL.iter().map(move |r| {
                     self.evicted

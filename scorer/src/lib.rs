@@ -10,18 +10,24 @@
 //! repeat verdicts, never lose one. Any number of replicas share the partitions. On SIGINT/SIGTERM
 //! a replica stops intake, drains, flushes and commits within a bounded time.
 //!
-//! A replica has two sides around one shared [`ReplicaState`]:
+//! A replica is a few parts around one shared [`ReplicaState`], each writing only its own part of
+//! it:
 //!
-//! - [`stream`]: the consumer-group pipeline — intake, scoring, acknowledgement, shutdown — and the
-//!   partition assignment it keeps;
+//! - [`stream`]: the consumer-group pipeline, as stages (intake, processing, acknowledgement,
+//!   offset storing, restore), and the partition assignment and account states it keeps;
+//! - [`control`]: the models and rules topics, followed into the [`models`] and [`rules`] slots;
+//! - [`live`]: the live page's view of the verdicts and outcomes;
 //! - [`http`]: the HTTP server — metrics, health, the scoring API and its document, the live page
-//!   and its assets.
+//!   and its assets — which only reads.
 
 pub mod config;
+pub mod control;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod models;
 pub mod replica;
+pub mod rules;
 pub mod stream;
 
 use std::sync::Arc;
@@ -51,7 +57,7 @@ pub async fn run(
             if config.live_view != LiveView::All {
                 return; // the pipeline records this replica's own verdicts
             }
-            if let Err(e) = http::live::follow(&config, feed, stop).await {
+            if let Err(e) = live::follow(&config, feed, stop).await {
                 tracing::warn!(error = %e, "live view stopped");
             }
         })

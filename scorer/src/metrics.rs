@@ -14,7 +14,7 @@ use prometheus::{
 use aegis_core::DeadLetterReason;
 
 use crate::models::Role;
-use crate::stream::scoring::Output;
+use crate::stream::process::Output;
 use crate::stream::state::{Eviction, Restored};
 use aegis_core::rules::RuleSet;
 
@@ -199,9 +199,9 @@ impl Metrics {
                     let latency = (now_ms - verdict.event_time).max(0) as f64 / 1000.0;
                     self.event_to_verdict.observe(latency);
                 }
-                Output::DeadLetter { reason, .. } => {
+                Output::DeadLetter(letter) => {
                     self.dead_letters
-                        .with_label_values(&[reason.as_str()])
+                        .with_label_values(&[letter.reason.as_str()])
                         .inc();
                 }
             }
@@ -260,11 +260,13 @@ impl Metrics {
         self.rule_updates.with_label_values(&[outcome]).get()
     }
 
-    /// An account's history was dropped.
-    pub fn state_evicted(&self, reason: Eviction) {
-        self.state_evictions
-            .with_label_values(&[reason.as_str()])
-            .inc();
+    /// `accounts` accounts' histories were dropped, for `reason`.
+    pub fn state_evicted(&self, reason: Eviction, accounts: u32) {
+        if accounts > 0 {
+            self.state_evictions
+                .with_label_values(&[reason.as_str()])
+                .inc_by(u64::from(accounts));
+        }
     }
 
     /// A partition was restored from the changelog.

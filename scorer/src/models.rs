@@ -6,35 +6,9 @@
 use std::sync::{Arc, RwLock};
 
 use aegis_core::Model;
+pub use aegis_core::Role;
 use serde::Serialize;
 use utoipa::ToSchema;
-
-/// Which slot a model goes to: the key of its record on the models topic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Decides: its verdicts go to the verdicts topic.
-    Live,
-    /// Scored beside the live model and measured, never acted on.
-    Shadow,
-}
-
-impl Role {
-    pub const ALL: [Role; 2] = [Role::Live, Role::Shadow];
-
-    /// The record key and metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Live => "live",
-            Role::Shadow => "shadow",
-        }
-    }
-
-    /// The role a record key names, if any.
-    pub fn from_key(key: &[u8]) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str().as_bytes() == key)
-    }
-}
 
 /// Where an installed model came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]

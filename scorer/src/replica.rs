@@ -1,30 +1,44 @@
-//! The state one scorer replica shares between its stream side and its HTTP side.
+//! The state one scorer replica shares between its stream side and its HTTP side: what it decides
+//! with (model and rule slots), what it remembers (account states), and what it shows (metrics,
+//! assignment, live feed). The stream and the control topics write it; the HTTP side reads it.
 
 use std::sync::Arc;
 
+use aegis_core::account_state::StateParams;
+use aegis_core::avro::Framing;
 use aegis_core::clock::now_ms;
-use aegis_core::{Model, Thresholds};
+use aegis_core::decide::{decide, first_of_its_account};
+use aegis_core::rules::RuleSet;
+use aegis_core::{Model, Thresholds, Transaction, Verdict};
 use anyhow::{Context, Result};
 
 use crate::config::ScorerConfig;
-use crate::http::live::LiveFeed;
+use crate::live::LiveFeed;
 use crate::metrics::Metrics;
 use crate::models::{Installed, Models, Origin};
+use crate::rules::Rules;
 use crate::stream::assignment::Assignment;
 use crate::stream::clients::registry;
-use crate::stream::scoring::Scorer;
-use crate::stream::state::StateLimits;
-use aegis_core::account_state::StateParams;
-use aegis_core::rules::RuleSet;
+use crate::stream::decode::Decoder;
+use crate::stream::state::{changelog_restore, StateLimits, StateStore};
 
-/// A running replica's shared state — its scorer, metrics, partition assignment and live feed —
-/// read by both sides: the stream side writes it, the HTTP side shows it.
+/// A running replica's shared state.
 pub struct ReplicaState {
-    pub scorer: Arc<Scorer>,
+    /// The live and shadow models.
+    pub models: Models,
+    /// The rule set applied beside the live model.
+    pub rules: Rules,
+    /// Per-account state of the partitions held.
+    pub states: StateStore,
     pub metrics: Arc<Metrics>,
+    /// The input partitions held, each under its epoch.
     pub assignment: Arc<Assignment>,
-    /// The live page's view of the verdicts topic.
+    /// The live page's view of the verdicts.
     pub live: Arc<LiveFeed>,
+    /// How input messages are read (with the registry's writer schemas, if one is given).
+    pub decoder: Arc<Decoder>,
+    /// How verdicts are written.
+    pub framing: Framing,
 }
 
 impl ReplicaState {
@@ -61,19 +75,32 @@ impl ReplicaState {
         let metrics = Arc::new(Metrics::new(&live.model));
         metrics.rules_loaded(&rules);
         Ok(ReplicaState {
-            scorer: Arc::new(Scorer::new(
-                Models::new(live),
-                rules,
-                limits,
-                crate::stream::state::changelog_restore(config),
-                metrics.clone(),
-                framing,
-                registry,
-            )),
+            models: Models::new(live),
+            rules: Rules::new(rules),
+            states: StateStore::new(limits, changelog_restore(config), metrics.clone()),
             metrics,
             assignment: Arc::default(),
             live: Arc::new(LiveFeed::new(now_ms())),
+            decoder: Arc::new(Decoder::new(&config.input_topic, registry)),
+            framing,
         })
+    }
+
+    /// Verdicts for transactions scored outside the stream (`POST /v1/score`): the live model and
+    /// the rules, each transaction taken as its account's first (the API keeps no state).
+    pub fn decide_alone(&self, txs: &[&Transaction], now_ms: i64) -> Vec<Verdict> {
+        let params = self.states.params();
+        let states: Vec<_> = txs
+            .iter()
+            .map(|tx| first_of_its_account(tx, params))
+            .collect();
+        decide(
+            &self.models.live(),
+            &self.rules.current(),
+            txs,
+            &states,
+            now_ms,
+        )
     }
 }
 

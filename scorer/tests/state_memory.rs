@@ -5,7 +5,7 @@
 
 use aegis_core::account_state::StateParams;
 use aegis_core::{Transaction, TxType};
-use aegis_scorer::stream::state::{Changes, StateLimits, States};
+use aegis_scorer::stream::state::{At, Changes, StateLimits, States};
 use cap::Cap;
 
 /// The system allocator, counting the bytes live (as requested, without the allocator's own
@@ -36,7 +36,7 @@ fn bytes_per_account(accounts: u64, per_account: u64) -> f64 {
         max_accounts: 1_000_000,
         ttl_ms: i64::MAX / 2,
     };
-    let mut states = States::new(limits, None);
+    let mut states = States::new(limits);
     // The transactions are made before counting starts.
     let txs: Vec<(i32, Transaction)> = (0..per_account)
         .flat_map(|round| {
@@ -46,18 +46,13 @@ fn bytes_per_account(accounts: u64, per_account: u64) -> f64 {
     let before = live();
     for (offset, (partition, tx)) in txs.iter().enumerate() {
         // A batch's changelog records live only until they are sent.
-        let mut changes = Changes::new();
-        states
-            .observe(
-                *partition,
-                1,
-                offset as i64,
-                tx,
-                &mut changes,
-                |_| {},
-                |_| {},
-            )
-            .unwrap();
+        let mut changes = Changes::default();
+        let at = At {
+            partition: *partition,
+            epoch: 1,
+            offset: offset as i64,
+        };
+        states.observe(at, tx, &mut changes);
     }
     let held = live() - before;
     assert_eq!(states.accounts() as u64, accounts);

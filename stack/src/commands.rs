@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use aegis_core::topics::TRANSACTIONS_TOPIC;
+use aegis_core::Role;
 
 use crate::StackError;
 
@@ -140,37 +141,19 @@ pub fn outcomes(binaries: &Binaries, outcomes: &Outcomes<'_>) -> Result<Command,
     Ok(command)
 }
 
-/// Which of the stack's two models: the live one every scorer starts with (`--model`), or the
-/// shadow published on the models topic, scored beside it and only measured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModelRole {
-    /// The trainer's defaults (100 trees, depth 12, seed 42).
-    Live,
-    /// A different forest: fewer, shallower trees from another seed, so that it disagrees with
-    /// the live model now and then and the agreement matrix and its outcomes show it.
-    Shadow,
-}
-
-impl ModelRole {
-    /// `live` or `shadow`: `aegis-trainer publish --role`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModelRole::Live => "live",
-            ModelRole::Shadow => "shadow",
-        }
-    }
-
-    /// Its hyper-parameters, beyond the trainer's defaults.
-    fn train_args(self) -> &'static [&'static str] {
-        match self {
-            ModelRole::Live => &[],
-            ModelRole::Shadow => &["--trees", "30", "--max-depth", "8", "--seed", "7"],
-        }
+/// The stack's models are one per [`Role`]: the live one every scorer starts with (`--model`,
+/// the trainer's defaults: 100 trees, depth 12, seed 42), and the shadow published on the models
+/// topic — a different forest (fewer, shallower trees from another seed), so that it disagrees
+/// with the live model now and then and the agreement matrix and its outcomes show it.
+fn train_args(role: Role) -> &'static [&'static str] {
+    match role {
+        Role::Live => &[],
+        Role::Shadow => &["--trees", "30", "--max-depth", "8", "--seed", "7"],
     }
 }
 
 /// `aegis-trainer train` of `role`'s model on [`TRAINING_DATA`] into `out`.
-pub fn trainer(binaries: &Binaries, out: &Path, role: ModelRole) -> Result<Command, StackError> {
+pub fn trainer(binaries: &Binaries, out: &Path, role: Role) -> Result<Command, StackError> {
     let data = Path::new(TRAINING_DATA);
     if !data.is_file() {
         return Err(StackError::MissingRepositoryFile(data.to_owned()));
@@ -183,7 +166,7 @@ pub fn trainer(binaries: &Binaries, out: &Path, role: ModelRole) -> Result<Comma
         .arg("--out")
         .arg(out)
         .args(["--legit-weight", LEGIT_WEIGHT])
-        .args(role.train_args());
+        .args(train_args(role));
     Ok(command)
 }
 
@@ -192,7 +175,7 @@ pub fn publish(
     binaries: &Binaries,
     brokers: &str,
     model: &Path,
-    role: ModelRole,
+    role: Role,
 ) -> Result<Command, StackError> {
     let mut command = Command::new(binaries.path("aegis-trainer")?);
     command

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use aegis_core::error_line::one_line;
 use aegis_core::topics::{spec, TRANSACTIONS_TOPIC};
-use aegis_stack::commands::{self, Binaries, ModelRole};
+use aegis_core::Role;
+use aegis_stack::commands::{self, Binaries};
 use aegis_stack::model::{self, ModelState};
 use aegis_stack::up::{self, Ending, UpConfig};
 use aegis_stack::{wait, StackError};
@@ -261,7 +262,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Model { bins, out } => {
-            match model::ensure(&Binaries::new(bins.bin_dir), &out, ModelRole::Live)? {
+            match model::ensure(&Binaries::new(bins.bin_dir), &out, Role::Live)? {
                 ModelState::Trained => eprintln!("aegis-stack: trained {}", out.display()),
                 ModelState::UpToDate => eprintln!("aegis-stack: {} is up to date", out.display()),
             }

@@ -7,8 +7,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::commands::{self, Binaries, ModelRole, TRAINING_DATA};
+use crate::commands::{self, Binaries, TRAINING_DATA};
 use crate::StackError;
+use aegis_core::Role;
 
 /// Whether [`ensure`] found the model up to date or trained it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,11 +22,7 @@ pub enum ModelState {
 
 /// Makes sure `model`, `role`'s, exists and is up to date, training it if not; the trainer's
 /// output goes to `MODEL.train.log`.
-pub fn ensure(
-    binaries: &Binaries,
-    model: &Path,
-    role: ModelRole,
-) -> Result<ModelState, StackError> {
+pub fn ensure(binaries: &Binaries, model: &Path, role: Role) -> Result<ModelState, StackError> {
     let trainer = binaries.path("aegis-trainer")?;
     if newer_than_all(model, &[&trainer, Path::new(TRAINING_DATA)]) {
         return Ok(ModelState::UpToDate);

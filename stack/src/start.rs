@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::commands::{self, ModelRole};
+use crate::commands;
 use crate::model::{self, ModelState};
 use crate::process::Service;
 use crate::up::{say, UpConfig};
 use crate::{prometheus, wait, StackError};
+use aegis_core::Role;
 use aegis_testkit::broker::{try_free_port, Broker};
 use aegis_testkit::topics::{self, Topic};
 
@@ -51,8 +52,8 @@ pub fn start(
     runtime: &tokio::runtime::Handle,
 ) -> Result<Stack, StackError> {
     let agent = wait::http_agent();
-    let models = std::iter::once((ModelRole::Live, &config.model))
-        .chain(config.shadow_model.iter().map(|m| (ModelRole::Shadow, m)));
+    let models = std::iter::once((Role::Live, &config.model))
+        .chain(config.shadow_model.iter().map(|m| (Role::Shadow, m)));
     for (role, file) in models {
         match model::ensure(&config.binaries, file, role)? {
             ModelState::Trained => say(format!(
@@ -178,7 +179,7 @@ fn publish_shadow(
     let errors = output
         .try_clone()
         .map_err(StackError::file("cannot write", &log))?;
-    let mut command = commands::publish(&config.binaries, brokers, shadow, ModelRole::Shadow)?;
+    let mut command = commands::publish(&config.binaries, brokers, shadow, Role::Shadow)?;
     let status = command
         .stdout(output)
         .stderr(errors)

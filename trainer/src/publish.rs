@@ -11,20 +11,21 @@ use std::time::Duration;
 
 use aegis_core::rules::RuleSet;
 use aegis_core::topics::{MODELS_TOPIC, RULES_TOPIC};
-use aegis_core::{Model, Thresholds};
-use aegis_kafka::{ClusterCheck, KafkaFlags};
+use aegis_core::{Model, Role, Thresholds};
+use aegis_kafka::produce::delivered;
+use aegis_kafka::{ClusterCheck, KafkaFlags, Settings};
 use anyhow::{anyhow, Context, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
-/// Producer settings: acknowledged by every in-sync replica, compressed, and allowed a message as
-/// large as an artifact (the limit that matters is the broker's, on the compressed batch).
-const PRODUCER_SETTINGS: &[(&str, &str)] = &[
-    ("enable.idempotence", "true"),
-    ("acks", "all"),
-    ("compression.type", "gzip"),
-    ("message.max.bytes", "67108864"),
-];
+/// Producer settings: reliable (`aegis_kafka::Settings::reliable_producer`), compressed, and
+/// allowed a message as large as an artifact (the limit that matters is the broker's, on the
+/// compressed batch).
+fn producer_settings() -> Settings {
+    Settings::reliable_producer()
+        .set("compression.type", "gzip")
+        .set("message.max.bytes", 67_108_864)
+}
 
 /// Flags of `aegis-trainer publish`.
 #[derive(Args, Debug)]
@@ -42,7 +43,7 @@ pub struct PublishArgs {
     pub model: Option<std::path::PathBuf>,
     /// `live`: every replica decides with it from its next batch. `shadow`: replicas also score
     /// every transaction with it, for comparison only.
-    #[arg(long, value_enum)]
+    #[arg(long, value_name = "live|shadow")]
     pub role: Option<Role>,
     /// A rule set (JSON, docs/rules.md) to publish instead of a model, keyed by its name: every
     /// replica applies it from its next batch.
@@ -63,22 +64,6 @@ pub struct PublishArgs {
     /// librdkafka properties: `-X key=value` and `--kafka-config FILE`.
     #[command(flatten)]
     pub kafka: KafkaFlags,
-}
-
-/// The slot a published model goes to: the record's key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Role {
-    Live,
-    Shadow,
-}
-
-impl Role {
-    fn key(self) -> &'static str {
-        match self {
-            Role::Live => "live",
-            Role::Shadow => "shadow",
-        }
-    }
 }
 
 pub fn run(args: &PublishArgs) -> Result<()> {
@@ -116,13 +101,13 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| MODELS_TOPIC.to_owned());
     let bytes = model.to_bytes();
-    let (partition, offset) = send(args, &topic, role.key(), &bytes, timeout)?;
+    let (partition, offset) = send(args, &topic, role.as_str(), &bytes, timeout)?;
     println!(
         "published {} (REVIEW >= {}, BLOCK >= {}) as {} to {topic} [partition {partition}, offset {offset}], {} bytes",
         model.model_version,
         model.thresholds.review,
         model.thresholds.block,
-        role.key(),
+        role,
         bytes.len()
     );
     Ok(())
@@ -138,12 +123,9 @@ fn send(
 ) -> Result<(i32, i64)> {
     let properties = args.kafka.properties();
     ClusterCheck::new(&args.brokers, &properties)?.topics(&[(topic, "--topic")], timeout)?;
-    let producer: FutureProducer = aegis_kafka::client_config(
-        &args.brokers,
-        PRODUCER_SETTINGS,
-        &properties,
-    )
-    .create()
+    let producer: FutureProducer = producer_settings()
+        .client_config(&args.brokers, &properties)
+        .create()
     .context(
         "cannot create the Kafka producer (check --brokers and the -X / --kafka-config properties)",
     )?;
@@ -153,8 +135,6 @@ fn send(
     producer
         .flush(timeout)
         .with_context(|| format!("{topic} did not acknowledge within {timeout:?}"))?;
-    let delivered = futures::executor::block_on(delivery)
-        .map_err(|_| anyhow!("the producer dropped the record before the broker answered"))?
-        .map_err(|(e, _)| anyhow!("{topic} refused the record: {e}"))?;
-    Ok((delivered.partition, delivered.offset))
+    futures::executor::block_on(delivered(delivery))
+        .with_context(|| format!("{topic} did not take the record"))
 }

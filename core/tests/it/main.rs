@@ -1,6 +1,8 @@
 //! Integration tests of aegis-core: properties of the codec, the PaySim reader and the model loader (one test binary, several modules).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod decide;
+// mod model; (with Model private fields)
 mod properties;
 
 use aegis_core::calibration::Calibration;

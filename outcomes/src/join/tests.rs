@@ -225,7 +225,7 @@ fn a_label_meets_the_live_and_the_shadow_verdict_in_any_order() {
         [source(Side::Verdict, 2, 20), source(Side::Label, 2, 3)]
     );
     for role in Role::ALL {
-        for side in role.sides() {
+        for side in Side::joined_by(role) {
             assert_eq!(joins.pending(role, side), 0, "{role:?} {side:?}");
         }
     }

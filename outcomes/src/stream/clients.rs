@@ -7,32 +7,25 @@ use std::time::Duration;
 use aegis_core::avro::{AvroCodec, Framing};
 use aegis_core::{Label, Verdict};
 use aegis_kafka::registry::{DecodeError, RegistryDecoder, SchemaRegistry};
+use aegis_kafka::Settings;
 use anyhow::{bail, Context, Result};
 
 use super::OutcomesConsumer;
 use crate::config::OutcomesConfig;
 use crate::join::{Held, Side};
 
-/// The consumer's settings (before `group.id` and the user's `-X` properties): offsets stored by
-/// the loop when finished and committed in the background; cooperative-sticky (see
-/// [`crate::assignment`]).
-pub const CONSUMER_SETTINGS: &[(&str, &str)] = &[
-    ("partition.assignment.strategy", "cooperative-sticky"),
-    ("enable.auto.commit", "true"),
-    ("enable.auto.offset.store", "false"),
-    ("auto.commit.interval.ms", "1000"),
-    ("auto.offset.reset", "earliest"),
-    ("session.timeout.ms", "10000"),
-    ("fetch.wait.max.ms", "10"),
-];
+/// The consumer: a group member that stores offsets once an outcome is acknowledged (see
+/// [`Settings::group_consumer`]; cooperative-sticky, see [`crate::assignment`]).
+pub fn consumer_settings(group_id: &str) -> Settings {
+    Settings::group_consumer(group_id)
+}
 
-/// The producer's settings (before the user's `-X` properties): idempotent, `acks=all`.
-pub const PRODUCER_SETTINGS: &[(&str, &str)] = &[
-    ("enable.idempotence", "true"),
-    ("acks", "all"),
-    ("compression.type", "lz4"),
-    ("linger.ms", "5"),
-];
+/// The producer of outcomes: reliable, lz4-compressed, batches lingering 5 ms.
+pub fn producer_settings() -> Settings {
+    Settings::reliable_producer()
+        .set("compression.type", "lz4")
+        .set("linger.ms", 5)
+}
 
 /// Verdict and label decoders: the embedded schemas, or the registry's writer schemas.
 pub(super) struct Decoders {

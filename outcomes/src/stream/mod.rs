@@ -32,7 +32,7 @@ use crate::metrics::Metrics;
 mod clients;
 
 use clients::{check_co_partitioned, registry, Decoders};
-pub use clients::{CONSUMER_SETTINGS, PRODUCER_SETTINGS};
+pub use clients::{consumer_settings, producer_settings};
 
 /// How often expired entries are evicted, offsets stored and gauges set.
 const TICK: Duration = Duration::from_millis(500);
@@ -40,7 +40,7 @@ const TICK: Duration = Duration::from_millis(500);
 const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(1);
 
 type OutcomesConsumer = StreamConsumer<OutcomesContext>;
-type Delivered = (Result<(), String>, Flight);
+type Delivered = (Result<(), produce::DeliveryError>, Flight);
 
 /// An outcome handed to the producer, awaiting acknowledgement.
 struct Flight {
@@ -51,12 +51,7 @@ struct Flight {
 }
 
 async fn await_delivery(delivery: DeliveryFuture, flight: Flight) -> Delivered {
-    let result = match delivery.await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err((e, _))) => Err(e.to_string()),
-        Err(_) => Err("the producer was dropped".to_owned()),
-    };
-    (result, flight)
+    (produce::delivered(delivery).await.map(drop), flight)
 }
 
 /// Everything the loop owns.
@@ -84,8 +79,8 @@ pub async fn run(
 ) -> Result<()> {
     let assignment = Arc::new(Assignment::default());
     let consumer: Arc<OutcomesConsumer> = Arc::new(
-        kafka::client_config(&config.brokers, CONSUMER_SETTINGS, &config.kafka.properties())
-            .set("group.id", &config.group_id)
+        consumer_settings(&config.group_id)
+            .client_config(&config.brokers, &config.kafka.properties())
             .create_with_context(OutcomesContext {
                 assignment: assignment.clone(),
                 metrics: metrics.clone(),
@@ -94,12 +89,9 @@ pub async fn run(
             })
             .context("cannot create the Kafka consumer (check --brokers and the -X / --kafka-config properties)")?,
     );
-    let producer: FutureProducer = kafka::client_config(
-        &config.brokers,
-        PRODUCER_SETTINGS,
-        &config.kafka.properties(),
-    )
-    .create()
+    let producer: FutureProducer = producer_settings()
+        .client_config(&config.brokers, &config.kafka.properties())
+        .create()
     .context(
         "cannot create the Kafka producer (check --brokers and the -X / --kafka-config properties)",
     )?;
@@ -327,7 +319,11 @@ impl Joiner {
         Ok(())
     }
 
-    fn acknowledged(&mut self, result: Result<(), String>, flight: Flight) -> Result<()> {
+    fn acknowledged(
+        &mut self,
+        result: Result<(), produce::DeliveryError>,
+        flight: Flight,
+    ) -> Result<()> {
         if let Err(e) = result {
             // Nothing of it is stored: both messages will be read and joined again.
             bail!(
@@ -361,7 +357,7 @@ impl Joiner {
         }
         self.store_offsets();
         for role in Role::ALL {
-            for side in role.sides() {
+            for side in Side::joined_by(role) {
                 self.metrics
                     .set_pending(role, side, self.joins.pending(role, side));
             }

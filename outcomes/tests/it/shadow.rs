@@ -92,7 +92,7 @@ async fn shadow_outcomes_are_measured_beside_the_live_ones_and_equal_evaluate() 
     let args = PublishArgs {
         brokers: broker.bootstrap(),
         model: Some(shadow_model().to_owned()),
-        role: Some(publish::Role::Shadow),
+        role: Some(Role::Shadow),
         rules: None,
         topic: Some(models_topic.clone()),
         review_threshold: None,
@@ -106,10 +106,10 @@ async fn shadow_outcomes_are_measured_beside_the_live_ones_and_equal_evaluate() 
         .unwrap();
     let shadow_version = Model::load(shadow_model()).unwrap().model_version;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while replica.scorer.models().shadow().is_none() && Instant::now() < deadline {
+    while replica.models.shadow().is_none() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let installed = replica.scorer.models().shadow().expect("shadow installed");
+    let installed = replica.models.shadow().expect("shadow installed");
     assert_eq!(installed.model_version, shadow_version);
 
     // The outcome service, in process, reading verdicts, labels and shadow verdicts.

@@ -65,18 +65,11 @@ fn run(cli: Cli) -> Result<()> {
     } else {
         "latest"
     };
-    let consumer: BaseConsumer = kafka::client_config(
-        &cli.brokers,
-        &[
-            ("group.id", cli.group_id.as_str()),
-            ("auto.offset.reset", reset),
-            ("enable.auto.commit", "true"),
-            ("enable.auto.offset.store", "false"),
-        ],
-        &cli.kafka.properties(),
-    )
-    .create()
-    .context("cannot create the Kafka consumer")?;
+    let consumer: BaseConsumer = kafka::Settings::group_consumer(&cli.group_id)
+        .set("auto.offset.reset", reset)
+        .client_config(&cli.brokers, &cli.kafka.properties())
+        .create()
+        .context("cannot create the Kafka consumer")?;
     consumer.subscribe(&[&cli.topic])?;
     let mut out = std::io::stdout().lock();
     let mut printed = 0;

@@ -12,7 +12,7 @@ use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder, Ref, Schema};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::stream::scoring::Scorer;
+use crate::replica::ReplicaState;
 
 /// Largest request body accepted, in bytes: room for [`MAX_BATCH`] transactions of about 400
 /// bytes each.
@@ -167,12 +167,12 @@ fn one_or_batch(item: Cow<'static, str>, description: String, batch: String) -> 
 /// row (the first bad row is named by its index) and its rows are scored together by the forest's
 /// batch kernel, as the stream scores a batch of messages. CPU-bound: call it off the async
 /// workers.
-pub fn score_body(scorer: &Scorer, body: &[u8]) -> Result<ScoreResponse, String> {
+pub fn score_body(replica: &ReplicaState, body: &[u8]) -> Result<ScoreResponse, String> {
     let now = now_ms();
     match ScoreBody::parse(body)? {
         ScoreBody::One(request) => {
             let tx = transaction(request, now)?;
-            let mut verdicts = scorer.stateless_verdicts(&[&tx], now);
+            let mut verdicts = replica.decide_alone(&[&tx], now);
             Ok(ScoreResponse::One(verdicts.remove(0)))
         }
         ScoreBody::Many(requests) => {
@@ -182,7 +182,7 @@ pub fn score_body(scorer: &Scorer, body: &[u8]) -> Result<ScoreResponse, String>
                 .map(|(i, r)| transaction(r, now).map_err(|e| format!("[{i}].{e}")))
                 .collect::<Result<Vec<Transaction>, String>>()?;
             let rows: Vec<&Transaction> = txs.iter().collect();
-            Ok(ScoreResponse::Many(scorer.stateless_verdicts(&rows, now)))
+            Ok(ScoreResponse::Many(replica.decide_alone(&rows, now)))
         }
     }
 }

@@ -33,15 +33,14 @@ use warp::{Filter, Rejection};
 
 pub mod api;
 pub mod assets;
-pub mod live;
 mod route_table;
 
 pub use route_table::RouteTable;
 use route_table::WrongMethod;
 
 use api::{ApiError, ScoreBody, ScoreRequest, ScoreResponse};
-use live::LiveSnapshot;
 
+use crate::live::LiveSnapshot;
 use crate::models::{ModelsView, Origin, SlotView};
 use crate::replica::ReplicaState;
 
@@ -221,7 +220,7 @@ fn readyz(s: Arc<ReplicaState>) -> Response {
     let partitions = s.assignment.partitions();
     let body = Readiness {
         ready: !partitions.is_empty(),
-        model_version: s.scorer.model().model_version.clone(),
+        model_version: s.models.live().model_version.clone(),
         partitions,
     };
     let status = if body.ready {
@@ -246,7 +245,7 @@ async fn score(body: bytes::Bytes, s: Arc<ReplicaState>, scoring: Arc<Semaphore>
     let permit = scoring.acquire_owned().await;
     let scored = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        api::score_body(&s.scorer, &body)
+        api::score_body(&s, &body)
     })
     .await;
     let (status, body) = match scored {
@@ -270,7 +269,7 @@ async fn score(body: bytes::Bytes, s: Arc<ReplicaState>, scoring: Arc<Semaphore>
 /// arrived.
 #[utoipa::path(get, path = "/v1/model", responses((status = 200, description = "the live and shadow models", body = ModelsView)))]
 fn model(s: Arc<ReplicaState>) -> Response {
-    warp::reply::json(&s.scorer.models().view()).into_response()
+    warp::reply::json(&s.models.view()).into_response()
 }
 
 /// The live page's data: totals, fraud rate, blocked amount, recent points and the REVIEW/BLOCK

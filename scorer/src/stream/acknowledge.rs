@@ -1,27 +1,33 @@
-//! Acknowledgement, in two stages joined by a channel, each taking batches in order:
+//! Stages 3 and 4, acknowledgement, joined by a channel, each taking batches in order:
 //!
-//! 1. [`acknowledge`] awaits a batch's verdicts and dead letters (and shadow verdicts), then counts
-//!    them in the metrics and shows them on the live page;
-//! 2. [`store_offsets`] awaits the batch's account states in the changelog (sent by a producer of
-//!    their own that lingers longer), and only then stores the batch's offsets — for partitions
-//!    still held under the epoch its messages were received in.
+//! 3. [`Acknowledging`] awaits a batch's verdicts and dead letters (and shadow verdicts), then
+//!    counts them in the metrics and, with `--live-view own`, shows them on the live page
+//!    ([`crate::live`]) — the only things it writes;
+//! 4. [`StoringOffsets`] awaits the batch's account states in the changelog (sent by a producer
+//!    of their own that lingers longer), and only then stores the batch's offsets in the consumer
+//!    — for partitions still held under the epoch its messages were received in.
 //!
 //! So a verdict is counted as soon as it is written, and an offset is never stored before
-//! everything its batch wrote, verdicts and states, is acknowledged.
+//! everything its batch wrote, verdicts and states, is acknowledged. A delivery that fails for
+//! good stops the pipeline (the stop token) with nothing more stored.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use aegis_core::clock::now_ms;
-use anyhow::{anyhow, Result};
+use aegis_kafka::produce::all_delivered;
+use anyhow::{Context, Result};
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::DeliveryFuture;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::scoring::{Output, Received};
+use super::assignment::Assignment;
+use super::intake::Received;
+use super::process::Output;
 use super::ScorerConsumer;
-use crate::replica::ReplicaState;
+use crate::live::LiveFeed;
+use crate::metrics::Metrics;
 
 /// Work scored and handed to the producers, awaiting acknowledgement.
 pub(super) struct InFlight {
@@ -72,91 +78,97 @@ impl InFlightOffset {
     }
 }
 
-/// Awaits each batch's verdicts and dead letters in order, counts them (and, with
-/// `--live-view own`, shows them on the live page), then hands the batch on to [`store_offsets`].
-pub(super) async fn acknowledge(
-    mut flights: mpsc::Receiver<InFlight>,
-    settled: mpsc::Sender<Settle>,
-    replica: Arc<ReplicaState>,
-    record_live: bool,
-    stop: CancellationToken,
-) -> Result<()> {
-    let metrics = &replica.metrics;
-    while let Some(flight) = flights.recv().await {
-        if let Err(e) = all_delivered(flight.deliveries).await {
-            // Nothing of this batch (or later ones) is stored: it will be read again.
-            metrics.delivery_failed();
-            stop.cancel();
-            return Err(e);
-        }
-        for delivery in flight.shadow_deliveries {
-            if !matches!(delivery.await, Ok(Ok(_))) {
-                metrics.shadow_delivery_failed();
-            }
-        }
-        metrics.acknowledged(&flight.outputs, now_ms());
-        if record_live {
-            for output in &flight.outputs {
-                if let Output::Verdict { verdict, .. } = output {
-                    replica.live.record(verdict);
-                }
-            }
-        }
-        if settled.send(flight.settle).await.is_err() {
-            break; // the second stage stopped after a fatal error
-        }
-    }
-    Ok(())
+/// Stage 3's state.
+pub(super) struct Acknowledging {
+    /// From processing.
+    pub flights: mpsc::Receiver<InFlight>,
+    /// To offset storing.
+    pub settled: mpsc::Sender<Settle>,
+    pub metrics: Arc<Metrics>,
+    /// The live page's feed, with `--live-view own`.
+    pub live: Option<Arc<LiveFeed>>,
+    pub stop: CancellationToken,
 }
 
-/// Awaits each batch's account states in order, then stores its offsets.
-pub(super) async fn store_offsets(
-    mut settled: mpsc::Receiver<Settle>,
-    consumer: Arc<ScorerConsumer>,
-    replica: Arc<ReplicaState>,
-    topic: String,
-    stop: CancellationToken,
-) -> Result<()> {
-    let (assignment, metrics) = (&replica.assignment, &replica.metrics);
-    while let Some(settle) = settled.recv().await {
-        if let Err(e) = all_delivered(settle.state_deliveries).await {
-            metrics.delivery_failed();
-            stop.cancel();
-            return Err(e);
+impl Acknowledging {
+    /// Awaits each batch's verdicts and dead letters in order, counts and shows them, then hands
+    /// the batch on to stage 4.
+    pub async fn run(mut self) -> Result<()> {
+        while let Some(flight) = self.flights.recv().await {
+            if let Err(e) = all_delivered(flight.deliveries).await {
+                // Nothing of this batch (or later ones) is stored: it will be read again.
+                self.metrics.delivery_failed();
+                self.stop.cancel();
+                return Err(e).context("stopping without storing offsets for unacknowledged work");
+            }
+            for delivery in flight.shadow_deliveries {
+                if aegis_kafka::produce::delivered(delivery).await.is_err() {
+                    self.metrics.shadow_delivery_failed();
+                }
+            }
+            self.metrics.acknowledged(&flight.outputs, now_ms());
+            if let Some(live) = &self.live {
+                for output in &flight.outputs {
+                    if let Output::Verdict { verdict, .. } = output {
+                        live.record(verdict);
+                    }
+                }
+            }
+            if self.settled.send(flight.settle).await.is_err() {
+                break; // stage 4 stopped after a fatal error
+            }
         }
-        metrics.changelog_acknowledged(settle.changelogged);
-        for InFlightOffset {
+        Ok(())
+    }
+}
+
+/// Stage 4's state.
+pub(super) struct StoringOffsets {
+    /// From acknowledgement.
+    pub settled: mpsc::Receiver<Settle>,
+    pub consumer: Arc<ScorerConsumer>,
+    /// Which epoch each partition is held under.
+    pub assignment: Arc<Assignment>,
+    pub metrics: Arc<Metrics>,
+    /// The input topic.
+    pub topic: String,
+    pub stop: CancellationToken,
+}
+
+impl StoringOffsets {
+    /// Awaits each batch's account states in order, then stores its offsets.
+    pub async fn run(mut self) -> Result<()> {
+        while let Some(settle) = self.settled.recv().await {
+            if let Err(e) = all_delivered(settle.state_deliveries).await {
+                self.metrics.delivery_failed();
+                self.stop.cancel();
+                return Err(e).context("stopping without storing offsets for unacknowledged work");
+            }
+            self.metrics.changelog_acknowledged(settle.changelogged);
+            for offset in settle.offsets {
+                self.store(offset);
+            }
+        }
+        Ok(())
+    }
+
+    fn store(&self, at: InFlightOffset) {
+        let InFlightOffset {
             partition,
             epoch,
             offset,
-        } in settle.offsets
-        {
-            if !assignment.holds(partition, epoch) {
-                tracing::debug!(
-                    partition,
-                    offset,
-                    "partition revoked meanwhile; offset not stored"
-                );
-                continue;
-            }
-            // librdkafka stores offset + 1: the next message to read.
-            if let Err(e) = consumer.store_offset(&topic, partition, offset) {
-                tracing::debug!(partition, offset, error = %e, "offset not stored");
-            }
+        } = at;
+        if !self.assignment.holds(partition, epoch) {
+            tracing::debug!(
+                partition,
+                offset,
+                "partition revoked meanwhile; offset not stored"
+            );
+            return;
+        }
+        // librdkafka stores offset + 1: the next message to read.
+        if let Err(e) = self.consumer.store_offset(&self.topic, partition, offset) {
+            tracing::debug!(partition, offset, error = %e, "offset not stored");
         }
     }
-    Ok(())
-}
-
-/// Awaits every delivery; the first failure is the error.
-async fn all_delivered(deliveries: Vec<DeliveryFuture>) -> Result<()> {
-    for delivery in deliveries {
-        let failure = match delivery.await {
-            Ok(Ok(_)) => continue,
-            Ok(Err((e, _))) => anyhow!("delivery failed: {e}"),
-            Err(_) => anyhow!("delivery abandoned: the producer was dropped"),
-        };
-        return Err(failure.context("stopping without storing offsets for unacknowledged work"));
-    }
-    Ok(())
 }

@@ -1,5 +1,6 @@
 //! The scorer's consumer context: keeps the replica's [`Assignment`] of input partitions (epochs:
-//! see `aegis_kafka::assignment`), pauses partitions for their state restore, and reports lag.
+//! see `aegis_kafka::assignment`), pauses newly assigned partitions and tells the restore stage
+//! of every rebalance as a typed [`Rebalanced`] event, and reports lag.
 
 use std::sync::Arc;
 
@@ -14,14 +15,23 @@ use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
 
+/// A change of the partitions this replica holds, as the restore stage hears of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rebalanced {
+    /// Partitions newly held, each with its new assignment epoch; paused until restored.
+    Assigned { partitions: Vec<(i32, u64)> },
+    /// Partitions given away: a restore of them not yet begun is not begun.
+    Revoked { partitions: Vec<i32> },
+}
+
 /// The consumer's context: keeps the [`Assignment`] up to date, logs rebalances, and turns
 /// librdkafka's statistics into the consumer-lag metric. With account state kept in a changelog,
-/// it pauses every partition as it is assigned and asks `restores` to restore it (the pipeline
-/// resumes it once restored).
+/// it pauses every partition as it is assigned and tells `rebalances` (the restore stage resumes
+/// it once restored).
 pub struct AssignmentContext {
     pub assignment: Arc<Assignment>,
     pub metrics: Arc<Metrics>,
-    pub restores: Option<mpsc::UnboundedSender<(i32, u64)>>,
+    pub rebalances: Option<mpsc::UnboundedSender<Rebalanced>>,
     /// The topic the group subscribes to.
     pub input_topic: String,
 }
@@ -48,8 +58,11 @@ impl ConsumerContext for AssignmentContext {
         if let Rebalance::Revoke(list) = rebalance {
             // Before librdkafka commits and gives the partitions away: from now on no offset is
             // stored for work received from them.
-            self.assignment
-                .revoke(&partitions_of(list, &self.input_topic));
+            let partitions = partitions_of(list, &self.input_topic);
+            self.assignment.revoke(&partitions);
+            if let Some(rebalances) = &self.rebalances {
+                let _ = rebalances.send(Rebalanced::Revoked { partitions });
+            }
             self.metrics.rebalances.inc();
             for p in list.elements() {
                 let _ = self
@@ -67,17 +80,18 @@ impl ConsumerContext for AssignmentContext {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
-                self.assignment
-                    .assign(&partitions_of(list, &self.input_topic));
-                if let Some(restores) = &self.restores {
+                let partitions = partitions_of(list, &self.input_topic);
+                self.assignment.assign(&partitions);
+                if let Some(rebalances) = &self.rebalances {
                     // Nothing of these partitions is fetched until their state is restored.
                     if let Err(e) = consumer.pause(list) {
                         tracing::warn!(error = %e, "cannot pause assigned partitions: their first messages restore them");
                     }
-                    for p in list.elements() {
-                        let _ =
-                            restores.send((p.partition(), self.assignment.epoch(p.partition())));
-                    }
+                    let partitions = partitions
+                        .into_iter()
+                        .map(|p| (p, self.assignment.epoch(p)))
+                        .collect();
+                    let _ = rebalances.send(Rebalanced::Assigned { partitions });
                 }
                 self.metrics.rebalances.inc();
                 self.metrics

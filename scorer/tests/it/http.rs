@@ -46,7 +46,7 @@ async fn takeover_transfer_is_blocked_with_reasons() {
         verdict["event_time"].as_i64().unwrap() > 0,
         "event_time filled in"
     );
-    assert_eq!(verdict["model_version"], s.scorer.model().model_version);
+    assert_eq!(verdict["model_version"], s.models.live().model_version);
     assert_eq!(verdict["account"], "C1305486145");
 }
 
@@ -66,7 +66,7 @@ async fn arrays_score_in_order_with_the_stream_thresholds() {
     assert_eq!(verdicts[0]["decision"], "ALLOW");
     assert_eq!(verdicts[1]["decision"], "BLOCK");
     let p = verdicts[1]["fraud_probability"].as_f64().unwrap();
-    assert_eq!(s.scorer.model().thresholds.decide(p).as_str(), "BLOCK");
+    assert_eq!(s.models.live().thresholds.decide(p).as_str(), "BLOCK");
 }
 
 #[tokio::test]
@@ -178,7 +178,7 @@ async fn health_readiness_and_metrics_after_traffic() {
     }
     assert!(text.contains(&format!(
         "aegis_model_info{{model_version=\"{}\"}} 1",
-        replica.replica.scorer.model().model_version
+        replica.replica.models.live().model_version
     )));
     replica.stop().await;
 }
@@ -262,7 +262,7 @@ async fn live_page_shows_totals_scatter_points_and_the_flagged_log() {
     let stop = tokio_util::sync::CancellationToken::new();
     let follower = tokio::spawn({
         let (feed, stop) = (replica.replica.live.clone(), stop.clone());
-        async move { aegis_scorer::http::live::follow(&config, feed, stop).await }
+        async move { aegis_scorer::live::follow(&config, feed, stop).await }
     });
     let mut txs: Vec<_> = (0..20)
         .map(|i| {
@@ -582,10 +582,10 @@ fn a_batch_over_the_limit_is_refused_naming_the_limit() {
     // Over HTTP such a batch is over the 1 MiB body limit first (a 413): scored directly.
     let s = replica();
     let over = format!("[{}]", vec![TAKEOVER; MAX_BATCH + 1].join(","));
-    let error = score_body(&s.scorer, over.as_bytes()).unwrap_err();
+    let error = score_body(&s, over.as_bytes()).unwrap_err();
     assert_eq!(error, "10001 transactions in one request; at most 10000");
     let at_limit = format!("[{}]", vec![TAKEOVER; MAX_BATCH].join(","));
-    assert!(score_body(&s.scorer, at_limit.as_bytes()).is_ok());
+    assert!(score_body(&s, at_limit.as_bytes()).is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@ mod models;
 mod openapi;
 mod registry;
 mod replay;
+mod restore;
 mod sequences;
 
 use std::collections::HashMap;

@@ -1,31 +1,26 @@
-//! The live view behind `GET /`: totals, fraud rate, blocked amount, recent (time, amount,
-//! decision) points for the scatter, and a running log of REVIEW/BLOCK verdicts with reasons.
+//! The live view behind the page at `GET /` (served by [`crate::http`]): totals, fraud rate,
+//! blocked amount, recent (time, amount, decision) points for the scatter, a running log of
+//! REVIEW/BLOCK verdicts with reasons, and outcomes — verdicts judged by their late labels.
 //!
-//! With `--live-view all` it follows the **verdicts topic** itself ([`follow`]), from the moment
-//! the replica started, so every replica's page shows what all replicas decide. With the default,
-//! `--live-view own`, the pipeline records the replica's own verdicts as the broker acknowledges
-//! them: no extra read of the verdict stream (reading it back halved throughput on the local
-//! broker — docs/benchmarks.md).
-//!
-//! With `--live-view all` it also follows the **outcomes topic** (verdicts joined with their late
-//! labels by `aegis-outcomes`): how many decisions are known right or wrong so far, precision and
-//! recall of BLOCK and of REVIEW-or-BLOCK, money stopped and lost — the closed loop on the page.
+//! It is fed one of two ways, and owns nothing else:
+//! - with the default `--live-view own`, the stream's acknowledgement stage records the replica's
+//!   own verdicts as the broker acknowledges them: no extra read of the verdict stream (reading it
+//!   back halved throughput on the local broker — docs/benchmarks.md);
+//! - with `--live-view all`, [`follow`] reads the **verdicts topic** from the moment the replica
+//!   started, so every replica's page shows what all replicas decide, and the **outcomes topic**
+//!   (`aegis-outcomes`): decisions known right or wrong so far, precision and recall of BLOCK and
+//!   of REVIEW-or-BLOCK, money stopped and lost — the closed loop on the page.
+
+mod follow;
+
+pub use follow::follow;
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
-use aegis_core::avro::AvroCodec;
 use aegis_core::{Decision, Outcome, TxType, Verdict};
-use aegis_kafka as kafka;
-use anyhow::{Context, Result};
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
-
-use crate::config::ScorerConfig;
 
 /// Points kept for the scatter.
 const MAX_POINTS: usize = 1_500;
@@ -231,95 +226,6 @@ impl LiveFeed {
         snapshot.log = s.log.iter().cloned().collect();
         snapshot
     }
-}
-
-/// Follows the verdicts topic into `feed`, from the feed's start time on, until `cancel` fires.
-/// Partitions are assigned directly (no group membership, nothing committed), starting at the
-/// first verdict at or after `since`; the topic is waited for if it does not exist yet.
-pub async fn follow(
-    config: &ScorerConfig,
-    feed: Arc<LiveFeed>,
-    cancel: CancellationToken,
-) -> Result<()> {
-    let consumer: StreamConsumer = kafka::client_config(
-        &config.brokers,
-        &[
-            ("group.id", "aegis-live-view"),
-            ("enable.auto.commit", "false"),
-        ],
-        &config.kafka.properties(),
-    )
-    .create()
-    .context("cannot create the live view's consumer")?;
-    let since = feed.snapshot().since;
-    while let Err(e) = assign_from(
-        &consumer,
-        &config.output_topic,
-        &config.outcomes_topic,
-        since,
-    ) {
-        tracing::debug!(error = %e, "live view waiting for the verdicts topic");
-        tokio::select! {
-            () = cancel.cancelled() => return Ok(()),
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-    }
-    loop {
-        let message = tokio::select! {
-            () = cancel.cancelled() => break,
-            m = consumer.recv() => m,
-        };
-        match message {
-            Ok(m) if m.topic() == config.output_topic => {
-                match AvroCodec::verdict().decode(m.payload().unwrap_or_default()) {
-                    Ok((verdict, _)) => feed.record(&verdict),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "live view skipped an undecodable verdict")
-                    }
-                }
-            }
-            Ok(m) => match AvroCodec::outcome().decode(m.payload().unwrap_or_default()) {
-                Ok((outcome, _)) => feed.record_outcome(&outcome),
-                Err(e) => tracing::debug!(error = %e, "live view skipped an undecodable outcome"),
-            },
-            Err(e) => {
-                tracing::debug!(error = %e, "live view consumer error");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Assigns every partition of `verdicts` (which must exist) and of `outcomes` (if it exists; `""`
-/// for none) from the first message at or after `since_ms`.
-fn assign_from(
-    consumer: &StreamConsumer,
-    verdicts: &str,
-    outcomes: &str,
-    since_ms: i64,
-) -> Result<()> {
-    let timeout = Duration::from_secs(5);
-    let partitions = |topic: &str| -> Result<Vec<i32>> {
-        kafka::topic_partitions(consumer, topic, timeout)?.context("no such topic yet")
-    };
-    let mut wanted = TopicPartitionList::new();
-    for p in partitions(verdicts)? {
-        wanted.add_partition_offset(verdicts, p, Offset::Offset(since_ms))?;
-    }
-    if !outcomes.is_empty() {
-        match partitions(outcomes) {
-            Ok(found) => {
-                for p in found {
-                    wanted.add_partition_offset(outcomes, p, Offset::Offset(since_ms))?;
-                }
-            }
-            Err(e) => tracing::info!(topic = outcomes, error = %e, "live view without outcomes"),
-        }
-    }
-    let start = consumer.offsets_for_times(wanted, timeout)?;
-    consumer.assign(&start)?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,114 @@
+//! Reading topics with a consumer assigned by hand (no group, nothing committed): a topic's
+//! partitions and their ends, and a compacted topic read whole to the end it had when the read
+//! began — how the scorer restores account states, how every replica reads the models and rules
+//! topics before its first batch, and how tests and checks read what was written.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
+use rdkafka::Message;
+
+/// The partitions of `topic` from the cluster's metadata, asked within `timeout`; `None` when the
+/// topic does not exist (or has no partitions yet). Blocking.
+pub fn topic_partitions<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<Vec<i32>>, KafkaError> {
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect()))
+}
+
+/// Reads partition `partition` of `topic` from its beginning to the end it has now (its high
+/// watermark when the read starts), handing every message to `each`, with a consumer assigned by
+/// hand (no group, nothing committed). Blocking; fails if the end is not reached by `deadline`.
+pub fn read_to_end<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+    deadline: Instant,
+    mut each: impl FnMut(&BorrowedMessage<'_>),
+) -> Result<(), ReadError> {
+    let remaining = || deadline.saturating_duration_since(Instant::now());
+    let (low, high) = consumer.fetch_watermarks(topic, partition, remaining())?;
+    if high <= low {
+        return Ok(());
+    }
+    let mut list = rdkafka::TopicPartitionList::new();
+    list.add_partition_offset(topic, partition, rdkafka::Offset::Beginning)?;
+    consumer.assign(&list)?;
+    loop {
+        if Instant::now() >= deadline {
+            return Err(ReadError::Deadline { end: high });
+        }
+        let Some(message) = consumer.poll(remaining().min(Duration::from_millis(200))) else {
+            continue;
+        };
+        let message = message?;
+        each(&message);
+        if message.offset() + 1 >= high {
+            return Ok(());
+        }
+    }
+}
+
+/// Why [`read_to_end`] stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The broker refused or did not answer.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    /// The deadline passed first.
+    #[error("not read to its end (offset {end}) in time")]
+    Deadline {
+        /// The end the read was aiming for.
+        end: i64,
+    },
+}
+
+/// Each partition of `topic` with its high watermark (the offset after its last record), asked
+/// within `timeout` each; `None` when the topic does not exist. Blocking.
+pub fn ends_of<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<Vec<(i32, i64)>>, KafkaError> {
+    let Some(partitions) = topic_partitions(consumer, topic, timeout)? else {
+        return Ok(None);
+    };
+    partitions
+        .into_iter()
+        .map(|partition| {
+            let (_, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
+            Ok((partition, high))
+        })
+        .collect::<Result<Vec<_>, KafkaError>>()
+        .map(Some)
+}
+
+/// Reads every partition of `topic` from its beginning to the end it has now, handing every
+/// message to `each` ([`read_to_end`], partition by partition). Returns each partition with the
+/// offset after the last message read — where to follow the topic from — or `None` when the topic
+/// does not exist. Blocking; fails if the ends are not reached by `deadline`.
+pub fn read_topic_to_end<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    deadline: Instant,
+    mut each: impl FnMut(&BorrowedMessage<'_>),
+) -> Result<Option<Vec<(i32, i64)>>, ReadError> {
+    let remaining = || deadline.saturating_duration_since(Instant::now());
+    let Some(ends) = ends_of(consumer, topic, remaining())? else {
+        return Ok(None);
+    };
+    for &(partition, _) in &ends {
+        read_to_end(consumer, topic, partition, deadline, &mut each)?;
+    }
+    Ok(Some(ends))
+}

@@ -1,0 +1,165 @@
+//! The control topics: what a replica decides with, changed without a restart. Every replica reads
+//! the compacted **models** topic ([`models`]: key = role, `live` or `shadow`; value = the
+//! artifact as `aegis-trainer train` writes it) and **rules** topic ([`rules`]: key = rule set
+//! name, value = the rule set as JSON) whole — assigned every partition, not as a group member,
+//! since every replica needs every record — from the beginning: to their ends before the first
+//! batch is scored, so a replica that starts later decides as the others do, then for as long as
+//! it runs.
+//!
+//! This module owns the control consumer and writes only the replica's model and rule slots
+//! ([`crate::models::Models`], [`crate::rules::Rules`]) and their metrics; the stream reads the
+//! slots once per batch.
+
+mod models;
+mod rules;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aegis_kafka as kafka;
+use anyhow::{Context, Result};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ScorerConfig;
+use crate::replica::ReplicaState;
+
+/// Longest the control topics may take to be read to their ends at start-up.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
+/// Longest wait for the broker's answers about a topic.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads the control topics to their ends, installing what they hold, then follows them in a task
+/// until `cancel` fires. `None` when there is nothing to follow (both flags `""`, or no such
+/// topics: the replica decides with `--model` and `--rules` alone, and says so).
+pub async fn start(
+    config: &ScorerConfig,
+    replica: Arc<ReplicaState>,
+    cancel: CancellationToken,
+) -> Result<Option<JoinHandle<()>>> {
+    let control = Arc::new(Control {
+        models: config.models_topic.clone(),
+        rules: config.rules_topic.clone(),
+        shadow: config.shadow_topic.clone(),
+        replica,
+    });
+    let (brokers, properties) = (config.brokers.clone(), config.kafka.properties());
+    let ends = {
+        let control = control.clone();
+        tokio::task::spawn_blocking(move || control.catch_up(&brokers, &properties)).await??
+    };
+    if ends.count() == 0 {
+        return Ok(None);
+    }
+    let (model, rules) = (
+        control.replica.models.live(),
+        control.replica.rules.current(),
+    );
+    tracing::info!(
+        model = %model.model_version, rules = %rules.name, rules_version = rules.version,
+        "control topics read; following them"
+    );
+    let follower: StreamConsumer = kafka::Settings::reader("aegis-scorer-control")
+        .set("fetch.wait.max.ms", 100)
+        .client_config(&config.brokers, &config.kafka.properties())
+        .create()
+        .context("cannot create the control topics' consumer")?;
+    follower.assign(&ends)?;
+    Ok(Some(tokio::spawn(control.follow(follower, cancel))))
+}
+
+/// The control topics' names, and the replica whose slots they fill.
+struct Control {
+    models: String,
+    rules: String,
+    /// Where shadow verdicts go (a shadow model needs it).
+    shadow: String,
+    replica: Arc<ReplicaState>,
+}
+
+impl Control {
+    /// Reads each control topic whole (blocking), installing every record in order; returns the
+    /// positions to follow them from. A topic that does not exist is skipped with a warning.
+    fn catch_up(
+        &self,
+        brokers: &str,
+        properties: &[kafka::Property],
+    ) -> Result<TopicPartitionList> {
+        let reader: BaseConsumer = kafka::Settings::reader("aegis-scorer-control")
+            .client_config(brokers, properties)
+            .create()
+            .context("cannot create the control topics' consumer")?;
+        let deadline = Instant::now() + CATCH_UP_LIMIT;
+        let mut ends = TopicPartitionList::new();
+        for (topic, without) in [
+            (&self.models, "--model only"),
+            (&self.rules, "--rules only"),
+        ] {
+            if topic.is_empty() {
+                continue;
+            }
+            let read = kafka::read_topic_to_end(&reader, topic, deadline, |m| {
+                self.apply(&reader, m);
+            })
+            .with_context(|| {
+                format!(
+                    "cannot read the control topic {topic} to its end within {CATCH_UP_LIMIT:?}; \
+                     check the broker, or pass --models-topic \"\" / --rules-topic \"\" to run without them"
+                )
+            })?;
+            let Some(partitions) = read else {
+                tracing::warn!(topic = %topic, "no such topic: scoring with {without} (create it to publish live)");
+                continue;
+            };
+            for (partition, end) in partitions {
+                ends.add_partition_offset(topic, partition, Offset::Offset(end))?;
+            }
+        }
+        Ok(ends)
+    }
+
+    /// Installs or refuses one record of either topic.
+    fn apply<C: Consumer>(&self, consumer: &C, message: &BorrowedMessage<'_>) {
+        if message.topic() == self.rules {
+            rules::apply(&self.replica, message);
+        } else {
+            let shadow_topic_exists = || {
+                matches!(
+                    kafka::topic_partitions(consumer, &self.shadow, METADATA_TIMEOUT),
+                    Ok(Some(_))
+                )
+            };
+            models::apply(&self.replica, &self.shadow, shadow_topic_exists, message);
+        }
+    }
+
+    /// Follows both topics from where the catch-up ended until `cancel` fires.
+    async fn follow(self: Arc<Self>, consumer: StreamConsumer, cancel: CancellationToken) {
+        loop {
+            let message = tokio::select! {
+                () = cancel.cancelled() => break,
+                m = consumer.recv() => m,
+            };
+            match message {
+                Ok(m) => self.apply(&consumer, &m),
+                Err(e) => {
+                    tracing::warn!(error = %e, "control topic consumer error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Where a control record sits, for log lines: `topic[partition]@offset`.
+fn place(message: &BorrowedMessage<'_>) -> String {
+    format!(
+        "{}[{}]@{}",
+        message.topic(),
+        message.partition(),
+        message.offset()
+    )
+}
