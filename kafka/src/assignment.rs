@@ -81,6 +81,15 @@ pub fn partitions_of(list: &TopicPartitionList, topic: &str) -> Vec<i32> {
         .collect()
 }
 
+/// What a group member's context logs of a background commit: the offsets at debug level, a
+/// failure as a warning (librdkafka commits stored offsets again at its next interval).
+pub fn log_commit(result: rdkafka::error::KafkaResult<()>, offsets: &TopicPartitionList) {
+    match result {
+        Ok(()) => tracing::debug!(offsets = ?offsets, "offsets committed"),
+        Err(e) => tracing::warn!(error = %e, "offset commit failed"),
+    }
+}
+
 /// `list` as `topic[partition] …`, for logs.
 pub fn describe(list: &TopicPartitionList) -> String {
     list.elements()

@@ -86,9 +86,6 @@ impl ConsumerContext for OutcomesContext {
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
-        match result {
-            Ok(()) => tracing::debug!(offsets = ?offsets, "offsets committed"),
-            Err(e) => tracing::warn!(error = %e, "offset commit failed"),
-        }
+        aegis_kafka::assignment::log_commit(result, offsets);
     }
 }

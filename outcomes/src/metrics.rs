@@ -68,7 +68,8 @@ fn slot(role: Role) -> usize {
 
 impl Metrics {
     /// Fresh metrics; precision and recall over the last `quality_window` seconds, with the floors
-    /// the alert rules compare them with.
+    /// the alert rules compare them with. Long: one registration per metric, in the order of
+    /// the README's metrics table, so the list reads as the reference does.
     #[allow(clippy::expect_used)] // fixed, valid, distinct metric names
     pub fn new(quality_window: u64, precision_floor: f64, recall_floor: f64) -> Metrics {
         let registry = Registry::new();

@@ -104,12 +104,13 @@ impl ReplicaState {
     }
 }
 
-/// Loads the model and applies threshold overrides; fails with one line on a bad file or flag.
+/// Loads the model and applies threshold overrides — a model of its own, whose version names its
+/// thresholds ([`Model::with_thresholds`]); fails with one line on a bad file or flag.
 pub fn load_model(config: &ScorerConfig) -> Result<Model> {
-    let mut model = Model::load(&config.model)?;
+    let model = Model::load(&config.model)?;
     let review = config.review_threshold.unwrap_or(model.thresholds.review);
     let block = config.block_threshold.unwrap_or(model.thresholds.block);
-    model.thresholds =
+    let thresholds =
         Thresholds::new(review, block).context("--review-threshold / --block-threshold")?;
-    Ok(model)
+    Ok(model.with_thresholds(thresholds))
 }

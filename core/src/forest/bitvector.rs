@@ -90,7 +90,8 @@ fn twice(v: u16) -> u32 {
 impl Bitvectors {
     /// Builds the layout from kernel nodes: each tree a contiguous, depth-first range starting at
     /// its root (a node's left child is the next node), leaves pointing at themselves. `None` when
-    /// a feature has too many distinct thresholds for 16-bit ranks.
+    /// a feature has too many distinct thresholds for 16-bit ranks. Long: one pass of several
+    /// arrays filled together, which split into functions would each walk the trees again.
     pub(super) fn build(nodes: &[FlatNode], values: &[f64], roots: &[u32]) -> Option<Bitvectors> {
         let is_leaf = |i: usize, node: &FlatNode| node.right as usize == i;
         let splits = || {

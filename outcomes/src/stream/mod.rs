@@ -133,34 +133,40 @@ pub async fn run(
         in_flight: FuturesUnordered::new(),
     };
     let stopped = joiner.run_until(&cancel).await;
+    joiner.shutdown(stopped).await
+}
 
-    // Ordered shutdown, all within --shutdown-timeout: intake has stopped; await the outcomes in
-    // flight (two thirds of the budget), store what is finished, then flush and commit.
-    let budget = joiner.config.shutdown_timeout();
-    let started = Instant::now();
-    let drained = match tokio::time::timeout(budget - budget / 3, joiner.drain()).await {
-        Ok(result) => result,
-        Err(_) => Err(anyhow!(
-            "outcomes in flight were not acknowledged within {:?}; they will be joined again",
-            budget - budget / 3
-        )),
-    };
-    joiner.store_offsets();
-    tracing::info!("{}", joiner.metrics.summary());
-    let Joiner {
-        consumer, producer, ..
-    } = joiner;
-    let finished = kafka::service::finish(
-        consumer,
-        vec![producer],
-        budget.saturating_sub(started.elapsed()),
-        "outcome service",
-        "joined",
-    )
-    .await;
-    stopped
-        .and(drained)
-        .and(finished.map_err(anyhow::Error::from))
+impl Joiner {
+    /// The ordered shutdown, all within --shutdown-timeout, once intake has stopped (`stopped`
+    /// says how): await the outcomes in flight (two thirds of the budget), store what is
+    /// finished, then flush and commit.
+    async fn shutdown(mut self, stopped: Result<()>) -> Result<()> {
+        let budget = self.config.shutdown_timeout();
+        let started = Instant::now();
+        let drained = match tokio::time::timeout(budget - budget / 3, self.drain()).await {
+            Ok(result) => result,
+            Err(_) => Err(anyhow!(
+                "outcomes in flight were not acknowledged within {:?}; they will be joined again",
+                budget - budget / 3
+            )),
+        };
+        self.store_offsets();
+        tracing::info!("{}", self.metrics.summary());
+        let Joiner {
+            consumer, producer, ..
+        } = self;
+        let finished = kafka::service::finish(
+            consumer,
+            vec![producer],
+            budget.saturating_sub(started.elapsed()),
+            "outcome service",
+            "joined",
+        )
+        .await;
+        stopped
+            .and(drained)
+            .and(finished.map_err(anyhow::Error::from))
+    }
 }
 
 impl Joiner {

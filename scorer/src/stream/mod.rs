@@ -80,17 +80,7 @@ impl Pipeline {
         let stop = cancel.child_token();
         let control = crate::control::start(config, replica.clone(), stop.clone()).await?;
         let (rebalances_tx, rebalances) = mpsc::unbounded_channel();
-        let keeps_changelog = !config.state_changelog_topic.is_empty();
-        let consumer = Arc::new(create_consumer(
-            config,
-            &replica,
-            keeps_changelog.then_some(rebalances_tx),
-        )?);
-        let producer = create_producer(config, &producer_settings())?;
-        let state_producer = keeps_changelog
-            .then(|| create_producer(config, &state_producer_settings(config.state_linger_ms)))
-            .transpose()?;
-        let outputs = Arc::new(Outputs::new(config, producer, state_producer));
+        let (consumer, outputs) = clients(config, &replica, rebalances_tx)?;
         consumer
             .subscribe(&[&config.input_topic])
             .with_context(|| format!("cannot subscribe to {}", config.input_topic))?;
@@ -100,78 +90,83 @@ impl Pipeline {
             properties = %kafka::describe(&config.kafka.properties()),
             "scorer started"
         );
+        let clients = Clients {
+            consumer,
+            outputs,
+            rebalances,
+        };
+        Ok(Pipeline::stages(config, replica, clients, control, stop))
+    }
 
+    /// Spawns the stages, joined by channels of `--max-in-flight` batches.
+    fn stages(
+        config: &ScorerConfig,
+        replica: Arc<ReplicaState>,
+        clients: Clients,
+        control: Option<JoinHandle<()>>,
+        stop: CancellationToken,
+    ) -> Pipeline {
+        let Clients {
+            consumer,
+            outputs,
+            rebalances,
+        } = clients;
         let depth = config.max_in_flight as usize;
         let (batches_tx, batches) = mpsc::channel(depth);
         let (flights_tx, flights) = mpsc::channel(depth);
         let (settled_tx, settled) = mpsc::channel(depth);
-        let processing = tokio::spawn(
-            Processing {
-                batches,
-                flights: flights_tx,
-                replica: replica.clone(),
-                decoder: replica.decoder.clone(),
-                framing: replica.framing,
-                outputs: outputs.clone(),
-                stop: stop.clone(),
-            }
-            .run(),
-        );
-        let acknowledging = tokio::spawn(
-            Acknowledging {
-                flights,
-                settled: settled_tx,
-                metrics: replica.metrics.clone(),
-                live: (config.live_view == LiveView::Own).then(|| replica.live.clone()),
-                stop: stop.clone(),
-            }
-            .run(),
-        );
-        let storing = tokio::spawn(
-            StoringOffsets {
-                settled,
-                consumer: consumer.clone(),
-                assignment: replica.assignment.clone(),
-                metrics: replica.metrics.clone(),
-                topic: config.input_topic.clone(),
-                stop: stop.clone(),
-            }
-            .run(),
-        );
-        let restoring = tokio::spawn(
-            Restoring {
-                rebalances,
-                consumer: consumer.clone(),
-                replica: replica.clone(),
-                topic: config.input_topic.clone(),
-                stop: stop.clone(),
-                pending: VecDeque::new(),
-            }
-            .run(),
-        );
-        let intake = tokio::spawn(
-            Intake {
-                consumer: consumer.clone(),
-                assignment: replica.assignment.clone(),
-                metrics: replica.metrics.clone(),
-                batch_size: config.batch_size as usize,
-                linger: config.batch_linger(),
-                batches: batches_tx,
-                stop: stop.clone(),
-            }
-            .run(),
-        );
-        Ok(Pipeline {
+        let intake = Intake {
+            consumer: consumer.clone(),
+            assignment: replica.assignment.clone(),
+            metrics: replica.metrics.clone(),
+            batch_size: config.batch_size as usize,
+            linger: config.batch_linger(),
+            batches: batches_tx,
+            stop: stop.clone(),
+        };
+        let processing = Processing {
+            batches,
+            flights: flights_tx,
+            replica: replica.clone(),
+            decoder: replica.decoder.clone(),
+            framing: replica.framing,
+            outputs: outputs.clone(),
+            stop: stop.clone(),
+        };
+        let acknowledging = Acknowledging {
+            flights,
+            settled: settled_tx,
+            metrics: replica.metrics.clone(),
+            live: (config.live_view == LiveView::Own).then(|| replica.live.clone()),
+            stop: stop.clone(),
+        };
+        let storing = StoringOffsets {
+            settled,
+            consumer: consumer.clone(),
+            assignment: replica.assignment.clone(),
+            metrics: replica.metrics.clone(),
+            topic: config.input_topic.clone(),
+            stop: stop.clone(),
+        };
+        let restoring = Restoring {
+            rebalances,
+            consumer: consumer.clone(),
+            replica,
+            topic: config.input_topic.clone(),
+            stop: stop.clone(),
+            pending: VecDeque::new(),
+        };
+        Pipeline {
             consumer,
             outputs,
-            intake,
-            processing,
-            acknowledging,
-            storing,
-            restoring,
+            processing: tokio::spawn(processing.run()),
+            acknowledging: tokio::spawn(acknowledging.run()),
+            storing: tokio::spawn(storing.run()),
+            restoring: tokio::spawn(restoring.run()),
+            intake: tokio::spawn(intake.run()),
             control,
             stop,
-        })
+        }
     }
 
     /// Resolves once the pipeline is asked to stop, or a stage stopped for good.
@@ -234,6 +229,33 @@ impl Pipeline {
         }
         drained.and(finish.map_err(anyhow::Error::from))
     }
+}
+
+/// The pipeline's Kafka clients, before the stages take them.
+struct Clients {
+    consumer: Arc<ScorerConsumer>,
+    outputs: Arc<Outputs>,
+    /// What the consumer's context tells the restore stage.
+    rebalances: mpsc::UnboundedReceiver<assignment::Rebalanced>,
+}
+
+/// The group consumer (telling `rebalances` of every rebalance when account states are kept in a
+/// changelog) and the producers.
+fn clients(
+    config: &ScorerConfig,
+    replica: &ReplicaState,
+    rebalances: mpsc::UnboundedSender<assignment::Rebalanced>,
+) -> Result<(Arc<ScorerConsumer>, Arc<Outputs>)> {
+    let keeps_changelog = !config.state_changelog_topic.is_empty();
+    let consumer = create_consumer(config, replica, keeps_changelog.then_some(rebalances))?;
+    let producer = create_producer(config, &producer_settings())?;
+    let state_producer = keeps_changelog
+        .then(|| create_producer(config, &state_producer_settings(config.state_linger_ms)))
+        .transpose()?;
+    Ok((
+        Arc::new(consumer),
+        Arc::new(Outputs::new(config, producer, state_producer)),
+    ))
 }
 
 /// Runs one replica until `cancel` fires (or a delivery fails for good), then shuts down within

@@ -296,3 +296,22 @@ async fn a_shadow_model_is_scored_beside_the_live_one_and_only_measured() {
     assert_eq!(shadows.len(), txs.len(), "no shadow verdicts once retired");
     replica.stop().await;
 }
+
+#[test]
+fn threshold_flags_make_a_model_whose_version_names_its_thresholds() {
+    let from_file = Model::load(model()).unwrap();
+    let config = ScorerConfig {
+        review_threshold: Some(0.3),
+        ..Pipeline::config_without_broker()
+    };
+    let overridden = aegis_scorer::load_model(&config).unwrap();
+    assert_eq!(overridden.thresholds.review, 0.3);
+    assert_ne!(overridden.model_version, from_file.model_version);
+    // The version is the one its content hashes to: the artifact reloads under it.
+    let reloaded =
+        Model::from_bytes(std::path::Path::new("overridden"), &overridden.to_bytes()).unwrap();
+    assert_eq!(reloaded.model_version, overridden.model_version);
+    // Without overrides the model is the file's.
+    let same = aegis_scorer::load_model(&Pipeline::config_without_broker()).unwrap();
+    assert_eq!(same.model_version, from_file.model_version);
+}

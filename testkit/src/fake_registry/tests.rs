@@ -50,6 +50,8 @@ fn one_id_per_canonical_schema_under_any_subject() {
     );
 }
 
+/// One conversation with the fake, request by request as a client would hold it: long because
+/// each step depends on what the registry answered before.
 #[test]
 fn answers_and_errors_follow_the_confluent_rest_api() {
     let fake = FakeSchemaRegistry::start();
