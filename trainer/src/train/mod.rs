@@ -9,17 +9,17 @@ use aegis_core::forest::{CompiledForest, ForestParams};
 use aegis_core::model::TrainingSummary;
 use aegis_core::{Model, Thresholds};
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::dataset::{self, Dataset};
-use crate::evaluation::{self, Scored};
+use crate::metrics::{self, Quality, Reliability, Scored};
 use crate::plot::{self, OperatingPoint as PlotPoint};
-use crate::reliability_plot;
-use crate::report::{Quality, Reliability};
 use crate::sources;
 use crate::split::{self, Part, TimeSplit};
 use crate::TrainArgs;
+
+/// Fits on the fit part: [`crate::fit::on_part`], under the name `aegis-bench` calls it by.
+pub use crate::fit::on_part as fit;
 
 /// Everything `MODEL.report.json` holds.
 #[derive(Serialize)]
@@ -103,7 +103,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
 
     let started = Instant::now();
-    let forest = fit(&dataset, &split.fit, &params)?;
+    let forest = crate::fit::on_part(&dataset, &split.fit, &params)?;
     let fit_seconds = started.elapsed().as_secs_f64();
     tracing::info!(fit_seconds, nodes = forest.n_nodes(), "fitted");
 
@@ -148,7 +148,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let curves_path = beside(&args.out, "curves.svg");
     draw(&curves_path, &model, &test_rows, &test)?;
     let reliability_path = beside(&args.out, "reliability.svg");
-    reliability_plot::draw_reliability(
+    plot::draw_reliability(
         &reliability_path,
         &format!("Aegis {} on test steps: reliability", model.model_version),
         &calibration_report.raw,
@@ -186,32 +186,6 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         &[&curves_path, &reliability_path],
     );
     Ok(())
-}
-
-/// Fits on the fit part with classes balanced (see [`fit::balanced_weights`](crate::fit::balanced_weights)).
-pub fn fit(dataset: &Dataset, part: &Part, params: &ForestParams) -> Result<CompiledForest> {
-    let rows: Vec<_> = part
-        .indices
-        .iter()
-        .map(|&i| dataset.rows[i].features)
-        .collect();
-    let labels: Vec<f64> = part
-        .indices
-        .iter()
-        .map(|&i| f64::from(u8::from(dataset.rows[i].is_fraud)))
-        .collect();
-    let weights = crate::fit::balanced_weights(&labels);
-    let bar = ProgressBar::new(params.trees as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "  fitting [{bar:40}] {pos}/{len} trees ({elapsed}, eta {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    let fitted = crate::fit::fit(&rows, &labels, &weights, params, &|| bar.inc(1))?;
-    bar.finish_and_clear();
-    Ok(fitted.compile()?)
 }
 
 /// Every row of `part` with the forest's raw score.
@@ -258,23 +232,22 @@ fn calibrate(rows: &[Scored]) -> Result<Calibration> {
 /// a target cannot be met the closest choice is made and noted.
 fn choose_thresholds(rows: &[Scored], args: &TrainArgs) -> ThresholdChoice {
     let mut notes = Vec::new();
-    let block =
-        evaluation::threshold_for_precision(rows, args.block_precision).unwrap_or_else(|| {
-            let best = evaluation::curve(rows)
-                .into_iter()
-                .max_by(|a, b| {
-                    a.precision
-                        .total_cmp(&b.precision)
-                        .then(b.threshold.total_cmp(&a.threshold))
-                })
-                .map_or(1.0, |p| p.threshold);
-            notes.push(format!(
+    let block = metrics::threshold_for_precision(rows, args.block_precision).unwrap_or_else(|| {
+        let best = metrics::curve(rows)
+            .into_iter()
+            .max_by(|a, b| {
+                a.precision
+                    .total_cmp(&b.precision)
+                    .then(b.threshold.total_cmp(&a.threshold))
+            })
+            .map_or(1.0, |p| p.threshold);
+        notes.push(format!(
             "precision {} is reached at no threshold; BLOCK uses the most precise one, {best:.4}",
             args.block_precision
         ));
-            best
-        });
-    let review = evaluation::threshold_for_precision(rows, args.review_precision)
+        best
+    });
+    let review = metrics::threshold_for_precision(rows, args.review_precision)
         .unwrap_or(block)
         .min(block);
     if review == block {
@@ -293,7 +266,7 @@ fn choose_thresholds(rows: &[Scored], args: &TrainArgs) -> ThresholdChoice {
 }
 
 fn draw(path: &Path, model: &Model, rows: &[Scored], test: &Quality) -> Result<()> {
-    let points = evaluation::curve(rows);
+    let points = metrics::curve(rows);
     let operating = [
         PlotPoint {
             label: "BLOCK",
