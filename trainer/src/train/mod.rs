@@ -1,5 +1,8 @@
-//! `aegis-trainer train`: read, split by time, fit, choose thresholds, measure, write the artifact,
-//! its report and its curves.
+//! `aegis-trainer train`: read, split by time, fit, calibrate and choose thresholds on the steps
+//! after those fitted on, measure on the latest steps, and write the artifact, its report and its
+//! pictures. [`run`] calls each step in turn.
+
+mod report;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -9,150 +12,43 @@ use aegis_core::forest::{CompiledForest, ForestParams};
 use aegis_core::model::TrainingSummary;
 use aegis_core::{Model, Thresholds};
 use anyhow::{Context, Result};
-use serde::Serialize;
 
 use crate::dataset::{self, Dataset};
 use crate::metrics::{self, Quality, Reliability, Scored};
 use crate::plot::{self, OperatingPoint as PlotPoint};
-use crate::sources;
+use crate::sources::{self, WeightedFile};
 use crate::split::{self, Part, TimeSplit};
 use crate::TrainArgs;
+use report::{print_summary, CalibrationReport, ForestShape, ThresholdChoice, TrainReport};
 
 /// Fits on the fit part: [`crate::fit::on_part`], under the name `aegis-bench` calls it by.
 pub use crate::fit::on_part as fit;
 
-/// Everything `MODEL.report.json` holds.
-#[derive(Serialize)]
-struct TrainReport {
-    model_version: String,
-    trained_at: i64,
-    /// The input files, each as FILE:W with its legit weight.
-    data: Vec<String>,
-    rows: usize,
-    duplicates_skipped: u64,
-    frauds: u64,
-    params: ForestParams,
-    forest: ForestShape,
-    fit_seconds: f64,
-    split: TimeSplit,
-    split_description: String,
-    thresholds: ThresholdChoice,
-    /// Figures on the threshold part (thresholds were chosen here, so these are optimistic).
-    threshold_part: Quality,
-    /// Figures on the test part: the honest ones.
-    test: Quality,
-    /// How well probabilities match observed fraud rates on the test part, before and after the
-    /// calibration map (fitted on the threshold part).
-    calibration: CalibrationReport,
-    curves: String,
-    reliability_diagram: String,
-}
-
-#[derive(Serialize)]
-struct CalibrationReport {
-    method: String,
-    points: usize,
-    /// The forest's raw score read as a probability.
-    raw: Reliability,
-    /// The calibrated probability, as verdicts carry it.
-    calibrated: Reliability,
-}
-
-#[derive(Serialize)]
-struct ForestShape {
-    trees: usize,
-    nodes: usize,
-    max_depth: usize,
-}
-
-#[derive(Serialize)]
-struct ThresholdChoice {
-    review: f64,
-    block: f64,
-    block_precision_target: f64,
-    review_precision_target: f64,
-    notes: Vec<String>,
-}
-
+/// Runs `train`: every flag is checked before the data is read, and every figure printed comes
+/// from the test part, which neither fitting nor calibration nor threshold choice has seen.
 pub fn run(args: &TrainArgs) -> Result<()> {
-    let params = ForestParams::default()
-        .with_trees(args.trees)
-        .with_max_depth(args.max_depth)
-        .with_min_samples_leaf(args.min_samples_leaf)
-        .with_features_per_split(args.features_per_split)
-        .with_seed(args.seed)
-        .check()?;
+    let params = forest_params(args)?;
     let files = sources::resolve(&args.data, args.legit_weight)?;
-    for (flag, v) in [
-        ("--block-precision", args.block_precision),
-        ("--review-precision", args.review_precision),
-    ] {
-        anyhow::ensure!(v > 0.0 && v <= 1.0, "{flag} must be in (0, 1] (got {v})");
-    }
-
+    check_precision_targets(args)?;
     let dataset = dataset::read(&files)?;
-    let split = split::by_step(&dataset.rows)?;
-    tracing::info!(
-        rows = dataset.rows.len(),
-        duplicates = dataset.duplicates,
-        "read"
-    );
-    tracing::info!("split {}", split.describe());
-    for warning in &split.warnings {
-        eprintln!("aegis-trainer: warning: {warning}");
-    }
+    let split = split_by_time(&dataset)?;
 
     let started = Instant::now();
     let forest = crate::fit::on_part(&dataset, &split.fit, &params)?;
     let fit_seconds = started.elapsed().as_secs_f64();
     tracing::info!(fit_seconds, nodes = forest.n_nodes(), "fitted");
+    let tuning = tune(&forest, &dataset, &split, args)?;
 
-    // Calibration and thresholds are chosen on the threshold part, which fitting has not seen.
-    let raw_threshold_rows = score(&forest, &dataset, &split.threshold);
-    let calibration = calibrate(&raw_threshold_rows)?;
-    let threshold_rows = calibrated(&raw_threshold_rows, &calibration);
-    let choice = choose_thresholds(&threshold_rows, args);
-    let thresholds = Thresholds::new(choice.review, choice.block)?;
-    let raw_test_rows = score(&forest, &dataset, &split.test);
-    let test_rows = calibrated(&raw_test_rows, &calibration);
-    let test = Quality::measure(&test_rows, &thresholds);
-    let calibration_report = CalibrationReport {
-        method: calibration.method.clone(),
-        points: calibration.points.len(),
-        raw: Reliability::measure(&raw_test_rows),
-        calibrated: Reliability::measure(&test_rows),
-    };
-
-    let summary = TrainingSummary {
-        trained_at: aegis_core::clock::now_ms(),
-        data: files.iter().map(|f| f.path.display().to_string()).collect(),
-        legit_weights: files.iter().map(|f| f.legit_weight).collect(),
-        rows: dataset.rows.len() as u64,
-        frauds: dataset.frauds(),
-        params,
-        legit_weight: test.legit_weights[1],
-        split: split.describe(),
-        average_precision: test.average_precision,
-        roc_auc: test.roc_auc,
-        fitted_steps: Some(split.fit.steps()),
-        threshold_steps: Some(split.threshold.steps()),
-    };
-    let shape = ForestShape {
-        trees: forest.n_trees(),
-        nodes: forest.n_nodes(),
-        max_depth: forest.max_depth(),
-    };
-    let model = Model::new(forest, Some(calibration), thresholds, summary);
+    let summary = training_summary(&files, &dataset, params, &split, &tuning.test);
+    let shape = ForestShape::of(&forest);
+    let model = Model::new(forest, Some(tuning.calibration), tuning.thresholds, summary);
     model.save(&args.out)?;
-
-    let curves_path = beside(&args.out, "curves.svg");
-    draw(&curves_path, &model, &test_rows, &test)?;
-    let reliability_path = beside(&args.out, "reliability.svg");
-    plot::draw_reliability(
-        &reliability_path,
-        &format!("Aegis {} on test steps: reliability", model.model_version),
-        &calibration_report.raw,
-        &calibration_report.calibrated,
+    let [curves_path, reliability_path] = draw_pictures(
+        &args.out,
+        &model,
+        &tuning.test_rows,
+        &tuning.test,
+        &tuning.calibration_report,
     )?;
     let report = TrainReport {
         model_version: model.model_version.clone(),
@@ -169,10 +65,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         fit_seconds,
         split_description: split.describe(),
         split,
-        thresholds: choice,
-        threshold_part: Quality::measure(&threshold_rows, &thresholds),
-        test,
-        calibration: calibration_report,
+        thresholds: tuning.choice,
+        threshold_part: tuning.threshold_part,
+        test: tuning.test,
+        calibration: tuning.calibration_report,
         curves: file_name(&curves_path),
         reliability_diagram: file_name(&reliability_path),
     };
@@ -186,6 +82,134 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         &[&curves_path, &reliability_path],
     );
     Ok(())
+}
+
+/// The forest's hyper-parameters from the flags, checked.
+fn forest_params(args: &TrainArgs) -> Result<ForestParams> {
+    Ok(ForestParams::default()
+        .with_trees(args.trees)
+        .with_max_depth(args.max_depth)
+        .with_min_samples_leaf(args.min_samples_leaf)
+        .with_features_per_split(args.features_per_split)
+        .with_seed(args.seed)
+        .check()?)
+}
+
+/// `--block-precision` and `--review-precision` must be in (0, 1].
+fn check_precision_targets(args: &TrainArgs) -> Result<()> {
+    for (flag, v) in [
+        ("--block-precision", args.block_precision),
+        ("--review-precision", args.review_precision),
+    ] {
+        anyhow::ensure!(v > 0.0 && v <= 1.0, "{flag} must be in (0, 1] (got {v})");
+    }
+    Ok(())
+}
+
+/// The time split of `dataset`, logged, its warnings said on stderr.
+fn split_by_time(dataset: &Dataset) -> Result<TimeSplit> {
+    let split = split::by_step(&dataset.rows)?;
+    tracing::info!(
+        rows = dataset.rows.len(),
+        duplicates = dataset.duplicates,
+        "read"
+    );
+    tracing::info!("split {}", split.describe());
+    for warning in &split.warnings {
+        eprintln!("aegis-trainer: warning: {warning}");
+    }
+    Ok(split)
+}
+
+/// What the steps fitting has not seen decide and show: the calibration and thresholds, chosen on
+/// the threshold part, and the figures on the test part.
+struct Tuning {
+    calibration: Calibration,
+    choice: ThresholdChoice,
+    thresholds: Thresholds,
+    /// Figures on the threshold part (optimistic: the thresholds were chosen there).
+    threshold_part: Quality,
+    /// The test part's rows with calibrated probabilities.
+    test_rows: Vec<Scored>,
+    /// Figures on the test part: the honest ones.
+    test: Quality,
+    calibration_report: CalibrationReport,
+}
+
+/// Calibrates and chooses thresholds on the threshold part, which fitting has not seen, then
+/// measures the calibrated model on the test part.
+fn tune(
+    forest: &CompiledForest,
+    dataset: &Dataset,
+    split: &TimeSplit,
+    args: &TrainArgs,
+) -> Result<Tuning> {
+    let raw_threshold_rows = score(forest, dataset, &split.threshold);
+    let calibration = calibrate(&raw_threshold_rows)?;
+    let threshold_rows = calibrated(&raw_threshold_rows, &calibration);
+    let choice = choose_thresholds(&threshold_rows, args);
+    let thresholds = Thresholds::new(choice.review, choice.block)?;
+    let raw_test_rows = score(forest, dataset, &split.test);
+    let test_rows = calibrated(&raw_test_rows, &calibration);
+    let calibration_report = CalibrationReport {
+        method: calibration.method.clone(),
+        points: calibration.points.len(),
+        raw: Reliability::measure(&raw_test_rows),
+        calibrated: Reliability::measure(&test_rows),
+    };
+    Ok(Tuning {
+        threshold_part: Quality::measure(&threshold_rows, &thresholds),
+        test: Quality::measure(&test_rows, &thresholds),
+        calibration,
+        choice,
+        thresholds,
+        test_rows,
+        calibration_report,
+    })
+}
+
+/// What the model artifact records of its training.
+fn training_summary(
+    files: &[WeightedFile],
+    dataset: &Dataset,
+    params: ForestParams,
+    split: &TimeSplit,
+    test: &Quality,
+) -> TrainingSummary {
+    TrainingSummary {
+        trained_at: aegis_core::clock::now_ms(),
+        data: files.iter().map(|f| f.path.display().to_string()).collect(),
+        legit_weights: files.iter().map(|f| f.legit_weight).collect(),
+        rows: dataset.rows.len() as u64,
+        frauds: dataset.frauds(),
+        params,
+        legit_weight: test.legit_weights[1],
+        split: split.describe(),
+        average_precision: test.average_precision,
+        roc_auc: test.roc_auc,
+        fitted_steps: Some(split.fit.steps()),
+        threshold_steps: Some(split.threshold.steps()),
+    }
+}
+
+/// Draws `MODEL.curves.svg` and `MODEL.reliability.svg` beside the model; returns their paths.
+fn draw_pictures(
+    out: &Path,
+    model: &Model,
+    test_rows: &[Scored],
+    test: &Quality,
+    calibration: &CalibrationReport,
+) -> Result<[PathBuf; 2]> {
+    let curves_path = beside(out, "curves.svg");
+    draw_curves(&curves_path, model, test_rows, test)?;
+    let reliability_path = beside(out, "reliability.svg");
+    plot::draw_reliability(
+        &reliability_path,
+        &format!("Aegis {} on test steps: reliability", model.model_version),
+        &calibration.raw,
+        &calibration.calibrated,
+    )?;
+    Ok([curves_path, reliability_path])
 }
 
 /// Every row of `part` with the forest's raw score.
@@ -265,7 +289,8 @@ fn choose_thresholds(rows: &[Scored], args: &TrainArgs) -> ThresholdChoice {
     }
 }
 
-fn draw(path: &Path, model: &Model, rows: &[Scored], test: &Quality) -> Result<()> {
+/// The PR/ROC picture of the test part, with BLOCK and REVIEW marked.
+fn draw_curves(path: &Path, model: &Model, rows: &[Scored], test: &Quality) -> Result<()> {
     let points = metrics::curve(rows);
     let operating = [
         PlotPoint {
@@ -290,49 +315,6 @@ fn draw(path: &Path, model: &Model, rows: &[Scored], test: &Quality) -> Result<(
         test.roc_auc,
         &operating,
     )
-}
-
-fn print_summary(report: &TrainReport, model: &Path, report_path: &Path, pictures: &[&Path]) {
-    println!(
-        "model {} — {} trees, depth <= {}, {} nodes, fitted in {:.1} s",
-        report.model_version,
-        report.forest.trees,
-        report.params.max_depth,
-        report.forest.nodes,
-        report.fit_seconds
-    );
-    println!("data {}", report.data.join(", "));
-    println!("split {}", report.split_description);
-    for warning in &report.split.warnings {
-        println!("warning: {warning}");
-    }
-    println!(
-        "thresholds: REVIEW >= {:.4}, BLOCK >= {:.4}",
-        report.thresholds.review, report.thresholds.block
-    );
-    for note in &report.thresholds.notes {
-        println!("note: {note}");
-    }
-    println!("\ntest steps (never seen by fitting, calibration or threshold choice):");
-    print!("{}", report.test.table());
-    let c = &report.calibration;
-    println!(
-        "calibration ({}, {} points): expected calibration error {:.4} (raw score {:.4}), \
-         Brier score {:.5} (raw {:.5})",
-        c.method,
-        c.points,
-        c.calibrated.expected_calibration_error,
-        c.raw.expected_calibration_error,
-        c.calibrated.brier_score,
-        c.raw.brier_score
-    );
-    let pictures: Vec<String> = pictures.iter().map(|p| p.display().to_string()).collect();
-    println!(
-        "\nwrote {}, {}, {}",
-        model.display(),
-        report_path.display(),
-        pictures.join(", ")
-    );
 }
 
 /// `MODEL.<suffix>` next to the model.
