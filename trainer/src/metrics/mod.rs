@@ -70,4 +70,22 @@ pub(crate) mod fixtures {
             (0.4, true),
         ])
     }
+
+    /// One in five of the 0.2 bin is fraud, and the rest say 0: calibrated.
+    pub(crate) fn calibrated() -> [Scored; 3] {
+        [
+            row(0.2, true, 1.0),
+            row(0.2, false, 4.0),
+            row(0.0, false, 10.0),
+        ]
+    }
+
+    /// Saying 0.9 where one in five is fraud: off by 0.7 on a third of the weight.
+    pub(crate) fn overconfident() -> [Scored; 3] {
+        [
+            row(0.9, true, 1.0),
+            row(0.9, false, 4.0),
+            row(0.0, false, 10.0),
+        ]
+    }
 }

@@ -79,26 +79,14 @@ impl Reliability {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::fixtures::row;
+    use crate::metrics::fixtures::{calibrated, overconfident};
 
     #[test]
     fn a_calibrated_set_has_no_calibration_error_and_an_overconfident_one_has() {
-        // In the 0.2 bin one in five is fraud: calibrated.
-        let calibrated = [
-            row(0.2, true, 1.0),
-            row(0.2, false, 4.0),
-            row(0.0, false, 10.0),
-        ];
-        let r = Reliability::measure(&calibrated);
+        let r = Reliability::measure(&calibrated());
         assert!(r.expected_calibration_error.abs() < 1e-12, "{r:?}");
         assert!((r.brier_score - (0.64 + 4.0 * 0.04) / 15.0).abs() < 1e-12);
-        // Saying 0.9 where one in five is fraud: off by 0.7 on a third of the weight.
-        let overconfident = [
-            row(0.9, true, 1.0),
-            row(0.9, false, 4.0),
-            row(0.0, false, 10.0),
-        ];
-        let r = Reliability::measure(&overconfident);
+        let r = Reliability::measure(&overconfident());
         assert!(
             (r.expected_calibration_error - 0.7 / 3.0).abs() < 1e-12,
             "{r:?}"

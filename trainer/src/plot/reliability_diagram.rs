@@ -82,21 +82,12 @@ fn render(title: &str, raw: &Reliability, calibrated: &Reliability) -> anyhow::R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::fixtures::row;
+    use crate::metrics::fixtures::{calibrated, overconfident};
 
     #[test]
     fn the_diagram_shows_both_curves_and_their_errors() {
-        let rows = [
-            row(0.9, true, 1.0),
-            row(0.9, false, 4.0),
-            row(0.05, false, 10.0),
-        ];
-        let raw = Reliability::measure(&rows);
-        let calibrated = Reliability::measure(&[
-            row(0.2, true, 1.0),
-            row(0.2, false, 4.0),
-            row(0.0, false, 10.0),
-        ]);
+        let raw = Reliability::measure(&overconfident());
+        let calibrated = Reliability::measure(&calibrated());
         let svg = render("test", &raw, &calibrated).unwrap();
         assert!(svg.contains("<svg"));
         assert!(svg.contains(&format!("ECE {:.4}", raw.expected_calibration_error)));
