@@ -20,7 +20,8 @@
 //! With `--simulate --out FILE.csv`, [`write_file`] writes the simulated traffic as a PaySim CSV
 //! file instead (hourly steps, labels filled), without a broker.
 //!
-//! [`run`] does the work; the binary adds flags, logging, signals and `/metrics` around it.
+//! [`run`] does the work (one run's state and steps are a `pump::Pump`); the binary adds flags,
+//! logging, signals and `/metrics` around it.
 
 pub mod config;
 pub mod labels;
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod pace;
 pub mod progress;
 pub mod publish;
+mod pump;
 pub mod replay;
 pub mod simulate;
 
@@ -35,25 +37,20 @@ use std::fmt;
 use std::fs::File;
 use std::io::BufWriter;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aegis_core::avro::{AvroCodec, Framing};
-use aegis_core::{Label, Transaction};
+use aegis_core::Transaction;
 use aegis_kafka::registry::SchemaRegistry;
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{ProducerConfig, Scenario};
-use labels::{Labelled, PendingLabels};
 pub use metrics::Counters;
-use pace::Pacer;
-use progress::Progress;
-use publish::{Publisher, Sent};
+use publish::Publisher;
+use pump::{Framings, Pump};
 use simulate::out::{write_csv, StepPlan, Written};
 use simulate::{SimulationParams, Simulator};
-
-/// How long the final flush may take; what is unacknowledged then counts as failed.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Steps `--out` writes when neither `--count` nor `--steps` says: one day.
 const DEFAULT_OUT_STEPS: u32 = 24;
@@ -128,23 +125,8 @@ pub fn run(
         "--brokers is needed to publish (or write a file instead with --simulate --out FILE.csv)",
     )?;
     let (source, total) = open_source(config)?;
-    let codec = AvroCodec::transaction();
-    let framing = match &config.schema_registry_url {
-        Some(url) => {
-            let framing = SchemaRegistry::new(url)?.framing_for(&config.topic, codec)?;
-            tracing::info!(registry = %url, ?framing, "transaction schema registered");
-            framing
-        }
-        None => Framing::SingleObject,
-    };
-    let plan = config.label_plan();
-    let label_framing = match (&config.schema_registry_url, plan) {
-        (Some(url), Some(_)) => {
-            SchemaRegistry::new(url)?.framing_for(&config.labels_topic, AvroCodec::label())?
-        }
-        _ => Framing::SingleObject,
-    };
-    let labels_topic = plan.map(|_| config.labels_topic.as_str());
+    let framings = framings(config)?;
+    let labels_topic = config.label_plan().map(|_| config.labels_topic.as_str());
     let Some(publisher) = Publisher::connect(
         brokers,
         &config.topic,
@@ -162,121 +144,32 @@ pub fn run(
         properties = %aegis_kafka::describe(&config.kafka.properties()),
         "producer started"
     );
-    let delivered_before = counters.delivered.get();
-    let labels_before = (
-        counters.labels_sent.get(),
-        counters.labels_delivered.get(),
-        counters.labels_withheld.get(),
-    );
-    let mut pending = PendingLabels::default();
-    let mut label_buf = Vec::with_capacity(128);
-    let source_name = if config.simulate {
-        "simulation"
-    } else {
-        "replay"
-    };
-    // Publishes the label `pending` gives, stamped now; `Ok(false)`: stopped while waiting.
-    let mut publish_label = |label: labels::PendingLabel| -> Result<bool> {
-        let value = Label {
-            tx_id: label.tx_id,
-            is_fraud: label.is_fraud,
-            labelled_at: aegis_core::clock::now_ms(),
-            source: Some(source_name.to_owned()),
-        };
-        label_buf.clear();
-        AvroCodec::label()
-            .encode_into(&value, label_framing, &mut label_buf)
-            .with_context(|| format!("cannot encode the label of {}", value.tx_id))?;
-        Ok(publisher.send_label(&label.account, &label_buf, cancel)? == Sent::Enqueued)
-    };
-    let mut progress = Progress::new(config.progress, total, counters.clone());
-    let pacer = Pacer::new(config.rate, config.duration.map(Duration::from_secs_f64));
+    Pump::new(config, publisher, framings, counters, total, cancel).run(source)
+}
 
-    let mut sent = 0u64;
-    let mut buf = Vec::with_capacity(256);
-    let pump = || -> Result<()> {
-        for mut tx in source {
-            if !pacer.wait(sent, cancel) {
-                break;
-            }
-            while let Some(label) = pending.pop_due(Instant::now()) {
-                if !publish_label(label)? {
-                    return Ok(());
-                }
-            }
-            tx.event_time = aegis_core::clock::now_ms();
-            if config.simulate {
-                // Simulated hours since the start, as PaySim counts steps.
-                let hours = pacer.elapsed().as_secs() / 3600;
-                tx.step = i32::try_from(hours + 1).unwrap_or(i32::MAX);
-            }
-            buf.clear();
-            codec
-                .encode_into(&tx, framing, &mut buf)
-                .with_context(|| format!("cannot encode transaction {}", tx.tx_id))?;
-            if publisher.send(&tx.name_orig, &buf, cancel)? == Sent::Stopped {
-                break;
-            }
-            sent += 1;
-            if let Some(plan) = &plan {
-                if pending.push(plan, &tx, Instant::now()) == Labelled::Withheld {
-                    counters.labels_withheld.inc();
-                }
-            }
-            progress.update(sent, pacer.elapsed());
-        }
-        Ok(())
+/// How transactions and labels are framed: in the Confluent wire format, their schemas
+/// registered, with `--schema-registry-url` (labels only with `--label-delay`); single-object
+/// encoded otherwise.
+fn framings(config: &ProducerConfig) -> Result<Framings> {
+    let Some(url) = &config.schema_registry_url else {
+        return Ok(Framings {
+            transactions: Framing::SingleObject,
+            labels: Framing::SingleObject,
+        });
     };
-    let pumped = pump();
-    let elapsed = pacer.window(sent);
-    progress.finish();
-    // The labels still waiting: as they come due, or all at once on a stop request.
-    let labelled = (|| -> Result<()> {
-        if !pending.is_empty() {
-            tracing::info!(
-                waiting = pending.len(),
-                "publishing the labels still waiting for their delay"
-            );
+    let transactions =
+        SchemaRegistry::new(url)?.framing_for(&config.topic, AvroCodec::transaction())?;
+    tracing::info!(registry = %url, framing = ?transactions, "transaction schema registered");
+    let labels = match config.label_plan() {
+        Some(_) => {
+            SchemaRegistry::new(url)?.framing_for(&config.labels_topic, AvroCodec::label())?
         }
-        while let Some(due) = pending.next_due() {
-            let now = Instant::now();
-            if cancel.is_cancelled() || due <= now {
-                let label = pending.pop().context("a label is waiting")?;
-                // A stop request does not stop these: they are published early, not lost
-                // (unless the local queue is full and stays so).
-                if !publish_label(label)? {
-                    tracing::warn!(
-                        lost = pending.len() + 1,
-                        "stopped with the local queue full: labels still waiting are not published"
-                    );
-                    break;
-                }
-            } else {
-                std::thread::sleep((due - now).min(labels::MAX_SLEEP));
-            }
-        }
-        Ok(())
-    })();
-
-    let flushing = Instant::now();
-    publisher.finish(FLUSH_TIMEOUT);
-    let delivered = counters.delivered.get() - delivered_before;
-    let summary = Summary {
-        sent,
-        delivered,
-        failed: sent.saturating_sub(delivered),
-        elapsed,
-        flush: flushing.elapsed(),
-        labels_sent: counters.labels_sent.get() - labels_before.0,
-        labels_failed: (counters.labels_sent.get() - labels_before.0)
-            .saturating_sub(counters.labels_delivered.get() - labels_before.1),
-        labels_withheld: counters.labels_withheld.get() - labels_before.2,
+        None => Framing::SingleObject,
     };
-    counters.rate.set(summary.achieved_rate());
-    pumped
-        .and(labelled)
-        .with_context(|| format!("stopped early ({summary})"))?;
-    Ok(summary)
+    Ok(Framings {
+        transactions,
+        labels,
+    })
 }
 
 /// `--simulate --out FILE.csv`: writes `--count` simulated transactions (or `--steps` steps' worth

@@ -67,7 +67,7 @@ impl Progress {
     }
 
     /// Removes the bar.
-    pub fn finish(self) {
+    pub fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }

@@ -20,7 +20,7 @@ fn sample() -> (Vec<Features>, Vec<f64>) {
 
 fn forest(rows: &[Features], labels: &[f64]) -> CompiledForest {
     let weights = fit::balanced_weights(labels);
-    fit::fit(rows, labels, &weights, &ForestParams::default(), &|| {})
+    fit::grow(rows, labels, &weights, &ForestParams::default(), &|| {})
         .expect("fit")
         .compile()
         .expect("compile")

@@ -7,21 +7,27 @@
 //! figure comes from the latest steps, which neither has seen. Metrics weight each legit row by
 //! what its file's sampling makes it stand for (`--data FILE:W`, or `--legit-weight` for one
 //! file), so they hold at PaySim's natural fraud rate even on down-sampled data.
+//!
+//! The modules: the input ([`sources`] for `--data FILE:W` and the weights, [`dataset`] to read
+//! the rows, [`split`] to cut them by time, [`state`] for the scorer's state features offline);
+//! [`fit`] to grow and compile the forest; [`metrics`] for every weighted figure; [`plot`] for the
+//! pictures; and one module per command — [`train`], [`evaluate`] and `publish`.
 
+// The input: files, their rows, the time split, the scorer's state features.
 pub mod dataset;
-pub mod evaluate;
-pub mod evaluation;
-pub mod fit;
-pub mod interval;
-pub mod plot;
-pub mod predictions;
-#[cfg(feature = "publish")]
-pub mod publish;
-pub mod reliability_plot;
-pub mod report;
 pub mod sources;
 pub mod split;
 pub mod state;
+
+// What the commands are made of.
+pub mod fit;
+pub mod metrics;
+pub mod plot;
+
+// The commands.
+pub mod evaluate;
+#[cfg(feature = "publish")]
+pub mod publish;
 pub mod train;
 
 use std::path::PathBuf;

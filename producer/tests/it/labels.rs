@@ -10,42 +10,29 @@ use crate::*;
 
 const N: u64 = 300;
 
-/// Every label on the topic, read from the beginning until `n` arrived (plus a settle).
+/// Every label on the topic, with its key and partition, read from the beginning until `n`
+/// arrived (plus a settle).
 fn read_labels(broker: &Broker, topic: &str, n: usize) -> Vec<(String, i32, Label)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .set("group.id", unique_topic("reader"))
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut settle: Option<Instant> = None;
-    while Instant::now() < deadline && settle.is_none_or(|s| Instant::now() < s) {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            let (label, _) = AvroCodec::label().decode(m.payload().unwrap()).unwrap();
-            let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
-            out.push((key, m.partition(), label));
-        }
-        if out.len() >= n && settle.is_none() {
-            settle = Some(Instant::now() + Duration::from_millis(500));
-        }
-    }
-    out
+    read_records(broker, topic, n, |m| {
+        let (label, _) = AvroCodec::label().decode(m.payload().unwrap()).unwrap();
+        let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
+        (key, m.partition(), label)
+    })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn labels_follow_their_transactions_after_the_delay_with_the_share_asked() {
+/// A broker with a fresh transactions topic and a fresh labels topic.
+async fn broker_with_labels_topic() -> (Broker, String, String) {
     let broker = Broker::start();
     let (topic, labels) = (unique_topic("tx"), unique_topic("labels"));
     broker
         .create_topics(&[(&topic, PARTITIONS), (&labels, PARTITIONS)])
         .await;
+    (broker, topic, labels)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_follow_their_transactions_after_the_delay_with_the_share_asked() {
+    let (broker, topic, labels) = broker_with_labels_topic().await;
     let config = ProducerConfig {
         replay: Some(data("paysim_transfer_cashout_steps_1-10.csv")),
         count: Some(N),
@@ -95,11 +82,7 @@ async fn labels_follow_their_transactions_after_the_delay_with_the_share_asked()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_publishes_the_labels_still_waiting() {
-    let broker = Broker::start();
-    let (topic, labels) = (unique_topic("tx"), unique_topic("labels"));
-    broker
-        .create_topics(&[(&topic, PARTITIONS), (&labels, PARTITIONS)])
-        .await;
+    let (broker, topic, labels) = broker_with_labels_topic().await;
     let config = ProducerConfig {
         replay: Some(data("paysim_transfer_cashout_steps_1-10.csv")),
         rate: Some(100.0),

@@ -18,6 +18,7 @@ use aegis_core::Transaction;
 use aegis_producer::{Counters, ProducerConfig, Summary};
 use aegis_testkit::{unique_topic, Broker};
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
@@ -58,6 +59,24 @@ struct Published {
 /// Every message on the topic, read from the beginning until `n` arrived (plus a short settle to
 /// catch extras) or a minute passed.
 fn read_all(broker: &Broker, topic: &str, n: usize) -> Vec<Published> {
+    read_records(broker, topic, n, |m| Published {
+        key: String::from_utf8(m.key().unwrap().to_vec()).unwrap(),
+        tx: AvroCodec::transaction()
+            .decode(m.payload().unwrap())
+            .unwrap()
+            .0,
+        partition: m.partition(),
+    })
+}
+
+/// Every record on the topic, each read by `read`, from the beginning until `n` arrived (plus a
+/// short settle to catch extras) or a minute passed.
+fn read_records<T>(
+    broker: &Broker,
+    topic: &str,
+    n: usize,
+    read: impl Fn(&BorrowedMessage) -> T,
+) -> Vec<T> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", broker.bootstrap())
         .set("group.id", unique_topic("reader"))
@@ -74,15 +93,7 @@ fn read_all(broker: &Broker, topic: &str, n: usize) -> Vec<Published> {
     let mut settle: Option<Instant> = None;
     while Instant::now() < deadline && settle.is_none_or(|s| Instant::now() < s) {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            let (tx, _) = AvroCodec::transaction()
-                .decode(m.payload().unwrap())
-                .unwrap();
-            let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
-            out.push(Published {
-                key,
-                tx,
-                partition: m.partition(),
-            });
+            out.push(read(&m));
         }
         if out.len() >= n && settle.is_none() {
             settle = Some(Instant::now() + Duration::from_millis(500));

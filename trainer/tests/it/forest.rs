@@ -13,7 +13,7 @@ fn compiled_forest_equals_smartcore_predict_on_real_rows() {
         .with_trees(12)
         .with_max_depth(10)
         .with_seed(7);
-    let fitted = fit::fit(&rows, &labels, &weights, &params, &|| {}).unwrap();
+    let fitted = fit::grow(&rows, &labels, &weights, &params, &|| {}).unwrap();
     let compiled = fitted.compile().unwrap();
     assert_eq!(compiled.n_trees(), 12);
     assert!(compiled.max_depth() <= 10);
@@ -73,16 +73,16 @@ fn same_seed_same_forest_and_contributions_explain_the_score() {
     let (rows, labels) = labelled_rows("paysim_transfer_cashout_steps_1-10.csv");
     let weights = vec![1.0; rows.len()];
     let params = ForestParams::default().with_trees(4).with_max_depth(6);
-    let a = fit::fit(&rows, &labels, &weights, &params, &|| {})
+    let a = fit::grow(&rows, &labels, &weights, &params, &|| {})
         .unwrap()
         .compile()
         .unwrap();
-    let b = fit::fit(&rows, &labels, &weights, &params, &|| {})
+    let b = fit::grow(&rows, &labels, &weights, &params, &|| {})
         .unwrap()
         .compile()
         .unwrap();
     assert_eq!(a, b, "same seed and data must give the same forest");
-    let c = fit::fit(&rows, &labels, &weights, &params.with_seed(99), &|| {})
+    let c = fit::grow(&rows, &labels, &weights, &params.with_seed(99), &|| {})
         .unwrap()
         .compile()
         .unwrap();
@@ -103,7 +103,7 @@ fn same_seed_same_forest_and_contributions_explain_the_score() {
 #[test]
 fn mismatched_inputs_are_refused_before_fitting() {
     let rows = vec![[0.0; aegis_core::features::N_FEATURES]; 3];
-    let err = fit::fit(
+    let err = fit::grow(
         &rows,
         &[0.0, 1.0],
         &[1.0; 3],
@@ -113,7 +113,7 @@ fn mismatched_inputs_are_refused_before_fitting() {
     .err()
     .unwrap();
     assert!(err.to_string().contains("3 rows, 2 labels"), "{err}");
-    let err = fit::fit(
+    let err = fit::grow(
         &rows,
         &[0.0; 3],
         &[1.0; 3],

@@ -35,7 +35,7 @@ pub fn fitted_model(trees: usize, max_depth: u16, split: &str) -> Model {
     let params = ForestParams::default()
         .with_trees(trees)
         .with_max_depth(max_depth);
-    let compiled = fit::fit(&rows, &labels, &weights, &params, &|| {})
+    let compiled = fit::grow(&rows, &labels, &weights, &params, &|| {})
         .unwrap()
         .compile()
         .unwrap();

@@ -2,6 +2,7 @@
 //! its role, thresholds can change alone, and a bad model or a missing topic stops with one line
 //! before anything is written.
 
+use std::path::Path;
 use std::time::Duration;
 
 use aegis_core::Model;
@@ -28,6 +29,7 @@ fn records(broker: &Broker, topic: &str) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// Every case shares one broker (starting one takes seconds), hence the length.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_puts_the_checked_model_on_the_topic_under_its_role() {
     let broker = Broker::start();
@@ -93,14 +95,14 @@ async fn publish_puts_the_checked_model_on_the_topic_under_its_role() {
     let (role, bytes) = &records[0];
     assert_eq!(role, "live");
     assert_eq!(
-        Model::from_bytes(std::path::Path::new("record"), bytes)
+        Model::from_bytes(Path::new("record"), bytes)
             .unwrap()
             .model_version,
         original.model_version
     );
     let (role, bytes) = &records[1];
     assert_eq!(role, "shadow");
-    let shadow = Model::from_bytes(std::path::Path::new("record"), bytes).unwrap();
+    let shadow = Model::from_bytes(Path::new("record"), bytes).unwrap();
     assert_eq!(shadow.thresholds.block, 0.95);
     assert_eq!(shadow.thresholds.review, original.thresholds.review);
     assert_ne!(shadow.model_version, original.model_version);
@@ -126,37 +128,37 @@ async fn publish_puts_the_checked_model_on_the_topic_under_its_role() {
         "{err}"
     );
 
-    // A rule set, checked as a replica checks it, keyed by its name.
+    rule_sets_are_checked_and_keyed_by_name(&broker, dir.path()).await;
+}
+
+/// A rule set, checked as a replica checks it, lands keyed by its name; a bad one stops with one
+/// line and never reaches the topic.
+async fn rule_sets_are_checked_and_keyed_by_name(broker: &Broker, dir: &Path) {
     let rules_topic = unique_topic("rules");
     broker.create_topics(&[(&rules_topic, 1)]).await;
-    let seed =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/rules/default.json");
-    let run = trainer(&[
-        "publish",
-        "--brokers",
-        &bootstrap,
-        "--topic",
-        &rules_topic,
-        "--rules",
-        seed.to_str().unwrap(),
-    ]);
+    let bootstrap = broker.bootstrap();
+    let publish = |rules: &Path| {
+        trainer(&[
+            "publish",
+            "--brokers",
+            &bootstrap,
+            "--topic",
+            &rules_topic,
+            "--rules",
+            rules.to_str().unwrap(),
+        ])
+    };
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/rules/default.json");
+    let run = publish(&seed);
     assert!(run.status.success(), "{}", stderr(&run));
     assert!(String::from_utf8_lossy(&run.stdout)
         .starts_with("published rule set default version 1 (1 rules)"));
-    let bad = dir.path().join("bad.json");
+    let bad = dir.join("bad.json");
     std::fs::write(&bad, r#"{"name":"default","version":2,"rules":[]}x"#).unwrap();
-    let run = trainer(&[
-        "publish",
-        "--brokers",
-        &bootstrap,
-        "--topic",
-        &rules_topic,
-        "--rules",
-        bad.to_str().unwrap(),
-    ]);
+    let run = publish(&bad);
     assert!(!run.status.success());
     assert_eq!(stderr(&run).trim().lines().count(), 1, "{}", stderr(&run));
-    let rules_records = self::records(&broker, &rules_topic);
+    let rules_records = self::records(broker, &rules_topic);
     assert_eq!(rules_records.len(), 1);
     assert_eq!(rules_records[0].0, "default");
 }

@@ -1,4 +1,4 @@
-//! Draws the reliability diagram: in each probability bin, the mean predicted probability against
+//! The reliability diagram (`MODEL.reliability.svg`): in each probability bin, the mean predicted probability against
 //! the fraud rate observed there (weighted to the natural rate), for the forest's raw score and for
 //! the calibrated probability, beside the diagonal a calibrated model follows.
 
@@ -7,11 +7,10 @@ use std::path::Path;
 use anyhow::Context;
 use plotters::prelude::*;
 
-use crate::plot;
-use crate::report::Reliability;
+use super::{draw_diagonal, unit_chart, FONT};
+use crate::metrics::Reliability;
 
 const SIZE: (u32, u32) = (640, 560);
-const FONT: &str = "sans-serif";
 const RAW_COLOR: RGBColor = RGBColor(200, 30, 30);
 const CALIBRATED_COLOR: RGBColor = RGBColor(30, 90, 200);
 
@@ -36,13 +35,13 @@ fn render(title: &str, raw: &Reliability, calibrated: &Reliability) -> anyhow::R
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = plot::unit_chart(
+        let mut chart = unit_chart(
             &root,
             title,
             "mean predicted probability (10 bins)",
             "observed fraud rate (natural rate)",
         )?;
-        plot::draw_diagonal(&mut chart)?;
+        draw_diagonal(&mut chart)?;
         for (name, reliability, color) in [
             ("raw forest score", raw, RAW_COLOR),
             ("calibrated probability", calibrated, CALIBRATED_COLOR),
@@ -83,21 +82,12 @@ fn render(title: &str, raw: &Reliability, calibrated: &Reliability) -> anyhow::R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluation::tests::row;
+    use crate::metrics::fixtures::{calibrated, overconfident};
 
     #[test]
     fn the_diagram_shows_both_curves_and_their_errors() {
-        let rows = [
-            row(0.9, true, 1.0),
-            row(0.9, false, 4.0),
-            row(0.05, false, 10.0),
-        ];
-        let raw = Reliability::measure(&rows);
-        let calibrated = Reliability::measure(&[
-            row(0.2, true, 1.0),
-            row(0.2, false, 4.0),
-            row(0.0, false, 10.0),
-        ]);
+        let raw = Reliability::measure(&overconfident());
+        let calibrated = Reliability::measure(&calibrated());
         let svg = render("test", &raw, &calibrated).unwrap();
         assert!(svg.contains("<svg"));
         assert!(svg.contains(&format!("ECE {:.4}", raw.expected_calibration_error)));

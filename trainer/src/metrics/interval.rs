@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 
-use crate::evaluation::{Confusion, Scored};
+use super::{Confusion, Scored};
 
 /// The normal quantile of a two-sided 95 % interval.
 const Z: f64 = 1.959_963_984_540_054;
@@ -100,7 +100,7 @@ fn wilson(p: f64, n: f64) -> Interval {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluation::tests::row;
+    use crate::metrics::fixtures::row;
 
     #[test]
     fn wilson_matches_the_textbook_and_bounds_zero_counts() {
@@ -121,7 +121,7 @@ mod tests {
         // 100 frauds all flagged; 1,000 legit rows of weight 256.2, none flagged.
         let mut rows: Vec<Scored> = (0..100).map(|_| row(0.99, true, 1.0)).collect();
         rows.extend((0..1_000).map(|_| row(0.01, false, 256.2)));
-        let confusion = crate::evaluation::confusion_at(&rows, 0.5);
+        let confusion = crate::metrics::confusion_at(&rows, 0.5);
         assert_eq!(confusion.precision(), 1.0);
         let i = Intervals::of(&rows, &confusion);
         assert_eq!(i.false_positive_rate.low, 0.0);

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::evaluate::Prediction;
+use super::Prediction;
 
 /// The header line.
 const HEADER: &[u8] = b"row,probability,decision,is_fraud\n";

@@ -1,5 +1,8 @@
 //! `aegis-trainer evaluate`: scores every row of a PaySim CSV, in input order, with a model artifact
-//! exactly as the scorer does, and reports its quality.
+//! exactly as the scorer does, and reports its quality (and, with `--predictions`, writes every
+//! prediction to a CSV file).
+
+mod predictions_csv;
 
 use std::path::Path;
 
@@ -10,8 +13,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::dataset::byte_bar;
-use crate::evaluation::Scored;
-use crate::report::{weight, Quality, Reliability};
+use crate::metrics::{weight, Quality, Reliability, Scored};
 use crate::EvaluateArgs;
 
 /// What `--json` prints: the design's contract fields first (precision and recall at BLOCK).
@@ -52,12 +54,14 @@ pub struct Prediction {
     pub step: i32,
 }
 
+/// Runs `evaluate`: scores the file, writes `--predictions` if asked, warns about rows from steps
+/// the model has seen, and prints the figures (a table, or one JSON object with `--json`).
 pub fn run(args: &EvaluateArgs) -> Result<()> {
     crate::check_legit_weight(args.legit_weight)?;
     let model = Model::load(&args.model)?;
     let predictions = predict(&model, &args.data)?;
     if let Some(path) = &args.predictions {
-        crate::predictions::write(path, &predictions)?;
+        predictions_csv::write(path, &predictions)?;
     }
     let scored: Vec<Scored> = predictions
         .iter()

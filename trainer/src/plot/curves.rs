@@ -1,15 +1,16 @@
-//! Draws the model's precision–recall and ROC curves side by side into one SVG file, with the
-//! chosen operating points (BLOCK, REVIEW) marked. Long curves are thinned so the file stays small.
+//! The PR/ROC picture (`MODEL.curves.svg`): the model's precision–recall and ROC curves side by
+//! side, with the chosen operating points (BLOCK, REVIEW) marked. Long curves are thinned so the
+//! file stays small.
 
 use std::path::Path;
 
 use anyhow::Context;
-use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::evaluation::CurvePoint;
+use super::{draw_diagonal, unit_chart, Chart, FONT};
+use crate::metrics::CurvePoint;
 
 /// Size of the picture in pixels: two panels side by side.
 const SIZE: (u32, u32) = (1200, 520);
@@ -23,7 +24,6 @@ const MARKER_COLORS: [RGBColor; 4] = [
     RGBColor(120, 60, 170),
 ];
 const CURVE_COLOR: RGBColor = RGBColor(30, 90, 200);
-const FONT: &str = "sans-serif";
 
 /// A threshold the model is run at, to be marked on both curves.
 #[derive(Clone, Copy, Debug)]
@@ -40,7 +40,7 @@ pub struct OperatingPoint<'a> {
 
 /// Writes `path` as an SVG: the PR curve (left, AP in its caption) and the ROC curve with a chance
 /// diagonal (right, AUC in its caption), under `title`, with each of `operating` marked and
-/// labelled on both. `points` are as [`crate::evaluation::curve`] returns them, thresholds
+/// labelled on both. `points` are as [`crate::metrics::curve`] returns them, thresholds
 /// descending.
 pub fn draw_curves(
     path: &Path,
@@ -68,39 +68,23 @@ fn render(
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        draw_panels(&root, title, &points, average_precision, roc_auc, operating)?;
+        root.fill(&WHITE)?;
+        let body = root.titled(title, (FONT, 24))?;
+        let (left, right) = body.split_horizontally(SIZE.0 / 2);
+        let pr_caption = format!("Precision-recall curve (AP = {average_precision:.4})");
+        let pr_marks = operating.iter().map(|op| (op.recall, op.precision));
+        let pr = Panel::new(&pr_caption, "recall", "precision");
+        let pr_path = precision_recall_path(&points);
+        pr.draw(&left, pr_path, false, pr_marks, operating)?;
+        let roc_caption = format!("ROC curve (AUC = {roc_auc:.4})");
+        let roc_marks = operating
+            .iter()
+            .map(|op| (op.false_positive_rate, op.recall));
+        let roc = Panel::new(&roc_caption, "false positive rate", "true positive rate");
+        roc.draw(&right, roc_path(&points), true, roc_marks, operating)?;
         root.present()?;
     }
     Ok(svg)
-}
-
-fn draw_panels(
-    root: &DrawingArea<SVGBackend, Shift>,
-    title: &str,
-    points: &[CurvePoint],
-    average_precision: f64,
-    roc_auc: f64,
-    operating: &[OperatingPoint],
-) -> anyhow::Result<()> {
-    root.fill(&WHITE)?;
-    let body = root.titled(title, (FONT, 24))?;
-    let (left, right) = body.split_horizontally(SIZE.0 / 2);
-    let pr_caption = format!("Precision-recall curve (AP = {average_precision:.4})");
-    let pr_marks = operating.iter().map(|op| (op.recall, op.precision));
-    let pr = Panel::new(&pr_caption, "recall", "precision");
-    pr.draw(
-        &left,
-        precision_recall_path(points),
-        false,
-        pr_marks,
-        operating,
-    )?;
-    let roc_caption = format!("ROC curve (AUC = {roc_auc:.4})");
-    let roc_marks = operating
-        .iter()
-        .map(|op| (op.false_positive_rate, op.recall));
-    let roc = Panel::new(&roc_caption, "false positive rate", "true positive rate");
-    roc.draw(&right, roc_path(points), true, roc_marks, operating)
 }
 
 /// The text around one chart.
@@ -140,41 +124,6 @@ impl<'a> Panel<'a> {
         }
         Ok(())
     }
-}
-
-/// The chart type of every panel: linear axes over [0, 1].
-pub(crate) type Chart<'a, 'b> =
-    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
-
-/// A captioned chart over [0, 1] × [0, 1] with labelled axes, as every Aegis picture draws.
-pub(crate) fn unit_chart<'a, 'b>(
-    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
-    caption: &str,
-    x_label: &str,
-    y_label: &str,
-) -> anyhow::Result<Chart<'a, 'b>> {
-    let mut chart = ChartBuilder::on(area)
-        .caption(caption, (FONT, 20))
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(55)
-        .build_cartesian_2d(0.0..1.0, 0.0..1.02)?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .axis_desc_style((FONT, 16))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()?;
-    Ok(chart)
-}
-
-/// The dashed y = x line: chance on a ROC curve, perfect calibration on a reliability diagram.
-pub(crate) fn draw_diagonal(chart: &mut Chart) -> anyhow::Result<()> {
-    let diagonal = [(0.0, 0.0), (1.0, 1.0)];
-    let style = BLACK.mix(0.5).stroke_width(1);
-    chart.draw_series(DashedLineSeries::new(diagonal, 6, 4, style))?;
-    Ok(())
 }
 
 /// Draws a filled circle at `at` with `label` beside it, left of the mark near the right edge.

@@ -1,21 +1,19 @@
-//! Fitting with smartcore and compiling the result.
-//!
-//! Trees are grown one smartcore forest of one tree at a time — tree `i` seeded with `seed + i` —
-//! on all cores, so progress can be reported per tree and the result does not depend on thread
-//! timing. smartcore keeps its nodes private; its serde form exposes them, and [`compile`] reads
-//! that form.
+//! Growing the trees with smartcore: one smartcore forest of one tree at a time — tree `i` seeded
+//! with `seed + i` — on all cores, so progress can be reported per tree and the result does not
+//! depend on thread timing.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use serde::Deserialize;
 use smartcore::ensemble::random_forest_regressor::{
     RandomForestRegressor, RandomForestRegressorParameters,
 };
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 use aegis_core::features::{Features, N_FEATURES};
-use aegis_core::forest::{CompiledForest, ForestParams, ForestShapeError, Node};
+use aegis_core::forest::{CompiledForest, ForestParams, ForestShapeError};
+
+use super::compile::smartcore_trees;
 
 /// smartcore's forest, as Aegis instantiates it: f64 features, f64 targets (0/1 labels).
 pub type SmartcoreForest = RandomForestRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>;
@@ -45,32 +43,16 @@ impl From<ForestShapeError> for FitError {
     }
 }
 
-/// Sample weights that balance the classes of 0/1 `labels`: each fraud weighs (legit rows / fraud
-/// rows) and each legit row 1, so a weighted bootstrap sample is about half fraud. All ones when a
-/// class is missing.
-pub fn balanced_weights(labels: &[f64]) -> Vec<f64> {
-    let frauds = labels.iter().filter(|&&y| y > 0.5).count();
-    let fraud_weight = if frauds == 0 || frauds == labels.len() {
-        1.0
-    } else {
-        (labels.len() - frauds) as f64 / frauds as f64
-    };
-    labels
-        .iter()
-        .map(|&y| if y > 0.5 { fraud_weight } else { 1.0 })
-        .collect()
-}
-
 /// A fitted forest: one smartcore forest per tree, kept so tests can compare the compiled form
 /// against smartcore's own `predict`.
 pub struct FittedForest {
     trees: Vec<SmartcoreForest>,
 }
 
-/// Fits a forest of regression trees on 0/1 `labels` with per-row `weights` (bootstrap samples are
-/// drawn in proportion to the weights, which is how classes are balanced). `on_tree` is called
+/// Grows a forest of regression trees on 0/1 `labels` with per-row `weights` (bootstrap samples
+/// are drawn in proportion to the weights, which is how classes are balanced). `on_tree` is called
 /// once per finished tree, from any thread.
-pub fn fit(
+pub fn grow(
     rows: &[Features],
     labels: &[f64],
     weights: &[f64],
@@ -104,7 +86,7 @@ pub fn fit(
                 if tree >= params.trees {
                     break;
                 }
-                let result = fit_one(&x, &y, weights, &params, tree);
+                let result = grow_one(&x, &y, weights, &params, tree);
                 if let Ok(mut slot) = slots[tree].lock() {
                     *slot = Some(result);
                 }
@@ -125,7 +107,7 @@ pub fn fit(
     Ok(FittedForest { trees })
 }
 
-fn fit_one(
+fn grow_one(
     x: &DenseMatrix<f64>,
     y: &Vec<f64>,
     weights: &[f64],
@@ -179,75 +161,4 @@ impl FittedForest {
         let n = self.trees.len() as f64;
         Ok(sums.into_iter().map(|s| s / n).collect())
     }
-}
-
-/// smartcore 0.7's serde form of a forest regressor (only the fields compiling needs).
-#[derive(Deserialize)]
-struct SerdeRegressor {
-    forest_regressor: Option<SerdeForest>,
-}
-
-#[derive(Deserialize)]
-struct SerdeForest {
-    trees: Option<Vec<SerdeTree>>,
-}
-
-#[derive(Deserialize)]
-struct SerdeTree {
-    nodes: Vec<SerdeNode>,
-}
-
-#[derive(Deserialize)]
-struct SerdeNode {
-    output: f64,
-    split_feature: usize,
-    split_value: Option<f64>,
-    true_child: Option<usize>,
-    false_child: Option<usize>,
-}
-
-/// Reads the trees out of one smartcore forest, as node lists with tree-local indices.
-pub fn compile(forest: &SmartcoreForest) -> Result<CompiledForest, FitError> {
-    Ok(CompiledForest::from_trees(
-        N_FEATURES,
-        &smartcore_trees(forest)?,
-    )?)
-}
-
-fn smartcore_trees(forest: &SmartcoreForest) -> Result<Vec<Vec<Node>>, FitError> {
-    let value = serde_json::to_value(forest).map_err(|e| FitError::Compile(e.to_string()))?;
-    let regressor: SerdeRegressor =
-        serde_json::from_value(value).map_err(|e| FitError::Compile(e.to_string()))?;
-    let trees = regressor
-        .forest_regressor
-        .and_then(|f| f.trees)
-        .ok_or_else(|| FitError::Compile("the forest has not been fitted".into()))?;
-    trees.into_iter().map(|t| convert_tree(t.nodes)).collect()
-}
-
-fn convert_tree(nodes: Vec<SerdeNode>) -> Result<Vec<Node>, FitError> {
-    let local = |i: usize| {
-        u32::try_from(i).map_err(|_| FitError::Compile(format!("node index {i} too large")))
-    };
-    nodes
-        .into_iter()
-        .map(|n| {
-            let (left, right, threshold) = match (n.true_child, n.false_child, n.split_value) {
-                (Some(l), Some(r), Some(t)) => (local(l)?, local(r)?, t),
-                (None, None, _) => (0, 0, 0.0),
-                _ => {
-                    return Err(FitError::Compile(
-                        "a node has one child or no split value".into(),
-                    ))
-                }
-            };
-            Ok(Node {
-                feature: local(n.split_feature)?,
-                threshold,
-                left,
-                right,
-                value: n.output,
-            })
-        })
-        .collect()
 }

@@ -1,0 +1,262 @@
+//! One publishing run, from a connected [`Publisher`] to the final flush: its state is a [`Pump`],
+//! and [`Pump::run`] takes its steps in order — send the source's transactions at the pace asked
+//! (with the labels that come due between them), publish the labels still waiting, flush, sum up.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aegis_core::avro::{AvroCodec, Framing};
+use aegis_core::{Label, Transaction};
+use anyhow::{Context, Result};
+use tokio_util::sync::CancellationToken;
+
+use crate::labels::{self, LabelPlan, Labelled, PendingLabel, PendingLabels};
+use crate::metrics::Counters;
+use crate::pace::Pacer;
+use crate::progress::Progress;
+use crate::publish::{Publisher, Sent};
+use crate::{ProducerConfig, Summary};
+
+/// How long the final flush may take; what is unacknowledged then counts as failed.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the run's records are framed in Avro (`--schema-registry-url` or not).
+#[derive(Clone, Copy, Debug)]
+pub struct Framings {
+    /// Of transactions.
+    pub transactions: Framing,
+    /// Of labels.
+    pub labels: Framing,
+}
+
+/// Counter values when the run started: the summary counts what the run added to them.
+struct Baseline {
+    delivered: u64,
+    labels_sent: u64,
+    labels_delivered: u64,
+    labels_withheld: u64,
+}
+
+impl Baseline {
+    fn of(counters: &Counters) -> Baseline {
+        Baseline {
+            delivered: counters.delivered.get(),
+            labels_sent: counters.labels_sent.get(),
+            labels_delivered: counters.labels_delivered.get(),
+            labels_withheld: counters.labels_withheld.get(),
+        }
+    }
+}
+
+/// The state of one publishing run. Only [`Pump::run`]'s thread touches it.
+pub struct Pump {
+    /// Where records go; flushed when the run ends.
+    publisher: Publisher,
+    /// The stop request: no more transactions are sent, the labels still waiting are published at
+    /// once, then the run flushes.
+    cancel: CancellationToken,
+    /// Shared with `/metrics` and the progress bar; the delivery reports update them too.
+    counters: Arc<Counters>,
+    /// The counters when the run started.
+    before: Baseline,
+    /// `--simulate`: a transaction's step is the simulated hour, and its label's source
+    /// `simulation` (else `replay`).
+    simulate: bool,
+    /// How transactions and labels are framed.
+    framings: Framings,
+    /// `--label-delay` and `--label-share`; `None`: no labels are published.
+    label_plan: Option<LabelPlan>,
+    /// Labels waiting for their delay, in the order they come due.
+    pending: PendingLabels,
+    /// When each transaction may go (`--rate`) and when the run ends (`--duration`).
+    pacer: Pacer,
+    /// The bar on stderr and the rate gauge.
+    progress: Progress,
+    /// Transactions enqueued so far.
+    sent: u64,
+    /// The encoded transaction, reused from one to the next.
+    tx_buf: Vec<u8>,
+    /// The encoded label, reused from one to the next.
+    label_buf: Vec<u8>,
+}
+
+impl Pump {
+    /// A run on `publisher`, starting now (the pace counts from here), towards `total`
+    /// transactions if that is known.
+    pub fn new(
+        config: &ProducerConfig,
+        publisher: Publisher,
+        framings: Framings,
+        counters: Arc<Counters>,
+        total: Option<u64>,
+        cancel: &CancellationToken,
+    ) -> Pump {
+        let before = Baseline::of(&counters);
+        let progress = Progress::new(config.progress, total, counters.clone());
+        let pacer = Pacer::new(config.rate, config.duration.map(Duration::from_secs_f64));
+        Pump {
+            publisher,
+            cancel: cancel.clone(),
+            counters,
+            before,
+            simulate: config.simulate,
+            framings,
+            label_plan: config.label_plan(),
+            pending: PendingLabels::default(),
+            pacer,
+            progress,
+            sent: 0,
+            tx_buf: Vec::with_capacity(256),
+            label_buf: Vec::with_capacity(128),
+        }
+    }
+
+    /// Sends `source` until it ends, the pace says stop or a stop request comes; publishes the
+    /// labels still waiting; flushes (at most [`FLUSH_TIMEOUT`]) and returns what was done. An
+    /// error in sending or labelling is returned after the flush, saying how far the run got.
+    pub fn run(mut self, source: impl Iterator<Item = Transaction>) -> Result<Summary> {
+        let pumped = self.send_all(source);
+        let elapsed = self.pacer.window(self.sent);
+        self.progress.finish();
+        let labelled = self.publish_waiting_labels();
+        let summary = self.flush(elapsed);
+        pumped
+            .and(labelled)
+            .with_context(|| format!("stopped early ({summary})"))?;
+        Ok(summary)
+    }
+
+    /// Sends each transaction when the pacer says it is due, publishing first the labels that
+    /// have come due. `Ok` also when stopped.
+    fn send_all(&mut self, source: impl Iterator<Item = Transaction>) -> Result<()> {
+        for tx in source {
+            if !self.pacer.wait(self.sent, &self.cancel) {
+                break;
+            }
+            if !self.publish_due_labels()? {
+                break;
+            }
+            if self.send(tx)? == Sent::Stopped {
+                break;
+            }
+            self.progress.update(self.sent, self.pacer.elapsed());
+        }
+        Ok(())
+    }
+
+    /// Publishes every label due now; `Ok(false)`: stopped while waiting for room.
+    fn publish_due_labels(&mut self) -> Result<bool> {
+        while let Some(label) = self.pending.pop_due(Instant::now()) {
+            if !self.publish_label(label)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Stamps `tx` (event time now; with `--simulate`, the simulated hour as its step), sends it
+    /// and queues its label.
+    fn send(&mut self, mut tx: Transaction) -> Result<Sent> {
+        tx.event_time = aegis_core::clock::now_ms();
+        if self.simulate {
+            // Simulated hours since the start, as PaySim counts steps.
+            let hours = self.pacer.elapsed().as_secs() / 3600;
+            tx.step = i32::try_from(hours + 1).unwrap_or(i32::MAX);
+        }
+        self.tx_buf.clear();
+        AvroCodec::transaction()
+            .encode_into(&tx, self.framings.transactions, &mut self.tx_buf)
+            .with_context(|| format!("cannot encode transaction {}", tx.tx_id))?;
+        let sent = self
+            .publisher
+            .send(&tx.name_orig, &self.tx_buf, &self.cancel)?;
+        if sent == Sent::Enqueued {
+            self.sent += 1;
+            if let Some(plan) = &self.label_plan {
+                if self.pending.push(plan, &tx, Instant::now()) == Labelled::Withheld {
+                    self.counters.labels_withheld.inc();
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Publishes `label`, stamped now; `Ok(false)`: stopped while waiting for room.
+    fn publish_label(&mut self, label: PendingLabel) -> Result<bool> {
+        let value = Label {
+            tx_id: label.tx_id,
+            is_fraud: label.is_fraud,
+            labelled_at: aegis_core::clock::now_ms(),
+            source: Some(self.source_name().to_owned()),
+        };
+        self.label_buf.clear();
+        AvroCodec::label()
+            .encode_into(&value, self.framings.labels, &mut self.label_buf)
+            .with_context(|| format!("cannot encode the label of {}", value.tx_id))?;
+        let sent = self
+            .publisher
+            .send_label(&label.account, &self.label_buf, &self.cancel)?;
+        Ok(sent == Sent::Enqueued)
+    }
+
+    /// After the last transaction: the labels still waiting, as they come due, or all at once on
+    /// a stop request.
+    fn publish_waiting_labels(&mut self) -> Result<()> {
+        if !self.pending.is_empty() {
+            tracing::info!(
+                waiting = self.pending.len(),
+                "publishing the labels still waiting for their delay"
+            );
+        }
+        while let Some(due) = self.pending.next_due() {
+            let now = Instant::now();
+            if self.cancel.is_cancelled() || due <= now {
+                let label = self.pending.pop().context("a label is waiting")?;
+                // A stop request does not stop these: they are published early, not lost
+                // (unless the local queue is full and stays so).
+                if !self.publish_label(label)? {
+                    tracing::warn!(
+                        lost = self.pending.len() + 1,
+                        "stopped with the local queue full: labels still waiting are not published"
+                    );
+                    break;
+                }
+            } else {
+                std::thread::sleep((due - now).min(labels::MAX_SLEEP));
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes the publisher (every record is then counted as delivered or failed) and sums up
+    /// the run; `elapsed` is how long sending took.
+    fn flush(self, elapsed: Duration) -> Summary {
+        let flushing = Instant::now();
+        self.publisher.finish(FLUSH_TIMEOUT);
+        let (counters, before) = (&self.counters, &self.before);
+        let delivered = counters.delivered.get() - before.delivered;
+        let labels_sent = counters.labels_sent.get() - before.labels_sent;
+        let labels_delivered = counters.labels_delivered.get() - before.labels_delivered;
+        let summary = Summary {
+            sent: self.sent,
+            delivered,
+            failed: self.sent.saturating_sub(delivered),
+            elapsed,
+            flush: flushing.elapsed(),
+            labels_sent,
+            labels_failed: labels_sent.saturating_sub(labels_delivered),
+            labels_withheld: counters.labels_withheld.get() - before.labels_withheld,
+        };
+        counters.rate.set(summary.achieved_rate());
+        summary
+    }
+
+    /// What a label says it came from.
+    fn source_name(&self) -> &'static str {
+        if self.simulate {
+            "simulation"
+        } else {
+            "replay"
+        }
+    }
+}
