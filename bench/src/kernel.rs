@@ -50,13 +50,13 @@ pub fn run(args: &KernelArgs) -> Result<String> {
     let (mut rows_per_second, mut reference_rows_per_second) = (Vec::new(), Vec::new());
     for _ in 0..args.runs.max(1) {
         rows_per_second.push(throughput(args.seconds, rows.len(), || {
-            model.forest.predict_batch(black_box(&rows), &mut out);
+            model.forest().predict_batch(black_box(&rows), &mut out);
             black_box(&out);
         }));
         // The portable reference kernel (what the vectorised one replaced), for the record.
         reference_rows_per_second.push(throughput(args.seconds, rows.len(), || {
             model
-                .forest
+                .forest()
                 .predict_batch_reference(black_box(&rows), &mut reference);
             black_box(&reference);
         }));
@@ -84,9 +84,9 @@ pub fn run(args: &KernelArgs) -> Result<String> {
 
     Ok(json!({
         "rows": rows.len(),
-        "trees": model.forest.n_trees(),
-        "nodes": model.forest.n_nodes(),
-        "scoring_nodes": model.forest.n_scoring_nodes(),
+        "trees": model.forest().n_trees(),
+        "nodes": model.forest().n_nodes(),
+        "scoring_nodes": model.forest().n_scoring_nodes(),
         "batch_rows_per_second": rows_per_second,
         "reference_rows_per_second": reference_rows_per_second,
         "single_p50_us": p50,

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use aegis_core::features::{Features, FEATURE_NAMES};
 use aegis_core::Model;
-use aegis_trainer::{dataset, sources, split, train};
+use aegis_trainer::{dataset, sources, split};
 use anyhow::{ensure, Context, Result};
 use clap::Args;
 use serde_json::json;
@@ -27,17 +27,17 @@ pub struct TrainArgs {
 
 pub fn run(args: &TrainArgs) -> Result<String> {
     let model = Model::load(&args.model)?;
-    let params = model.training.params;
-    let data = dataset::read(&sources::of_model(&model.training))?;
+    let params = model.training().params;
+    let data = dataset::read(&sources::of_model(model.training()))?;
     let parts = split::by_step(&data.rows)?;
 
     let mut seconds = Vec::new();
     let mut same_forest = true;
     for _ in 0..args.runs.max(1) {
         let started = Instant::now();
-        let forest = train::fit(&data, &parts.fit, &params)?;
+        let forest = aegis_trainer::fit::on_part(&data, &parts.fit, &params)?;
         seconds.push(started.elapsed().as_secs_f64());
-        same_forest &= forest.nodes() == model.forest.nodes();
+        same_forest &= forest.nodes() == model.forest().nodes();
     }
 
     std::fs::create_dir_all(&args.export)
@@ -70,11 +70,11 @@ pub fn run(args: &TrainArgs) -> Result<String> {
         "max_depth": params.max_depth,
         "min_samples_leaf": params.min_samples_leaf,
         "features_per_split": params.features_per_split,
-        "nodes": model.forest.n_nodes(),
-        "forest_depth": model.forest.max_depth(),
+        "nodes": model.forest().n_nodes(),
+        "forest_depth": model.forest().max_depth(),
         "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
-        "review_threshold": model.thresholds.review,
-        "block_threshold": model.thresholds.block,
+        "review_threshold": model.thresholds().review,
+        "block_threshold": model.thresholds().block,
     })
     .to_string())
 }

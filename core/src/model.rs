@@ -138,24 +138,64 @@ pub enum ModelError {
     },
 }
 
-/// A trained model, ready to score.
+/// A trained model, ready to score. Its fields are private: a model is made by
+/// [`Model::new`] or read by [`Model::load`], and changed only by [`Model::with_thresholds`], so
+/// its `model_version` always names its content.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Model {
     /// Artifact format version.
-    pub format_version: u32,
+    format_version: u32,
     /// Content hash of features, thresholds and forest: the same model always has the same version.
-    pub model_version: String,
+    model_version: String,
     /// Names of the features the forest's tests refer to, in index order.
-    pub features: Vec<String>,
+    features: Vec<String>,
     /// The decision thresholds chosen at training time.
-    pub thresholds: Thresholds,
+    thresholds: Thresholds,
     /// How the model was trained.
-    pub training: TrainingSummary,
+    training: TrainingSummary,
     /// The forest, compiled for scoring.
-    pub forest: CompiledForest,
+    forest: CompiledForest,
     /// The map from the forest's raw score to a calibrated probability; `None` in format-1 files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub calibration: Option<Calibration>,
+    calibration: Option<Calibration>,
+}
+
+impl Model {
+    /// The artifact format it was read from (this build writes [`FORMAT_VERSION`]).
+    pub fn format_version(&self) -> u32 {
+        self.format_version
+    }
+
+    /// The content hash of its features, thresholds, forest and calibration: the same model
+    /// always has the same version, and another model another.
+    pub fn model_version(&self) -> &str {
+        &self.model_version
+    }
+
+    /// The names of the features the forest's tests refer to, in index order.
+    pub fn features(&self) -> &[String] {
+        &self.features
+    }
+
+    /// Its REVIEW and BLOCK thresholds (calibrated probabilities).
+    pub fn thresholds(&self) -> Thresholds {
+        self.thresholds
+    }
+
+    /// How it was trained, and how good it was on held-out steps.
+    pub fn training(&self) -> &TrainingSummary {
+        &self.training
+    }
+
+    /// The forest, compiled for scoring.
+    pub fn forest(&self) -> &CompiledForest {
+        &self.forest
+    }
+
+    /// The map from the forest's raw score to a calibrated probability (`None` in format 1).
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
+    }
 }
 
 /// The model's answer for one transaction.

@@ -20,18 +20,19 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Counters;
 
-/// Aegis's producer settings; any of them can be overridden with `-X key=value`.
-pub const DEFAULTS: [(&str, &str); 5] = [
-    ("enable.idempotence", "true"),
-    ("acks", "all"),
-    ("compression.type", "lz4"),
-    // Idempotent, librdkafka busy-loops while a partition has its five requests in flight and its
-    // next batch is ready (bench/repro/idempotent-spin.sh): with 5 ms that took 0.67 of a core at
-    // 4,000 tx/s on the local broker; 20 ms lets batches fill instead (docs/benchmarks.md).
-    ("linger.ms", "20"),
-    // A few seconds of traffic at 50k/s: beyond that, sends wait for the broker.
-    ("queue.buffering.max.messages", "200000"),
-];
+/// Aegis's producer settings: reliable ([`kafka::Settings::reliable_producer`]), lz4-compressed,
+/// with the tuning below; any of them can be overridden with `-X key=value`.
+pub fn settings() -> kafka::Settings {
+    kafka::Settings::reliable_producer()
+        .set("compression.type", "lz4")
+        // Idempotent, librdkafka busy-loops while a partition has its five requests in flight and
+        // its next batch is ready (bench/repro/idempotent-spin.sh): with 5 ms that took 0.67 of a
+        // core at 4,000 tx/s on the local broker; 20 ms lets batches fill instead
+        // (docs/benchmarks.md).
+        .set("linger.ms", 20)
+        // A few seconds of traffic at 50k/s: beyond that, sends wait for the broker.
+        .set("queue.buffering.max.messages", 200_000)
+}
 
 /// How long to wait between two tries of a record the full local queue refused.
 const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(1);
@@ -125,7 +126,7 @@ impl Publisher {
     /// Checks, waiting up to `timeout` (`--connect-timeout`) as the scorer does, that the brokers
     /// answer and know `topic` — an unreachable broker or a missing topic is one clear error at
     /// the start, not a queue of messages that time out minutes later — then creates the producer
-    /// ([`DEFAULTS`], then `-X` properties). With `labels_topic` (`--label-delay`), that topic
+    /// ([`settings`], then `-X` properties). With `labels_topic` (`--label-delay`), that topic
     /// must exist too. `Ok(None)`: `cancel` fired while waiting.
     pub fn connect(
         brokers: &str,
@@ -143,7 +144,8 @@ impl Publisher {
             return Ok(None);
         }
         let producer: ThreadedProducer<Reports> =
-            kafka::client_config(brokers, &DEFAULTS, properties)
+            settings()
+                .client_config(brokers, properties)
                 .create_with_context(Reports {
                     counters: counters.clone(),
                     labels_topic: labels_topic.map(str::to_owned),

@@ -212,14 +212,14 @@ impl Metrics {
     fn show_live_model(&self, model: &Model) {
         self.model_info.reset();
         self.model_info
-            .with_label_values(&[&model.model_version])
+            .with_label_values(&[&model.model_version()])
             .set(1.0);
         self.thresholds
             .with_label_values(&["REVIEW"])
-            .set(model.thresholds.review);
+            .set(model.thresholds().review);
         self.thresholds
             .with_label_values(&["BLOCK"])
-            .set(model.thresholds.block);
+            .set(model.thresholds().block);
     }
 
     /// A model from the models topic was installed in `role` at `now_ms`.
@@ -235,7 +235,7 @@ impl Metrics {
             Role::Shadow => {
                 self.shadow_model_info.reset();
                 self.shadow_model_info
-                    .with_label_values(&[&model.model_version])
+                    .with_label_values(&[&model.model_version()])
                     .set(1.0);
             }
         }

@@ -115,13 +115,13 @@ impl SlotView {
     fn of(installed: &Installed) -> SlotView {
         let m = &installed.model;
         SlotView {
-            model_version: m.model_version.clone(),
+            model_version: m.model_version().to_owned(),
             arrived_at: installed.arrived_at,
             origin: installed.origin.clone(),
-            review_threshold: m.thresholds.review,
-            block_threshold: m.thresholds.block,
+            review_threshold: m.thresholds().review,
+            block_threshold: m.thresholds().block,
             calibrated: m.is_calibrated(),
-            trained_at: m.training.trained_at,
+            trained_at: m.training().trained_at,
         }
     }
 }

@@ -108,8 +108,8 @@ impl ReplicaState {
 /// thresholds ([`Model::with_thresholds`]); fails with one line on a bad file or flag.
 pub fn load_model(config: &ScorerConfig) -> Result<Model> {
     let model = Model::load(&config.model)?;
-    let review = config.review_threshold.unwrap_or(model.thresholds.review);
-    let block = config.block_threshold.unwrap_or(model.thresholds.block);
+    let review = config.review_threshold.unwrap_or(model.thresholds().review);
+    let block = config.block_threshold.unwrap_or(model.thresholds().block);
     let thresholds =
         Thresholds::new(review, block).context("--review-threshold / --block-threshold")?;
     Ok(model.with_thresholds(thresholds))

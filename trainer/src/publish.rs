@@ -90,8 +90,8 @@ pub fn run(args: &PublishArgs) -> Result<()> {
     let mut model = Model::load(path)?;
     if args.review_threshold.is_some() || args.block_threshold.is_some() {
         let thresholds = Thresholds::new(
-            args.review_threshold.unwrap_or(model.thresholds.review),
-            args.block_threshold.unwrap_or(model.thresholds.block),
+            args.review_threshold.unwrap_or(model.thresholds().review),
+            args.block_threshold.unwrap_or(model.thresholds().block),
         )
         .context("--review-threshold / --block-threshold")?;
         model = model.with_thresholds(thresholds);
@@ -104,9 +104,9 @@ pub fn run(args: &PublishArgs) -> Result<()> {
     let (partition, offset) = send(args, &topic, role.as_str(), &bytes, timeout)?;
     println!(
         "published {} (REVIEW >= {}, BLOCK >= {}) as {} to {topic} [partition {partition}, offset {offset}], {} bytes",
-        model.model_version,
-        model.thresholds.review,
-        model.thresholds.block,
+        model.model_version(),
+        model.thresholds().review,
+        model.thresholds().block,
         role,
         bytes.len()
     );

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod decide;
-// mod model; (with Model private fields)
+mod model;
 mod properties;
 
 use aegis_core::calibration::Calibration;

@@ -10,7 +10,9 @@ use crate::small_model;
 fn a_model_with_other_thresholds_has_another_version_that_names_its_content() {
     let model = small_model("version");
     let same = Thresholds::new(model.thresholds().review, model.thresholds().block).unwrap();
-    let moved = model.clone().with_thresholds(Thresholds::new(0.3, 0.95).unwrap());
+    let moved = model
+        .clone()
+        .with_thresholds(Thresholds::new(0.3, 0.95).unwrap());
     assert_ne!(moved.model_version(), model.model_version());
     assert_eq!(moved.thresholds(), Thresholds::new(0.3, 0.95).unwrap());
     // The same thresholds again: the same content, the same version.

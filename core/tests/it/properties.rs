@@ -521,9 +521,9 @@ proptest! {
         match load(&apply(bytes, &damage)) {
             // The flips missed everything that decides a score (say, the training summary).
             Ok(loaded) => {
-                prop_assert_eq!(&loaded.model_version, &model.model_version);
-                prop_assert_eq!(&loaded.forest, &model.forest);
-                prop_assert_eq!(loaded.thresholds, model.thresholds);
+                prop_assert_eq!(&loaded.model_version(), &model.model_version());
+                prop_assert_eq!(&loaded.forest(), &model.forest());
+                prop_assert_eq!(loaded.thresholds(), model.thresholds());
             }
             Err(error) => assert_one_line(&error)?,
         }
@@ -533,7 +533,7 @@ proptest! {
     fn a_rewritten_model_loads_unchanged_or_is_an_error(damage in damage()) {
         let (model, bytes) = saved_model();
         match load(&apply(bytes, &damage)) {
-            Ok(loaded) => prop_assert_eq!(&loaded.forest, &model.forest),
+            Ok(loaded) => prop_assert_eq!(&loaded.forest(), &model.forest()),
             Err(error) => assert_one_line(&error)?,
         }
     }
@@ -549,5 +549,5 @@ fn deeply_nested_json_does_not_overflow_the_stack() {
     bytes.extend(std::iter::repeat_n(b']', 100_000));
     bytes.push(b',');
     bytes.extend_from_slice(&saved_model().1[HEADER.len() + 1..]);
-    assert_eq!(load(&bytes).unwrap().forest, saved_model().0.forest);
+    assert_eq!(load(&bytes).unwrap().forest(), saved_model().0.forest());
 }

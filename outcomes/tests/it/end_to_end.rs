@@ -168,7 +168,7 @@ async fn every_labelled_transaction_gets_one_outcome_despite_a_sigkill_and_count
             (decision, is_fraud),
             "{outcome:?}"
         );
-        assert_eq!(outcome.model_version, model.model_version);
+        assert_eq!(outcome.model_version, model.model_version());
         assert!(
             outcome.labelled_at >= outcome.event_time + 1_000,
             "{outcome:?}"

@@ -104,13 +104,16 @@ async fn shadow_outcomes_are_measured_beside_the_live_ones_and_equal_evaluate() 
         .await
         .unwrap()
         .unwrap();
-    let shadow_version = Model::load(shadow_model()).unwrap().model_version;
+    let shadow_version = Model::load(shadow_model())
+        .unwrap()
+        .model_version()
+        .to_owned();
     let deadline = Instant::now() + Duration::from_secs(60);
     while replica.models.shadow().is_none() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let installed = replica.models.shadow().expect("shadow installed");
-    assert_eq!(installed.model_version, shadow_version);
+    assert_eq!(installed.model_version(), shadow_version);
 
     // The outcome service, in process, reading verdicts, labels and shadow verdicts.
     let http = format!("127.0.0.1:{}", free_port());
@@ -181,7 +184,7 @@ async fn shadow_outcomes_are_measured_beside_the_live_ones_and_equal_evaluate() 
     );
 
     // Only live outcomes are written, each with the live model's version.
-    let live_version = Model::load(model()).unwrap().model_version;
+    let live_version = Model::load(model()).unwrap().model_version().to_owned();
     let written = tokio::task::block_in_place(|| {
         read_outcomes(&broker, &topics.outcomes, Duration::from_secs(30), |o| {
             o.len() >= n

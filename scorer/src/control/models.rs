@@ -60,8 +60,11 @@ pub(super) fn apply(
     };
     let now = now_ms();
     let before = match role {
-        Role::Live => Some(replica.models.live().model_version.clone()),
-        Role::Shadow => replica.models.shadow().map(|m| m.model_version.clone()),
+        Role::Live => Some(replica.models.live().model_version().to_owned()),
+        Role::Shadow => replica
+            .models
+            .shadow()
+            .map(|m| m.model_version().to_owned()),
     };
     let origin = Origin::Topic {
         topic: message.topic().to_owned(),
@@ -78,7 +81,7 @@ pub(super) fn apply(
     );
     replica.metrics.model_installed(role, &model, now);
     tracing::info!(
-        record = %place, role = role.as_str(), model = %model.model_version,
+        record = %place, role = role.as_str(), model = %model.model_version(),
         previous = before.as_deref().unwrap_or("none"),
         "model installed"
     );

@@ -220,7 +220,7 @@ fn readyz(s: Arc<ReplicaState>) -> Response {
     let partitions = s.assignment.partitions();
     let body = Readiness {
         ready: !partitions.is_empty(),
-        model_version: s.models.live().model_version.clone(),
+        model_version: s.models.live().model_version().to_owned(),
         partitions,
     };
     let status = if body.ready {

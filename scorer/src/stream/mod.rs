@@ -86,7 +86,7 @@ impl Pipeline {
             .with_context(|| format!("cannot subscribe to {}", config.input_topic))?;
         tracing::info!(
             input = %config.input_topic, group = %config.group_id,
-            model = %replica.models.live().model_version,
+            model = %replica.models.live().model_version(),
             properties = %kafka::describe(&config.kafka.properties()),
             "scorer started"
         );

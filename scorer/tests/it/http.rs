@@ -46,7 +46,7 @@ async fn takeover_transfer_is_blocked_with_reasons() {
         verdict["event_time"].as_i64().unwrap() > 0,
         "event_time filled in"
     );
-    assert_eq!(verdict["model_version"], s.models.live().model_version);
+    assert_eq!(verdict["model_version"], s.models.live().model_version());
     assert_eq!(verdict["account"], "C1305486145");
 }
 
@@ -66,7 +66,7 @@ async fn arrays_score_in_order_with_the_stream_thresholds() {
     assert_eq!(verdicts[0]["decision"], "ALLOW");
     assert_eq!(verdicts[1]["decision"], "BLOCK");
     let p = verdicts[1]["fraud_probability"].as_f64().unwrap();
-    assert_eq!(s.models.live().thresholds.decide(p).as_str(), "BLOCK");
+    assert_eq!(s.models.live().thresholds().decide(p).as_str(), "BLOCK");
 }
 
 #[tokio::test]
@@ -178,7 +178,7 @@ async fn health_readiness_and_metrics_after_traffic() {
     }
     assert!(text.contains(&format!(
         "aegis_model_info{{model_version=\"{}\"}} 1",
-        replica.replica.models.live().model_version
+        replica.replica.models.live().model_version()
     )));
     replica.stop().await;
 }

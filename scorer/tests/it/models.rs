@@ -22,7 +22,7 @@ fn models() -> (Model, Model) {
     let b = a
         .clone()
         .with_thresholds(Thresholds::new(0.2, 0.9).unwrap());
-    assert_ne!(a.model_version, b.model_version);
+    assert_ne!(a.model_version(), b.model_version());
     (a, b)
 }
 
@@ -89,7 +89,7 @@ async fn a_published_model_replaces_the_live_one_between_batches_under_load() {
     replica.wait_for_partitions().await;
     assert_eq!(
         model_view(&replica).await["live"]["model_version"],
-        a.model_version
+        a.model_version()
     );
 
     // Steady load: 40 rounds of 50 transactions; B is published after round 10, a corrupt model
@@ -131,11 +131,11 @@ async fn a_published_model_replaces_the_live_one_between_batches_under_load() {
     for (partition, versions) in &by_partition {
         let first_b = versions
             .iter()
-            .position(|v| *v == b.model_version)
+            .position(|v| *v == b.model_version())
             .unwrap_or_else(|| panic!("partition {partition} never saw model B"));
         assert!(
-            versions[..first_b].iter().all(|v| *v == a.model_version)
-                && versions[first_b..].iter().all(|v| *v == b.model_version),
+            versions[..first_b].iter().all(|v| *v == a.model_version())
+                && versions[first_b..].iter().all(|v| *v == b.model_version()),
             "partition {partition}: {versions:?}"
         );
     }
@@ -143,7 +143,7 @@ async fn a_published_model_replaces_the_live_one_between_batches_under_load() {
     let late = verdicts["swap-1999"].model_version.clone();
     assert_eq!(
         (early, late),
-        (a.model_version.clone(), b.model_version.clone())
+        (a.model_version().to_owned(), b.model_version().to_owned())
     );
 
     // The swap and the refusals show in the metrics and in GET /v1/model.
@@ -154,13 +154,13 @@ async fn a_published_model_replaces_the_live_one_between_batches_under_load() {
     assert!(
         text.contains(&format!(
             "aegis_model_info{{model_version=\"{}\"}} 1",
-            b.model_version
-        )) && !text.contains(&format!("model_version=\"{}\"", a.model_version)),
+            b.model_version()
+        )) && !text.contains(&format!("model_version=\"{}\"", a.model_version())),
         "{text}"
     );
     assert!(text.contains("aegis_model_updates_total{outcome=\"refused\",role=\"unknown\"} 1"));
     let view = model_view(&replica).await;
-    assert_eq!(view["live"]["model_version"], b.model_version);
+    assert_eq!(view["live"]["model_version"], b.model_version());
     assert_eq!(view["live"]["origin"]["kind"], "topic");
     assert_eq!(view["live"]["block_threshold"], 0.9);
     assert!(view["shadow"].is_null());
@@ -188,7 +188,7 @@ async fn a_replica_started_later_scores_with_the_published_model() {
     assert!(
         verdicts
             .values()
-            .all(|v| v.model_version == b.model_version),
+            .all(|v| v.model_version == b.model_version()),
         "every verdict from the published model"
     );
     let view = model_view(&replica).await;
@@ -222,8 +222,8 @@ async fn a_shadow_model_is_scored_beside_the_live_one_and_only_measured() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(view["shadow"]["model_version"], shadow.model_version);
-    assert_eq!(view["live"]["model_version"], live.model_version);
+    assert_eq!(view["shadow"]["model_version"], shadow.model_version());
+    assert_eq!(view["live"]["model_version"], live.model_version());
 
     let mut txs = payments("shadow", 100);
     txs.push(transaction(
@@ -239,7 +239,7 @@ async fn a_shadow_model_is_scored_beside_the_live_one_and_only_measured() {
     assert_eq!(verdicts.len(), txs.len());
     assert!(verdicts
         .values()
-        .all(|v| v.model_version == live.model_version));
+        .all(|v| v.model_version == live.model_version()));
     let allowed = verdicts
         .values()
         .filter(|v| v.decision == aegis_core::Decision::Allow)
@@ -256,7 +256,7 @@ async fn a_shadow_model_is_scored_beside_the_live_one_and_only_measured() {
         let (v, _) = aegis_core::avro::AvroCodec::verdict()
             .decode(m.payload().unwrap())
             .unwrap();
-        assert_eq!(v.model_version, shadow.model_version);
+        assert_eq!(v.model_version, shadow.model_version());
         assert_eq!(v.decision, aegis_core::Decision::Block);
         assert_eq!(verdicts[&v.tx_id].account, v.account);
     }
@@ -266,7 +266,7 @@ async fn a_shadow_model_is_scored_beside_the_live_one_and_only_measured() {
     assert_eq!(metrics.shadow_agreement(Block, Block), 1);
     assert!(metrics.render().contains(&format!(
         "aegis_shadow_model_info{{model_version=\"{}\"}} 1",
-        shadow.model_version
+        shadow.model_version()
     )));
 
     // A tombstone retires the shadow: later transactions get no shadow verdict.
@@ -305,13 +305,13 @@ fn threshold_flags_make_a_model_whose_version_names_its_thresholds() {
         ..Pipeline::config_without_broker()
     };
     let overridden = aegis_scorer::load_model(&config).unwrap();
-    assert_eq!(overridden.thresholds.review, 0.3);
-    assert_ne!(overridden.model_version, from_file.model_version);
+    assert_eq!(overridden.thresholds().review, 0.3);
+    assert_ne!(overridden.model_version(), from_file.model_version());
     // The version is the one its content hashes to: the artifact reloads under it.
     let reloaded =
         Model::from_bytes(std::path::Path::new("overridden"), &overridden.to_bytes()).unwrap();
-    assert_eq!(reloaded.model_version, overridden.model_version);
+    assert_eq!(reloaded.model_version(), overridden.model_version());
     // Without overrides the model is the file's.
     let same = aegis_scorer::load_model(&Pipeline::config_without_broker()).unwrap();
-    assert_eq!(same.model_version, from_file.model_version);
+    assert_eq!(same.model_version(), from_file.model_version());
 }

@@ -56,7 +56,7 @@ async fn every_replayed_transaction_gets_exactly_one_verdict_equal_to_evaluate()
     assert_eq!(verdicts.len(), N, "distinct tx_ids");
     for (tx_id, verdict) in &verdicts {
         assert_eq!(verdict.decision, expected[tx_id], "{tx_id}: {verdict:?}");
-        assert_eq!(verdict.model_version, model.model_version);
+        assert_eq!(verdict.model_version, model.model_version());
         assert!(verdict.scored_at >= verdict.event_time);
     }
     let blocked = verdicts

@@ -71,11 +71,11 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
             weight: weight(p.is_fraud, args.legit_weight),
         })
         .collect();
-    let quality = Quality::measure(&scored, &model.thresholds);
+    let quality = Quality::measure(&scored, &model.thresholds());
     let reliability = Reliability::measure(&scored);
     let (seen_rows, seen_frauds) = predictions
         .iter()
-        .filter(|p| model.training.has_seen_step(p.step))
+        .filter(|p| model.training().has_seen_step(p.step))
         .fold((0, 0), |(rows, frauds), p| {
             (rows + 1, frauds + usize::from(p.is_fraud))
         });
@@ -94,9 +94,9 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
             precision: quality.block.precision,
             recall: quality.block.recall,
             f1: quality.block.f1,
-            model_version: &model.model_version,
+            model_version: model.model_version(),
             legit_weight: args.legit_weight,
-            thresholds: model.thresholds,
+            thresholds: model.thresholds(),
             calibrated: model.is_calibrated(),
             seen_rows,
             seen_frauds,
@@ -109,7 +109,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     } else {
         println!(
             "model {} on {}\n{}expected calibration error {:.4}, Brier score {:.5}{}",
-            model.model_version,
+            model.model_version(),
             args.data.display(),
             quality.table(),
             reliability.expected_calibration_error,
@@ -127,8 +127,8 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
 /// The warning for rows from steps the model has seen: how many, which steps, and what follows.
 fn seen_warning(model: &Model, rows: usize, frauds: usize, total: usize) -> String {
     let steps: Vec<String> = [
-        ("fitted on", model.training.fitted_steps),
-        ("thresholded on", model.training.threshold_steps),
+        ("fitted on", model.training().fitted_steps),
+        ("thresholded on", model.training().threshold_steps),
     ]
     .iter()
     .filter_map(|(what, range)| range.map(|r| format!("{what} steps {}–{}", r.first, r.last)))
@@ -160,7 +160,7 @@ pub fn predict(model: &Model, path: &Path) -> Result<Vec<Prediction>> {
         model.probabilities(rows, &mut probabilities[..rows.len()]);
         for (p, &probability) in predictions[start..].iter_mut().zip(&probabilities) {
             p.probability = probability;
-            p.decision = model.thresholds.decide(probability);
+            p.decision = model.thresholds().decide(probability);
         }
         rows.clear();
     };

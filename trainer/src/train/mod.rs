@@ -21,9 +21,6 @@ use crate::split::{self, Part, TimeSplit};
 use crate::TrainArgs;
 use report::{print_summary, CalibrationReport, ForestShape, ThresholdChoice, TrainReport};
 
-/// Fits on the fit part: [`crate::fit::on_part`], under the name `aegis-bench` calls it by.
-pub use crate::fit::on_part as fit;
-
 /// Runs `train`: every flag is checked before the data is read, and every figure printed comes
 /// from the test part, which neither fitting nor calibration nor threshold choice has seen.
 pub fn run(args: &TrainArgs) -> Result<()> {
@@ -51,8 +48,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         &tuning.calibration_report,
     )?;
     let report = TrainReport {
-        model_version: model.model_version.clone(),
-        trained_at: model.training.trained_at,
+        model_version: model.model_version().to_owned(),
+        trained_at: model.training().trained_at,
         data: files
             .iter()
             .map(|f| format!("{}:{}", f.path.display(), f.legit_weight))
@@ -205,7 +202,7 @@ fn draw_pictures(
     let reliability_path = beside(out, "reliability.svg");
     plot::draw_reliability(
         &reliability_path,
-        &format!("Aegis {} on test steps: reliability", model.model_version),
+        &format!("Aegis {} on test steps: reliability", model.model_version()),
         &calibration.raw,
         &calibration.calibrated,
     )?;
@@ -306,7 +303,7 @@ fn draw_curves(path: &Path, model: &Model, rows: &[Scored], test: &Quality) -> R
             false_positive_rate: test.review.confusion.false_positive_rate(),
         },
     ];
-    let title = format!("Aegis {} on test steps", model.model_version);
+    let title = format!("Aegis {} on test steps", model.model_version());
     plot::draw_curves(
         path,
         &title,

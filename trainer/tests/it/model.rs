@@ -33,14 +33,14 @@ fn tx(tx_type: TxType, amount: f64, old: f64, new: f64) -> Transaction {
 #[test]
 fn artifact_round_trips_and_keeps_its_version() {
     let model = small_model();
-    assert!(model.model_version.starts_with("rf-"));
-    assert_eq!(model.model_version.len(), 15);
+    assert!(model.model_version().starts_with("rf-"));
+    assert_eq!(model.model_version().len(), 15);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.model");
     model.save(&path).unwrap();
     let loaded = Model::load(&path).unwrap();
     assert_eq!(loaded, model);
-    assert_eq!(loaded.format_version, FORMAT_VERSION);
+    assert_eq!(loaded.format_version(), FORMAT_VERSION);
 }
 
 #[test]
@@ -78,12 +78,15 @@ fn bad_files_fail_with_one_clear_line() {
     assert!(newer.contains("upgrade Aegis"), "{newer}");
 
     // Change one leaf value: the content hash no longer matches the recorded version.
-    let mut tampered = model.clone();
-    let json = serde_json::to_string(&tampered.forest).unwrap();
-    let altered = json.replacen("\"value\":0.", "\"value\":0.9", 1);
-    assert_ne!(json, altered);
-    tampered.forest = serde_json::from_str(&altered).unwrap();
-    tampered.save(&path).unwrap();
+    let artifact = String::from_utf8(model.to_bytes()).unwrap();
+    let forest_at = artifact.find("\"forest\"").unwrap();
+    let (before, forest) = artifact.split_at(forest_at);
+    let altered = format!(
+        "{before}{}",
+        forest.replacen("\"value\":0.", "\"value\":0.9", 1)
+    );
+    assert_ne!(artifact, altered);
+    std::fs::write(&path, altered).unwrap();
     let corrupt = Model::load(&path).unwrap_err().to_string();
     assert!(
         corrupt.contains("is corrupt") && corrupt.contains("hashes to"),
@@ -122,7 +125,7 @@ fn takeover_transfer_scores_high_with_reasons_and_small_payment_low() {
 
     let verdict = model.verdict(&tx(TxType::Transfer, 181_000.0, 181_000.0, 0.0), 5);
     assert_eq!(verdict.account, "C1");
-    assert_eq!(verdict.model_version, model.model_version);
+    assert_eq!(verdict.model_version, model.model_version());
     assert_eq!(verdict.scored_at, 5);
 }
 
@@ -167,7 +170,8 @@ fn a_format_1_model_loads_uncalibrated_and_scores_as_before() {
     let loaded = Model::from_bytes(Path::new("old.model"), old.as_bytes()).unwrap();
     assert!(!loaded.is_calibrated());
     assert_eq!(
-        loaded.model_version, model.model_version,
+        loaded.model_version(),
+        model.model_version(),
         "format 1 keeps its version"
     );
     let tx = tx(TxType::Transfer, 181_000.0, 181_000.0, 0.0);
@@ -183,10 +187,10 @@ fn a_calibrated_model_maps_raw_scores_and_its_calibration_is_checked() {
         points: vec![(0.1, 0.001), (0.5, 0.05), (0.9, 0.98)],
     };
     model = Model::new(
-        model.forest,
+        model.forest().clone(),
         Some(calibration.clone()),
-        model.thresholds,
-        model.training,
+        model.thresholds(),
+        model.training().clone(),
     );
     let tx = tx(TxType::Transfer, 181_000.0, 181_000.0, 0.0);
     let features = aegis_core::features::extract(&tx);

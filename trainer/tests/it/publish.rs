@@ -56,7 +56,7 @@ async fn publish_puts_the_checked_model_on_the_topic_under_its_role() {
     let original = Model::load(demo_model()).unwrap();
     let out = String::from_utf8_lossy(&run.stdout).into_owned();
     assert!(
-        out.starts_with(&format!("published {} ", original.model_version))
+        out.starts_with(&format!("published {} ", original.model_version()))
             && out.contains(&format!("as live to {topic} [partition 0, offset 0]")),
         "{out}"
     );
@@ -97,15 +97,15 @@ async fn publish_puts_the_checked_model_on_the_topic_under_its_role() {
     assert_eq!(
         Model::from_bytes(Path::new("record"), bytes)
             .unwrap()
-            .model_version,
-        original.model_version
+            .model_version(),
+        original.model_version()
     );
     let (role, bytes) = &records[1];
     assert_eq!(role, "shadow");
     let shadow = Model::from_bytes(Path::new("record"), bytes).unwrap();
-    assert_eq!(shadow.thresholds.block, 0.95);
-    assert_eq!(shadow.thresholds.review, original.thresholds.review);
-    assert_ne!(shadow.model_version, original.model_version);
+    assert_eq!(shadow.thresholds().block, 0.95);
+    assert_eq!(shadow.thresholds().review, original.thresholds().review);
+    assert_ne!(shadow.model_version(), original.model_version());
 
     let bootstrap = broker.bootstrap();
     let run = trainer(&[
