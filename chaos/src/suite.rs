@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use aegis_chaos::scenario::{self, say, Outcome, Scenario, Settings};
-use aegis_stack::commands::{Binaries, ModelRole};
+use aegis_stack::commands::{self, Binaries, ModelRole};
 use aegis_stack::model::{self, ModelState};
+use aegis_stack::StackError;
 use anyhow::Context;
 use clap::Args;
 
@@ -35,18 +36,7 @@ pub struct RunArgs {
 
 /// Runs the scenarios; exit 0 if all passed, 1 if one failed, 130 after a stop signal.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let bin_dir = match args.bin_dir {
-        Some(dir) => dir,
-        None => std::env::current_exe()
-            .context("cannot find this program's directory: pass --bin-dir")?
-            .parent()
-            .map(Path::to_owned)
-            .unwrap_or_default(),
-    };
-    let binaries = Binaries::new(&bin_dir);
-    for binary in ["aegis-scorer", "aegis-trainer"] {
-        binaries.path(binary)?;
-    }
+    let binaries = binaries(args.bin_dir.as_deref())?;
     match model::ensure(&binaries, &args.model, ModelRole::Live)? {
         ModelState::Trained => say(format!("trained {}", args.model.display())),
         ModelState::UpToDate => say(format!("{} is up to date", args.model.display())),
@@ -109,6 +99,29 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         say(format!("work directory kept: {}", work.keep().display()));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The binaries in `bin_dir` (default: beside this program), once the ones the scenarios run are
+/// there, and the repository files they read.
+fn binaries(bin_dir: Option<&Path>) -> anyhow::Result<Binaries> {
+    let bin_dir = match bin_dir {
+        Some(dir) => dir.to_owned(),
+        None => std::env::current_exe()
+            .context("cannot find this program's directory: pass --bin-dir")?
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_default(),
+    };
+    let binaries = Binaries::new(&bin_dir);
+    for binary in ["aegis-scorer", "aegis-trainer"] {
+        binaries.path(binary)?;
+    }
+    // The scorers load the seed rules by a path relative to the repository root.
+    let rules = Path::new(commands::SEED_RULES);
+    if !rules.is_file() {
+        return Err(StackError::MissingRepositoryFile(rules.to_owned()).into());
+    }
+    Ok(binaries)
 }
 
 /// Prints the last lines of every log in `dir` and its subdirectories (the broker's).

@@ -182,3 +182,17 @@ struct Checked {
 pub fn say(message: impl fmt::Display) {
     eprintln!("\x1b[1mchaos:\x1b[0m {message}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    #[test]
+    fn every_scenario_is_chosen_by_its_name() {
+        for scenario in Scenario::ALL {
+            assert_eq!(Scenario::from_str(scenario.name(), false), Ok(scenario));
+        }
+        assert_eq!(Scenario::value_variants(), Scenario::ALL);
+    }
+}
