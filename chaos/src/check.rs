@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
+use tokio_util::sync::CancellationToken;
 
 use crate::ledger::{self, DeadLetter, Expectations, Input, Report, VerdictAt};
 use crate::{manifest, topic};
@@ -33,13 +34,21 @@ pub struct Topics {
 
 /// Waits until `group` has committed every partition of the input topic up to its end. Returns
 /// how many input messages are still uncommitted: 0, or what was left when the group made no
-/// progress for `stall` or `timeout` passed.
-pub fn wait_for_group(topics: &Topics, timeout: Duration, stall: Duration) -> Result<i64> {
+/// progress for `stall` or `timeout` passed; an error once `stop` fires.
+pub fn wait_for_group(
+    topics: &Topics,
+    timeout: Duration,
+    stall: Duration,
+    stop: &CancellationToken,
+) -> Result<i64> {
     let started = Instant::now();
     let mut best = i64::MAX;
     let mut progressed = Instant::now();
     let mut reported = Instant::now();
     loop {
+        if stop.is_cancelled() {
+            bail!("stopped while waiting for group {}", topics.group);
+        }
         let progress = topic::high_watermarks(&topics.brokers, &topics.input).and_then(|ends| {
             let committed = topic::committed(&topics.brokers, &topics.group, &topics.input)?;
             Ok((ends, committed))

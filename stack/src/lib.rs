@@ -2,7 +2,9 @@
 //! trained once and shared, scorer replicas, the producer and optionally Prometheus, each a child
 //! process with its log in the stack's directory, started in order with a bounded wait for each
 //! and stopped in order (producer, scorers, Prometheus, broker). `scripts/demo`, the live checks,
-//! `scripts/chaos` and the tansu reproductions start everything through it.
+//! `aegis-chaos run` (through this library: [`process`], [`commands`], [`model`], [`wait`]) and
+//! the tansu reproductions start everything through it; [`summary`] sums the scorers' final
+//! metrics for `scripts/demo`.
 
 pub mod commands;
 pub mod info;
@@ -10,6 +12,7 @@ pub mod model;
 pub mod process;
 pub mod prometheus;
 pub mod start;
+pub mod summary;
 pub mod up;
 pub mod wait;
 

@@ -1,6 +1,7 @@
 //! The `aegis-stack` command line: `up` runs the whole local stack; `broker`, `topics`, `scorer`,
-//! `model`, `wait` and `free-port` are its parts, for scripts that fault individual processes
-//! (scripts/chaos, chaos/repro). The work is in `aegis_testkit::stack`.
+//! `model`, `wait` and `free-port` are its parts, for scripts that start or fault individual
+//! processes (chaos/repro); `summary` sums the scorers' final metrics after `up`. The work is in
+//! the `aegis_stack` library (stack/src/), which `aegis-chaos run` also drives.
 
 use std::ffi::OsString;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -13,6 +14,7 @@ use aegis_core::topics::{spec, TRANSACTIONS_TOPIC};
 use aegis_core::Role;
 use aegis_stack::commands::{self, Binaries};
 use aegis_stack::model::{self, ModelState};
+use aegis_stack::summary::ScorerTotals;
 use aegis_stack::up::{self, Ending, UpConfig};
 use aegis_stack::{wait, StackError};
 use aegis_testkit::broker::{answers_metadata, tansu_command, try_free_port};
@@ -109,6 +111,14 @@ enum Command {
     },
     /// Print a free TCP port on 127.0.0.1.
     FreePort,
+    /// Sum the scorers' final metrics (the DIR/scorer-N.metrics files `up` saves before it stops
+    /// them) into one summary: verdicts by decision, blocked amount, dead letters, p50/p99
+    /// event-to-verdict latency.
+    Summary {
+        /// Metrics files in Prometheus text format, one per scorer.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -288,6 +298,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::FreePort => println!("{}", try_free_port().context("no free port on 127.0.0.1")?),
+        Command::Summary { files } => {
+            let mut totals = ScorerTotals::default();
+            for file in &files {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                totals.add(&text);
+            }
+            print!("{totals}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -111,6 +111,11 @@ impl Service {
         }
     }
 
+    /// SIGKILL at once, as a crash would, and its exit status once reaped.
+    pub fn kill(&mut self) -> Stopped {
+        self.wait_until(Instant::now())
+    }
+
     /// SIGTERM, up to `grace` to exit, then SIGKILL.
     pub fn stop(&mut self, grace: Duration) -> Stopped {
         self.terminate();

@@ -217,7 +217,7 @@ impl Stack {
         let mut failures = Vec::new();
         let stopped = self.producer.service.stop(PRODUCER_GRACE);
         failures.push(failure(&self.producer.service, stopped));
-        // Each scorer's final counts (scripts/demo sums them up), then all drain at once.
+        // Each scorer's final counts (`aegis-stack summary` sums them up), then all drain at once.
         let agent = wait::http_agent();
         for (i, scorer) in self.scorers.iter().enumerate() {
             if let Some(metrics) = wait::http_get(&agent, &format!("{}/metrics", scorer.url)) {

@@ -1,0 +1,403 @@
+//! One scenario's processes and steps: a broker on a fresh port with the contract's topics
+//! (killed and restarted on its storage on demand), named scorer replicas in the scenario's
+//! group, the producer in a thread of this process, snapshots of the moment of a fault, and the
+//! final check. Dropping a [`Testbed`] kills whatever still runs, scorers before the broker.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use aegis_core::topics::{DLQ_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC};
+use aegis_producer::{Counters, ProducerConfig, Summary};
+use aegis_stack::commands;
+use aegis_stack::process::{Service, Stopped};
+use aegis_stack::{wait, StackError};
+use aegis_testkit::broker::{try_free_port, Broker};
+use aegis_testkit::topics::{self, Topic};
+use tokio_util::sync::CancellationToken;
+
+use super::{say, Checked, ScenarioError, Settings};
+use crate::check::{self, Topics};
+use crate::fault::Fault;
+use crate::ledger::Expectations;
+
+/// How long a scorer may take to serve `/healthz` after it was started.
+const SERVING_LIMIT: Duration = Duration::from_secs(30);
+/// How long a scorer may take to hold partitions (`/readyz`) once the group forms.
+const READY_LIMIT: Duration = Duration::from_secs(60);
+/// How long topic creation may take once the broker answers.
+const TOPICS_LIMIT: Duration = Duration::from_secs(30);
+/// How long the stream may take to reach the point where a fault is injected.
+const MIDSTREAM_LIMIT: Duration = Duration::from_secs(120);
+/// How long a scorer told to stop may take to drain and commit before it is killed.
+const SCORER_GRACE: Duration = Duration::from_secs(20);
+/// The check's bounds on waiting for the group to commit the whole input: in all, and without
+/// progress.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(600);
+const CHECK_STALL: Duration = Duration::from_secs(60);
+/// The producer's seed: the same transactions in every run.
+const PRODUCER_SEED: u64 = 11;
+
+/// A scorer replica and its HTTP port on 127.0.0.1.
+struct Replica {
+    service: Service,
+    port: u16,
+}
+
+/// The running processes of one scenario. Fields drop in order: scorers, then the broker.
+pub struct Testbed<'a> {
+    scorers: BTreeMap<String, Replica>,
+    broker: Option<Broker>,
+    port: u16,
+    topics: Topics,
+    dir: PathBuf,
+    settings: &'a Settings,
+    runtime: &'a tokio::runtime::Handle,
+    cancel: &'a CancellationToken,
+    agent: ureq::Agent,
+}
+
+/// The producer running in a thread of its own. Dropping it stops it (it flushes and ends).
+pub struct ProducerRun {
+    thread: Option<JoinHandle<anyhow::Result<Summary>>>,
+    stop: CancellationToken,
+}
+
+/// What [`Testbed::check`] compares against.
+#[derive(Default)]
+pub struct CheckPlan<'p> {
+    /// Messages the writer had acknowledged.
+    pub acknowledged: u64,
+    /// The fuzz manifest, when the input is not all from the producer.
+    pub manifest: Option<&'p Path>,
+    /// The snapshot taken at the fault.
+    pub fault: Option<Fault>,
+    /// Most messages that may be repeated across the fault.
+    pub max_repeated: Option<u64>,
+}
+
+impl<'a> Testbed<'a> {
+    /// A fresh broker on a free port with its storage in `dir/broker`, holding the contract's
+    /// topics; scorers started later join `group`.
+    pub fn start(
+        dir: &Path,
+        group: &str,
+        settings: &'a Settings,
+        runtime: &'a tokio::runtime::Handle,
+        cancel: &'a CancellationToken,
+    ) -> Result<Testbed<'a>, ScenarioError> {
+        let port =
+            try_free_port().map_err(StackError::file("cannot bind a port on", "127.0.0.1"))?;
+        let mut bed = Testbed {
+            scorers: BTreeMap::new(),
+            broker: None,
+            port,
+            topics: Topics {
+                brokers: format!("127.0.0.1:{port}"),
+                group: group.to_owned(),
+                input: TRANSACTIONS_TOPIC.to_owned(),
+                verdicts: VERDICTS_TOPIC.to_owned(),
+                dlq: DLQ_TOPIC.to_owned(),
+            },
+            dir: dir.to_owned(),
+            settings,
+            runtime,
+            cancel,
+            agent: wait::http_agent(),
+        };
+        bed.start_broker()?;
+        Ok(bed)
+    }
+
+    /// The broker on the testbed's port and storage (again, after [`Testbed::kill_broker`]),
+    /// ready once it answers and holds the contract's topics.
+    pub fn start_broker(&mut self) -> Result<(), ScenarioError> {
+        let broker = Broker::start_in(&self.dir.join("broker"), self.port)?;
+        self.broker = Some(broker);
+        self.runtime.block_on(topics::create(
+            &self.topics.brokers,
+            &Topic::contract(),
+            TOPICS_LIMIT,
+        ))?;
+        Ok(())
+    }
+
+    /// Kills the broker (SIGKILL), as a crash would; its storage stays.
+    pub fn kill_broker(&mut self) {
+        if let Some(mut broker) = self.broker.take() {
+            broker.kill();
+        }
+    }
+
+    /// The bootstrap servers.
+    pub fn brokers(&self) -> &str {
+        &self.topics.brokers
+    }
+
+    /// The scenario's directory (logs, storage, snapshot, manifest).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Starts scorer replica `name` in the group, its log in `DIR/NAME.log`, and waits until it
+    /// serves HTTP.
+    pub fn start_scorer(&mut self, name: &str) -> Result<(), ScenarioError> {
+        let port =
+            try_free_port().map_err(StackError::file("cannot bind a port on", "127.0.0.1"))?;
+        let scorer = commands::Scorer {
+            brokers: &self.topics.brokers,
+            group_id: &self.topics.group,
+            model: &self.settings.model,
+            port,
+            live_view: None,
+        };
+        let command = commands::scorer(&self.settings.binaries, &scorer)?;
+        let service = Service::spawn(name, command, &self.dir)?;
+        self.scorers
+            .insert(name.to_owned(), Replica { service, port });
+        self.wait_http(name, "/healthz", SERVING_LIMIT)
+    }
+
+    /// Waits until every named scorer holds partitions (`/readyz`), so that traffic starts on a
+    /// settled group rather than in its first rebalance.
+    pub fn wait_ready(&mut self, names: &[&str]) -> Result<(), ScenarioError> {
+        names
+            .iter()
+            .try_for_each(|name| self.wait_http(name, "/readyz", READY_LIMIT))
+    }
+
+    fn wait_http(&mut self, name: &str, path: &str, limit: Duration) -> Result<(), ScenarioError> {
+        let cancel = self.cancel;
+        let agent = &self.agent;
+        let replica = replica(&mut self.scorers, name)?;
+        let url = format!("http://127.0.0.1:{}{path}", replica.port);
+        let what = format!("{name} ({url})");
+        let log = replica.service.log().to_owned();
+        wait::until(&what, limit, Some(&log), || {
+            wait::not_cancelled(cancel)?;
+            replica.service.check_running()?;
+            Ok(wait::http_ok(agent, &url))
+        })?;
+        Ok(())
+    }
+
+    /// Kills scorer `name` (SIGKILL), as a crash would.
+    pub fn kill_scorer(&mut self, name: &str) -> Result<(), ScenarioError> {
+        let mut replica = self.remove(name)?;
+        replica.service.kill();
+        Ok(())
+    }
+
+    /// Sends scorer `name` SIGTERM and waits (bounded) for it to exit.
+    pub fn terminate_scorer(&mut self, name: &str) -> Result<Stopped, ScenarioError> {
+        let mut replica = self.remove(name)?;
+        Ok(replica.service.stop(SCORER_GRACE))
+    }
+
+    fn remove(&mut self, name: &str) -> Result<Replica, ScenarioError> {
+        self.scorers
+            .remove(name)
+            .ok_or_else(|| ScenarioError::Violated(format!("no scorer called {name}")))
+    }
+
+    /// An error unless scorer `name` is still the process that was started and answers
+    /// `/healthz`.
+    pub fn still_running(&mut self, name: &str) -> Result<(), ScenarioError> {
+        let replica = replica(&mut self.scorers, name)?;
+        if let Some(status) = replica.service.exited() {
+            return Err(ScenarioError::Violated(format!(
+                "{name} is no longer running ({status}); its log: {}",
+                replica.service.log().display()
+            )));
+        }
+        let url = format!("http://127.0.0.1:{}/healthz", replica.port);
+        if !wait::http_ok(&self.agent, &url) {
+            return Err(ScenarioError::Violated(format!(
+                "{name} does not answer {url}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The log of scorer `name` (also after it stopped).
+    pub fn log_of(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.log"))
+    }
+
+    /// Starts the producer in a thread: `count` simulated transactions at `rate` per second.
+    pub fn start_producer(&self, count: u64, rate: f64) -> ProducerRun {
+        let mut config = ProducerConfig::new(self.topics.brokers.clone(), TRANSACTIONS_TOPIC);
+        config.simulate = true;
+        config.count = Some(count);
+        config.rate = Some(rate);
+        config.seed = PRODUCER_SEED;
+        let stop = self.cancel.child_token();
+        let thread_stop = stop.clone();
+        let thread =
+            std::thread::spawn(move || aegis_producer::run(&config, Counters::new(), &thread_stop));
+        ProducerRun {
+            thread: Some(thread),
+            stop,
+        }
+    }
+
+    /// Snapshots the moment of a fault (committed offsets, then the topics' ends; three tries)
+    /// and saves it to `DIR/fault.json`.
+    pub fn snapshot(&self) -> Result<Fault, ScenarioError> {
+        let mut tries = 1;
+        let fault = loop {
+            match Fault::take(&self.topics) {
+                Ok(fault) => break fault,
+                Err(e) if tries < 3 => {
+                    say(format!(
+                        "snapshot attempt {tries} failed ({e:#}); trying again"
+                    ));
+                    tries += 1;
+                }
+                Err(source) => {
+                    return Err(ScenarioError::Kafka {
+                        what: "snapshot of the fault",
+                        source,
+                    })
+                }
+            }
+        };
+        let path = self.dir.join("fault.json");
+        fault.save(&path).map_err(|source| ScenarioError::Kafka {
+            what: "snapshot of the fault",
+            source,
+        })?;
+        Ok(fault)
+    }
+
+    /// Waits (bounded) until the producer has written `want` transactions and the scorers have
+    /// committed some: the stream is flowing and a fault lands in the middle of it.
+    pub fn wait_midstream(&self, want: i64, producer: &ProducerRun) -> Result<(), ScenarioError> {
+        let deadline = Instant::now() + MIDSTREAM_LIMIT;
+        let mut last = None;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(ScenarioError::Cancelled);
+            }
+            if producer.is_finished() {
+                return Err(ScenarioError::Violated(
+                    "the producer ended before the fault".to_owned(),
+                ));
+            }
+            if let Ok(fault) = Fault::take(&self.topics) {
+                if fault.input_total() >= want && fault.committed_total() > 0 {
+                    return Ok(());
+                }
+                last = Some(fault);
+            }
+            if Instant::now() >= deadline {
+                let last = last.map_or_else(
+                    || "no answer".to_owned(),
+                    |f| {
+                        format!(
+                            "committed {} of {} written",
+                            f.committed_total(),
+                            f.input_total()
+                        )
+                    },
+                );
+                return Err(ScenarioError::Violated(format!(
+                    "the stream did not reach {want} transactions with some committed within \
+                     {MIDSTREAM_LIMIT:?} (last: {last})"
+                )));
+            }
+            self.pause(Duration::from_millis(500))?;
+        }
+    }
+
+    /// Sleeps for `duration`, or until a stop signal.
+    pub fn pause(&self, duration: Duration) -> Result<(), ScenarioError> {
+        let deadline = Instant::now() + duration;
+        while Instant::now() < deadline {
+            if self.cancel.is_cancelled() {
+                return Err(ScenarioError::Cancelled);
+            }
+            std::thread::sleep(
+                Duration::from_millis(100).min(deadline.saturating_duration_since(Instant::now())),
+            );
+        }
+        Ok(())
+    }
+
+    /// Waits (bounded) for the group to commit the whole input, then checks every input
+    /// message's outcome.
+    pub(super) fn check(&self, plan: CheckPlan<'_>) -> Result<Checked, ScenarioError> {
+        let kafka = |source| ScenarioError::Kafka {
+            what: "the check",
+            source,
+        };
+        check::wait_for_group(&self.topics, CHECK_TIMEOUT, CHECK_STALL, self.cancel)
+            .map_err(kafka)?;
+        let expect = Expectations {
+            input_topic: self.topics.input.clone(),
+            sent: Some(plan.acknowledged),
+            fault: plan.fault,
+            max_repeated: plan.max_repeated,
+        };
+        let report = check::compare(&self.topics, plan.manifest, &expect).map_err(kafka)?;
+        Ok(Checked {
+            acknowledged: plan.acknowledged,
+            report,
+        })
+    }
+
+    /// Stops the scorers (SIGTERM, then SIGKILL after their grace time) and then the broker.
+    pub fn stop(mut self) {
+        let deadline = Instant::now() + SCORER_GRACE;
+        self.scorers.values().for_each(|r| r.service.terminate());
+        for replica in self.scorers.values_mut() {
+            replica.service.wait_until(deadline);
+        }
+        self.scorers.clear();
+        self.kill_broker();
+    }
+}
+
+fn replica<'r>(
+    scorers: &'r mut BTreeMap<String, Replica>,
+    name: &str,
+) -> Result<&'r mut Replica, ScenarioError> {
+    scorers
+        .get_mut(name)
+        .ok_or_else(|| ScenarioError::Violated(format!("no scorer called {name}")))
+}
+
+impl ProducerRun {
+    /// Whether the producer has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Waits for the producer to end; its summary, which must show every transaction
+    /// acknowledged. The summary is also written to `log`.
+    pub fn finish(mut self, log: &Path) -> Result<Summary, ScenarioError> {
+        let thread = self.thread.take().ok_or_else(|| {
+            ScenarioError::Violated("the producer was already waited for".to_owned())
+        })?;
+        let summary = thread
+            .join()
+            .map_err(|_| ScenarioError::Violated("the producer's thread panicked".to_owned()))?
+            .map_err(ScenarioError::Producer)?;
+        std::fs::write(log, format!("{summary}\n"))
+            .map_err(StackError::file("cannot write", log))?;
+        if summary.failed > 0 {
+            return Err(ScenarioError::Violated(format!(
+                "the producer had {} transactions not acknowledged ({summary})",
+                summary.failed
+            )));
+        }
+        Ok(summary)
+    }
+}
+
+impl Drop for ProducerRun {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
