@@ -20,7 +20,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rdkafka::message::Message as _;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::{ClientConfig, ClientContext};
+use rdkafka::ClientContext;
 
 use crate::hostile::{Generator, Kind, Message};
 use crate::manifest::ManifestEntry;
@@ -89,11 +89,9 @@ pub fn messages(plan: &FuzzPlan) -> Vec<Message> {
 #[allow(clippy::result_large_err)] // rdkafka's send hands the record back in its Err
 pub fn run(plan: &FuzzPlan, manifest: &Path) -> Result<Written> {
     let messages = messages(plan);
-    let producer: BaseProducer<Deliveries> = ClientConfig::new()
-        .set("bootstrap.servers", &plan.brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
+    let producer: BaseProducer<Deliveries> = aegis_kafka::Settings::reliable_producer()
+        .set("linger.ms", 5)
+        .client_config(&plan.brokers, &[])
         .create_with_context(Deliveries {
             landed: Mutex::new(vec![None; messages.len()]),
         })

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use aegis_chaos::scenario::{self, say, Outcome, Scenario, Settings};
-use aegis_stack::commands::{self, Binaries, ModelRole};
+use aegis_core::Role;
+use aegis_stack::commands::{self, Binaries};
 use aegis_stack::model::{self, ModelState};
 use aegis_stack::StackError;
 use anyhow::Context;
@@ -37,7 +38,7 @@ pub struct RunArgs {
 /// Runs the scenarios; exit 0 if all passed, 1 if one failed, 130 after a stop signal.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let binaries = binaries(args.bin_dir.as_deref())?;
-    match model::ensure(&binaries, &args.model, ModelRole::Live)? {
+    match model::ensure(&binaries, &args.model, Role::Live)? {
         ModelState::Trained => say(format!("trained {}", args.model.display())),
         ModelState::UpToDate => say(format!("{} is up to date", args.model.display())),
     }

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 /// How long one metadata, watermark or offset request may take: a broker busy with a backlog can
 /// be slow to answer.
@@ -40,11 +40,8 @@ impl Record {
 
 /// A consumer that never joins a group or commits: for reading and for offset queries.
 fn consumer(brokers: &str, group: &str) -> Result<BaseConsumer> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
+    aegis_kafka::Settings::reader(group)
+        .client_config(brokers, &[])
         .create()
         .with_context(|| format!("cannot create a Kafka consumer for {brokers}"))
 }
@@ -79,15 +76,11 @@ fn retry<T>(mut request: impl FnMut() -> Result<T>) -> Result<T> {
 }
 
 fn watermarks(consumer: &BaseConsumer, topic: &str) -> Result<BTreeMap<i32, i64>> {
-    partitions(consumer, topic)?
+    Ok(aegis_kafka::ends_of(consumer, topic, REQUEST_TIMEOUT)
+        .with_context(|| format!("cannot fetch the watermarks of {topic}"))?
+        .ok_or_else(|| anyhow!("topic {topic} does not exist (or has no partitions)"))?
         .into_iter()
-        .map(|p| {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, p, REQUEST_TIMEOUT)
-                .with_context(|| format!("cannot fetch the watermarks of {topic}[{p}]"))?;
-            Ok((p, high))
-        })
-        .collect()
+        .collect())
 }
 
 /// The offsets `group` has committed on every partition of `topic` (0 where it has none yet).
@@ -112,43 +105,27 @@ pub fn committed(brokers: &str, group: &str, topic: &str) -> Result<BTreeMap<i32
         .collect())
 }
 
-/// Every message of `topic` from the beginning up to the high watermarks found at the start.
-/// Fails if that end is not reached within `timeout`.
+/// Every message of `topic` from the beginning up to the high watermarks found at the start
+/// (`aegis_kafka::read_topic_to_end`). Fails if that end is not reached within `timeout`; a read
+/// that fails is tried again from the start, up to three times.
 pub fn read_to_end(brokers: &str, topic: &str, timeout: Duration) -> Result<Vec<Record>> {
     let consumer = consumer(brokers, "aegis-chaos-reader")?;
-    let ends = retry(|| watermarks(&consumer, topic))?;
-    let mut list = TopicPartitionList::new();
-    for p in ends.keys() {
-        list.add_partition_offset(topic, *p, Offset::Beginning)
-            .with_context(|| format!("cannot read {topic}[{p}] from the beginning"))?;
-    }
-    consumer
-        .assign(&list)
-        .with_context(|| format!("cannot read topic {topic}"))?;
-    let mut next: BTreeMap<i32, i64> = ends.keys().map(|p| (*p, 0)).collect();
-    let mut records = Vec::with_capacity(ends.values().map(|&h| h as usize).sum());
-    let deadline = Instant::now() + timeout;
-    while next.iter().any(|(p, n)| *n < ends[p]) {
-        if Instant::now() > deadline {
-            bail!(
-                "reading {topic}: stopped at {next:?} of {ends:?} after {timeout:?} \
-                 (is the broker up?)"
-            );
-        }
-        let m = match consumer.poll(Duration::from_millis(200)) {
-            None => continue,
-            Some(Ok(m)) => m,
-            // Transient (a slow or restarting broker): librdkafka retries; so do we, until the
-            // deadline.
-            Some(Err(e)) => {
-                eprintln!("aegis-chaos: reading {topic}: {e}; retrying");
-                continue;
-            }
-        };
-        if m.offset() >= ends[&m.partition()] {
-            continue; // written after we started: not ours to check
-        }
-        next.insert(m.partition(), m.offset() + 1);
+    retry(|| {
+        let mut records = Vec::new();
+        let deadline = Instant::now() + timeout;
+        aegis_kafka::read_topic_to_end(&consumer, topic, deadline, |m| {
+            records.push(Record::of(m));
+        })
+        .with_context(|| {
+            format!("reading {topic} to its end within {timeout:?} (is the broker up?)")
+        })?
+        .ok_or_else(|| anyhow!("topic {topic} does not exist"))?;
+        Ok(records)
+    })
+}
+
+impl Record {
+    fn of(m: &rdkafka::message::BorrowedMessage<'_>) -> Record {
         let headers = m
             .headers()
             .map(|hs| {
@@ -157,13 +134,12 @@ pub fn read_to_end(brokers: &str, topic: &str, timeout: Duration) -> Result<Vec<
                     .collect()
             })
             .unwrap_or_default();
-        records.push(Record {
+        Record {
             partition: m.partition(),
             offset: m.offset(),
             key: m.key().map(<[u8]>::to_vec),
             payload: m.payload().map(<[u8]>::to_vec),
             headers,
-        });
+        }
     }
-    Ok(records)
 }

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::Message;
 
@@ -28,7 +28,8 @@ pub fn topic_partitions<C: ConsumerContext>(
 
 /// Reads partition `partition` of `topic` from its beginning to the end it has now (its high
 /// watermark when the read starts), handing every message to `each`, with a consumer assigned by
-/// hand (no group, nothing committed). Blocking; fails if the end is not reached by `deadline`.
+/// hand (no group, nothing committed). Blocking; a transient error (the broker's connection
+/// coming and going) is read past; fails if the end is not reached by `deadline`.
 pub fn read_to_end<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
@@ -48,15 +49,36 @@ pub fn read_to_end<C: ConsumerContext>(
         if Instant::now() >= deadline {
             return Err(ReadError::Deadline { end: high });
         }
-        let Some(message) = consumer.poll(remaining().min(Duration::from_millis(200))) else {
-            continue;
+        let message = match consumer.poll(remaining().min(Duration::from_millis(200))) {
+            None => continue,
+            Some(Ok(message)) => message,
+            // A broker restarting or slow to answer: librdkafka reconnects; read on until the
+            // deadline.
+            Some(Err(e)) if is_transient(&e) => {
+                tracing::debug!(topic, partition, error = %e, "reading on after a transient error");
+                continue;
+            }
+            Some(Err(e)) => return Err(e.into()),
         };
-        let message = message?;
         each(&message);
         if message.offset() + 1 >= high {
             return Ok(());
         }
     }
+}
+
+/// Whether a consumer error is the broker's connection coming and going, which librdkafka
+/// recovers from by itself.
+fn is_transient(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::RequestTimedOut
+        )
+    )
 }
 
 /// Why [`read_to_end`] stopped short.

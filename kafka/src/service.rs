@@ -202,6 +202,23 @@ where
 /// The content type of Prometheus's text exposition format.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
+/// Quantile `q` of a histogram from its buckets — (upper bound, cumulative count), in order — and
+/// its total count: the upper bound of the first bucket whose cumulative count reaches `q` of
+/// the total, infinite past the last finite bound; `None` for an empty histogram. How the
+/// scorer's shutdown line and `aegis-stack summary` read latency, alike.
+pub fn bucket_quantile(buckets: &[(f64, f64)], total: f64, q: f64) -> Option<f64> {
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = (q * total).ceil();
+    Some(
+        buckets
+            .iter()
+            .find(|(_, count)| *count >= rank)
+            .map_or(f64::INFINITY, |(bound, _)| *bound),
+    )
+}
+
 /// `registry` in Prometheus's text exposition format (an encoding failure is logged, and what was
 /// encoded is kept).
 pub fn render_metrics(registry: &prometheus::Registry) -> String {

@@ -388,16 +388,12 @@ impl Metrics {
     pub fn latency_quantile(&self, q: f64) -> Option<f64> {
         let metric = self.event_to_verdict.metric();
         let h = metric.get_histogram();
-        let total = h.get_sample_count();
-        if total == 0 {
-            return None;
-        }
-        let rank = (q * total as f64).ceil() as u64;
-        h.get_bucket()
+        let buckets: Vec<(f64, f64)> = h
+            .get_bucket()
             .iter()
-            .find(|b| b.cumulative_count() >= rank)
-            .map(|b| b.upper_bound())
-            .or(Some(f64::INFINITY))
+            .map(|b| (b.upper_bound(), b.cumulative_count() as f64))
+            .collect();
+        aegis_kafka::service::bucket_quantile(&buckets, h.get_sample_count() as f64, q)
     }
 
     /// One line for the log at shutdown.

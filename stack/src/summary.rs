@@ -3,7 +3,8 @@
 //! verdicts by decision, the blocked amount, dead letters, and p50/p99 event-to-verdict latency.
 //! The numbers are those of each scorer's own shutdown line (`aegis_scorer::metrics::Metrics::
 //! summary`), over every replica: the same counters, and a quantile is the upper bound of the
-//! first latency bucket whose cumulative count reaches it, as `Metrics::latency_quantile` has it.
+//! first latency bucket whose cumulative count reaches it (`aegis_kafka::service::bucket_quantile`,
+//! as the scorer's own shutdown line reads it).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -77,13 +78,8 @@ impl ScorerTotals {
             .latency_buckets
             .iter()
             .find(|(bound, _)| bound.is_infinite())
-            .map(|(_, count)| *count)
-            .filter(|count| *count > 0.0)?;
-        let rank = (q * total).ceil();
-        self.latency_buckets
-            .iter()
-            .find(|(_, count)| *count >= rank)
-            .map(|(bound, _)| *bound)
+            .map_or(0.0, |(_, count)| *count);
+        aegis_kafka::service::bucket_quantile(&self.latency_buckets, total, q)
     }
 }
 
