@@ -19,20 +19,11 @@ pub(super) fn sigkill(bed: &mut Testbed<'_>) -> Result<Checked, ScenarioError> {
     let producer = bed.start_producer(100_000, 5_000.0);
     bed.wait_midstream(30_000, &producer)?;
     bed.kill_scorer("scorer-1")?;
-    let fault = bed.snapshot()?;
-    say(format!(
-        "scorer-1 killed (SIGKILL): committed {} of {} written; restarting it in 2 s",
-        fault.committed_total(),
-        fault.input_total()
-    ));
+    let fault = bed.fault("scorer-1 killed (SIGKILL)")?;
+    say("restarting it in 2 s");
     bed.pause(Duration::from_secs(2))?;
     bed.start_scorer("scorer-1b")?;
-    let summary = producer.finish(&bed.dir().join("producer.log"))?;
-    let checked = bed.check(CheckPlan {
-        acknowledged: summary.delivered,
-        fault: Some(fault),
-        ..CheckPlan::default()
-    })?;
+    let checked = bed.check_after(producer, fault, None)?;
     if checked.report.passed() {
         bed.still_running("scorer-2")?;
     }
@@ -47,22 +38,12 @@ pub(super) fn broker_restart(bed: &mut Testbed<'_>) -> Result<Checked, ScenarioE
     bed.wait_ready(&["scorer-1", "scorer-2"])?;
     let producer = bed.start_producer(50_000, 2_500.0);
     bed.wait_midstream(15_000, &producer)?;
-    let fault = bed.snapshot()?;
-    say(format!(
-        "killing the broker (SIGKILL): committed {} of {} written",
-        fault.committed_total(),
-        fault.input_total()
-    ));
+    let fault = bed.fault("killing the broker (SIGKILL)")?;
     bed.kill_broker();
     say("broker killed; restarting it in 3 s on the same port and storage");
     bed.pause(Duration::from_secs(3))?;
     bed.start_broker()?;
-    let summary = producer.finish(&bed.dir().join("producer.log"))?;
-    let checked = bed.check(CheckPlan {
-        acknowledged: summary.delivered,
-        fault: Some(fault),
-        ..CheckPlan::default()
-    })?;
+    let checked = bed.check_after(producer, fault, None)?;
     if checked.report.passed() {
         bed.still_running("scorer-1")?;
         bed.still_running("scorer-2")?;
@@ -98,21 +79,10 @@ pub(super) fn sigterm(bed: &mut Testbed<'_>) -> Result<Checked, ScenarioError> {
             log.display()
         )));
     }
-    let fault = bed.snapshot()?;
-    say(format!(
-        "scorer-1 drained and committed after SIGTERM: committed {} of {} written; starting its \
-         replacement",
-        fault.committed_total(),
-        fault.input_total()
-    ));
+    let fault = bed.fault("scorer-1 drained and committed after SIGTERM")?;
+    say("starting its replacement");
     bed.start_scorer("scorer-2")?;
-    let summary = producer.finish(&bed.dir().join("producer.log"))?;
-    bed.check(CheckPlan {
-        acknowledged: summary.delivered,
-        fault: Some(fault),
-        max_repeated: Some(0),
-        ..CheckPlan::default()
-    })
+    bed.check_after(producer, fault, Some(0))
 }
 
 /// `fuzz`: hostile input must end in the DLQ without a scorer restarting or panicking.

@@ -271,6 +271,18 @@ impl<'a> Testbed<'a> {
         Ok(fault)
     }
 
+    /// [`Testbed::snapshot`], saying `what` happened and how much of what was written was
+    /// committed then.
+    pub fn fault(&self, what: &str) -> Result<Fault, ScenarioError> {
+        let fault = self.snapshot()?;
+        say(format!(
+            "{what}: committed {} of {} written",
+            fault.committed_total(),
+            fault.input_total()
+        ));
+        Ok(fault)
+    }
+
     /// Waits (bounded) until the producer has written `want` transactions and the scorers have
     /// committed some: the stream is flowing and a fault lands in the middle of it.
     pub fn wait_midstream(&self, want: i64, producer: &ProducerRun) -> Result<(), ScenarioError> {
@@ -344,6 +356,23 @@ impl<'a> Testbed<'a> {
         Ok(Checked {
             acknowledged: plan.acknowledged,
             report,
+        })
+    }
+
+    /// Waits for the producer's last acknowledgement, then checks every message against `fault`
+    /// (at most `max_repeated` verdicts repeated across it, when given).
+    pub(super) fn check_after(
+        &self,
+        producer: ProducerRun,
+        fault: Fault,
+        max_repeated: Option<u64>,
+    ) -> Result<Checked, ScenarioError> {
+        let summary = producer.finish(&self.dir.join("producer.log"))?;
+        self.check(CheckPlan {
+            acknowledged: summary.delivered,
+            fault: Some(fault),
+            max_repeated,
+            ..CheckPlan::default()
         })
     }
 
