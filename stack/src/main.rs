@@ -224,6 +224,7 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs one subcommand. Long: one arm per subcommand, each a few calls into the library.
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Up(args) => return up(args),

@@ -44,7 +44,9 @@ pub struct Stack {
     pub prometheus: Option<Part>,
 }
 
-/// Starts every part, with logs and storage in `dir`.
+/// Starts every part, with logs and storage in `dir`. Long: the parts in the order they depend
+/// on each other — models, broker, topics, scorers, outcomes, producer, Prometheus — each waited
+/// for before the next, as an operator would bring them up.
 pub fn start(
     config: &UpConfig,
     dir: &Path,

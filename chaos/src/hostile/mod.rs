@@ -59,7 +59,8 @@ impl Generator {
         }
     }
 
-    /// A message of the given kind.
+    /// A message of the given kind. Long: one arm per kind of hostile message, each saying how it
+    /// is made.
     pub fn hostile(&mut self, kind: Kind) -> Message {
         let mut tx = self.transaction();
         let account = tx.name_orig.clone().into_bytes();

@@ -30,7 +30,9 @@ pub struct Expectations {
     pub max_repeated: Option<u64>,
 }
 
-/// Compares the input with the outputs, message by message.
+/// Compares the input with the outputs, message by message. Long, in the order a person checks:
+/// index the outputs, then hold every input against them, then report what is left over — the
+/// phases share the indexes and the report.
 pub fn compare(
     inputs: &[Input],
     verdicts: &[VerdictAt],
