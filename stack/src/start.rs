@@ -45,8 +45,8 @@ pub struct Stack {
 }
 
 /// Starts every part, with logs and storage in `dir`. Long: the parts in the order they depend
-/// on each other — models, broker, topics, scorers, outcomes, producer, Prometheus — each waited
-/// for before the next, as an operator would bring them up.
+/// on each other — models, broker, topics, scorers (then the shadow model), outcomes, producer,
+/// Prometheus — each waited for before the next, as an operator would bring them up.
 pub fn start(
     config: &UpConfig,
     dir: &Path,
