@@ -28,6 +28,8 @@
 //! - [`decide`]: the model's decision escalated by the rules, one pure function for the stream and
 //!   the scoring API.
 //! - [`rules`]: declarative rules over a transaction, its score and its state features.
+//! - [`spec`]: a spec file — one shape of transaction data, its fields, event time, label delay
+//!   and features — checked whole.
 //! - [`clock`]: the wall clock in the contract's unit, milliseconds since the Unix epoch.
 #![deny(missing_docs)]
 
@@ -46,6 +48,7 @@ pub mod outcome;
 pub mod paysim;
 pub mod role;
 pub mod rules;
+pub mod spec;
 pub mod topics;
 pub mod transaction;
 pub mod verdict;

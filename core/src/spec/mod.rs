@@ -1,0 +1,355 @@
+//! A *spec*: one shape of transaction data, declared in a TOML file (`specs/*.toml`,
+//! docs/your-data.md) instead of written in Rust. It names the record's fields — each with a type
+//! and a role — says how event time is read and when labels become known, and declares the
+//! features a model is trained and scored on: fields and derivations, one-hot enums, per-entity
+//! windows, the transaction against its entity's history, and label-delayed entity risk.
+//!
+//! [`Spec::from_toml`] checks a spec whole: an unknown key, a feature that names no field or a
+//! field of the wrong kind, a window out of range — each is refused with one line naming the
+//! field or feature and what to fix, and nothing of the spec is used.
+
+mod check;
+pub mod duration;
+pub mod expr;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use duration::Duration;
+
+/// A checked spec.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Its name, e.g. `paysim` or `cards`.
+    pub name: String,
+    /// What data it describes, for people.
+    #[serde(default)]
+    pub description: String,
+    /// How event time is read.
+    pub time: TimeSpec,
+    /// The label field and when labels become known, if the data carries labels.
+    #[serde(default)]
+    pub label: Option<LabelSpec>,
+    /// The record's fields, in any order (CSV columns are matched by name).
+    #[serde(rename = "field")]
+    pub fields: Vec<FieldSpec>,
+    /// The features, in the order the model sees them.
+    #[serde(rename = "feature")]
+    pub features: Vec<FeatureSpec>,
+}
+
+/// One field of the record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    /// The column name.
+    pub name: String,
+    /// What it holds.
+    #[serde(rename = "type")]
+    pub kind: FieldType,
+    /// What it means to Aegis.
+    #[serde(default)]
+    pub role: FieldRole,
+    /// For an `enum` field: every value it may take, in order (a one-hot feature has one column
+    /// per value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+/// What a field holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    /// Text, e.g. an account or card id.
+    String,
+    /// A whole number (a label is 0 or 1).
+    Integer,
+    /// A number.
+    Float,
+    /// A point in time, read as [`TimeSpec::format`] says.
+    Timestamp,
+    /// One of the declared `values`.
+    Enum,
+}
+
+/// What a field means to Aegis.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldRole {
+    /// Identifies the transaction (predictions are written with it).
+    Id,
+    /// When it happened: the field [`TimeSpec::field`] names.
+    EventTime,
+    /// A key that features are grouped by: card, terminal, account, device.
+    Entity,
+    /// The money moved.
+    Amount,
+    /// The ground truth, 1 = fraud: never a feature's input except through label-delayed risk.
+    Label,
+    /// Anything else.
+    #[default]
+    Plain,
+}
+
+/// How event time is read from its field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeSpec {
+    /// The field that holds it.
+    pub field: String,
+    /// How it is written.
+    pub format: TimeFormat,
+}
+
+/// How a time is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeFormat {
+    /// `YYYY-MM-DD HH:MM:SS` (or with a `T`, and fractions of a second), no zone: read as UTC.
+    Naive,
+    /// RFC 3339 with a zone: `2018-04-01T00:00:31+02:00` or `…Z`.
+    Zoned,
+    /// Milliseconds since the Unix epoch.
+    EpochMillis,
+    /// PaySim's hourly `step` (1 = the first hour): the start of that hour.
+    PaysimStep,
+}
+
+/// The label and its delay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSpec {
+    /// The field holding it (role `label`).
+    pub field: String,
+    /// How long after its transaction a label is known (a chargeback takes days): risk features
+    /// count a label only once this much event time has passed.
+    #[serde(default)]
+    pub delay: Duration,
+}
+
+/// One declared feature. Exactly one of the kinds is given; `name` names the model's column
+/// (a one-hot feature names one column per value, `<field>_<VALUE>`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSpec {
+    /// The column's name (not given for `one_hot`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// A numeric field's value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// One column per value of an enum field: 1 for the record's value, 0 for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_hot: Option<String>,
+    /// Numeric fields added and subtracted left to right (`a + b - c`), or comparisons joined by
+    /// `and` giving 1 or 0 (`a > 0 and b == 0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expr: Option<String>,
+    /// A calendar feature of the event time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<TimePart>,
+    /// An aggregate over the entity's window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowSpec>,
+    /// The transaction against its entity's history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistorySpec>,
+    /// The entity's fraud, from labels known by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<RiskSpec>,
+}
+
+/// A calendar feature of the event time (UTC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimePart {
+    /// 0–23.
+    Hour,
+    /// 1 between 00:00 and 06:00, else 0 (the Handbook's night).
+    Night,
+    /// 1 on Saturday and Sunday, else 0.
+    Weekend,
+    /// 0 = Monday … 6 = Sunday.
+    DayOfWeek,
+}
+
+/// An aggregate of an entity's transactions within `over` of event time before this one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSpec {
+    /// The entity field to group by.
+    pub entity: String,
+    /// What to aggregate.
+    pub agg: Aggregate,
+    /// The numeric field aggregated (not for `count`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The window's length: an hour to 30 days.
+    pub over: Duration,
+    /// Whether the transaction itself is in its window (the Handbook's are).
+    #[serde(default = "yes")]
+    pub current: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// An aggregate over a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregate {
+    /// How many transactions.
+    Count,
+    /// Their field summed.
+    Sum,
+    /// Its mean (0 over none).
+    Mean,
+    /// Its largest value (0 over none).
+    Max,
+    /// Its population standard deviation (0 over fewer than two).
+    Std,
+}
+
+/// The transaction against what its entity did before.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySpec {
+    /// The entity field.
+    pub entity: String,
+    /// What to measure.
+    pub measure: HistoryMeasure,
+    /// The field it is about: numeric for `ratio_to_mean`, any for `new_value`; not for
+    /// `seconds_since_previous`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The history's length: an hour to 30 days.
+    pub over: Duration,
+}
+
+/// A measure of the transaction against its entity's history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryMeasure {
+    /// The field ÷ its mean over the entity's earlier transactions within `over` (1 with none
+    /// before, or a zero mean): a card that suddenly spends five times its habit.
+    RatioToMean,
+    /// Seconds since the entity's previous transaction within `over` (`over` in seconds when none).
+    SecondsSincePrevious,
+    /// 1 when the field's value was not seen for this entity within `over` (a new destination).
+    NewValue,
+}
+
+/// An entity's fraud over `over` of event time, ending the label delay before the transaction:
+/// only labels that would have arrived by then count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskSpec {
+    /// The entity field.
+    pub entity: String,
+    /// What to measure.
+    pub measure: RiskMeasure,
+    /// The window's length, ending [`LabelSpec::delay`] before the transaction.
+    pub over: Duration,
+}
+
+/// A measure of an entity's known fraud.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskMeasure {
+    /// Its transactions in the window.
+    Count,
+    /// Frauds among them.
+    Frauds,
+    /// Frauds ÷ transactions (0 with none).
+    Share,
+}
+
+/// A spec that cannot be used: one line naming the file, the field or feature, and what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The file could not be read.
+    #[error("spec {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// Not TOML, or not of the documented shape.
+    #[error("spec {path}: {problem}")]
+    Shape {
+        /// The file.
+        path: String,
+        /// The parser's words, with the line.
+        problem: String,
+    },
+    /// Of the right shape, but something in it is wrong.
+    #[error("spec {path}: {at}: {problem}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The field or feature, e.g. ``feature `card_mean_7d` window.over``.
+        at: String,
+        /// What to fix.
+        problem: String,
+    },
+}
+
+impl Spec {
+    /// Reads and checks the spec in `path`.
+    pub fn load(path: &Path) -> Result<Spec, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Spec::from_toml(&path.display().to_string(), &text)
+    }
+
+    /// Parses and checks a spec; `path` names it in errors.
+    pub fn from_toml(path: &str, text: &str) -> Result<Spec, SpecError> {
+        let spec: Spec = toml::from_str(text).map_err(|e| SpecError::Shape {
+            path: path.to_owned(),
+            problem: e.to_string().replace('\n', " ").trim().to_owned(),
+        })?;
+        spec.check().map_err(|(at, problem)| SpecError::Invalid {
+            path: path.to_owned(),
+            at,
+            problem,
+        })?;
+        Ok(spec)
+    }
+
+    /// The field called `name`.
+    pub fn field(&self, name: &str) -> Option<&FieldSpec> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The model's column names, in order (a one-hot feature gives one per value).
+    pub fn feature_names(&self) -> Vec<String> {
+        self.features
+            .iter()
+            .flat_map(|f| match &f.one_hot {
+                Some(field) => self
+                    .field(field)
+                    .map(|e| e.values.iter().map(|v| format!("{field}_{v}")).collect())
+                    .unwrap_or_default(),
+                None => vec![f.name.clone()],
+            })
+            .collect()
+    }
+
+    /// A hash of the spec's content (SHA-256 of its canonical JSON, hex): two specs that read
+    /// and compute alike hash alike, whatever their comments and layout.
+    pub fn hash(&self) -> String {
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        let digest = Sha256::digest(&canonical);
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;
