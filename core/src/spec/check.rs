@@ -148,7 +148,10 @@ impl Spec {
         }
         match (&feature.one_hot, feature.name.is_empty()) {
             (Some(_), false) => {
-                return Err(("name".into(), "a one_hot feature is named by its values".into()))
+                return Err((
+                    "name".into(),
+                    "a one_hot feature is named by its values".into(),
+                ))
             }
             (None, true) => return Err(("name".into(), "the feature needs a name".into())),
             _ => {}
@@ -178,7 +181,10 @@ impl Spec {
                 }
                 (_, Some(field)) => self.numeric("window.field", field)?,
                 (agg, None) => {
-                    return Err(("window.field".into(), format!("{agg:?} needs a numeric field")))
+                    return Err((
+                        "window.field".into(),
+                        format!("{agg:?} needs a numeric field"),
+                    ))
                 }
             }
         }
@@ -196,7 +202,10 @@ impl Spec {
                 (HistoryMeasure::NewValue, Some(field)) => {
                     let f = self.existing("history.field", field)?;
                     if f.role == FieldRole::Label {
-                        return Err(("history.field".into(), "the label is never a feature".into()));
+                        return Err((
+                            "history.field".into(),
+                            "the label is never a feature".into(),
+                        ));
                     }
                 }
                 (measure, None) => {
@@ -225,7 +234,10 @@ impl Spec {
     fn numeric(&self, at: &str, name: &str) -> Result<(), Problem> {
         let f = self.existing(at, name)?;
         if f.role == FieldRole::Label {
-            return Err((at.to_owned(), format!("`{name}` is the label: never a feature")));
+            return Err((
+                at.to_owned(),
+                format!("`{name}` is the label: never a feature"),
+            ));
         }
         if !matches!(f.kind, FieldType::Integer | FieldType::Float) {
             return Err((at.to_owned(), format!("`{name}` is not numeric")));

@@ -58,7 +58,9 @@ impl FromStr for Duration {
         if n < 0 {
             return Err(bad());
         }
-        n.checked_mul(scale).map(|ms| Duration { ms }).ok_or_else(bad)
+        n.checked_mul(scale)
+            .map(|ms| Duration { ms })
+            .ok_or_else(bad)
     }
 }
 
@@ -95,12 +97,24 @@ mod tests {
 
     #[test]
     fn durations_read_and_write_as_a_number_and_a_unit() {
-        for (text, ms) in [("90s", 90_000), ("30m", 1_800_000), ("1h", 3_600_000), ("7d", 604_800_000)] {
+        for (text, ms) in [
+            ("90s", 90_000),
+            ("30m", 1_800_000),
+            ("1h", 3_600_000),
+            ("7d", 604_800_000),
+        ] {
             let d: Duration = text.parse().unwrap_or_default();
             assert_eq!(d.millis(), ms, "{text}");
             assert_eq!(d.to_string(), text);
         }
-        assert_eq!("60m".parse::<Duration>().map(|d| d.to_string()).ok().as_deref(), Some("1h"));
+        assert_eq!(
+            "60m"
+                .parse::<Duration>()
+                .map(|d| d.to_string())
+                .ok()
+                .as_deref(),
+            Some("1h")
+        );
         for bad in ["", "7", "d", "7w", "-1d", "1.5h", "99999999999999999d"] {
             assert!(bad.parse::<Duration>().is_err(), "{bad}");
         }

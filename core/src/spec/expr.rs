@@ -84,9 +84,9 @@ impl Expr {
     /// The fields it reads, in order of appearance.
     pub fn fields(&self) -> Vec<&str> {
         let operands: Vec<&Operand> = match self {
-            Expr::Arithmetic(first, rest) => {
-                std::iter::once(first).chain(rest.iter().map(|(_, o)| o)).collect()
-            }
+            Expr::Arithmetic(first, rest) => std::iter::once(first)
+                .chain(rest.iter().map(|(_, o)| o))
+                .collect(),
             Expr::All(all) => all.iter().flat_map(|(a, _, b)| [a, b]).collect(),
         };
         operands
@@ -153,7 +153,10 @@ fn operand(token: &str) -> Result<Operand, String> {
     let is_name = token
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        && token.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        && token
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     if is_name {
         Ok(Operand::Field(token.to_owned()))
     } else {
@@ -176,11 +179,22 @@ mod tests {
         let balance = Expr::parse("new + amount - old").unwrap_or(Expr::All(vec![]));
         assert_eq!(balance.fields(), ["new", "amount", "old"]);
         // (0.1 + 0.2) - 0.3, exactly as Rust writes it: not 0.
-        assert_eq!(balance.eval(values).to_bits(), (0.1f64 + 0.2 - 0.3).to_bits());
+        assert_eq!(
+            balance.eval(values).to_bits(),
+            (0.1f64 + 0.2 - 0.3).to_bits()
+        );
         let emptied = Expr::parse("old > 0 and new == 0").unwrap_or(Expr::All(vec![]));
         assert_eq!(emptied.eval(values), 0.0);
         assert_eq!(emptied.eval(|n| if n == "old" { 5.0 } else { 0.0 }), 1.0);
-        for bad in ["", "a +", "a * b", "a > ", "a > b and", "1e999 + a", "a + $b"] {
+        for bad in [
+            "",
+            "a +",
+            "a * b",
+            "a > ",
+            "a > b and",
+            "1e999 + a",
+            "a + $b",
+        ] {
             assert!(Expr::parse(bad).is_err(), "{bad}");
         }
     }

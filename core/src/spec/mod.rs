@@ -10,7 +10,10 @@
 
 mod check;
 pub mod duration;
+pub mod engine;
 pub mod expr;
+pub mod record;
+pub mod time;
 
 use std::path::Path;
 

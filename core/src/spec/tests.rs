@@ -11,18 +11,26 @@ fn the_shipped_specs_are_valid_and_paysim_names_todays_features() {
     assert_eq!(paysim.feature_names(), crate::features::FEATURE_NAMES);
     let cards = Spec::from_toml("specs/cards.toml", CARDS).unwrap();
     assert_eq!(cards.feature_names().len(), 20);
-    assert_eq!(cards.label.as_ref().map(|l| l.delay), Some(Duration::days(7)));
+    assert_eq!(
+        cards.label.as_ref().map(|l| l.delay),
+        Some(Duration::days(7))
+    );
     assert_ne!(paysim.hash(), cards.hash());
     // Comments and layout do not change what a spec is.
     let reformatted = CARDS.replace("# The Handbook's features.\n", "");
-    assert_eq!(Spec::from_toml("x", &reformatted).unwrap().hash(), cards.hash());
+    assert_eq!(
+        Spec::from_toml("x", &reformatted).unwrap().hash(),
+        cards.hash()
+    );
 }
 
 /// The cards spec with `from` replaced by `to`, checked: the error's one line.
 fn refused(from: &str, to: &str) -> String {
     assert!(CARDS.contains(from), "{from}");
     let text = CARDS.replacen(from, to, 1);
-    let error = Spec::from_toml("cards.toml", &text).unwrap_err().to_string();
+    let error = Spec::from_toml("cards.toml", &text)
+        .unwrap_err()
+        .to_string();
     assert!(!error.contains('\n'), "{error}");
     error
 }
@@ -30,16 +38,52 @@ fn refused(from: &str, to: &str) -> String {
 #[test]
 fn a_bad_spec_is_refused_whole_with_one_line_naming_the_field() {
     let cases = [
-        ("over = \"7d\" }", "over = \"40d\" }", "feature `card_count_7d` window.over: 40d is not between 1h and 30d"),
-        ("entity = \"CUSTOMER_ID\", agg = \"count\", over = \"1d\"", "entity = \"TX_AMOUNT\", agg = \"count\", over = \"1d\"", "feature `card_count_1d` window.entity: `TX_AMOUNT` is not an entity"),
-        ("value = \"TX_AMOUNT\"", "value = \"TX_FRAUD\"", "feature `amount` value: `TX_FRAUD` is the label: never a feature"),
-        ("value = \"TX_AMOUNT\"", "value = \"TX_AMOUNTS\"", "feature `amount` value: no field `TX_AMOUNTS`"),
-        ("agg = \"mean\", field = \"TX_AMOUNT\", over = \"1d\"", "agg = \"mean\", over = \"1d\"", "feature `card_mean_amount_1d` window.field: Mean needs a numeric field"),
-        ("name = \"night\"", "name = \"weekend\"", "feature `weekend`: two features have this name"),
-        ("format = \"naive\"", "format = \"epoch_millis\"", "time.field `TX_DATETIME`: format EpochMillis reads a field of type integer"),
+        (
+            "over = \"7d\" }",
+            "over = \"40d\" }",
+            "feature `card_count_7d` window.over: 40d is not between 1h and 30d",
+        ),
+        (
+            "entity = \"CUSTOMER_ID\", agg = \"count\", over = \"1d\"",
+            "entity = \"TX_AMOUNT\", agg = \"count\", over = \"1d\"",
+            "feature `card_count_1d` window.entity: `TX_AMOUNT` is not an entity",
+        ),
+        (
+            "value = \"TX_AMOUNT\"",
+            "value = \"TX_FRAUD\"",
+            "feature `amount` value: `TX_FRAUD` is the label: never a feature",
+        ),
+        (
+            "value = \"TX_AMOUNT\"",
+            "value = \"TX_AMOUNTS\"",
+            "feature `amount` value: no field `TX_AMOUNTS`",
+        ),
+        (
+            "agg = \"mean\", field = \"TX_AMOUNT\", over = \"1d\"",
+            "agg = \"mean\", over = \"1d\"",
+            "feature `card_mean_amount_1d` window.field: Mean needs a numeric field",
+        ),
+        (
+            "name = \"night\"",
+            "name = \"weekend\"",
+            "feature `weekend`: two features have this name",
+        ),
+        (
+            "format = \"naive\"",
+            "format = \"epoch_millis\"",
+            "time.field `TX_DATETIME`: format EpochMillis reads a field of type integer",
+        ),
         ("delay = \"7d\"", "delay = \"7 days\"", "is not a duration"),
-        ("role = \"entity\"", "role = \"entity\"\ncolour = \"red\"", "unknown field `colour`"),
-        ("time = \"weekend\"", "time = \"weekend\"\nvalue = \"TX_AMOUNT\"", "feature `weekend` : give exactly one of"),
+        (
+            "role = \"entity\"",
+            "role = \"entity\"\ncolour = \"red\"",
+            "unknown field `colour`",
+        ),
+        (
+            "time = \"weekend\"",
+            "time = \"weekend\"\nvalue = \"TX_AMOUNT\"",
+            "feature `weekend` : give exactly one of",
+        ),
     ];
     for (from, to, expected) in cases {
         let error = refused(from, to);
@@ -49,6 +93,8 @@ fn a_bad_spec_is_refused_whole_with_one_line_naming_the_field() {
     let unlabelled = CARDS
         .replace("[label]\nfield = \"TX_FRAUD\"\ndelay = \"7d\"\n", "")
         .replace("role = \"label\"", "role = \"plain\"");
-    let error = Spec::from_toml("cards.toml", &unlabelled).unwrap_err().to_string();
+    let error = Spec::from_toml("cards.toml", &unlabelled)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("risk needs labels"), "{error}");
 }

@@ -4,6 +4,7 @@
 mod decide;
 mod model;
 mod properties;
+mod spec;
 
 use aegis_core::calibration::Calibration;
 use aegis_core::features;

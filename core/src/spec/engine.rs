@@ -1,0 +1,377 @@
+//! Computing a spec's features, record by record in event-time order: one implementation, for the
+//! trainer offline and (next) the scorer online. What a feature needs of the past is kept per
+//! entity — a card, a terminal — as that entity's recent transactions within the longest span its
+//! features look back over (window, or window plus label delay), so memory is bounded by the
+//! entities active within that span, not by the rows read.
+//!
+//! Semantics, the Handbook's (pandas' time-based `rolling`): a window of length `w` at time `t`
+//! holds the entity's transactions in `(t − w, t]`, read before this one, and this one when
+//! `current`. A risk window ends the label delay `d` before the transaction: `(t − d − w, t − d]`,
+//! so only labels that would have arrived count. Records must come in event-time order (the
+//! trainer sorts them); an entity's transactions older than its longest span are forgotten.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use super::expr::Expr;
+use super::record::{Record, Value};
+use super::{Aggregate, HistoryMeasure, RiskMeasure, Spec, TimePart};
+
+/// How often (in records) entities silent for longer than their span are dropped.
+const SWEEP_EVERY: u64 = 1 << 16;
+
+/// Computes a spec's features for each record, remembering what later records need.
+pub struct FeatureEngine {
+    columns: Vec<Column>,
+    tables: Vec<EntityTable>,
+    width: usize,
+    seen: u64,
+}
+
+/// One declared feature, its fields resolved to indices.
+enum Column {
+    Value(usize),
+    OneHot {
+        field: usize,
+        values: usize,
+    },
+    Expr(Expr, Vec<(String, usize)>),
+    Time(TimePart),
+    Window {
+        table: usize,
+        agg: Aggregate,
+        slot: Option<usize>,
+        over: i64,
+        current: bool,
+    },
+    History {
+        table: usize,
+        measure: HistoryMeasure,
+        slot: Option<usize>,
+        over: i64,
+    },
+    Risk {
+        table: usize,
+        measure: RiskMeasure,
+        over: i64,
+        delay: i64,
+    },
+}
+
+/// The recent transactions of every entity of one entity field.
+struct EntityTable {
+    /// The entity field.
+    field: usize,
+    /// The fields each remembered transaction keeps, in slot order.
+    slots: Vec<usize>,
+    /// How far back any feature of this entity looks (window, or window plus delay).
+    span: i64,
+    by_key: HashMap<Key, VecDeque<Event>>,
+}
+
+/// An entity's key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Integer(i64),
+    Text(Box<str>),
+}
+
+/// One remembered transaction of an entity.
+struct Event {
+    time: i64,
+    label: Option<bool>,
+    /// The slot fields' values (a text field as a hash, compared by bits).
+    values: Vec<f64>,
+}
+
+fn key_of(value: &Value) -> Key {
+    match value {
+        Value::Integer(n) => Key::Integer(*n),
+        Value::Enum(i) => Key::Integer(*i as i64),
+        Value::Float(x) => Key::Integer(x.to_bits() as i64),
+        Value::Text(t) => Key::Text(t.as_str().into()),
+    }
+}
+
+/// A value as a remembered slot keeps it: numbers as they are, text as a hash.
+fn slot_value(value: &Value) -> f64 {
+    match value {
+        Value::Text(t) => {
+            let mut hasher = DefaultHasher::new();
+            t.hash(&mut hasher);
+            f64::from_bits(hasher.finish())
+        }
+        other => other.number(),
+    }
+}
+
+impl FeatureEngine {
+    /// An engine for `spec` (checked: every name it uses resolves).
+    pub fn new(spec: &Spec) -> FeatureEngine {
+        let index = |name: &str| spec.fields.iter().position(|f| f.name == name).unwrap_or(0);
+        let delay = spec.label.as_ref().map_or(0, |l| l.delay.millis());
+        let mut tables: Vec<EntityTable> = Vec::new();
+        let mut table = |entity: &str, slot: Option<&str>, span: i64| -> (usize, Option<usize>) {
+            let field = index(entity);
+            let t = match tables.iter().position(|t| t.field == field) {
+                Some(t) => t,
+                None => {
+                    tables.push(EntityTable {
+                        field,
+                        slots: Vec::new(),
+                        span: 0,
+                        by_key: HashMap::new(),
+                    });
+                    tables.len() - 1
+                }
+            };
+            let table = &mut tables[t];
+            table.span = table.span.max(span);
+            let slot = slot.map(|name| {
+                let f = index(name);
+                match table.slots.iter().position(|s| *s == f) {
+                    Some(s) => s,
+                    None => {
+                        table.slots.push(f);
+                        table.slots.len() - 1
+                    }
+                }
+            });
+            (t, slot)
+        };
+        let mut columns = Vec::new();
+        for feature in &spec.features {
+            let column = if let Some(field) = &feature.value {
+                Column::Value(index(field))
+            } else if let Some(field) = &feature.one_hot {
+                let values = spec.field(field).map_or(0, |f| f.values.len());
+                Column::OneHot {
+                    field: index(field),
+                    values,
+                }
+            } else if let Some(text) = &feature.expr {
+                let expr = Expr::parse(text).unwrap_or(Expr::All(Vec::new()));
+                let fields = expr
+                    .fields()
+                    .into_iter()
+                    .map(|name| (name.to_owned(), index(name)))
+                    .collect();
+                Column::Expr(expr, fields)
+            } else if let Some(part) = feature.time {
+                Column::Time(part)
+            } else if let Some(w) = &feature.window {
+                let (t, slot) = table(&w.entity, w.field.as_deref(), w.over.millis());
+                Column::Window {
+                    table: t,
+                    agg: w.agg,
+                    slot,
+                    over: w.over.millis(),
+                    current: w.current,
+                }
+            } else if let Some(h) = &feature.history {
+                let (t, slot) = table(&h.entity, h.field.as_deref(), h.over.millis());
+                Column::History {
+                    table: t,
+                    measure: h.measure,
+                    slot,
+                    over: h.over.millis(),
+                }
+            } else if let Some(r) = &feature.risk {
+                let (t, _) = table(&r.entity, None, r.over.millis() + delay);
+                Column::Risk {
+                    table: t,
+                    measure: r.measure,
+                    over: r.over.millis(),
+                    delay,
+                }
+            } else {
+                continue; // a checked spec gives every feature a kind
+            };
+            columns.push(column);
+        }
+        FeatureEngine {
+            width: spec.feature_names().len(),
+            columns,
+            tables,
+            seen: 0,
+        }
+    }
+
+    /// How many values [`FeatureEngine::observe`] gives per record.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// The features of `record` given every record observed before it, written to `out` (of
+    /// [`FeatureEngine::width`]); then `record` is remembered for the records after it.
+    pub fn observe(&mut self, record: &Record, out: &mut Vec<f64>) {
+        out.clear();
+        let now = record.event_time_ms;
+        let keys: Vec<Key> = self
+            .tables
+            .iter_mut()
+            .map(|table| {
+                let key = key_of(&record.values[table.field]);
+                let events = table.by_key.entry(key.clone()).or_default();
+                while events.front().is_some_and(|e| e.time <= now - table.span) {
+                    events.pop_front();
+                }
+                key
+            })
+            .collect();
+        for column in &self.columns {
+            match column {
+                Column::Value(field) => out.push(record.values[*field].number()),
+                Column::OneHot { field, values } => {
+                    let at = match record.values[*field] {
+                        Value::Enum(i) => i,
+                        _ => usize::MAX,
+                    };
+                    out.extend((0..*values).map(|i| f64::from(u8::from(i == at))));
+                }
+                Column::Expr(expr, fields) => out.push(expr.eval(|name| {
+                    fields
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map_or(f64::NAN, |(_, i)| record.values[*i].number())
+                })),
+                Column::Time(part) => out.push(time_part(*part, now)),
+                Column::Window {
+                    table,
+                    agg,
+                    slot,
+                    over,
+                    current,
+                } => {
+                    let t = &self.tables[*table];
+                    let events = &t.by_key[&keys[*table]];
+                    let own = slot.map_or(0.0, |s| slot_value(&record.values[t.slots[s]]));
+                    let recent = events
+                        .iter()
+                        .filter(|e| e.time > now - over && e.time <= now);
+                    let mut values: Vec<f64> =
+                        recent.map(|e| slot.map_or(0.0, |s| e.values[s])).collect();
+                    if *current {
+                        values.push(own);
+                    }
+                    out.push(aggregate(*agg, &values));
+                }
+                Column::History {
+                    table,
+                    measure,
+                    slot,
+                    over,
+                } => {
+                    let t = &self.tables[*table];
+                    let events = &t.by_key[&keys[*table]];
+                    let own = slot.map_or(0.0, |s| slot_value(&record.values[t.slots[s]]));
+                    let recent = || {
+                        events
+                            .iter()
+                            .filter(|e| e.time > now - over && e.time <= now)
+                    };
+                    out.push(match measure {
+                        HistoryMeasure::RatioToMean => {
+                            let values: Vec<f64> = recent()
+                                .map(|e| slot.map_or(0.0, |s| e.values[s]))
+                                .collect();
+                            let mean = aggregate(Aggregate::Mean, &values);
+                            if values.is_empty() || mean == 0.0 {
+                                1.0
+                            } else {
+                                own / mean
+                            }
+                        }
+                        HistoryMeasure::SecondsSincePrevious => {
+                            recent().next_back().map_or(*over, |e| now - e.time) as f64 / 1000.0
+                        }
+                        HistoryMeasure::NewValue => f64::from(u8::from(!recent().any(|e| {
+                            slot.is_some_and(|s| e.values[s].to_bits() == own.to_bits())
+                        }))),
+                    });
+                }
+                Column::Risk {
+                    table,
+                    measure,
+                    over,
+                    delay,
+                } => {
+                    let events = &self.tables[*table].by_key[&keys[*table]];
+                    let end = now - delay;
+                    let (mut count, mut frauds) = (0u32, 0u32);
+                    for e in events
+                        .iter()
+                        .filter(|e| e.time > end - over && e.time <= end)
+                    {
+                        count += 1;
+                        frauds += u32::from(e.label == Some(true));
+                    }
+                    out.push(match measure {
+                        RiskMeasure::Count => f64::from(count),
+                        RiskMeasure::Frauds => f64::from(frauds),
+                        RiskMeasure::Share if count == 0 => 0.0,
+                        RiskMeasure::Share => f64::from(frauds) / f64::from(count),
+                    });
+                }
+            }
+        }
+        for (table, key) in self.tables.iter_mut().zip(keys) {
+            let values = table
+                .slots
+                .iter()
+                .map(|f| slot_value(&record.values[*f]))
+                .collect();
+            if let Some(events) = table.by_key.get_mut(&key) {
+                events.push_back(Event {
+                    time: now,
+                    label: record.label,
+                    values,
+                });
+            }
+        }
+        self.seen += 1;
+        if self.seen.is_multiple_of(SWEEP_EVERY) {
+            for table in &mut self.tables {
+                let span = table.span;
+                table
+                    .by_key
+                    .retain(|_, events| events.back().is_some_and(|e| e.time > now - span));
+            }
+        }
+    }
+
+    /// Entities remembered, over every entity field.
+    pub fn entities(&self) -> usize {
+        self.tables.iter().map(|t| t.by_key.len()).sum()
+    }
+}
+
+fn time_part(part: TimePart, ms: i64) -> f64 {
+    let hour = super::time::hour(ms);
+    let day = super::time::day_of_week(ms);
+    match part {
+        TimePart::Hour => hour as f64,
+        TimePart::Night => f64::from(u8::from(hour < 6)),
+        TimePart::Weekend => f64::from(u8::from(day >= 5)),
+        TimePart::DayOfWeek => day as f64,
+    }
+}
+
+/// `agg` of `values`, in order (0 over none; a standard deviation 0 over fewer than two).
+fn aggregate(agg: Aggregate, values: &[f64]) -> f64 {
+    let n = values.len() as f64;
+    let sum = || values.iter().sum::<f64>();
+    match agg {
+        Aggregate::Count => n,
+        Aggregate::Sum => sum(),
+        Aggregate::Mean if values.is_empty() => 0.0,
+        Aggregate::Mean => sum() / n,
+        Aggregate::Max if values.is_empty() => 0.0,
+        Aggregate::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        Aggregate::Std if values.len() < 2 => 0.0,
+        Aggregate::Std => {
+            let mean = sum() / n;
+            (values.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt()
+        }
+    }
+}
