@@ -28,8 +28,15 @@ impl Spec {
             return Err(("feature".into(), "declare at least one feature".into()));
         }
         for feature in &self.features {
-            self.check_feature(feature)
-                .map_err(|(at, problem)| (format!("feature `{}` {at}", label(feature)), problem))?;
+            self.check_feature(feature).map_err(|(at, problem)| {
+                let feature = format!("feature `{}`", label(feature));
+                let at = if at.is_empty() {
+                    feature
+                } else {
+                    format!("{feature} {at}")
+                };
+                (at, problem)
+            })?;
         }
         let mut names = HashSet::new();
         for name in self.feature_names() {

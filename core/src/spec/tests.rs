@@ -82,7 +82,7 @@ fn a_bad_spec_is_refused_whole_with_one_line_naming_the_field() {
         (
             "time = \"weekend\"",
             "time = \"weekend\"\nvalue = \"TX_AMOUNT\"",
-            "feature `weekend` : give exactly one of",
+            "feature `weekend`: give exactly one of",
         ),
     ];
     for (from, to, expected) in cases {
