@@ -1,6 +1,6 @@
 //! The control topics: what a replica decides with, changed without a restart. Every replica reads
-//! the compacted **models** topic ([`models`]: key = role, `live` or `shadow`; value = the
-//! artifact as `aegis-trainer train` writes it) and **rules** topic ([`rules`]: key = rule set
+//! the compacted **models** topic (`models.rs`: key = role, `live` or `shadow`; value = the
+//! artifact as `aegis-trainer train` writes it) and **rules** topic (`rules.rs`: key = rule set
 //! name, value = the rule set as JSON) whole — assigned every partition, not as a group member,
 //! since every replica needs every record — from the beginning: to their ends before the first
 //! batch is scored, so a replica that starts later decides as the others do, then for as long as

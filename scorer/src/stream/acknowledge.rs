@@ -1,9 +1,9 @@
 //! Stages 3 and 4, acknowledgement, joined by a channel, each taking batches in order:
 //!
-//! 3. [`Acknowledging`] awaits a batch's verdicts and dead letters (and shadow verdicts), then
+//! 3. `Acknowledging` awaits a batch's verdicts and dead letters (and shadow verdicts), then
 //!    counts them in the metrics and, with `--live-view own`, shows them on the live page
 //!    ([`crate::live`]) — the only things it writes;
-//! 4. [`StoringOffsets`] awaits the batch's account states in the changelog (sent by a producer
+//! 4. `StoringOffsets` awaits the batch's account states in the changelog (sent by a producer
 //!    of their own that lingers longer), and only then stores the batch's offsets in the consumer
 //!    — for partitions still held under the epoch its messages were received in.
 //!

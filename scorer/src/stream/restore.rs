@@ -1,5 +1,5 @@
 //! The restore stage: hears of every rebalance ([`Rebalanced`]) and restores each newly assigned
-//! partition's account states from the changelog ([`StateStore::restore`], on the blocking pool,
+//! partition's account states from the changelog ([`super::state::StateStore::restore`], on the blocking pool,
 //! one partition at a time), then resumes the partition the consumer paused on assignment —
 //! unless it was revoked meanwhile. It writes only the account states and the consumer's pause
 //! state. A restore that fails is left to the scoring path, which tries again when the partition's

@@ -1,7 +1,7 @@
 //! The account-state changelog: a compacted topic whose partition p holds the accounts of input
 //! partition p (key = account, value = [`Stored`] as JSON; an evicted account is a tombstone).
 //! [`ChangelogRecord`] is its one record type — encoded here for the producer, decoded here for
-//! the restore — and [`ChangelogReader`] reads a partition of it back.
+//! the restore — and [`changelog_restore`] reads a partition of it back.
 
 use std::collections::HashMap;
 use std::sync::Arc;
