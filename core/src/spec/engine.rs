@@ -26,6 +26,8 @@ pub struct FeatureEngine {
     tables: Vec<EntityTable>,
     width: usize,
     seen: u64,
+    /// Each table's (key, history) for the record being observed; kept to reuse its room.
+    taken: Vec<(Key, VecDeque<Event>)>,
 }
 
 /// One declared feature, its fields resolved to indices.
@@ -194,6 +196,7 @@ impl FeatureEngine {
             columns,
             tables,
             seen: 0,
+            taken: Vec::new(),
         }
     }
 
@@ -207,128 +210,34 @@ impl FeatureEngine {
     pub fn observe(&mut self, record: &Record, out: &mut Vec<f64>) {
         out.clear();
         let now = record.event_time_ms;
-        let keys: Vec<Key> = self
-            .tables
-            .iter_mut()
-            .map(|table| {
-                let key = key_of(&record.values[table.field]);
-                let events = table.by_key.entry(key.clone()).or_default();
-                while events.front().is_some_and(|e| e.time <= now - table.span) {
-                    events.pop_front();
-                }
-                key
-            })
-            .collect();
-        for column in &self.columns {
-            match column {
-                Column::Value(field) => out.push(record.values[*field].number()),
-                Column::OneHot { field, values } => {
-                    let at = match record.values[*field] {
-                        Value::Enum(i) => i,
-                        _ => usize::MAX,
-                    };
-                    out.extend((0..*values).map(|i| f64::from(u8::from(i == at))));
-                }
-                Column::Expr(expr, fields) => out.push(expr.eval(|name| {
-                    fields
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .map_or(f64::NAN, |(_, i)| record.values[*i].number())
-                })),
-                Column::Time(part) => out.push(time_part(*part, now)),
-                Column::Window {
-                    table,
-                    agg,
-                    slot,
-                    over,
-                    current,
-                } => {
-                    let t = &self.tables[*table];
-                    let events = &t.by_key[&keys[*table]];
-                    let own = slot.map_or(0.0, |s| slot_value(&record.values[t.slots[s]]));
-                    let recent = events
-                        .iter()
-                        .filter(|e| e.time > now - over && e.time <= now);
-                    let mut values: Vec<f64> =
-                        recent.map(|e| slot.map_or(0.0, |s| e.values[s])).collect();
-                    if *current {
-                        values.push(own);
-                    }
-                    out.push(aggregate(*agg, &values));
-                }
-                Column::History {
-                    table,
-                    measure,
-                    slot,
-                    over,
-                } => {
-                    let t = &self.tables[*table];
-                    let events = &t.by_key[&keys[*table]];
-                    let own = slot.map_or(0.0, |s| slot_value(&record.values[t.slots[s]]));
-                    let recent = || {
-                        events
-                            .iter()
-                            .filter(|e| e.time > now - over && e.time <= now)
-                    };
-                    out.push(match measure {
-                        HistoryMeasure::RatioToMean => {
-                            let values: Vec<f64> = recent()
-                                .map(|e| slot.map_or(0.0, |s| e.values[s]))
-                                .collect();
-                            let mean = aggregate(Aggregate::Mean, &values);
-                            if values.is_empty() || mean == 0.0 {
-                                1.0
-                            } else {
-                                own / mean
-                            }
-                        }
-                        HistoryMeasure::SecondsSincePrevious => {
-                            recent().next_back().map_or(*over, |e| now - e.time) as f64 / 1000.0
-                        }
-                        HistoryMeasure::NewValue => f64::from(u8::from(!recent().any(|e| {
-                            slot.is_some_and(|s| e.values[s].to_bits() == own.to_bits())
-                        }))),
-                    });
-                }
-                Column::Risk {
-                    table,
-                    measure,
-                    over,
-                    delay,
-                } => {
-                    let events = &self.tables[*table].by_key[&keys[*table]];
-                    let end = now - delay;
-                    let (mut count, mut frauds) = (0u32, 0u32);
-                    for e in events
-                        .iter()
-                        .filter(|e| e.time > end - over && e.time <= end)
-                    {
-                        count += 1;
-                        frauds += u32::from(e.label == Some(true));
-                    }
-                    out.push(match measure {
-                        RiskMeasure::Count => f64::from(count),
-                        RiskMeasure::Frauds => f64::from(frauds),
-                        RiskMeasure::Share if count == 0 => 0.0,
-                        RiskMeasure::Share => f64::from(frauds) / f64::from(count),
-                    });
-                }
+        // Each table's entity history for this record, taken out of its map while the columns
+        // read it, and put back with this record added.
+        let mut taken = std::mem::take(&mut self.taken);
+        for table in &mut self.tables {
+            let key = key_of(&record.values[table.field]);
+            let mut events = table.by_key.remove(&key).unwrap_or_default();
+            while events.front().is_some_and(|e| e.time <= now - table.span) {
+                events.pop_front();
             }
+            taken.push((key, events));
         }
-        for (table, key) in self.tables.iter_mut().zip(keys) {
+        for column in &self.columns {
+            out_push(column, record, &self.tables, &taken, now, out);
+        }
+        for (table, (key, mut events)) in self.tables.iter_mut().zip(taken.drain(..)) {
             let values = table
                 .slots
                 .iter()
                 .map(|f| slot_value(&record.values[*f]))
                 .collect();
-            if let Some(events) = table.by_key.get_mut(&key) {
-                events.push_back(Event {
-                    time: now,
-                    label: record.label,
-                    values,
-                });
-            }
+            events.push_back(Event {
+                time: now,
+                label: record.label,
+                values,
+            });
+            table.by_key.insert(key, events);
         }
+        self.taken = taken;
         self.seen += 1;
         if self.seen.is_multiple_of(SWEEP_EVERY) {
             for table in &mut self.tables {
@@ -346,6 +255,108 @@ impl FeatureEngine {
     }
 }
 
+/// Appends `column`'s value(s) for `record` at `now`, given each table's history of its entity.
+fn out_push(
+    column: &Column,
+    record: &Record,
+    tables: &[EntityTable],
+    taken: &[(Key, VecDeque<Event>)],
+    now: i64,
+    out: &mut Vec<f64>,
+) {
+    let own = |table: usize, slot: Option<usize>| {
+        slot.map_or(0.0, |s| slot_value(&record.values[tables[table].slots[s]]))
+    };
+    match column {
+        Column::Value(field) => out.push(record.values[*field].number()),
+        Column::OneHot { field, values } => {
+            let at = match record.values[*field] {
+                Value::Enum(i) => i,
+                _ => usize::MAX,
+            };
+            out.extend((0..*values).map(|i| f64::from(u8::from(i == at))));
+        }
+        Column::Expr(expr, fields) => out.push(expr.eval(|name| {
+            fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(f64::NAN, |(_, i)| record.values[*i].number())
+        })),
+        Column::Time(part) => out.push(time_part(*part, now)),
+        Column::Window {
+            table,
+            agg,
+            slot,
+            over,
+            current,
+        } => {
+            let events = &taken[*table].1;
+            let recent = events
+                .iter()
+                .filter(|e| e.time > now - over && e.time <= now)
+                .map(|e| slot.map_or(0.0, |s| e.values[s]));
+            let this = current.then(|| own(*table, *slot));
+            out.push(aggregate(*agg, recent.chain(this)));
+        }
+        Column::History {
+            table,
+            measure,
+            slot,
+            over,
+        } => {
+            let events = &taken[*table].1;
+            let own = own(*table, *slot);
+            let recent = || {
+                events
+                    .iter()
+                    .filter(|e| e.time > now - over && e.time <= now)
+            };
+            out.push(match measure {
+                HistoryMeasure::RatioToMean => {
+                    let values = recent().map(|e| slot.map_or(0.0, |s| e.values[s]));
+                    let (n, mean) = (recent().count(), aggregate(Aggregate::Mean, values));
+                    if n == 0 || mean == 0.0 {
+                        1.0
+                    } else {
+                        own / mean
+                    }
+                }
+                HistoryMeasure::SecondsSincePrevious => {
+                    recent().next_back().map_or(*over, |e| now - e.time) as f64 / 1000.0
+                }
+                HistoryMeasure::NewValue => {
+                    f64::from(u8::from(!recent().any(|e| {
+                        slot.is_some_and(|s| e.values[s].to_bits() == own.to_bits())
+                    })))
+                }
+            });
+        }
+        Column::Risk {
+            table,
+            measure,
+            over,
+            delay,
+        } => {
+            let end = now - delay;
+            let (mut count, mut frauds) = (0u32, 0u32);
+            for e in taken[*table]
+                .1
+                .iter()
+                .filter(|e| e.time > end - over && e.time <= end)
+            {
+                count += 1;
+                frauds += u32::from(e.label == Some(true));
+            }
+            out.push(match measure {
+                RiskMeasure::Count => f64::from(count),
+                RiskMeasure::Frauds => f64::from(frauds),
+                RiskMeasure::Share if count == 0 => 0.0,
+                RiskMeasure::Share => f64::from(frauds) / f64::from(count),
+            });
+        }
+    }
+}
+
 fn time_part(part: TimePart, ms: i64) -> f64 {
     let hour = super::time::hour(ms);
     let day = super::time::day_of_week(ms);
@@ -358,20 +369,24 @@ fn time_part(part: TimePart, ms: i64) -> f64 {
 }
 
 /// `agg` of `values`, in order (0 over none; a standard deviation 0 over fewer than two).
-fn aggregate(agg: Aggregate, values: &[f64]) -> f64 {
-    let n = values.len() as f64;
-    let sum = || values.iter().sum::<f64>();
+fn aggregate(agg: Aggregate, values: impl Iterator<Item = f64> + Clone) -> f64 {
+    let (mut n, mut sum, mut max) = (0usize, 0.0, f64::NEG_INFINITY);
+    for x in values.clone() {
+        n += 1;
+        sum += x;
+        max = max.max(x);
+    }
+    let count = n as f64;
     match agg {
-        Aggregate::Count => n,
-        Aggregate::Sum => sum(),
-        Aggregate::Mean if values.is_empty() => 0.0,
-        Aggregate::Mean => sum() / n,
-        Aggregate::Max if values.is_empty() => 0.0,
-        Aggregate::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        Aggregate::Std if values.len() < 2 => 0.0,
+        Aggregate::Count => count,
+        Aggregate::Sum => sum,
+        Aggregate::Mean | Aggregate::Max if n == 0 => 0.0,
+        Aggregate::Mean => sum / count,
+        Aggregate::Max => max,
+        Aggregate::Std if n < 2 => 0.0,
         Aggregate::Std => {
-            let mean = sum() / n;
-            (values.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt()
+            let mean = sum / count;
+            (values.map(|x| (x - mean) * (x - mean)).sum::<f64>() / count).sqrt()
         }
     }
 }
