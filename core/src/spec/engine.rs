@@ -362,7 +362,7 @@ fn time_part(part: TimePart, ms: i64) -> f64 {
     let day = super::time::day_of_week(ms);
     match part {
         TimePart::Hour => hour as f64,
-        TimePart::Night => f64::from(u8::from(hour < 6)),
+        TimePart::Night => f64::from(u8::from(hour <= 6)),
         TimePart::Weekend => f64::from(u8::from(day >= 5)),
         TimePart::DayOfWeek => day as f64,
     }

@@ -171,7 +171,7 @@ pub struct FeatureSpec {
 pub enum TimePart {
     /// 0–23.
     Hour,
-    /// 1 between 00:00 and 06:00, else 0 (the Handbook's night).
+    /// 1 from 00:00 to 06:59, else 0 (the Handbook's night: hour ≤ 6).
     Night,
     /// 1 on Saturday and Sunday, else 0.
     Weekend,
