@@ -2,6 +2,7 @@
 //! one JSON object on stdout; `bench/run.py` runs them next to their Python baselines, takes
 //! medians and prints the table. Nothing here passes or fails on a timing.
 
+mod features;
 mod http_load;
 mod kafka;
 mod kernel;
@@ -37,6 +38,8 @@ enum Command {
     Watch(kafka::WatchArgs),
     /// Event-to-verdict latency as a downstream consumer sees it.
     Latency(kafka::LatencyArgs),
+    /// A spec's features for every row of a CSV, on one thread (the engine of aegis_core::spec).
+    Features(features::FeaturesArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Passthrough(args) => kafka::passthrough(&args),
         Command::Watch(args) => kafka::watch(&args),
         Command::Latency(args) => kafka::latency(&args),
+        Command::Features(args) => features::run(&args),
     };
     match result {
         Ok(report) => {
