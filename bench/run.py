@@ -853,7 +853,7 @@ def table(r, args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=5, help="runs of kernel and HTTP figures")
+    parser.add_argument("--runs", type=int, default=5, help="runs of the kernel, HTTP, file and features figures")
     parser.add_argument("--runs-fit", type=int, default=3)
     parser.add_argument("--runs-pipeline", type=int, default=3)
     parser.add_argument("--runs-latency", type=int, default=3)
