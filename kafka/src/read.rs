@@ -28,19 +28,20 @@ pub fn topic_partitions<C: ConsumerContext>(
 
 /// Reads partition `partition` of `topic` from its beginning to the end it has now (its high
 /// watermark when the read starts), handing every message to `each`, with a consumer assigned by
-/// hand (no group, nothing committed). Blocking; a transient error (the broker's connection
-/// coming and going) is read past; fails if the end is not reached by `deadline`.
+/// hand (no group, nothing committed). Returns that end: where to follow the partition from.
+/// Blocking; a transient error (the broker's connection coming and going) is read past; fails if
+/// the end is not reached by `deadline`.
 pub fn read_to_end<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
     partition: i32,
     deadline: Instant,
     mut each: impl FnMut(&BorrowedMessage<'_>),
-) -> Result<(), ReadError> {
+) -> Result<i64, ReadError> {
     let remaining = || deadline.saturating_duration_since(Instant::now());
     let (low, high) = consumer.fetch_watermarks(topic, partition, remaining())?;
     if high <= low {
-        return Ok(());
+        return Ok(high);
     }
     let mut list = rdkafka::TopicPartitionList::new();
     list.add_partition_offset(topic, partition, rdkafka::Offset::Beginning)?;
@@ -62,7 +63,7 @@ pub fn read_to_end<C: ConsumerContext>(
         };
         each(&message);
         if message.offset() + 1 >= high {
-            return Ok(());
+            return Ok(high);
         }
     }
 }
@@ -115,22 +116,26 @@ pub fn ends_of<C: ConsumerContext>(
         .map(Some)
 }
 
-/// Reads every partition of `topic` from its beginning to the end it has now, handing every
-/// message to `each` ([`read_to_end`], partition by partition). Returns each partition with the
-/// offset after the last message read — where to follow the topic from — or `None` when the topic
-/// does not exist. Blocking; fails if the ends are not reached by `deadline`.
+/// Reads every partition of `topic` from its beginning to the end it has when its read starts,
+/// handing every message to `each` ([`read_to_end`], partition by partition). Returns each
+/// partition with that end — where to follow the topic from — or `None` when the topic does not
+/// exist. Blocking; fails if the ends are not reached by `deadline`.
 pub fn read_topic_to_end<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
     deadline: Instant,
     mut each: impl FnMut(&BorrowedMessage<'_>),
 ) -> Result<Option<Vec<(i32, i64)>>, ReadError> {
-    let remaining = || deadline.saturating_duration_since(Instant::now());
-    let Some(ends) = ends_of(consumer, topic, remaining())? else {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let Some(partitions) = topic_partitions(consumer, topic, remaining)? else {
         return Ok(None);
     };
-    for &(partition, _) in &ends {
-        read_to_end(consumer, topic, partition, deadline, &mut each)?;
-    }
-    Ok(Some(ends))
+    partitions
+        .into_iter()
+        .map(|partition| {
+            let end = read_to_end(consumer, topic, partition, deadline, &mut each)?;
+            Ok((partition, end))
+        })
+        .collect::<Result<Vec<_>, ReadError>>()
+        .map(Some)
 }
