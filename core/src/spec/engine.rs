@@ -37,7 +37,7 @@ enum Column {
         field: usize,
         values: usize,
     },
-    Expr(Expr, Vec<(String, usize)>),
+    Expr(Expr<usize>),
     Time(TimePart),
     Window {
         table: usize,
@@ -153,12 +153,7 @@ impl FeatureEngine {
                 }
             } else if let Some(text) = &feature.expr {
                 let expr = Expr::parse(text).unwrap_or(Expr::All(Vec::new()));
-                let fields = expr
-                    .fields()
-                    .into_iter()
-                    .map(|name| (name.to_owned(), index(name)))
-                    .collect();
-                Column::Expr(expr, fields)
+                Column::Expr(expr.resolve(|name| index(name)))
             } else if let Some(part) = feature.time {
                 Column::Time(part)
             } else if let Some(w) = &feature.window {
@@ -276,12 +271,7 @@ fn out_push(
             };
             out.extend((0..*values).map(|i| f64::from(u8::from(i == at))));
         }
-        Column::Expr(expr, fields) => out.push(expr.eval(|name| {
-            fields
-                .iter()
-                .find(|(n, _)| n == name)
-                .map_or(f64::NAN, |(_, i)| record.values[*i].number())
-        })),
+        Column::Expr(expr) => out.push(expr.eval(|field| record.values[*field].number())),
         Column::Time(part) => out.push(time_part(*part, now)),
         Column::Window {
             table,

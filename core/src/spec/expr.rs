@@ -3,11 +3,12 @@
 //! `oldbalanceOrg > 0 and newbalanceOrig == 0`. Small on purpose: what a fraud team writes as a
 //! derivation, evaluated in the order written so offline and online give the same bits.
 
-/// One operand: a field (by name) or a number.
+/// One operand: a field — by name as written (`F = String`), or by whatever [`Expr::resolve`] made
+/// of the name, such as its index — or a number.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Operand {
+pub enum Operand<F = String> {
     /// A numeric field's value.
-    Field(String),
+    Field(F),
     /// A number written in the expression.
     Number(f64),
 }
@@ -31,11 +32,11 @@ pub enum Compare {
 
 /// A parsed expression.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Expr {
+pub enum Expr<F = String> {
     /// The first operand, then each added (`true`) or subtracted (`false`), left to right.
-    Arithmetic(Operand, Vec<(bool, Operand)>),
+    Arithmetic(Operand<F>, Vec<(bool, Operand<F>)>),
     /// Comparisons that must all hold: 1, else 0.
-    All(Vec<(Operand, Compare, Operand)>),
+    All(Vec<(Operand<F>, Compare, Operand<F>)>),
 }
 
 impl Expr {
@@ -80,10 +81,12 @@ impl Expr {
         }
         Ok(Expr::Arithmetic(first, rest))
     }
+}
 
+impl<F> Expr<F> {
     /// The fields it reads, in order of appearance.
-    pub fn fields(&self) -> Vec<&str> {
-        let operands: Vec<&Operand> = match self {
+    pub fn fields(&self) -> Vec<&F> {
+        let operands: Vec<&Operand<F>> = match self {
             Expr::Arithmetic(first, rest) => std::iter::once(first)
                 .chain(rest.iter().map(|(_, o)| o))
                 .collect(),
@@ -92,16 +95,36 @@ impl Expr {
         operands
             .into_iter()
             .filter_map(|o| match o {
-                Operand::Field(name) => Some(name.as_str()),
+                Operand::Field(field) => Some(field),
                 Operand::Number(_) => None,
             })
             .collect()
     }
 
+    /// The same expression with each field replaced by `resolve` of it (a name by its index, so
+    /// that evaluating looks nothing up by name).
+    pub fn resolve<G>(&self, resolve: impl Fn(&F) -> G) -> Expr<G> {
+        let operand = |o: &Operand<F>| match o {
+            Operand::Field(field) => Operand::Field(resolve(field)),
+            Operand::Number(n) => Operand::Number(*n),
+        };
+        match self {
+            Expr::Arithmetic(first, rest) => Expr::Arithmetic(
+                operand(first),
+                rest.iter().map(|(add, o)| (*add, operand(o))).collect(),
+            ),
+            Expr::All(all) => Expr::All(
+                all.iter()
+                    .map(|(a, op, b)| (operand(a), *op, operand(b)))
+                    .collect(),
+            ),
+        }
+    }
+
     /// Its value, with `field` giving each field's.
-    pub fn eval(&self, field: impl Fn(&str) -> f64) -> f64 {
-        let value = |o: &Operand| match o {
-            Operand::Field(name) => field(name),
+    pub fn eval(&self, field: impl Fn(&F) -> f64) -> f64 {
+        let value = |o: &Operand<F>| match o {
+            Operand::Field(f) => field(f),
             Operand::Number(n) => *n,
         };
         match self {
@@ -170,7 +193,7 @@ mod tests {
 
     #[test]
     fn arithmetic_runs_left_to_right_and_conditions_give_one_or_zero() {
-        let values = |name: &str| match name {
+        let values = |name: &String| match name.as_str() {
             "new" => 0.1,
             "amount" => 0.2,
             "old" => 0.3,
@@ -186,6 +209,11 @@ mod tests {
         let emptied = Expr::parse("old > 0 and new == 0").unwrap_or(Expr::All(vec![]));
         assert_eq!(emptied.eval(values), 0.0);
         assert_eq!(emptied.eval(|n| if n == "old" { 5.0 } else { 0.0 }), 1.0);
+        let by_index = balance.resolve(|name| usize::from(name != "new"));
+        assert_eq!(
+            by_index.eval(|i| [0.1, 0.2][*i]).to_bits(),
+            (0.1f64 + 0.2 - 0.2).to_bits()
+        );
         for bad in [
             "",
             "a +",
