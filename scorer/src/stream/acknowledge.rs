@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aegis_core::clock::now_ms;
-use aegis_kafka::produce::all_delivered;
-use anyhow::{Context, Result};
+use aegis_kafka::produce::{all_delivered, DeliveryError};
+use anyhow::Result;
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::DeliveryFuture;
 use tokio::sync::mpsc;
@@ -96,10 +96,7 @@ impl Acknowledging {
     pub async fn run(mut self) -> Result<()> {
         while let Some(flight) = self.flights.recv().await {
             if let Err(e) = all_delivered(flight.deliveries).await {
-                // Nothing of this batch (or later ones) is stored: it will be read again.
-                self.metrics.delivery_failed();
-                self.stop.cancel();
-                return Err(e).context("stopping without storing offsets for unacknowledged work");
+                return Err(failed_for_good(&self.metrics, &self.stop, e));
             }
             for delivery in flight.shadow_deliveries {
                 if aegis_kafka::produce::delivered(delivery).await.is_err() {
@@ -140,9 +137,7 @@ impl StoringOffsets {
     pub async fn run(mut self) -> Result<()> {
         while let Some(settle) = self.settled.recv().await {
             if let Err(e) = all_delivered(settle.state_deliveries).await {
-                self.metrics.delivery_failed();
-                self.stop.cancel();
-                return Err(e).context("stopping without storing offsets for unacknowledged work");
+                return Err(failed_for_good(&self.metrics, &self.stop, e));
             }
             self.metrics.changelog_acknowledged(settle.changelogged);
             for offset in settle.offsets {
@@ -171,4 +166,16 @@ impl StoringOffsets {
             tracing::debug!(partition, offset, error = %e, "offset not stored");
         }
     }
+}
+
+/// A delivery failed for good: counted, and the pipeline stopped. Nothing of its batch (or later
+/// ones) is stored, so it will be read again.
+fn failed_for_good(
+    metrics: &Metrics,
+    stop: &CancellationToken,
+    error: DeliveryError,
+) -> anyhow::Error {
+    metrics.delivery_failed();
+    stop.cancel();
+    anyhow::Error::new(error).context("stopping without storing offsets for unacknowledged work")
 }
