@@ -27,7 +27,6 @@ pub mod produce;
 pub mod restore;
 pub mod state;
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -128,8 +127,6 @@ impl Pipeline {
             batches,
             flights: flights_tx,
             replica: replica.clone(),
-            decoder: replica.decoder.clone(),
-            framing: replica.framing,
             outputs: outputs.clone(),
             stop: stop.clone(),
         };
@@ -154,7 +151,6 @@ impl Pipeline {
             replica,
             topic: config.input_topic.clone(),
             stop: stop.clone(),
-            pending: VecDeque::new(),
         };
         Pipeline {
             consumer,

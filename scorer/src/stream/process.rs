@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::acknowledge::{InFlight, InFlightOffset, Settle};
-use super::decode::{Decoded, Decoder};
+use super::decode::Decoded;
 use super::intake::Received;
 use super::produce::Outputs;
 use super::state::{At, Changes};
@@ -55,15 +55,10 @@ pub struct Scored {
 /// updated (partitions of a new assignment restored first); all of them decided together by the
 /// live model and the rules taken at the start — the whole batch by one model and one rule set,
 /// whatever a swap does meanwhile — and by the shadow model too when one is published; then
-/// encoded in `framing`. `Err` when the registry or the changelog cannot be read: nothing of the
+/// encoded in the replica's framing. `Err` when the registry or the changelog cannot be read: nothing of the
 /// batch may be written then.
-pub fn score_batch(
-    replica: &ReplicaState,
-    decoder: &Decoder,
-    framing: Framing,
-    batch: &[Received],
-    now_ms: i64,
-) -> Result<Scored> {
+pub fn score_batch(replica: &ReplicaState, batch: &[Received], now_ms: i64) -> Result<Scored> {
+    let (decoder, framing) = (&replica.decoder, replica.framing);
     let (model, shadow) = (replica.models.live(), replica.models.shadow());
     let rules = replica.rules.current();
     let decoded = batch
@@ -144,9 +139,6 @@ pub(super) struct Processing {
     /// To acknowledgement.
     pub flights: mpsc::Sender<InFlight>,
     pub replica: Arc<ReplicaState>,
-    pub decoder: Arc<Decoder>,
-    /// How verdicts are framed (single-object, or the registry's wire format).
-    pub framing: Framing,
     pub outputs: Arc<Outputs>,
     /// Cancelled when this stage stops for good, so that the pipeline shuts down.
     pub stop: CancellationToken,
@@ -163,11 +155,10 @@ impl Processing {
 
     async fn process_all(&mut self) -> Result<()> {
         while let Some(batch) = self.batches.recv().await {
-            let (replica, decoder, framing) =
-                (self.replica.clone(), self.decoder.clone(), self.framing);
+            let replica = self.replica.clone();
             let (batch, scored, took) = tokio::task::spawn_blocking(move || {
                 let started = std::time::Instant::now();
-                let scored = score_batch(&replica, &decoder, framing, &batch, now_ms());
+                let scored = score_batch(&replica, &batch, now_ms());
                 (batch, scored, started.elapsed())
             })
             .await?;

@@ -26,25 +26,25 @@ pub(super) struct Restoring {
     /// The input topic.
     pub topic: String,
     pub stop: CancellationToken,
-    /// Partitions assigned and not yet restored, with their epochs, in order.
-    pub pending: VecDeque<(i32, u64)>,
 }
 
 impl Restoring {
     pub async fn run(mut self) {
+        // Partitions assigned and not yet restored, with their epochs, in order.
+        let mut pending = VecDeque::new();
         loop {
             // Every event heard so far first, so that a partition revoked before its turn is
             // dropped from the queue rather than restored.
             while let Ok(event) = self.rebalances.try_recv() {
-                self.hear(event);
+                hear(&mut pending, event);
             }
-            let Some((partition, epoch)) = self.pending.pop_front() else {
+            let Some((partition, epoch)) = pending.pop_front() else {
                 let event = tokio::select! {
                     () = self.stop.cancelled() => break,
                     event = self.rebalances.recv() => event,
                 };
                 match event {
-                    Some(event) => self.hear(event),
+                    Some(event) => hear(&mut pending, event),
                     None => break,
                 }
                 continue;
@@ -53,15 +53,6 @@ impl Restoring {
                 break;
             }
             self.restore(partition, epoch).await;
-        }
-    }
-
-    fn hear(&mut self, event: Rebalanced) {
-        match event {
-            Rebalanced::Assigned { partitions } => self.pending.extend(partitions),
-            Rebalanced::Revoked { partitions } => {
-                self.pending.retain(|(p, _)| !partitions.contains(p));
-            }
         }
     }
 
@@ -91,5 +82,13 @@ impl Restoring {
                 tracing::warn!(partition, error = %e, "cannot resume a restored partition");
             }
         }
+    }
+}
+
+/// Queues the partitions an event assigns; drops from the queue those it revokes.
+fn hear(pending: &mut VecDeque<(i32, u64)>, event: Rebalanced) {
+    match event {
+        Rebalanced::Assigned { partitions } => pending.extend(partitions),
+        Rebalanced::Revoked { partitions } => pending.retain(|(p, _)| !partitions.contains(p)),
     }
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use aegis_core::avro::{AvroCodec, Framing};
 use aegis_core::{Transaction, TxType};
-use aegis_scorer::stream::decode::Decoder;
 use aegis_scorer::stream::intake::Received;
 use aegis_scorer::stream::process::{score_batch, Output};
 use aegis_scorer::stream::state::{Restore, StateLimits, StateStore};
@@ -69,7 +68,6 @@ fn restoring_one_partition_does_not_hold_up_another_partitions_batch() {
     entered.recv_timeout(Duration::from_secs(60)).unwrap();
 
     // Meanwhile a batch of partition 1 is scored, restoring partition 1 on the way.
-    let decoder = Decoder::new(&config.input_topic, None);
     let batch = [
         message(1, 0, "C1"),
         message(1, 1, "C1"),
@@ -79,7 +77,7 @@ fn restoring_one_partition_does_not_hold_up_another_partitions_batch() {
         let (replica, done_tx) = (replica.clone(), mpsc::channel());
         let (done, done_rx) = done_tx;
         std::thread::spawn(move || {
-            let scored = score_batch(&replica, &decoder, Framing::SingleObject, &batch, 0);
+            let scored = score_batch(&replica, &batch, 0);
             let _ = done.send(scored.map(|s| s.outputs));
         });
         done_rx.recv_timeout(Duration::from_secs(60))
