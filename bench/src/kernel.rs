@@ -75,7 +75,7 @@ pub fn run(args: &KernelArgs) -> Result<String> {
         let mut micros = Vec::with_capacity(sample.len());
         for row in &sample {
             let started = Instant::now();
-            black_box(model.probability(black_box(row)));
+            black_box(model.probability(black_box(&row[..])));
             micros.push(started.elapsed().as_secs_f64() * 1e6);
         }
         p50.push(quantile(&mut micros, 0.50));

@@ -35,7 +35,7 @@ pub fn run(args: &TrainArgs) -> Result<String> {
     let mut same_forest = true;
     for _ in 0..args.runs.max(1) {
         let started = Instant::now();
-        let forest = aegis_trainer::fit::on_part(&data, &parts.fit, &params)?;
+        let forest = aegis_trainer::fit::on_part(&data, &parts.fit, None, &params)?;
         seconds.push(started.elapsed().as_secs_f64());
         same_forest &= forest.nodes() == model.forest().nodes();
     }

@@ -7,6 +7,11 @@
 //! uncalibrated — probabilities are the forest's raw score, as they always were for it, and its
 //! thresholds were chosen on that score — and [`Model::is_calibrated`] says so.
 //!
+//! Format 3 is a model of any [spec](crate::spec): the spec travels inside the artifact with its
+//! hash, its features are the spec's, and its version covers the spec. A PaySim model records the
+//! built-in PaySim spec too, but is still written as format 2 with the version it always had:
+//! its features are this build's own ([`features::extract`]), which any format-2 reader computes.
+//!
 //! File layout: a first line `AEGIS-MODEL <format>` then the model as JSON (floats round-trip
 //! exactly). Loading checks the header, the format, the content hash and the forest's structure,
 //! and fails with one line saying what is wrong and what to do.
@@ -21,11 +26,15 @@ use sha2::{Digest, Sha256};
 use crate::calibration::Calibration;
 use crate::features::{self, Features, FEATURE_NAMES, N_FEATURES};
 use crate::forest::{CompiledForest, ForestParams};
+use crate::spec::Spec;
 use crate::transaction::Transaction;
 use crate::verdict::{Decision, Thresholds, Verdict};
 
-/// The artifact format this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 2;
+/// The newest artifact format this build reads, and the one it writes for a model of a spec other
+/// than PaySim's.
+pub const FORMAT_VERSION: u32 = 3;
+/// The format of a PaySim model: readable by every build since calibration came.
+pub const PAYSIM_FORMAT: u32 = 2;
 const MAGIC: &str = "AEGIS-MODEL";
 /// Most reasons a verdict carries.
 pub const MAX_REASONS: usize = 3;
@@ -66,6 +75,28 @@ pub struct TrainingSummary {
     /// The steps the calibration and thresholds were chosen on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold_steps: Option<StepRange>,
+    /// The event time the forest was fitted on (models of a spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fitted_period: Option<Period>,
+    /// The event time the calibration and thresholds were chosen on (models of a spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_period: Option<Period>,
+}
+
+/// A span of event time, milliseconds since the Unix epoch: `from` included, `until` not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    /// The first instant in it.
+    pub from_ms: i64,
+    /// The first instant after it.
+    pub until_ms: i64,
+}
+
+impl Period {
+    /// Whether `ms` lies in the period.
+    pub fn contains(&self, ms: i64) -> bool {
+        (self.from_ms..self.until_ms).contains(&ms)
+    }
 }
 
 /// A range of PaySim steps (hours), both ends included.
@@ -92,6 +123,15 @@ impl TrainingSummary {
             .iter()
             .flatten()
             .any(|range| range.contains(step))
+    }
+
+    /// Whether a row at `event_time_ms` lies in the event time the model was fitted or
+    /// thresholded on (models of a spec).
+    pub fn has_seen_time(&self, event_time_ms: i64) -> bool {
+        [self.fitted_period, self.threshold_period]
+            .iter()
+            .flatten()
+            .any(|period| period.contains(event_time_ms))
     }
 }
 
@@ -128,6 +168,16 @@ pub enum ModelError {
         /// Where it ends.
         detail: String,
     },
+    /// The model was trained on data of another spec than the one given.
+    #[error("{path} is a model of spec `{model_spec}`, not of spec `{wanted}`; use a model trained on `{wanted}` data, or data of `{model_spec}`")]
+    OtherSpec {
+        /// The file.
+        path: PathBuf,
+        /// The spec the model was trained on.
+        model_spec: String,
+        /// The spec of the data.
+        wanted: String,
+    },
     /// The file is damaged or inconsistent.
     #[error("{path} is corrupt: {detail}; copy it again or retrain")]
     Corrupt {
@@ -158,6 +208,22 @@ pub struct Model {
     /// The map from the forest's raw score to a calibrated probability; `None` in format-1 files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     calibration: Option<Calibration>,
+    /// The spec its features come from, with its hash; `None` in files written before specs,
+    /// which are PaySim's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spec: Option<ModelSpec>,
+    /// Whether `spec` is PaySim's (or absent), worked out once: scoring asks for every verdict.
+    #[serde(skip)]
+    paysim: bool,
+}
+
+/// The spec inside a model artifact.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    /// [`Spec::hash`] of `spec`, checked when the model is read.
+    pub hash: String,
+    /// The spec itself.
+    pub spec: Spec,
 }
 
 impl Model {
@@ -196,6 +262,38 @@ impl Model {
     pub fn calibration(&self) -> Option<&Calibration> {
         self.calibration.as_ref()
     }
+
+    /// The spec its features come from (PaySim's for a file written before specs).
+    pub fn spec(&self) -> &Spec {
+        self.spec.as_ref().map_or(Spec::paysim(), |s| &s.spec)
+    }
+
+    /// Whether it scores PaySim transactions, with this build's own features.
+    pub fn is_paysim(&self) -> bool {
+        self.paysim
+    }
+
+    /// Fails with one line unless the model was trained on `spec` (same content; `path` names
+    /// the model in the message).
+    pub fn expect_spec(&self, path: &Path, spec: &Spec) -> Result<(), ModelError> {
+        let same = if spec.is_paysim() {
+            self.paysim
+        } else {
+            self.spec.as_ref().is_some_and(|s| s.hash == spec.hash())
+        };
+        if same {
+            return Ok(());
+        }
+        let mut model_spec = self.spec().name.clone();
+        if model_spec == spec.name {
+            model_spec.push_str(" (another version of it)");
+        }
+        Err(ModelError::OtherSpec {
+            path: path.to_owned(),
+            model_spec,
+            wanted: spec.name.clone(),
+        })
+    }
 }
 
 /// The model's answer for one transaction.
@@ -210,25 +308,48 @@ pub struct Score {
 }
 
 impl Model {
-    /// Wraps a forest trained on this build's [`FEATURE_NAMES`] and its calibration into a model,
-    /// computing its version. `thresholds` are in calibrated space.
+    /// Wraps a forest trained on this build's [`FEATURE_NAMES`] and its calibration into a
+    /// PaySim model, computing its version. `thresholds` are in calibrated space.
     pub fn new(
         forest: CompiledForest,
         calibration: Option<Calibration>,
         thresholds: Thresholds,
         training: TrainingSummary,
     ) -> Self {
-        let features: Vec<String> = FEATURE_NAMES.iter().map(|s| (*s).to_owned()).collect();
-        let model_version = content_version(&features, &thresholds, &forest, calibration.as_ref());
-        Model {
-            format_version: FORMAT_VERSION,
-            model_version,
+        Model::of_spec(Spec::paysim(), forest, calibration, thresholds, training)
+    }
+
+    /// Wraps a forest trained on `spec`'s features (in [`Spec::feature_names`] order) into a
+    /// model carrying the spec, computing its version.
+    pub fn of_spec(
+        spec: &Spec,
+        forest: CompiledForest,
+        calibration: Option<Calibration>,
+        thresholds: Thresholds,
+        training: TrainingSummary,
+    ) -> Self {
+        let features = spec.feature_names();
+        let spec = ModelSpec {
+            hash: spec.hash(),
+            spec: spec.clone(),
+        };
+        let mut model = Model {
+            format_version: if spec.spec.is_paysim() {
+                PAYSIM_FORMAT
+            } else {
+                FORMAT_VERSION
+            },
+            model_version: String::new(),
             features,
             thresholds,
             training,
             forest,
             calibration,
-        }
+            paysim: spec.spec.is_paysim(),
+            spec: Some(spec),
+        };
+        model.model_version = model.content_version();
+        model
     }
 
     /// Whether `fraud_probability` is calibrated (format 2 and later) or the forest's raw score.
@@ -259,19 +380,14 @@ impl Model {
     }
 
     fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
-        writeln!(out, "{MAGIC} {FORMAT_VERSION}")?;
+        writeln!(out, "{MAGIC} {}", self.format_version)?;
         serde_json::to_writer(out, self).map_err(std::io::Error::from)
     }
 
     /// The same model with other thresholds (in calibrated space), and so another version.
     pub fn with_thresholds(mut self, thresholds: Thresholds) -> Model {
         self.thresholds = thresholds;
-        self.model_version = content_version(
-            &self.features,
-            &self.thresholds,
-            &self.forest,
-            self.calibration.as_ref(),
-        );
+        self.model_version = self.content_version();
         self
     }
 
@@ -321,12 +437,17 @@ impl Model {
         if let Some(calibration) = &model.calibration {
             calibration.check().map_err(|e| corrupt(e.to_string()))?;
         }
-        let expected = content_version(
-            &model.features,
-            &model.thresholds,
-            &model.forest,
-            model.calibration.as_ref(),
-        );
+        if let Some(ModelSpec { hash, spec }) = &model.spec {
+            if *hash != spec.hash() {
+                return Err(corrupt(format!(
+                    "its spec `{}` hashes to {}, not its recorded {hash}",
+                    spec.name,
+                    spec.hash()
+                )));
+            }
+        }
+        model.paysim = model.spec.as_ref().is_none_or(|s| s.spec.is_paysim());
+        let expected = model.content_version();
         if expected != model.model_version {
             return Err(corrupt(format!(
                 "its content hashes to {expected}, not its recorded version {}",
@@ -335,8 +456,33 @@ impl Model {
         }
         Thresholds::new(model.thresholds.review, model.thresholds.block)
             .map_err(|e| corrupt(e.to_string()))?;
-        model.use_this_builds_feature_order().map_err(corrupt)?;
+        if model.is_paysim() {
+            model.use_this_builds_feature_order().map_err(corrupt)?;
+        } else {
+            model.check_spec_features().map_err(corrupt)?;
+        }
         Ok(model)
+    }
+
+    /// A model of a spec lists exactly the spec's features, in its order, and its forest uses
+    /// that many.
+    fn check_spec_features(&self) -> Result<(), String> {
+        let expected = self.spec().feature_names();
+        if self.features != expected {
+            return Err(format!(
+                "it lists features {:?}, but its spec `{}` computes {expected:?}",
+                self.features,
+                self.spec().name
+            ));
+        }
+        if self.forest.n_features() != expected.len() {
+            return Err(format!(
+                "its spec has {} features but its forest uses {}",
+                expected.len(),
+                self.forest.n_features()
+            ));
+        }
+        Ok(())
     }
 
     /// Renumbers the forest's features into this build's [`FEATURE_NAMES`] order, so scoring can
@@ -365,14 +511,15 @@ impl Model {
         Ok(())
     }
 
-    /// P(fraud) for one feature vector: the forest's raw score, calibrated.
-    pub fn probability(&self, features: &Features) -> f64 {
+    /// P(fraud) for one feature vector (in [`Model::features`] order): the forest's raw score,
+    /// calibrated.
+    pub fn probability(&self, features: &[f64]) -> f64 {
         self.calibrated(self.forest.predict(features))
     }
 
     /// [`Model::probability`] for many rows into `out` (one per row), through the forest's batch
     /// kernel: the fastest way to score many rows, with the same results.
-    pub fn probabilities(&self, rows: &[Features], out: &mut [f64]) {
+    pub fn probabilities<R: AsRef<[f64]>>(&self, rows: &[R], out: &mut [f64]) {
         self.forest.predict_batch(rows, out);
         for p in out.iter_mut() {
             *p = self.calibrated(*p);
@@ -381,7 +528,7 @@ impl Model {
 
     /// The forest's raw score for one feature vector (the mean leaf of a forest fitted on
     /// class-balanced weights: a ranking, not a probability).
-    pub fn raw_score(&self, features: &Features) -> f64 {
+    pub fn raw_score(&self, features: &[f64]) -> f64 {
         self.forest.predict(features)
     }
 
@@ -391,12 +538,14 @@ impl Model {
     }
 
     /// The features that pushed this row's score up most, as short sentences with their
-    /// contribution, e.g. `"origin account emptied (+0.31)"`. Contributions are in units of the
+    /// contribution, e.g. `"origin account emptied (+0.31)"` (PaySim) or
+    /// `"amount_to_card_mean_30d = 5.2 (+0.31)"` (another spec). Contributions are in units of the
     /// forest's raw score (they add up to it from the forest's base value), not of the calibrated
     /// probability.
-    pub fn reasons(&self, features: &Features) -> Vec<String> {
-        let mut contributions = [0.0; N_FEATURES];
+    pub fn reasons(&self, features: &[f64]) -> Vec<String> {
+        let mut contributions = vec![0.0; self.forest.n_features()];
         self.forest.contributions(features, &mut contributions);
+        let paysim = self.is_paysim();
         let mut ranked: Vec<(usize, f64)> = contributions
             .iter()
             .copied()
@@ -407,7 +556,14 @@ impl Model {
         ranked
             .into_iter()
             .take(MAX_REASONS)
-            .map(|(i, c)| format!("{} (+{c:.2})", features::describe(i, features[i])))
+            .map(|(i, c)| {
+                let what = if paysim {
+                    features::describe(i, features[i])
+                } else {
+                    format!("{} = {}", self.features[i], features[i])
+                };
+                format!("{what} (+{c:.2})")
+            })
             .collect()
     }
 
@@ -453,12 +609,34 @@ impl Model {
     }
 }
 
-/// `rf-` and the first 12 hex digits of a SHA-256 over everything that decides a score.
+impl Model {
+    /// `rf-` and the first 12 hex digits of a SHA-256 over everything that decides a score: the
+    /// features, thresholds, forest and calibration, and the spec — unless it is PaySim's, whose
+    /// features are this build's own and named by `features` already, so that PaySim models keep
+    /// the versions they had before specs.
+    fn content_version(&self) -> String {
+        let spec = self
+            .spec
+            .as_ref()
+            .filter(|_| !self.paysim)
+            .map(|s| s.hash.as_str());
+        content_version(
+            &self.features,
+            &self.thresholds,
+            &self.forest,
+            self.calibration.as_ref(),
+            spec,
+        )
+    }
+}
+
+/// The version of a model's parts (see [`Model::content_version`]).
 fn content_version(
     features: &[String],
     thresholds: &Thresholds,
     forest: &CompiledForest,
     calibration: Option<&Calibration>,
+    spec_hash: Option<&str>,
 ) -> String {
     let mut h = Sha256::new();
     for name in features {
@@ -485,6 +663,10 @@ fn content_version(
             h.update(x.to_le_bytes());
             h.update(y.to_le_bytes());
         }
+    }
+    if let Some(hash) = spec_hash {
+        h.update(b"spec");
+        h.update(hash.as_bytes());
     }
     let digest = h.finalize();
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();

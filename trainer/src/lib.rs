@@ -24,10 +24,11 @@ pub mod fit;
 pub mod metrics;
 pub mod plot;
 
-// The commands.
+// The commands, and their path for data of any spec.
 pub mod evaluate;
 #[cfg(feature = "publish")]
 pub mod publish;
+pub mod spec;
 pub mod train;
 
 use std::path::PathBuf;
@@ -37,7 +38,17 @@ use clap::Args;
 /// Flags of `aegis-trainer train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// PaySim CSV to train on, as FILE or FILE:W, where W is the file's legit weight (how many real
+    /// The spec the data is read by (docs/specs.md); PaySim's when not given.
+    #[arg(long, env = "AEGIS_SPEC")]
+    pub spec: Option<PathBuf>,
+    /// Fit on rows from this date on (`YYYY-MM-DD`, UTC, or a timestamp); every earlier row
+    /// still feeds the features' history. Needs --fit-until.
+    #[arg(long, env = "AEGIS_FIT_FROM")]
+    pub fit_from: Option<String>,
+    /// Fit on rows before this date (exclusive: 2018-07-04 to 2018-07-11 is 7 days).
+    #[arg(long, env = "AEGIS_FIT_UNTIL")]
+    pub fit_until: Option<String>,
+    /// CSV to train on, as FILE or FILE:W, where W is the file's legit weight (how many real
     /// legit transactions one of its legit rows stands for). Repeat (or separate with commas) for
     /// several files, each with its own :W; a row found in several files counts once.
     #[arg(
@@ -62,6 +73,10 @@ pub struct TrainArgs {
     /// Features tried at each split (default: the square root of the feature count).
     #[arg(long, env = "AEGIS_FEATURES_PER_SPLIT")]
     pub features_per_split: Option<usize>,
+    /// Weight of each fraud row when fitting, against 1 for a legit row (default: balanced, the
+    /// legit rows ÷ the fraud rows, so a bootstrap sample is about half fraud).
+    #[arg(long, env = "AEGIS_FRAUD_WEIGHT")]
+    pub fraud_weight: Option<f64>,
     /// Seed for bootstrap samples and feature choice; same seed and data, same model.
     #[arg(long, env = "AEGIS_SEED", default_value_t = 42)]
     pub seed: u64,
@@ -85,17 +100,29 @@ pub struct EvaluateArgs {
     /// The model artifact to evaluate.
     #[arg(long, env = "AEGIS_MODEL")]
     pub model: PathBuf,
-    /// A PaySim CSV with labels (any steps).
+    /// A CSV with labels, of the model's spec.
     #[arg(long, env = "AEGIS_DATA")]
     pub data: PathBuf,
+    /// The spec the data is read by; the model's own when not given (and it must be the
+    /// model's).
+    #[arg(long, env = "AEGIS_SPEC")]
+    pub spec: Option<PathBuf>,
+    /// Score rows from this date on (`YYYY-MM-DD`, UTC, or a timestamp); every earlier row still
+    /// feeds the features' history. Needs --until.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Score rows before this date (exclusive).
+    #[arg(long)]
+    pub until: Option<String>,
     /// Weight of each legit row in the metrics (256.2 for the fraud-enriched PaySim sample).
     #[arg(long, env = "AEGIS_LEGIT_WEIGHT", default_value_t = 1.0)]
     pub legit_weight: f64,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Also write every prediction, in input order, to this CSV
-    /// (`row,probability,decision,is_fraud`; `row` counts data rows from 1).
+    /// Also write every prediction to this CSV: PaySim's in input order
+    /// (`row,probability,decision,is_fraud`; `row` counts data rows from 1); another spec's in
+    /// event-time order, named by its id field (`ID,probability,decision,is_fraud,known_compromised`).
     #[arg(long, env = "AEGIS_PREDICTIONS")]
     pub predictions: Option<PathBuf>,
 }

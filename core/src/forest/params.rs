@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::features::N_FEATURES;
-
 /// Deepest tree allowed. Depth is always capped: unbounded trees on PaySim take ~900 MB and minutes.
 pub const MAX_DEPTH_LIMIT: u16 = 30;
 /// Largest forest allowed.
@@ -114,16 +112,24 @@ impl ForestParams {
                 "at least 2".into(),
             );
         }
-        if let Some(m) = self.features_per_split {
-            if !(1..=N_FEATURES).contains(&m) {
-                return fail(
-                    "features-per-split",
-                    m.to_string(),
-                    format!("1 to {N_FEATURES} (the number of features)"),
-                );
-            }
+        if self.features_per_split == Some(0) {
+            return fail("features-per-split", "0".into(), "at least 1".into());
         }
         Ok(self)
+    }
+
+    /// [`ForestParams::check`], and that the features tried at each split are no more than the
+    /// `n_features` the rows have.
+    pub fn check_width(self, n_features: usize) -> Result<Self, InvalidParams> {
+        let params = self.check()?;
+        match params.features_per_split {
+            Some(m) if m > n_features => Err(InvalidParams {
+                name: "features-per-split",
+                value: m.to_string(),
+                allowed: format!("1 to {n_features} (the number of features)"),
+            }),
+            _ => Ok(params),
+        }
     }
 }
 
@@ -148,6 +154,16 @@ mod tests {
         assert!(err.to_string().contains("always capped"), "{err}");
         let err = ForestParams::default()
             .with_features_per_split(Some(99))
+            .check_width(13)
+            .unwrap_err();
+        assert_eq!(err.name, "features-per-split");
+        assert!(err.to_string().contains("1 to 13"), "{err}");
+        assert!(ForestParams::default()
+            .with_features_per_split(Some(20))
+            .check_width(20)
+            .is_ok());
+        let err = ForestParams::default()
+            .with_features_per_split(Some(0))
             .check()
             .unwrap_err();
         assert_eq!(err.name, "features-per-split");

@@ -38,6 +38,12 @@ impl Spec {
                 (at, problem)
             })?;
         }
+        if let Some(evaluation) = &self.evaluation {
+            self.entity("evaluation.entity", &evaluation.entity)?;
+            if evaluation.k == 0 {
+                return Err(("evaluation.k".into(), "at least 1".into()));
+            }
+        }
         let mut names = HashSet::new();
         for name in self.feature_names() {
             if !names.insert(name.clone()) {

@@ -329,19 +329,28 @@ fn out_push(
         } => {
             let end = now - delay;
             let (mut count, mut frauds) = (0u32, 0u32);
+            let (mut first_fraud, mut last_fraud) = (None, None);
             for e in taken[*table]
                 .1
                 .iter()
                 .filter(|e| e.time > end - over && e.time <= end)
             {
                 count += 1;
-                frauds += u32::from(e.label == Some(true));
+                if e.label == Some(true) {
+                    frauds += 1;
+                    first_fraud = first_fraud.or(Some(e.time));
+                    last_fraud = Some(e.time);
+                }
             }
+            // Ages in seconds; with no fraud known, the window's whole reach.
+            let age = |at: Option<i64>| (now - at.unwrap_or(end - over)) as f64 / 1000.0;
             out.push(match measure {
                 RiskMeasure::Count => f64::from(count),
                 RiskMeasure::Frauds => f64::from(frauds),
                 RiskMeasure::Share if count == 0 => 0.0,
                 RiskMeasure::Share => f64::from(frauds) / f64::from(count),
+                RiskMeasure::FirstFraudAge => age(first_fraud),
+                RiskMeasure::LastFraudAge => age(last_fraud),
             });
         }
     }

@@ -16,11 +16,15 @@ pub mod record;
 pub mod time;
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use duration::Duration;
+
+/// `specs/paysim.toml`, built in: PaySim is the spec when none is given.
+const PAYSIM_TOML: &str = include_str!("../../../specs/paysim.toml");
 
 /// A checked spec.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,6 +46,24 @@ pub struct Spec {
     /// The features, in the order the model sees them.
     #[serde(rename = "feature")]
     pub features: Vec<FeatureSpec>,
+    /// How models of this data are judged beyond AUC and precision, if the spec says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<EvaluationSpec>,
+}
+
+/// What `evaluate` adds for this data: the Handbook's Card Precision@k, keyed by an entity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationSpec {
+    /// The entity an investigator blocks (role `entity`): the card.
+    pub entity: String,
+    /// How many of them a team can check a day.
+    #[serde(default = "hundred")]
+    pub k: usize,
+}
+
+fn hundred() -> usize {
+    100
 }
 
 /// One field of the record.
@@ -269,6 +291,12 @@ pub enum RiskMeasure {
     Frauds,
     /// Frauds ÷ transactions (0 with none).
     Share,
+    /// Seconds from the oldest fraud in the window to this transaction (the window's whole
+    /// reach, `over` + delay, with none): how long a known compromise has been running.
+    FirstFraudAge,
+    /// Seconds from the latest fraud in the window to this transaction (the window's whole
+    /// reach with none): how recently the entity was known to be used for fraud.
+    LastFraudAge,
 }
 
 /// A spec that cannot be used: one line naming the file, the field or feature, and what to fix.
@@ -324,6 +352,32 @@ impl Spec {
             problem,
         })?;
         Ok(spec)
+    }
+
+    /// The PaySim spec this build computes its own features by (`specs/paysim.toml`, built in):
+    /// the default when no spec is given.
+    pub fn paysim() -> &'static Spec {
+        static PAYSIM: OnceLock<Spec> = OnceLock::new();
+        PAYSIM.get_or_init(|| {
+            // Checked by this crate's tests; a build whose PaySim spec does not load is broken.
+            Spec::from_toml("specs/paysim.toml", PAYSIM_TOML)
+                .unwrap_or_else(|e| panic!("the built-in PaySim spec: {e}"))
+        })
+    }
+
+    /// Whether this is the built-in PaySim spec (same content, whatever its comments).
+    pub fn is_paysim(&self) -> bool {
+        self.hash() == Spec::paysim().hash()
+    }
+
+    /// The field with role `id`, if any.
+    pub fn id_field(&self) -> Option<&FieldSpec> {
+        self.fields.iter().find(|f| f.role == FieldRole::Id)
+    }
+
+    /// How long after its transaction a label is known (zero without a label).
+    pub fn label_delay(&self) -> Duration {
+        self.label.as_ref().map(|l| l.delay).unwrap_or_default()
     }
 
     /// The field called `name`.

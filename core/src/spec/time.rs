@@ -5,7 +5,7 @@
 use super::TimeFormat;
 
 /// Milliseconds a day.
-const DAY_MS: i64 = 86_400_000;
+pub const DAY_MS: i64 = 86_400_000;
 
 /// The time `text` names in `format`; the error says what is wrong.
 pub fn parse(text: &str, format: TimeFormat) -> Result<i64, String> {
@@ -104,6 +104,21 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The date (year, month, day) of a count of days since 1970-01-01 (H. Hinnant's
+/// `civil_from_days`, the inverse of `days_from_civil`).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 /// The hour of day (0–23, UTC) of `ms`.
 pub fn hour(ms: i64) -> i64 {
     ms.rem_euclid(DAY_MS) / 3_600_000
@@ -118,6 +133,16 @@ pub fn day_of_week(ms: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_and_dates_convert_both_ways() {
+        for days in [-719_468, -1, 0, 59, 17_622, 17_713, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
+        assert_eq!(civil_from_days(17_622), (2018, 4, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
 
     #[test]
     fn times_read_as_utc_milliseconds_and_give_their_calendar_parts() {

@@ -55,6 +55,8 @@ pub fn small_model(split: &str) -> Model {
             first: 10,
             last: 12,
         }),
+        fitted_period: None,
+        threshold_period: None,
     };
     let calibration = Calibration {
         method: "isotonic".into(),

@@ -55,6 +55,10 @@ fn train(trees: usize, max_depth: u16, seed: u64) -> (tempfile::TempDir, PathBuf
         legit_weight: Some(256.2),
         block_precision: 0.99,
         review_precision: 0.9,
+        spec: None,
+        fit_from: None,
+        fit_until: None,
+        fraud_weight: None,
     })
     .unwrap();
     (dir, out)

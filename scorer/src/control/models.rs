@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use aegis_core::clock::now_ms;
 use aegis_core::error_line::one_line;
+use aegis_core::spec::Spec;
 use aegis_core::{Model, Role};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::Message;
@@ -47,7 +48,9 @@ pub(super) fn apply(
         replica.metrics.model_refused(Some(role));
         return;
     }
-    let model = match Model::from_bytes(Path::new(&place), bytes) {
+    let read = Model::from_bytes(Path::new(&place), bytes)
+        .and_then(|m| m.expect_spec(Path::new(&place), Spec::paysim()).map(|()| m));
+    let model = match read {
         Ok(model) => Arc::new(model),
         Err(e) => {
             tracing::warn!(

@@ -54,6 +54,10 @@ pub fn model() -> &'static Path {
             legit_weight: Some(256.2),
             block_precision: 0.99,
             review_precision: 0.5,
+            spec: None,
+            fit_from: None,
+            fit_until: None,
+            fraud_weight: None,
         })
         .unwrap();
         (dir, out)

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use aegis_core::features::Features;
 use aegis_core::paysim::PaysimReader;
+use aegis_core::spec::Spec;
 use aegis_core::{Decision, Model};
 use anyhow::Result;
 use serde::Serialize;
@@ -55,10 +56,23 @@ pub struct Prediction {
 }
 
 /// Runs `evaluate`: scores the file, writes `--predictions` if asked, warns about rows from steps
-/// the model has seen, and prints the figures (a table, or one JSON object with `--json`).
+/// the model has seen, and prints the figures (a table, or one JSON object with `--json`). A
+/// model of another spec than PaySim's, or a period, goes the spec's way
+/// ([`crate::spec::evaluate`]).
 pub fn run(args: &EvaluateArgs) -> Result<()> {
     crate::check_legit_weight(args.legit_weight)?;
     let model = Model::load(&args.model)?;
+    let spec = match &args.spec {
+        Some(path) => {
+            let spec = Spec::load(path)?;
+            model.expect_spec(&args.model, &spec)?;
+            spec
+        }
+        None => model.spec().clone(),
+    };
+    if !spec.is_paysim() || args.from.is_some() || args.until.is_some() {
+        return crate::spec::evaluate::run(args, &model, &spec);
+    }
     let predictions = predict(&model, &args.data)?;
     if let Some(path) = &args.predictions {
         predictions_csv::write(path, &predictions)?;

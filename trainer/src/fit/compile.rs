@@ -3,7 +3,6 @@
 
 use serde::Deserialize;
 
-use aegis_core::features::N_FEATURES;
 use aegis_core::forest::{CompiledForest, Node};
 
 use super::{FitError, SmartcoreForest};
@@ -33,10 +32,10 @@ struct SerdeNode {
     false_child: Option<usize>,
 }
 
-/// Reads the trees out of one smartcore forest, as node lists with tree-local indices.
-pub fn compile(forest: &SmartcoreForest) -> Result<CompiledForest, FitError> {
+/// Reads the trees out of one smartcore forest fitted on rows of `n_features`.
+pub fn compile(forest: &SmartcoreForest, n_features: usize) -> Result<CompiledForest, FitError> {
     Ok(CompiledForest::from_trees(
-        N_FEATURES,
+        n_features,
         &smartcore_trees(forest)?,
     )?)
 }

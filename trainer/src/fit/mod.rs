@@ -15,9 +15,14 @@ use crate::split::Part;
 pub use compile::compile;
 pub use trees::{grow, FitError, FittedForest, SmartcoreForest};
 
-/// Fits on `part` of `dataset` with classes balanced (see [`balanced_weights`]), showing a
-/// progress bar per tree, and compiles the result.
-pub fn on_part(dataset: &Dataset, part: &Part, params: &ForestParams) -> Result<CompiledForest> {
+/// Fits on `part` of `dataset` (see [`fit`]), showing a progress bar per tree, and
+/// compiles the result.
+pub fn on_part(
+    dataset: &Dataset,
+    part: &Part,
+    fraud_weight: Option<f64>,
+    params: &ForestParams,
+) -> Result<CompiledForest> {
     let rows: Vec<_> = part
         .indices
         .iter()
@@ -28,7 +33,25 @@ pub fn on_part(dataset: &Dataset, part: &Part, params: &ForestParams) -> Result<
         .iter()
         .map(|&i| f64::from(u8::from(dataset.rows[i].is_fraud)))
         .collect();
-    let weights = balanced_weights(&labels);
+    fit(&rows, &labels, fraud_weight, params)
+}
+
+/// Fits on `rows` (any width, all alike) and their 0/1 `labels`, each fraud weighing
+/// `fraud_weight` (or classes balanced: [`balanced_weights`]), showing a progress bar per tree,
+/// and compiles the result.
+pub fn fit<R: AsRef<[f64]>>(
+    rows: &[R],
+    labels: &[f64],
+    fraud_weight: Option<f64>,
+    params: &ForestParams,
+) -> Result<CompiledForest> {
+    let weights = match fraud_weight {
+        Some(w) => labels
+            .iter()
+            .map(|&y| if y > 0.5 { w } else { 1.0 })
+            .collect(),
+        None => balanced_weights(labels),
+    };
     let bar = ProgressBar::new(params.trees as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -37,7 +60,7 @@ pub fn on_part(dataset: &Dataset, part: &Part, params: &ForestParams) -> Result<
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    let fitted = grow(&rows, &labels, &weights, params, &|| bar.inc(1))?;
+    let fitted = grow(rows, labels, &weights, params, &|| bar.inc(1))?;
     bar.finish_and_clear();
     Ok(fitted.compile()?)
 }

@@ -10,7 +10,6 @@ use smartcore::ensemble::random_forest_regressor::{
 };
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
-use aegis_core::features::{Features, N_FEATURES};
 use aegis_core::forest::{CompiledForest, ForestParams, ForestShapeError};
 
 use super::compile::smartcore_trees;
@@ -47,19 +46,21 @@ impl From<ForestShapeError> for FitError {
 /// against smartcore's own `predict`.
 pub struct FittedForest {
     trees: Vec<SmartcoreForest>,
+    n_features: usize,
 }
 
 /// Grows a forest of regression trees on 0/1 `labels` with per-row `weights` (bootstrap samples
-/// are drawn in proportion to the weights, which is how classes are balanced). `on_tree` is called
-/// once per finished tree, from any thread.
-pub fn grow(
-    rows: &[Features],
+/// are drawn in proportion to the weights, which is how classes are balanced). Every row has the
+/// same features, in the same order: PaySim's
+/// [`Features`](aegis_core::features::Features) or a spec's. `on_tree` is called once
+/// per finished tree, from any thread.
+pub fn grow<R: AsRef<[f64]>>(
+    rows: &[R],
     labels: &[f64],
     weights: &[f64],
     params: &ForestParams,
     on_tree: &(dyn Fn() + Sync),
 ) -> Result<FittedForest, FitError> {
-    let params = params.check().map_err(|e| FitError::Input(e.to_string()))?;
     if rows.is_empty() || rows.len() != labels.len() || rows.len() != weights.len() {
         return Err(FitError::Input(format!(
             "{} rows, {} labels, {} weights",
@@ -68,9 +69,11 @@ pub fn grow(
             weights.len()
         )));
     }
-    let flat: Vec<f64> = rows.iter().flatten().copied().collect();
-    let x = DenseMatrix::new(rows.len(), N_FEATURES, flat, false)
+    let n_features = rows[0].as_ref().len();
+    let params = params
+        .check_width(n_features)
         .map_err(|e| FitError::Input(e.to_string()))?;
+    let x = matrix(rows, n_features)?;
     let y = labels.to_vec();
 
     let next = AtomicUsize::new(0);
@@ -104,7 +107,24 @@ pub fn grow(
                 .unwrap_or_else(|| Err(FitError::Input(format!("tree {tree} was not fitted"))))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(FittedForest { trees })
+    Ok(FittedForest { trees, n_features })
+}
+
+/// The rows as smartcore's matrix, checking that each has `n_features` values.
+fn matrix<R: AsRef<[f64]>>(rows: &[R], n_features: usize) -> Result<DenseMatrix<f64>, FitError> {
+    let mut flat = Vec::with_capacity(rows.len() * n_features);
+    for (i, row) in rows.iter().enumerate() {
+        let row = row.as_ref();
+        if row.len() != n_features {
+            return Err(FitError::Input(format!(
+                "row {i} has {} features, the first {n_features}",
+                row.len()
+            )));
+        }
+        flat.extend_from_slice(row);
+    }
+    DenseMatrix::new(rows.len(), n_features, flat, false)
+        .map_err(|e| FitError::Input(e.to_string()))
 }
 
 fn grow_one(
@@ -141,15 +161,13 @@ impl FittedForest {
         for forest in &self.trees {
             trees.extend(smartcore_trees(forest)?);
         }
-        Ok(CompiledForest::from_trees(N_FEATURES, &trees)?)
+        Ok(CompiledForest::from_trees(self.n_features, &trees)?)
     }
 
     /// smartcore's own prediction for each row: every tree's `predict`, summed in tree order and
     /// divided by the number of trees — the reference the compiled form must equal bit for bit.
-    pub fn predict_reference(&self, rows: &[Features]) -> Result<Vec<f64>, FitError> {
-        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
-        let x = DenseMatrix::new(rows.len(), N_FEATURES, flat, false)
-            .map_err(|e| FitError::Input(e.to_string()))?;
+    pub fn predict_reference<R: AsRef<[f64]>>(&self, rows: &[R]) -> Result<Vec<f64>, FitError> {
+        let x = matrix(rows, self.n_features)?;
         let mut sums = vec![0.0; rows.len()];
         for (tree, forest) in self.trees.iter().enumerate() {
             let p = forest.predict(&x).map_err(|e| FitError::Smartcore {

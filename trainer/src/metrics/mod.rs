@@ -1,18 +1,23 @@
 //! Weighted figures of the fraud model on labelled rows, shared by `train` and `evaluate`:
 //! confusion counts, the PR/ROC curve and its areas, threshold choice, 95 % intervals, the
-//! quality table and calibration (reliability). Every figure takes per-row weights, so rows
-//! sampled unnaturally (legit rows kept 1 in 256.2) still give numbers at the natural fraud rate; a
-//! row of weight k counts exactly as k copies of it.
+//! quality table, calibration (reliability), and the Handbook's Card Precision@k. Every figure
+//! but the last takes per-row weights, so rows sampled unnaturally (legit rows kept 1 in 256.2)
+//! still give numbers at the natural fraud rate; a row of weight k counts exactly as k copies of
+//! it.
 //!
 //! Weights must be finite and non-negative (a row of weight 0 counts as absent); probabilities must
 //! not be NaN.
 
+mod card_precision;
 mod confusion;
 mod curve;
 mod interval;
 mod quality;
 mod reliability;
 
+pub use card_precision::{
+    card_precision, CardPrecision, DayPrecision, EntityRow, KnownCompromised,
+};
 pub use confusion::{confusion_at, Confusion};
 pub use curve::{
     average_precision, average_precision_of, curve, roc_auc, roc_auc_of, threshold_for_precision,

@@ -2,7 +2,7 @@
 //! after those fitted on, measure on the latest steps, and write the artifact, its report and its
 //! pictures. [`run`] calls each step in turn.
 
-mod report;
+pub(crate) mod report;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -10,6 +10,7 @@ use std::time::Instant;
 use aegis_core::calibration::{Calibration, Observation};
 use aegis_core::forest::{CompiledForest, ForestParams};
 use aegis_core::model::TrainingSummary;
+use aegis_core::spec::Spec;
 use aegis_core::{Model, Thresholds};
 use anyhow::{Context, Result};
 
@@ -22,8 +23,16 @@ use crate::TrainArgs;
 use report::{print_summary, CalibrationReport, ForestShape, ThresholdChoice, TrainReport};
 
 /// Runs `train`: every flag is checked before the data is read, and every figure printed comes
-/// from the test part, which neither fitting nor calibration nor threshold choice has seen.
+/// from the test part, which neither fitting nor calibration nor threshold choice has seen. Data
+/// of another spec than PaySim's, or a period, goes the spec's way ([`crate::spec::train`]).
 pub fn run(args: &TrainArgs) -> Result<()> {
+    let spec = match &args.spec {
+        Some(path) => Spec::load(path)?,
+        None => Spec::paysim().clone(),
+    };
+    if !spec.is_paysim() || args.fit_from.is_some() || args.fit_until.is_some() {
+        return crate::spec::train::run(args, &spec);
+    }
     let params = forest_params(args)?;
     let files = sources::resolve(&args.data, args.legit_weight)?;
     check_precision_targets(args)?;
@@ -31,7 +40,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let split = split_by_time(&dataset)?;
 
     let started = Instant::now();
-    let forest = crate::fit::on_part(&dataset, &split.fit, &params)?;
+    let forest = crate::fit::on_part(&dataset, &split.fit, args.fraud_weight, &params)?;
     let fit_seconds = started.elapsed().as_secs_f64();
     tracing::info!(fit_seconds, nodes = forest.n_nodes(), "fitted");
     let tuning = tune(&forest, &dataset, &split, args)?;
@@ -82,7 +91,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 }
 
 /// The forest's hyper-parameters from the flags, checked.
-fn forest_params(args: &TrainArgs) -> Result<ForestParams> {
+pub(crate) fn forest_params(args: &TrainArgs) -> Result<ForestParams> {
     Ok(ForestParams::default()
         .with_trees(args.trees)
         .with_max_depth(args.max_depth)
@@ -93,12 +102,18 @@ fn forest_params(args: &TrainArgs) -> Result<ForestParams> {
 }
 
 /// `--block-precision` and `--review-precision` must be in (0, 1].
-fn check_precision_targets(args: &TrainArgs) -> Result<()> {
+pub(crate) fn check_precision_targets(args: &TrainArgs) -> Result<()> {
     for (flag, v) in [
         ("--block-precision", args.block_precision),
         ("--review-precision", args.review_precision),
     ] {
         anyhow::ensure!(v > 0.0 && v <= 1.0, "{flag} must be in (0, 1] (got {v})");
+    }
+    if let Some(w) = args.fraud_weight {
+        anyhow::ensure!(
+            w.is_finite() && w > 0.0,
+            "--fraud-weight must be a positive number (got {w})"
+        );
     }
     Ok(())
 }
@@ -186,11 +201,13 @@ fn training_summary(
         roc_auc: test.roc_auc,
         fitted_steps: Some(split.fit.steps()),
         threshold_steps: Some(split.threshold.steps()),
+        fitted_period: None,
+        threshold_period: None,
     }
 }
 
 /// Draws `MODEL.curves.svg` and `MODEL.reliability.svg` beside the model; returns their paths.
-fn draw_pictures(
+pub(crate) fn draw_pictures(
     out: &Path,
     model: &Model,
     test_rows: &[Scored],
@@ -225,7 +242,7 @@ fn score(forest: &CompiledForest, dataset: &Dataset, part: &Part) -> Vec<Scored>
 }
 
 /// `rows` with their raw scores mapped by `calibration`.
-fn calibrated(rows: &[Scored], calibration: &Calibration) -> Vec<Scored> {
+pub(crate) fn calibrated(rows: &[Scored], calibration: &Calibration) -> Vec<Scored> {
     rows.iter()
         .map(|r| Scored {
             probability: calibration.apply(r.probability),
@@ -235,7 +252,7 @@ fn calibrated(rows: &[Scored], calibration: &Calibration) -> Vec<Scored> {
 }
 
 /// The isotonic calibration of the raw scores of `rows`, at their natural-rate weights.
-fn calibrate(rows: &[Scored]) -> Result<Calibration> {
+pub(crate) fn calibrate(rows: &[Scored]) -> Result<Calibration> {
     let observations: Vec<Observation> = rows
         .iter()
         .map(|r| Observation {
@@ -251,7 +268,7 @@ fn calibrate(rows: &[Scored]) -> Result<Calibration> {
 /// stopped at that precision); REVIEW lower, at the lowest score whose weighted precision still
 /// reaches `--review-precision` — the highest recall an analyst queue of that quality allows. When
 /// a target cannot be met the closest choice is made and noted.
-fn choose_thresholds(rows: &[Scored], args: &TrainArgs) -> ThresholdChoice {
+pub(crate) fn choose_thresholds(rows: &[Scored], args: &TrainArgs) -> ThresholdChoice {
     let mut notes = Vec::new();
     let block = metrics::threshold_for_precision(rows, args.block_precision).unwrap_or_else(|| {
         let best = metrics::curve(rows)
@@ -287,7 +304,12 @@ fn choose_thresholds(rows: &[Scored], args: &TrainArgs) -> ThresholdChoice {
 }
 
 /// The PR/ROC picture of the test part, with BLOCK and REVIEW marked.
-fn draw_curves(path: &Path, model: &Model, rows: &[Scored], test: &Quality) -> Result<()> {
+pub(crate) fn draw_curves(
+    path: &Path,
+    model: &Model,
+    rows: &[Scored],
+    test: &Quality,
+) -> Result<()> {
     let points = metrics::curve(rows);
     let operating = [
         PlotPoint {
@@ -315,14 +337,14 @@ fn draw_curves(path: &Path, model: &Model, rows: &[Scored], test: &Quality) -> R
 }
 
 /// `MODEL.<suffix>` next to the model.
-fn beside(model: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn beside(model: &Path, suffix: &str) -> PathBuf {
     let mut name = model.as_os_str().to_owned();
     name.push(".");
     name.push(suffix);
     PathBuf::from(name)
 }
 
-fn file_name(path: &Path) -> String {
+pub(crate) fn file_name(path: &Path) -> String {
     path.file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
 }

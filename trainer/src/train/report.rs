@@ -10,7 +10,7 @@ use crate::split::TimeSplit;
 
 /// Everything `MODEL.report.json` holds.
 #[derive(Serialize)]
-pub(super) struct TrainReport {
+pub(crate) struct TrainReport {
     pub model_version: String,
     pub trained_at: i64,
     /// The input files, each as FILE:W with its legit weight.
@@ -36,7 +36,7 @@ pub(super) struct TrainReport {
 }
 
 #[derive(Serialize)]
-pub(super) struct CalibrationReport {
+pub(crate) struct CalibrationReport {
     pub method: String,
     pub points: usize,
     /// The forest's raw score read as a probability.
@@ -46,7 +46,7 @@ pub(super) struct CalibrationReport {
 }
 
 #[derive(Serialize)]
-pub(super) struct ForestShape {
+pub(crate) struct ForestShape {
     pub trees: usize,
     pub nodes: usize,
     pub max_depth: usize,
@@ -63,7 +63,7 @@ impl ForestShape {
 }
 
 #[derive(Serialize)]
-pub(super) struct ThresholdChoice {
+pub(crate) struct ThresholdChoice {
     pub review: f64,
     pub block: f64,
     pub block_precision_target: f64,
@@ -72,7 +72,7 @@ pub(super) struct ThresholdChoice {
 }
 
 /// Prints what was trained, its test figures and the files written.
-pub(super) fn print_summary(
+pub(crate) fn print_summary(
     report: &TrainReport,
     model: &Path,
     report_path: &Path,

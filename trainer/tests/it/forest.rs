@@ -61,7 +61,7 @@ fn compile_reads_a_multi_tree_smartcore_forest() {
         .with_seed(3);
     let smartcore_forest = RandomForestRegressor::fit(&x, &labels, params).unwrap();
     let expected = smartcore_forest.predict(&x).unwrap();
-    let compiled = fit::compile(&smartcore_forest).unwrap();
+    let compiled = fit::compile(&smartcore_forest, aegis_core::features::N_FEATURES).unwrap();
     assert_eq!(compiled.n_trees(), 9);
     for (row, e) in rows.iter().zip(expected) {
         assert_eq!(compiled.predict(row).to_bits(), e.to_bits());

@@ -52,6 +52,8 @@ pub fn fitted_model(trees: usize, max_depth: u16, split: &str) -> Model {
         roc_auc: 0.0,
         fitted_steps: None,
         threshold_steps: None,
+        fitted_period: None,
+        threshold_period: None,
     };
     Model::new(compiled, None, Thresholds::new(0.5, 0.9).unwrap(), summary)
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use aegis_core::calibration::Calibration;
-use aegis_core::model::FORMAT_VERSION;
+use aegis_core::model::PAYSIM_FORMAT;
 use aegis_core::{Decision, Model, Transaction, TxType};
 
 use crate::fitted_model;
@@ -40,7 +40,7 @@ fn artifact_round_trips_and_keeps_its_version() {
     model.save(&path).unwrap();
     let loaded = Model::load(&path).unwrap();
     assert_eq!(loaded, model);
-    assert_eq!(loaded.format_version(), FORMAT_VERSION);
+    assert_eq!(loaded.format_version(), PAYSIM_FORMAT);
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn bad_files_fail_with_one_clear_line() {
         "{empty}"
     );
     let newer = String::from_utf8(bytes.clone()).unwrap().replacen(
-        &format!("AEGIS-MODEL {FORMAT_VERSION}"),
+        &format!("AEGIS-MODEL {PAYSIM_FORMAT}"),
         "AEGIS-MODEL 7",
         1,
     );
@@ -160,9 +160,9 @@ fn a_format_1_model_loads_uncalibrated_and_scores_as_before() {
     model.save(&path).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     let old = text
-        .replacen(&format!("AEGIS-MODEL {FORMAT_VERSION}"), "AEGIS-MODEL 1", 1)
+        .replacen(&format!("AEGIS-MODEL {PAYSIM_FORMAT}"), "AEGIS-MODEL 1", 1)
         .replacen(
-            &format!("\"format_version\":{FORMAT_VERSION}"),
+            &format!("\"format_version\":{PAYSIM_FORMAT}"),
             "\"format_version\":1",
             1,
         );
