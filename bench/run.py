@@ -702,17 +702,18 @@ def aegis_card_week(data, week, predictions):
             say(f"cards: aegis-trainer {step} failed for fit from {week['fit_from']}: {error}")
             return {"error": f"aegis-trainer {step}: {error}"}
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"roc_auc": report["roc_auc"], "average_precision": report["average_precision"],
-            "card_precision_at_100": report["card_precision"]["value"],
-            "card_precision_days": report["card_precision"]["days"],
-            "fit_seconds": seconds["train"]}
+    # A figure the report lacks (or gives as null) is kept as None and shown as "—".
+    card_precision = report.get("card_precision") or {}
+    return {"roc_auc": report.get("roc_auc"), "average_precision": report.get("average_precision"),
+            "card_precision_at_100": card_precision.get("value"),
+            "card_precision_days": card_precision.get("days"), "fit_seconds": seconds["train"]}
 
 
 def quality_text(q):
     """AUC ROC / average precision / Card Precision@100, or why there are none."""
     if q is None or "error" in q:
         return f"failed: {q['error']}" if q else "—"
-    return " / ".join(f"{q[key]:.3f}" for key in CARDS_TARGETS)
+    return " / ".join("—" if q[key] is None else f"{q[key]:.3f}" for key in CARDS_TARGETS)
 
 
 def cards_rows(c):
@@ -734,7 +735,8 @@ def cards_rows(c):
         # Both sides' medians over the weeks Aegis was judged on (the forest's over all weeks if
         # Aegis failed on every one).
         judged = ok or weeks
-        middle = lambda side: {key: median([w[side][key] for w in judged]) for key in CARDS_TARGETS}
+        middle = lambda side: {key: median_or_none([w[side][key] for w in judged])
+                               for key in CARDS_TARGETS}
         rows.append(cards_row(f"Cards, median of the weeks ({len(judged)})",
                               middle("aegis") if ok else None,
                               middle("aegis_by_python") if ok else None,
@@ -756,15 +758,25 @@ def cards_row(name, aegis, recount, forest):
     if aegis is None or "error" in aegis:
         return row(f"{name}: AUC / AP / CP@100", quality_text(aegis), quality_text(forest),
                    "Handbook random forest", "—", cards_targets_text())
-    gap = max(abs(aegis[key] - recount[key]) for key in ("roc_auc", "average_precision"))
-    agree = f"AUC/AP within {gap:.0e}" if gap else "AUC/AP identical"
-    if gap > 1e-6:
+    gap = max((abs(aegis[key] - recount[key]) for key in ("roc_auc", "average_precision")
+               if aegis[key] is not None), default=None)
+    agree = ("no AUC/AP of its own" if gap is None else
+             f"AUC/AP within {gap:.0e}" if gap else "AUC/AP identical")
+    if gap is not None and gap > 1e-6:
         agree += " ✗: not the same rows or not the same metric"
-    met = all(aegis[key] >= target for key, target in CARDS_TARGETS.items())
-    lead = " / ".join(f"{aegis[key] - forest[key]:+.3f}" for key in CARDS_TARGETS)
+    met = all(aegis[key] is not None and aegis[key] >= target
+              for key, target in CARDS_TARGETS.items())
+    lead = " / ".join("—" if aegis[key] is None else f"{aegis[key] - forest[key]:+.3f}"
+                      for key in CARDS_TARGETS)
     return row(f"{name}: AUC / AP / CP@100", f"{quality_text(aegis)} {'✓' if met else '✗'} "
                f"(recounted by Python: {quality_text(recount)}, {agree})",
                quality_text(forest), "Handbook random forest", lead, cards_targets_text())
+
+
+def median_or_none(values):
+    """The median of the values that are there; None if none is."""
+    present = [v for v in values if v is not None]
+    return median(present) if present else None
 
 
 def cards_targets_text():
