@@ -681,8 +681,8 @@ def bench_cards(args):
 
 
 def aegis_card_week(data, week, predictions):
-    """aegis-trainer train on the week's fit days (timed, whole process) and evaluate on its test
-    days, writing every prediction for the Python side to recount. A failure is kept as
+    """aegis-trainer train on the week's fit days and evaluate on its test days (each timed as a
+    whole process), writing every prediction for the Python side to recount. A failure is kept as
     {"error": its last line} and the forest still runs: the card figures are worth seeing while
     the trainer's card support is being built."""
     model = WORK / f"cards-{week['fit_from']}.model"
@@ -708,7 +708,8 @@ def aegis_card_week(data, week, predictions):
     card_precision = report.get("card_precision") or {}
     return {"roc_auc": report.get("roc_auc"), "average_precision": report.get("average_precision"),
             "card_precision_at_100": card_precision.get("value"),
-            "card_precision_days": card_precision.get("days"), "fit_seconds": seconds["train"]}
+            "card_precision_days": card_precision.get("days"), "fit_seconds": seconds["train"],
+            "evaluate_seconds": seconds["evaluate"]}
 
 
 def quality_text(q):
