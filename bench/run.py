@@ -30,6 +30,15 @@ Each Aegis figure has a baseline measured here, now:
                     aegis-trainer evaluate --predictions vs pandas read_csv + the prototype's
                     features + predict_proba + to_csv (bench/python/file_baseline.py), each timed
                     as a whole process (start, model load, read, score, write), runs alternating
+  features          the card spec's features for every row of the Handbook's card payments, one
+                    core: Aegis's engine vs pandas' grouped rolling windows, values compared
+  cards             fraud caught on the card payments, week by week (--cards-starts): aegis-trainer
+                    (specs/cards.toml) vs the Fraud Detection Handbook's random forest
+                    (bench/python/handbook_forest.py), fitted on the same 7 days and judged on the
+                    same test week by the Handbook's AUC ROC, average precision and Card
+                    Precision@100: Aegis's own figures, and the same recounted by the Python side
+                    from its predictions (judged against the targets and the forest); each fit on
+                    one core
 Nothing here is a test: figures are printed, never judged pass/fail.
 """
 
@@ -48,6 +57,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +77,8 @@ TAKEOVER = {
     "new_balance_dest": 0.0,
 }
 PROCESSES = []
-PARTS = ["training", "kernel", "http", "pipeline", "latency", "curve", "file", "features"]
+PARTS = ["training", "kernel", "http", "pipeline", "latency", "curve", "file", "features",
+         "cards"]
 # The Fraud Detection Handbook's card payments, beside the clone (not in it: 16 MB compressed).
 CARDS = ROOT.parent / "shared" / "data" / "cards" / "cards_2018-04-01_2018-07-31.csv.gz"
 
@@ -619,6 +630,160 @@ def features_rows(f):
             f"{b:.2f} | {median(ratios):.1f}× (runs {min(ratios):.1f}–{max(ratios):.1f}×) | ≥ 10× |"]
 
 
+# The card weeks: the Handbook's protocol fits on 7 days from a start, waits 7 (a fraud's label
+# arrives up to a week late) and tests on the 7 after. By default the July check weeks; the
+# author tunes on April-June starts (--cards-starts).
+CARDS_STARTS = "2018-07-01,2018-07-04,2018-07-08"
+CARDS_FIT_DAYS, CARDS_DELAY_DAYS, CARDS_TEST_DAYS = 7, 7, 7
+# What the card model must reach: the median over the weeks of each figure, as counted by
+# handbook_forest.py on the Handbook's test set.
+CARDS_TARGETS = {"roc_auc": 0.89, "average_precision": 0.72, "card_precision_at_100": 0.32}
+
+
+def card_weeks(starts):
+    """Each start of `--cards-starts` (comma-separated dates) as its fit and test days, ISO dates
+    (the untils exclusive)."""
+    weeks = []
+    for text in starts.split(","):
+        start = date.fromisoformat(text.strip())
+        test_from = start + timedelta(days=CARDS_FIT_DAYS + CARDS_DELAY_DAYS)
+        weeks.append({
+            "fit_from": start.isoformat(),
+            "fit_until": (start + timedelta(days=CARDS_FIT_DAYS)).isoformat(),
+            "test_from": test_from.isoformat(),
+            "test_until": (test_from + timedelta(days=CARDS_TEST_DAYS)).isoformat(),
+        })
+    return weeks
+
+
+def bench_cards(args):
+    """Week by week, Aegis's card model and the Handbook's random forest fitted on the same rows
+    and judged on the same test week; both fits on core 1, one after the other."""
+    data = cards_file()
+    if data is None:
+        say(f"cards: skipped, {CARDS} is not there")
+        return None
+    weeks = card_weeks(args.cards_starts)
+    say(f"cards: aegis-trainer vs the Handbook's random forest on {len(weeks)} week(s) of "
+        f"{data.name}, fit on 7 days, tested 7 days later")
+    for week in weeks:
+        predictions = WORK / f"cards-{week['fit_from']}.predictions.csv"
+        week["aegis"] = aegis_card_week(data, week, predictions)
+        forest = probe([PY, ROOT / "bench/python/handbook_forest.py", "--data", data,
+                        *(flag for key in ("fit_from", "fit_until", "test_from", "test_until")
+                          for flag in (f"--{key.replace('_', '-')}", week[key])),
+                        *(["--predictions", predictions] if "error" not in week["aegis"] else [])],
+                       cpu=1)
+        week.update(forest)
+        say(f"cards: fit from {week['fit_from']}: Aegis {quality_text(week['aegis'])}, "
+            f"forest {quality_text(week['handbook_forest'])}")
+    return {"weeks": weeks, "targets": CARDS_TARGETS}
+
+
+def aegis_card_week(data, week, predictions):
+    """aegis-trainer train on the week's fit days and evaluate on its test days (each timed as a
+    whole process), writing every prediction for the Python side to recount. A failure is kept as
+    {"error": its last line} and the forest still runs: the card figures are worth seeing while
+    the trainer's card support is being built."""
+    model = WORK / f"cards-{week['fit_from']}.model"
+    predictions.unlink(missing_ok=True)
+    train = [BIN / "aegis-trainer", "train", "--spec", ROOT / "specs" / "cards.toml",
+             "--data", data, "--fit-from", week["fit_from"], "--fit-until", week["fit_until"],
+             "--out", model]
+    evaluate = [BIN / "aegis-trainer", "evaluate", "--model", model, "--data", data,
+                "--from", week["test_from"], "--until", week["test_until"],
+                "--predictions", predictions, "--json"]
+    seconds = {}
+    for step, cmd in (("train", train), ("evaluate", evaluate)):
+        started = time.perf_counter()
+        done = subprocess.run(pinned(1, cmd), capture_output=True, text=True, cwd=ROOT,
+                              check=False)
+        seconds[step] = time.perf_counter() - started
+        if done.returncode != 0:
+            error = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            say(f"cards: aegis-trainer {step} failed for fit from {week['fit_from']}: {error}")
+            return {"error": f"aegis-trainer {step}: {error}"}
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    # A figure the report lacks (or gives as null) is kept as None and shown as "—".
+    card_precision = report.get("card_precision") or {}
+    return {"roc_auc": report.get("roc_auc"), "average_precision": report.get("average_precision"),
+            "card_precision_at_100": card_precision.get("value"),
+            "card_precision_days": card_precision.get("days"), "fit_seconds": seconds["train"],
+            "evaluate_seconds": seconds["evaluate"]}
+
+
+def quality_text(q):
+    """AUC ROC / average precision / Card Precision@100, or why there are none."""
+    if q is None or "error" in q:
+        return f"failed: {q['error']}" if q else "—"
+    return " / ".join("—" if q[key] is None else f"{q[key]:.3f}" for key in CARDS_TARGETS)
+
+
+def cards_rows(c):
+    """A row per week and one of the medians (cards_row); then each side's fit time."""
+    if not c:
+        return []
+    weeks = c["weeks"]
+    ok = [w for w in weeks if "error" not in w["aegis"]]
+    rows = []
+    last = lambda until: (date.fromisoformat(until) - timedelta(days=1)).isoformat()
+    for w in weeks:
+        rows.append(cards_row(f"Cards, fit {w['fit_from']}…{last(w['fit_until'])}, test "
+                              f"{w['test_from']}…{last(w['test_until'])} ({w['test_rows']:,} rows, "
+                              f"{w['test_frauds']} frauds)", w["aegis"], w.get("aegis_by_python"),
+                              w["handbook_forest"]))
+    if len(weeks) > 1:
+        # Both sides' medians over the weeks Aegis was judged on (the forest's over all weeks if
+        # Aegis failed on every one).
+        judged = ok or weeks
+        middle = lambda side: {key: median_or_none([w[side][key] for w in judged])
+                               for key in CARDS_TARGETS}
+        rows.append(cards_row(f"Cards, median of the weeks ({len(judged)})",
+                              middle("aegis") if ok else None,
+                              middle("aegis_by_python") if ok else None,
+                              middle("handbook_forest")))
+    if ok:
+        a = median([w["aegis"]["fit_seconds"] for w in ok])
+        fit = median([w["handbook_forest"]["fit_seconds"] for w in ok])
+        features = median([w["features_seconds"] for w in ok])
+        rows.append(row(f"Cards, fitting 7 days, one core (s), median of the weeks ({len(ok)})",
+                        f"{a:.1f} (aegis-trainer train: read, features, fit)",
+                        f"{features + fit:.1f} (features of every row {features:.1f} + fit "
+                        f"{fit:.1f})", "pandas + RandomForestClassifier",
+                        f"{(features + fit) / a:.1f}×", "—"))
+    return rows
+
+
+def cards_row(name, aegis, recount, forest):
+    """One line of card figures: Aegis's own, then as recounted by Python on the Handbook's test
+    set (the figures judged against the targets and the forest: the same rows and the same metric
+    code as the forest's, whatever rows Aegis's evaluate counted), and how far the two are apart."""
+    if aegis is None or "error" in aegis:
+        return row(f"{name}: AUC / AP / CP@100", quality_text(aegis), quality_text(forest),
+                   "Handbook random forest", "—", cards_targets_text())
+    gap = max((abs(aegis[key] - recount[key]) for key in ("roc_auc", "average_precision")
+               if aegis[key] is not None), default=None)
+    agree = ("no AUC/AP of its own" if gap is None else
+             f"AUC/AP within {gap:.0e}" if gap else "AUC/AP identical")
+    if gap is not None and gap > 1e-6:
+        agree += " ✗: not the same rows or not the same metric"
+    met = all(recount[key] >= target for key, target in CARDS_TARGETS.items())
+    lead = " / ".join(f"{recount[key] - forest[key]:+.3f}" for key in CARDS_TARGETS)
+    return row(f"{name}: AUC / AP / CP@100", f"{quality_text(aegis)} (recounted by Python: "
+               f"{quality_text(recount)} {'✓' if met else '✗'}; {agree})",
+               quality_text(forest), "Handbook random forest", lead, cards_targets_text())
+
+
+def median_or_none(values):
+    """The median of the values that are there; None if none is."""
+    present = [v for v in values if v is not None]
+    return median(present) if present else None
+
+
+def cards_targets_text():
+    return " / ".join(f"≥ {target}" for target in CARDS_TARGETS.values())
+
+
 def file_rows(f):
     """The file-scoring rows: median wall seconds (and rows/s) of each side, and the median and
     range of the per-run ratios; then the same for CPU seconds, steadier on a shared machine."""
@@ -840,6 +1005,8 @@ def table(r, args):
         rows += file_rows(r["file"])
     if "features" in r:
         rows += features_rows(r["features"])
+    if "cards" in r:
+        rows += cards_rows(r["cards"])
     head = ["| Figure (median of runs) | Aegis | Baseline (same run) | Ratio | Target |",
             "|---|---|---|---|---|"]
     forests = (f"Forests: Aegis {train_a['trees']} trees, depth {kern_a and train_a['forest_depth']}, "
@@ -879,11 +1046,18 @@ def main():
     parser.add_argument("--scorer-arg", action="append", default=[], metavar="FLAG",
                         help="a flag for every scorer, e.g. --scorer-arg=--state-changelog-topic= "
                              "(repeatable)")
+    parser.add_argument("--cards-starts", default=CARDS_STARTS, metavar="DATE,...",
+                        help="cards: first fit day of each week (fit 7 days, test days 14-20 "
+                             "after it), comma-separated; April-June starts for tuning")
     parser.add_argument("--quick", action="store_true",
                         help="a fast look: fewer runs, 100k pipeline transactions, short runs")
     parser.add_argument("--only", choices=PARTS,
                         action="append", help="run only these parts (repeatable)")
     args = parser.parse_args()
+    try:
+        card_weeks(args.cards_starts)
+    except ValueError as error:
+        parser.error(f"--cards-starts: {error} (dates are YYYY-MM-DD, comma-separated)")
     SCORER_ARGS.extend(args.scorer_arg)
     if args.quick:
         args.runs, args.runs_fit, args.runs_pipeline, args.runs_latency = 2, 1, 1, 1
@@ -907,6 +1081,8 @@ def main():
             results["file"] = bench_file(args, thresholds)
         if "features" in parts:
             results["features"] = bench_features(args)
+        if "cards" in parts:
+            results["cards"] = bench_cards(args)
         if {"http", "pipeline", "latency", "curve"} & set(parts):
             broker = Broker()
             if "http" in parts:
@@ -934,7 +1110,8 @@ def main():
         print(json.dumps(results, indent=1))
         rows = [*(kernel_rows(*results["kernel"]) if "kernel" in parts else []),
                 *(file_rows(results["file"]) if "file" in parts else []),
-                *(features_rows(results["features"]) if "features" in parts else [])]
+                *(features_rows(results["features"]) if "features" in parts else []),
+                *(cards_rows(results["cards"]) if "cards" in parts else [])]
         if rows:
             print("\n".join(["| Figure (median of runs) | Aegis | Baseline (same run) | Ratio | Target |",
                              "|---|---|---|---|---|", *rows]))
