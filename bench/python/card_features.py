@@ -1,6 +1,6 @@
 """The card spec's features (specs/cards.toml) computed with pandas, as the Fraud Detection Handbook
 computes its own (chapter 3: grouped time-based rolling windows per customer and per terminal), plus
-the five the spec adds, written the way a pandas user would. The baseline for Aegis's feature engine
+the seven the spec adds, written the way a pandas user would. The baseline for Aegis's feature engine
 (aegis_core::spec::engine), and an independent implementation to check its values against.
 
     python card_features.py CARDS.csv [--out FEATURES.csv]
@@ -61,6 +61,23 @@ def terminal_features(terminal: pd.DataFrame) -> pd.DataFrame:
         out[f"terminal_risk_{days}d"] = (frauds / count).fillna(0.0)
         if days == 30:
             out["terminal_frauds_30d"] = frauds
+    # How long ago the terminal's oldest and latest known fraud of the 30-day window happened
+    # (37 days, the window's reach, with none): a compromise known and still running.
+    times = terminal.index.values
+    fraud_times = times[fraud.values == 1]
+    reach = np.timedelta64(DELAY_DAYS + 30, "D")
+    first = np.searchsorted(fraud_times, times - reach, side="right")
+    last = np.searchsorted(fraud_times, times - np.timedelta64(DELAY_DAYS, "D"), side="right") - 1
+    whole = reach / np.timedelta64(1, "s")
+    if len(fraud_times) == 0:
+        out["terminal_first_fraud_age_30d"] = out["terminal_last_fraud_age_30d"] = whole
+    else:
+        known = last >= first
+        seconds = lambda at: (times - at) / np.timedelta64(1, "s")
+        out["terminal_first_fraud_age_30d"] = np.where(
+            known, seconds(fraud_times[np.minimum(first, len(fraud_times) - 1)]), whole)
+        out["terminal_last_fraud_age_30d"] = np.where(
+            known, seconds(fraud_times[np.maximum(last, 0)]), whole)
     out["TRANSACTION_ID"] = terminal["TRANSACTION_ID"].values
     return out.reset_index(drop=True)
 
@@ -73,6 +90,7 @@ NAMES = [
     "terminal_count_30d", "terminal_risk_30d",
     "amount_to_card_mean_30d", "card_seconds_since_previous", "card_new_terminal",
     "card_std_amount_30d", "terminal_frauds_30d",
+    "terminal_first_fraud_age_30d", "terminal_last_fraud_age_30d",
 ]
 
 

@@ -128,7 +128,9 @@ def read_cards(path):
 
 def read_predictions(path):
     """Another model's predictions (TRANSACTION_ID, probability), read before any work so that a
-    wrong file fails at once."""
+    wrong file fails at once. Aegis's file also has `score`, the forest's raw score: calibration
+    is monotone, so it ranks rows as the probability does, without the ties of isotonic
+    calibration's flat steps — Aegis ranks by it, and so does this recount when it is there."""
     if not os.path.isfile(path):
         sys.exit(f"handbook_forest: {path} is not there")
     predictions = pd.read_csv(path)
@@ -136,8 +138,8 @@ def read_predictions(path):
             or not predictions["TRANSACTION_ID"].is_unique):
         sys.exit(f"handbook_forest: {path} must have the columns TRANSACTION_ID and probability, "
                  "one row per transaction")
-    return predictions[["TRANSACTION_ID", "probability"]].rename(
-        columns={"probability": "predictions"})
+    ranking = "score" if "score" in predictions.columns else "probability"
+    return predictions[["TRANSACTION_ID", ranking]].rename(columns={ranking: "predictions"})
 
 
 def scored_by(test, predictions, path):

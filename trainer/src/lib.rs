@@ -61,20 +61,22 @@ pub struct TrainArgs {
     /// Where to write the model artifact; the report and curves go beside it.
     #[arg(long, env = "AEGIS_MODEL_OUT")]
     pub out: PathBuf,
-    /// Number of trees in the forest.
-    #[arg(long, env = "AEGIS_TREES", default_value_t = 100)]
-    pub trees: usize,
-    /// Depth cap of every tree (1–30); unbounded trees are never grown.
-    #[arg(long, env = "AEGIS_MAX_DEPTH", default_value_t = 12)]
-    pub max_depth: u16,
-    /// Fewest training rows in a leaf.
-    #[arg(long, env = "AEGIS_MIN_SAMPLES_LEAF", default_value_t = 1)]
-    pub min_samples_leaf: usize,
-    /// Features tried at each split (default: the square root of the feature count).
+    /// Number of trees in the forest [default: the spec's [training], else 100].
+    #[arg(long, env = "AEGIS_TREES")]
+    pub trees: Option<usize>,
+    /// Depth cap of every tree (1–30); unbounded trees are never grown [default: the spec's, else
+    /// 12].
+    #[arg(long, env = "AEGIS_MAX_DEPTH")]
+    pub max_depth: Option<u16>,
+    /// Fewest training rows in a leaf [default: the spec's, else 1].
+    #[arg(long, env = "AEGIS_MIN_SAMPLES_LEAF")]
+    pub min_samples_leaf: Option<usize>,
+    /// Features tried at each split [default: the spec's, else the square root of the feature
+    /// count].
     #[arg(long, env = "AEGIS_FEATURES_PER_SPLIT")]
     pub features_per_split: Option<usize>,
-    /// Weight of each fraud row when fitting, against 1 for a legit row (default: balanced, the
-    /// legit rows ÷ the fraud rows, so a bootstrap sample is about half fraud).
+    /// Weight of each fraud row when fitting, against 1 for a legit row [default: the spec's,
+    /// else balanced: the legit rows ÷ the fraud rows, so a bootstrap sample is about half fraud].
     #[arg(long, env = "AEGIS_FRAUD_WEIGHT")]
     pub fraud_weight: Option<f64>,
     /// Seed for bootstrap samples and feature choice; same seed and data, same model.
@@ -125,6 +127,32 @@ pub struct EvaluateArgs {
     /// event-time order, named by its id field (`ID,probability,decision,is_fraud,known_compromised`).
     #[arg(long, env = "AEGIS_PREDICTIONS")]
     pub predictions: Option<PathBuf>,
+}
+
+impl TrainArgs {
+    /// The forest's hyper-parameters: each flag given, else the spec's `[training]` value, else
+    /// the built-in default; checked.
+    pub fn forest_params(&self, spec: &aegis_core::spec::Spec) -> anyhow::Result<aegis_core::forest::ForestParams> {
+        let from_spec = spec.training.clone().unwrap_or_default();
+        let defaults = aegis_core::forest::ForestParams::default();
+        Ok(defaults
+            .with_trees(self.trees.or(from_spec.trees).unwrap_or(defaults.trees))
+            .with_max_depth(self.max_depth.or(from_spec.max_depth).unwrap_or(defaults.max_depth))
+            .with_min_samples_leaf(
+                self.min_samples_leaf
+                    .or(from_spec.min_samples_leaf)
+                    .unwrap_or(defaults.min_samples_leaf),
+            )
+            .with_features_per_split(self.features_per_split.or(from_spec.features_per_split))
+            .with_seed(self.seed)
+            .check_width(spec.feature_names().len())?)
+    }
+
+    /// A fraud row's weight when fitting: the flag, else the spec's, else `None` (balanced).
+    pub fn fraud_weight(&self, spec: &aegis_core::spec::Spec) -> Option<f64> {
+        self.fraud_weight
+            .or_else(|| spec.training.as_ref().and_then(|t| t.fraud_weight))
+    }
 }
 
 /// Checks a legit weight flag before any work.

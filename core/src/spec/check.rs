@@ -6,8 +6,9 @@ use std::collections::HashSet;
 use super::expr::Expr;
 use super::{
     Aggregate, Duration, FeatureSpec, FieldRole, FieldSpec, FieldType, HistoryMeasure, Spec,
-    TimeFormat,
+    TimeFormat, TrainingSpec,
 };
+use crate::forest::ForestParams;
 
 /// A problem: where it is, and what to fix.
 type Problem = (String, String);
@@ -43,6 +44,9 @@ impl Spec {
             if evaluation.k == 0 {
                 return Err(("evaluation.k".into(), "at least 1".into()));
             }
+        }
+        if let Some(training) = &self.training {
+            self.check_training(training)?;
         }
         let mut names = HashSet::new();
         for name in self.feature_names() {
@@ -234,6 +238,24 @@ impl Spec {
                     "risk".into(),
                     "risk needs labels: add a [label] table with its delay".into(),
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Training defaults in the ranges the trainer's flags allow.
+    fn check_training(&self, training: &TrainingSpec) -> Result<(), Problem> {
+        let defaults = ForestParams::default();
+        ForestParams::default()
+            .with_trees(training.trees.unwrap_or(defaults.trees))
+            .with_max_depth(training.max_depth.unwrap_or(defaults.max_depth))
+            .with_min_samples_leaf(training.min_samples_leaf.unwrap_or(defaults.min_samples_leaf))
+            .with_features_per_split(training.features_per_split)
+            .check_width(self.feature_names().len())
+            .map_err(|e| (format!("training.{}", e.name.replace('-', "_")), e.allowed))?;
+        if let Some(w) = training.fraud_weight {
+            if !(w.is_finite() && w > 0.0) {
+                return Err(("training.fraud_weight".into(), "a positive number".into()));
             }
         }
         Ok(())

@@ -49,6 +49,31 @@ pub struct Spec {
     /// How models of this data are judged beyond AUC and precision, if the spec says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluation: Option<EvaluationSpec>,
+    /// How a forest on this data trains best, unless the trainer's flags say otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<TrainingSpec>,
+}
+
+/// A spec's training defaults: each used when its `aegis-trainer train` flag is not given
+/// (chosen on earlier data than the model is judged on — docs/your-data.md).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingSpec {
+    /// `--trees`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trees: Option<usize>,
+    /// `--max-depth`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_depth: Option<u16>,
+    /// `--min-samples-leaf`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_samples_leaf: Option<usize>,
+    /// `--features-per-split`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features_per_split: Option<usize>,
+    /// `--fraud-weight`: a fraud row's weight against a legit row's 1 (balanced when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fraud_weight: Option<f64>,
 }
 
 /// What `evaluate` adds for this data: the Handbook's Card Precision@k, keyed by an entity.

@@ -124,9 +124,7 @@ struct TestReport<'a> {
 
 /// Runs `train` on a spec's data.
 pub fn run(args: &TrainArgs, spec: &Spec) -> Result<()> {
-    let params = paysim_train::forest_params(args)?
-        .check_width(spec.feature_names().len())
-        .context("--features-per-split")?;
+    let params = args.forest_params(spec)?;
     paysim_train::check_precision_targets(args)?;
     let data = one_file(args)?;
     if spec.label.is_none() {
@@ -162,7 +160,7 @@ pub fn run(args: &TrainArgs, spec: &Spec) -> Result<()> {
         .iter()
         .map(|&i| f64::from(u8::from(table.rows[i].is_fraud)))
         .collect();
-    let forest = crate::fit::fit(&rows, &labels, args.fraud_weight, &params)?;
+    let forest = crate::fit::fit(&rows, &labels, args.fraud_weight(spec), &params)?;
     let fit_seconds = started.elapsed().as_secs_f64();
 
     let raw = |part: &Part| -> Vec<f64> {

@@ -33,14 +33,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if !spec.is_paysim() || args.fit_from.is_some() || args.fit_until.is_some() {
         return crate::spec::train::run(args, &spec);
     }
-    let params = forest_params(args)?;
+    let params = args.forest_params(&spec)?;
     let files = sources::resolve(&args.data, args.legit_weight)?;
     check_precision_targets(args)?;
     let dataset = dataset::read(&files)?;
     let split = split_by_time(&dataset)?;
 
     let started = Instant::now();
-    let forest = crate::fit::on_part(&dataset, &split.fit, args.fraud_weight, &params)?;
+    let forest = crate::fit::on_part(&dataset, &split.fit, args.fraud_weight(&spec), &params)?;
     let fit_seconds = started.elapsed().as_secs_f64();
     tracing::info!(fit_seconds, nodes = forest.n_nodes(), "fitted");
     let tuning = tune(&forest, &dataset, &split, args)?;
@@ -88,17 +88,6 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         &[&curves_path, &reliability_path],
     );
     Ok(())
-}
-
-/// The forest's hyper-parameters from the flags, checked.
-pub(crate) fn forest_params(args: &TrainArgs) -> Result<ForestParams> {
-    Ok(ForestParams::default()
-        .with_trees(args.trees)
-        .with_max_depth(args.max_depth)
-        .with_min_samples_leaf(args.min_samples_leaf)
-        .with_features_per_split(args.features_per_split)
-        .with_seed(args.seed)
-        .check()?)
 }
 
 /// `--block-precision` and `--review-precision` must be in (0, 1].
