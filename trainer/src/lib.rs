@@ -132,12 +132,19 @@ pub struct EvaluateArgs {
 impl TrainArgs {
     /// The forest's hyper-parameters: each flag given, else the spec's `[training]` value, else
     /// the built-in default; checked.
-    pub fn forest_params(&self, spec: &aegis_core::spec::Spec) -> anyhow::Result<aegis_core::forest::ForestParams> {
+    pub fn forest_params(
+        &self,
+        spec: &aegis_core::spec::Spec,
+    ) -> anyhow::Result<aegis_core::forest::ForestParams> {
         let from_spec = spec.training.clone().unwrap_or_default();
         let defaults = aegis_core::forest::ForestParams::default();
         Ok(defaults
             .with_trees(self.trees.or(from_spec.trees).unwrap_or(defaults.trees))
-            .with_max_depth(self.max_depth.or(from_spec.max_depth).unwrap_or(defaults.max_depth))
+            .with_max_depth(
+                self.max_depth
+                    .or(from_spec.max_depth)
+                    .unwrap_or(defaults.max_depth),
+            )
             .with_min_samples_leaf(
                 self.min_samples_leaf
                     .or(from_spec.min_samples_leaf)

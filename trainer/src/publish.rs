@@ -88,6 +88,9 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         anyhow::bail!("give --model FILE --role live|shadow, or --rules FILE");
     };
     let mut model = Model::load(path)?;
+    // The scorers compute PaySim's features; a model of another spec would score nonsense, and
+    // every replica would refuse it.
+    model.expect_spec(path, aegis_core::spec::Spec::paysim())?;
     if args.review_threshold.is_some() || args.block_threshold.is_some() {
         let thresholds = Thresholds::new(
             args.review_threshold.unwrap_or(model.thresholds().review),

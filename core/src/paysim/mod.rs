@@ -81,7 +81,7 @@ pub enum PaysimError {
         source: std::io::Error,
     },
     /// The header lacks a PaySim column.
-    #[error("{file}: header has no `{column}` column; is this a PaySim CSV? (expected {expected})", expected = COLUMNS.join(","))]
+    #[error("{file}: header has no `{column}` column; is this a PaySim CSV? (expected {expected}; data of another shape is read by a spec: docs/your-data.md)", expected = COLUMNS.join(","))]
     MissingColumn {
         /// The file.
         file: String,

@@ -249,7 +249,11 @@ impl Spec {
         ForestParams::default()
             .with_trees(training.trees.unwrap_or(defaults.trees))
             .with_max_depth(training.max_depth.unwrap_or(defaults.max_depth))
-            .with_min_samples_leaf(training.min_samples_leaf.unwrap_or(defaults.min_samples_leaf))
+            .with_min_samples_leaf(
+                training
+                    .min_samples_leaf
+                    .unwrap_or(defaults.min_samples_leaf),
+            )
             .with_features_per_split(training.features_per_split)
             .check_width(self.feature_names().len())
             .map_err(|e| (format!("training.{}", e.name.replace('-', "_")), e.allowed))?;

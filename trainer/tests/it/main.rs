@@ -6,6 +6,7 @@ mod forest;
 mod mistakes;
 mod model;
 mod publish;
+mod spec;
 mod train;
 
 use std::path::{Path, PathBuf};
