@@ -567,7 +567,12 @@ impl Model {
             .collect()
     }
 
-    /// Scores one transaction under the model's thresholds.
+    /// Scores one PaySim transaction under the model's thresholds. For a PaySim model
+    /// ([`Model::is_paysim`]; the scorer and `publish` refuse others): a model of another spec
+    /// scores its spec's features, through [`Model::probability`].
+    ///
+    /// # Panics
+    /// If the model's forest needs more features than PaySim's 13.
     pub fn score(&self, tx: &Transaction) -> Score {
         let features = features::extract(tx);
         self.score_features(&features, self.probability(&features))
