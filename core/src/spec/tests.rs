@@ -10,7 +10,19 @@ fn the_shipped_specs_are_valid_and_paysim_names_todays_features() {
     let paysim = Spec::from_toml("specs/paysim.toml", PAYSIM).unwrap();
     assert_eq!(paysim.feature_names(), crate::features::FEATURE_NAMES);
     let cards = Spec::from_toml("specs/cards.toml", CARDS).unwrap();
-    assert_eq!(cards.feature_names().len(), 20);
+    assert_eq!(cards.feature_names().len(), 22);
+    assert!(paysim.is_paysim() && !cards.is_paysim());
+    assert_eq!(
+        Spec::paysim(),
+        &paysim,
+        "the built-in PaySim spec is specs/paysim.toml"
+    );
+    let evaluation = cards.evaluation.as_ref().unwrap();
+    assert_eq!(
+        (evaluation.entity.as_str(), evaluation.k),
+        ("CUSTOMER_ID", 100)
+    );
+    assert_eq!(cards.training.as_ref().unwrap().fraud_weight, Some(1.0));
     assert_eq!(
         cards.label.as_ref().map(|l| l.delay),
         Some(Duration::days(7))
@@ -83,6 +95,28 @@ fn a_bad_spec_is_refused_whole_with_one_line_naming_the_field() {
             "time = \"weekend\"",
             "time = \"weekend\"\nvalue = \"TX_AMOUNT\"",
             "feature `weekend`: give exactly one of",
+        ),
+        (
+            "entity = \"CUSTOMER_ID\"\nk = 100",
+            "entity = \"TX_AMOUNT\"\nk = 100",
+            "evaluation.entity: `TX_AMOUNT` is not an entity",
+        ),
+        ("k = 100", "k = 0", "evaluation.k: at least 1"),
+        ("trees = 300", "trees = 0", "training.trees: 1 to 2000"),
+        (
+            "max_depth = 20",
+            "max_depth = 31",
+            "training.max_depth: 1 to 30",
+        ),
+        (
+            "fraud_weight = 1.0",
+            "fraud_weight = -1.0",
+            "training.fraud_weight: a positive number",
+        ),
+        (
+            "fraud_weight = 1.0",
+            "fraud_weight = 1.0\nfeatures_per_split = 23",
+            "training.features_per_split: 1 to 22",
         ),
     ];
     for (from, to, expected) in cases {

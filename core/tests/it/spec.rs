@@ -114,6 +114,16 @@ fn card_windows_history_and_delayed_terminal_risk_follow_the_handbook() {
     assert_eq!(get(&f[3], "terminal_risk_7d"), 1.0);
     assert_eq!(get(&f[3], "terminal_count_30d"), 1.0);
     assert_eq!(get(&f[3], "terminal_frauds_30d"), 1.0);
+    // Its only known fraud, at day 0 01:00, is 9 days 11 hours old: the first and the latest.
+    let age = (9 * DAY + 11 * 3_600) as f64;
+    assert_eq!(get(&f[3], "terminal_first_fraud_age_30d"), age);
+    assert_eq!(get(&f[3], "terminal_last_fraud_age_30d"), age);
+    // With none known, the window's whole reach: 30 days plus the 7-day delay.
+    assert_eq!(
+        get(&f[2], "terminal_first_fraud_age_30d"),
+        (37 * DAY) as f64
+    );
+    assert_eq!(get(&f[2], "terminal_last_fraud_age_30d"), (37 * DAY) as f64);
     assert_eq!(
         get(&f[3], "terminal_count_1d"),
         0.0,

@@ -88,61 +88,108 @@ impl Table {
     }
 }
 
-/// Reads every record of `path` by `spec`, in event-time order (the file's order when it is
-/// sorted; a stable sort by event time when not), computes each one's features from every
-/// record before it, and keeps the rows whose event time `keep` accepts. A bad row stops it with
-/// an error naming the file, line and field; a header without a spec field, likewise.
+/// Reads every record of `path` by `spec`, in event-time order, computes each one's features
+/// from every record before it, and keeps the rows whose event time `keep` accepts. A file in
+/// event-time order (the usual case) streams through, a record at a time: memory holds the
+/// engine's state and the kept rows, not the file. One that is not is read whole and stably
+/// sorted by event time first. A bad row stops it with an error naming the file, line and field;
+/// a header without a spec field, likewise.
 pub fn read(spec: &Spec, path: &Path, keep: impl Fn(i64) -> bool) -> Result<Table> {
-    let mut records = RecordReader::open(spec, path)?
-        .collect::<Result<Vec<Record>, _>>()
-        .with_context(|| format!("reading {} by spec `{}`", path.display(), spec.name))?;
-    anyhow::ensure!(!records.is_empty(), "{} has no rows", path.display());
-    // Row numbers travel with the records through the sort.
-    let mut order: Vec<usize> = (0..records.len()).collect();
-    if !records.is_sorted_by_key(|r| r.event_time_ms) {
-        order.sort_by_key(|&i| records[i].event_time_ms);
-    }
-    let field_index = |role: FieldRole| spec.fields.iter().position(|f| f.role == role);
-    let id = field_index(FieldRole::Id);
-    let entity = spec
-        .evaluation
-        .as_ref()
-        .and_then(|e| spec.fields.iter().position(|f| f.name == e.entity));
-    let text =
-        |field: usize, record: &Record| text(&spec.fields[field].values, &record.values[field]);
-    let mut engine = FeatureEngine::new(spec);
-    let mut table = Table {
-        width: engine.width(),
-        rows: Vec::new(),
-        features: Vec::new(),
-        frauds: Vec::new(),
-        read: records.len(),
-    };
-    let mut features = Vec::with_capacity(engine.width());
-    for i in order {
-        let record = &mut records[i];
-        engine.observe(record, &mut features);
-        let is_fraud = record.label == Some(true);
-        let entity_value = entity.map_or_else(String::new, |f| text(f, record));
-        if is_fraud {
-            table
-                .frauds
-                .push((record.event_time_ms, entity_value.clone()));
+    let context = || format!("reading {} by spec `{}`", path.display(), spec.name);
+    let mut table = TableBuilder::new(spec, &keep);
+    let mut in_order = true;
+    for (i, record) in RecordReader::open(spec, path)?.enumerate() {
+        let record = record.with_context(context)?;
+        if !table.push(i + 1, &record) {
+            in_order = false;
+            break;
         }
-        if keep(record.event_time_ms) {
-            table.rows.push(TableRow {
-                row: i + 1,
+    }
+    if !in_order {
+        tracing::info!(file = %path.display(), "not in event-time order: reading it whole to sort it");
+        let records = RecordReader::open(spec, path)?
+            .collect::<Result<Vec<Record>, _>>()
+            .with_context(context)?;
+        let mut order: Vec<usize> = (0..records.len()).collect();
+        order.sort_by_key(|&i| records[i].event_time_ms);
+        table = TableBuilder::new(spec, &keep);
+        for i in order {
+            table.push(i + 1, &records[i]);
+        }
+    }
+    anyhow::ensure!(table.table.read > 0, "{} has no rows", path.display());
+    Ok(table.table)
+}
+
+/// A [`Table`] being filled, record by record in event-time order.
+struct TableBuilder<'a, K: Fn(i64) -> bool> {
+    spec: &'a Spec,
+    keep: &'a K,
+    engine: FeatureEngine,
+    /// The id field and the evaluation entity, as field indices.
+    id: Option<usize>,
+    entity: Option<usize>,
+    /// The latest event time pushed.
+    last_time: i64,
+    /// One record's features, room reused.
+    features: Vec<f64>,
+    table: Table,
+}
+
+impl<'a, K: Fn(i64) -> bool> TableBuilder<'a, K> {
+    fn new(spec: &'a Spec, keep: &'a K) -> Self {
+        let engine = FeatureEngine::new(spec);
+        let field = |role: FieldRole| spec.fields.iter().position(|f| f.role == role);
+        TableBuilder {
+            spec,
+            keep,
+            id: field(FieldRole::Id),
+            entity: spec
+                .evaluation
+                .as_ref()
+                .and_then(|e| spec.fields.iter().position(|f| f.name == e.entity)),
+            last_time: i64::MIN,
+            features: Vec::with_capacity(engine.width()),
+            table: Table {
+                width: engine.width(),
+                rows: Vec::new(),
+                features: Vec::new(),
+                frauds: Vec::new(),
+                read: 0,
+            },
+            engine,
+        }
+    }
+
+    /// Observes `record` (data row `row` of the file); `false`, and nothing observed, when it
+    /// is earlier than the record before it.
+    fn push(&mut self, row: usize, record: &Record) -> bool {
+        if record.event_time_ms < self.last_time {
+            return false;
+        }
+        self.last_time = record.event_time_ms;
+        self.engine.observe(record, &mut self.features);
+        self.table.read += 1;
+        let text = |field: usize| text(&self.spec.fields[field].values, &record.values[field]);
+        let is_fraud = record.label == Some(true);
+        let entity = self.entity.map_or_else(String::new, text);
+        if is_fraud {
+            self.table
+                .frauds
+                .push((record.event_time_ms, entity.clone()));
+        }
+        if (self.keep)(record.event_time_ms) {
+            self.table.rows.push(TableRow {
+                row,
                 time_ms: record.event_time_ms,
                 is_fraud,
-                id: id.map_or_else(|| (i + 1).to_string(), |f| text(f, record)),
-                entity: entity_value,
+                id: self.id.map_or_else(|| row.to_string(), text),
+                entity,
             });
-            table.features.extend_from_slice(&features);
+            self.table.features.extend_from_slice(&self.features);
         }
-        // Its values are not needed again: give the memory back as the table grows.
-        record.values = Vec::new();
+        true
     }
-    Ok(table)
 }
 
 /// Scored rows judged as the Handbook judges them, when the spec names an evaluation entity.
@@ -231,5 +278,65 @@ fn text(values: &[String], value: &Value) -> String {
         Value::Float(x) => x.to_string(),
         Value::Text(t) => t.clone(),
         Value::Enum(i) => values.get(*i).cloned().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_FRAUD";
+    const ROWS: [&str; 6] = [
+        "1,2018-04-01 00:00:01,7,70,10.0,0",
+        "2,2018-04-01 01:00:00,8,70,20.0,1",
+        "3,2018-04-02 00:00:00,7,71,30.0,0",
+        "4,2018-04-09 12:00:00,8,70,40.0,0",
+        "5,2018-04-10 00:00:00,7,70,250.0,1",
+        "6,2018-04-11 00:00:00,8,72,60.0,0",
+    ];
+
+    fn cards() -> Spec {
+        Spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/cards.toml")).unwrap()
+    }
+
+    fn table_of(rows: &[&str], keep: impl Fn(i64) -> bool) -> Table {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.csv");
+        std::fs::write(&path, format!("{HEADER}\n{}\n", rows.join("\n"))).unwrap();
+        read(&cards(), &path, keep).unwrap()
+    }
+
+    #[test]
+    fn a_file_out_of_event_time_order_gives_the_features_of_the_sorted_file() {
+        let sorted = table_of(&ROWS, |_| true);
+        let mut shuffled_rows = ROWS;
+        shuffled_rows.swap(0, 4);
+        shuffled_rows.swap(2, 5);
+        let shuffled = table_of(&shuffled_rows, |_| true);
+        assert_eq!(sorted.read, 6);
+        assert_eq!(shuffled.read, 6);
+        let ids = |t: &Table| t.rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&shuffled), ids(&sorted), "event-time order");
+        assert_eq!(shuffled.features, sorted.features);
+        // Row numbers still name each row's line in its own file.
+        assert_eq!(sorted.rows[0].row, 1);
+        assert_eq!(shuffled.rows[0].row, 5);
+        assert_eq!(
+            sorted.frauds,
+            [
+                (1_522_544_400_000, "8".into()),
+                (1_523_318_400_000, "7".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn rows_outside_the_period_feed_the_history_but_are_not_kept() {
+        let all = table_of(&ROWS, |_| true);
+        let april_9_on = table_of(&ROWS, |t| t >= 1_523_232_000_000);
+        assert_eq!(april_9_on.read, 6);
+        assert_eq!(april_9_on.rows.len(), 3);
+        assert_eq!(april_9_on.features(0), all.features(3));
+        assert_eq!(april_9_on.frauds, all.frauds);
     }
 }
