@@ -29,6 +29,17 @@ enum Command {
     /// (optionally with other thresholds); replicas swap it in without a restart.
     #[cfg(feature = "publish")]
     Publish(aegis_trainer::publish::PublishArgs),
+    /// Print the Avro schema of a spec's transactions on Kafka, generated from the spec (what
+    /// `schemas/` holds for the shipped specs, and what the producer registers).
+    Schema(SchemaArgs),
+}
+
+/// Flags of `aegis-trainer schema`.
+#[derive(clap::Args)]
+struct SchemaArgs {
+    /// The spec (docs/specs.md); PaySim's when not given.
+    #[arg(long, env = "AEGIS_SPEC")]
+    spec: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -45,6 +56,7 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate::run(args),
         #[cfg(feature = "publish")]
         Command::Publish(args) => aegis_trainer::publish::run(args),
+        Command::Schema(args) => schema(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -53,6 +65,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn schema(args: &SchemaArgs) -> anyhow::Result<()> {
+    let spec = match &args.spec {
+        Some(path) => aegis_core::spec::Spec::load(path)?,
+        None => aegis_core::spec::Spec::paysim().clone(),
+    };
+    print!("{}", spec.avro_schema());
+    Ok(())
 }
 
 /// Checks, before minutes of training, that the model can be written where `--out` says:

@@ -38,6 +38,10 @@ pub enum CodecError {
     /// The Avro body is truncated, corrupt, or does not match the schema.
     #[error("invalid Avro body: {0}")]
     Body(#[source] apache_avro::Error),
+    /// The body is of the schema, but a value is not valid for its field (a NaN amount, an empty
+    /// id).
+    #[error("not a valid transaction: {0}")]
+    Invalid(String),
     /// A valid body is followed by bytes that belong to no field.
     #[error("{count} trailing bytes after a complete Avro body")]
     TrailingBytes {
@@ -61,6 +65,7 @@ impl CodecError {
             CodecError::UnknownFingerprint { .. } => DeadLetterReason::UnknownFingerprint,
             CodecError::Body(_) => DeadLetterReason::Body,
             CodecError::TrailingBytes { .. } => DeadLetterReason::TrailingBytes,
+            CodecError::Invalid(_) => DeadLetterReason::Invalid,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod error;
 mod framing;
+mod spec_codec;
 #[cfg(test)]
 mod tests;
 
@@ -24,6 +25,7 @@ use crate::verdict::Verdict;
 pub use error::{CodecError, EncodeError};
 use framing::Frame;
 pub use framing::Framing;
+pub use spec_codec::{SpecCodec, WireRecord};
 
 /// The largest single allocation apache-avro may make while decoding (a string, bytes or array
 /// length read from the data), so that a corrupt length prefix cannot ask for gigabytes.

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use super::expr::Expr;
+use super::wire::{WireSlot, EVENT_TIME, TX_ID};
 use super::{
     Aggregate, Duration, FeatureSpec, FieldRole, FieldSpec, FieldType, HistoryMeasure, Spec,
     TimeFormat, TrainingSpec,
@@ -48,6 +49,7 @@ impl Spec {
         if let Some(training) = &self.training {
             self.check_training(training)?;
         }
+        self.check_wire()?;
         let mut names = HashSet::new();
         for name in self.feature_names() {
             if !names.insert(name.clone()) {
@@ -265,9 +267,55 @@ impl Spec {
         Ok(())
     }
 
+    /// Avro names that are legal and distinct, the key an entity, and what the stream needs sent.
+    fn check_wire(&self) -> Result<(), Problem> {
+        let mut names: HashSet<&str> = HashSet::new();
+        for slot in self.wire_slots() {
+            let (at, name) = match slot {
+                WireSlot::TxId => ("the added `tx_id`".to_owned(), TX_ID),
+                WireSlot::EventTime => ("the added `event_time`".to_owned(), EVENT_TIME),
+                WireSlot::Field(i) => {
+                    let field = &self.fields[i];
+                    (format!("field `{}` wire", field.name), field.wire_name())
+                }
+            };
+            if !avro_name(name) {
+                return Err((at, format!("`{name}` is not an Avro name ([A-Za-z_][A-Za-z0-9_]*)")));
+            }
+            if !names.insert(name) {
+                return Err((at, format!("`{name}` names two fields on the wire")));
+            }
+        }
+        for field in &self.fields {
+            let at = || format!("field `{}`", field.name);
+            if let Some(symbol) = field.values.iter().find(|v| !avro_name(v)) {
+                return Err((at(), format!("value `{symbol}` is not an Avro enum symbol ([A-Za-z_][A-Za-z0-9_]*)")));
+            }
+            if let Some(name) = field.enum_name.as_deref().filter(|n| !avro_name(n)) {
+                return Err((at(), format!("enum_name `{name}` is not an Avro name")));
+            }
+            let needed = field.role != FieldRole::Plain || field.name == self.time.field;
+            if needed && !field.on_wire {
+                return Err((at(), format!("role {:?} must be sent: remove on_wire = false", field.role)));
+            }
+        }
+        if let Some(key) = self.wire.as_ref().and_then(|w| w.key.as_deref()) {
+            self.entity("wire.key", key)?;
+        }
+        Ok(())
+    }
+
     fn existing(&self, at: &str, name: &str) -> Result<&FieldSpec, Problem> {
-        self.field(name)
-            .ok_or_else(|| (at.to_owned(), format!("no field `{name}`")))
+        let field = self
+            .field(name)
+            .ok_or_else(|| (at.to_owned(), format!("no field `{name}`")))?;
+        if !field.on_wire {
+            return Err((
+                at.to_owned(),
+                format!("`{name}` is not sent on Kafka (on_wire = false), so the scorer could not compute this"),
+            ));
+        }
+        Ok(field)
     }
 
     fn numeric(&self, at: &str, name: &str) -> Result<(), Problem> {
@@ -294,6 +342,15 @@ impl Spec {
         }
         Ok(())
     }
+}
+
+/// An Avro name: a letter or `_`, then letters, digits or `_`.
+fn avro_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn span(at: &str, over: Duration) -> Result<(), Problem> {

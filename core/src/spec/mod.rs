@@ -14,6 +14,7 @@ pub mod engine;
 pub mod expr;
 pub mod record;
 pub mod time;
+pub mod wire;
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -52,6 +53,10 @@ pub struct Spec {
     /// How a forest on this data trains best, unless the trainer's flags say otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training: Option<TrainingSpec>,
+    /// How its transactions travel on Kafka: the key, and the Avro record's names
+    /// ([`wire`]; defaults when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wire: Option<wire::WireSpec>,
 }
 
 /// A spec's training defaults: each used when its `aegis-trainer train` flag is not given
@@ -107,6 +112,23 @@ pub struct FieldSpec {
     /// per value).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<String>,
+    /// What it means, for people: the Avro field's `doc`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub doc: String,
+    /// Its name in the Avro record on Kafka, when not `name` (PaySim's `nameOrig` is
+    /// `name_orig`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wire: Option<String>,
+    /// Whether it travels on Kafka (`false`: read from files only, and no feature may use it).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub on_wire: bool,
+    /// For an `enum` field: the Avro enum type's name, when not the wire name in CamelCase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enum_name: Option<String>,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// What a field holds.
@@ -425,9 +447,18 @@ impl Spec {
     }
 
     /// A hash of the spec's content (SHA-256 of its canonical JSON, hex): two specs that read
-    /// and compute alike hash alike, whatever their comments and layout.
+    /// and compute alike hash alike, whatever their comments, layout, docs and wire names (a
+    /// model's features do not depend on those, so documenting a spec keeps its models valid).
     pub fn hash(&self) -> String {
-        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        let mut computing = self.clone();
+        computing.wire = None;
+        for field in &mut computing.fields {
+            field.doc.clear();
+            field.wire = None;
+            field.on_wire = true;
+            field.enum_name = None;
+        }
+        let canonical = serde_json::to_vec(&computing).unwrap_or_default();
         let digest = Sha256::digest(&canonical);
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }

@@ -5,6 +5,7 @@ mod decide;
 mod model;
 mod properties;
 mod spec;
+mod wire;
 
 use aegis_core::calibration::Calibration;
 use aegis_core::features;
