@@ -25,9 +25,20 @@ pub struct ProducerConfig {
     /// Topic to publish transactions to (key = origin account).
     #[arg(long, env = "AEGIS_TOPIC", default_value = TRANSACTIONS_TOPIC)]
     pub topic: String,
-    /// Replay the rows of a PaySim CSV in step order (repeated, with new ids, if --count asks for more).
+    /// Replay the rows of a PaySim CSV in step order (repeated, with new ids, if --count asks for
+    /// more); with --spec, a CSV of that spec, once, in event-time order.
     #[arg(long, env = "AEGIS_REPLAY", value_name = "CSV")]
     pub replay: Option<PathBuf>,
+    /// Read --replay by this spec (docs/specs.md): its rows in event-time order, keyed by the
+    /// spec's key field, in the Avro schema generated from it; each row's own event time is kept.
+    /// PaySim's own path when not given.
+    #[arg(long, env = "AEGIS_SPEC", requires = "replay", value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+    /// With --spec: replay at N seconds of event time per second (a row is sent when its event
+    /// time, counted from the first row's, divided by N has passed). Default: as fast as the
+    /// broker takes them, or --rate.
+    #[arg(long, env = "AEGIS_SPEEDUP", value_name = "N", requires = "spec", conflicts_with = "rate")]
+    pub speedup: Option<f64>,
     /// Simulate PaySim-like traffic (type mix, amounts, balances, and PaySim's fraud pattern).
     #[arg(long, env = "AEGIS_SIMULATE")]
     pub simulate: bool,
@@ -110,6 +121,8 @@ impl ProducerConfig {
             brokers: Some(brokers.into()),
             topic: topic.into(),
             replay: None,
+            spec: None,
+            speedup: None,
             simulate: false,
             out: None,
             steps: None,
@@ -137,6 +150,12 @@ impl ProducerConfig {
             anyhow::ensure!(
                 rate.is_finite() && rate > 0.0,
                 "--rate must be a positive number of transactions per second (got {rate})"
+            );
+        }
+        if let Some(n) = self.speedup {
+            anyhow::ensure!(
+                n.is_finite() && n > 0.0,
+                "--speedup must be a positive number of event-time seconds per second (got {n})"
             );
         }
         if let Some(d) = self.duration {

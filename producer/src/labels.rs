@@ -56,7 +56,7 @@ fn unit_hash(seed: u64, id: &str) -> f64 {
 pub struct PendingLabel {
     /// When it is due.
     pub due: Instant,
-    /// The Kafka key: the transaction's origin account.
+    /// The Kafka key: its transaction's (PaySim's origin account; a spec's key field).
     pub account: String,
     /// The transaction's id.
     pub tx_id: String,
@@ -84,17 +84,30 @@ pub enum Labelled {
 impl PendingLabels {
     /// Queues the label of `tx`, sent at `sent`, if it has one and the plan publishes it.
     pub fn push(&mut self, plan: &LabelPlan, tx: &Transaction, sent: Instant) -> Labelled {
-        let Some(is_fraud) = tx.is_fraud else {
+        self.push_parts(plan, &tx.name_orig, &tx.tx_id, tx.is_fraud, sent)
+    }
+
+    /// Queues the label `is_fraud` of transaction `tx_id` keyed `key`, sent at `sent`, if it is
+    /// known and the plan publishes it (any spec's transaction: its key and id).
+    pub fn push_parts(
+        &mut self,
+        plan: &LabelPlan,
+        key: &str,
+        tx_id: &str,
+        is_fraud: Option<bool>,
+        sent: Instant,
+    ) -> Labelled {
+        let Some(is_fraud) = is_fraud else {
             return Labelled::Unknown;
         };
-        if !plan.publishes(&tx.tx_id) {
+        if !plan.publishes(tx_id) {
             return Labelled::Withheld;
         }
         // One delay for all: the queue stays in due order.
         self.queue.push_back(PendingLabel {
             due: sent + plan.delay,
-            account: tx.name_orig.clone(),
-            tx_id: tx.tx_id.clone(),
+            account: key.to_owned(),
+            tx_id: tx_id.to_owned(),
             is_fraud,
         });
         Labelled::Pending

@@ -39,8 +39,8 @@ use std::io::BufWriter;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aegis_core::avro::{AvroCodec, Framing};
-use aegis_core::Transaction;
+use aegis_core::avro::{AvroCodec, Framing, SpecCodec};
+use aegis_core::spec::Spec;
 use aegis_kafka::registry::SchemaRegistry;
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
@@ -48,7 +48,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{ProducerConfig, Scenario};
 pub use metrics::Counters;
 use publish::Publisher;
-use pump::{Framings, Pump};
+use pump::{Framings, Outgoing, Pump};
 use simulate::out::{write_csv, StepPlan, Written};
 use simulate::{SimulationParams, Simulator};
 
@@ -124,8 +124,12 @@ pub fn run(
     let brokers = config.brokers.as_deref().context(
         "--brokers is needed to publish (or write a file instead with --simulate --out FILE.csv)",
     )?;
+    let spec_codec = match &config.spec {
+        Some(path) => Some(SpecCodec::new(&Spec::load(path)?).context("the spec's Avro schema")?),
+        None => None,
+    };
     let (source, total) = open_source(config)?;
-    let framings = framings(config)?;
+    let framings = framings(config, spec_codec.as_ref())?;
     let labels_topic = config.label_plan().map(|_| config.labels_topic.as_str());
     let Some(publisher) = Publisher::connect(
         brokers,
@@ -144,21 +148,29 @@ pub fn run(
         properties = %aegis_kafka::describe(&config.kafka.properties()),
         "producer started"
     );
-    Pump::new(config, publisher, framings, counters, total, cancel).run(source)
+    Pump::new(config, publisher, framings, spec_codec, counters, total, cancel).run(source)
 }
 
 /// How transactions and labels are framed: in the Confluent wire format, their schemas
-/// registered, with `--schema-registry-url` (labels only with `--label-delay`); single-object
-/// encoded otherwise.
-fn framings(config: &ProducerConfig) -> Result<Framings> {
+/// registered, with `--schema-registry-url` (labels only with `--label-delay`; a spec's
+/// transactions with the schema generated from it); single-object encoded otherwise.
+fn framings(config: &ProducerConfig, spec: Option<&SpecCodec>) -> Result<Framings> {
     let Some(url) = &config.schema_registry_url else {
         return Ok(Framings {
             transactions: Framing::SingleObject,
             labels: Framing::SingleObject,
         });
     };
-    let transactions =
-        SchemaRegistry::new(url)?.framing_for(&config.topic, AvroCodec::transaction())?;
+    let registry = SchemaRegistry::new(url)?;
+    let transactions = match spec {
+        Some(codec) => Framing::Confluent {
+            schema_id: registry.register(
+                &aegis_kafka::registry::subject_for(&config.topic),
+                codec.schema_json(),
+            )?,
+        },
+        None => registry.framing_for(&config.topic, AvroCodec::transaction())?,
+    };
     tracing::info!(registry = %url, framing = ?transactions, "transaction schema registered");
     let labels = match config.label_plan() {
         Some(_) => {
@@ -212,19 +224,33 @@ fn simulation(config: &ProducerConfig) -> SimulationParams {
 /// if that is known.
 fn open_source(
     config: &ProducerConfig,
-) -> Result<(Box<dyn Iterator<Item = Transaction>>, Option<u64>)> {
+) -> Result<(Box<dyn Iterator<Item = Result<Outgoing>>>, Option<u64>)> {
     let limit = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-    match &config.replay {
-        Some(path) => {
+    match (&config.replay, &config.spec) {
+        (Some(path), Some(spec)) => {
+            // The file once, in event-time order; --count can only shorten it.
+            let replay = replay::SpecReplay::open(&Spec::load(spec)?, path)?;
+            let total = config.count.map_or(replay.rows, |n| n.min(replay.rows));
+            let source = replay
+                .records
+                .take(limit(total))
+                .map(|r| Ok(Outgoing::Record(r?)));
+            Ok((Box::new(source), Some(total)))
+        }
+        (Some(path), None) => {
             // The file once, unless --count asks for more.
             let rows = replay::load(path)?;
             let total = config.count.unwrap_or(rows.len() as u64);
-            let source = replay::endless(rows).take(limit(total));
+            let source = replay::endless(rows)
+                .take(limit(total))
+                .map(|tx| Ok(Outgoing::Paysim(tx)));
             Ok((Box::new(source), Some(total)))
         }
-        None => {
+        (None, _) => {
             let simulator = Simulator::new(simulation(config));
-            let source = simulator.take(config.count.map_or(usize::MAX, limit));
+            let source = simulator
+                .take(config.count.map_or(usize::MAX, limit))
+                .map(|tx| Ok(Outgoing::Paysim(tx)));
             Ok((Box::new(source), config.count))
         }
     }

@@ -77,7 +77,12 @@ impl<C: Clock> Pacer<C> {
     /// Waits until transaction `i` is due. `false` means stop instead: `cancel` fired, or `i`
     /// would be due at or after the end of the run.
     pub fn wait(&self, i: u64, cancel: &CancellationToken) -> bool {
-        let due = self.rate.map(|rate| Self::offset(rate, i));
+        self.wait_until(self.rate.map(|rate| Self::offset(rate, i)), cancel)
+    }
+
+    /// Waits until `due` after the start (`None`: not at all). `false` means stop instead:
+    /// `cancel` fired, or `due` is at or after the end of the run.
+    pub fn wait_until(&self, due: Option<Duration>, cancel: &CancellationToken) -> bool {
         if self
             .limit
             .is_some_and(|limit| due.is_some_and(|d| d >= limit))

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aegis_core::avro::{AvroCodec, Framing};
+use aegis_core::avro::{AvroCodec, Framing, SpecCodec};
+use aegis_core::spec::record::Record;
 use aegis_core::{Label, Transaction};
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
@@ -27,6 +28,14 @@ pub struct Framings {
     pub transactions: Framing,
     /// Of labels.
     pub labels: Framing,
+}
+
+/// One transaction to publish.
+pub enum Outgoing {
+    /// A PaySim transaction (replayed or simulated): stamped with the moment it is sent.
+    Paysim(Transaction),
+    /// A record of the run's spec (`--spec`), sent with its own event time.
+    Record(Record),
 }
 
 /// Counter values when the run started: the summary counts what the run added to them.
@@ -64,6 +73,10 @@ pub struct Pump {
     simulate: bool,
     /// How transactions and labels are framed.
     framings: Framings,
+    /// `--spec`: the codec of its records.
+    spec_codec: Option<SpecCodec>,
+    /// `--speedup`: event-time seconds per second, and the first record's event time.
+    speedup: Option<(f64, Option<i64>)>,
     /// `--label-delay` and `--label-share`; `None`: no labels are published.
     label_plan: Option<LabelPlan>,
     /// Labels waiting for their delay, in the order they come due.
@@ -87,6 +100,7 @@ impl Pump {
         config: &ProducerConfig,
         publisher: Publisher,
         framings: Framings,
+        spec_codec: Option<SpecCodec>,
         counters: Arc<Counters>,
         total: Option<u64>,
         cancel: &CancellationToken,
@@ -101,6 +115,8 @@ impl Pump {
             before,
             simulate: config.simulate,
             framings,
+            spec_codec,
+            speedup: config.speedup.map(|n| (n, None)),
             label_plan: config.label_plan(),
             pending: PendingLabels::default(),
             pacer,
@@ -114,7 +130,7 @@ impl Pump {
     /// Sends `source` until it ends, the pace says stop or a stop request comes; publishes the
     /// labels still waiting; flushes (at most [`FLUSH_TIMEOUT`]) and returns what was done. An
     /// error in sending or labelling is returned after the flush, saying how far the run got.
-    pub fn run(mut self, source: impl Iterator<Item = Transaction>) -> Result<Summary> {
+    pub fn run(mut self, source: impl Iterator<Item = Result<Outgoing>>) -> Result<Summary> {
         let pumped = self.send_all(source);
         let elapsed = self.pacer.window(self.sent);
         self.progress.finish();
@@ -128,9 +144,19 @@ impl Pump {
 
     /// Sends each transaction when the pacer says it is due, publishing first the labels that
     /// have come due. `Ok` also when stopped.
-    fn send_all(&mut self, source: impl Iterator<Item = Transaction>) -> Result<()> {
+    fn send_all(&mut self, source: impl Iterator<Item = Result<Outgoing>>) -> Result<()> {
         for tx in source {
-            if !self.pacer.wait(self.sent, &self.cancel) {
+            let tx = tx?;
+            let waited = match (&mut self.speedup, &tx) {
+                (Some((speedup, first)), Outgoing::Record(record)) => {
+                    let first = *first.get_or_insert(record.event_time_ms);
+                    let event_seconds = (record.event_time_ms - first) as f64 / 1000.0;
+                    let due = Duration::try_from_secs_f64(event_seconds / *speedup).ok();
+                    self.pacer.wait_until(due, &self.cancel)
+                }
+                _ => self.pacer.wait(self.sent, &self.cancel),
+            };
+            if !waited {
                 break;
             }
             if !self.publish_due_labels()? {
@@ -154,31 +180,54 @@ impl Pump {
         Ok(true)
     }
 
-    /// Stamps `tx` (event time now; with `--simulate`, the simulated hour as its step), sends it
-    /// and queues its label.
-    fn send(&mut self, mut tx: Transaction) -> Result<Sent> {
+    /// Sends one transaction and queues its label.
+    fn send(&mut self, tx: Outgoing) -> Result<Sent> {
+        self.tx_buf.clear();
+        let (key, tx_id, label) = match tx {
+            Outgoing::Paysim(tx) => self.encode_paysim(tx)?,
+            Outgoing::Record(record) => self.encode_record(&record)?,
+        };
+        let sent = self.publisher.send(&key, &self.tx_buf, &self.cancel)?;
+        if sent == Sent::Enqueued {
+            self.sent += 1;
+            if let Some(plan) = &self.label_plan {
+                let now = Instant::now();
+                if self.pending.push_parts(plan, &key, &tx_id, label, now) == Labelled::Withheld {
+                    self.counters.labels_withheld.inc();
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Stamps `tx` (event time now; with `--simulate`, the simulated hour as its step) and
+    /// encodes it into the buffer: its key, id and label.
+    fn encode_paysim(&mut self, mut tx: Transaction) -> Result<(String, String, Option<bool>)> {
         tx.event_time = aegis_core::clock::now_ms();
         if self.simulate {
             // Simulated hours since the start, as PaySim counts steps.
             let hours = self.pacer.elapsed().as_secs() / 3600;
             tx.step = i32::try_from(hours + 1).unwrap_or(i32::MAX);
         }
-        self.tx_buf.clear();
         AvroCodec::transaction()
             .encode_into(&tx, self.framings.transactions, &mut self.tx_buf)
             .with_context(|| format!("cannot encode transaction {}", tx.tx_id))?;
-        let sent = self
-            .publisher
-            .send(&tx.name_orig, &self.tx_buf, &self.cancel)?;
-        if sent == Sent::Enqueued {
-            self.sent += 1;
-            if let Some(plan) = &self.label_plan {
-                if self.pending.push(plan, &tx, Instant::now()) == Labelled::Withheld {
-                    self.counters.labels_withheld.inc();
-                }
-            }
-        }
-        Ok(sent)
+        Ok((tx.name_orig, tx.tx_id, tx.is_fraud))
+    }
+
+    /// Encodes a record of the spec into the buffer, with its own event time: its key, id and
+    /// label. A spec without an id field gets `<spec>-<n>`, n counting from 1.
+    fn encode_record(&mut self, record: &Record) -> Result<(String, String, Option<bool>)> {
+        let codec = self
+            .spec_codec
+            .as_ref()
+            .context("a spec's record, but no --spec")?;
+        let tx_id = codec.id(&format!("{}-{}", codec.spec().name, self.sent + 1), record);
+        let bytes = codec
+            .encode(&tx_id, record, self.framings.transactions)
+            .with_context(|| format!("cannot encode transaction {tx_id}"))?;
+        self.tx_buf.extend_from_slice(&bytes);
+        Ok((codec.key(record), tx_id, record.label))
     }
 
     /// Publishes `label`, stamped now; `Ok(false)`: stopped while waiting for room.

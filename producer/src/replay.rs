@@ -1,10 +1,19 @@
-//! Replaying a PaySim CSV: every row, in step order (the samples are shuffled; a stable sort keeps
+//! Replaying a CSV.
+//!
+//! PaySim's ([`load`]): every row, in step order (the samples are shuffled; a stable sort keeps
 //! the file's order within a step). If more transactions are asked for than the file has, it is
 //! replayed again with ids suffixed `-r2`, `-r3`, … so every transaction stays distinct.
+//!
+//! Any spec's ([`SpecReplay`], `--spec`): every row once, in event-time order. The file is read
+//! twice: first to check every row (a bad one stops the producer before anything is sent, naming
+//! file, line and field) and whether it is in event-time order; then a row at a time. A file out
+//! of order is read whole and stably sorted instead.
 
 use std::path::Path;
 
 use aegis_core::paysim::PaysimReader;
+use aegis_core::spec::record::{Record, RecordError, RecordReader};
+use aegis_core::spec::Spec;
 use aegis_core::Transaction;
 
 /// Reads the whole file (stopping at the first bad row, whose error names file, line and field)
@@ -29,6 +38,40 @@ pub fn endless(rows: Vec<Transaction>) -> impl Iterator<Item = Transaction> {
         }
         Some(tx)
     })
+}
+
+/// A spec's records from a CSV file, in event-time order.
+pub struct SpecReplay {
+    /// How many records the file has.
+    pub rows: u64,
+    /// The records.
+    pub records: Box<dyn Iterator<Item = Result<Record, RecordError>> + Send>,
+}
+
+impl SpecReplay {
+    /// Checks every row of `path` by `spec`, then opens it for replay.
+    pub fn open(spec: &Spec, path: &Path) -> Result<SpecReplay, RecordError> {
+        let (mut rows, mut last, mut in_order) = (0u64, i64::MIN, true);
+        for record in RecordReader::open(spec, path)? {
+            let time = record?.event_time_ms;
+            in_order &= time >= last;
+            last = time;
+            rows += 1;
+        }
+        if in_order {
+            return Ok(SpecReplay {
+                rows,
+                records: Box::new(RecordReader::open(spec, path)?),
+            });
+        }
+        tracing::info!(file = %path.display(), "not in event-time order: reading it whole to sort it");
+        let mut records = RecordReader::open(spec, path)?.collect::<Result<Vec<_>, _>>()?;
+        records.sort_by_key(|r| r.event_time_ms);
+        Ok(SpecReplay {
+            rows,
+            records: Box::new(records.into_iter().map(Ok)),
+        })
+    }
 }
 
 #[cfg(test)]

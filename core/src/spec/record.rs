@@ -93,9 +93,10 @@ pub enum RecordError {
     },
 }
 
-/// Reads a spec's records from CSV, one at a time, in file order.
-pub struct RecordReader<'s, R: Read> {
-    spec: &'s Spec,
+/// Reads a spec's records from CSV, one at a time, in file order. It keeps its own copy of the
+/// spec, so it can outlive the one it was opened with.
+pub struct RecordReader<R: Read> {
+    spec: Spec,
     file: String,
     rows: csv::StringRecordsIntoIter<R>,
     /// For each spec field, its column.
@@ -104,9 +105,9 @@ pub struct RecordReader<'s, R: Read> {
     label_field: Option<usize>,
 }
 
-impl<'s> RecordReader<'s, BufReader<File>> {
+impl RecordReader<BufReader<File>> {
     /// Opens `path` and checks its header against `spec`.
-    pub fn open(spec: &'s Spec, path: &Path) -> Result<Self, RecordError> {
+    pub fn open(spec: &Spec, path: &Path) -> Result<Self, RecordError> {
         let file = path.display().to_string();
         let reader = File::open(path).map_err(|source| RecordError::Io {
             file: file.clone(),
@@ -116,9 +117,9 @@ impl<'s> RecordReader<'s, BufReader<File>> {
     }
 }
 
-impl<'s, R: Read> RecordReader<'s, R> {
+impl<R: Read> RecordReader<R> {
     /// Reads CSV from `reader` (named `file` in errors) and checks its header against `spec`.
-    pub fn from_reader(spec: &'s Spec, file: String, reader: R) -> Result<Self, RecordError> {
+    pub fn from_reader(spec: &Spec, file: String, reader: R) -> Result<Self, RecordError> {
         let mut csv = csv::ReaderBuilder::new()
             .flexible(false)
             .from_reader(reader);
@@ -146,7 +147,7 @@ impl<'s, R: Read> RecordReader<'s, R> {
         let time_field = position(&spec.time.field).unwrap_or_default();
         let label_field = spec.label.as_ref().and_then(|l| position(&l.field));
         Ok(RecordReader {
-            spec,
+            spec: spec.clone(),
             file,
             rows: csv.into_records(),
             columns,
@@ -240,7 +241,7 @@ fn integer(raw: &str) -> Option<i64> {
     whole.then_some(x as i64)
 }
 
-impl<R: Read> Iterator for RecordReader<'_, R> {
+impl<R: Read> Iterator for RecordReader<R> {
     type Item = Result<Record, RecordError>;
 
     fn next(&mut self) -> Option<Self::Item> {

@@ -12,7 +12,7 @@ const N: u64 = 300;
 
 /// Every label on the topic, with its key and partition, read from the beginning until `n`
 /// arrived (plus a settle).
-fn read_labels(broker: &Broker, topic: &str, n: usize) -> Vec<(String, i32, Label)> {
+pub(crate) fn read_labels(broker: &Broker, topic: &str, n: usize) -> Vec<(String, i32, Label)> {
     read_records(broker, topic, n, |m| {
         let (label, _) = AvroCodec::label().decode(m.payload().unwrap()).unwrap();
         let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
@@ -21,7 +21,7 @@ fn read_labels(broker: &Broker, topic: &str, n: usize) -> Vec<(String, i32, Labe
 }
 
 /// A broker with a fresh transactions topic and a fresh labels topic.
-async fn broker_with_labels_topic() -> (Broker, String, String) {
+pub(crate) async fn broker_with_labels_topic() -> (Broker, String, String) {
     let broker = Broker::start();
     let (topic, labels) = (unique_topic("tx"), unique_topic("labels"));
     broker

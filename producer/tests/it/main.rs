@@ -10,6 +10,7 @@ mod measured;
 mod out;
 mod replay;
 mod simulate;
+mod spec;
 
 use std::time::{Duration, Instant};
 
