@@ -134,3 +134,38 @@ async fn a_bad_row_stops_the_replay_before_anything_is_sent_naming_file_line_and
     let err = produce(config).await.unwrap_err().to_string();
     assert!(err.contains("cards.csv:3") && err.contains("TX_AMOUNT"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_registry_the_spec_s_schema_is_registered_under_the_topic_s_subject() {
+    use aegis_core::avro::Framing;
+    use aegis_testkit::fake_registry::FakeSchemaRegistry;
+
+    let (broker, topic) = broker_with_topic("spec-registry").await;
+    let registry = FakeSchemaRegistry::start();
+    let config = ProducerConfig {
+        replay: Some(data(CARDS)),
+        spec: Some(cards_spec_path()),
+        count: Some(50),
+        schema_registry_url: Some(registry.url()),
+        ..ProducerConfig::new(broker.bootstrap(), &topic)
+    };
+    produce(config).await.unwrap();
+    let subject = aegis_kafka::registry::subject_for(&topic);
+    assert!(
+        registry
+            .requests()
+            .contains(&format!("POST /subjects/{subject}/versions")),
+        "{:?}",
+        registry.requests()
+    );
+    // Registering the generated schema again gives the id the messages carry.
+    let spec = Spec::load(&cards_spec_path()).unwrap();
+    let id = registry.register(&subject, &spec.avro_schema());
+    let codec = SpecCodec::new(&spec).unwrap();
+    let messages = read_records(&broker, &topic, 50, |m| {
+        let payload = m.payload().unwrap();
+        assert_eq!(Framing::detect(payload).unwrap(), Framing::Confluent { schema_id: id });
+        codec.decode(payload).unwrap()
+    });
+    assert_eq!(messages.len(), 50);
+}
