@@ -37,7 +37,13 @@ pub struct ProducerConfig {
     /// With --spec: replay at N seconds of event time per second (a row is sent when its event
     /// time, counted from the first row's, divided by N has passed). Default: as fast as the
     /// broker takes them, or --rate.
-    #[arg(long, env = "AEGIS_SPEEDUP", value_name = "N", requires = "spec", conflicts_with = "rate")]
+    #[arg(
+        long,
+        env = "AEGIS_SPEEDUP",
+        value_name = "N",
+        requires = "spec",
+        conflicts_with = "rate"
+    )]
     pub speedup: Option<f64>,
     /// Simulate PaySim-like traffic (type mix, amounts, balances, and PaySim's fraud pattern).
     #[arg(long, env = "AEGIS_SIMULATE")]

@@ -148,7 +148,10 @@ pub fn run(
         properties = %aegis_kafka::describe(&config.kafka.properties()),
         "producer started"
     );
-    Pump::new(config, publisher, framings, spec_codec, counters, total, cancel).run(source)
+    Pump::new(
+        config, publisher, framings, spec_codec, counters, total, cancel,
+    )
+    .run(source)
 }
 
 /// How transactions and labels are framed: in the Confluent wire format, their schemas

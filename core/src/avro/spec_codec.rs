@@ -103,7 +103,12 @@ impl SpecCodec {
 
     /// The transaction's id: its `id` field's value as text, or `tx_id` when the spec has none.
     pub fn id(&self, tx_id: &str, record: &Record) -> String {
-        match self.spec.fields.iter().position(|f| f.role == FieldRole::Id) {
+        match self
+            .spec
+            .fields
+            .iter()
+            .position(|f| f.role == FieldRole::Id)
+        {
             Some(i) => text(&self.spec, i, &record.values[i]),
             None => tx_id.to_owned(),
         }

@@ -280,7 +280,10 @@ impl Spec {
                 }
             };
             if !avro_name(name) {
-                return Err((at, format!("`{name}` is not an Avro name ([A-Za-z_][A-Za-z0-9_]*)")));
+                return Err((
+                    at,
+                    format!("`{name}` is not an Avro name ([A-Za-z_][A-Za-z0-9_]*)"),
+                ));
             }
             if !names.insert(name) {
                 return Err((at, format!("`{name}` names two fields on the wire")));
@@ -289,14 +292,20 @@ impl Spec {
         for field in &self.fields {
             let at = || format!("field `{}`", field.name);
             if let Some(symbol) = field.values.iter().find(|v| !avro_name(v)) {
-                return Err((at(), format!("value `{symbol}` is not an Avro enum symbol ([A-Za-z_][A-Za-z0-9_]*)")));
+                return Err((
+                    at(),
+                    format!("value `{symbol}` is not an Avro enum symbol ([A-Za-z_][A-Za-z0-9_]*)"),
+                ));
             }
             if let Some(name) = field.enum_name.as_deref().filter(|n| !avro_name(n)) {
                 return Err((at(), format!("enum_name `{name}` is not an Avro name")));
             }
             let needed = field.role != FieldRole::Plain || field.name == self.time.field;
             if needed && !field.on_wire {
-                return Err((at(), format!("role {:?} must be sent: remove on_wire = false", field.role)));
+                return Err((
+                    at(),
+                    format!("role {:?} must be sent: remove on_wire = false", field.role),
+                ));
             }
         }
         if let Some(key) = self.wire.as_ref().and_then(|w| w.key.as_deref()) {

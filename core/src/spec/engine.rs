@@ -11,7 +11,6 @@
 //! trainer sorts them); an entity's transactions older than its longest span are forgotten.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{DefaultHasher, Hash, Hasher};
 
 use super::expr::Expr;
 use super::record::{Record, Value};
@@ -23,8 +22,16 @@ const SWEEP_EVERY: u64 = 1 << 16;
 /// Computes a spec's features for each record, remembering what later records need.
 pub struct FeatureEngine {
     columns: Vec<Column>,
+    /// Where each value `observe` gives goes in the spec's whole feature vector.
+    positions: Vec<usize>,
     tables: Vec<EntityTable>,
     width: usize,
+    /// The spec's `id` field, if it has one.
+    id_field: Option<usize>,
+    /// Whether a record's own label is remembered with it (offline: every label arrives its
+    /// delay after its transaction) or labels come only through [`FeatureEngine::apply_label`]
+    /// (online, from the labels topic).
+    labels_from_records: bool,
     seen: u64,
     /// Each table's (key, history) for the record being observed; kept to reuse its room.
     taken: Vec<(Key, VecDeque<Event>)>,
@@ -81,6 +88,9 @@ enum Key {
 /// One remembered transaction of an entity.
 struct Event {
     time: i64,
+    /// The transaction's id, hashed ([`FeatureEngine::id_of`]): how a label that arrives later
+    /// finds it.
+    id: u64,
     label: Option<bool>,
     /// The slot fields' values (a text field as a hash, compared by bits).
     values: Vec<f64>,
@@ -98,18 +108,30 @@ fn key_of(value: &Value) -> Key {
 /// A value as a remembered slot keeps it: numbers as they are, text as a hash.
 fn slot_value(value: &Value) -> f64 {
     match value {
-        Value::Text(t) => {
-            let mut hasher = DefaultHasher::new();
-            t.hash(&mut hasher);
-            f64::from_bits(hasher.finish())
-        }
+        Value::Text(t) => f64::from_bits(fnv1a(t.as_bytes())),
         other => other.number(),
     }
 }
 
+/// FNV-1a, 64 bits: the same on every platform, build and run, so remembered hashes can be
+/// stored and read back by another replica.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 impl FeatureEngine {
-    /// An engine for `spec` (checked: every name it uses resolves).
+    /// An engine for `spec` (checked: every name it uses resolves) computing every feature.
     pub fn new(spec: &Spec) -> FeatureEngine {
+        FeatureEngine::with_features(spec, |_| true)
+    }
+
+    /// An engine computing only the features `keep` accepts, in spec order — one stage's share
+    /// when the features of one entity are computed where that entity's transactions are
+    /// (docs/streaming-features.md). [`FeatureEngine::positions`] says where its values go in
+    /// the whole vector.
+    pub fn with_features(spec: &Spec, keep: impl Fn(&super::FeatureSpec) -> bool) -> FeatureEngine {
         let index = |name: &str| spec.fields.iter().position(|f| f.name == name).unwrap_or(0);
         let delay = spec.label.as_ref().map_or(0, |l| l.delay.millis());
         let mut tables: Vec<EntityTable> = Vec::new();
@@ -141,8 +163,19 @@ impl FeatureEngine {
             });
             (t, slot)
         };
+        let mut positions = Vec::new();
+        let mut position = 0;
         let mut columns = Vec::new();
         for feature in &spec.features {
+            let width = match &feature.one_hot {
+                Some(field) => spec.field(field).map_or(0, |f| f.values.len()),
+                None => 1,
+            };
+            position += width;
+            if !keep(feature) {
+                continue;
+            }
+            positions.extend(position - width..position);
             let column = if let Some(field) = &feature.value {
                 Column::Value(index(field))
             } else if let Some(field) = &feature.one_hot {
@@ -187,12 +220,76 @@ impl FeatureEngine {
             columns.push(column);
         }
         FeatureEngine {
-            width: spec.feature_names().len(),
+            width: positions.len(),
+            positions,
             columns,
             tables,
+            id_field: spec
+                .fields
+                .iter()
+                .position(|f| f.role == super::FieldRole::Id),
+            labels_from_records: true,
             seen: 0,
             taken: Vec::new(),
         }
+    }
+
+    /// This engine, taking labels only through [`FeatureEngine::apply_label`] (a record's own
+    /// label, which a live transaction does not have, is ignored).
+    pub fn labels_applied(mut self) -> FeatureEngine {
+        self.labels_from_records = false;
+        self
+    }
+
+    /// Where each value [`FeatureEngine::observe`] gives goes in the spec's whole feature vector.
+    pub fn positions(&self) -> &[usize] {
+        &self.positions
+    }
+
+    /// The id a remembered transaction is known by: its `id` field's value — an integer as it
+    /// is, text hashed (0 when the spec has no id field).
+    pub fn id_of(&self, record: &Record) -> u64 {
+        self.id_field.map_or(0, |f| match &record.values[f] {
+            Value::Integer(n) => *n as u64,
+            Value::Text(t) => fnv1a(t.as_bytes()),
+            other => other.number().to_bits(),
+        })
+    }
+
+    /// [`FeatureEngine::id_of`] for an id written as text (a label's `tx_id`).
+    pub fn id_of_text(&self, tx_id: &str) -> u64 {
+        match tx_id.parse::<i64>() {
+            Ok(n) => n as u64,
+            Err(_) => fnv1a(tx_id.as_bytes()),
+        }
+    }
+
+    /// Records that the transaction `id` (see [`FeatureEngine::id_of`]) of entity `key` in the
+    /// spec's field `entity`, at `event_time_ms`, is fraud or not. `false` when no table of this
+    /// engine remembers it (an entity it has no feature of, or a transaction older than every
+    /// window): the label cannot change any value this engine will give.
+    pub fn apply_label(
+        &mut self,
+        entity: usize,
+        key: &Value,
+        event_time_ms: i64,
+        id: u64,
+        is_fraud: bool,
+    ) -> bool {
+        let key = key_of(key);
+        let mut found = false;
+        for table in self.tables.iter_mut().filter(|t| t.field == entity) {
+            if let Some(events) = table.by_key.get_mut(&key) {
+                for event in events
+                    .iter_mut()
+                    .filter(|e| e.time == event_time_ms && e.id == id)
+                {
+                    event.label = Some(is_fraud);
+                    found = true;
+                }
+            }
+        }
+        found
     }
 
     /// How many values [`FeatureEngine::observe`] gives per record.
@@ -219,6 +316,12 @@ impl FeatureEngine {
         for column in &self.columns {
             out_push(column, record, &self.tables, &taken, now, out);
         }
+        let id = self.id_of(record);
+        let label = if self.labels_from_records {
+            record.label
+        } else {
+            None
+        };
         for (table, (key, mut events)) in self.tables.iter_mut().zip(taken.drain(..)) {
             let values = table
                 .slots
@@ -227,7 +330,8 @@ impl FeatureEngine {
                 .collect();
             events.push_back(Event {
                 time: now,
-                label: record.label,
+                id,
+                label,
                 values,
             });
             table.by_key.insert(key, events);

@@ -12,6 +12,7 @@ mod check;
 pub mod duration;
 pub mod engine;
 pub mod expr;
+pub mod merge;
 pub mod record;
 pub mod time;
 pub mod wire;

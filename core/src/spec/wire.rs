@@ -112,32 +112,32 @@ impl Spec {
     }
 
     fn avro_field(&self, slot: WireSlot) -> AvroField {
-        let field = match slot {
-            WireSlot::TxId => {
-                return AvroField {
-                    name: TX_ID.into(),
-                    kind: AvroType::Name("string"),
-                    default: None,
-                    doc: "Unique id of the transaction, assigned by the producer.".into(),
+        let field =
+            match slot {
+                WireSlot::TxId => {
+                    return AvroField {
+                        name: TX_ID.into(),
+                        kind: AvroType::Name("string"),
+                        default: None,
+                        doc: "Unique id of the transaction, assigned by the producer.".into(),
+                    }
                 }
-            }
-            WireSlot::EventTime => {
-                return AvroField {
+                WireSlot::EventTime => return AvroField {
                     name: EVENT_TIME.into(),
                     kind: timestamp_millis(),
                     default: None,
-                    doc: "When the transaction happened, in milliseconds since the Unix epoch (UTC)."
-                        .into(),
-                }
-            }
-            WireSlot::Field(i) => &self.fields[i],
-        };
+                    doc:
+                        "When the transaction happened, in milliseconds since the Unix epoch (UTC)."
+                            .into(),
+                },
+                WireSlot::Field(i) => &self.fields[i],
+            };
         let is_label = field.role == FieldRole::Label;
         let kind = match field.kind {
             _ if is_label => AvroType::Union(vec!["null", "boolean"]),
             FieldType::String => AvroType::Name("string"),
-            FieldType::Integer if self.time.format == TimeFormat::PaysimStep
-                && field.name == self.time.field =>
+            FieldType::Integer
+                if self.time.format == TimeFormat::PaysimStep && field.name == self.time.field =>
             {
                 AvroType::Name("int")
             }

@@ -5,6 +5,7 @@ mod decide;
 mod model;
 mod properties;
 mod spec;
+mod stages;
 mod wire;
 
 use aegis_core::calibration::Calibration;

@@ -39,7 +39,8 @@ fn each_shipped_spec_s_schema_is_the_file_in_schemas() {
 #[test]
 fn paysim_s_generated_schema_is_today_s_transaction_contract() {
     // The file as it was written by hand before schemas were generated.
-    let before = Schema::parse_str(include_str!("../../src/avro/tests/transaction_v1.avsc")).unwrap();
+    let before =
+        Schema::parse_str(include_str!("../../src/avro/tests/transaction_v1.avsc")).unwrap();
     let generated = Schema::parse_str(&Spec::paysim().avro_schema()).unwrap();
     // The Schema Registry's check both ways (BACKWARD and FORWARD), and the same canonical form:
     // the same fingerprint, so single-object messages of either are the other's.
@@ -104,7 +105,9 @@ fn paysim_records_and_transactions_are_one_wire_format() {
         assert_eq!(decoded.record, record);
         assert_eq!(decoded.tx_id, tx.tx_id);
         // ...and the spec's record, with its id, is the transaction.
-        let bytes = codec.encode(&tx.tx_id, &record, Framing::SingleObject).unwrap();
+        let bytes = codec
+            .encode(&tx.tx_id, &record, Framing::SingleObject)
+            .unwrap();
         let (back, _) = AvroCodec::transaction().decode(&bytes).unwrap();
         assert_eq!(back, tx);
         assert_eq!(codec.decode(&bytes).unwrap().tx_id, tx.tx_id);
@@ -126,11 +129,17 @@ fn what_is_not_a_record_of_the_spec_is_refused_with_its_dead_letter_reason() {
 
     // A PaySim transaction: another schema's fingerprint.
     let paysim = AvroCodec::transaction()
-        .encode(&aegis_core::Transaction::takeover_example(), Framing::SingleObject)
+        .encode(
+            &aegis_core::Transaction::takeover_example(),
+            Framing::SingleObject,
+        )
         .unwrap();
     assert_eq!(reason(&paysim), DeadLetterReason::UnknownFingerprint);
     assert_eq!(reason(&bytes[..bytes.len() - 3]), DeadLetterReason::Body);
-    assert_eq!(reason(&[bytes.as_slice(), &[0]].concat()), DeadLetterReason::TrailingBytes);
+    assert_eq!(
+        reason(&[bytes.as_slice(), &[0]].concat()),
+        DeadLetterReason::TrailingBytes
+    );
     assert_eq!(reason(&[]), DeadLetterReason::Empty);
 
     // A NaN amount decodes as Avro, but is not a valid transaction.
@@ -170,7 +179,9 @@ fn a_spec_whose_wire_cannot_work_is_refused_naming_the_field() {
     let refused = |from: &str, to: &str, expected: &str| {
         assert!(cards.contains(from), "{from}");
         let text = cards.replacen(from, to, 1);
-        let err = Spec::from_toml("specs/cards.toml", &text).unwrap_err().to_string();
+        let err = Spec::from_toml("specs/cards.toml", &text)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(expected), "{err} (expected {expected:?})");
         assert_eq!(err.lines().count(), 1, "{err}");
     };

@@ -39,15 +39,26 @@ async fn a_card_file_is_replayed_in_event_time_order_keyed_by_card_with_its_labe
         ..ProducerConfig::new(broker.bootstrap(), &topic)
     };
     let summary = produce(config).await.unwrap();
-    assert_eq!((summary.sent, summary.delivered, summary.failed), (ROWS, ROWS, 0));
-    assert_eq!(summary.labels_sent, ROWS, "every row of the file is labelled");
+    assert_eq!(
+        (summary.sent, summary.delivered, summary.failed),
+        (ROWS, ROWS, 0)
+    );
+    assert_eq!(
+        summary.labels_sent, ROWS,
+        "every row of the file is labelled"
+    );
 
     let spec = Spec::load(&cards_spec_path()).unwrap();
     let codec = SpecCodec::new(&spec).unwrap();
-    let messages: Vec<(String, i32, WireRecord)> = read_records(&broker, &topic, ROWS as usize, |m| {
-        let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
-        (key, m.partition(), codec.decode(m.payload().unwrap()).unwrap())
-    });
+    let messages: Vec<(String, i32, WireRecord)> =
+        read_records(&broker, &topic, ROWS as usize, |m| {
+            let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
+            (
+                key,
+                m.partition(),
+                codec.decode(m.payload().unwrap()).unwrap(),
+            )
+        });
     assert_eq!(messages.len(), ROWS as usize, "exactly N messages");
 
     // The file's first N rows (it is in event-time order), each sent as it was read.
@@ -61,8 +72,16 @@ async fn a_card_file_is_replayed_in_event_time_order_keyed_by_card_with_its_labe
         .collect();
     let mut ids = HashSet::new();
     for (key, _, wire) in &messages {
-        assert_eq!(expected[&wire.tx_id], wire.record, "row {} unchanged", wire.tx_id);
-        assert_eq!(*key, integer(&wire.record.values[2]).to_string(), "keyed by card");
+        assert_eq!(
+            expected[&wire.tx_id], wire.record,
+            "row {} unchanged",
+            wire.tx_id
+        );
+        assert_eq!(
+            *key,
+            integer(&wire.record.values[2]).to_string(),
+            "keyed by card"
+        );
         ids.insert(wire.tx_id.clone());
     }
     assert_eq!(ids.len(), ROWS as usize, "distinct transactions");
@@ -72,7 +91,10 @@ async fn a_card_file_is_replayed_in_event_time_order_keyed_by_card_with_its_labe
             .filter(|m| m.1 == p)
             .map(|m| m.2.record.event_time_ms)
             .collect();
-        assert!(times.windows(2).all(|w| w[0] <= w[1]), "partition {p} out of event-time order");
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "partition {p} out of event-time order"
+        );
     }
 
     // Labels: one per row, keyed by its card, saying what the row says.
@@ -111,7 +133,10 @@ async fn speedup_sends_each_row_when_its_event_time_comes() {
     // The last row cannot go before its event time, scaled, has passed (a lower bound only: a
     // slow machine may take longer).
     let taken = started.elapsed().as_secs_f64();
-    assert!(taken >= 0.95 * span_s / speedup, "{taken} s for {span_s} s at {speedup}×");
+    assert!(
+        taken >= 0.95 * span_s / speedup,
+        "{taken} s for {span_s} s at {speedup}×"
+    );
 }
 
 #[tokio::test]
@@ -132,7 +157,10 @@ async fn a_bad_row_stops_the_replay_before_anything_is_sent_naming_file_line_and
         ..ProducerConfig::new("127.0.0.1:1", "transactions")
     };
     let err = produce(config).await.unwrap_err().to_string();
-    assert!(err.contains("cards.csv:3") && err.contains("TX_AMOUNT"), "{err}");
+    assert!(
+        err.contains("cards.csv:3") && err.contains("TX_AMOUNT"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,7 +192,10 @@ async fn with_a_registry_the_spec_s_schema_is_registered_under_the_topic_s_subje
     let codec = SpecCodec::new(&spec).unwrap();
     let messages = read_records(&broker, &topic, 50, |m| {
         let payload = m.payload().unwrap();
-        assert_eq!(Framing::detect(payload).unwrap(), Framing::Confluent { schema_id: id });
+        assert_eq!(
+            Framing::detect(payload).unwrap(),
+            Framing::Confluent { schema_id: id }
+        );
         codec.decode(payload).unwrap()
     });
     assert_eq!(messages.len(), 50);
