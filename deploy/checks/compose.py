@@ -7,7 +7,8 @@ checks that its parts fit together:
 - the root compose.yaml includes files that exist (so `docker compose up` works from the root);
 - `depends_on` names services, waits for health only on services with a health check, and waits for
   completion only on one-shot jobs (restart "no");
-- bind-mount sources exist, named volumes are declared, host ports are not used twice, and every
+- bind-mount sources exist, named volumes are declared, host ports are bound to 127.0.0.1 and not
+  used twice, and every
   image that is pulled has a pinned tag;
 - health checks of the Aegis image only use tools deploy/Dockerfile installs, on the port the
   service listens on;
@@ -146,6 +147,8 @@ def check_services(problems, compose):
         for port in service.get("ports") or []:
             spec = str(port if not isinstance(port, dict) else f"{port.get('published')}:{port.get('target')}")
             host = spec.rsplit(":", 1)[0] if ":" in spec else None
+            if not spec.startswith("127.0.0.1:"):
+                problems.add(where, f"publishes {spec} on every host interface; bind it to 127.0.0.1 (\"127.0.0.1:{spec}\")")
             if host:
                 if host in host_ports:
                     problems.add(where, f"publishes host port {host}, already published by {host_ports[host]}")
