@@ -27,6 +27,35 @@ const SCORING_BUCKETS: [f64; 11] = [
     0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.1,
 ];
 
+/// What a rules topic record did: the `outcome` label of `aegis_rule_updates_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleUpdate {
+    /// A rule set was installed.
+    Installed,
+    /// A tombstone removed a set.
+    Removed,
+    /// Refused: the sets in use stay.
+    Refused,
+}
+
+impl RuleUpdate {
+    /// Every outcome (metrics are pre-registered for each).
+    pub const ALL: [RuleUpdate; 3] = [
+        RuleUpdate::Installed,
+        RuleUpdate::Removed,
+        RuleUpdate::Refused,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleUpdate::Installed => "installed",
+            RuleUpdate::Removed => "removed",
+            RuleUpdate::Refused => "refused",
+        }
+    }
+}
+
 /// All of a replica's metrics and the registry that exposes them.
 pub struct Metrics {
     registry: Registry,
@@ -104,7 +133,7 @@ impl Metrics {
             model_info: register(&r, GaugeVec::new(Opts::new("aegis_model_info", "The model in use (value 1), by version."), &["model_version"]).expect("valid metric")),
             model_updates: counter_vec(&r, "aegis_model_updates_total", "Models read from the models topic, by role and outcome: installed, or refused (corrupt or incompatible; the replica keeps the model it had).", &["role", "outcome"]),
             rule_hits: counter_vec(&r, "aegis_rule_hits_total", "Verdicts on which each rule fired (names: the rule set's, a closed set per version).", &["rule"]),
-            rule_updates: counter_vec(&r, "aegis_rule_updates_total", "Rule sets read from the rules topic, by outcome: installed, or refused (the rule set in use stays).", &["outcome"]),
+            rule_updates: counter_vec(&r, "aegis_rule_updates_total", "Records read from the rules topic, by outcome: installed, removed (a tombstone), or refused (the sets in use stay).", &["outcome"]),
             state_accounts: register(&r, IntGauge::new("aegis_state_accounts", "Origin accounts whose history this replica holds, over its partitions.").expect("valid metric")),
             state_evictions: counter_vec(&r, "aegis_state_evictions_total", "Account histories dropped, by reason: capacity (--state-max-accounts) or expired (--state-ttl).", &["reason"]),
             state_restores: counter(&r, "aegis_state_restores_total", "Partitions whose account states were restored from the changelog (on assignment)."),
@@ -125,8 +154,8 @@ impl Metrics {
             }
             m.amount.with_label_values(&[d.as_str()]);
         }
-        for outcome in ["installed", "refused"] {
-            m.rule_updates.with_label_values(&[outcome]);
+        for outcome in RuleUpdate::ALL {
+            m.rule_updates.with_label_values(&[outcome.as_str()]);
         }
         for reason in Eviction::ALL {
             m.state_evictions.with_label_values(&[reason.as_str()]);
@@ -248,16 +277,28 @@ impl Metrics {
         }
     }
 
-    /// A rules topic record was installed (`true`) or refused.
-    pub fn rules_updated(&self, installed: bool) {
-        let outcome = if installed { "installed" } else { "refused" };
-        self.rule_updates.with_label_values(&[outcome]).inc();
+    /// What a rules topic record did.
+    pub fn rules_updated(&self, outcome: RuleUpdate) {
+        self.rule_updates
+            .with_label_values(&[outcome.as_str()])
+            .inc();
     }
 
     /// Rule sets installed (`true`) or refused so far.
     pub fn rule_updates(&self, installed: bool) -> u64 {
-        let outcome = if installed { "installed" } else { "refused" };
-        self.rule_updates.with_label_values(&[outcome]).get()
+        let outcome = if installed {
+            RuleUpdate::Installed
+        } else {
+            RuleUpdate::Refused
+        };
+        self.rule_updates_of(outcome)
+    }
+
+    /// Rules topic records with this outcome so far.
+    pub fn rule_updates_of(&self, outcome: RuleUpdate) -> u64 {
+        self.rule_updates
+            .with_label_values(&[outcome.as_str()])
+            .get()
     }
 
     /// `accounts` accounts' histories were dropped, for `reason`.

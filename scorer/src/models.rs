@@ -93,6 +93,8 @@ pub struct ModelsView {
     pub live: SlotView,
     /// Absent until a shadow model is published.
     pub shadow: Option<SlotView>,
+    /// The rule sets in use beside the live model, in name order (filled by the HTTP handler).
+    pub rule_sets: Vec<crate::rules::RuleSetView>,
 }
 
 /// One slot as `GET /v1/model` shows it.
@@ -131,6 +133,7 @@ impl Models {
         ModelsView {
             live: SlotView::of(&self.live_installed()),
             shadow: self.shadow_installed().as_ref().map(SlotView::of),
+            rule_sets: Vec::new(),
         }
     }
 }

@@ -64,9 +64,12 @@ impl ReplicaState {
             Some(path) => {
                 let bytes = std::fs::read(path)
                     .with_context(|| format!("--rules {}: cannot read it", path.display()))?;
-                RuleSet::from_json(&bytes).with_context(|| format!("--rules {}", path.display()))?
+                Some(
+                    RuleSet::from_json(&bytes)
+                        .with_context(|| format!("--rules {}", path.display()))?,
+                )
             }
-            None => RuleSet::empty(),
+            None => None,
         };
         let limits = StateLimits {
             params: StateParams::default(),
@@ -74,7 +77,9 @@ impl ReplicaState {
             ttl_ms: i64::try_from(config.state_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
         };
         let metrics = Arc::new(Metrics::new(&live.model));
-        metrics.rules_loaded(&rules);
+        if let Some(rules) = &rules {
+            metrics.rules_loaded(rules);
+        }
         Ok(ReplicaState {
             models: Models::new(live),
             rules: Rules::new(rules),

@@ -59,7 +59,7 @@ pub async fn start(
         control.replica.rules.current(),
     );
     tracing::info!(
-        model = %model.model_version(), rules = %rules.name, rules_version = rules.version,
+        model = %model.model_version(), rules = %rules.name, rule_count = rules.rules.len(),
         "control topics read; following them"
     );
     let follower: StreamConsumer = kafka::Settings::reader("aegis-scorer-control")

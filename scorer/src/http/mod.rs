@@ -42,6 +42,7 @@ use api::{ApiError, ScoreBody, ScoreRequest, ScoreResponse};
 
 use crate::live::LiveSnapshot;
 use crate::models::{ModelsView, Origin, SlotView};
+use crate::rules::{RuleOrigin, RuleSetView};
 use crate::replica::ReplicaState;
 
 /// Serves until `shutdown` fires.
@@ -72,6 +73,8 @@ pub async fn serve(listener: TcpListener, replica: Arc<ReplicaState>, shutdown: 
         Readiness,
         ModelsView,
         SlotView,
+        RuleSetView,
+        RuleOrigin,
         Origin
     )),
     modifiers(&OtherMethodsRefused)
@@ -267,9 +270,13 @@ async fn score(body: bytes::Bytes, s: Arc<ReplicaState>, scoring: Arc<Semaphore>
 /// The models this replica scores with: the live one (from `--model` or the models topic) and the
 /// shadow, if one is published — each with its version, thresholds, and when and whence it
 /// arrived.
-#[utoipa::path(get, path = "/v1/model", responses((status = 200, description = "the live and shadow models", body = ModelsView)))]
+#[utoipa::path(get, path = "/v1/model", responses((status = 200, description = "the live and shadow models, and the rule sets in use", body = ModelsView)))]
 fn model(s: Arc<ReplicaState>) -> Response {
-    warp::reply::json(&s.models.view()).into_response()
+    let view = ModelsView {
+        rule_sets: s.rules.view(),
+        ..s.models.view()
+    };
+    warp::reply::json(&view).into_response()
 }
 
 /// The live page's data: totals, fraud rate, blocked amount, recent points and the REVIEW/BLOCK

@@ -395,3 +395,80 @@ async fn every_replica_applies_a_published_rule_set() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tombstones_and_empty_rules_records_never_drop_the_rules_file_s_rules() {
+    use aegis_scorer::metrics::RuleUpdate;
+
+    let pipeline = Pipeline::start().await;
+    let rules_topic = aegis_testkit::unique_topic("rules");
+    pipeline.broker.create_topics(&[(&rules_topic, 1)]).await;
+    let replica = Replica::start(ScorerConfig {
+        rules_topic: rules_topic.clone(),
+        rules: Some(seed_rules()),
+        ..pipeline.scorer_config("rules-file")
+    });
+    replica.wait_for_partitions().await;
+    let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", pipeline.broker.bootstrap())
+        .create()
+        .unwrap();
+    let send = |key: Option<&'static str>, payload: Option<&'static [u8]>| {
+        let (producer, topic) = (producer.clone(), rules_topic.clone());
+        async move {
+            let mut record = rdkafka::producer::FutureRecord::<str, [u8]>::to(&topic);
+            if let Some(key) = key {
+                record = record.key(key);
+            }
+            if let Some(payload) = payload {
+                record = record.payload(payload);
+            }
+            producer
+                .send(record, std::time::Duration::from_secs(10))
+                .await
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+    };
+    // A tombstone for the file's set (null value), an empty record for it, one for another name,
+    // and an empty record without a key.
+    send(Some("default"), None).await;
+    send(Some("default"), Some(b"")).await;
+    send(Some("velocity"), Some(b"")).await;
+    send(None, Some(b"")).await;
+    // A set of another name, published: it joins the file's.
+    let monitor: &'static [u8] = br#"{"name":"monitor","version":1,"rules":[{"name":"big_transfer","action":"ALLOW","reason":"watching big transfers","when":[{"field":"type","op":"==","value":"TRANSFER"},{"field":"amount","op":">=","value":100000}]}]}"#;
+    send(Some("monitor"), Some(monitor)).await;
+    let metrics = replica.replica.metrics.clone();
+    for _ in 0..100 {
+        if metrics.rule_updates(true) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(metrics.rule_updates(true), 1, "the monitor set was installed");
+    assert_eq!(metrics.rule_updates(false), 1, "the keyless empty record was refused");
+    assert_eq!(metrics.rule_updates_of(RuleUpdate::Removed), 0, "nothing was removed");
+
+    let txs = takeover("C7301", 0.95, true);
+    pipeline.publish_transactions(&txs).await;
+    let (_, verdicts) = pipeline.read_verdicts(txs.len());
+    let transfer = &verdicts["C7301-transfer"];
+    assert_eq!(transfer.rules, ["drain_after_probe", "big_transfer"], "{transfer:?}");
+    assert_eq!(transfer.decision, Decision::Block);
+    let sets: Vec<(String, aegis_scorer::rules::RuleOrigin)> = replica
+        .replica
+        .rules
+        .view()
+        .into_iter()
+        .map(|s| (s.name, s.origin))
+        .collect();
+    assert_eq!(
+        sets,
+        [
+            ("default".to_owned(), aegis_scorer::rules::RuleOrigin::File),
+            ("monitor".to_owned(), aegis_scorer::rules::RuleOrigin::Topic)
+        ]
+    );
+    replica.stop().await;
+}
