@@ -102,15 +102,16 @@ impl AccountHistory {
     pub fn features(&self, tx: &Transaction, offset: i64, params: &StateParams) -> StateFeatures {
         let now = tx.event_time;
         let before = || self.recent.iter().filter(move |r| r.offset < offset);
-        let within =
-            |window: i64| before().filter(move |r| r.time_ms <= now && now - r.time_ms <= window);
+        let within = |window: i64| {
+            before().filter(move |r| r.time_ms <= now && now.saturating_sub(r.time_ms) <= window)
+        };
         let previous = before().next_back();
         StateFeatures {
             count_short: within(params.short_window_ms).count() as u32,
             count_long: within(params.long_window_ms).count() as u32,
             sum_short: within(params.short_window_ms).map(|r| r.amount).sum(),
             sum_long: within(params.long_window_ms).map(|r| r.amount).sum(),
-            seconds_since_previous: previous.map(|p| (now - p.time_ms) as f64 / 1000.0),
+            seconds_since_previous: previous.map(|p| now.saturating_sub(p.time_ms) as f64 / 1000.0),
             previous_type: previous.map(|p| p.tx_type),
             previous_amount: previous.map(|p| p.amount),
             new_destination: !before().any(|r| r.dest == tx.name_dest),
@@ -144,7 +145,7 @@ impl AccountHistory {
             || self
                 .recent
                 .front()
-                .is_some_and(|r| now - r.time_ms > params.long_window_ms)
+                .is_some_and(|r| now.saturating_sub(r.time_ms) > params.long_window_ms)
         {
             if let Some(forgotten) = self.recent.pop_front() {
                 self.max_forgotten = self.max_forgotten.max(forgotten.amount);

@@ -44,11 +44,15 @@ pub enum DeadLetterReason {
     UnknownSchema,
     /// Confluent-framed with a registered schema that is not Avro this reader can parse.
     UnreadableSchema,
+    /// Its event time cannot be a payment's: before 1970, or further ahead of the replica's
+    /// clock than `--max-clock-skew` (a date in the future, microseconds written as
+    /// milliseconds).
+    EventTime,
 }
 
 impl DeadLetterReason {
     /// Every reason, in a fixed order (metrics are pre-registered for each).
-    pub const ALL: [DeadLetterReason; 9] = [
+    pub const ALL: [DeadLetterReason; 10] = [
         DeadLetterReason::Empty,
         DeadLetterReason::UnknownMagic,
         DeadLetterReason::Truncated,
@@ -58,6 +62,7 @@ impl DeadLetterReason {
         DeadLetterReason::Invalid,
         DeadLetterReason::UnknownSchema,
         DeadLetterReason::UnreadableSchema,
+        DeadLetterReason::EventTime,
     ];
 
     /// The name in the `aegis.dlq.reason` header and the metrics' `reason` label.
@@ -72,6 +77,7 @@ impl DeadLetterReason {
             DeadLetterReason::Invalid => "invalid",
             DeadLetterReason::UnknownSchema => "unknown_schema",
             DeadLetterReason::UnreadableSchema => "unreadable_schema",
+            DeadLetterReason::EventTime => "event_time",
         }
     }
 }

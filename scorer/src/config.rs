@@ -88,6 +88,18 @@ pub struct ScorerConfig {
         value_name = "SECONDS"
     )]
     pub state_ttl_secs: u64,
+    /// How far, in seconds, a transaction's event time may be ahead of this replica's clock:
+    /// beyond it, the transaction is a dead letter (reason `event_time`; so is one dated before
+    /// 1970). One that far ahead of its partition's clock (while within this of the wall
+    /// clock's) is scored but neither remembered nor moving the partition's clock.
+    #[arg(
+        long = "max-clock-skew",
+        env = "AEGIS_MAX_CLOCK_SKEW",
+        default_value_t = 300,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..=31_536_000)
+    )]
+    pub max_clock_skew_secs: u64,
     /// Most transactions scored together.
     #[arg(long, env = "AEGIS_BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch_size: u32,
@@ -131,6 +143,11 @@ pub enum LiveView {
 }
 
 impl ScorerConfig {
+    /// `--max-clock-skew` in milliseconds.
+    pub fn max_clock_skew_ms(&self) -> i64 {
+        i64::try_from(self.max_clock_skew_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+
     /// The batch linger as a duration.
     pub fn batch_linger(&self) -> Duration {
         Duration::from_millis(self.batch_linger_ms)

@@ -77,6 +77,7 @@ pub struct Metrics {
     rule_updates: IntCounterVec,
     state_accounts: IntGauge,
     state_evictions: IntCounterVec,
+    event_time_skewed: IntCounter,
     state_restores: IntCounter,
     state_restored_accounts: IntCounter,
     state_restore_seconds: Histogram,
@@ -136,6 +137,7 @@ impl Metrics {
             rule_updates: counter_vec(&r, "aegis_rule_updates_total", "Records read from the rules topic, by outcome: installed, removed (a tombstone), or refused (the sets in use stay).", &["outcome"]),
             state_accounts: register(&r, IntGauge::new("aegis_state_accounts", "Origin accounts whose history this replica holds, over its partitions.").expect("valid metric")),
             state_evictions: counter_vec(&r, "aegis_state_evictions_total", "Account histories dropped, by reason: capacity (--state-max-accounts) or expired (--state-ttl).", &["reason"]),
+            event_time_skewed: counter(&r, "aegis_event_time_skewed_total", "Transactions more than --max-clock-skew ahead of their partition's clock and as far from the wall clock: scored with their account's history, but neither remembered nor moving the clock."),
             state_restores: counter(&r, "aegis_state_restores_total", "Partitions whose account states were restored from the changelog (on assignment)."),
             state_restored_accounts: counter(&r, "aegis_state_restored_accounts_total", "Accounts read back from the changelog."),
             state_restore_seconds: histogram(&r, "aegis_state_restore_seconds", "Time to restore one partition's account states from the changelog.", &[0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0]),
@@ -298,6 +300,23 @@ impl Metrics {
     pub fn rule_updates_of(&self, outcome: RuleUpdate) -> u64 {
         self.rule_updates
             .with_label_values(&[outcome.as_str()])
+            .get()
+    }
+
+    /// `n` transactions were too far ahead of their partition's clock ([`crate::stream::state::Observed::skewed`]).
+    pub fn event_time_skewed(&self, n: u64) {
+        self.event_time_skewed.inc_by(n);
+    }
+
+    /// Transactions counted by [`Metrics::event_time_skewed`] so far.
+    pub fn event_times_skewed(&self) -> u64 {
+        self.event_time_skewed.get()
+    }
+
+    /// Account histories dropped for `reason` so far.
+    pub fn state_evictions(&self, reason: Eviction) -> u64 {
+        self.state_evictions
+            .with_label_values(&[reason.as_str()])
             .get()
     }
 

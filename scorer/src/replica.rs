@@ -75,6 +75,7 @@ impl ReplicaState {
             params: StateParams::default(),
             max_accounts: usize::try_from(config.state_max_accounts).unwrap_or(usize::MAX),
             ttl_ms: i64::try_from(config.state_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+            max_skew_ms: config.max_clock_skew_ms(),
         };
         let metrics = Arc::new(Metrics::new(&live.model));
         if let Some(rules) = &rules {
@@ -87,7 +88,11 @@ impl ReplicaState {
             metrics,
             assignment: Arc::default(),
             live: Arc::new(LiveFeed::new(now_ms())),
-            decoder: Arc::new(Decoder::new(&config.input_topic, registry)),
+            decoder: Arc::new(Decoder::new(
+                &config.input_topic,
+                registry,
+                config.max_clock_skew_ms(),
+            )),
             framing,
         })
     }

@@ -190,9 +190,7 @@ impl Rules {
 
     /// Recombines after a removal (which cannot make names collide).
     fn recombine(&self, published: &BTreeMap<String, Installed>) {
-        let combined = self
-            .combine(published)
-            .unwrap_or_else(|_| RuleSet::empty());
+        let combined = self.combine(published).unwrap_or_else(|_| RuleSet::empty());
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(combined);
     }
 }
@@ -219,7 +217,12 @@ mod tests {
     }
 
     fn names(rules: &Rules) -> Vec<String> {
-        rules.current().rules.iter().map(|r| r.name.clone()).collect()
+        rules
+            .current()
+            .rules
+            .iter()
+            .map(|r| r.name.clone())
+            .collect()
     }
 
     #[test]

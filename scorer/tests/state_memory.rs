@@ -35,6 +35,7 @@ fn bytes_per_account(accounts: u64, per_account: u64) -> f64 {
         params: StateParams::default(),
         max_accounts: 1_000_000,
         ttl_ms: i64::MAX / 2,
+        max_skew_ms: 300_000,
     };
     let mut states = States::new(limits);
     // The transactions are made before counting starts.
@@ -52,7 +53,7 @@ fn bytes_per_account(accounts: u64, per_account: u64) -> f64 {
             epoch: 1,
             offset: offset as i64,
         };
-        states.observe(at, tx, &mut changes);
+        states.observe(at, tx, tx.event_time, &mut changes);
     }
     let held = live() - before;
     assert_eq!(states.accounts() as u64, accounts);

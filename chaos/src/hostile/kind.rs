@@ -64,11 +64,25 @@ pub enum Kind {
     ConfluentFramed,
     /// A valid transaction with kilobyte-long ids and non-ASCII account names: scored.
     LongStrings,
+    /// Valid Avro, dated fifty years ahead: beyond `--max-clock-skew`.
+    FutureDated,
+    /// Valid Avro, event time in microseconds where milliseconds belong (a thousandfold ahead).
+    Microseconds,
+    /// Valid Avro, event time `i64::MAX`.
+    MaxTime,
+    /// Valid Avro, event time `i64::MIN`.
+    MinTime,
+    /// Valid Avro, event time before 1970.
+    NegativeTime,
+    /// A valid transaction dated 2001: scored (it cannot move its partition's clock back).
+    PastDated,
+    /// A valid transaction dated 0 (1970-01-01): scored.
+    EpochTime,
 }
 
 impl Kind {
     /// Every kind, bad ones first.
-    pub const ALL: [Kind; 28] = [
+    pub const ALL: [Kind; 35] = [
         Kind::RandomBytes,
         Kind::EmptyValue,
         Kind::NullValue,
@@ -97,6 +111,13 @@ impl Kind {
         Kind::ZeroAmount,
         Kind::ConfluentFramed,
         Kind::LongStrings,
+        Kind::FutureDated,
+        Kind::Microseconds,
+        Kind::MaxTime,
+        Kind::MinTime,
+        Kind::NegativeTime,
+        Kind::PastDated,
+        Kind::EpochTime,
     ];
 
     /// The name in the manifest and the report.
@@ -130,6 +151,13 @@ impl Kind {
             Kind::ZeroAmount => "zero_amount",
             Kind::ConfluentFramed => "confluent_framed",
             Kind::LongStrings => "long_strings",
+            Kind::FutureDated => "future_dated",
+            Kind::Microseconds => "microseconds",
+            Kind::MaxTime => "max_time",
+            Kind::MinTime => "min_time",
+            Kind::NegativeTime => "negative_time",
+            Kind::PastDated => "past_dated",
+            Kind::EpochTime => "epoch_time",
         }
     }
 
@@ -159,12 +187,19 @@ impl Kind {
             | Kind::MaxAmount
             | Kind::EmptyAccount
             | Kind::EmptyTxId => Expected::DeadLetter(DeadLetterReason::Invalid),
+            Kind::FutureDated
+            | Kind::Microseconds
+            | Kind::MaxTime
+            | Kind::MinTime
+            | Kind::NegativeTime => Expected::DeadLetter(DeadLetterReason::EventTime),
             Kind::EmptyKey
             | Kind::NullKey
             | Kind::HugeAmount
             | Kind::ZeroAmount
             | Kind::ConfluentFramed
-            | Kind::LongStrings => Expected::Verdict,
+            | Kind::LongStrings
+            | Kind::PastDated
+            | Kind::EpochTime => Expected::Verdict,
         }
     }
 }

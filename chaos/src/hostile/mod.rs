@@ -192,6 +192,25 @@ impl Generator {
                 let framing = self.confluent();
                 (Some(account), Some(encode(&tx, framing)))
             }
+            Kind::FutureDated
+            | Kind::Microseconds
+            | Kind::MaxTime
+            | Kind::MinTime
+            | Kind::NegativeTime
+            | Kind::PastDated
+            | Kind::EpochTime => {
+                let now = aegis_core::clock::now_ms();
+                tx.event_time = match kind {
+                    Kind::FutureDated => now + 50 * 365 * 86_400_000,
+                    Kind::Microseconds => now.saturating_mul(1_000),
+                    Kind::MaxTime => i64::MAX,
+                    Kind::MinTime => i64::MIN,
+                    Kind::NegativeTime => -self.rng.random_range(1..1_000_000_000_000_i64),
+                    Kind::PastDated => 1_000_000_000_000,
+                    _ => 0,
+                };
+                (Some(account), Some(encode(&tx, Framing::SingleObject)))
+            }
             Kind::LongStrings => {
                 tx.tx_id = format!("{}-{}", tx.tx_id, "x".repeat(4_000));
                 tx.name_orig = format!("C-Ωmega-💳-{}", "9".repeat(1_000));
@@ -285,6 +304,12 @@ mod tests {
             Err(e) => Expected::DeadLetter(e.reason()),
             Ok((tx, _)) if tx.validate().is_err() => {
                 Expected::DeadLetter(DeadLetterReason::Invalid)
+            }
+            // Before 1970, or beyond the scorer's default --max-clock-skew of 300 s.
+            Ok((tx, _))
+                if tx.event_time < 0 || tx.event_time > aegis_core::clock::now_ms() + 300_000 =>
+            {
+                Expected::DeadLetter(DeadLetterReason::EventTime)
             }
             Ok(_) => Expected::Verdict,
         }

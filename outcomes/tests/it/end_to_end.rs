@@ -50,6 +50,7 @@ pub fn scorer_config(broker: &Broker, topics: &Topics) -> ScorerConfig {
         rules: None,
         state_max_accounts: 100_000,
         state_ttl_secs: 86_400,
+        max_clock_skew_secs: 300,
         state_changelog_topic: String::new(),
         state_linger_ms: 100,
         http_addr: "127.0.0.1:0".parse().unwrap(),

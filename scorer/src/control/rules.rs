@@ -15,7 +15,10 @@ use crate::rules::Removal;
 /// Installs or refuses one record of the rules topic.
 pub(super) fn apply(replica: &ReplicaState, message: &BorrowedMessage<'_>) {
     let place = super::place(message);
-    let key = message.key().map(String::from_utf8_lossy).unwrap_or_default();
+    let key = message
+        .key()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
     let Some(bytes) = message.payload().filter(|b| !b.is_empty()) else {
         remove(replica, &place, &key);
         return;

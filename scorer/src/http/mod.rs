@@ -42,8 +42,8 @@ use api::{ApiError, ScoreBody, ScoreRequest, ScoreResponse};
 
 use crate::live::LiveSnapshot;
 use crate::models::{ModelsView, Origin, SlotView};
-use crate::rules::{RuleOrigin, RuleSetView};
 use crate::replica::ReplicaState;
+use crate::rules::{RuleOrigin, RuleSetView};
 
 /// Serves until `shutdown` fires.
 pub async fn serve(listener: TcpListener, replica: Arc<ReplicaState>, shutdown: CancellationToken) {

@@ -25,15 +25,23 @@ pub enum Decoded {
 pub struct Decoder {
     input_topic: String,
     registry: Option<RegistryDecoder<Transaction>>,
+    /// `--max-clock-skew`, milliseconds.
+    max_skew_ms: i64,
 }
 
 impl Decoder {
     /// A decoder of `input_topic`'s messages, resolving Confluent-framed input through
-    /// `registry` when one is given.
-    pub fn new(input_topic: &str, registry: Option<RegistryDecoder<Transaction>>) -> Decoder {
+    /// `registry` when one is given, and refusing event times before 1970 or more than
+    /// `max_skew_ms` ahead of the wall clock.
+    pub fn new(
+        input_topic: &str,
+        registry: Option<RegistryDecoder<Transaction>>,
+        max_skew_ms: i64,
+    ) -> Decoder {
         Decoder {
             input_topic: input_topic.to_owned(),
             registry,
+            max_skew_ms,
         }
     }
 
@@ -46,8 +54,9 @@ impl Decoder {
         }
     }
 
-    /// Decodes and validates one message. `Err` means the registry could not be asked.
-    pub fn decode(&self, message: &Received) -> Result<Decoded, DecodeError> {
+    /// Decodes and validates one message, its event time against the wall clock `now_ms`. `Err`
+    /// means the registry could not be asked.
+    pub fn decode(&self, message: &Received, now_ms: i64) -> Result<Decoded, DecodeError> {
         let dead = |reason, error: String| {
             Decoded::DeadLetter(DeadLetter {
                 reason,
@@ -76,12 +85,58 @@ impl Decoder {
                 return Ok(dead(reason, e.to_string()));
             }
         };
-        Ok(match tx.validate() {
-            Ok(()) => Decoded::Valid(tx),
-            Err(e) => dead(
+        if let Err(e) = tx.validate() {
+            return Ok(dead(
                 DeadLetterReason::Invalid,
                 format!("invalid transaction {}: {e}", tx.tx_id),
-            ),
-        })
+            ));
+        }
+        if let Some(problem) = event_time_problem(tx.event_time, now_ms, self.max_skew_ms) {
+            return Ok(dead(
+                DeadLetterReason::EventTime,
+                format!(
+                    "transaction {}: event_time {} {problem}",
+                    tx.tx_id, tx.event_time
+                ),
+            ));
+        }
+        Ok(Decoded::Valid(tx))
+    }
+}
+
+/// Why `event_time` (milliseconds) cannot be a payment's, at wall-clock time `now_ms`: before
+/// 1970, or more than `max_skew_ms` ahead (a date in the future; microseconds or nanoseconds
+/// written for milliseconds land thousands of years ahead).
+pub fn event_time_problem(event_time: i64, now_ms: i64, max_skew_ms: i64) -> Option<String> {
+    if event_time < 0 {
+        return Some("is before 1970 (milliseconds since the Unix epoch)".to_owned());
+    }
+    let ahead = event_time.saturating_sub(now_ms);
+    (ahead > max_skew_ms).then(|| {
+        format!(
+            "is {} s ahead of this replica's clock, more than --max-clock-skew {} s (milliseconds since the Unix epoch?)",
+            ahead / 1000,
+            max_skew_ms / 1000
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_time_problem;
+
+    #[test]
+    fn event_times_a_payment_cannot_have() {
+        let (now, skew) = (1_796_000_000_000, 300_000);
+        for fine in [0, 1_000_000_000_000, now - 86_400_000, now, now + skew] {
+            assert_eq!(event_time_problem(fine, now, skew), None, "{fine}");
+        }
+        for bad in [-1, i64::MIN, now + skew + 1, now * 1_000, i64::MAX] {
+            let problem = event_time_problem(bad, now, skew).unwrap();
+            assert!(
+                problem.contains("1970") || problem.contains("--max-clock-skew"),
+                "{problem}"
+            );
+        }
     }
 }

@@ -63,7 +63,7 @@ pub fn score_batch(replica: &ReplicaState, batch: &[Received], now_ms: i64) -> R
     let rules = replica.rules.current();
     let decoded = batch
         .iter()
-        .map(|m| decoder.decode(m))
+        .map(|m| decoder.decode(m, now_ms))
         .collect::<Result<Vec<_>, _>>()?;
     let valid: Vec<(At, &Transaction)> = batch
         .iter()
@@ -77,7 +77,9 @@ pub fn score_batch(replica: &ReplicaState, batch: &[Received], now_ms: i64) -> R
         .states
         .restore_missing(valid.iter().map(|(at, _)| (at.partition, at.epoch)))?;
     let mut changes = Changes::default();
-    let states = replica.states.observe(valid.iter().copied(), &mut changes);
+    let states = replica
+        .states
+        .observe(valid.iter().copied(), now_ms, &mut changes);
     let txs: Vec<&Transaction> = valid.iter().map(|(_, tx)| *tx).collect();
     let mut verdicts = decide(&model, &rules, &txs, &states, now_ms).into_iter();
     let mut shadows = shadow.map(|m| decide(&m, &rules, &txs, &states, now_ms).into_iter());

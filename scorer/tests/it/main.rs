@@ -129,6 +129,7 @@ impl Pipeline {
             rules: None,
             state_max_accounts: 100_000,
             state_ttl_secs: 86_400,
+            max_clock_skew_secs: 300,
             state_changelog_topic: String::new(),
             state_linger_ms: 100,
             review_threshold: None,

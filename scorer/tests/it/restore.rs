@@ -56,6 +56,7 @@ fn restoring_one_partition_does_not_hold_up_another_partitions_batch() {
         params: Default::default(),
         max_accounts: 1_000,
         ttl_ms: i64::MAX / 2,
+        max_skew_ms: 300_000,
     };
     replica.states = StateStore::new(limits, Some(restore), replica.metrics.clone());
     let replica = Arc::new(replica);

@@ -446,15 +446,31 @@ async fn tombstones_and_empty_rules_records_never_drop_the_rules_file_s_rules() 
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(metrics.rule_updates(true), 1, "the monitor set was installed");
-    assert_eq!(metrics.rule_updates(false), 1, "the keyless empty record was refused");
-    assert_eq!(metrics.rule_updates_of(RuleUpdate::Removed), 0, "nothing was removed");
+    assert_eq!(
+        metrics.rule_updates(true),
+        1,
+        "the monitor set was installed"
+    );
+    assert_eq!(
+        metrics.rule_updates(false),
+        1,
+        "the keyless empty record was refused"
+    );
+    assert_eq!(
+        metrics.rule_updates_of(RuleUpdate::Removed),
+        0,
+        "nothing was removed"
+    );
 
     let txs = takeover("C7301", 0.95, true);
     pipeline.publish_transactions(&txs).await;
     let (_, verdicts) = pipeline.read_verdicts(txs.len());
     let transfer = &verdicts["C7301-transfer"];
-    assert_eq!(transfer.rules, ["drain_after_probe", "big_transfer"], "{transfer:?}");
+    assert_eq!(
+        transfer.rules,
+        ["drain_after_probe", "big_transfer"],
+        "{transfer:?}"
+    );
     assert_eq!(transfer.decision, Decision::Block);
     let sets: Vec<(String, aegis_scorer::rules::RuleOrigin)> = replica
         .replica
@@ -471,4 +487,111 @@ async fn tombstones_and_empty_rules_records_never_drop_the_rules_file_s_rules() 
         ]
     );
     replica.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_event_times_on_one_partition_get_an_answer_each_and_leave_its_clock_alone() {
+    use aegis_core::avro::{AvroCodec, Framing};
+    use aegis_core::DeadLetterReason;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use rdkafka::Message;
+
+    let pipeline = Pipeline::start().await;
+    let replica = Replica::start(ScorerConfig {
+        rules: Some(seed_rules()),
+        ..pipeline.scorer_config("event-times")
+    });
+    replica.wait_for_partitions().await;
+    let now = aegis_core::clock::now_ms();
+    let year: i64 = 365 * 86_400_000;
+    let dated = |id: &str, account: &str, time: i64| {
+        let mut tx = transaction(id, account, TxType::Payment, 12.0, 1_000.0, 988.0);
+        tx.event_time = time;
+        tx
+    };
+    let mut txs = takeover("C7401", 0.95, true);
+    let poison = [
+        ("future-50y", now + 50 * year, true),
+        ("micros", now * 1000, true),
+        ("max", i64::MAX, true),
+        ("min", i64::MIN, true),
+        ("negative", -1, true),
+        ("future-1min", now + 60_000, false),
+        ("past-2001", 1_000_000_000_000, false),
+        ("epoch", 0, false),
+    ];
+    for (i, (name, time, _)) in poison.iter().enumerate() {
+        // 64 of each kind, as in the reproduction, from many accounts.
+        for n in 0..64 {
+            txs.push(dated(
+                &format!("{name}-{n}"),
+                &format!("C75{i}{n:02}"),
+                *time,
+            ));
+        }
+    }
+    txs.extend(takeover("C7402", 0.95, true));
+    // Everything on partition 0, in this order.
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", pipeline.broker.bootstrap())
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
+    for tx in &txs {
+        let value = AvroCodec::transaction()
+            .encode(tx, Framing::SingleObject)
+            .unwrap();
+        producer
+            .send(
+                FutureRecord::to(&pipeline.input)
+                    .partition(0)
+                    .key(tx.name_orig.as_bytes())
+                    .payload(&value),
+                std::time::Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    let dead_expected: usize = poison.iter().filter(|p| p.2).count() * 64;
+    let verdicts_expected = txs.len() - dead_expected;
+    let (_, verdicts) = pipeline.read_verdicts(verdicts_expected);
+    let dead = pipeline.read(
+        &pipeline.dlq,
+        dead_expected,
+        std::time::Duration::from_secs(60),
+    );
+    let metrics = replica.replica.metrics.clone();
+    replica.stop().await;
+    // The clock stayed the wall clock's: the only accounts expired are the 128 whose one
+    // transaction is dated 2001 or 1970 (a day's time to live), none of the others.
+    assert_eq!(
+        metrics.state_evictions(aegis_scorer::stream::state::Eviction::Expired),
+        128
+    );
+
+    // Exactly one answer each: a verdict, or a dead letter saying why.
+    assert_eq!(verdicts.len(), verdicts_expected);
+    assert_eq!(dead.len(), dead_expected);
+    for m in &dead {
+        let letter = aegis_kafka::produce::read_dead_letter(m).expect("the contract's headers");
+        assert_eq!(
+            letter.reason,
+            DeadLetterReason::EventTime,
+            "{}",
+            letter.error
+        );
+    }
+    for (name, _, is_dead) in poison {
+        let answered = (0..64)
+            .filter(|n| verdicts.contains_key(&format!("{name}-{n}")))
+            .count();
+        assert_eq!(answered, if is_dead { 0 } else { 64 }, "{name}");
+    }
+    // And the sequence rule still blocks a probe-then-drain on that partition, after all of it.
+    for account in ["C7401", "C7402"] {
+        let transfer = &verdicts[&format!("{account}-transfer")];
+        assert_eq!(transfer.rules, ["drain_after_probe"], "{transfer:?}");
+        assert_eq!(transfer.decision, Decision::Block);
+    }
 }

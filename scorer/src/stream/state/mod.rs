@@ -38,6 +38,9 @@ pub struct StateLimits {
     pub max_accounts: usize,
     /// Forget an account not seen for this long (event time, milliseconds).
     pub ttl_ms: i64,
+    /// `--max-clock-skew`, milliseconds: a transaction further ahead of its partition's clock,
+    /// and this far from the wall clock, neither moves the clock nor is remembered.
+    pub max_skew_ms: i64,
 }
 
 /// Why an account's history was dropped.
@@ -83,6 +86,9 @@ pub struct Observed {
     pub evicted_for_capacity: u32,
     /// Accounts dropped for not being seen within the time to live.
     pub expired: u32,
+    /// The transaction was too far ahead of its partition's clock and of the wall clock: scored
+    /// with its account's history as it was, but not remembered, and the clock did not move.
+    pub skewed: bool,
 }
 
 /// A partition restored from its changelog: how many accounts, and how long the read took.
@@ -102,8 +108,10 @@ struct PartitionState {
     epoch: u64,
     accounts: HashMap<String, Stored>,
     by_last_seen: BTreeSet<(i64, String)>,
-    /// The latest event time seen: the partition's clock for the time to live.
-    clock_ms: i64,
+    /// The latest event time accepted: the partition's clock for the time to live (`None`
+    /// before the first transaction). A restore starts it at the median of the accounts' last
+    /// seen times, which a few accounts dated in the future cannot move.
+    clock_ms: Option<i64>,
 }
 
 /// Every held partition's accounts.
@@ -145,7 +153,7 @@ impl States {
             .iter()
             .map(|(account, stored)| (stored.last_seen_ms, account.clone()))
             .collect();
-        let clock_ms = accounts.values().map(|s| s.last_seen_ms).max().unwrap_or(0);
+        let clock_ms = median(accounts.values().map(|s| s.last_seen_ms).collect());
         self.partitions.insert(
             partition,
             PartitionState {
@@ -163,7 +171,24 @@ impl States {
     /// The partition is the one installed for it, whatever the epoch (a message received before
     /// a rebalance may meet the next epoch's state: a replay of it is not counted twice); one not
     /// installed at all starts empty.
-    pub fn observe(&mut self, at: At, tx: &Transaction, changes: &mut Changes) -> Observed {
+    ///
+    /// Event time is checked against the partition's clock (the latest event time accepted) and
+    /// `wall_ms`: a transaction more than `max_skew_ms` ahead of the clock and as far from the
+    /// wall clock — one dated in the future while the partition replays the past, say — is
+    /// scored and remembered in its account's history as any other, but does not move the
+    /// clock: no such record can expire a partition's accounts. Live traffic (event time near the
+    /// wall clock) always moves it, so a quiet partition catches up at its next transaction; a
+    /// replay of the past whose partition falls silent for longer than the skew keeps its clock
+    /// until transactions come near it again — accounts then expire late, never early, and
+    /// `max_accounts` still bounds memory. (Transactions dated beyond the wall clock's skew never
+    /// get here: they are dead letters.)
+    pub fn observe(
+        &mut self,
+        at: At,
+        tx: &Transaction,
+        wall_ms: i64,
+        changes: &mut Changes,
+    ) -> Observed {
         let limits = self.limits;
         let state = self
             .partitions
@@ -173,10 +198,22 @@ impl States {
                 ..PartitionState::default()
             });
         let mut observed = Observed::default();
-        state.clock_ms = state.clock_ms.max(tx.event_time);
+        let ahead = state
+            .clock_ms
+            .is_some_and(|clock| tx.event_time > clock.saturating_add(limits.max_skew_ms));
+        observed.skewed =
+            ahead && tx.event_time.abs_diff(wall_ms) > limits.max_skew_ms.unsigned_abs();
+        if !observed.skewed {
+            state.clock_ms = Some(
+                state
+                    .clock_ms
+                    .map_or(tx.event_time, |c| c.max(tx.event_time)),
+            );
+        }
+        let clock = state.clock_ms.unwrap_or(tx.event_time);
         // Expired accounts first, oldest first.
         while let Some((seen, account)) = state.by_last_seen.first().cloned() {
-            if state.clock_ms - seen <= limits.ttl_ms {
+            if clock.saturating_sub(seen) <= limits.ttl_ms {
                 break;
             }
             state.by_last_seen.pop_first();
@@ -225,6 +262,15 @@ impl States {
             .max()
             .unwrap_or(0)
     }
+}
+
+/// The median of `times` (the lower of the two middle ones), `None` when there are none.
+fn median(mut times: Vec<i64>) -> Option<i64> {
+    if times.is_empty() {
+        return None;
+    }
+    let middle = (times.len() - 1) / 2;
+    Some(*times.select_nth_unstable(middle).1)
 }
 
 #[cfg(test)]

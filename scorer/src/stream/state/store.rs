@@ -100,23 +100,26 @@ impl StateStore {
     }
 
     /// Each transaction's state features, in order, with its account updated (one lock for the
-    /// whole batch); `changes` collects the changelog records, and evictions are counted.
+    /// whole batch; `wall_ms` is the wall clock, for the event-time check of [`States::observe`]); `changes` collects the changelog records, and evictions are counted.
     pub fn observe<'a>(
         &self,
         batch: impl IntoIterator<Item = (At, &'a Transaction)>,
+        wall_ms: i64,
         changes: &mut Changes,
     ) -> Vec<StateFeatures> {
         let mut states = self.lock();
-        let (mut capacity, mut expired) = (0, 0);
+        let (mut capacity, mut expired, mut skewed) = (0, 0, 0);
         let features = batch
             .into_iter()
             .map(|(at, tx)| {
-                let observed = states.observe(at, tx, changes);
+                let observed = states.observe(at, tx, wall_ms, changes);
                 capacity += observed.evicted_for_capacity;
                 expired += observed.expired;
+                skewed += u64::from(observed.skewed);
                 observed.features
             })
             .collect();
+        self.metrics.event_time_skewed(skewed);
         let accounts = states.accounts();
         drop(states);
         self.metrics.state_evicted(Eviction::Capacity, capacity);
