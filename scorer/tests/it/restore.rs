@@ -78,7 +78,7 @@ fn restoring_one_partition_does_not_hold_up_another_partitions_batch() {
         let (replica, done_tx) = (replica.clone(), mpsc::channel());
         let (done, done_rx) = done_tx;
         std::thread::spawn(move || {
-            let scored = score_batch(&replica, &batch, 0);
+            let scored = score_batch(&replica, &batch, aegis_core::clock::now_ms());
             let _ = done.send(scored.map(|s| s.outputs));
         });
         done_rx.recv_timeout(Duration::from_secs(60))
