@@ -243,6 +243,8 @@ def scorer(name, broker, group, input_topic, output_topic, cpu=None, client=()):
     p = start(name, [BIN / "aegis-scorer", "--brokers", broker.brokers, "--group-id", group,
                      "--input-topic", input_topic, "--output-topic", output_topic,
                      "--dlq-topic", broker.topic(f"{output_topic}.dlq", 1), "--model", MODEL,
+                     # The bench publishes no model or rule set: no control topics to read.
+                     "--models-topic", "", "--rules-topic", "",
                      *state, "--http-addr", f"127.0.0.1:{port}", *client, *SCORER_ARGS],
               cpu=cpu)
     p.url = f"http://127.0.0.1:{port}"

@@ -48,6 +48,7 @@ pub mod outcome;
 pub mod paysim;
 pub mod role;
 pub mod rules;
+pub mod signing;
 pub mod spec;
 pub mod topics;
 pub mod transaction;

@@ -60,6 +60,15 @@ pub struct ScorerConfig {
     /// the model: a fired rule can escalate the decision and is listed on the verdict.
     #[arg(long, env = "AEGIS_RULES", value_name = "FILE")]
     pub rules: Option<PathBuf>,
+    /// Public keys (PEM, one block each; `aegis-trainer keygen` writes them) whose signatures make a
+    /// record of the models or rules topic installable. Several keys: rotation. Unsigned records,
+    /// unknown signers and bad signatures are refused, counted, and the model or rules in use stay.
+    #[arg(long, env = "AEGIS_TRUSTED_KEYS", value_name = "FILE")]
+    pub trusted_keys: Option<PathBuf>,
+    /// Also install unsigned records of the models and rules topics: local development only
+    /// (anyone who can write to those topics then decides). The replica warns when it is on.
+    #[arg(long, env = "AEGIS_ALLOW_UNSIGNED")]
+    pub allow_unsigned: bool,
     /// Compacted topic of rule sets (key = name, value = JSON), read whole by every replica: a
     /// rule set published there replaces `--rules` between two batches, without a restart. `""`
     /// to use `--rules` only.

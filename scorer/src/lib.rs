@@ -29,6 +29,7 @@ pub mod models;
 pub mod replica;
 pub mod rules;
 pub mod stream;
+pub mod trust;
 
 use std::sync::Arc;
 

@@ -17,6 +17,7 @@ use crate::models::Role;
 use crate::stream::process::Output;
 use crate::stream::state::{Eviction, Restored};
 use aegis_core::rules::RuleSet;
+use aegis_core::signing::{Artifact, Refusal};
 
 /// Event-to-verdict latency buckets, in seconds: 1 ms to 10 s.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -56,6 +57,14 @@ impl RuleUpdate {
     }
 }
 
+/// The `topic` label of a control topic's metrics.
+fn topic_label(kind: Artifact) -> &'static str {
+    match kind {
+        Artifact::Model => "models",
+        Artifact::Rules => "rules",
+    }
+}
+
 /// All of a replica's metrics and the registry that exposes them.
 pub struct Metrics {
     registry: Registry,
@@ -78,6 +87,7 @@ pub struct Metrics {
     state_accounts: IntGauge,
     state_evictions: IntCounterVec,
     event_time_skewed: IntCounter,
+    control_refusals: IntCounterVec,
     state_restores: IntCounter,
     state_restored_accounts: IntCounter,
     state_restore_seconds: Histogram,
@@ -137,6 +147,7 @@ impl Metrics {
             rule_updates: counter_vec(&r, "aegis_rule_updates_total", "Records read from the rules topic, by outcome: installed, removed (a tombstone), or refused (the sets in use stay).", &["outcome"]),
             state_accounts: register(&r, IntGauge::new("aegis_state_accounts", "Origin accounts whose history this replica holds, over its partitions.").expect("valid metric")),
             state_evictions: counter_vec(&r, "aegis_state_evictions_total", "Account histories dropped, by reason: capacity (--state-max-accounts) or expired (--state-ttl).", &["reason"]),
+            control_refusals: counter_vec(&r, "aegis_control_refusals_total", "Records of the models and rules topics refused for their signature, by topic (models, rules) and reason (unsigned, unknown_signer, bad_signature): the model or rules in use stay.", &["topic", "reason"]),
             event_time_skewed: counter(&r, "aegis_event_time_skewed_total", "Transactions more than --max-clock-skew ahead of their partition's clock and as far from the wall clock: scored with their account's history, but neither remembered nor moving the clock."),
             state_restores: counter(&r, "aegis_state_restores_total", "Partitions whose account states were restored from the changelog (on assignment)."),
             state_restored_accounts: counter(&r, "aegis_state_restored_accounts_total", "Accounts read back from the changelog."),
@@ -155,6 +166,12 @@ impl Metrics {
                 m.scored.with_label_values(&[d.as_str(), t.as_str()]);
             }
             m.amount.with_label_values(&[d.as_str()]);
+        }
+        for topic in ["models", "rules"] {
+            for reason in Refusal::ALL {
+                m.control_refusals
+                    .with_label_values(&[topic, reason.as_str()]);
+            }
         }
         for outcome in RuleUpdate::ALL {
             m.rule_updates.with_label_values(&[outcome.as_str()]);
@@ -311,6 +328,20 @@ impl Metrics {
     /// Transactions counted by [`Metrics::event_time_skewed`] so far.
     pub fn event_times_skewed(&self) -> u64 {
         self.event_time_skewed.get()
+    }
+
+    /// A record of the models or rules topic was refused for its signature.
+    pub fn control_refused(&self, kind: Artifact, refusal: Refusal) {
+        self.control_refusals
+            .with_label_values(&[topic_label(kind), refusal.as_str()])
+            .inc();
+    }
+
+    /// Records of `kind`'s topic refused for `refusal` so far.
+    pub fn control_refusals(&self, kind: Artifact, refusal: Refusal) -> u64 {
+        self.control_refusals
+            .with_label_values(&[topic_label(kind), refusal.as_str()])
+            .get()
     }
 
     /// Account histories dropped for `reason` so far.

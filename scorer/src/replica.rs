@@ -22,13 +22,16 @@ use crate::stream::assignment::Assignment;
 use crate::stream::clients::registry;
 use crate::stream::decode::Decoder;
 use crate::stream::state::{changelog_restore, StateLimits, StateStore};
+use crate::trust::Trust;
 
 /// A running replica's shared state.
 pub struct ReplicaState {
     /// The live and shadow models.
     pub models: Models,
-    /// The rule set applied beside the live model.
+    /// The rule sets applied beside the live model.
     pub rules: Rules,
+    /// Which records of the models and rules topics may be installed.
+    pub trust: Trust,
     /// Per-account state of the partitions held.
     pub states: StateStore,
     pub metrics: Arc<Metrics>,
@@ -52,6 +55,7 @@ impl ReplicaState {
     /// [`ReplicaState::new`] with a model already loaded by [`load_model`]: the live model until
     /// the models topic says otherwise.
     pub fn with_model(config: &ScorerConfig, model: Model) -> Result<ReplicaState> {
+        let trust = Trust::from_config(config)?;
         let (framing, registry) = registry(config)?;
         let live = Installed {
             model: Arc::new(model),
@@ -84,6 +88,7 @@ impl ReplicaState {
         Ok(ReplicaState {
             models: Models::new(live),
             rules: Rules::new(rules),
+            trust,
             states: StateStore::new(limits, changelog_restore(config), metrics.clone()),
             metrics,
             assignment: Arc::default(),

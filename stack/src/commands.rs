@@ -53,6 +53,9 @@ pub struct Scorer<'a> {
     pub port: u16,
     /// `own` or `all` (`--live-view`); the scorer's default when `None`.
     pub live_view: Option<&'a str>,
+    /// The public keys whose signed models and rule sets it installs (`--trusted-keys`); `None`:
+    /// `--allow-unsigned`, for a scorer started by hand in development.
+    pub trusted_keys: Option<&'a Path>,
 }
 
 /// The seed rule set (docs/rules.md), relative to the repository root the stack runs from.
@@ -71,6 +74,10 @@ pub fn scorer(binaries: &Binaries, scorer: &Scorer<'_>) -> Result<Command, Stack
     if let Some(view) = scorer.live_view {
         command.args(["--live-view", view]);
     }
+    match scorer.trusted_keys {
+        Some(keys) => command.arg("--trusted-keys").arg(keys),
+        None => command.arg("--allow-unsigned"),
+    };
     Ok(command)
 }
 
@@ -170,19 +177,22 @@ pub fn trainer(binaries: &Binaries, out: &Path, role: Role) -> Result<Command, S
     Ok(command)
 }
 
-/// `aegis-trainer publish` of `model` as `role` on the contract's models topic.
+/// `aegis-trainer publish` of `model` as `role` on the contract's models topic, signed with `key`.
 pub fn publish(
     binaries: &Binaries,
     brokers: &str,
     model: &Path,
     role: Role,
+    key: &Path,
 ) -> Result<Command, StackError> {
     let mut command = Command::new(binaries.path("aegis-trainer")?);
     command
         .args(["publish", "--brokers", brokers])
         .arg("--model")
         .arg(model)
-        .args(["--role", role.as_str()]);
+        .args(["--role", role.as_str()])
+        .arg("--key")
+        .arg(key);
     Ok(command)
 }
 

@@ -8,6 +8,7 @@
 
 pub mod commands;
 pub mod info;
+pub mod keys;
 pub mod model;
 pub mod process;
 pub mod prometheus;
@@ -112,6 +113,9 @@ pub enum StackError {
     /// The topics could not be created.
     #[error(transparent)]
     Topics(#[from] TopicError),
+    /// The publishing key could not be made or read.
+    #[error(transparent)]
+    Key(#[from] aegis_core::signing::KeyError),
 }
 
 impl StackError {

@@ -264,6 +264,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 model: &model,
                 port,
                 live_view: None,
+                trusted_keys: None,
             };
             let mut command = commands::scorer(&Binaries::new(bins.bin_dir), &scorer)?;
             let error = command.args(extra).exec();

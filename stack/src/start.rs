@@ -78,6 +78,7 @@ pub fn start(
         .collect();
     say(format!("broker on {brokers}; topics {}", topics.join(", ")));
 
+    let keys = crate::keys::ensure(dir)?;
     let mut scorers = Vec::new();
     for i in 1..=config.scorers {
         let port = port()?;
@@ -87,6 +88,7 @@ pub fn start(
             model: &config.model,
             port,
             live_view: config.live_view.as_deref(),
+            trusted_keys: Some(&keys.public),
         };
         let command = commands::scorer(&config.binaries, &scorer)?;
         let mut part = Part {
@@ -105,7 +107,16 @@ pub fn start(
         config.group_id
     ));
     if let Some(shadow) = &config.shadow_model {
-        publish_shadow(config, dir, &brokers, shadow, &scorers, cancel, &agent)?;
+        publish_shadow(
+            config,
+            dir,
+            &brokers,
+            shadow,
+            &keys.private,
+            &scorers,
+            cancel,
+            &agent,
+        )?;
     }
 
     let outcomes_port = port()?;
@@ -172,6 +183,7 @@ fn publish_shadow(
     dir: &Path,
     brokers: &str,
     shadow: &Path,
+    key: &Path,
     scorers: &[Part],
     cancel: &CancellationToken,
     agent: &ureq::Agent,
@@ -181,7 +193,7 @@ fn publish_shadow(
     let errors = output
         .try_clone()
         .map_err(StackError::file("cannot write", &log))?;
-    let mut command = commands::publish(&config.binaries, brokers, shadow, Role::Shadow)?;
+    let mut command = commands::publish(&config.binaries, brokers, shadow, Role::Shadow, key)?;
     let status = command
         .stdout(output)
         .stderr(errors)

@@ -29,9 +29,24 @@ enum Command {
     /// (optionally with other thresholds); replicas swap it in without a restart.
     #[cfg(feature = "publish")]
     Publish(aegis_trainer::publish::PublishArgs),
+    /// Make an ed25519 key pair for signing what `publish` puts on the models and rules topics:
+    /// OUT.key (private, PKCS#8 PEM, readable by you alone) for `publish --key`, and OUT.pub
+    /// (public, SPKI PEM) for the scorers' `--trusted-keys`.
+    Keygen(KeygenArgs),
     /// Print the Avro schema of a spec's transactions on Kafka, generated from the spec (what
     /// `schemas/` holds for the shipped specs, and what the producer registers).
     Schema(SchemaArgs),
+}
+
+/// Flags of `aegis-trainer keygen`.
+#[derive(clap::Args)]
+struct KeygenArgs {
+    /// Where to write the pair: OUT.key and OUT.pub (neither may exist).
+    #[arg(long, value_name = "OUT")]
+    out: std::path::PathBuf,
+    /// If both files exist already, keep them and succeed (a deployment job run again).
+    #[arg(long)]
+    keep_existing: bool,
 }
 
 /// Flags of `aegis-trainer schema`.
@@ -57,6 +72,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "publish")]
         Command::Publish(args) => aegis_trainer::publish::run(args),
         Command::Schema(args) => schema(args),
+        Command::Keygen(args) => keygen(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -65,6 +81,32 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
+    use aegis_core::signing::SigningKeyFile;
+    let with =
+        |extension: &str| std::path::PathBuf::from(format!("{}.{extension}", args.out.display()));
+    let (private, public) = (with("key"), with("pub"));
+    if args.keep_existing && private.exists() && public.exists() {
+        let key = SigningKeyFile::load(&private)?;
+        println!(
+            "key {}: kept {} and {}",
+            key.id(),
+            private.display(),
+            public.display()
+        );
+        return Ok(());
+    }
+    let key = SigningKeyFile::generate()?;
+    key.write(&private, &public)?;
+    println!(
+        "key {}: private {} (for publish --key), public {} (for the scorers' --trusted-keys)",
+        key.id(),
+        private.display(),
+        public.display()
+    );
+    Ok(())
 }
 
 fn schema(args: &SchemaArgs) -> anyhow::Result<()> {

@@ -10,12 +10,14 @@
 use std::time::Duration;
 
 use aegis_core::rules::RuleSet;
+use aegis_core::signing::{header, Artifact, Signed, SigningKeyFile};
 use aegis_core::topics::{MODELS_TOPIC, RULES_TOPIC};
 use aegis_core::{Model, Role, Thresholds};
 use aegis_kafka::produce::delivered;
 use aegis_kafka::{ClusterCheck, KafkaFlags, Settings};
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 /// Producer settings: reliable (`aegis_kafka::Settings::reliable_producer`), compressed, and
@@ -58,6 +60,11 @@ pub struct PublishArgs {
     /// Publish with this BLOCK threshold instead of the file's (a calibrated probability).
     #[arg(long)]
     pub block_threshold: Option<f64>,
+    /// Sign the record with this private key (`aegis-trainer keygen`): replicas that list its
+    /// public key in `--trusted-keys` install it; without it the record is unsigned, and only
+    /// replicas run with `--allow-unsigned` take it.
+    #[arg(long, env = "AEGIS_SIGNING_KEY", value_name = "FILE")]
+    pub key: Option<std::path::PathBuf>,
     /// Seconds to wait for the brokers and their acknowledgement.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub timeout: u64,
@@ -68,6 +75,17 @@ pub struct PublishArgs {
 
 pub fn run(args: &PublishArgs) -> Result<()> {
     let timeout = Duration::from_secs(args.timeout.max(1));
+    let signer = args
+        .key
+        .as_deref()
+        .map(SigningKeyFile::load)
+        .transpose()
+        .context("--key")?;
+    let unsigned = || {
+        if signer.is_none() {
+            eprintln!("aegis-trainer: warning: published unsigned (no --key): replicas run with --trusted-keys refuse it");
+        }
+    };
     if let Some(path) = &args.rules {
         let bytes = std::fs::read(path)
             .with_context(|| format!("--rules {}: cannot read it", path.display()))?;
@@ -75,13 +93,17 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         let rules =
             RuleSet::from_json(&bytes).with_context(|| format!("--rules {}", path.display()))?;
         let topic = args.topic.clone().unwrap_or_else(|| RULES_TOPIC.to_owned());
-        let (partition, offset) = send(args, &topic, &rules.name, &bytes, timeout)?;
+        let signed = signer
+            .as_ref()
+            .map(|k| k.sign(Artifact::Rules, &rules.name, &bytes));
+        let (partition, offset) = send(args, &topic, &rules.name, &bytes, signed, timeout)?;
         println!(
             "published rule set {} version {} ({} rules) to {topic} [partition {partition}, offset {offset}]",
             rules.name,
             rules.version,
             rules.rules.len()
         );
+        unsigned();
         return Ok(());
     }
     let (Some(path), Some(role)) = (&args.model, args.role) else {
@@ -104,7 +126,10 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| MODELS_TOPIC.to_owned());
     let bytes = model.to_bytes();
-    let (partition, offset) = send(args, &topic, role.as_str(), &bytes, timeout)?;
+    let signed = signer
+        .as_ref()
+        .map(|k| k.sign(Artifact::Model, role.as_str(), &bytes));
+    let (partition, offset) = send(args, &topic, role.as_str(), &bytes, signed, timeout)?;
     println!(
         "published {} (REVIEW >= {}, BLOCK >= {}) as {} to {topic} [partition {partition}, offset {offset}], {} bytes",
         model.model_version(),
@@ -113,15 +138,18 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         role,
         bytes.len()
     );
+    unsigned();
     Ok(())
 }
 
-/// Sends one record and waits for the broker's acknowledgement: (partition, offset).
+/// Sends one record (with its signature's headers, if signed) and waits for the broker's
+/// acknowledgement: (partition, offset).
 fn send(
     args: &PublishArgs,
     topic: &str,
     key: &str,
     bytes: &[u8],
+    signed: Option<Signed>,
     timeout: Duration,
 ) -> Result<(i32, i64)> {
     let properties = args.kafka.properties();
@@ -132,8 +160,22 @@ fn send(
     .context(
         "cannot create the Kafka producer (check --brokers and the -X / --kafka-config properties)",
     )?;
+    let mut record = FutureRecord::to(topic).key(key).payload(bytes);
+    if let Some(signed) = &signed {
+        record = record.headers(
+            OwnedHeaders::new()
+                .insert(Header {
+                    key: header::SIGNATURE,
+                    value: Some(&signed.signature),
+                })
+                .insert(Header {
+                    key: header::SIGNER,
+                    value: Some(&signed.signer),
+                }),
+        );
+    }
     let delivery = producer
-        .send_result(FutureRecord::to(topic).key(key).payload(bytes))
+        .send_result(record)
         .map_err(|(e, _)| anyhow!("cannot publish to {topic}: {e}"))?;
     producer
         .flush(timeout)

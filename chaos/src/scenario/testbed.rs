@@ -145,12 +145,14 @@ impl<'a> Testbed<'a> {
     pub fn start_scorer(&mut self, name: &str) -> Result<(), ScenarioError> {
         let port =
             try_free_port().map_err(StackError::file("cannot bind a port on", "127.0.0.1"))?;
+        let keys = aegis_stack::keys::ensure(&self.dir)?;
         let scorer = commands::Scorer {
             brokers: &self.topics.brokers,
             group_id: &self.topics.group,
             model: &self.settings.model,
             port,
             live_view: None,
+            trusted_keys: Some(&keys.public),
         };
         let command = commands::scorer(&self.settings.binaries, &scorer)?;
         let service = Service::spawn(name, command, &self.dir)?;

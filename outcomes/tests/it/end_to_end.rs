@@ -51,6 +51,8 @@ pub fn scorer_config(broker: &Broker, topics: &Topics) -> ScorerConfig {
         state_max_accounts: 100_000,
         state_ttl_secs: 86_400,
         max_clock_skew_secs: 300,
+        trusted_keys: None,
+        allow_unsigned: true,
         state_changelog_topic: String::new(),
         state_linger_ms: 100,
         http_addr: "127.0.0.1:0".parse().unwrap(),

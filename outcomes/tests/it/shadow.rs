@@ -97,6 +97,7 @@ async fn shadow_outcomes_are_measured_beside_the_live_ones_and_equal_evaluate() 
         topic: Some(models_topic.clone()),
         review_threshold: None,
         block_threshold: None,
+        key: None,
         timeout: 30,
         kafka: aegis_kafka::KafkaFlags::default(),
     };

@@ -24,6 +24,8 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use aegis_core::signing::Artifact;
+
 use crate::config::ScorerConfig;
 use crate::replica::ReplicaState;
 
@@ -121,9 +123,24 @@ impl Control {
         Ok(ends)
     }
 
-    /// Installs or refuses one record of either topic.
+    /// Installs or refuses one record of either topic: first its signature
+    /// ([`crate::trust`]), then its content.
     fn apply<C: Consumer>(&self, consumer: &C, message: &BorrowedMessage<'_>) {
-        if message.topic() == self.rules {
+        let kind = if message.topic() == self.rules {
+            Artifact::Rules
+        } else {
+            Artifact::Model
+        };
+        if let Err(refusal) = self.replica.trust.check(kind, message) {
+            tracing::warn!(
+                record = %place(message), reason = refusal.as_str(),
+                "refused a {} record: {refusal}; keeping what is in use",
+                message.topic()
+            );
+            self.replica.metrics.control_refused(kind, refusal);
+            return;
+        }
+        if kind == Artifact::Rules {
             rules::apply(&self.replica, message);
         } else {
             let shadow_topic_exists = || {

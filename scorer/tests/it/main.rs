@@ -130,6 +130,8 @@ impl Pipeline {
             state_max_accounts: 100_000,
             state_ttl_secs: 86_400,
             max_clock_skew_secs: 300,
+            trusted_keys: None,
+            allow_unsigned: true,
             state_changelog_topic: String::new(),
             state_linger_ms: 100,
             review_threshold: None,

@@ -315,3 +315,152 @@ fn threshold_flags_make_a_model_whose_version_names_its_thresholds() {
     let same = aegis_scorer::load_model(&Pipeline::config_without_broker()).unwrap();
     assert_eq!(same.model_version(), from_file.model_version());
 }
+
+/// As `aegis-trainer publish --key` sends a record: with its signature's headers.
+async fn publish_signed(
+    pipeline: &Pipeline,
+    topic: &str,
+    role: &str,
+    bytes: &[u8],
+    signed: &aegis_core::signing::Signed,
+) {
+    use aegis_core::signing::header;
+    use rdkafka::message::{Header, OwnedHeaders};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", pipeline.broker.bootstrap())
+        .set("compression.type", "gzip")
+        .set("message.max.bytes", "67108864")
+        .create()
+        .unwrap();
+    let headers = OwnedHeaders::new()
+        .insert(Header {
+            key: header::SIGNATURE,
+            value: Some(&signed.signature),
+        })
+        .insert(Header {
+            key: header::SIGNER,
+            value: Some(&signed.signer),
+        });
+    producer
+        .send(
+            FutureRecord::to(topic)
+                .key(role)
+                .payload(bytes)
+                .headers(headers),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_model_signed_by_a_trusted_key_is_installed_while_traffic_flows() {
+    use aegis_core::signing::{Artifact, Refusal, SigningKeyFile};
+
+    let keys = tempfile::tempdir().unwrap();
+    let make = |name: &str| {
+        let key = SigningKeyFile::generate().unwrap();
+        let (private, public) = (
+            keys.path().join(format!("{name}.key")),
+            keys.path().join(format!("{name}.pub")),
+        );
+        key.write(&private, &public).unwrap();
+        (key, public)
+    };
+    let (trusted, trusted_pub) = make("trusted");
+    let (stranger, _) = make("stranger");
+
+    let pipeline = Pipeline::start().await;
+    let topic = models_topic(&pipeline).await;
+    let (a, b) = models();
+    let replica = Replica::start(ScorerConfig {
+        models_topic: topic.clone(),
+        trusted_keys: Some(trusted_pub),
+        allow_unsigned: false,
+        batch_size: 20,
+        ..pipeline.scorer_config("models-signed")
+    });
+    replica.wait_for_partitions().await;
+
+    // Under load: B signed by a stranger, B unsigned, B with a byte flipped after signing — each
+    // refused, A scoring on — then B signed by the trusted key, installed.
+    let b_bytes = b.to_bytes();
+    let txs = payments("signed", 1_500);
+    for (round, chunk) in txs.chunks(50).enumerate() {
+        pipeline.publish_transactions(chunk).await;
+        match round {
+            5 => {
+                let signed = stranger.sign(Artifact::Model, "live", &b_bytes);
+                publish_signed(&pipeline, &topic, "live", &b_bytes, &signed).await;
+            }
+            8 => publish_model(&pipeline, &topic, "live", &b_bytes).await,
+            11 => {
+                let signed = trusted.sign(Artifact::Model, "live", &b_bytes);
+                let mut flipped = b_bytes.clone();
+                let middle = flipped.len() / 2;
+                flipped[middle] ^= 0x01;
+                publish_signed(&pipeline, &topic, "live", &flipped, &signed).await;
+            }
+            20 => {
+                let signed = trusted.sign(Artifact::Model, "live", &b_bytes);
+                publish_signed(&pipeline, &topic, "live", &b_bytes, &signed).await;
+            }
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, verdicts) = pipeline.read_verdicts(txs.len());
+    assert_eq!(
+        verdicts.len(),
+        txs.len(),
+        "one verdict per transaction: none lost"
+    );
+    let metrics = replica.replica.metrics.clone();
+    for refusal in [
+        Refusal::UnknownSigner,
+        Refusal::Unsigned,
+        Refusal::BadSignature,
+    ] {
+        assert_eq!(
+            metrics.control_refusals(Artifact::Model, refusal),
+            1,
+            "{refusal:?}"
+        );
+    }
+    // A scored until the trusted B arrived: the refused records changed nothing.
+    assert_eq!(verdicts["signed-0"].model_version, a.model_version());
+    assert_eq!(verdicts["signed-599"].model_version, a.model_version());
+    assert_eq!(verdicts["signed-1499"].model_version, b.model_version());
+    assert_eq!(
+        metrics.model_updates(Role::Live, false),
+        1,
+        "installed once"
+    );
+    replica.stop().await;
+}
+
+#[test]
+fn a_replica_reading_control_topics_needs_keys_or_allow_unsigned() {
+    let config = ScorerConfig {
+        models_topic: "models".to_owned(),
+        rules_topic: "rules".to_owned(),
+        allow_unsigned: false,
+        trusted_keys: None,
+        ..Pipeline::config_without_broker()
+    };
+    let err = aegis_scorer::ReplicaState::new(&config)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("--trusted-keys") && err.contains("--allow-unsigned"),
+        "{err}"
+    );
+    let without_topics = ScorerConfig {
+        models_topic: String::new(),
+        rules_topic: String::new(),
+        ..config
+    };
+    aegis_scorer::ReplicaState::new(&without_topics).unwrap();
+}

@@ -162,3 +162,76 @@ async fn rule_sets_are_checked_and_keyed_by_name(broker: &Broker, dir: &Path) {
     assert_eq!(rules_records.len(), 1);
     assert_eq!(rules_records[0].0, "default");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keygen_then_publish_key_signs_what_replicas_can_verify() {
+    use aegis_core::signing::{header, Artifact, TrustedKeys};
+    use rdkafka::message::Headers;
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("publisher");
+    let run = trainer(&["keygen", "--out", out.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let (private, public) = (
+        dir.path().join("publisher.key"),
+        dir.path().join("publisher.pub"),
+    );
+    // Never overwritten; kept on request.
+    let again = trainer(&["keygen", "--out", out.to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert_eq!(
+        stderr(&again).trim().lines().count(),
+        1,
+        "{}",
+        stderr(&again)
+    );
+    let kept = trainer(&["keygen", "--out", out.to_str().unwrap(), "--keep-existing"]);
+    assert!(kept.status.success(), "{}", stderr(&kept));
+
+    let broker = Broker::start();
+    let topic = unique_topic("models");
+    broker.create_topics(&[(&topic, 1)]).await;
+    let bootstrap = broker.bootstrap();
+    let run = trainer(&[
+        "publish",
+        "--brokers",
+        &bootstrap,
+        "--topic",
+        &topic,
+        "--timeout",
+        "10",
+        "--model",
+        demo_model().to_str().unwrap(),
+        "--role",
+        "live",
+        "--key",
+        private.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(!stderr(&run).contains("unsigned"), "{}", stderr(&run));
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", unique_topic("reader"))
+        .create()
+        .unwrap();
+    let trusted = TrustedKeys::load(&public).unwrap();
+    let mut verified = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    aegis_kafka::read_to_end(&consumer, &topic, 0, deadline, |m| {
+        let find = |name: &str| {
+            m.headers()
+                .and_then(|h| h.iter().find(|h| h.key == name).and_then(|h| h.value))
+        };
+        verified.push(trusted.verify(
+            Artifact::Model,
+            std::str::from_utf8(m.key().unwrap()).unwrap(),
+            m.payload().unwrap(),
+            find(header::SIGNATURE),
+            find(header::SIGNER),
+        ));
+    })
+    .unwrap();
+    assert_eq!(verified.len(), 1);
+    assert!(verified[0].is_ok(), "{verified:?}");
+}
