@@ -36,4 +36,4 @@ pub use cluster::{check_properties, ClusterCheck, ClusterError};
 pub use flags::{ConnectFlags, KafkaFlags, PropertiesFile};
 pub use properties::{client_config, describe, Property};
 pub use read::{ends_of, read_to_end, read_topic_to_end, topic_partitions, ReadError};
-pub use settings::Settings;
+pub use settings::{Settings, JAVA_PARTITIONER};

@@ -16,6 +16,12 @@ pub struct Settings {
     pairs: Vec<(&'static str, String)>,
 }
 
+/// librdkafka's name for the Java client's default partitioner (murmur2 of the key; a record
+/// without a key goes anywhere). librdkafka's own default is CRC32, which puts the same key on
+/// another partition than a JVM producer, Kafka Streams or Flink would: every Aegis producer uses
+/// this one, so other teams' jobs can co-partition with Aegis's topics (docs/security.md).
+pub const JAVA_PARTITIONER: &str = "murmur2_random";
+
 impl Settings {
     /// A member of consumer group `group_id` that works at least once: it stores an offset only
     /// once the work for it is acknowledged (`store_offset`), and librdkafka commits stored
@@ -46,11 +52,13 @@ impl Settings {
     }
 
     /// A producer whose records are never lost nor duplicated by retries: idempotent, and
-    /// acknowledged by all in-sync replicas.
+    /// acknowledged by all in-sync replicas. Keys go to partitions as the Java client puts them
+    /// ([`JAVA_PARTITIONER`]).
     pub fn reliable_producer() -> Settings {
         Settings::default()
             .set("enable.idempotence", "true")
             .set("acks", "all")
+            .set("partitioner", JAVA_PARTITIONER)
     }
 
     /// A producer for a compacted changelog: acknowledged by all in-sync replicas like the
@@ -63,6 +71,7 @@ impl Settings {
             .set("enable.idempotence", "false")
             .set("acks", "all")
             .set("max.in.flight.requests.per.connection", "1")
+            .set("partitioner", JAVA_PARTITIONER)
     }
 
     /// These settings with `key` set to `value` (replacing an earlier value of `key`).
@@ -106,7 +115,7 @@ mod tests {
             .set("linger.ms", 5)
             .set("linger.ms", 20);
         assert_eq!(settings.get("linger.ms"), Some("20"));
-        assert_eq!(settings.pairs().count(), 3);
+        assert_eq!(settings.pairs().count(), 4);
         let user = Property {
             key: "acks".into(),
             value: "1".into(),
