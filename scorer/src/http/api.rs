@@ -31,9 +31,11 @@ pub struct ScoreRequest {
     #[schema(min_length = 1)]
     pub tx_id: Option<String>,
     /// When the transaction happened, milliseconds since the Unix epoch (UTC); now when absent.
+    /// Any integral number (`1700000000000` or `1700000000000.0`, as Python writes times).
+    #[serde(default, deserialize_with = "integral")]
     pub event_time: Option<i64>,
     /// PaySim's hour of simulation; 0 when absent (not a model feature).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integral_i32")]
     pub step: i32,
     /// Transaction type.
     #[serde(rename = "type")]
@@ -201,6 +203,32 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
     })?;
     de.end().map_err(|e| e.to_string())?;
     Ok(value)
+}
+
+/// An integer as JSON Schema counts one: `3` or `3.0` (a number whose fraction is zero), within
+/// i64; `null` is none.
+fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Option::<serde_json::Number>::deserialize(d)?
+        .map(|n| whole(&n).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+/// [`integral`] within i32, and never `null`.
+fn integral_i32<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    use serde::de::Error;
+    let n = whole(&serde_json::Number::deserialize(d)?).map_err(D::Error::custom)?;
+    i32::try_from(n).map_err(|_| D::Error::custom(format!("{n} is out of range")))
+}
+
+/// `number` as an i64, if it is a whole number within its range.
+fn whole(number: &serde_json::Number) -> Result<i64, String> {
+    // 2^63 as a float: the first value past i64's range.
+    const BEYOND: f64 = 9_223_372_036_854_775_808.0;
+    match (number.as_i64(), number.as_f64()) {
+        (Some(n), _) => Ok(n),
+        (None, Some(x)) if x.fract() == 0.0 && (-BEYOND..BEYOND).contains(&x) => Ok(x as i64),
+        _ => Err(format!("{number} is not an integer")),
+    }
 }
 
 /// The transaction a request describes, with `tx_id` and `event_time` filled in, once valid;

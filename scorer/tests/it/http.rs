@@ -684,3 +684,26 @@ async fn a_real_server_refuses_oversized_and_malformed_requests_and_keeps_servin
     stop.cancel();
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn integral_numbers_are_integers_as_json_schema_says() {
+    let s = replica();
+    let with = |field: &str| TAKEOVER.replacen('{', &format!("{{{field},"), 1);
+    // Python writes times as floats: `1109629542.0` is an integer to JSON Schema.
+    let (status, verdict) = post(&s, &with(r#""event_time":1109629542000.0,"step":3.0"#)).await;
+    assert_eq!(status, 200, "{verdict}");
+    assert_eq!(verdict["event_time"], 1_109_629_542_000_i64);
+    for (field, problem) in [
+        (r#""event_time":1109629542000.5"#, "not an integer"),
+        (r#""event_time":1e30"#, "not an integer"),
+        (r#""step":4294967296"#, "out of range"),
+        (r#""step":1.25"#, "not an integer"),
+    ] {
+        let (status, error) = post(&s, &with(field)).await;
+        assert_eq!(status, 400, "{field}: {error}");
+        assert!(
+            error["error"].as_str().unwrap().contains(problem),
+            "{field}: {error}"
+        );
+    }
+}

@@ -118,8 +118,8 @@ impl Doc {
             },
             "enum" => list(rule).any(|v| v == value),
             "format" => match (rule.as_str().unwrap(), value.as_number()) {
-                ("int32", Some(n)) => n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()),
-                ("int64", Some(n)) => n.as_i64().is_some(),
+                ("int32", Some(n)) => integral(n).is_some_and(|i| i32::try_from(i).is_ok()),
+                ("int64", Some(n)) => integral(n).is_some(),
                 _ => true,
             },
             "minimum" => value.as_f64().is_none_or(|v| v >= number(rule)),
@@ -189,6 +189,9 @@ impl Doc {
             }
             "array" => json!([self.instance(&schema["items"], variant)]),
             "string" => json!(format!("conformance-{variant}")),
+            // Every other variant as a float with no fraction (`3.0`, as Python writes times): an
+            // integer to JSON Schema all the same.
+            "integer" if variant % 2 == 1 => json!(zero_within_bounds(schema).trunc()),
             "integer" => json!(zero_within_bounds(schema) as i64),
             "number" => json!(zero_within_bounds(schema)),
             "boolean" => json!(variant % 2 == 1),
@@ -216,6 +219,15 @@ pub fn first_type(schema: &Value) -> &str {
     }
 }
 
+/// A number JSON Schema counts as an integer (`3` or `3.0`) within i64.
+fn integral(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|x| x.fract() == 0.0 && x.abs() < 9.2e18)
+            .map(|x| x as i64)
+    })
+}
+
 fn list(rule: &Value) -> impl Iterator<Item = &Value> {
     rule.as_array()
         .unwrap_or_else(|| panic!("{rule} is not a list"))
@@ -226,7 +238,7 @@ fn is_of_type(value: &Value, name: &str) -> bool {
     match name {
         "null" => value.is_null(),
         "boolean" => value.is_boolean(),
-        "integer" => value.is_i64() || value.is_u64(),
+        "integer" => value.as_number().and_then(integral).is_some() || value.is_u64(),
         "number" => value.is_number(),
         "string" => value.is_string(),
         "array" => value.is_array(),
