@@ -18,6 +18,7 @@
 //! - [`settings`]: the librdkafka settings of every Aegis client — group member, reader, reliable
 //!   and changelog producers — written once.
 //! - [`read`]: a topic's partitions and ends, and a compacted topic read whole to its end.
+//! - [`signed`]: the headers of a signed model or rule set.
 //! - [`produce`]: sending with librdkafka's bounded queue (a full queue means wait and retry, never
 //!   drop), and awaiting the broker's acknowledgements.
 #![deny(missing_docs)]
@@ -31,6 +32,7 @@ pub mod read;
 pub mod registry;
 pub mod service;
 pub mod settings;
+pub mod signed;
 
 pub use cluster::{check_properties, ClusterCheck, ClusterError};
 pub use flags::{ConnectFlags, KafkaFlags, PropertiesFile};

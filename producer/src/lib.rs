@@ -223,11 +223,12 @@ fn simulation(config: &ProducerConfig) -> SimulationParams {
     }
 }
 
+/// Transactions to publish, in order; an error stops the run.
+type Source = Box<dyn Iterator<Item = Result<Outgoing>>>;
+
 /// The configured source, already limited by `--count`, and how many transactions it will give
 /// if that is known.
-fn open_source(
-    config: &ProducerConfig,
-) -> Result<(Box<dyn Iterator<Item = Result<Outgoing>>>, Option<u64>)> {
+fn open_source(config: &ProducerConfig) -> Result<(Source, Option<u64>)> {
     let limit = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
     match (&config.replay, &config.spec) {
         (Some(path), Some(spec)) => {

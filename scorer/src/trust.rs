@@ -5,9 +5,9 @@
 //! `--allow-unsigned` (local development only; the replica warns at start) also takes unsigned
 //! records. The `--model` and `--rules` files are the operator's own and are not checked.
 
-use aegis_core::signing::{header, Artifact, KeyId, Refusal, TrustedKeys};
+use aegis_core::signing::{Artifact, KeyId, Refusal, TrustedKeys};
 use anyhow::{Context, Result};
-use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::Message;
 
 use crate::config::ScorerConfig;
@@ -62,11 +62,7 @@ impl Trust {
 
     /// Whether `message` (of the topic holding `kind`) may be installed.
     pub fn check(&self, kind: Artifact, message: &BorrowedMessage<'_>) -> Result<(), Refusal> {
-        let headers = message.headers();
-        let find = |name: &str| {
-            headers.and_then(|h| h.iter().find(|h| h.key == name).and_then(|h| h.value))
-        };
-        let (signature, signer) = (find(header::SIGNATURE), find(header::SIGNER));
+        let (signature, signer) = aegis_kafka::signed::signature_of(message);
         if signature.is_none() && self.allow_unsigned {
             return Ok(());
         }

@@ -107,16 +107,7 @@ pub fn start(
         config.group_id
     ));
     if let Some(shadow) = &config.shadow_model {
-        publish_shadow(
-            config,
-            dir,
-            &brokers,
-            shadow,
-            &keys.private,
-            &scorers,
-            cancel,
-            &agent,
-        )?;
+        publish_shadow(config, dir, &brokers, shadow, &scorers, cancel, &agent)?;
     }
 
     let outcomes_port = port()?;
@@ -183,7 +174,6 @@ fn publish_shadow(
     dir: &Path,
     brokers: &str,
     shadow: &Path,
-    key: &Path,
     scorers: &[Part],
     cancel: &CancellationToken,
     agent: &ureq::Agent,
@@ -193,7 +183,9 @@ fn publish_shadow(
     let errors = output
         .try_clone()
         .map_err(StackError::file("cannot write", &log))?;
-    let mut command = commands::publish(&config.binaries, brokers, shadow, Role::Shadow, key)?;
+    // Signed with the stack's key, which its scorers trust.
+    let key = crate::keys::ensure(dir)?.private;
+    let mut command = commands::publish(&config.binaries, brokers, shadow, Role::Shadow, &key)?;
     let status = command
         .stdout(output)
         .stderr(errors)

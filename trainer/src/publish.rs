@@ -10,14 +10,13 @@
 use std::time::Duration;
 
 use aegis_core::rules::RuleSet;
-use aegis_core::signing::{header, Artifact, Signed, SigningKeyFile};
+use aegis_core::signing::{Artifact, Signed, SigningKeyFile};
 use aegis_core::topics::{MODELS_TOPIC, RULES_TOPIC};
 use aegis_core::{Model, Role, Thresholds};
 use aegis_kafka::produce::delivered;
 use aegis_kafka::{ClusterCheck, KafkaFlags, Settings};
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 /// Producer settings: reliable (`aegis_kafka::Settings::reliable_producer`), compressed, and
@@ -162,17 +161,7 @@ fn send(
     )?;
     let mut record = FutureRecord::to(topic).key(key).payload(bytes);
     if let Some(signed) = &signed {
-        record = record.headers(
-            OwnedHeaders::new()
-                .insert(Header {
-                    key: header::SIGNATURE,
-                    value: Some(&signed.signature),
-                })
-                .insert(Header {
-                    key: header::SIGNER,
-                    value: Some(&signed.signer),
-                }),
-        );
+        record = record.headers(aegis_kafka::signed::headers(signed));
     }
     let delivery = producer
         .send_result(record)

@@ -52,6 +52,21 @@ pub(super) struct Frame<'a> {
 }
 
 impl<'a> Frame<'a> {
+    /// The Avro body of `bytes`, after a header of either framing; a single-object message must
+    /// carry `fingerprint` (a Confluent one's schema id is the caller's to look up).
+    pub(super) fn body_for(
+        bytes: &'a [u8],
+        fingerprint: [u8; 8],
+    ) -> Result<(Framing, &'a [u8]), CodecError> {
+        let frame = Frame::parse(bytes)?;
+        if let Some(found) = frame.fingerprint {
+            if found != fingerprint {
+                return Err(CodecError::UnknownFingerprint { found });
+            }
+        }
+        Ok((frame.framing, frame.body))
+    }
+
     pub(super) fn parse(bytes: &'a [u8]) -> Result<Self, CodecError> {
         match bytes {
             [] => Err(CodecError::Empty),

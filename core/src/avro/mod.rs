@@ -166,19 +166,13 @@ impl<T: Serialize + DeserializeOwned> AvroCodec<T> {
     /// id is returned but not looked up: the body is assumed to be written with this schema. Use
     /// [`decode_with_writer`](Self::decode_with_writer) with the registry's schema for that id.
     pub fn decode(&self, bytes: &[u8]) -> Result<(T, Framing), CodecError> {
-        let frame = Frame::parse(bytes)?;
-        if let Some(found) = frame.fingerprint {
-            if found != self.fingerprint {
-                return Err(CodecError::UnknownFingerprint { found });
-            }
-        }
-        let mut body = frame.body;
+        let (framing, mut body) = Frame::body_for(bytes, self.fingerprint)?;
         let value = self
             .reader
             .read_deser::<T>(&mut body)
             .map_err(CodecError::Body)?;
         ensure_consumed(body)?;
-        Ok((value, frame.framing))
+        Ok((value, framing))
     }
 
     /// Decodes a message whose body was written with `writer` (for instance the schema a Schema
@@ -194,22 +188,16 @@ impl<T: Serialize + DeserializeOwned> AvroCodec<T> {
         bytes: &[u8],
         writer: &Schema,
     ) -> Result<(T, Framing), CodecError> {
-        let frame = Frame::parse(bytes)?;
-        if let Some(found) = frame.fingerprint {
-            if found != rabin_fingerprint(writer) {
-                return Err(CodecError::UnknownFingerprint { found });
-            }
-        }
+        let (framing, mut body) = Frame::body_for(bytes, rabin_fingerprint(writer))?;
         let reader = GenericDatumReader::builder(writer)
             .reader_schema(self.schema)
             .human_readable(false)
             .build()
             .map_err(CodecError::Body)?;
-        let mut body = frame.body;
         let value = reader.read_value(&mut body).map_err(CodecError::Body)?;
         ensure_consumed(body)?;
         let record = apache_avro::from_value::<T>(&value).map_err(CodecError::Body)?;
-        Ok((record, frame.framing))
+        Ok((record, framing))
     }
 }
 

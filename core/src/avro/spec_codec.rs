@@ -61,7 +61,7 @@ impl SpecCodec {
             })
             .collect();
         Ok(SpecCodec {
-            fingerprint: rabin_fingerprint(&schema),
+            fingerprint: rabin_fingerprint(schema),
             spec: spec.clone(),
             slots,
             names,
@@ -79,7 +79,7 @@ impl SpecCodec {
 
     /// The parsed schema.
     pub fn schema(&self) -> &'static Schema {
-        &self.schema
+        self.schema
     }
 
     /// The schema's JSON, docs included: what to register in a Schema Registry.
@@ -176,13 +176,7 @@ impl SpecCodec {
     /// Decodes a message in either framing (a Confluent body is read as this spec's schema; a
     /// single-object message must carry its fingerprint).
     pub fn decode(&self, bytes: &[u8]) -> Result<WireRecord, CodecError> {
-        let frame = Frame::parse(bytes)?;
-        if let Some(found) = frame.fingerprint {
-            if found != self.fingerprint {
-                return Err(CodecError::UnknownFingerprint { found });
-            }
-        }
-        let mut body = frame.body;
+        let (_, mut body) = Frame::body_for(bytes, self.fingerprint)?;
         let value = self
             .reader
             .read_value(&mut body)

@@ -33,6 +33,27 @@ async fn models_topic(pipeline: &Pipeline) -> String {
 }
 
 async fn publish_model(pipeline: &Pipeline, topic: &str, role: &str, bytes: &[u8]) {
+    publish_record(pipeline, topic, role, bytes, None).await;
+}
+
+/// As `aegis-trainer publish --key` sends a record: with its signature's headers.
+async fn publish_signed(
+    pipeline: &Pipeline,
+    topic: &str,
+    role: &str,
+    bytes: &[u8],
+    signed: &aegis_core::signing::Signed,
+) {
+    publish_record(pipeline, topic, role, bytes, Some(signed)).await;
+}
+
+async fn publish_record(
+    pipeline: &Pipeline,
+    topic: &str,
+    role: &str,
+    bytes: &[u8],
+    signed: Option<&aegis_core::signing::Signed>,
+) {
     // As `aegis-trainer publish` sends them: compressed, so a 2.5 MB artifact fits the brokers'
     // default 1 MB message limit.
     let producer: FutureProducer = ClientConfig::new()
@@ -41,11 +62,12 @@ async fn publish_model(pipeline: &Pipeline, topic: &str, role: &str, bytes: &[u8
         .set("message.max.bytes", "67108864")
         .create()
         .unwrap();
+    let mut record = FutureRecord::to(topic).key(role).payload(bytes);
+    if let Some(signed) = signed {
+        record = record.headers(aegis_kafka::signed::headers(signed));
+    }
     producer
-        .send(
-            FutureRecord::to(topic).key(role).payload(bytes),
-            Duration::from_secs(10),
-        )
+        .send(record, Duration::from_secs(10))
         .await
         .map_err(|(e, _)| e)
         .unwrap();
@@ -314,44 +336,6 @@ fn threshold_flags_make_a_model_whose_version_names_its_thresholds() {
     // Without overrides the model is the file's.
     let same = aegis_scorer::load_model(&Pipeline::config_without_broker()).unwrap();
     assert_eq!(same.model_version(), from_file.model_version());
-}
-
-/// As `aegis-trainer publish --key` sends a record: with its signature's headers.
-async fn publish_signed(
-    pipeline: &Pipeline,
-    topic: &str,
-    role: &str,
-    bytes: &[u8],
-    signed: &aegis_core::signing::Signed,
-) {
-    use aegis_core::signing::header;
-    use rdkafka::message::{Header, OwnedHeaders};
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", pipeline.broker.bootstrap())
-        .set("compression.type", "gzip")
-        .set("message.max.bytes", "67108864")
-        .create()
-        .unwrap();
-    let headers = OwnedHeaders::new()
-        .insert(Header {
-            key: header::SIGNATURE,
-            value: Some(&signed.signature),
-        })
-        .insert(Header {
-            key: header::SIGNER,
-            value: Some(&signed.signer),
-        });
-    producer
-        .send(
-            FutureRecord::to(topic)
-                .key(role)
-                .payload(bytes)
-                .headers(headers),
-            Duration::from_secs(10),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

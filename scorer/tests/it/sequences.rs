@@ -494,7 +494,6 @@ async fn hostile_event_times_on_one_partition_get_an_answer_each_and_leave_its_c
     use aegis_core::avro::{AvroCodec, Framing};
     use aegis_core::DeadLetterReason;
     use rdkafka::producer::{FutureProducer, FutureRecord};
-    use rdkafka::Message;
 
     let pipeline = Pipeline::start().await;
     let replica = Replica::start(ScorerConfig {

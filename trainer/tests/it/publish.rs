@@ -165,8 +165,7 @@ async fn rule_sets_are_checked_and_keyed_by_name(broker: &Broker, dir: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keygen_then_publish_key_signs_what_replicas_can_verify() {
-    use aegis_core::signing::{header, Artifact, TrustedKeys};
-    use rdkafka::message::Headers;
+    use aegis_core::signing::{Artifact, TrustedKeys};
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("publisher");
@@ -219,16 +218,13 @@ async fn keygen_then_publish_key_signs_what_replicas_can_verify() {
     let mut verified = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     aegis_kafka::read_to_end(&consumer, &topic, 0, deadline, |m| {
-        let find = |name: &str| {
-            m.headers()
-                .and_then(|h| h.iter().find(|h| h.key == name).and_then(|h| h.value))
-        };
+        let (signature, signer) = aegis_kafka::signed::signature_of(m);
         verified.push(trusted.verify(
             Artifact::Model,
             std::str::from_utf8(m.key().unwrap()).unwrap(),
             m.payload().unwrap(),
-            find(header::SIGNATURE),
-            find(header::SIGNER),
+            signature,
+            signer,
         ));
     })
     .unwrap();
