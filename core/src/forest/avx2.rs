@@ -6,8 +6,8 @@
 //!
 //! - no unsigned 16-bit compare: ranks are stored with their top bit flipped (`rank ^ 0x8000`),
 //!   which maps unsigned order onto signed order, and compared with the signed `vpcmpgtw`;
-//! - no ternary logic: a failing test's bits are cleared with two `vpandn`
-//!   (`kept & !(fails & !keep)`);
+//! - no ternary logic: a test is applied with a compare, an OR and an AND (`kept & (passes |
+//!   keep)`, where `passes` compares the row's rank with the threshold's plus one);
 //! - no mask registers: a rank search step compares a block's eight thresholds as two halves of
 //!   four (`vcmppd`) and counts them from `vmovmskpd`;
 //! - no 16-bit popcount: a leaf's number (the trailing zeros of its slice) comes from the lowest
@@ -21,12 +21,12 @@
 
 use std::arch::x86_64::{
     __m128i, __m256d, __m256i, _mm256_add_epi16, _mm256_add_epi32, _mm256_add_pd, _mm256_and_si256,
-    _mm256_andnot_si256, _mm256_castsi256_si128, _mm256_cmp_pd, _mm256_cmpeq_epi16,
-    _mm256_cmpgt_epi16, _mm256_cvtepu16_epi32, _mm256_div_pd, _mm256_extracti128_si256,
-    _mm256_i32gather_pd, _mm256_load_si256, _mm256_loadu_pd, _mm256_min_epu16, _mm256_movemask_pd,
-    _mm256_mullo_epi16, _mm256_or_si256, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_set1_pd,
-    _mm256_setr_epi8, _mm256_setzero_pd, _mm256_setzero_si256, _mm256_shuffle_epi8,
-    _mm256_srli_epi16, _mm256_store_si256, _mm256_storeu_pd, _mm256_sub_epi16, _CMP_LT_OQ,
+    _mm256_castsi256_si128, _mm256_cmp_pd, _mm256_cmpeq_epi16, _mm256_cmpgt_epi16,
+    _mm256_cvtepu16_epi32, _mm256_div_pd, _mm256_extracti128_si256, _mm256_i32gather_pd,
+    _mm256_load_si256, _mm256_loadu_pd, _mm256_min_epu16, _mm256_movemask_pd, _mm256_mullo_epi16,
+    _mm256_or_si256, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_set1_pd, _mm256_setr_epi8,
+    _mm256_setzero_pd, _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_srli_epi16,
+    _mm256_store_si256, _mm256_storeu_pd, _mm256_sub_epi16, _CMP_LT_OQ,
 };
 
 use super::bitvector::{Bitvectors, Test, TreeLeaves, SLICE};
@@ -262,20 +262,23 @@ pub(super) fn value_ranks_of<R: AsRef<[f64]>>(
 }
 
 /// Each group's `kept`, less the bits `test` clears in the lanes whose row fails it (`rank(x) >
-/// rank(t)`, which is `!(x <= t)`, NaN included: see [`super::ranks`]), compared flipped.
+/// rank(t)`, which is `!(x <= t)`, NaN included: see [`super::ranks`]). What is computed is the
+/// lanes whose row passes, `rank(t) + 1 > rank(x)` (compared flipped; `rank(t) + 1` fits 16 bits
+/// as ranks of thresholds are at most [`super::ranks::MAX_THRESHOLDS`]): `kept & (passes | keep)`
+/// is one compare (its load folded in), one OR and one AND a register.
 #[inline]
 #[target_feature(enable = "avx2")]
 fn apply<const H: usize>(kept: &mut [__m256i; H], test: &Test, ranks: &[[Lanes; H]]) {
     let x = &ranks[test.feature as usize];
-    let flip = u32::from(SIGN) * 0x1_0001;
-    let (rank, keep) = (
-        _mm256_set1_epi32((test.rank ^ flip) as i32),
+    // Both halves: the threshold's rank plus one, flipped.
+    let above = (test.rank + 0x1_0001) ^ (u32::from(SIGN) * 0x1_0001);
+    let (above, keep) = (
+        _mm256_set1_epi32(above as i32),
         _mm256_set1_epi32(test.keep as i32),
     );
     for (kept, x) in kept.iter_mut().zip(x) {
-        let fails = _mm256_cmpgt_epi16(load(x), rank);
-        // kept & !(fails & !keep)
-        *kept = _mm256_andnot_si256(_mm256_andnot_si256(keep, fails), *kept);
+        let passes = _mm256_cmpgt_epi16(above, load(x));
+        *kept = _mm256_and_si256(*kept, _mm256_or_si256(passes, keep));
     }
 }
 
