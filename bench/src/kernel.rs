@@ -1,11 +1,15 @@
 //! The compiled forest on one thread: batch throughput, single-row latency and model load time,
-//! on the rows `aegis-bench train` exported (the same rows scikit-learn scores).
+//! on the rows `aegis-bench train` exported (the same rows scikit-learn scores). Batch throughput
+//! is measured, in every run, for the batch call (`--kernel`: the fastest kernel the CPU runs, or
+//! the one named), for the portable reference walk, and for each vectorised kernel the CPU runs
+//! (AVX-512, AVX2), each checked equal to the reference bit for bit.
 
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use aegis_core::features::{Features, N_FEATURES};
+use aegis_core::forest::BatchKernel;
 use aegis_core::Model;
 use anyhow::{ensure, Context, Result};
 use clap::Args;
@@ -30,6 +34,31 @@ pub struct KernelArgs {
     /// Rows timed one by one for the single-row latency.
     #[arg(long, default_value_t = 2_000)]
     single: usize,
+    /// The batch kernel of the main figure: `auto` (what `predict_batch` takes on this CPU),
+    /// `avx512`, `avx2` or `portable` — to measure a machine without AVX-512 on one with it. A
+    /// kernel the CPU cannot run is an error, not a quiet fallback.
+    #[arg(long, env = "AEGIS_KERNEL", default_value = "auto")]
+    kernel: KernelChoice,
+}
+
+/// `--kernel`: the batch call's own choice, or one kernel by name.
+#[derive(Clone, Copy)]
+enum KernelChoice {
+    Auto,
+    Named(BatchKernel),
+}
+
+impl std::str::FromStr for KernelChoice {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        if name == "auto" {
+            return Ok(KernelChoice::Auto);
+        }
+        name.parse()
+            .map(KernelChoice::Named)
+            .map_err(|e| format!("{e} (or auto)"))
+    }
 }
 
 pub fn run(args: &KernelArgs) -> Result<String> {
@@ -45,28 +74,64 @@ pub fn run(args: &KernelArgs) -> Result<String> {
     let rows = read_rows(&args.rows)?;
     ensure!(!rows.is_empty(), "{} has no rows", args.rows.display());
 
-    let mut out = vec![0.0; rows.len()];
+    let forest = model.forest();
+    let batch_kernel = match args.kernel {
+        KernelChoice::Auto => forest.batch_kernel(),
+        KernelChoice::Named(kernel) => kernel,
+    };
+    // Each vectorised kernel this CPU runs on this forest, measured on its own.
+    let vectorised: Vec<BatchKernel> = [BatchKernel::Avx512, BatchKernel::Avx2]
+        .into_iter()
+        .filter(|&k| forest.predict_batch_with(k, &rows[..1], &mut [0.0]).is_ok())
+        .collect();
+
     let mut reference = vec![0.0; rows.len()];
-    let (mut rows_per_second, mut reference_rows_per_second) = (Vec::new(), Vec::new());
-    for _ in 0..args.runs.max(1) {
-        rows_per_second.push(throughput(args.seconds, rows.len(), || {
-            model.forest().predict_batch(black_box(&rows), &mut out);
-            black_box(&out);
-        }));
-        // The portable reference kernel (what the vectorised one replaced), for the record.
-        reference_rows_per_second.push(throughput(args.seconds, rows.len(), || {
-            model
-                .forest()
-                .predict_batch_reference(black_box(&rows), &mut reference);
-            black_box(&reference);
-        }));
-    }
-    ensure!(
+    forest.predict_batch_reference(&rows, &mut reference);
+    let same = |out: &[f64]| {
         out.iter()
             .zip(&reference)
-            .all(|(a, b)| a.to_bits() == b.to_bits()),
-        "the batch kernel and the reference kernel disagree"
-    );
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+    };
+    let mut out = vec![0.0; rows.len()];
+    let (mut rows_per_second, mut reference_rows_per_second) = (Vec::new(), Vec::new());
+    let mut kernel_rows_per_second = vec![Vec::new(); vectorised.len()];
+    for _ in 0..args.runs.max(1) {
+        rows_per_second.push(match args.kernel {
+            KernelChoice::Auto => throughput(args.seconds, rows.len(), || {
+                forest.predict_batch(black_box(&rows), &mut out);
+                black_box(&out);
+            }),
+            KernelChoice::Named(kernel) => {
+                forest
+                    .predict_batch_with(kernel, &rows, &mut out)
+                    .with_context(|| format!("--kernel {kernel}"))?;
+                throughput(args.seconds, rows.len(), || {
+                    let scored = forest.predict_batch_with(kernel, black_box(&rows), &mut out);
+                    black_box((scored.is_ok(), &out));
+                })
+            }
+        });
+        ensure!(
+            same(&out),
+            "the {batch_kernel} batch kernel and the reference kernel disagree"
+        );
+        // The portable reference kernel (what the vectorised ones replaced), for the record.
+        reference_rows_per_second.push(throughput(args.seconds, rows.len(), || {
+            forest.predict_batch_reference(black_box(&rows), &mut out);
+            black_box(&out);
+        }));
+        for (&kernel, figures) in vectorised.iter().zip(&mut kernel_rows_per_second) {
+            figures.push(throughput(args.seconds, rows.len(), || {
+                let scored = forest.predict_batch_with(kernel, black_box(&rows), &mut out);
+                black_box((scored.is_ok(), &out));
+            }));
+            ensure!(
+                same(&out),
+                "the {kernel} kernel and the reference kernel disagree"
+            );
+        }
+    }
+    let mean_probability = reference.iter().sum::<f64>() / reference.len() as f64;
 
     let stride = (rows.len() / args.single.max(1)).max(1);
     let sample: Vec<&Features> = rows.iter().step_by(stride).take(args.single).collect();
@@ -82,8 +147,10 @@ pub fn run(args: &KernelArgs) -> Result<String> {
         p99.push(quantile(&mut micros, 0.99));
     }
 
-    Ok(json!({
+    let mut report = json!({
         "rows": rows.len(),
+        "batch_kernel": batch_kernel.name(),
+        "cpu_kernel": BatchKernel::fastest_here().name(),
         "trees": model.forest().n_trees(),
         "nodes": model.forest().n_nodes(),
         "scoring_nodes": model.forest().n_scoring_nodes(),
@@ -92,9 +159,12 @@ pub fn run(args: &KernelArgs) -> Result<String> {
         "single_p50_us": p50,
         "single_p99_us": p99,
         "load_seconds": load_seconds,
-        "mean_probability": out.iter().sum::<f64>() / out.len() as f64,
-    })
-    .to_string())
+        "mean_probability": mean_probability,
+    });
+    for (kernel, figures) in vectorised.iter().zip(kernel_rows_per_second) {
+        report[format!("{kernel}_rows_per_second")] = json!(figures);
+    }
+    Ok(report.to_string())
 }
 
 /// Rows per second of `score` (which scores `rows` rows) repeated for at least `seconds`.

@@ -1,9 +1,10 @@
-//! Any bytes as a forest and rows: the batch kernel (vectorised where the CPU allows) scores every
-//! row bit for bit as the reference kernel and as one row at a time — NaN, infinities, signed
-//! zeros, huge values, thresholds rows hit exactly, one-leaf and wide trees included.
+//! Any bytes as a forest and rows: the batch kernel (vectorised where the CPU allows), and each
+//! vectorised kernel the CPU runs (AVX-512, AVX2) asked for by name, score every row bit for bit as
+//! the reference kernel and as one row at a time — NaN, infinities, signed zeros, huge values,
+//! thresholds rows hit exactly, one-leaf and wide trees included.
 #![no_main]
 
-use aegis_core::forest::{CompiledForest, Node};
+use aegis_core::forest::{BatchKernel, CompiledForest, Node};
 use libfuzzer_sys::fuzz_target;
 
 /// Numbers the bytes pick by index, so ties and special values are common.
@@ -79,8 +80,8 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     let forest = CompiledForest::from_trees(usize::from(n_features), &trees)
         .expect("grown trees are valid");
-    // Up to 383 rows: the vectorised kernel's passes over one, two and four groups of 32 rows,
-    // short and full, and several passes.
+    // Up to 383 rows: the vectorised kernels' passes over one, two and four groups of 32 rows
+    // (AVX-512) and one, two, four and eight of 16 (AVX2), short and full, and several passes.
     let n_rows = usize::from(bytes.byte() % 128) + 128 * usize::from(bytes.byte() % 3);
     let rows: Vec<Vec<f64>> = (0..n_rows)
         .map(|_| (0..n_features).map(|_| bytes.number()).collect())
@@ -93,5 +94,15 @@ fuzz_target!(|data: &[u8]| {
         let one = forest.predict(row).to_bits();
         assert_eq!(batch[i].to_bits(), one, "row {i}: {row:?}");
         assert_eq!(reference[i].to_bits(), one, "row {i}: {row:?}");
+    }
+    for kernel in [BatchKernel::Avx512, BatchKernel::Avx2].into_iter().filter(|k| k.runs_here()) {
+        let mut simd = vec![f64::NAN; rows.len()];
+        // Grown forests have few thresholds and small trees: every kernel the CPU runs takes them.
+        forest
+            .predict_batch_with(kernel, &rows, &mut simd)
+            .expect("a kernel the CPU runs scores a grown forest");
+        for (i, (got, want)) in simd.iter().zip(&reference).enumerate() {
+            assert_eq!(got.to_bits(), want.to_bits(), "{kernel} row {i}: {:?}", rows[i]);
+        }
     }
 });

@@ -50,16 +50,8 @@ pub(super) fn available() -> bool {
         && is_x86_feature_detected!("popcnt")
 }
 
-/// P(fraud) of each row into `out` (`rows.len() == out.len()`), when the CPU has the AVX-512
-/// features; returns `false`, having written nothing, when it does not.
-pub(super) fn predict_batch<R: AsRef<[f64]>>(
-    layout: &Bitvectors,
-    rows: &[R],
-    out: &mut [f64],
-) -> bool {
-    if !available() {
-        return false;
-    }
+/// Why this kernel cannot score a forest's layout, if it cannot (the CPU aside).
+pub(super) fn refuses(layout: &Bitvectors) -> Option<&'static str> {
     // The gathers below read `leaf_values` at `first_leaf + i` for `i < leaves`: check here, in
     // this module, that every tree's leaves lie inside it rather than trust the builder, and that
     // those indices fit the gathers' 32-bit offsets and the 16-bit leaf numbers.
@@ -69,7 +61,23 @@ pub(super) fn predict_batch<R: AsRef<[f64]>>(
                 && t.leaves <= MAX_LEAVES
                 && t.first_leaf as usize + t.leaves as usize <= layout.leaf_values.len()
         });
-    if !leaves_in_bounds || layout.trees.is_empty() || rows.len() != out.len() {
+    if layout.trees.is_empty() {
+        Some("it has no trees")
+    } else if !leaves_in_bounds {
+        Some("a tree has more leaves than 16-bit leaf numbers hold")
+    } else {
+        None
+    }
+}
+
+/// P(fraud) of each row into `out` (`rows.len() == out.len()`), when the CPU has the AVX-512
+/// features and the layout suits the kernel; returns `false`, having written nothing, when not.
+pub(super) fn predict_batch<R: AsRef<[f64]>>(
+    layout: &Bitvectors,
+    rows: &[R],
+    out: &mut [f64],
+) -> bool {
+    if !available() || refuses(layout).is_some() || rows.len() != out.len() {
         return false;
     }
     // SAFETY: the CPU has AVX-512 F, BW and BITALG and POPCNT (checked above), the features it is

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::dispatch::{BatchKernel, KernelUnavailable};
 use super::kernel::Kernel;
 
 /// One node. A leaf has `left == 0` (the root is never anyone's child).
@@ -293,7 +294,9 @@ impl CompiledForest {
 
     /// [`CompiledForest::predict`] for many rows into `out` (one value per row), several rows at a
     /// time; the fastest way to score. On a CPU with AVX-512 (checked at run time), 32 rows or more
-    /// go through a vectorised kernel whose results are the same, bit for bit.
+    /// go through a vectorised kernel whose results are the same, bit for bit; on one with AVX2
+    /// but not AVX-512, 16 rows or more go through its AVX2 form ([`CompiledForest::batch_kernel`]
+    /// says which).
     ///
     /// # Panics
     /// If a row has fewer than [`CompiledForest::n_features`] values.
@@ -304,6 +307,35 @@ impl CompiledForest {
             self.n_features
         );
         self.kernel.predict_batch(rows, out);
+    }
+
+    /// The kernel [`CompiledForest::predict_batch`] takes on this CPU for a batch of
+    /// [`BatchKernel::min_rows`] or more: the fastest the CPU runs, or the portable walk when the
+    /// forest has no vectorised layout (a feature with more distinct thresholds than 16-bit ranks
+    /// hold).
+    pub fn batch_kernel(&self) -> BatchKernel {
+        self.kernel.batch_kernel()
+    }
+
+    /// [`CompiledForest::predict_batch`] through the kernel asked for, whatever the number of rows
+    /// (for tests and benchmarks: each kernel's results are the same, bit for bit). An error, with
+    /// nothing written, when this CPU or this forest does not allow that kernel — never a quiet
+    /// fallback to another.
+    ///
+    /// # Panics
+    /// If a row has fewer than [`CompiledForest::n_features`] values.
+    pub fn predict_batch_with<R: AsRef<[f64]>>(
+        &self,
+        kernel: BatchKernel,
+        rows: &[R],
+        out: &mut [f64],
+    ) -> Result<(), KernelUnavailable> {
+        assert!(
+            rows.iter().all(|r| r.as_ref().len() >= self.n_features),
+            "every row needs {} features",
+            self.n_features
+        );
+        self.kernel.predict_batch_with(kernel, rows, out)
     }
 
     /// [`CompiledForest::predict_batch`] with the portable reference kernel (several rows in

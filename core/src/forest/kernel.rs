@@ -8,12 +8,14 @@
 //!
 //! This walk is the reference. On a CPU with AVX-512 (F, BW and BITALG), batches of 32 rows or
 //! more take the vectorised QuickScorer kernel instead ([`super::avx512`] over
-//! [`super::bitvector`], thresholds as 16-bit ranks by [`super::ranks`]), which tests prove equal
-//! to it bit for bit. A forest whose thresholds do not fit 16-bit ranks has no such layout and
-//! always takes the walk.
+//! [`super::bitvector`], thresholds as 16-bit ranks by [`super::ranks`]); on one with AVX2 but
+//! not AVX-512, batches of 16 rows or more take its AVX2 form ([`super::avx2`]). Tests prove both
+//! equal to the walk bit for bit. A forest whose thresholds do not fit 16-bit ranks has no such
+//! layout and always takes the walk. [`super::dispatch`] says which kernel runs.
 
 use super::bitvector::Bitvectors;
 use super::compiled::Node;
+use super::dispatch::{BatchKernel, KernelUnavailable};
 
 /// Rows walked together through a tree.
 const LANES: usize = 8;
@@ -147,19 +149,70 @@ impl Kernel {
         sum / self.trees.len() as f64
     }
 
-    /// P(fraud) for each row into `out`: the vectorised kernel when the CPU has it and there are
-    /// enough rows to fill its lanes, else [`Kernel::predict_batch_reference`].
+    /// P(fraud) for each row into `out`: the fastest kernel the CPU runs when the forest has its
+    /// layout and there are enough rows to fill its lanes, else
+    /// [`Kernel::predict_batch_reference`].
     pub(super) fn predict_batch<R: AsRef<[f64]>>(&self, rows: &[R], out: &mut [f64]) {
         let n = rows.len().min(out.len());
-        #[cfg(target_arch = "x86_64")]
-        if let Some(bitvectors) = &self.bitvectors {
-            if n >= super::avx512::MIN_ROWS
-                && super::avx512::predict_batch(bitvectors, &rows[..n], &mut out[..n])
-            {
-                return;
-            }
+        let fastest = BatchKernel::fastest_here();
+        if fastest == BatchKernel::Portable
+            || n < fastest.min_rows()
+            || self
+                .predict_batch_with(fastest, &rows[..n], &mut out[..n])
+                .is_err()
+        {
+            self.predict_batch_reference(&rows[..n], &mut out[..n]);
         }
-        self.predict_batch_reference(&rows[..n], &mut out[..n]);
+    }
+
+    /// The kernel [`Kernel::predict_batch`] takes for a batch large enough for it.
+    pub(super) fn batch_kernel(&self) -> BatchKernel {
+        let fastest = BatchKernel::fastest_here();
+        match &self.bitvectors {
+            Some(layout) if refusal(fastest, layout).is_none() => fastest,
+            _ => BatchKernel::Portable,
+        }
+    }
+
+    /// P(fraud) for each row into `out` through the kernel asked for, whatever the number of
+    /// rows; an error, having written nothing, when the CPU or the forest does not allow it.
+    pub(super) fn predict_batch_with<R: AsRef<[f64]>>(
+        &self,
+        kernel: BatchKernel,
+        rows: &[R],
+        out: &mut [f64],
+    ) -> Result<(), KernelUnavailable> {
+        let n = rows.len().min(out.len());
+        let (rows, out) = (&rows[..n], &mut out[..n]);
+        if kernel == BatchKernel::Portable {
+            self.predict_batch_reference(rows, out);
+            return Ok(());
+        }
+        if !kernel.runs_here() {
+            return Err(KernelUnavailable::Cpu {
+                kernel,
+                needs: kernel.needs(),
+            });
+        }
+        let Some(layout) = &self.bitvectors else {
+            return Err(KernelUnavailable::Forest {
+                kernel,
+                why: "a feature has more distinct thresholds than 16-bit ranks hold",
+            });
+        };
+        if let Some(why) = refusal(kernel, layout) {
+            return Err(KernelUnavailable::Forest { kernel, why });
+        }
+        let scored = match kernel {
+            #[cfg(target_arch = "x86_64")]
+            BatchKernel::Avx512 => super::avx512::predict_batch(layout, rows, out),
+            #[cfg(target_arch = "x86_64")]
+            BatchKernel::Avx2 => super::avx2::predict_batch(layout, rows, out),
+            _ => false,
+        };
+        // The CPU and the layout were checked above: the kernel scored.
+        debug_assert!(scored, "the {kernel} kernel refused a batch it accepts");
+        Ok(())
     }
 
     /// The reference batch kernel, on any CPU. Rows are taken in blocks of [`BLOCK`]; each tree
@@ -195,5 +248,18 @@ impl Kernel {
             // Each row's values were added in tree order, as smartcore does.
             sums.iter_mut().for_each(|s| *s /= trees);
         }
+    }
+}
+
+/// Why a vectorised kernel cannot score a layout, if it cannot (the CPU aside).
+fn refusal(kernel: BatchKernel, layout: &Bitvectors) -> Option<&'static str> {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        BatchKernel::Avx512 => super::avx512::refuses(layout),
+        #[cfg(target_arch = "x86_64")]
+        BatchKernel::Avx2 => super::avx2::refuses(layout),
+        BatchKernel::Portable => None,
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => Some("it is not an x86-64 CPU"),
     }
 }

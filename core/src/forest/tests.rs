@@ -1,14 +1,71 @@
-//! The vectorised batch kernel against the reference walk, bit for bit, on random forests and
-//! rows: NaN, infinities, signed zeros, huge and tiny values, thresholds rows hit exactly, trees of
-//! one leaf, trees wider than 16 leaves (several bitvector slices) and trees merged whole; and the
-//! 16-bit ranks the kernel compares against the float comparison they stand for.
+//! The vectorised batch kernels (AVX-512 and AVX2) against the reference walk, bit for bit, on
+//! random forests and rows: NaN, infinities, signed zeros, huge and tiny values, thresholds rows hit
+//! exactly, trees of one leaf, trees wider than 16 leaves (several bitvector slices) and trees
+//! merged whole; and the 16-bit ranks the kernels compare against the float comparison they stand
+//! for. A kernel this CPU lacks cannot be tested here: [`vectorised_kernels_the_cpu_lacks_are_reported`]
+//! says so on stderr, and fails when `AEGIS_REQUIRE_SIMD` names it.
+
+use std::io::Write;
 
 use proptest::prelude::*;
 
-use super::avx512;
 use super::bitvector::{Bitvectors, SLICE};
 use super::compiled::{CompiledForest, Node};
+use super::dispatch::{BatchKernel, KernelUnavailable};
 use super::ranks::{Ranks, MAX_THRESHOLDS};
+
+/// The vectorised kernels.
+const VECTORISED: [BatchKernel; 2] = [BatchKernel::Avx512, BatchKernel::Avx2];
+
+/// The vectorised kernels this CPU runs: the ones the tests below can hold to the reference.
+fn vectorised_here() -> Vec<BatchKernel> {
+    VECTORISED.into_iter().filter(|k| k.runs_here()).collect()
+}
+
+/// The kernels `AEGIS_REQUIRE_SIMD` names (comma-separated, e.g. `avx2` or `avx512,avx2`).
+fn required() -> Vec<BatchKernel> {
+    let names = std::env::var("AEGIS_REQUIRE_SIMD").unwrap_or_default();
+    names
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            name.parse()
+                .unwrap_or_else(|e| panic!("AEGIS_REQUIRE_SIMD={names:?}: {e}"))
+        })
+        .collect()
+}
+
+/// A vectorised kernel the CPU lacks is skipped by every test here, which would then pass without
+/// having tested it (issue 29). So this test says so where it is seen — straight to stderr, which
+/// the test harness does not capture — and fails when `AEGIS_REQUIRE_SIMD` names the kernel (CI
+/// sets it on machines that must test a kernel).
+#[test]
+fn vectorised_kernels_the_cpu_lacks_are_reported() {
+    let required = required();
+    let mut missing = Vec::new();
+    for kernel in VECTORISED {
+        if kernel.runs_here() {
+            continue;
+        }
+        let mut stderr = std::io::stderr().lock();
+        writeln!(
+            stderr,
+            "\n*** NOT TESTED: the {kernel} kernel — this CPU lacks what it needs ({}). Its \
+             equality tests were skipped; run them on a CPU that has it (AEGIS_REQUIRE_SIMD={kernel} \
+             makes this a failure). ***\n",
+            kernel.needs()
+        )
+        .expect("stderr");
+        if required.contains(&kernel) {
+            missing.push(kernel);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "AEGIS_REQUIRE_SIMD names kernels this CPU cannot run, so they were not tested: {missing:?}"
+    );
+}
 
 /// Values thresholds and rows both draw from, so rows often sit exactly on a threshold.
 const SPECIAL: [f64; 14] = [
@@ -115,7 +172,8 @@ fn forest() -> impl Strategy<Value = CompiledForest> {
         })
 }
 
-/// Up to 300 rows: passes over one, two and four groups of 32, the last one short or full.
+/// Up to 300 rows: passes over one, two and four groups of 32 (AVX-512), and one, two, four and
+/// eight groups of 16 (AVX2), the last one short or full.
 fn rows(n_features: usize) -> impl Strategy<Value = Vec<Vec<f64>>> {
     prop::collection::vec(prop::collection::vec(number(), n_features), 0..300)
 }
@@ -131,7 +189,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn the_vectorised_kernel_equals_the_reference_bit_for_bit((forest, rows) in forest_and_rows()) {
+    fn the_vectorised_kernels_equal_the_reference_bit_for_bit((forest, rows) in forest_and_rows()) {
         let kernel = forest.kernel();
         // Every generated forest has few thresholds: it has the layout.
         let layout = kernel.bitvectors().expect("ranked");
@@ -148,12 +206,12 @@ proptest! {
             let bits = layout.predict(row);
             prop_assert_eq!(bits.to_bits(), one.to_bits(), "row {}: {:?}", i, row);
         }
-        #[cfg(target_arch = "x86_64")]
-        if super::avx512::available() {
+        // Each vectorised kernel this CPU runs, asked for by name, for every number of rows.
+        for kernel in vectorised_here() {
             let mut simd = vec![f64::NAN; rows.len()];
-            prop_assert!(super::avx512::predict_batch(layout, &rows, &mut simd));
-            for (got, want) in simd.iter().zip(&reference) {
-                prop_assert_eq!(got.to_bits(), want.to_bits());
+            prop_assert_eq!(forest.predict_batch_with(kernel, &rows, &mut simd), Ok(()));
+            for (i, (got, want)) in simd.iter().zip(&reference).enumerate() {
+                prop_assert_eq!(got.to_bits(), want.to_bits(), "{} row {}: {:?}", kernel, i, rows[i]);
             }
         }
     }
@@ -194,8 +252,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// With up to thousands of thresholds (four levels of blocks), the blockwise search — in
-    /// scalar code, and vectorised for a group of rows where the CPU has AVX-512 — gives every
-    /// value the binary search's rank.
+    /// scalar code, and vectorised for a group of rows where the CPU has AVX-512 or AVX2 — gives
+    /// every value the binary search's rank.
     #[test]
     fn blockwise_search_ranks_as_the_binary_search(
         thresholds in prop::collection::vec(number(), 0..3000),
@@ -209,11 +267,20 @@ proptest! {
             prop_assert_eq!(1 + ranks.levels(0).count_below(x), usize::from(ranks.value_rank(0, x)));
         }
         let rows: Vec<[f64; 1]> = values.iter().map(|&x| [x]).collect();
+        #[cfg(target_arch = "x86_64")]
         for group in rows.chunks(32) {
-            let Some(lanes) = avx512::value_ranks_of(&ranks, group) else { break };
+            let Some(lanes) = super::avx512::value_ranks_of(&ranks, group) else { break };
             for (l, rank) in lanes[0].iter().enumerate() {
                 let x = group.get(l).unwrap_or(&group[0])[0];
-                prop_assert_eq!(*rank, ranks.value_rank(0, x), "lane {} x {:?}", l, x);
+                prop_assert_eq!(*rank, ranks.value_rank(0, x), "avx512 lane {} x {:?}", l, x);
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        for group in rows.chunks(16) {
+            let Some(lanes) = super::avx2::value_ranks_of(&ranks, group) else { break };
+            for (l, rank) in lanes[0].iter().enumerate() {
+                let x = group.get(l).unwrap_or(&group[0])[0];
+                prop_assert_eq!(*rank, ranks.value_rank(0, x), "avx2 lane {} x {:?}", l, x);
             }
         }
     }
@@ -268,6 +335,17 @@ fn forests_past_16_bit_ranks_score_through_the_walk() {
     for (row, got) in rows.iter().zip(batch) {
         assert_eq!(got.to_bits(), forest.predict(row).to_bits(), "{row:?}");
     }
+    // Asked for by name, a vectorised kernel says it cannot, and writes nothing.
+    assert_eq!(forest.batch_kernel(), BatchKernel::Portable);
+    for kernel in vectorised_here() {
+        let mut out = vec![f64::NAN; rows.len()];
+        let refused = forest.predict_batch_with(kernel, &rows, &mut out);
+        assert!(
+            matches!(refused, Err(KernelUnavailable::Forest { .. })),
+            "{kernel}: {refused:?}"
+        );
+        assert!(out.iter().all(|v| v.is_nan()), "{kernel} wrote");
+    }
 }
 
 /// A full tree of depth 9 (256 leaves, sixteen bitvector slices) with distinct leaf values: every
@@ -304,5 +382,60 @@ fn trees_wider_than_one_slice_find_every_leaf() {
     forest.predict_batch(&rows, &mut batch);
     for (row, got) in rows.iter().zip(batch) {
         assert_eq!(got.to_bits(), forest.predict(row).to_bits(), "{row:?}");
+    }
+    for kernel in vectorised_here() {
+        let mut batch = vec![0.0; rows.len()];
+        forest
+            .predict_batch_with(kernel, &rows, &mut batch)
+            .expect("the CPU runs it");
+        for (row, got) in rows.iter().zip(batch) {
+            assert_eq!(
+                got.to_bits(),
+                forest.predict(row).to_bits(),
+                "{kernel} {row:?}"
+            );
+        }
+    }
+}
+
+/// Kernels by name: each one's name reads back as it; a kernel the CPU lacks is refused rather
+/// than replaced; the portable one runs everywhere; the batch call takes the fastest the CPU runs.
+#[test]
+fn kernels_are_chosen_by_name_and_refused_where_they_cannot_run() {
+    for kernel in BatchKernel::ALL {
+        assert_eq!(kernel.name().parse::<BatchKernel>(), Ok(kernel));
+    }
+    assert!("sse2".parse::<BatchKernel>().is_err());
+    assert!(BatchKernel::Portable.runs_here());
+    let tree = vec![
+        Node {
+            feature: 0,
+            threshold: 1.0,
+            left: 1,
+            right: 2,
+            value: 0.5,
+        },
+        Node::leaf(0.0),
+        Node::leaf(1.0),
+    ];
+    let forest = CompiledForest::from_trees(1, &[tree]).expect("valid");
+    assert_eq!(forest.batch_kernel(), BatchKernel::fastest_here());
+    let rows = [[0.0], [2.0], [f64::NAN]];
+    for kernel in BatchKernel::ALL {
+        let mut out = [9.0; 3];
+        match forest.predict_batch_with(kernel, &rows, &mut out) {
+            Ok(()) => assert_eq!(out, [0.0, 1.0, 1.0], "{kernel}"),
+            Err(refused) => {
+                assert!(!kernel.runs_here(), "{kernel}: {refused}");
+                assert_eq!(
+                    refused,
+                    KernelUnavailable::Cpu {
+                        kernel,
+                        needs: kernel.needs()
+                    }
+                );
+                assert_eq!(out, [9.0; 3], "{kernel} wrote");
+            }
+        }
     }
 }
