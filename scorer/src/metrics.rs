@@ -88,6 +88,7 @@ pub struct Metrics {
     state_evictions: IntCounterVec,
     event_time_skewed: IntCounter,
     control_refusals: IntCounterVec,
+    legacy_fingerprints: IntCounter,
     state_restores: IntCounter,
     state_restored_accounts: IntCounter,
     state_restore_seconds: Histogram,
@@ -147,6 +148,7 @@ impl Metrics {
             rule_updates: counter_vec(&r, "aegis_rule_updates_total", "Records read from the rules topic, by outcome: installed, removed (a tombstone), or refused (the sets in use stay).", &["outcome"]),
             state_accounts: register(&r, IntGauge::new("aegis_state_accounts", "Origin accounts whose history this replica holds, over its partitions.").expect("valid metric")),
             state_evictions: counter_vec(&r, "aegis_state_evictions_total", "Account histories dropped, by reason: capacity (--state-max-accounts) or expired (--state-ttl).", &["reason"]),
+            legacy_fingerprints: counter(&r, "aegis_legacy_fingerprint_messages_total", "Single-object messages read with the schema fingerprint Aegis wrote before it followed the Avro specification (AVRO-4004): still accepted; when this stops rising, nothing old is left to read."),
             control_refusals: counter_vec(&r, "aegis_control_refusals_total", "Records of the models and rules topics refused for their signature, by topic (models, rules) and reason (unsigned, unknown_signer, bad_signature): the model or rules in use stay.", &["topic", "reason"]),
             event_time_skewed: counter(&r, "aegis_event_time_skewed_total", "Transactions more than --max-clock-skew ahead of their partition's clock and as far from the wall clock: scored with their account's history, but neither remembered nor moving the clock."),
             state_restores: counter(&r, "aegis_state_restores_total", "Partitions whose account states were restored from the changelog (on assignment)."),
@@ -203,12 +205,21 @@ impl Metrics {
 
     /// The text exposition format, for `GET /metrics`.
     pub fn render(&self) -> String {
+        self.catch_up();
         aegis_kafka::service::render_metrics(&self.registry)
     }
 
     /// The answer to `GET /metrics`.
     pub fn response(&self) -> warp::reply::Response {
+        self.catch_up();
         aegis_kafka::service::metrics_response(&self.registry)
+    }
+
+    /// Counters kept outside the registry, brought up to date before they are shown.
+    fn catch_up(&self) {
+        let reads = aegis_core::avro::legacy_fingerprint_reads();
+        let shown = self.legacy_fingerprints.get();
+        self.legacy_fingerprints.inc_by(reads.saturating_sub(shown));
     }
 
     /// Messages consumed.

@@ -53,16 +53,21 @@ pub(super) struct Frame<'a> {
 
 impl<'a> Frame<'a> {
     /// The Avro body of `bytes`, after a header of either framing; a single-object message must
-    /// carry `fingerprint` (a Confluent one's schema id is the caller's to look up).
+    /// carry `fingerprint`, or `legacy` (counted: [`super::legacy_fingerprint_reads`]). A
+    /// Confluent one's schema id is the caller's to look up.
     pub(super) fn body_for(
         bytes: &'a [u8],
         fingerprint: [u8; 8],
+        legacy: [u8; 8],
     ) -> Result<(Framing, &'a [u8]), CodecError> {
         let frame = Frame::parse(bytes)?;
-        if let Some(found) = frame.fingerprint {
-            if found != fingerprint {
-                return Err(CodecError::UnknownFingerprint { found });
+        match frame.fingerprint {
+            Some(found) if found == fingerprint => {}
+            Some(found) if found == legacy => {
+                super::LEGACY_READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
+            Some(found) => return Err(CodecError::UnknownFingerprint { found }),
+            None => {}
         }
         Ok((frame.framing, frame.body))
     }

@@ -64,6 +64,7 @@ pub struct AvroCodec<T> {
     schema: &'static Schema,
     schema_json: &'static str,
     fingerprint: [u8; 8],
+    legacy_fingerprint: [u8; 8],
     reader: GenericDatumReader<'static>,
     writer: GenericDatumWriter<'static>,
     record: PhantomData<fn(T) -> T>,
@@ -112,6 +113,7 @@ impl<T> AvroCodec<T> {
             schema,
             schema_json,
             fingerprint: rabin_fingerprint(schema),
+            legacy_fingerprint: legacy_fingerprint(schema),
             reader,
             writer,
             record: PhantomData,
@@ -166,7 +168,8 @@ impl<T: Serialize + DeserializeOwned> AvroCodec<T> {
     /// id is returned but not looked up: the body is assumed to be written with this schema. Use
     /// [`decode_with_writer`](Self::decode_with_writer) with the registry's schema for that id.
     pub fn decode(&self, bytes: &[u8]) -> Result<(T, Framing), CodecError> {
-        let (framing, mut body) = Frame::body_for(bytes, self.fingerprint)?;
+        let (framing, mut body) =
+            Frame::body_for(bytes, self.fingerprint, self.legacy_fingerprint)?;
         let value = self
             .reader
             .read_deser::<T>(&mut body)
@@ -188,7 +191,8 @@ impl<T: Serialize + DeserializeOwned> AvroCodec<T> {
         bytes: &[u8],
         writer: &Schema,
     ) -> Result<(T, Framing), CodecError> {
-        let (framing, mut body) = Frame::body_for(bytes, rabin_fingerprint(writer))?;
+        let (framing, mut body) =
+            Frame::body_for(bytes, rabin_fingerprint(writer), legacy_fingerprint(writer))?;
         let reader = GenericDatumReader::builder(writer)
             .reader_schema(self.schema)
             .human_readable(false)
@@ -209,9 +213,47 @@ fn ensure_consumed(rest: &[u8]) -> Result<(), CodecError> {
     }
 }
 
+/// The schema's Parsing Canonical Form as the Avro specification defines it. apache-avro 0.22
+/// keeps `{"type":"long"}` where a logical type was (AVRO-4004); the specification strips the
+/// logical type and, by its [PRIMITIVES] rule, writes a primitive as its bare name: `"long"` — as
+/// Java's `SchemaNormalization` and Python's fastavro do.
+pub fn canonical_form(schema: &Schema) -> String {
+    let mut form = schema.canonical_form();
+    for primitive in [
+        "null", "boolean", "int", "long", "float", "double", "bytes", "string",
+    ] {
+        form = form.replace(
+            &format!(r#"{{"type":"{primitive}"}}"#),
+            &format!(r#""{primitive}""#),
+        );
+    }
+    form
+}
+
+/// The CRC-64-AVRO (Rabin) fingerprint of the schema's [`canonical_form`], little-endian: what
+/// single-object messages carry.
 fn rabin_fingerprint(schema: &Schema) -> [u8; 8] {
+    use digest::Digest;
+    let digest = apache_avro::rabin::Rabin::digest(canonical_form(schema).as_bytes());
+    let mut fingerprint = [0; 8];
+    fingerprint.copy_from_slice(&digest);
+    fingerprint
+}
+
+/// The fingerprint Aegis wrote before it followed the specification (apache-avro's own canonical
+/// form, AVRO-4004): still accepted, so messages already written are read, and counted.
+fn legacy_fingerprint(schema: &Schema) -> [u8; 8] {
     let digest = schema.fingerprint::<apache_avro::rabin::Rabin>().bytes;
     let mut fingerprint = [0; 8];
     fingerprint.copy_from_slice(&digest);
     fingerprint
+}
+
+/// Single-object messages read with a [`legacy_fingerprint`], over every codec of this process.
+static LEGACY_READS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many single-object messages this process has read with the fingerprint Aegis wrote before
+/// it followed the Avro specification (accepted; a metric tells when none arrive any more).
+pub fn legacy_fingerprint_reads() -> u64 {
+    LEGACY_READS.load(std::sync::atomic::Ordering::Relaxed)
 }

@@ -8,7 +8,9 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema;
 
 use super::framing::Frame;
-use super::{ensure_consumed, rabin_fingerprint, CodecError, EncodeError, Framing};
+use super::{
+    ensure_consumed, legacy_fingerprint, rabin_fingerprint, CodecError, EncodeError, Framing,
+};
 use crate::spec::record::{Record, Value};
 use crate::spec::wire::{WireSlot, EVENT_TIME, TX_ID};
 use crate::spec::{FieldRole, FieldType, Spec};
@@ -32,6 +34,7 @@ pub struct SpecCodec {
     schema: &'static Schema,
     schema_json: String,
     fingerprint: [u8; 8],
+    legacy_fingerprint: [u8; 8],
     reader: GenericDatumReader<'static>,
     writer: GenericDatumWriter<'static>,
 }
@@ -62,6 +65,7 @@ impl SpecCodec {
             .collect();
         Ok(SpecCodec {
             fingerprint: rabin_fingerprint(schema),
+            legacy_fingerprint: legacy_fingerprint(schema),
             spec: spec.clone(),
             slots,
             names,
@@ -176,7 +180,7 @@ impl SpecCodec {
     /// Decodes a message in either framing (a Confluent body is read as this spec's schema; a
     /// single-object message must carry its fingerprint).
     pub fn decode(&self, bytes: &[u8]) -> Result<WireRecord, CodecError> {
-        let (_, mut body) = Frame::body_for(bytes, self.fingerprint)?;
+        let (_, mut body) = Frame::body_for(bytes, self.fingerprint, self.legacy_fingerprint)?;
         let value = self
             .reader
             .read_value(&mut body)

@@ -224,3 +224,53 @@ fn paysim_s_hash_is_the_one_its_models_carry() {
         "b6d08e6c49ed60c44899755607eae15bf2c919d856215d783797fae163e5a3e7"
     );
 }
+
+/// Hex of a fingerprint as fastavro prints it.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn fingerprints_are_the_avro_specification_s_as_another_implementation_computes_them() {
+    // Python's fastavro 1.12 on each schema file:
+    //   fingerprint(to_parsing_canonical_form(json.load(open(f))), "CRC-64-AVRO")
+    // (an implementation apart from apache-avro; Java's SchemaNormalization agrees with it).
+    let expected = [
+        ("transaction", "d37ab256c86e99f1"),
+        ("verdict", "cafdc46abed91b43"),
+        ("label", "326739a8fe12fc79"),
+        ("outcome", "e13a396f39864ab9"),
+        ("cards", "9ca61ae6b43dcc45"),
+    ];
+    let ours = |name: &str| match name {
+        "transaction" => AvroCodec::transaction().fingerprint(),
+        "verdict" => AvroCodec::verdict().fingerprint(),
+        "label" => AvroCodec::label().fingerprint(),
+        "outcome" => AvroCodec::outcome().fingerprint(),
+        _ => SpecCodec::new(&spec("cards")).unwrap().fingerprint(),
+    };
+    for (name, fastavro) in expected {
+        // Both as the single-object header carries it: little-endian bytes.
+        assert_eq!(hex(&ours(name)), fastavro, "{name}");
+    }
+    let schema = Schema::parse_str(AvroCodec::transaction().schema_json()).unwrap();
+    assert!(aegis_core::avro::canonical_form(&schema)
+        .contains(r#"{"name":"event_time","type":"long"}"#));
+}
+
+#[test]
+fn messages_written_with_the_old_fingerprint_are_still_read_and_counted() {
+    let tx = aegis_core::Transaction::takeover_example();
+    let mut bytes = AvroCodec::transaction()
+        .encode(&tx, Framing::SingleObject)
+        .unwrap();
+    // apache-avro's own fingerprint of the same schema: what Aegis wrote before.
+    let schema = Schema::parse_str(AvroCodec::transaction().schema_json()).unwrap();
+    let old = schema.fingerprint::<apache_avro::rabin::Rabin>().bytes;
+    assert_ne!(&bytes[2..10], &old[..], "the fingerprint changed");
+    bytes[2..10].copy_from_slice(&old);
+    let before = aegis_core::avro::legacy_fingerprint_reads();
+    let (back, _) = AvroCodec::transaction().decode(&bytes).unwrap();
+    assert_eq!(back, tx);
+    assert!(aegis_core::avro::legacy_fingerprint_reads() > before);
+}
