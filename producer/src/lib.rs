@@ -128,7 +128,7 @@ pub fn run(
         Some(path) => Some(SpecCodec::new(&Spec::load(path)?).context("the spec's Avro schema")?),
         None => None,
     };
-    let (source, total) = open_source(config)?;
+    let (source, total) = open_source(config, spec_codec.as_ref().map(SpecCodec::spec))?;
     let framings = framings(config, spec_codec.as_ref())?;
     let labels_topic = config.label_plan().map(|_| config.labels_topic.as_str());
     let Some(publisher) = Publisher::connect(
@@ -227,13 +227,13 @@ fn simulation(config: &ProducerConfig) -> SimulationParams {
 type Source = Box<dyn Iterator<Item = Result<Outgoing>>>;
 
 /// The configured source, already limited by `--count`, and how many transactions it will give
-/// if that is known.
-fn open_source(config: &ProducerConfig) -> Result<(Source, Option<u64>)> {
+/// if that is known; `spec` is `--spec`'s, read once by the caller.
+fn open_source(config: &ProducerConfig, spec: Option<&Spec>) -> Result<(Source, Option<u64>)> {
     let limit = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-    match (&config.replay, &config.spec) {
+    match (&config.replay, spec) {
         (Some(path), Some(spec)) => {
             // The file once, in event-time order; --count can only shorten it.
-            let replay = replay::SpecReplay::open(&Spec::load(spec)?, path)?;
+            let replay = replay::SpecReplay::open(spec, path)?;
             let total = config.count.map_or(replay.rows, |n| n.min(replay.rows));
             let source = replay
                 .records

@@ -223,10 +223,9 @@ impl Pump {
             .as_ref()
             .context("a spec's record, but no --spec")?;
         let tx_id = codec.id(&format!("{}-{}", codec.spec().name, self.sent + 1), record);
-        let bytes = codec
-            .encode(&tx_id, record, self.framings.transactions)
+        codec
+            .encode_into(&tx_id, record, self.framings.transactions, &mut self.tx_buf)
             .with_context(|| format!("cannot encode transaction {tx_id}"))?;
-        self.tx_buf.extend_from_slice(&bytes);
         Ok((codec.key(record), tx_id, record.label))
     }
 

@@ -31,6 +31,10 @@ pub struct SpecCodec {
     slots: Vec<WireSlot>,
     /// Each slot's Avro field name, in order.
     names: Vec<String>,
+    /// The key, id and event-time fields, as indices into the spec's fields.
+    key_field: Option<usize>,
+    id_field: Option<usize>,
+    time_field: Option<usize>,
     schema: &'static Schema,
     schema_json: String,
     fingerprint: [u8; 8],
@@ -63,7 +67,11 @@ impl SpecCodec {
                 WireSlot::Field(i) => spec.fields[*i].wire_name().to_owned(),
             })
             .collect();
+        let index = |name: &str| spec.fields.iter().position(|f| f.name == name);
         Ok(SpecCodec {
+            key_field: spec.key_field().and_then(|key| index(&key.name)),
+            id_field: spec.fields.iter().position(|f| f.role == FieldRole::Id),
+            time_field: index(&spec.time.field),
             fingerprint: rabin_fingerprint(schema),
             legacy_fingerprint: legacy_fingerprint(schema),
             spec: spec.clone(),
@@ -98,33 +106,39 @@ impl SpecCodec {
 
     /// The Kafka key of `record`: its key field's value as text (empty when the spec has none).
     pub fn key(&self, record: &Record) -> String {
-        let index = self
-            .spec
-            .key_field()
-            .and_then(|key| self.spec.fields.iter().position(|f| f.name == key.name));
-        index.map_or_else(String::new, |i| text(&self.spec, i, &record.values[i]))
+        self.key_field
+            .map_or_else(String::new, |i| text(&self.spec, i, &record.values[i]))
     }
 
     /// The transaction's id: its `id` field's value as text, or `tx_id` when the spec has none.
     pub fn id(&self, tx_id: &str, record: &Record) -> String {
-        match self
-            .spec
-            .fields
-            .iter()
-            .position(|f| f.role == FieldRole::Id)
-        {
+        match self.id_field {
             Some(i) => text(&self.spec, i, &record.values[i]),
             None => tx_id.to_owned(),
         }
     }
 
-    /// Encodes `record` (with `tx_id` when the spec has no id field of its own).
+    /// Encodes `record` (with `tx_id` when the spec has no id field of its own) in a new buffer.
     pub fn encode(
         &self,
         tx_id: &str,
         record: &Record,
         framing: Framing,
     ) -> Result<Vec<u8>, EncodeError> {
+        let mut buf = Vec::with_capacity(128);
+        self.encode_into(tx_id, record, framing, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Appends the encoding of `record` to `buf`, so a caller can reuse one buffer. On error
+    /// `buf` is left as it was.
+    pub fn encode_into(
+        &self,
+        tx_id: &str,
+        record: &Record,
+        framing: Framing,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
         let fields = self
             .slots
             .iter()
@@ -138,12 +152,15 @@ impl SpecCodec {
                 (name.clone(), value)
             })
             .collect();
-        let mut buf = Vec::with_capacity(128);
-        framing.write_header(self.fingerprint, &mut buf);
+        let start = buf.len();
+        framing.write_header(self.fingerprint, buf);
         self.writer
-            .write_value(&mut buf, Avro::Record(fields))
-            .map_err(EncodeError)?;
-        Ok(buf)
+            .write_value(buf, Avro::Record(fields))
+            .map_err(|e| {
+                buf.truncate(start);
+                EncodeError(e)
+            })?;
+        Ok(())
     }
 
     fn avro_value(&self, i: usize, record: &Record) -> Avro {
@@ -231,12 +248,7 @@ impl SpecCodec {
                 (_, other) => return Err(bad(&format!("unexpected {other:?}"))),
             }
         }
-        let time = self
-            .spec
-            .fields
-            .iter()
-            .position(|f| f.name == self.spec.time.field);
-        let event_time_ms = match (event_time_ms, time.map(|i| &values[i])) {
+        let event_time_ms = match (event_time_ms, self.time_field.map(|i| &values[i])) {
             (Some(ms), _) => ms,
             (None, Some(Value::Integer(ms))) => *ms,
             _ => return Err(CodecError::Invalid("no event time".into())),
