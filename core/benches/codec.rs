@@ -36,6 +36,7 @@ fn bench(c: &mut Criterion) {
         model_version: "rf-41e6943b8730".into(),
         scored_at: tx.event_time + 3,
         rules: Vec::new(),
+        features: Vec::new(),
     };
     let txs = AvroCodec::transaction();
     let verdicts = AvroCodec::verdict();

@@ -30,6 +30,7 @@
 //! - [`rules`]: declarative rules over a transaction, its score and its state features.
 //! - [`spec`]: a spec file — one shape of transaction data, its fields, event time, label delay
 //!   and features — checked whole.
+//! - [`repartition`]: the records the scorer's stages pass between them on a repartition topic.
 //! - [`clock`]: the wall clock in the contract's unit, milliseconds since the Unix epoch.
 #![deny(missing_docs)]
 
@@ -46,6 +47,7 @@ pub mod label;
 pub mod model;
 pub mod outcome;
 pub mod paysim;
+pub mod repartition;
 pub mod role;
 pub mod rules;
 pub mod signing;

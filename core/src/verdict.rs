@@ -110,6 +110,10 @@ pub struct Verdict {
     /// Names of the rules that fired (see [`crate::rules`]); empty when none did.
     #[serde(default)]
     pub rules: Vec<String>,
+    /// The model's input, in the order of [`crate::Model::features`], for a model of a spec
+    /// other than PaySim; empty for PaySim verdicts.
+    #[serde(default)]
+    pub features: Vec<f64>,
 }
 
 impl Verdict {
@@ -128,6 +132,7 @@ impl Verdict {
             model_version: model_version.to_owned(),
             scored_at,
             rules: Vec::new(),
+            features: Vec::new(),
         }
     }
 }

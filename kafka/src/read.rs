@@ -36,12 +36,31 @@ pub fn read_to_end<C: ConsumerContext>(
     topic: &str,
     partition: i32,
     deadline: Instant,
-    mut each: impl FnMut(&BorrowedMessage<'_>),
+    each: impl FnMut(&BorrowedMessage<'_>),
 ) -> Result<i64, ReadError> {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let (_, high) = consumer.fetch_watermarks(topic, partition, remaining)?;
+    read_before(consumer, topic, partition, high, deadline, each)?;
+    Ok(high)
+}
+
+/// Reads partition `partition` of `topic` from its beginning up to (not including) offset `end`,
+/// handing every message to `each`, with a consumer assigned by hand — how a stage rebuilds the
+/// state a partition's records before its committed offset give. Blocking; a transient error is
+/// read past; fails if `end` is not reached by `deadline`.
+pub fn read_before<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+    end: i64,
+    deadline: Instant,
+    mut each: impl FnMut(&BorrowedMessage<'_>),
+) -> Result<(), ReadError> {
     let remaining = || deadline.saturating_duration_since(Instant::now());
     let (low, high) = consumer.fetch_watermarks(topic, partition, remaining())?;
+    let high = high.min(end);
     if high <= low {
-        return Ok(high);
+        return Ok(());
     }
     let mut list = rdkafka::TopicPartitionList::new();
     list.add_partition_offset(topic, partition, rdkafka::Offset::Beginning)?;
@@ -61,9 +80,15 @@ pub fn read_to_end<C: ConsumerContext>(
             }
             Some(Err(e)) => return Err(e.into()),
         };
+        if message.topic() != topic || message.partition() != partition {
+            continue; // fetched for an earlier read by this consumer
+        }
+        if message.offset() >= high {
+            return Ok(());
+        }
         each(&message);
         if message.offset() + 1 >= high {
-            return Ok(high);
+            return Ok(());
         }
     }
 }

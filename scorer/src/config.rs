@@ -140,6 +140,9 @@ pub struct ScorerConfig {
     /// librdkafka properties for all clients: `-X key=value` and `--kafka-config FILE`.
     #[command(flatten)]
     pub kafka: KafkaFlags,
+    /// The stream on a spec other than PaySim (a model trained with `--spec`).
+    #[command(flatten)]
+    pub entities: crate::entities::EntityFlags,
 }
 
 /// Where the live page's verdicts come from.

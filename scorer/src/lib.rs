@@ -13,6 +13,7 @@
 //! A replica is a few parts around one shared [`ReplicaState`], each writing only its own part of
 //! it:
 //!
+//! - [`entities`]: the stream on any other spec — a stage per entity, exact across replicas;
 //! - [`stream`]: the consumer-group pipeline, as stages (intake, processing, acknowledgement,
 //!   offset storing, restore), and the partition assignment and account states it keeps;
 //! - [`control`]: the models and rules topics, followed into the [`models`] and [`rules`] slots;
@@ -22,6 +23,7 @@
 
 pub mod config;
 pub mod control;
+pub mod entities;
 pub mod http;
 pub mod live;
 pub mod metrics;
@@ -46,6 +48,7 @@ pub async fn run(
     model: aegis_core::Model,
     cancel: CancellationToken,
 ) -> Result<Arc<metrics::Metrics>> {
+    let spec_model = (!model.is_paysim()).then(|| Arc::new(model.clone()));
     let replica = Arc::new(ReplicaState::with_model(&config, model)?);
     let listener = aegis_kafka::service::listen(config.http_addr, "--http-addr").await?;
     let addr = listener.local_addr().unwrap_or(config.http_addr);
@@ -63,7 +66,10 @@ pub async fn run(
             }
         })
     };
-    let result = stream::run(config, replica.clone(), cancel).await;
+    let result = match spec_model {
+        Some(model) => entities::run(config, replica.clone(), model, cancel).await,
+        None => stream::run(config, replica.clone(), cancel).await,
+    };
     http_stop.cancel();
     let _ = tokio::join!(http, live);
     tracing::info!("{}", replica.metrics.summary());

@@ -32,7 +32,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     service::run_main(BINARY, |cancel| async move {
         let model = aegis_scorer::load_model(&cli.config)?;
-        let topics = topics(&cli.config);
+        let mut topics = topics(&cli.config);
+        if !model.is_paysim() {
+            let plan = aegis_scorer::entities::Plan::new(model.spec(), &cli.config.input_topic)?;
+            topics.extend(plan.topics(&cli.config));
+        }
         let (brokers, kafka) = (&cli.config.brokers, &cli.config.kafka);
         if !cli
             .connect

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use aegis_core::{Decision, Model, TxType};
+use aegis_core::{Decision, Model, TxType, Verdict};
 use prometheus::core::Metric as _;
 use prometheus::{
     Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
@@ -98,6 +98,12 @@ pub struct Metrics {
     model_installed_at: GaugeVec,
     thresholds: GaugeVec,
     up_since: Gauge,
+    /// Labels the card stage handled, by outcome (`forwarded`, `waiting`, `dropped`).
+    pub(crate) entity_labels: IntCounterVec,
+    /// Records the entity stage released after later ones (`transaction`, `label`).
+    pub(crate) entity_late: IntCounterVec,
+    /// Records waiting in the entity stage's event-time merge.
+    pub(crate) entity_waiting: IntGauge,
 }
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
@@ -161,6 +167,9 @@ impl Metrics {
             model_installed_at: register(&r, GaugeVec::new(Opts::new("aegis_model_installed_time_seconds", "When the model in each role was installed, Unix seconds."), &["role"]).expect("valid metric")),
             thresholds: register(&r, GaugeVec::new(Opts::new("aegis_decision_threshold", "Lowest fraud probability that gets each decision."), &["decision"]).expect("valid metric")),
             up_since: register(&r, Gauge::new("aegis_start_time_seconds", "When this replica started, Unix seconds.").expect("valid metric")),
+            entity_labels: counter_vec(&r, "aegis_entity_labels_total", "Labels the first stage of a spec's stream handled: forwarded to the entity's stage, waiting for their transaction, or dropped (never matched on this partition).", &["outcome"]),
+            entity_late: counter_vec(&r, "aegis_entity_late_total", "Records the entity stage released after later ones had been (their source was idle, or a label came after its delay): their features can differ from the trainer's.", &["kind"]),
+            entity_waiting: register(&r, IntGauge::new("aegis_entity_waiting", "Records waiting in the entity stage's event-time merge for every input partition to get to their time.").expect("valid metric name")),
             registry: r,
         };
         for d in Decision::ALL {
@@ -240,21 +249,15 @@ impl Metrics {
                 Output::Verdict {
                     verdict, shadow, ..
                 } => {
-                    let decision = verdict.decision.as_str();
-                    for rule in &verdict.rules {
-                        self.rule_hits.with_label_values(&[rule]).inc();
-                    }
+                    self.verdict_written(verdict);
                     if let Some(shadow) = shadow {
                         self.shadow_agreement
-                            .with_label_values(&[decision, shadow.verdict.decision.as_str()])
+                            .with_label_values(&[
+                                verdict.decision.as_str(),
+                                shadow.verdict.decision.as_str(),
+                            ])
                             .inc();
                     }
-                    self.scored
-                        .with_label_values(&[decision, verdict.tx_type.as_str()])
-                        .inc();
-                    self.amount
-                        .with_label_values(&[decision])
-                        .inc_by(verdict.amount);
                     let latency = (now_ms - verdict.event_time).max(0) as f64 / 1000.0;
                     self.event_to_verdict.observe(latency);
                 }
@@ -265,6 +268,29 @@ impl Metrics {
                 }
             }
         }
+    }
+
+    /// A verdict the broker acknowledged: counted by decision and type, its amount, its rules'
+    /// hits. (Event-to-verdict latency is the caller's: event time is wall time only for live
+    /// traffic.)
+    pub fn verdict_written(&self, verdict: &Verdict) {
+        let decision = verdict.decision.as_str();
+        for rule in &verdict.rules {
+            self.rule_hits.with_label_values(&[rule]).inc();
+        }
+        self.scored
+            .with_label_values(&[decision, verdict.tx_type.as_str()])
+            .inc();
+        self.amount
+            .with_label_values(&[decision])
+            .inc_by(verdict.amount);
+    }
+
+    /// A dead letter the broker acknowledged, counted by reason.
+    pub fn dead_letter_written(&self, reason: DeadLetterReason) {
+        self.dead_letters
+            .with_label_values(&[reason.as_str()])
+            .inc();
     }
 
     /// The live model and its thresholds, as `aegis_model_info` and `aegis_decision_threshold`.

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::label::Label;
 use crate::outcome::Outcome;
+use crate::repartition::Repartitioned;
 use crate::transaction::Transaction;
 use crate::verdict::Verdict;
 
@@ -38,11 +39,14 @@ const TRANSACTION_AVSC: &str = include_str!("../../../schemas/transaction.avsc")
 const VERDICT_AVSC: &str = include_str!("../../../schemas/verdict.avsc");
 const LABEL_AVSC: &str = include_str!("../../../schemas/label.avsc");
 const OUTCOME_AVSC: &str = include_str!("../../../schemas/outcome.avsc");
+const REPARTITIONED_AVSC: &str = include_str!("../../../schemas/repartitioned.avsc");
 
 static TRANSACTION_SCHEMA: LazyLock<Schema> = LazyLock::new(|| parse_embedded(TRANSACTION_AVSC));
 static VERDICT_SCHEMA: LazyLock<Schema> = LazyLock::new(|| parse_embedded(VERDICT_AVSC));
 static LABEL_SCHEMA: LazyLock<Schema> = LazyLock::new(|| parse_embedded(LABEL_AVSC));
 static OUTCOME_SCHEMA: LazyLock<Schema> = LazyLock::new(|| parse_embedded(OUTCOME_AVSC));
+static REPARTITIONED_SCHEMA: LazyLock<Schema> =
+    LazyLock::new(|| parse_embedded(REPARTITIONED_AVSC));
 static TRANSACTION_CODEC: LazyLock<AvroCodec<Transaction>> =
     LazyLock::new(|| AvroCodec::new(&TRANSACTION_SCHEMA, TRANSACTION_AVSC));
 static VERDICT_CODEC: LazyLock<AvroCodec<Verdict>> =
@@ -51,6 +55,8 @@ static LABEL_CODEC: LazyLock<AvroCodec<Label>> =
     LazyLock::new(|| AvroCodec::new(&LABEL_SCHEMA, LABEL_AVSC));
 static OUTCOME_CODEC: LazyLock<AvroCodec<Outcome>> =
     LazyLock::new(|| AvroCodec::new(&OUTCOME_SCHEMA, OUTCOME_AVSC));
+static REPARTITIONED_CODEC: LazyLock<AvroCodec<Repartitioned>> =
+    LazyLock::new(|| AvroCodec::new(&REPARTITIONED_SCHEMA, REPARTITIONED_AVSC));
 
 fn parse_embedded(avsc: &'static str) -> Schema {
     Schema::parse_str(avsc).expect("the embedded schemas parse (checked by the avro tests)")
@@ -95,6 +101,13 @@ impl AvroCodec<Outcome> {
     /// The codec of `schemas/outcome.avsc` (topic `outcomes`).
     pub fn outcome() -> &'static Self {
         &OUTCOME_CODEC
+    }
+}
+
+impl AvroCodec<Repartitioned> {
+    /// The codec of `schemas/repartitioned.avsc` (the scorer's repartition topics).
+    pub fn repartitioned() -> &'static Self {
+        &REPARTITIONED_CODEC
     }
 }
 

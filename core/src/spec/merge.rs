@@ -20,6 +20,11 @@ use std::collections::BinaryHeap;
 pub struct EventTimeMerge<K: Ord, T> {
     /// Each source's watermark (`None`: not heard from yet).
     watermarks: Vec<Option<i64>>,
+    /// Sources that said they have nothing more for now ([`EventTimeMerge::idle`]): not waited
+    /// for until they send again.
+    idle: Vec<bool>,
+    /// The latest time released so far: a record pushed at or before it is late.
+    released: i64,
     waiting: BinaryHeap<Reverse<Waiting<K, T>>>,
     /// Records pushed so far: the last tie-break, arrival order.
     pushed: u64,
@@ -57,35 +62,60 @@ impl<K: Ord, T> EventTimeMerge<K, T> {
     pub fn new(sources: usize) -> Self {
         EventTimeMerge {
             watermarks: vec![None; sources],
+            idle: vec![false; sources],
+            released: i64::MIN,
             waiting: BinaryHeap::new(),
             pushed: 0,
         }
     }
 
-    /// A record at `time`, ordered among records of equal time by `key`.
-    pub fn push(&mut self, time: i64, key: K, item: T) {
+    /// A record at `time`, ordered among records of equal time by `key`. `false` when it is late:
+    /// a record after it in event-time order was released already (it is still released, first).
+    pub fn push(&mut self, time: i64, key: K, item: T) -> bool {
         self.pushed += 1;
+        let on_time = time > self.released;
         self.waiting.push(Reverse(Waiting {
             time,
             key,
             arrival: self.pushed,
             item,
         }));
+        on_time
+    }
+
+    /// Source `source` sends again after being idle: it is waited for from its last watermark.
+    pub fn heard(&mut self, source: usize) {
+        if let Some(idle) = self.idle.get_mut(source) {
+            *idle = false;
+        }
+    }
+
+    /// Source `source`, caught up, has nothing more for now: records are released without
+    /// waiting for it until it sends again ([`EventTimeMerge::heard`], or a watermark). Whatever
+    /// it sends later that is older than what was released meanwhile is late.
+    pub fn idle(&mut self, source: usize) {
+        if let Some(idle) = self.idle.get_mut(source) {
+            *idle = true;
+        }
     }
 
     /// Source `source` has sent every record at or before `watermark` (a watermark never goes
     /// back: an older one is ignored, as a replayed one after a restart would be).
     pub fn advance(&mut self, source: usize, watermark: i64) {
+        self.heard(source);
         if let Some(w) = self.watermarks.get_mut(source) {
             *w = Some(w.map_or(watermark, |old| old.max(watermark)));
         }
     }
 
-    /// How far every source has got: the smallest watermark (`None` until all are heard from).
+    /// How far every source has got: the smallest watermark of the sources not idle (`None`
+    /// until all are heard from; every time when all are idle).
     pub fn watermark(&self) -> Option<i64> {
         self.watermarks
             .iter()
-            .try_fold(i64::MAX, |low, w| w.map(|w| low.min(w)))
+            .zip(&self.idle)
+            .filter(|(_, idle)| !**idle)
+            .try_fold(i64::MAX, |low, (w, _)| w.map(|w| low.min(w)))
     }
 
     /// The earliest waiting record, if every source has got to its time.
@@ -94,7 +124,10 @@ impl<K: Ord, T> EventTimeMerge<K, T> {
         if self.waiting.peek()?.0.time > ready {
             return None;
         }
-        self.waiting.pop().map(|Reverse(w)| w.item)
+        self.waiting.pop().map(|Reverse(w)| {
+            self.released = self.released.max(w.time);
+            w.item
+        })
     }
 
     /// Records waiting.
@@ -129,5 +162,26 @@ mod tests {
         merge.advance(1, i64::MAX);
         assert_eq!(merge.pop(), Some("b at 20"));
         assert!(merge.is_empty());
+    }
+
+    #[test]
+    fn an_idle_source_is_not_waited_for_until_it_sends_again() {
+        let mut merge = EventTimeMerge::new(2);
+        merge.advance(0, 100);
+        assert!(merge.push(50, 0, "a at 50"));
+        assert_eq!(merge.pop(), None, "source 1 not heard from");
+        merge.idle(1);
+        assert_eq!(merge.pop(), Some("a at 50"));
+        assert!(merge.push(120, 0, "b at 120"));
+        assert_eq!(merge.pop(), None, "past source 0's watermark");
+        merge.idle(0);
+        assert_eq!(merge.watermark(), Some(i64::MAX), "every source idle");
+        assert_eq!(merge.pop(), Some("b at 120"));
+        // Source 1 wakes up with a record older than what was released: late, released first.
+        merge.heard(1);
+        assert!(!merge.push(60, 0, "c at 60"), "late");
+        assert_eq!(merge.pop(), None, "source 1 has no watermark yet");
+        merge.advance(1, 70);
+        assert_eq!(merge.pop(), Some("c at 60"));
     }
 }

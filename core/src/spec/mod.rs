@@ -235,6 +235,17 @@ pub struct FeatureSpec {
     pub risk: Option<RiskSpec>,
 }
 
+impl FeatureSpec {
+    /// The entity field this feature groups by (a window's, a history's or a risk's), if any.
+    pub fn entity(&self) -> Option<&str> {
+        self.window
+            .as_ref()
+            .map(|w| w.entity.as_str())
+            .or(self.history.as_ref().map(|h| h.entity.as_str()))
+            .or(self.risk.as_ref().map(|r| r.entity.as_str()))
+    }
+}
+
 /// A calendar feature of the event time (UTC).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -19,16 +19,6 @@ fn repository(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
-/// The entity a feature groups by, if any.
-fn entity(feature: &FeatureSpec) -> Option<&str> {
-    feature
-        .window
-        .as_ref()
-        .map(|w| w.entity.as_str())
-        .or(feature.history.as_ref().map(|h| h.entity.as_str()))
-        .or(feature.risk.as_ref().map(|r| r.entity.as_str()))
-}
-
 fn integer(value: &Value) -> u64 {
     match value {
         Value::Integer(n) => *n as u64,
@@ -83,7 +73,7 @@ fn card_and_terminal_stages_give_the_offline_features_bit_for_bit() {
     // Stage 1, per card partition: everything but the terminal's features. Each partition's
     // stream is its transactions and, at their delay, their labels, in event-time order (a
     // label before the transactions of its time: it counts for them).
-    let is_terminal = |f: &FeatureSpec| entity(f) == Some("TERMINAL_ID");
+    let is_terminal = |f: &FeatureSpec| f.entity() == Some("TERMINAL_ID");
     let mut streams: Vec<Vec<(i64, Forwarded)>> =
         (0..CARD_PARTITIONS).map(|_| Vec::new()).collect();
     for p in 0..CARD_PARTITIONS {

@@ -21,6 +21,7 @@ fn verdict_by(tx_id: &str, model_version: &str, decision: Decision) -> Held {
         model_version: model_version.into(),
         scored_at: 1_010,
         rules: Vec::new(),
+        features: Vec::new(),
     })
 }
 

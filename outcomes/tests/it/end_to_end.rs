@@ -65,6 +65,7 @@ pub fn scorer_config(broker: &Broker, topics: &Topics) -> ScorerConfig {
         shutdown_timeout_secs: 15,
         live_view: LiveView::Own,
         kafka: aegis_kafka::KafkaFlags::default(),
+        entities: Default::default(),
     }
 }
 

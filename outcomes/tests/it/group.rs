@@ -45,6 +45,7 @@ fn verdict(i: usize) -> Verdict {
         model_version: "rf-test".into(),
         scored_at: 1_700_000_000_010,
         rules: Vec::new(),
+        features: Vec::new(),
     }
 }
 

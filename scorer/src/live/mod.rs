@@ -245,6 +245,7 @@ mod tests {
             model_version: "rf-1".into(),
             scored_at: i,
             rules: Vec::new(),
+            features: Vec::new(),
         }
     }
 

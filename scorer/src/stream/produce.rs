@@ -113,7 +113,7 @@ impl Outputs {
 
 /// Enqueues one record, waiting while the producer's queue is full.
 #[allow(clippy::result_large_err)] // rdkafka's send_result hands the record back in its Err
-async fn enqueue(
+pub(crate) async fn enqueue(
     producer: &FutureProducer,
     record: FutureRecord<'_, [u8], [u8]>,
 ) -> Result<DeliveryFuture, rdkafka::error::KafkaError> {

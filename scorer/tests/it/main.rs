@@ -12,6 +12,7 @@ mod registry;
 mod replay;
 mod restore;
 mod sequences;
+mod spec_stream;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -145,6 +146,7 @@ impl Pipeline {
             // Tests that look at the live page follow the topic themselves (see live.rs).
             live_view: LiveView::All,
             kafka: aegis_kafka::KafkaFlags::default(),
+            entities: Default::default(),
         }
     }
 

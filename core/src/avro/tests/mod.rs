@@ -40,6 +40,7 @@ pub(super) fn verdict(reasons: &[&str]) -> Verdict {
         model_version: "sha256:0123abcd".into(),
         scored_at: 1_700_000_123_470,
         rules: Vec::new(),
+        features: Vec::new(),
     }
 }
 

@@ -1,0 +1,336 @@
+//! The stream on a spec other than PaySim (docs/streaming-features.md): features of any entity,
+//! exact with any number of replicas.
+//!
+//! The transaction topic is keyed by one entity (the card). Features of that entity, and those of
+//! no entity, are computed by [`key_stage`], which owns the key's partitions. A spec with features
+//! of one other entity (the terminal) gets a second stage, [`entity_stage`]: the first forwards
+//! each transaction with its share of the features to the repartition topic
+//! `<input>.by.<ENTITY>`, keyed by that entity, with watermarks; the second puts every source
+//! partition's records back into event-time order, computes the entity's features with the same
+//! engine, scores, and writes the verdict (key = the transaction's key). Labels, read by the first
+//! stage from the labels topic (co-partitioned with the transactions), are forwarded to the
+//! entity's partition to count from their delay on.
+//!
+//! Both stages are consumer groups of their own (`<group>` and `<group>.<ENTITY>`); each stores
+//! an offset only after everything it wrote for the records before it is acknowledged, and
+//! rebuilds a partition's state, when it takes the partition over, by reading the partition's
+//! records before its committed offset again (the topic is its own changelog: it must be retained
+//! for the longest span the spec's features look back over). At least once: a crash repeats the
+//! tail; the second stage knows a repeated transaction by its source offset, and a repeated label
+//! changes nothing.
+
+pub mod entity_stage;
+pub mod key_stage;
+mod rebalance;
+mod scoring;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aegis_core::avro::SpecCodec;
+use aegis_core::spec::engine::FeatureEngine;
+use aegis_core::spec::record::Value;
+use aegis_core::spec::{FeatureSpec, Spec};
+use aegis_core::Model;
+use anyhow::{anyhow, bail, Context, Result};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ScorerConfig;
+use crate::replica::ReplicaState;
+use rebalance::EpochContext;
+
+/// The flags of the stream on a spec.
+#[derive(clap::Args, Clone, Debug)]
+pub struct EntityFlags {
+    /// Topic of labels (key = the spec's key, as many partitions as the input topic), read by
+    /// scorers of a spec with label-delayed risk features of another entity.
+    #[arg(long, env = "AEGIS_LABELS_TOPIC", default_value = aegis_core::topics::LABELS_TOPIC)]
+    pub labels_topic: String,
+    /// Milliseconds an input partition must have had nothing new, read to its end, before the
+    /// second stage is told not to wait for it (a replay's end, a quiet partition).
+    #[arg(long, env = "AEGIS_IDLE_AFTER_MS", default_value_t = 2000)]
+    pub idle_after_ms: u64,
+    /// Seconds allowed to rebuild a partition's entity state from its records when a stage takes
+    /// it over.
+    #[arg(long, env = "AEGIS_ENTITY_RESTORE_TIMEOUT", default_value_t = 300)]
+    pub entity_restore_timeout_secs: u64,
+}
+
+impl Default for EntityFlags {
+    fn default() -> Self {
+        EntityFlags {
+            labels_topic: aegis_core::topics::LABELS_TOPIC.to_owned(),
+            idle_after_ms: 2000,
+            entity_restore_timeout_secs: 300,
+        }
+    }
+}
+
+/// How a spec's features split between the stages.
+pub struct Plan {
+    pub spec: Spec,
+    pub codec: SpecCodec,
+    /// The spec's key field (the transaction topic's key).
+    pub key: String,
+    /// The one other entity with features, owned by the second stage.
+    pub other: Option<Other>,
+    /// Features in the whole vector.
+    pub width: usize,
+    /// Where each of the first stage's features goes in the whole vector.
+    pub key_positions: Vec<usize>,
+}
+
+/// The entity the second stage owns.
+pub struct Other {
+    /// Its field's name and index.
+    pub name: String,
+    pub field: usize,
+    /// Its repartition topic.
+    pub topic: String,
+    /// How long the first stage remembers a transaction's entity, for its label: the longest
+    /// risk window plus the label delay (0: no risk feature, labels are not read).
+    pub label_span_ms: i64,
+}
+
+impl Plan {
+    /// Splits `spec`'s features; refuses, in one line, what the stream cannot compute exactly yet.
+    pub fn new(spec: &Spec, input_topic: &str) -> Result<Plan> {
+        let key = spec.key_field().map(|f| f.name.clone()).ok_or_else(|| {
+            anyhow!(
+                "spec `{}` has no [wire] key: the stream needs one to partition by",
+                spec.name
+            )
+        })?;
+        let mut others: Vec<&str> = spec
+            .features
+            .iter()
+            .filter_map(FeatureSpec::entity)
+            .filter(|e| *e != key)
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        if others.len() > 1 {
+            bail!(
+                "spec `{}` has features of {} entities besides its key {key} ({}): the stream computes one so far",
+                spec.name,
+                others.len(),
+                others.join(", ")
+            );
+        }
+        if let Some(f) = spec
+            .features
+            .iter()
+            .find(|f| f.risk.is_some() && f.entity() == Some(key.as_str()))
+        {
+            bail!(
+                "spec `{}`: feature `{}` is a risk of the key entity {key}; the stream computes risks of another entity only so far",
+                spec.name,
+                f.name
+            );
+        }
+        let other = others.first().map(|name| {
+            let label_span_ms = spec
+                .features
+                .iter()
+                .filter(|f| f.entity() == Some(*name))
+                .filter_map(|f| f.risk.as_ref())
+                .map(|r| r.over.millis() + spec.label_delay().millis())
+                .max()
+                .unwrap_or(0);
+            Other {
+                name: (*name).to_owned(),
+                field: spec
+                    .fields
+                    .iter()
+                    .position(|f| f.name == *name)
+                    .unwrap_or(0),
+                topic: repartition_topic(input_topic, name),
+                label_span_ms,
+            }
+        });
+        let mut plan = Plan {
+            codec: SpecCodec::new(spec).context("the spec's Avro schema")?,
+            width: FeatureEngine::new(spec).width(),
+            spec: spec.clone(),
+            key,
+            other,
+            key_positions: Vec::new(),
+        };
+        plan.key_positions = plan.key_engine().positions().to_vec();
+        Ok(plan)
+    }
+
+    /// The topics the stages need beyond the scorer's own, each with the flag that names it.
+    pub fn topics(&self, config: &ScorerConfig) -> Vec<(String, &'static str)> {
+        let mut topics = Vec::new();
+        if let Some(other) = &self.other {
+            topics.push((
+                other.topic.clone(),
+                "--input-topic (its .by.<ENTITY> repartition topic)",
+            ));
+            if other.label_span_ms > 0 {
+                topics.push((config.entities.labels_topic.clone(), "--labels-topic"));
+            }
+        }
+        topics
+    }
+
+    /// The first stage's engine: features of the key entity and of none.
+    pub fn key_engine(&self) -> FeatureEngine {
+        let other = self.other.as_ref().map(|o| o.name.clone());
+        FeatureEngine::with_features(&self.spec, move |f| {
+            other.is_none() || f.entity() != other.as_deref()
+        })
+        .labels_applied()
+    }
+
+    /// The second stage's engine: features of the other entity.
+    pub fn other_engine(&self) -> FeatureEngine {
+        let other = self.other.as_ref().map(|o| o.name.clone());
+        FeatureEngine::with_features(&self.spec, move |f| {
+            other.is_some() && f.entity() == other.as_deref()
+        })
+        .labels_applied()
+    }
+}
+
+/// The repartition topic of `entity` for transactions read from `input`.
+pub fn repartition_topic(input: &str, entity: &str) -> String {
+    format!("{input}.by.{entity}")
+}
+
+/// An entity's value as text: a repartition record's Kafka key.
+pub fn entity_text(value: &Value) -> String {
+    match value {
+        Value::Integer(n) => n.to_string(),
+        Value::Enum(i) => i.to_string(),
+        Value::Float(x) => x.to_bits().to_string(),
+        Value::Text(t) => t.clone(),
+    }
+}
+
+/// One consumed message, detached from the consumer, with the epoch its partition was held under.
+pub struct Received {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// The message's Kafka timestamp (milliseconds; -1 when it has none).
+    pub timestamp: i64,
+    pub epoch: u64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+}
+
+type StageConsumer = StreamConsumer<EpochContext>;
+
+fn detach(consumer: &StageConsumer, m: &BorrowedMessage<'_>) -> Received {
+    let epoch = consumer
+        .context()
+        .assignment(m.topic())
+        .epoch(m.partition());
+    Received {
+        topic: m.topic().to_owned(),
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp: m.timestamp().to_millis().unwrap_or(-1),
+        epoch,
+        key: m.key().map(<[u8]>::to_vec),
+        payload: m.payload().map(<[u8]>::to_vec),
+    }
+}
+
+/// Up to `size` messages, waiting at most `wait` for the first and `linger` for the rest; empty
+/// when none came (the stage's timers still run) or `stop` fired.
+async fn gather(
+    consumer: &StageConsumer,
+    size: usize,
+    wait: Duration,
+    linger: Duration,
+    stop: &CancellationToken,
+) -> Result<Vec<Received>> {
+    let mut batch = Vec::new();
+    let first = tokio::select! {
+        () = stop.cancelled() => return Ok(batch),
+        () = tokio::time::sleep(wait) => return Ok(batch),
+        m = consumer.recv() => m,
+    };
+    match first {
+        Ok(m) => batch.push(detach(consumer, &m)),
+        Err(e) => {
+            tracing::warn!(error = %e, "consumer error");
+            return Ok(batch);
+        }
+    }
+    let until = tokio::time::Instant::now() + linger;
+    while batch.len() < size {
+        match tokio::time::timeout_at(until, consumer.recv()).await {
+            Ok(Ok(m)) => batch.push(detach(consumer, &m)),
+            Ok(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+            Err(_) => break,
+        }
+    }
+    Ok(batch)
+}
+
+/// Runs both stages of one replica (the second only when the spec has another entity) until
+/// `cancel` fires or a stage fails; then each commits what it has stored.
+pub async fn run(
+    config: ScorerConfig,
+    replica: Arc<ReplicaState>,
+    model: Arc<Model>,
+    cancel: CancellationToken,
+) -> Result<()> {
+    let plan = Arc::new(Plan::new(model.spec(), &config.input_topic)?);
+    if model.features() != plan.spec.feature_names().as_slice() {
+        bail!(
+            "--model {}: its features are not its spec's, in order (retrain it)",
+            config.model.display()
+        );
+    }
+    let stop = cancel.child_token();
+    let first = key_stage::KeyStage::start(&config, plan.clone(), model.clone(), replica.clone())?;
+    let second = plan
+        .other
+        .as_ref()
+        .map(|_| entity_stage::EntityStage::start(&config, plan.clone(), model, replica.clone()))
+        .transpose()?;
+    tracing::info!(
+        spec = %plan.spec.name, key = %plan.key,
+        other = plan.other.as_ref().map(|o| o.name.as_str()).unwrap_or("none"),
+        "scorer started on a spec"
+    );
+    let first = tokio::spawn(first.run(stop.clone()));
+    let second = second.map(|s| tokio::spawn(s.run(stop.clone())));
+    let first_done = async {
+        let result = first
+            .await
+            .map_err(|e| anyhow!("first stage: {e}"))
+            .and_then(|r| r);
+        stop.cancel();
+        result
+    };
+    let second_done = async {
+        let result = match second {
+            Some(task) => task
+                .await
+                .map_err(|e| anyhow!("second stage: {e}"))
+                .and_then(|r| r),
+            None => Ok(()),
+        };
+        stop.cancel();
+        result
+    };
+    let (a, b) = tokio::join!(first_done, second_done);
+    a.and(b)
+}
+
+/// Commits the stored offsets and leaves the group.
+fn finish(consumer: &StageConsumer) {
+    if let Err(e) = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
+        tracing::warn!(error = %e, "cannot commit on the way out: the next owner repeats the tail");
+    }
+    consumer.unsubscribe();
+}

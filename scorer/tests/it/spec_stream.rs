@@ -1,0 +1,413 @@
+//! The stream on the card spec, end to end on a real broker (docs/streaming-features.md): the
+//! card sample replayed, with each label right after its transaction, through two scorer
+//! processes — the card stage and the terminal stage in each — one of them killed with -9 halfway
+//! and started again. Every transaction gets a verdict, and every verdict (repeats included)
+//! carries the features and the probability the trainer computes offline for the same row, bit
+//! for bit: the terminal features come from every card partition, put back in event-time order.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aegis_core::avro::{AvroCodec, Framing, SpecCodec};
+use aegis_core::spec::engine::FeatureEngine;
+use aegis_core::spec::record::{Record, RecordReader};
+use aegis_core::spec::Spec;
+use aegis_core::{Label, Verdict};
+use aegis_kafka::Settings;
+use aegis_testkit::{unique_topic, Broker};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+const CARD_PARTITIONS: i32 = 3;
+const TERMINAL_PARTITIONS: i32 = 2;
+
+fn repository(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+fn cards_data() -> PathBuf {
+    repository("data/cards_every_10th_card_2018-04-01_2018-05-31.csv")
+}
+
+/// A small card model, trained once per test binary with the trainer's own code.
+fn cards_model() -> &'static Path {
+    static MODEL: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = MODEL.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("cards.model");
+        aegis_trainer::train::run(&aegis_trainer::TrainArgs {
+            data: vec![aegis_trainer::sources::DataSource {
+                path: cards_data(),
+                legit_weight: None,
+            }],
+            out: out.clone(),
+            trees: Some(20),
+            max_depth: Some(8),
+            min_samples_leaf: None,
+            features_per_split: None,
+            seed: 42,
+            legit_weight: None,
+            block_precision: 0.99,
+            review_precision: 0.5,
+            spec: Some(repository("specs/cards.toml")),
+            fit_from: None,
+            fit_until: None,
+            fraud_weight: None,
+        })
+        .unwrap();
+        (dir, out)
+    });
+    path
+}
+
+/// What the trainer computes offline: each row's features (the feature engine, in the trainer's
+/// event-time order) and probability (`aegis-trainer evaluate --predictions`), by id.
+struct Offline {
+    features: HashMap<String, Vec<f64>>,
+    probabilities: HashMap<String, f64>,
+}
+
+fn offline(spec: &Spec, records: &[Record], model: &Path) -> Offline {
+    let mut engine = FeatureEngine::new(spec);
+    let mut features = HashMap::new();
+    for r in records {
+        let mut out = Vec::new();
+        engine.observe(r, &mut out);
+        features.insert(engine.id_of(r).to_string(), out);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let predictions = dir.path().join("predictions.csv");
+    aegis_trainer::evaluate::run(&aegis_trainer::EvaluateArgs {
+        model: model.to_owned(),
+        data: cards_data(),
+        spec: None,
+        from: None,
+        until: None,
+        legit_weight: 1.0,
+        json: true,
+        predictions: Some(predictions.clone()),
+    })
+    .unwrap();
+    let text = std::fs::read_to_string(&predictions).unwrap();
+    let probabilities = text
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let mut cells = line.split(',');
+            let id = cells.next().unwrap().to_owned();
+            (id, cells.next().unwrap().parse::<f64>().unwrap())
+        })
+        .collect();
+    Offline {
+        features,
+        probabilities,
+    }
+}
+
+/// A scorer process on the card topics, its stderr to a file.
+struct Scorer {
+    child: Child,
+    log: tempfile::NamedTempFile,
+}
+
+impl Scorer {
+    fn spawn(broker: &Broker, topics: &Topics) -> Scorer {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_aegis-scorer"))
+            .args([
+                "--brokers",
+                &broker.bootstrap(),
+                "--group-id",
+                &topics.group,
+            ])
+            .args([
+                "--input-topic",
+                &topics.input,
+                "--output-topic",
+                &topics.verdicts,
+            ])
+            .args(["--dlq-topic", &topics.dlq, "--labels-topic", &topics.labels])
+            .args(["--model", cards_model().to_str().unwrap()])
+            .args(["--http-addr", "127.0.0.1:0", "--state-changelog-topic="])
+            .args([
+                "--models-topic=",
+                "--rules-topic=",
+                "--idle-after-ms",
+                "1500",
+            ])
+            .env(
+                "AEGIS_LOG",
+                std::env::var("SPEC_STREAM_LOG").unwrap_or_else(|_| "info,rdkafka=warn".to_owned()),
+            )
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .unwrap();
+        Scorer { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// Its `aegis_entity_*` metrics, scraped from its HTTP server.
+    fn entity_metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let log = self.log();
+        let Some(addr) = log
+            .lines()
+            .find(|l| l.contains("HTTP server listening"))
+            .and_then(|l| l.split("127.0.0.1:").nth(1))
+            .map(|a| {
+                let port: String = a.chars().take_while(char::is_ascii_digit).collect();
+                format!("127.0.0.1:{port}")
+            })
+        else {
+            return String::new();
+        };
+        let Ok(mut stream) = std::net::TcpStream::connect(addr.as_str()) else {
+            return String::new();
+        };
+        let _ = write!(stream, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+        let mut body = String::new();
+        let _ = stream.read_to_string(&mut body);
+        body.lines()
+            .filter(|l| l.starts_with("aegis_entity"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Scorer {
+    fn drop(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+}
+
+struct Topics {
+    group: String,
+    input: String,
+    labels: String,
+    verdicts: String,
+    dlq: String,
+}
+
+/// Publishes every record in event-time order, keyed by card, each label right after its
+/// transaction (known at once; it counts from its delay on, as offline).
+async fn publish(broker: &Broker, topics: &Topics, codec: &SpecCodec, records: &[Record]) {
+    let producer: FutureProducer = Settings::reliable_producer()
+        .set("linger.ms", 5)
+        .client_config(&broker.bootstrap(), &[])
+        .create()
+        .unwrap();
+    let mut pending = Vec::new();
+    for r in records {
+        let key = codec.key(r);
+        let tx_id = codec.id("", r);
+        let value = codec.encode(&tx_id, r, Framing::SingleObject).unwrap();
+        pending.push(
+            producer
+                .send_result(FutureRecord::to(&topics.input).key(&key).payload(&value))
+                .unwrap(),
+        );
+        let label = Label {
+            tx_id,
+            is_fraud: r.label == Some(true),
+            labelled_at: aegis_core::clock::now_ms(),
+            source: Some("replay".to_owned()),
+        };
+        let value = AvroCodec::label()
+            .encode(&label, Framing::SingleObject)
+            .unwrap();
+        pending.push(
+            producer
+                .send_result(FutureRecord::to(&topics.labels).key(&key).payload(&value))
+                .unwrap(),
+        );
+        if pending.len() >= 10_000 {
+            for delivery in pending.drain(..) {
+                delivery.await.unwrap().unwrap();
+            }
+        }
+    }
+    for delivery in pending {
+        delivery.await.unwrap().unwrap();
+    }
+}
+
+/// Follows the verdicts topic from its beginning.
+struct Verdicts {
+    consumer: BaseConsumer,
+    /// Every verdict read, repeats included.
+    all: Vec<Verdict>,
+    distinct: HashMap<String, usize>,
+}
+
+impl Verdicts {
+    fn follow(broker: &Broker, topic: &str) -> Verdicts {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", broker.bootstrap())
+            .set("group.id", unique_topic("reader"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut list = TopicPartitionList::new();
+        for p in 0..CARD_PARTITIONS {
+            list.add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&list).unwrap();
+        Verdicts {
+            consumer,
+            all: Vec::new(),
+            distinct: HashMap::new(),
+        }
+    }
+
+    /// Reads until `n` distinct transactions have verdicts or `limit` passes.
+    fn read_until(&mut self, n: usize, limit: Duration) {
+        let started = Instant::now();
+        while self.distinct.len() < n && started.elapsed() < limit {
+            if let Some(Ok(m)) = self.consumer.poll(Duration::from_millis(200)) {
+                let (verdict, _) = AvroCodec::verdict().decode(m.payload().unwrap()).unwrap();
+                *self.distinct.entry(verdict.tx_id.clone()).or_default() += 1;
+                self.all.push(verdict);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_one_killed_give_every_card_payment_its_offline_features_and_score() {
+    let spec = Spec::load(&repository("specs/cards.toml")).unwrap();
+    let codec = SpecCodec::new(&spec).unwrap();
+    let mut records: Vec<Record> = RecordReader::open(&spec, &cards_data())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    records.sort_by_key(|r| r.event_time_ms); // stable: the trainer's order
+    let model = cards_model();
+    let offline = offline(&spec, &records, model);
+    assert_eq!(offline.probabilities.len(), records.len());
+
+    let broker = Broker::start();
+    let topics = Topics {
+        group: unique_topic("cards"),
+        input: unique_topic("cards-tx"),
+        labels: unique_topic("cards-labels"),
+        verdicts: unique_topic("cards-verdicts"),
+        dlq: unique_topic("cards-dlq"),
+    };
+    let repartition = format!("{}.by.TERMINAL_ID", topics.input);
+    broker
+        .create_topics(&[
+            (&topics.input, CARD_PARTITIONS),
+            (&topics.labels, CARD_PARTITIONS),
+            (&topics.verdicts, CARD_PARTITIONS),
+            (&topics.dlq, 1),
+            (&repartition, TERMINAL_PARTITIONS),
+        ])
+        .await;
+
+    let mut first = Scorer::spawn(&broker, &topics);
+    let second = Scorer::spawn(&broker, &topics);
+    publish(&broker, &topics, &codec, &records).await;
+
+    let mut verdicts = Verdicts::follow(&broker, &topics.verdicts);
+    let half = records.len() / 2;
+    verdicts.read_until(half, Duration::from_secs(180));
+    assert!(
+        verdicts.distinct.len() >= half,
+        "{} verdicts before the kill; logs:\n{}\n---\n{}",
+        verdicts.distinct.len(),
+        first.log(),
+        second.log()
+    );
+    // kill -9 halfway; tansu hands a dead member's partitions only to members that join after
+    // it left the group, so it is started again once its session has expired.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let killed_log = first.log();
+    std::thread::sleep(Duration::from_secs(12));
+    let restarted = Scorer::spawn(&broker, &topics);
+    verdicts.read_until(records.len(), Duration::from_secs(240));
+    let logs = || {
+        format!(
+            "killed:\n{killed_log}\n---\nrestarted:\n{}\n{}\n---\nthe other:\n{}\n{}",
+            restarted.log(),
+            restarted.entity_metrics(),
+            second.log(),
+            second.entity_metrics(),
+        )
+    };
+    assert_eq!(
+        verdicts.distinct.len(),
+        records.len(),
+        "every card payment has a verdict; {}",
+        logs()
+    );
+
+    let names = spec.feature_names();
+    let mut wrong: HashMap<&str, usize> = HashMap::new();
+    let mut example = None;
+    let mut wrong_at = Vec::new();
+    for (n, v) in verdicts.all.iter().enumerate() {
+        if (0..names.len())
+            .any(|i| v.features[i].to_bits() != offline.features[&v.tx_id][i].to_bits())
+        {
+            wrong_at.push((n, v.event_time, verdicts.distinct[&v.tx_id]));
+        }
+        let want = &offline.features[&v.tx_id];
+        assert_eq!(v.features.len(), want.len(), "{v:?}");
+        for (i, name) in names.iter().enumerate() {
+            if v.features[i].to_bits() != want[i].to_bits() {
+                *wrong.entry(name).or_default() += 1;
+                example.get_or_insert_with(|| {
+                    format!(
+                        "transaction {} at {}, {name}: {} online, {} offline",
+                        v.tx_id, v.event_time, v.features[i], want[i]
+                    )
+                });
+            }
+        }
+        if v.fraud_probability.to_bits() != offline.probabilities[&v.tx_id].to_bits() {
+            *wrong.entry("probability").or_default() += 1;
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "values differing from the trainer's, by feature: {wrong:?}; e.g. {}; (verdict number, event time, verdicts of it) {wrong_at:?}; {}",
+        example.unwrap_or_default(),
+        logs()
+    );
+    // Terminal risk was exercised: many verdicts had a known fraud at their terminal.
+    let frauds = names
+        .iter()
+        .position(|n| n == "terminal_frauds_30d")
+        .unwrap();
+    let exercised = verdicts
+        .all
+        .iter()
+        .filter(|v| v.features[frauds] > 0.0)
+        .count();
+    assert!(
+        exercised > 100,
+        "{exercised} verdicts with a known terminal fraud"
+    );
+    let repeats = verdicts.all.len() - verdicts.distinct.len();
+    eprintln!(
+        "{} verdicts for {} payments ({repeats} repeated after the kill); {exercised} with a known terminal fraud",
+        verdicts.all.len(),
+        records.len()
+    );
+    // The restarted replica took partitions over and rebuilt their state from the topics.
+    assert!(
+        restarted.log().contains("partition state restored"),
+        "{}",
+        logs()
+    );
+}
