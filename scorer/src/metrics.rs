@@ -98,7 +98,7 @@ pub struct Metrics {
     model_installed_at: GaugeVec,
     thresholds: GaugeVec,
     up_since: Gauge,
-    /// Labels the card stage handled, by outcome (`forwarded`, `waiting`, `dropped`).
+    /// Labels the card stage handled, by outcome (`forwarded`, `unmatched`).
     pub(crate) entity_labels: IntCounterVec,
     /// Records the entity stage released after later ones (`transaction`, `label`).
     pub(crate) entity_late: IntCounterVec,
@@ -167,7 +167,7 @@ impl Metrics {
             model_installed_at: register(&r, GaugeVec::new(Opts::new("aegis_model_installed_time_seconds", "When the model in each role was installed, Unix seconds."), &["role"]).expect("valid metric")),
             thresholds: register(&r, GaugeVec::new(Opts::new("aegis_decision_threshold", "Lowest fraud probability that gets each decision."), &["decision"]).expect("valid metric")),
             up_since: register(&r, Gauge::new("aegis_start_time_seconds", "When this replica started, Unix seconds.").expect("valid metric")),
-            entity_labels: counter_vec(&r, "aegis_entity_labels_total", "Labels the first stage of a spec's stream handled: forwarded to the entity's stage, waiting for their transaction, or dropped (never matched on this partition).", &["outcome"]),
+            entity_labels: counter_vec(&r, "aegis_entity_labels_total", "Labels the first stage of a spec's stream handled: forwarded to the entity's stage, or unmatched (their transaction is older than the longest risk span, or not on this partition).", &["outcome"]),
             entity_late: counter_vec(&r, "aegis_entity_late_total", "Records the entity stage released after later ones had been (their source was idle, or a label came after its delay): their features can differ from the trainer's.", &["kind"]),
             entity_waiting: register(&r, IntGauge::new("aegis_entity_waiting", "Records waiting in the entity stage's event-time merge for every input partition to get to their time.").expect("valid metric name")),
             registry: r,

@@ -59,6 +59,7 @@ fn schema_files_parse_and_document_every_field_in_contract_order() {
             "model_version",
             "scored_at",
             "rules",
+            "features",
         ]
     );
     assert_eq!(
@@ -116,7 +117,7 @@ use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
 
 #[test]
-fn the_rules_field_keeps_the_verdict_schema_compatible_both_ways() {
+fn the_rules_and_features_fields_keep_the_verdict_schema_compatible_both_ways() {
     use apache_avro::schema_compatibility::SchemaCompatibility;
     let old = apache_avro::Schema::parse_str(VERDICT_V1).unwrap();
     let new = apache_avro::Schema::parse_str(AvroCodec::verdict().schema_json()).unwrap();
@@ -133,7 +134,7 @@ fn the_rules_field_keeps_the_verdict_schema_compatible_both_ways() {
         apache_avro::types::Value::Record(fields) => apache_avro::types::Value::Record(
             fields
                 .into_iter()
-                .filter(|(name, _)| name != "rules")
+                .filter(|(name, _)| name != "rules" && name != "features")
                 .collect(),
         ),
         other => panic!("a verdict is a record: {other:?}"),
@@ -158,8 +159,10 @@ fn the_rules_field_keeps_the_verdict_schema_compatible_both_ways() {
     };
     assert_eq!(read(&write(&old, old_record), &old, &new), v);
     v.rules = vec!["drain_after_probe".into()];
+    v.features = vec![0.25, 3.0];
     let new_record = apache_avro::to_value(&v).unwrap().resolve(&new).unwrap();
     let read = read(&write(&new, new_record), &new, &old);
     assert_eq!(read.rules, Vec::<String>::new());
+    assert_eq!(read.features, Vec::<f64>::new());
     assert_eq!(read.reasons, v.reasons);
 }
