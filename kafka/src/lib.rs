@@ -11,6 +11,8 @@
 //!   retried until a deadline, so a binary started beside its broker waits for it.
 //! - [`registry`]: a blocking Confluent Schema Registry client (register, fetch by id, cached) and a
 //!   decoder that reads messages with their writer's schema.
+//! - [`build_info`]: `aegis_build_info{version, git_sha}` and the process collector, in every
+//!   binary's metrics.
 //! - [`logs`]: the logger of the long-running binaries (`AEGIS_LOG`, else `RUST_LOG`;
 //!   `--log-format text|json`).
 //! - [`service`]: process plumbing of the long-running binaries: logs, a cancellation token fired
@@ -26,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod assignment;
+pub mod build_info;
 pub mod cluster;
 pub mod flags;
 pub mod logs;
