@@ -47,14 +47,15 @@ impl ConnectFlags {
 pub struct KafkaFlags {
     /// A file of librdkafka properties, one `key=value` per line (blank lines and `#` comments
     /// skipped), like Kafka's `client.properties`: the place for TLS, SASL and secrets. Checked
-    /// when read; `-X` wins over it.
+    /// when read. Repeatable: settings in one file (a ConfigMap), credentials in another (a
+    /// Secret); a later file wins over an earlier one, and `-X` over both.
     #[arg(
         long,
         env = "AEGIS_KAFKA_CONFIG",
         value_name = "FILE",
         value_parser = PropertiesFile::read
     )]
-    pub kafka_config: Option<PropertiesFile>,
+    pub kafka_config: Vec<PropertiesFile>,
     /// librdkafka property for all clients, as kcat takes it (TLS, SASL, tuning); one per flag,
     /// repeatable, the value taken whole (commas included). Secret values are never logged.
     #[arg(short = 'X', value_name = "KEY=VALUE")]
@@ -65,13 +66,13 @@ impl KafkaFlags {
     /// Flags with these `-X` properties and no file.
     pub fn with(set: Vec<Property>) -> Self {
         KafkaFlags {
-            kafka_config: None,
+            kafka_config: Vec::new(),
             set,
         }
     }
 
-    /// The file's properties, then the `-X` ones: a client config keeps the last value of a key,
-    /// so `-X` wins.
+    /// The files' properties in order, then the `-X` ones: a client config keeps the last value
+    /// of a key, so a later file wins over an earlier one and `-X` over both.
     pub fn properties(&self) -> Vec<Property> {
         let file = self.kafka_config.iter().flat_map(|f| f.properties.iter());
         file.chain(&self.set).cloned().collect()
@@ -185,12 +186,18 @@ mod tests {
     }
 
     #[test]
-    fn dash_x_comes_after_the_file_so_it_wins() {
+    fn dash_x_comes_after_the_files_so_it_wins_and_a_later_file_over_an_earlier() {
         let flags = KafkaFlags {
-            kafka_config: Some(PropertiesFile {
-                path: "f".into(),
-                properties: vec![property("client.id", "file"), property("acks", "all")],
-            }),
+            kafka_config: vec![
+                PropertiesFile {
+                    path: "settings".into(),
+                    properties: vec![property("client.id", "file"), property("acks", "all")],
+                },
+                PropertiesFile {
+                    path: "credentials".into(),
+                    properties: vec![property("sasl.username", "u"), property("acks", "1")],
+                },
+            ],
             set: vec![property("client.id", "flag")],
         };
         let merged = flags.properties();
@@ -199,10 +206,43 @@ mod tests {
             vec![
                 property("client.id", "file"),
                 property("acks", "all"),
+                property("sasl.username", "u"),
+                property("acks", "1"),
                 property("client.id", "flag"),
             ]
         );
         let config = crate::client_config("b:9092", &[], &merged);
         assert_eq!(config.get("client.id"), Some("flag"));
+        assert_eq!(config.get("acks"), Some("1"));
+        assert_eq!(config.get("sasl.username"), Some("u"));
+    }
+
+    #[test]
+    fn kafka_config_is_repeatable() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            kafka: KafkaFlags,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (settings, credentials) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&settings, "security.protocol=SASL_SSL\n").unwrap();
+        std::fs::write(&credentials, "sasl.username=aegis\n").unwrap();
+        let cli = Cli::try_parse_from([
+            "x",
+            "--kafka-config",
+            settings.to_str().unwrap(),
+            "--kafka-config",
+            credentials.to_str().unwrap(),
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.kafka.properties(),
+            vec![
+                property("security.protocol", "SASL_SSL"),
+                property("sasl.username", "aegis"),
+            ]
+        );
     }
 }

@@ -11,6 +11,10 @@
 //!   retried until a deadline, so a binary started beside its broker waits for it.
 //! - [`registry`]: a blocking Confluent Schema Registry client (register, fetch by id, cached) and a
 //!   decoder that reads messages with their writer's schema.
+//! - [`build_info`]: `aegis_build_info{version, git_sha}` and the process collector, in every
+//!   binary's metrics.
+//! - [`logs`]: the logger of the long-running binaries (`AEGIS_LOG`, else `RUST_LOG`;
+//!   `--log-format text|json`).
 //! - [`service`]: process plumbing of the long-running binaries: logs, a cancellation token fired
 //!   by SIGINT or SIGTERM, and `GET /metrics`.
 //! - [`assignment`]: the partitions a group member holds, each under an epoch of its own, so that
@@ -24,8 +28,10 @@
 #![deny(missing_docs)]
 
 pub mod assignment;
+pub mod build_info;
 pub mod cluster;
 pub mod flags;
+pub mod logs;
 pub mod produce;
 pub mod properties;
 pub mod read;
@@ -36,6 +42,7 @@ pub mod signed;
 
 pub use cluster::{check_properties, ClusterCheck, ClusterError};
 pub use flags::{ConnectFlags, KafkaFlags, PropertiesFile};
+pub use logs::{LogFlags, LogFormat};
 pub use properties::{client_config, describe, Property};
 pub use read::{ends_of, read_to_end, read_topic_to_end, topic_partitions, ReadError};
 pub use settings::{Settings, JAVA_PARTITIONER};

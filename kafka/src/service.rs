@@ -1,4 +1,4 @@
-//! Process plumbing the long-running binaries share: logs to stderr (filter from `AEGIS_LOG`), a
+//! Process plumbing the long-running binaries share: logs to stderr ([`crate::logs`]), a
 //! cancellation token fired by SIGINT or SIGTERM — shutdown as a value passed down, not a global —
 //! the bounded end of a consume-transform-produce service ([`finish`]), and the `GET /metrics`
 //! answer.
@@ -11,38 +11,31 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, Producer};
 use tokio_util::sync::CancellationToken;
 
-/// Logs to stderr; `AEGIS_LOG` (e.g. `debug`, `info,rdkafka=warn`) overrides `default_filter`.
-pub fn init_logging(default_filter: &str) {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AEGIS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-}
+use crate::logs::{LogFlags, LogFormat};
 
-/// What every long-running binary starts with: logs to stderr (see [`init_logging`]), a
-/// multi-threaded runtime, and a token cancelled by SIGINT or SIGTERM (see [`cancel_on_signal`]).
+/// What every long-running binary starts with: logs to stderr in `format` (see
+/// [`crate::logs::init`]: `AEGIS_LOG`, else `RUST_LOG`, else `default_filter`), a multi-threaded
+/// runtime, and a token cancelled by SIGINT or SIGTERM (see [`cancel_on_signal`]).
 pub fn start(
     default_filter: &str,
+    format: LogFormat,
 ) -> std::io::Result<(tokio::runtime::Runtime, CancellationToken)> {
-    init_logging(default_filter);
+    crate::logs::init(default_filter, format);
     let runtime = tokio::runtime::Runtime::new()?;
     let cancel = cancel_on_signal(&runtime);
     Ok((runtime, cancel))
 }
 
-/// The whole `main` of a long-running binary: [`start`], then `work` on the runtime until it ends
+/// The whole `main` of a long-running binary: [`start`] (logs as `logs` says), then `work` on the runtime until it ends
 /// (or a signal cancels its token), then the exit code — an error printed as one line by
 /// [`exit_with_error`].
-pub fn run_main<Work, Done, E>(binary: &str, work: Work) -> std::process::ExitCode
+pub fn run_main<Work, Done, E>(binary: &str, logs: &LogFlags, work: Work) -> std::process::ExitCode
 where
     Work: FnOnce(CancellationToken) -> Done,
     Done: std::future::Future<Output = Result<(), E>>,
     E: AsRef<dyn std::error::Error + 'static>,
 {
-    let (runtime, cancel) = match start("info,rdkafka=warn") {
+    let (runtime, cancel) = match start("info,rdkafka=warn", logs.log_format) {
         Ok(started) => started,
         Err(e) => return exit_with_error(binary, &e),
     };

@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use aegis_kafka::service;
-use aegis_kafka::ConnectFlags;
+use aegis_kafka::{ConnectFlags, LogFlags};
 use aegis_outcomes::OutcomesConfig;
 use clap::Parser;
 
@@ -24,11 +24,14 @@ struct Cli {
     config: OutcomesConfig,
     #[command(flatten)]
     connect: ConnectFlags,
+    #[command(flatten)]
+    logs: LogFlags,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    service::run_main(BINARY, |cancel| async move {
+    let logs = cli.logs.clone();
+    service::run_main(BINARY, &logs, |cancel| async move {
         let topics = topics(&cli.config);
         let (brokers, kafka) = (&cli.config.brokers, &cli.config.kafka);
         if !cli

@@ -73,6 +73,7 @@ impl Metrics {
     #[allow(clippy::expect_used)] // fixed, valid, distinct metric names
     pub fn new(quality_window: u64, precision_floor: f64, recall_floor: f64) -> Metrics {
         let registry = Registry::new();
+        aegis_kafka::build_info::register(&registry);
         macro_rules! register {
             ($metric:expr) => {{
                 let metric = $metric.expect("valid metric");

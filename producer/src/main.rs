@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use aegis_kafka::{self as kafka, service};
+use aegis_kafka::{self as kafka, service, LogFlags};
 use aegis_producer::{Counters, ProducerConfig};
 use clap::Parser;
 
@@ -20,6 +20,8 @@ const BINARY: &str = "aegis-producer";
 struct Cli {
     #[command(flatten)]
     config: ProducerConfig,
+    #[command(flatten)]
+    logs: LogFlags,
 }
 
 fn main() -> ExitCode {
@@ -37,7 +39,7 @@ fn main() -> ExitCode {
     if let Err(e) = kafka::check_properties(&cli.config.kafka.properties()) {
         return service::exit_with_error(BINARY, &e);
     }
-    let (runtime, cancel) = match service::start("info,rdkafka=warn") {
+    let (runtime, cancel) = match service::start("info,rdkafka=warn", cli.logs.log_format) {
         Ok(started) => started,
         Err(e) => return service::exit_with_error(BINARY, &e),
     };

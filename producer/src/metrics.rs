@@ -36,6 +36,7 @@ impl Counters {
     #[allow(clippy::expect_used)] // fixed, valid, distinct metric names
     pub fn new() -> Arc<Self> {
         let registry = Registry::new();
+        aegis_kafka::build_info::register(&registry);
         let counter = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).expect("valid metric");
             registry
@@ -91,5 +92,22 @@ impl Counters {
             last_error_log: AtomicU64::new(0),
             registry,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_holds_build_info_and_process_metrics() {
+        let text = aegis_kafka::service::render_metrics(&Counters::new().registry);
+        let build = format!(
+            "aegis_build_info{{git_sha=\"{}\",version=\"{}\"}} 1",
+            aegis_kafka::build_info::GIT_SHA,
+            aegis_kafka::build_info::VERSION
+        );
+        assert!(text.contains(&build), "{build} missing from:\n{text}");
+        assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
     }
 }

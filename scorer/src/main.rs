@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 
 use aegis_kafka::service;
-use aegis_kafka::ConnectFlags;
+use aegis_kafka::{ConnectFlags, LogFlags};
 use aegis_scorer::ScorerConfig;
 use clap::Parser;
 
@@ -26,11 +26,14 @@ struct Cli {
     config: ScorerConfig,
     #[command(flatten)]
     connect: ConnectFlags,
+    #[command(flatten)]
+    logs: LogFlags,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    service::run_main(BINARY, |cancel| async move {
+    let logs = cli.logs.clone();
+    service::run_main(BINARY, &logs, |cancel| async move {
         let model = aegis_scorer::load_model(&cli.config)?;
         let mut topics = topics(&cli.config);
         if !model.is_paysim() {

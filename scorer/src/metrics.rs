@@ -136,6 +136,7 @@ impl Metrics {
     #[allow(clippy::expect_used)] // fixed, valid names: a failure is a bug, and the test catches it
     pub fn new(model: &Model) -> Metrics {
         let r = Registry::new();
+        aegis_kafka::build_info::register(&r);
         let m = Metrics {
             received: counter(&r, "aegis_transactions_received_total", "Messages consumed from the input topic."),
             scored: counter_vec(&r, "aegis_transactions_scored_total", "Verdicts written and acknowledged, by decision and transaction type.", &["decision", "type"]),

@@ -61,8 +61,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AEGIS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            // AEGIS_LOG, else RUST_LOG (as the services read them), else warnings only.
+            ["AEGIS_LOG", "RUST_LOG"]
+                .into_iter()
+                .find_map(|name| tracing_subscriber::EnvFilter::try_from_env(name).ok())
+                .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();

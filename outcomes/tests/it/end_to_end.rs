@@ -198,6 +198,9 @@ async fn every_labelled_transaction_gets_one_outcome_despite_a_sigkill_and_count
         "aegis_outcomes_pending{role=\"live\",side=\"verdict\"}",
         "aegis_outcomes_pending{role=\"shadow\",side=\"shadow_verdict\"}",
         "aegis_outcomes_evicted_total{reason=\"window\",role=\"live\",side=\"label\"}",
+        // Every binary's build and process metrics (aegis_kafka::build_info).
+        "aegis_build_info{git_sha=",
+        "process_resident_memory_bytes ",
     ] {
         assert!(metrics.contains(series), "{series} missing:\n{metrics}");
     }

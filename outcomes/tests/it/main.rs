@@ -4,6 +4,7 @@
 
 mod end_to_end;
 mod group;
+mod logs;
 mod shadow;
 
 use std::collections::HashMap;

@@ -173,6 +173,9 @@ async fn health_readiness_and_metrics_after_traffic() {
         "aegis_event_to_verdict_seconds_count 2",
         "aegis_scoring_duration_seconds_count",
         "aegis_assigned_partitions 4",
+        // Every binary's build and process metrics (aegis_kafka::build_info).
+        "aegis_build_info{git_sha=",
+        "process_resident_memory_bytes ",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }

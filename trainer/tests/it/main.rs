@@ -68,6 +68,7 @@ pub fn trainer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aegis-trainer"))
         .args(args)
         .env_remove("AEGIS_LOG")
+        .env_remove("RUST_LOG")
         .output()
         .expect("aegis-trainer runs")
 }
