@@ -82,6 +82,16 @@ pub fn http_ok(agent: &ureq::Agent, url: &str) -> bool {
     http_get(agent, url).is_some()
 }
 
+/// Whether the scorer at `base` (e.g. `http://127.0.0.1:8080`) holds input partitions: its
+/// `/readyz` lists some. (Readiness itself does not wait for them: a replica without partitions
+/// still serves `POST /v1/score`.)
+pub fn holds_partitions(agent: &ureq::Agent, base: &str) -> bool {
+    http_get(agent, &format!("{base}/readyz"))
+        .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
+        .and_then(|readiness| readiness["partitions"].as_array().map(|p| !p.is_empty()))
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

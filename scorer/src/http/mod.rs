@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /metrics` | Prometheus metrics |
 //! | `GET /healthz` | alive |
-//! | `GET /readyz` | model loaded and input partitions assigned |
+//! | `GET /readyz` | ready to score: the model is loaded (partitions held or not) |
 //! | `POST /v1/score` | score one transaction or an array (JSON) |
 //! | `GET /v1/model` | the live and shadow models: versions, thresholds, when and whence each arrived |
 //! | `GET /openapi.json` | OpenAPI 3 description, generated from the Rust types |
@@ -136,14 +136,17 @@ impl Modify for OtherMethodsRefused {
     }
 }
 
-/// Whether this replica is ready to score from the stream.
+/// Whether this replica is ready to serve. A replica without input partitions (one beyond the
+/// partition count, or any replica mid-rebalance) still scores `POST /v1/score`, so it is ready;
+/// the stream's health is the `aegis_assigned_partitions` gauge (and `partitions` here), not
+/// readiness.
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {
-    /// True when the model is loaded and at least one input partition is assigned.
+    /// True once the model is loaded: always, while the server answers.
     pub ready: bool,
     /// Version of the loaded model.
     pub model_version: String,
-    /// Input partitions this replica holds.
+    /// Input partitions this replica holds now; empty is ready too.
     pub partitions: Vec<i32>,
 }
 
@@ -214,24 +217,20 @@ fn healthz() -> Response {
     "ok".into_response()
 }
 
-/// Readiness: the model is loaded and this replica holds input partitions.
+/// Readiness: the model is loaded, so `POST /v1/score` answers — whether or not this replica holds
+/// input partitions (listed in the body; the stream's health is the `aegis_assigned_partitions`
+/// metric).
 #[utoipa::path(get, path = "/readyz", responses(
-    (status = 200, description = "ready", body = Readiness),
-    (status = 503, description = "no partitions assigned yet", body = Readiness)
+    (status = 200, description = "ready: the model is loaded (with or without input partitions)", body = Readiness)
 ))]
 fn readyz(s: Arc<ReplicaState>) -> Response {
-    let partitions = s.assignment.partitions();
+    // The model is loaded before the server starts, and a replacement is installed whole.
     let body = Readiness {
-        ready: !partitions.is_empty(),
+        ready: true,
         model_version: s.models.live().model_version().to_owned(),
-        partitions,
+        partitions: s.assignment.partitions(),
     };
-    let status = if body.ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    warp::reply::with_status(warp::reply::json(&body), status).into_response()
+    warp::reply::json(&body).into_response()
 }
 
 /// Scores one transaction (JSON object) or several (JSON array) with the stream's model and

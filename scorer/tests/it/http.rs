@@ -144,6 +144,12 @@ async fn health_readiness_and_metrics_after_traffic() {
     replica.wait_for_partitions().await;
     let readyz = warp::test::request().path("/readyz").reply(&api).await;
     assert_eq!(readyz.status(), 200, "{:?}", readyz.body());
+    let body: Value = serde_json::from_slice(readyz.body()).unwrap();
+    assert_eq!(
+        body["partitions"].as_array().map(Vec::len),
+        Some(4),
+        "{body}"
+    );
 
     let account = "C77";
     pipeline
@@ -181,6 +187,31 @@ async fn health_readiness_and_metrics_after_traffic() {
         replica.replica.models.live().model_version()
     )));
     replica.stop().await;
+}
+
+#[tokio::test]
+async fn a_replica_without_partitions_is_ready_and_scores() {
+    // No broker at all: no partitions will ever be assigned (a replica beyond the partition
+    // count, or mid-rebalance, is in the same place). It is ready, and scores.
+    let s = replica();
+    let readyz = warp::test::request()
+        .path("/readyz")
+        .reply(&routes(s.clone()))
+        .await;
+    assert_eq!(readyz.status(), 200, "{:?}", readyz.body());
+    let body: Value = serde_json::from_slice(readyz.body()).unwrap();
+    assert_eq!(body["ready"], true);
+    assert_eq!(body["partitions"], json!([]));
+    assert_eq!(body["model_version"], s.models.live().model_version());
+    let (status, verdict) = post(&s, TAKEOVER).await;
+    assert_eq!((status, verdict["decision"].as_str()), (200, Some("BLOCK")));
+    // The stream's health is a metric instead.
+    let metrics = warp::test::request()
+        .path("/metrics")
+        .reply(&routes(s))
+        .await;
+    let text = String::from_utf8(metrics.body().to_vec()).unwrap();
+    assert!(text.contains("aegis_assigned_partitions 0"), "{text}");
 }
 
 #[tokio::test]
