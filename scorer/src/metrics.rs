@@ -57,6 +57,54 @@ impl RuleUpdate {
     }
 }
 
+/// Why the HTTP server refused a request or a connection: the `reason` label of
+/// `aegis_http_rejected_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpRejection {
+    /// `--http-max-connections` connections were open: 503.
+    Connections,
+    /// `--http-max-in-flight` requests were being read or answered: 503.
+    InFlight,
+    /// The body was over the limit: 413.
+    BodyTooLarge,
+    /// The request head or body did not arrive within `--http-read-timeout-secs`: 408, or the
+    /// connection closed.
+    ReadTimeout,
+    /// No valid bearer token for a protected route: 401.
+    Unauthorized,
+}
+
+impl HttpRejection {
+    /// Every reason (metrics are pre-registered for each).
+    pub const ALL: [HttpRejection; 5] = [
+        HttpRejection::Connections,
+        HttpRejection::InFlight,
+        HttpRejection::BodyTooLarge,
+        HttpRejection::ReadTimeout,
+        HttpRejection::Unauthorized,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpRejection::Connections => "connections",
+            HttpRejection::InFlight => "in_flight",
+            HttpRejection::BodyTooLarge => "body_too_large",
+            HttpRejection::ReadTimeout => "read_timeout",
+            HttpRejection::Unauthorized => "unauthorized",
+        }
+    }
+}
+
+/// Holds a gauge one higher while it lives.
+pub struct GaugeHeld(IntGauge);
+
+impl Drop for GaugeHeld {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// The `topic` label of a control topic's metrics.
 fn topic_label(kind: Artifact) -> &'static str {
     match kind {
@@ -98,6 +146,9 @@ pub struct Metrics {
     model_installed_at: GaugeVec,
     thresholds: GaugeVec,
     up_since: Gauge,
+    http_rejected: IntCounterVec,
+    http_connections: IntGauge,
+    http_in_flight: IntGauge,
 }
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
@@ -161,6 +212,9 @@ impl Metrics {
             model_installed_at: register(&r, GaugeVec::new(Opts::new("aegis_model_installed_time_seconds", "When the model in each role was installed, Unix seconds."), &["role"]).expect("valid metric")),
             thresholds: register(&r, GaugeVec::new(Opts::new("aegis_decision_threshold", "Lowest fraud probability that gets each decision."), &["decision"]).expect("valid metric")),
             up_since: register(&r, Gauge::new("aegis_start_time_seconds", "When this replica started, Unix seconds.").expect("valid metric")),
+            http_rejected: counter_vec(&r, "aegis_http_rejected_total", "HTTP requests and connections refused, by reason: connections (503, --http-max-connections), in_flight (503, --http-max-in-flight), body_too_large (413), read_timeout (408 or closed, --http-read-timeout-secs), unauthorized (401, --api-token-file).", &["reason"]),
+            http_connections: register(&r, IntGauge::new("aegis_http_connections", "HTTP connections open (at most --http-max-connections).").expect("valid metric")),
+            http_in_flight: register(&r, IntGauge::new("aegis_http_requests_in_flight", "HTTP requests being read or answered, /healthz, /readyz and /metrics aside (at most --http-max-in-flight).").expect("valid metric")),
             registry: r,
         };
         for d in Decision::ALL {
@@ -189,6 +243,9 @@ impl Metrics {
         }
         for reason in DeadLetterReason::ALL {
             m.dead_letters.with_label_values(&[reason.as_str()]);
+        }
+        for reason in HttpRejection::ALL {
+            m.http_rejected.with_label_values(&[reason.as_str()]);
         }
         for role in Role::ALL {
             for outcome in ["installed", "refused"] {
@@ -446,6 +503,32 @@ impl Metrics {
         self.model_updates
             .with_label_values(&[role.as_str(), outcome])
             .get()
+    }
+
+    /// The HTTP server refused a request or a connection.
+    pub fn http_rejected(&self, reason: HttpRejection) {
+        self.http_rejected
+            .with_label_values(&[reason.as_str()])
+            .inc();
+    }
+
+    /// HTTP requests or connections refused for `reason` so far.
+    pub fn http_rejections(&self, reason: HttpRejection) -> u64 {
+        self.http_rejected
+            .with_label_values(&[reason.as_str()])
+            .get()
+    }
+
+    /// An HTTP connection opened: counted open until the guard drops.
+    pub fn http_connection_opened(&self) -> GaugeHeld {
+        self.http_connections.inc();
+        GaugeHeld(self.http_connections.clone())
+    }
+
+    /// An HTTP request passed the in-flight gate: counted in flight until the guard drops.
+    pub fn http_request_started(&self) -> GaugeHeld {
+        self.http_in_flight.inc();
+        GaugeHeld(self.http_in_flight.clone())
     }
 
     /// A delivery failed for good.
