@@ -1,10 +1,11 @@
 // The live page against a scorer that runs with --api-token-file, in headless Chromium (Debian's
 // /usr/bin/chromium, through playwright-core): without a token it asks for one; a token typed into
 // its form, or given as the URL fragment /#token=…, makes it show the data (and the fragment is
-// gone from the address bar at once); a wrong token is refused and asked for again. Run by the
-// scorer's test `the_live_page_works_with_a_token_from_its_form_or_the_url_fragment`.
+// gone from the address bar at once); a wrong token is refused and asked for again. Without TOKEN,
+// against a scorer without tokens: the page shows the data and never asks. Run by the scorer's test
+// `the_live_page_works_with_a_token_from_its_form_or_the_url_fragment`.
 //
-//   node scripts/ui/check-live-token.mjs http://127.0.0.1:PORT TOKEN
+//   node scripts/ui/check-live-token.mjs http://127.0.0.1:PORT [TOKEN]
 import { chromium } from "playwright-core";
 
 const [base, token] = process.argv.slice(2);
@@ -19,6 +20,15 @@ const shows = "The live page names the live model";
 const showsData = (page) => page.waitForFunction(
   () => document.querySelector("#models").textContent.includes("live model"), null, { timeout: 10000 });
 try {
+  if (!token) {
+    // A scorer without tokens: data, and no form.
+    const page = await browser.newPage();
+    await page.goto(`${base}/`);
+    await showsData(page).catch(() => fail(`${shows} on a scorer without tokens`));
+    if (!(await page.isHidden("#token-form"))) fail("a scorer without tokens is asked for one");
+    console.log("live page without tokens: shows the data, asks for nothing");
+    process.exit(0);
+  }
   // No token: the form is shown, and no data.
   let page = await browser.newPage();
   await page.goto(`${base}/`);

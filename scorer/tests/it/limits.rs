@@ -437,23 +437,27 @@ async fn the_live_page_works_with_a_token_from_its_form_or_the_url_fragment() {
         "{} is missing: run scripts/setup",
         ui.join("node_modules/playwright-core").display()
     );
-    let (_file, settings) = with_tokens(&[TOKEN], false);
-    let (addr, stop, handle) = server(replica(), settings).await;
-    let check = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg(ui.join("check-live-token.mjs"))
-            .arg(format!("http://{addr}"))
-            .arg(TOKEN)
-            .output()
-    });
-    let out = check
-        .await
-        .unwrap()
-        .expect("node runs (scripts/setup installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}{stderr}");
-    println!("{stdout}");
-    stop.cancel();
-    handle.await.unwrap();
+    // With a token file, then (the usual case) without one.
+    let (_file, with) = with_tokens(&[TOKEN], false);
+    for (settings, token) in [(with, Some(TOKEN)), (Settings::default(), None)] {
+        let (addr, stop, handle) = server(replica(), settings).await;
+        let script = ui.join("check-live-token.mjs");
+        let check = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("node")
+                .arg(script)
+                .arg(format!("http://{addr}"))
+                .args(token)
+                .output()
+        });
+        let out = check
+            .await
+            .unwrap()
+            .expect("node runs (scripts/setup installs it)");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        println!("{stdout}");
+        stop.cancel();
+        handle.await.unwrap();
+    }
 }
