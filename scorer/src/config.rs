@@ -170,7 +170,8 @@ pub struct HttpFlags {
     )]
     pub max_in_flight: u32,
     /// Seconds a client has to send a request's head (and, on an idle keep-alive connection, to
-    /// start the next one; then the connection is closed), and again to send its body (then 408).
+    /// start the next one; then the connection is closed), and again to send its body (then 408);
+    /// also the longest the server waits for a client to take any of its answer.
     #[arg(
         id = "http_read_timeout_secs",
         long = "http-read-timeout-secs",

@@ -70,17 +70,21 @@ pub enum HttpRejection {
     /// The request head or body did not arrive within `--http-read-timeout-secs`: 408, or the
     /// connection closed.
     ReadTimeout,
+    /// The client took no byte of its answer within `--http-read-timeout-secs`: the connection
+    /// closed.
+    WriteTimeout,
     /// No valid bearer token for a protected route: 401.
     Unauthorized,
 }
 
 impl HttpRejection {
     /// Every reason (metrics are pre-registered for each).
-    pub const ALL: [HttpRejection; 5] = [
+    pub const ALL: [HttpRejection; 6] = [
         HttpRejection::Connections,
         HttpRejection::InFlight,
         HttpRejection::BodyTooLarge,
         HttpRejection::ReadTimeout,
+        HttpRejection::WriteTimeout,
         HttpRejection::Unauthorized,
     ];
 
@@ -91,6 +95,7 @@ impl HttpRejection {
             HttpRejection::InFlight => "in_flight",
             HttpRejection::BodyTooLarge => "body_too_large",
             HttpRejection::ReadTimeout => "read_timeout",
+            HttpRejection::WriteTimeout => "write_timeout",
             HttpRejection::Unauthorized => "unauthorized",
         }
     }
@@ -212,7 +217,7 @@ impl Metrics {
             model_installed_at: register(&r, GaugeVec::new(Opts::new("aegis_model_installed_time_seconds", "When the model in each role was installed, Unix seconds."), &["role"]).expect("valid metric")),
             thresholds: register(&r, GaugeVec::new(Opts::new("aegis_decision_threshold", "Lowest fraud probability that gets each decision."), &["decision"]).expect("valid metric")),
             up_since: register(&r, Gauge::new("aegis_start_time_seconds", "When this replica started, Unix seconds.").expect("valid metric")),
-            http_rejected: counter_vec(&r, "aegis_http_rejected_total", "HTTP requests and connections refused, by reason: connections (503, --http-max-connections), in_flight (503, --http-max-in-flight), body_too_large (413), read_timeout (408 or closed, --http-read-timeout-secs), unauthorized (401, --api-token-file).", &["reason"]),
+            http_rejected: counter_vec(&r, "aegis_http_rejected_total", "HTTP requests and connections refused, by reason: connections (503, --http-max-connections), in_flight (503, --http-max-in-flight), body_too_large (413), read_timeout (408 or closed, --http-read-timeout-secs), write_timeout (closed: the client took nothing of its answer for as long), unauthorized (401, --api-token-file).", &["reason"]),
             http_connections: register(&r, IntGauge::new("aegis_http_connections", "HTTP connections open (at most --http-max-connections).").expect("valid metric")),
             http_in_flight: register(&r, IntGauge::new("aegis_http_requests_in_flight", "HTTP requests being read or answered, /healthz, /readyz and /metrics aside (at most --http-max-in-flight).").expect("valid metric")),
             registry: r,

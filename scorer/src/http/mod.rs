@@ -36,6 +36,7 @@ mod body;
 mod openapi;
 mod route_table;
 mod server;
+mod stall;
 
 pub use openapi::ApiDoc;
 pub use route_table::RouteTable;

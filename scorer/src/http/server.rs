@@ -1,6 +1,7 @@
 //! The accept loop, bounded: at most `--http-max-connections` connections and
 //! `--http-max-in-flight` requests at once (503 with `Retry-After` beyond either), HTTP/1.1 with a
-//! 64 KiB request head and `--http-read-timeout-secs` to send it, and a stop bounded in time.
+//! 64 KiB request head and `--http-read-timeout-secs` to send it (and as long for the client to
+//! take each part of an answer), and a stop bounded in time.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,6 +24,7 @@ use warp::http::{Request, StatusCode};
 use warp::reply::{Reply, Response};
 
 use super::api::ApiError;
+use super::stall::StallLimited;
 use super::Settings;
 use crate::metrics::{HttpRejection, Metrics};
 use crate::replica::ReplicaState;
@@ -158,7 +160,8 @@ where
             ..self.gate.clone()
         };
         let requests = gate.requests.clone();
-        let connection = http.serve_connection(TokioIo::new(stream), gate);
+        let socket = StallLimited::new(TokioIo::new(stream), self.read_timeout);
+        let connection = http.serve_connection(socket, gate);
         let connection = self.graceful.watch(connection);
         let metrics = self.metrics.clone();
         tokio::spawn(async move {
@@ -168,6 +171,8 @@ where
                 // having served its requests, is no abuse and is not counted.
                 if e.is_timeout() && requests.load(Ordering::Relaxed) == 0 {
                     metrics.http_rejected(HttpRejection::ReadTimeout);
+                } else if stalled(&e) {
+                    metrics.http_rejected(HttpRejection::WriteTimeout);
                 } else {
                     tracing::debug!(error = %e, "HTTP connection ended with an error");
                 }
@@ -188,6 +193,13 @@ where
             let _ = tokio::time::timeout(REFUSAL_LINGER, refuse(stream)).await;
         });
     }
+}
+
+/// Whether a connection ended because its client stopped taking its answer ([`StallLimited`]).
+fn stalled(error: &hyper::Error) -> bool {
+    std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
 }
 
 /// Writes the 503, then reads and drops what the client sends until it closes (or the caller's

@@ -257,6 +257,52 @@ async fn slow_clients_are_cut_off_by_the_read_timeout() {
     handle.await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_taking_its_answers_is_cut_off() {
+    let s = replica();
+    let settings = Settings {
+        read_timeout: Duration::from_secs(1),
+        ..Settings::default()
+    };
+    let (addr, stop, handle) = server(s.clone(), settings).await;
+    // Twenty 1.4 MB answers asked for at once, none read: more than the sockets' buffers hold.
+    let bundle = "/docs/swagger-ui-bundle.js";
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {bundle} HTTP/1.1\r\nhost: x\r\n\r\n");
+    stream
+        .write_all(request.repeat(20).as_bytes())
+        .await
+        .unwrap();
+    let mut cut = false;
+    for _ in 0..(GUARD.as_millis() / 50) {
+        if s.metrics.http_rejections(HttpRejection::WriteTimeout) == 1 {
+            cut = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(cut, "the server still waits for the client after {GUARD:?}");
+    // What had been sent before is there; then the end.
+    let mut received = Vec::new();
+    tokio::time::timeout(GUARD, stream.read_to_end(&mut received))
+        .await
+        .unwrap()
+        .ok();
+    let one = warp::test::request()
+        .path(bundle)
+        .reply(&aegis_scorer::http::routes(s.clone()))
+        .await
+        .body()
+        .len();
+    assert!(
+        received.len() < 20 * one,
+        "all {} bytes were sent",
+        received.len()
+    );
+    stop.cancel();
+    handle.await.unwrap();
+}
+
 /// A token file holding `tokens`, and the settings it gives.
 fn with_tokens(tokens: &[&str], show_ids: bool) -> (tempfile::NamedTempFile, Settings) {
     let file = tempfile::NamedTempFile::new().unwrap();
