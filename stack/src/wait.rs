@@ -119,6 +119,41 @@ mod tests {
         assert!(matches!(stopped, Err(StackError::Cancelled)));
     }
 
+    /// A server answering every request with `status` and `body`, on a loopback port of its own.
+    fn answering(status: u16, body: &'static str) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        base
+    }
+
+    #[test]
+    fn a_scorer_holds_partitions_once_its_readiness_lists_some() {
+        let agent = http_agent();
+        let listed = r#"{"ready":true,"model_version":"rf","partitions":[0,2]}"#;
+        assert!(holds_partitions(&agent, &answering(200, listed)));
+        let none = r#"{"ready":true,"model_version":"rf","partitions":[]}"#;
+        assert!(!holds_partitions(&agent, &answering(200, none)));
+        assert!(!holds_partitions(&agent, &answering(503, listed)));
+        assert!(!holds_partitions(&agent, &answering(200, "not json")));
+        let port = aegis_testkit::free_port();
+        assert!(!holds_partitions(
+            &agent,
+            &format!("http://127.0.0.1:{port}")
+        ));
+    }
+
     #[test]
     fn nothing_listening_is_not_ok() {
         let port = aegis_testkit::free_port();
