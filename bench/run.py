@@ -135,14 +135,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_http(url, what, process, timeout=60, poll=0.1):
+def wait_http(url, what, process, timeout=60, poll=0.1, ready=lambda body: True):
+    """Waits until `url` answers 200 with a body `ready` accepts."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if process.poll() is not None:
             break
         try:
             with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
+                if r.status == 200 and ready(r.read()):
                     return
         except OSError:
             pass
@@ -236,7 +237,7 @@ SCORER_ARGS = []
 
 
 def scorer(name, broker, group, input_topic, output_topic, cpu=None, client=()):
-    """A scorer, returned once ready: model loaded and input partitions assigned (`/readyz`)."""
+    """A scorer, returned once its input partitions are assigned (listed by `/readyz`)."""
     port = free_port()
     # Account state on, as deployed (every batch also writes its accounts' states), unless a
     # --scorer-arg says otherwise.
@@ -251,7 +252,9 @@ def scorer(name, broker, group, input_topic, output_topic, cpu=None, client=()):
               cpu=cpu)
     p.url = f"http://127.0.0.1:{port}"
     wait_http(p.url + "/healthz", name, p)
-    wait_http(p.url + "/readyz", f"{name}'s partition assignment", p, poll=0.01)
+    # /readyz answers 200 without partitions too (it still scores over HTTP): wait for the list.
+    wait_http(p.url + "/readyz", f"{name}'s partition assignment", p, poll=0.01,
+              ready=lambda body: bool(json.loads(body)["partitions"]))
     return p
 
 

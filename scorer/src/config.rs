@@ -137,12 +137,76 @@ pub struct ScorerConfig {
     /// none.
     #[arg(long, env = "AEGIS_OUTCOMES_TOPIC", default_value = OUTCOMES_TOPIC)]
     pub outcomes_topic: String,
+    /// How the HTTP server holds up under abuse, and who may read what.
+    #[command(flatten)]
+    pub http: HttpFlags,
     /// librdkafka properties for all clients: `-X key=value` and `--kafka-config FILE`.
     #[command(flatten)]
     pub kafka: KafkaFlags,
     /// The stream on a spec other than PaySim (a model trained with `--spec`).
     #[command(flatten)]
     pub entities: crate::entities::EntityFlags,
+}
+
+/// The HTTP server's limits and access (docs/api.md, *Limits and access*).
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct HttpFlags {
+    /// Most HTTP connections open at once: one more is answered 503 with `Retry-After` and
+    /// closed. Each costs at most a 64 KiB buffer for its request head.
+    #[arg(
+        id = "http_max_connections",
+        long = "http-max-connections",
+        env = "AEGIS_HTTP_MAX_CONNECTIONS",
+        default_value_t = 512,
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
+    pub max_connections: u32,
+    /// Most HTTP requests being read or answered at once (`/healthz`, `/readyz` and `/metrics`
+    /// aside, which read no body): one more is answered 503 with `Retry-After`. Each may hold a
+    /// body of up to 4 MiB, so this bounds the memory bodies take.
+    #[arg(
+        id = "http_max_in_flight",
+        long = "http-max-in-flight",
+        env = "AEGIS_HTTP_MAX_IN_FLIGHT",
+        default_value_t = 32,
+        value_parser = clap::value_parser!(u32).range(1..=10_000)
+    )]
+    pub max_in_flight: u32,
+    /// Seconds a client has to send a request's head (and, on an idle keep-alive connection, to
+    /// start the next one; then the connection is closed), and again to send its body (then 408);
+    /// also the longest the server waits for a client to take any of its answer.
+    #[arg(
+        id = "http_read_timeout_secs",
+        long = "http-read-timeout-secs",
+        env = "AEGIS_HTTP_READ_TIMEOUT_SECS",
+        default_value_t = 10,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..=3_600)
+    )]
+    pub read_timeout_secs: u64,
+    /// Bearer tokens, one a line (`#` comments; at least 16 characters each, e.g. `openssl rand
+    /// -hex 32`; several: rotation). When given, `POST /v1/score`, `GET /api/live` and `GET
+    /// /v1/model` need `Authorization: Bearer <token>` (401 otherwise); `/healthz`, `/readyz`,
+    /// `/metrics`, the pages and the API document stay open.
+    #[arg(long, env = "AEGIS_API_TOKEN_FILE", value_name = "FILE")]
+    pub api_token_file: Option<PathBuf>,
+    /// Show whole account ids on the live page (`GET /api/live`); by default only their last
+    /// four characters are shown.
+    #[arg(long, env = "AEGIS_LIVE_SHOW_IDS")]
+    pub live_show_ids: bool,
+}
+
+impl Default for HttpFlags {
+    /// The flags' defaults.
+    fn default() -> Self {
+        HttpFlags {
+            max_connections: 512,
+            max_in_flight: 32,
+            read_timeout_secs: 10,
+            api_token_file: None,
+            live_show_ids: false,
+        }
+    }
 }
 
 /// Where the live page's verdicts come from.
@@ -168,5 +232,37 @@ impl ScorerConfig {
     /// The shutdown budget as a duration.
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::HttpFlags;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        http: HttpFlags,
+    }
+
+    #[derive(Parser)]
+    struct Scorer {
+        #[command(flatten)]
+        config: super::ScorerConfig,
+    }
+
+    #[test]
+    fn every_flag_has_a_name_of_its_own() {
+        // Panics naming the clash (two fields called `max_in_flight`, say).
+        use clap::CommandFactory;
+        Scorer::command().debug_assert();
+    }
+
+    #[test]
+    fn http_flags_default_as_the_command_line_does() {
+        let parsed = Cli::try_parse_from(["aegis-scorer"]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(parsed.http, HttpFlags::default());
     }
 }

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{LiveView, ScorerConfig};
+pub use config::{HttpFlags, LiveView, ScorerConfig};
 pub use replica::{load_model, ReplicaState};
 
 /// Starts the HTTP server and runs one replica with `model` (from [`load_model`]) until
@@ -49,12 +49,25 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<Arc<metrics::Metrics>> {
     let spec_model = (!model.is_paysim()).then(|| Arc::new(model.clone()));
+    let settings = http::Settings::from_flags(&config.http)?;
     let replica = Arc::new(ReplicaState::with_model(&config, model)?);
     let listener = aegis_kafka::service::listen(config.http_addr, "--http-addr").await?;
     let addr = listener.local_addr().unwrap_or(config.http_addr);
     tracing::info!(%addr, "HTTP server listening");
+    if settings.access.tokens.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "POST /v1/score, /api/live and /v1/model are open to anyone who can reach this \
+             address: give --api-token-file to require a bearer token (docs/api.md)"
+        );
+    }
     let http_stop = CancellationToken::new();
-    let http = tokio::spawn(http::serve(listener, replica.clone(), http_stop.clone()));
+    let http = tokio::spawn(http::serve(
+        listener,
+        replica.clone(),
+        settings,
+        http_stop.clone(),
+    ));
     let live = {
         let (config, feed, stop) = (config.clone(), replica.live.clone(), http_stop.clone());
         tokio::spawn(async move {

@@ -1,9 +1,9 @@
 //! The `aegis-scorer` command line: flags, logging and signals; the work is in the library.
 //!
 //! Before any work it checks what a user can get wrong, so that each mistake is one line and a
-//! non-zero exit: the model file and thresholds, the `-X` properties, and — waited for, up to
-//! `--connect-timeout`, since brokers and topic-creation jobs often start alongside the scorer —
-//! brokers that answer and hold the three topics.
+//! non-zero exit: the model file and thresholds, the `-X` properties, the API token file, and —
+//! waited for, up to `--connect-timeout`, since brokers and topic-creation jobs often start
+//! alongside the scorer — brokers that answer and hold the three topics.
 
 use std::process::ExitCode;
 
@@ -35,6 +35,8 @@ fn main() -> ExitCode {
     let logs = cli.logs.clone();
     service::run_main(BINARY, &logs, |cancel| async move {
         let model = aegis_scorer::load_model(&cli.config)?;
+        // Checked before waiting for Kafka: a bad token file is one line, at once.
+        aegis_scorer::http::Settings::from_flags(&cli.config.http)?;
         let mut topics = topics(&cli.config);
         if !model.is_paysim() {
             let plan = aegis_scorer::entities::Plan::new(model.spec(), &cli.config.input_topic)?;

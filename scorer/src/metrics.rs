@@ -57,6 +57,59 @@ impl RuleUpdate {
     }
 }
 
+/// Why the HTTP server refused a request or a connection: the `reason` label of
+/// `aegis_http_rejected_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpRejection {
+    /// `--http-max-connections` connections were open: 503.
+    Connections,
+    /// `--http-max-in-flight` requests were being read or answered: 503.
+    InFlight,
+    /// The body was over the limit: 413.
+    BodyTooLarge,
+    /// The request head or body did not arrive within `--http-read-timeout-secs`: 408, or the
+    /// connection closed.
+    ReadTimeout,
+    /// The client took no byte of its answer within `--http-read-timeout-secs`: the connection
+    /// closed.
+    WriteTimeout,
+    /// No valid bearer token for a protected route: 401.
+    Unauthorized,
+}
+
+impl HttpRejection {
+    /// Every reason (metrics are pre-registered for each).
+    pub const ALL: [HttpRejection; 6] = [
+        HttpRejection::Connections,
+        HttpRejection::InFlight,
+        HttpRejection::BodyTooLarge,
+        HttpRejection::ReadTimeout,
+        HttpRejection::WriteTimeout,
+        HttpRejection::Unauthorized,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpRejection::Connections => "connections",
+            HttpRejection::InFlight => "in_flight",
+            HttpRejection::BodyTooLarge => "body_too_large",
+            HttpRejection::ReadTimeout => "read_timeout",
+            HttpRejection::WriteTimeout => "write_timeout",
+            HttpRejection::Unauthorized => "unauthorized",
+        }
+    }
+}
+
+/// Holds a gauge one higher while it lives.
+pub struct GaugeHeld(IntGauge);
+
+impl Drop for GaugeHeld {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// The `topic` label of a control topic's metrics.
 fn topic_label(kind: Artifact) -> &'static str {
     match kind {
@@ -104,6 +157,9 @@ pub struct Metrics {
     pub(crate) entity_late: IntCounterVec,
     /// Records waiting in the entity stage's event-time merge.
     pub(crate) entity_waiting: IntGauge,
+    http_rejected: IntCounterVec,
+    http_connections: IntGauge,
+    http_in_flight: IntGauge,
 }
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
@@ -171,6 +227,9 @@ impl Metrics {
             entity_labels: counter_vec(&r, "aegis_entity_labels_total", "Labels the first stage of a spec's stream handled: forwarded to the entity's stage, or unmatched (their transaction is older than the longest risk span, or not on this partition).", &["outcome"]),
             entity_late: counter_vec(&r, "aegis_entity_late_total", "Records the entity stage released after later ones had been (their source was idle, or a label came after its delay): their features can differ from the trainer's.", &["kind"]),
             entity_waiting: register(&r, IntGauge::new("aegis_entity_waiting", "Records waiting in the entity stage's event-time merge for every input partition to get to their time.").expect("valid metric name")),
+            http_rejected: counter_vec(&r, "aegis_http_rejected_total", "HTTP requests and connections refused, by reason: connections (503, --http-max-connections), in_flight (503, --http-max-in-flight), body_too_large (413), read_timeout (408 or closed, --http-read-timeout-secs), write_timeout (closed: the client took nothing of its answer for as long), unauthorized (401, --api-token-file).", &["reason"]),
+            http_connections: register(&r, IntGauge::new("aegis_http_connections", "HTTP connections open (at most --http-max-connections).").expect("valid metric")),
+            http_in_flight: register(&r, IntGauge::new("aegis_http_requests_in_flight", "HTTP requests being read or answered, /healthz, /readyz and /metrics aside (at most --http-max-in-flight).").expect("valid metric")),
             registry: r,
         };
         for d in Decision::ALL {
@@ -199,6 +258,9 @@ impl Metrics {
         }
         for reason in DeadLetterReason::ALL {
             m.dead_letters.with_label_values(&[reason.as_str()]);
+        }
+        for reason in HttpRejection::ALL {
+            m.http_rejected.with_label_values(&[reason.as_str()]);
         }
         for role in Role::ALL {
             for outcome in ["installed", "refused"] {
@@ -473,6 +535,32 @@ impl Metrics {
         self.model_updates
             .with_label_values(&[role.as_str(), outcome])
             .get()
+    }
+
+    /// The HTTP server refused a request or a connection.
+    pub fn http_rejected(&self, reason: HttpRejection) {
+        self.http_rejected
+            .with_label_values(&[reason.as_str()])
+            .inc();
+    }
+
+    /// HTTP requests or connections refused for `reason` so far.
+    pub fn http_rejections(&self, reason: HttpRejection) -> u64 {
+        self.http_rejected
+            .with_label_values(&[reason.as_str()])
+            .get()
+    }
+
+    /// An HTTP connection opened: counted open until the guard drops.
+    pub fn http_connection_opened(&self) -> GaugeHeld {
+        self.http_connections.inc();
+        GaugeHeld(self.http_connections.clone())
+    }
+
+    /// An HTTP request passed the in-flight gate: counted in flight until the guard drops.
+    pub fn http_request_started(&self) -> GaugeHeld {
+        self.http_in_flight.inc();
+        GaugeHeld(self.http_in_flight.clone())
     }
 
     /// A delivery failed for good.

@@ -99,7 +99,7 @@ pub fn start(
         scorers.push(part);
     }
     for scorer in &mut scorers {
-        scorer.wait_http("/readyz", config, cancel, &agent)?;
+        scorer.wait_partitions(config, cancel, &agent)?;
     }
     say(format!(
         "{} scorers hold partitions (group {})",
@@ -291,6 +291,23 @@ impl Part {
             wait::not_cancelled(cancel)?;
             self.service.check_running()?;
             Ok(wait::http_ok(agent, &url))
+        })
+    }
+
+    /// Waits until the scorer holds input partitions (listed by its `/readyz`), giving up if the
+    /// process exits or a stop signal comes.
+    fn wait_partitions(
+        &mut self,
+        config: &UpConfig,
+        cancel: &CancellationToken,
+        agent: &ureq::Agent,
+    ) -> Result<(), StackError> {
+        let what = format!("{} ({}/readyz: partitions)", self.service.name(), self.url);
+        let log = self.service.log().to_owned();
+        wait::until(&what, config.ready_timeout, Some(&log), || {
+            wait::not_cancelled(cancel)?;
+            self.service.check_running()?;
+            Ok(wait::holds_partitions(agent, &self.url))
         })
     }
 }

@@ -82,6 +82,16 @@ pub fn http_ok(agent: &ureq::Agent, url: &str) -> bool {
     http_get(agent, url).is_some()
 }
 
+/// Whether the scorer at `base` (e.g. `http://127.0.0.1:8080`) holds input partitions: its
+/// `/readyz` lists some. (Readiness itself does not wait for them: a replica without partitions
+/// still serves `POST /v1/score`.)
+pub fn holds_partitions(agent: &ureq::Agent, base: &str) -> bool {
+    http_get(agent, &format!("{base}/readyz"))
+        .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
+        .and_then(|readiness| readiness["partitions"].as_array().map(|p| !p.is_empty()))
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +117,41 @@ mod tests {
             not_cancelled(&cancel).map(|()| false)
         });
         assert!(matches!(stopped, Err(StackError::Cancelled)));
+    }
+
+    /// A server answering every request with `status` and `body`, on a loopback port of its own.
+    fn answering(status: u16, body: &'static str) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        base
+    }
+
+    #[test]
+    fn a_scorer_holds_partitions_once_its_readiness_lists_some() {
+        let agent = http_agent();
+        let listed = r#"{"ready":true,"model_version":"rf","partitions":[0,2]}"#;
+        assert!(holds_partitions(&agent, &answering(200, listed)));
+        let none = r#"{"ready":true,"model_version":"rf","partitions":[]}"#;
+        assert!(!holds_partitions(&agent, &answering(200, none)));
+        assert!(!holds_partitions(&agent, &answering(503, listed)));
+        assert!(!holds_partitions(&agent, &answering(200, "not json")));
+        let port = aegis_testkit::free_port();
+        assert!(!holds_partitions(
+            &agent,
+            &format!("http://127.0.0.1:{port}")
+        ));
     }
 
     #[test]

@@ -161,25 +161,39 @@ impl<'a> Testbed<'a> {
         self.wait_http(name, "/healthz", SERVING_LIMIT)
     }
 
-    /// Waits until every named scorer holds partitions (`/readyz`), so that traffic starts on a
-    /// settled group rather than in its first rebalance.
+    /// Waits until every named scorer holds partitions (listed by its `/readyz`), so that traffic
+    /// starts on a settled group rather than in its first rebalance.
     pub fn wait_ready(&mut self, names: &[&str]) -> Result<(), ScenarioError> {
-        names
-            .iter()
-            .try_for_each(|name| self.wait_http(name, "/readyz", READY_LIMIT))
+        names.iter().try_for_each(|name| {
+            self.wait_until(name, "/readyz", READY_LIMIT, |agent, base, _| {
+                wait::holds_partitions(agent, base)
+            })
+        })
     }
 
     fn wait_http(&mut self, name: &str, path: &str, limit: Duration) -> Result<(), ScenarioError> {
+        self.wait_until(name, path, limit, |agent, _, url| wait::http_ok(agent, url))
+    }
+
+    /// Waits, at most `limit`, until `ready(agent, base URL, base + path)` holds for scorer `name`.
+    fn wait_until(
+        &mut self,
+        name: &str,
+        path: &str,
+        limit: Duration,
+        ready: impl Fn(&ureq::Agent, &str, &str) -> bool,
+    ) -> Result<(), ScenarioError> {
         let cancel = self.cancel;
         let agent = &self.agent;
         let replica = replica(&mut self.scorers, name)?;
-        let url = format!("http://127.0.0.1:{}{path}", replica.port);
+        let base = format!("http://127.0.0.1:{}", replica.port);
+        let url = format!("{base}{path}");
         let what = format!("{name} ({url})");
         let log = replica.service.log().to_owned();
         wait::until(&what, limit, Some(&log), || {
             wait::not_cancelled(cancel)?;
             replica.service.check_running()?;
-            Ok(wait::http_ok(agent, &url))
+            Ok(ready(agent, &base, &url))
         })?;
         Ok(())
     }

@@ -64,6 +64,7 @@ pub fn scorer_config(broker: &Broker, topics: &Topics) -> ScorerConfig {
         max_in_flight: 16,
         shutdown_timeout_secs: 15,
         live_view: LiveView::Own,
+        http: aegis_scorer::HttpFlags::default(),
         kafka: aegis_kafka::KafkaFlags::default(),
         entities: Default::default(),
     }

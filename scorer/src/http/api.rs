@@ -170,6 +170,13 @@ fn one_or_batch(item: Cow<'static, str>, description: String, batch: String) -> 
 /// batch kernel, as the stream scores a batch of messages. CPU-bound: call it off the async
 /// workers.
 pub fn score_body(replica: &ReplicaState, body: &[u8]) -> Result<ScoreResponse, String> {
+    let live = replica.models.live();
+    if !live.is_paysim() {
+        return Err(format!(
+            "this scorer runs a model of spec `{}`: POST /v1/score takes PaySim transactions only (a spec's records are scored on the stream)",
+            live.spec().name
+        ));
+    }
     let now = now_ms();
     match ScoreBody::parse(body)? {
         ScoreBody::One(request) => {

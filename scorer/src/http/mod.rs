@@ -1,163 +1,144 @@
-//! The HTTP side of a replica (warp). Everything it serves comes from the binary itself — no CDN —
-//! because payment networks often have no internet:
+//! The HTTP side of a replica (warp on hyper). Everything it serves comes from the binary itself —
+//! no CDN — because payment networks often have no internet:
 //!
-//! | route | what |
-//! |---|---|
-//! | `GET /metrics` | Prometheus metrics |
-//! | `GET /healthz` | alive |
-//! | `GET /readyz` | model loaded and input partitions assigned |
-//! | `POST /v1/score` | score one transaction or an array (JSON) |
-//! | `GET /v1/model` | the live and shadow models: versions, thresholds, when and whence each arrived |
-//! | `GET /openapi.json` | OpenAPI 3 description, generated from the Rust types |
-//! | `GET /docs` | interactive API docs (vendored Swagger UI) |
-//! | `GET /` | the live page; `GET /api/live` its data |
+//! | route | what | token |
+//! |---|---|---|
+//! | `GET /metrics` | Prometheus metrics | open |
+//! | `GET /healthz` | alive | open |
+//! | `GET /readyz` | ready to score: the model is loaded (partitions held or not) | open |
+//! | `POST /v1/score` | score one transaction or an array (JSON) | with `--api-token-file` |
+//! | `GET /v1/model` | the live and shadow models: versions, thresholds, when and whence each arrived | with `--api-token-file` |
+//! | `GET /openapi.json` | OpenAPI 3 description, generated from the Rust types | open |
+//! | `GET /docs` | interactive API docs (vendored Swagger UI) | open |
+//! | `GET /` | the live page; `GET /api/live` its data (account ids masked unless `--live-show-ids`) | page open; data with `--api-token-file` |
 //!
 //! Every route is registered in one [`RouteTable`]: a request for a known path with another method
-//! is a 405 whose `Allow` header lists the methods the table holds for that path.
+//! is a 405 whose `Allow` header lists the methods the table holds for that path. The server
+//! ([`serve`]) bounds connections, requests in flight, request heads and bodies, and the time to
+//! send them (docs/api.md).
 
 use std::convert::Infallible;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::time::Duration;
 
-use aegis_core::{Decision, TxType, Verdict};
 use serde::Serialize;
-use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-use utoipa::openapi::schema::{ObjectBuilder, Ref, Type};
-use utoipa::openapi::{ContentBuilder, HeaderBuilder, ResponseBuilder};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{OpenApi, ToSchema};
 use warp::http::{Method, StatusCode};
 use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
 
+pub mod access;
 pub mod api;
 pub mod assets;
+mod body;
+mod openapi;
 mod route_table;
+mod server;
+mod stall;
 
+pub use openapi::ApiDoc;
 pub use route_table::RouteTable;
 use route_table::WrongMethod;
+pub use server::{serve, RETRY_AFTER_SECS};
 
-use api::{ApiError, ScoreBody, ScoreRequest, ScoreResponse};
+use access::{Access, TokenFileError, Tokens, Unauthorized};
+use api::{ApiError, ScoreBody, ScoreResponse};
+use body::BodyRefused;
 
+use crate::config::HttpFlags;
 use crate::live::LiveSnapshot;
-use crate::models::{ModelsView, Origin, SlotView};
+use crate::metrics::{HttpRejection, Metrics};
+use crate::models::ModelsView;
 use crate::replica::ReplicaState;
-use crate::rules::{RuleOrigin, RuleSetView};
 
-/// Serves until `shutdown` fires.
-pub async fn serve(listener: TcpListener, replica: Arc<ReplicaState>, shutdown: CancellationToken) {
-    warp::serve(routes(replica))
-        .incoming(listener)
-        .graceful(async move { shutdown.cancelled().await })
-        .run()
-        .await;
+/// The routes that need a bearer token when the scorer has `--api-token-file`: they score, or
+/// show accounts, amounts and models.
+pub const PROTECTED: [&str; 3] = ["/v1/score", "/api/live", "/v1/model"];
+
+/// How the server is bounded, and who may read what (from [`HttpFlags`]).
+#[derive(Clone)]
+pub struct Settings {
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Most requests being read or answered at once (the probes and metrics aside).
+    pub max_in_flight: usize,
+    /// Time to send a request head, and again its body.
+    pub read_timeout: Duration,
+    /// Tokens and the masking of account ids.
+    pub access: Access,
 }
 
-/// The OpenAPI description of this server.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Aegis scorer",
-        description = "Real-time fraud replica: the same model and thresholds as the Kafka stream."
-    ),
-    paths(score, model, healthz, readyz, metrics, live),
-    components(schemas(
-        ScoreRequest,
-        ScoreBody,
-        ScoreResponse,
-        Verdict,
-        Decision,
-        TxType,
-        ApiError,
-        Readiness,
-        ModelsView,
-        SlotView,
-        RuleSetView,
-        RuleOrigin,
-        Origin
-    )),
-    modifiers(&OtherMethodsRefused)
-)]
-pub struct ApiDoc;
+impl Default for Settings {
+    /// The flags' defaults: no token, account ids masked.
+    fn default() -> Self {
+        Settings::from_limits(&HttpFlags::default(), Access::default())
+    }
+}
 
-/// Documents the 405 every operation answers to the other methods, with the `Allow` header it
-/// carries: exactly the methods documented for that path.
-struct OtherMethodsRefused;
+impl Settings {
+    /// The settings the flags give; reads `--api-token-file`, and fails naming it when it cannot
+    /// be read or holds no usable token.
+    pub fn from_flags(flags: &HttpFlags) -> Result<Settings, TokenFileError> {
+        let tokens = match &flags.api_token_file {
+            Some(path) => Some(Arc::new(Tokens::load(path)?)),
+            None => None,
+        };
+        let access = Access {
+            tokens,
+            show_ids: flags.live_show_ids,
+        };
+        Ok(Settings::from_limits(flags, access))
+    }
 
-impl Modify for OtherMethodsRefused {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                ("GET", &mut item.get),
-                ("PUT", &mut item.put),
-                ("POST", &mut item.post),
-                ("DELETE", &mut item.delete),
-                ("OPTIONS", &mut item.options),
-                ("HEAD", &mut item.head),
-                ("PATCH", &mut item.patch),
-                ("TRACE", &mut item.trace),
-            ];
-            let allow = operations
-                .iter()
-                .filter(|(_, operation)| operation.is_some())
-                .map(|(method, _)| *method)
-                .collect::<Vec<_>>()
-                .join(", ");
-            let header = HeaderBuilder::new()
-                .schema(
-                    ObjectBuilder::new()
-                        .schema_type(Type::String)
-                        .enum_values(Some([allow.clone()])),
-                )
-                .description(Some("The methods this path answers (RFC 9110)."))
-                .build();
-            let refused = ResponseBuilder::new()
-                .description(format!(
-                    "method not allowed: this path answers {allow} only"
-                ))
-                .header("Allow", header)
-                .content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name(ApiError::name())))
-                        .build(),
-                )
-                .build();
-            for (_, operation) in operations {
-                if let Some(operation) = operation {
-                    operation
-                        .responses
-                        .responses
-                        .insert("405".to_owned(), refused.clone().into());
-                }
-            }
+    fn from_limits(flags: &HttpFlags, access: Access) -> Settings {
+        Settings {
+            max_connections: flags.max_connections as usize,
+            max_in_flight: flags.max_in_flight as usize,
+            read_timeout: Duration::from_secs(flags.read_timeout_secs),
+            access,
         }
     }
 }
 
-/// Whether this replica is ready to score from the stream.
+/// Whether this replica is ready to serve. A replica without input partitions (one beyond the
+/// partition count, or any replica mid-rebalance) still scores `POST /v1/score`, so it is ready;
+/// the stream's health is the `aegis_assigned_partitions` gauge (and `partitions` here), not
+/// readiness.
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {
-    /// True when the model is loaded and at least one input partition is assigned.
+    /// True once the model is loaded: always, while the server answers.
     pub ready: bool,
     /// Version of the loaded model.
     pub model_version: String,
-    /// Input partitions this replica holds.
+    /// Input partitions this replica holds now; empty is ready too.
     pub partitions: Vec<i32>,
 }
 
-/// Every route, for serving and for tests.
+/// Every route with the default [`Settings`] (no token, account ids masked), for tests.
 pub fn routes(
     replica: Arc<ReplicaState>,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+    routes_with(replica, Settings::default())
+}
+
+/// Every route, as [`serve`] serves them (the connection and in-flight caps are the server's).
+pub fn routes_with(
+    replica: Arc<ReplicaState>,
+    settings: Settings,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let mut table = RouteTable::default();
+    let counters = replica.metrics.clone();
     let with = warp::any().map(move || replica.clone());
+    let protected = access::authorized(settings.access.clone());
+    let show_ids = settings.access.show_ids;
     // Scoring runs on the blocking pool, which the stream scores on too: at most one HTTP body
-    // per CPU at a time, so requests queue here rather than crowd out the stream.
+    // per CPU at a time, so requests queue here rather than crowd out the stream. The body is
+    // read before a slot is taken, so a slow client holds no slot.
     let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
     let scoring = Arc::new(Semaphore::new(cpus));
-    let metrics = table
+    let metrics_route = table
         .route(Method::GET, "/metrics")
         .and(with.clone())
         .map(metrics);
@@ -168,22 +149,27 @@ pub fn routes(
         .map(readyz);
     let score = table
         .route(Method::POST, "/v1/score")
-        .and(warp::body::content_length_limit(api::MAX_BODY_BYTES))
-        .and(warp::body::bytes())
+        .and(protected.clone())
+        .and(body::bounded(api::MAX_BODY_BYTES, settings.read_timeout))
         .and(with.clone())
         .and(warp::any().map(move || scoring.clone()))
         .then(score);
     let model = table
         .route(Method::GET, "/v1/model")
+        .and(protected.clone())
         .and(with.clone())
         .map(model);
-    let live = table.route(Method::GET, "/api/live").and(with).map(live);
+    let live = table
+        .route(Method::GET, "/api/live")
+        .and(protected)
+        .and(with)
+        .map(move |s| live(s, show_ids));
     let openapi = table
         .route(Method::GET, "/openapi.json")
         .map(|| warp::reply::json(&ApiDoc::openapi()).into_response());
     let assets = assets::routes(&mut table);
     let table = Arc::new(table);
-    metrics
+    metrics_route
         .or(healthz)
         .unify()
         .or(readyz)
@@ -198,7 +184,7 @@ pub fn routes(
         .unify()
         .or(assets)
         .unify()
-        .recover(move |rejection| reject_as_json(rejection, table.clone()))
+        .recover(move |rejection| reject_as_json(rejection, table.clone(), counters.clone()))
         .unify()
 }
 
@@ -214,24 +200,20 @@ fn healthz() -> Response {
     "ok".into_response()
 }
 
-/// Readiness: the model is loaded and this replica holds input partitions.
+/// Readiness: the model is loaded, so `POST /v1/score` answers — whether or not this replica holds
+/// input partitions (listed in the body; the stream's health is the `aegis_assigned_partitions`
+/// metric).
 #[utoipa::path(get, path = "/readyz", responses(
-    (status = 200, description = "ready", body = Readiness),
-    (status = 503, description = "no partitions assigned yet", body = Readiness)
+    (status = 200, description = "ready: the model is loaded (with or without input partitions)", body = Readiness)
 ))]
 fn readyz(s: Arc<ReplicaState>) -> Response {
-    let partitions = s.assignment.partitions();
+    // The model is loaded before the server starts, and a replacement is installed whole.
     let body = Readiness {
-        ready: !partitions.is_empty(),
+        ready: true,
         model_version: s.models.live().model_version().to_owned(),
-        partitions,
+        partitions: s.assignment.partitions(),
     };
-    let status = if body.ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    warp::reply::with_status(warp::reply::json(&body), status).into_response()
+    warp::reply::json(&body).into_response()
 }
 
 /// Scores one transaction (JSON object) or several (JSON array) with the stream's model and
@@ -239,11 +221,12 @@ fn readyz(s: Arc<ReplicaState>) -> Response {
 #[utoipa::path(post, path = "/v1/score", request_body = ScoreBody, responses(
     (status = 200, description = "verdict(s), in request order", body = ScoreResponse),
     (status = 400, description = "invalid input; the message names the field", body = ApiError),
-    (status = 411, description = "no Content-Length (e.g. a chunked body): the size limit cannot be checked before reading", body = ApiError),
-    (status = 413, description = "body over 4 MiB", body = ApiError),
+    (status = 408, description = "the body did not all arrive within --http-read-timeout-secs", body = ApiError),
+    (status = 413, description = "body over 4 MiB: refused from its Content-Length, or at the first byte over the limit (chunked), without reading the rest", body = ApiError),
     (status = 500, description = "scoring failed (a bug)", body = ApiError)
 ))]
 async fn score(body: bytes::Bytes, s: Arc<ReplicaState>, scoring: Arc<Semaphore>) -> Response {
+    // Read whole (by `body::bounded`) before a scoring slot is taken.
     // `Err` only once the semaphore is closed, which it never is.
     let permit = scoring.acquire_owned().await;
     let scored = tokio::task::spawn_blocking(move || {
@@ -280,37 +263,64 @@ fn model(s: Arc<ReplicaState>) -> Response {
 }
 
 /// The live page's data: totals, fraud rate, blocked amount, recent points and the REVIEW/BLOCK
-/// log, over every replica's verdicts since this replica started.
+/// log, over every replica's verdicts since this replica started. Account ids show their last
+/// four characters only, unless the scorer runs with `--live-show-ids`.
 #[utoipa::path(get, path = "/api/live", responses((status = 200, description = "the live view", body = LiveSnapshot)))]
-fn live(s: Arc<ReplicaState>) -> Response {
-    warp::reply::json(&s.live.snapshot()).into_response()
+fn live(s: Arc<ReplicaState>, show_ids: bool) -> Response {
+    let mut snapshot = s.live.snapshot();
+    if !show_ids {
+        for entry in &mut snapshot.log {
+            entry.account = access::mask_account(&entry.account);
+        }
+    }
+    warp::reply::json(&snapshot).into_response()
 }
 
-/// Turns warp's rejections (unknown path, wrong method, body too large or of unknown length) into
-/// JSON errors with their own 4xx status; a 405 carries the path's methods from `table` in `Allow`.
+/// Turns rejections (unknown path, wrong method, missing token, body too large, too slow or
+/// broken) into JSON errors with their own 4xx status, counting those a client can use to abuse
+/// the server in `aegis_http_rejected_total`. A 405 carries the path's methods from `table` in
+/// `Allow`; a 401 carries `WWW-Authenticate`.
 async fn reject_as_json(
     rejection: Rejection,
     table: Arc<RouteTable>,
+    metrics: Arc<Metrics>,
 ) -> Result<Response, Infallible> {
-    let mut allow = None;
+    let mut header = None;
     let (status, error) = if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "no such endpoint".to_owned())
-    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body larger than {} bytes", api::MAX_BODY_BYTES),
-        )
-    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
-        // Without a length (e.g. a chunked body) the size limit could not be checked up front.
-        (
-            StatusCode::LENGTH_REQUIRED,
-            format!(
-                "a Content-Length header is required (bodies are at most {} bytes)",
-                api::MAX_BODY_BYTES
+    } else if let Some(refused) = rejection.find::<Unauthorized>() {
+        metrics.http_rejected(HttpRejection::Unauthorized);
+        header = Some(("www-authenticate", refused.challenge().to_owned()));
+        let error = if refused.presented {
+            "the bearer token is not one of this scorer's"
+        } else {
+            "a bearer token is required: send Authorization: Bearer <token>"
+        };
+        (StatusCode::UNAUTHORIZED, error.to_owned())
+    } else if let Some(refused) = rejection.find::<BodyRefused>() {
+        match refused {
+            BodyRefused::TooLarge { limit } => {
+                metrics.http_rejected(HttpRejection::BodyTooLarge);
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("body larger than {limit} bytes"),
+                )
+            }
+            BodyRefused::TimedOut { after } => {
+                metrics.http_rejected(HttpRejection::ReadTimeout);
+                header = Some(("connection", "close".to_owned()));
+                (
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("the body did not arrive within {} s", after.as_secs()),
+                )
+            }
+            BodyRefused::Broken(e) => (
+                StatusCode::BAD_REQUEST,
+                format!("the body could not be read: {e}"),
             ),
-        )
+        }
     } else if let Some(WrongMethod { path }) = rejection.find() {
-        allow = Some(table.allow(path));
+        header = Some(("allow", table.allow(path)));
         (
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed".to_owned(),
@@ -319,8 +329,8 @@ async fn reject_as_json(
         (StatusCode::BAD_REQUEST, format!("{rejection:?}"))
     };
     let reply = warp::reply::with_status(warp::reply::json(&ApiError { error }), status);
-    Ok(match allow {
-        Some(allow) => warp::reply::with_header(reply, "allow", allow).into_response(),
+    Ok(match header {
+        Some((name, value)) => warp::reply::with_header(reply, name, value).into_response(),
         None => reply.into_response(),
     })
 }

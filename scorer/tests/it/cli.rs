@@ -3,12 +3,13 @@
 //! exit (after a bounded, logged wait where waiting is right).
 
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aegis_core::TxType;
 use aegis_testkit::cli::error_after_waiting_for_kafka;
 use aegis_testkit::{edited_model, model_with_unknown_feature};
 
+use crate::process::{without_control_topics, RunningScorer};
 use crate::{model, transaction, Pipeline, Replica};
 
 /// Runs the scorer binary with `args` (no `AEGIS_*` variables from the environment).
@@ -24,21 +25,6 @@ fn scorer(args: &[&str]) -> Output {
         .args(without_control_topics(args))
         .output()
         .unwrap()
-}
-
-/// Unless `args` say otherwise: no models or rules topics (these tests publish neither), so no
-/// key to trust is needed.
-fn without_control_topics(args: &[&str]) -> Vec<&'static str> {
-    let given = |flag: &str| args.iter().any(|a| a.starts_with(flag));
-    if given("--models-topic")
-        || given("--rules-topic")
-        || given("--trusted-keys")
-        || given("--allow-unsigned")
-    {
-        Vec::new()
-    } else {
-        vec!["--models-topic=", "--rules-topic="]
-    }
 }
 
 /// Stderr without colour codes.
@@ -119,87 +105,6 @@ async fn verdicts_consumer_prints_each_verdict_as_a_json_line() {
     }
 }
 
-/// The scorer binary running on a pipeline's topics, its stderr going to a file (a pipe nobody
-/// reads would fill up and block it).
-struct RunningScorer {
-    child: std::process::Child,
-    stderr: tempfile::NamedTempFile,
-}
-
-impl RunningScorer {
-    fn spawn(pipeline: &Pipeline, group: &str, args: &[&str]) -> RunningScorer {
-        let stderr = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_aegis-scorer"))
-            .args([
-                "--brokers",
-                &pipeline.broker.bootstrap(),
-                "--group-id",
-                group,
-            ])
-            .args([
-                "--input-topic",
-                &pipeline.input,
-                "--output-topic",
-                &pipeline.verdicts,
-            ])
-            .args([
-                "--dlq-topic",
-                &pipeline.dlq,
-                "--model",
-                model().to_str().unwrap(),
-            ])
-            .args(["--http-addr", "127.0.0.1:0"])
-            // Without a changelog topic of its own, a test keeps account state in memory.
-            .args(
-                (!args
-                    .iter()
-                    .any(|a| a.starts_with("--state-changelog-topic")))
-                .then_some("--state-changelog-topic="),
-            )
-            .args(args)
-            .args(without_control_topics(args))
-            .stderr(stderr.reopen().unwrap())
-            .spawn()
-            .unwrap();
-        RunningScorer { child, stderr }
-    }
-
-    /// Sends SIGTERM and waits, at most `limit`, for the process to exit; returns its status and
-    /// stderr.
-    fn terminate(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
-        let started = Instant::now();
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if started.elapsed() > limit {
-                let _ = self.child.kill();
-                panic!(
-                    "the scorer was still running {limit:?} after SIGTERM; its log:\n{}",
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        (status, self.log())
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.stderr.path()).unwrap()
-    }
-}
-
-impl Drop for RunningScorer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Publishes `n` transactions and waits for their verdicts.
 async fn score_some(pipeline: &Pipeline, scorer: &RunningScorer, n: usize) {
     let txs: Vec<_> = (0..n)
@@ -277,6 +182,52 @@ async fn sigterm_with_the_broker_gone_stops_within_the_shutdown_timeout() {
         last.starts_with("aegis-scorer: error: ") && last.contains("--shutdown-timeout"),
         "one line naming the flag: {stderr}"
     );
+}
+
+#[test]
+fn a_bad_api_token_file_stops_the_scorer_with_one_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let cases = [
+        (
+            dir.path().join("missing"),
+            "missing: cannot read it (No such file or directory".to_owned(),
+        ),
+        (
+            write("empty", "# no token yet\n\n"),
+            "empty: holds no token; write one per line".to_owned(),
+        ),
+        (
+            write("short", "a-long-enough-token-0123\nsecret-12\n"),
+            "short line 2: a token of 9 characters is too easy to guess".to_owned(),
+        ),
+        (
+            write("spaced", "two words-0123456789abcdef\n"),
+            "spaced line 1: a bearer token is made of letters, digits".to_owned(),
+        ),
+    ];
+    for (path, expected) in cases {
+        // Checked before Kafka is waited for: no broker needed.
+        let output = scorer(&[
+            "--brokers",
+            "127.0.0.1:1",
+            "--model",
+            model().to_str().unwrap(),
+            "--api-token-file",
+            path.to_str().unwrap(),
+        ]);
+        let line = one_error_line(&output);
+        assert!(line.contains("--api-token-file "), "{line}");
+        assert!(line.contains(&expected), "{line}");
+        assert!(
+            !line.contains("secret-12"),
+            "a token is never printed: {line}"
+        );
+    }
 }
 
 #[test]

@@ -144,6 +144,12 @@ async fn health_readiness_and_metrics_after_traffic() {
     replica.wait_for_partitions().await;
     let readyz = warp::test::request().path("/readyz").reply(&api).await;
     assert_eq!(readyz.status(), 200, "{:?}", readyz.body());
+    let body: Value = serde_json::from_slice(readyz.body()).unwrap();
+    assert_eq!(
+        body["partitions"].as_array().map(Vec::len),
+        Some(4),
+        "{body}"
+    );
 
     let account = "C77";
     pipeline
@@ -184,6 +190,31 @@ async fn health_readiness_and_metrics_after_traffic() {
         replica.replica.models.live().model_version()
     )));
     replica.stop().await;
+}
+
+#[tokio::test]
+async fn a_replica_without_partitions_is_ready_and_scores() {
+    // No broker at all: no partitions will ever be assigned (a replica beyond the partition
+    // count, or mid-rebalance, is in the same place). It is ready, and scores.
+    let s = replica();
+    let readyz = warp::test::request()
+        .path("/readyz")
+        .reply(&routes(s.clone()))
+        .await;
+    assert_eq!(readyz.status(), 200, "{:?}", readyz.body());
+    let body: Value = serde_json::from_slice(readyz.body()).unwrap();
+    assert_eq!(body["ready"], true);
+    assert_eq!(body["partitions"], json!([]));
+    assert_eq!(body["model_version"], s.models.live().model_version());
+    let (status, verdict) = post(&s, TAKEOVER).await;
+    assert_eq!((status, verdict["decision"].as_str()), (200, Some("BLOCK")));
+    // The stream's health is a metric instead.
+    let metrics = warp::test::request()
+        .path("/metrics")
+        .reply(&routes(s))
+        .await;
+    let text = String::from_utf8(metrics.body().to_vec()).unwrap();
+    assert!(text.contains("aegis_assigned_partitions 0"), "{text}");
 }
 
 #[tokio::test]
@@ -479,16 +510,21 @@ async fn extreme_but_valid_numbers_score_with_a_probability() {
 #[tokio::test]
 async fn request_level_mistakes_get_their_own_4xx_as_json() {
     let api = routes(replica());
-    let without_length = warp::test::request()
+    // No body: an empty one, which is no JSON. (The limit is enforced while reading, so a body
+    // of unknown length — chunked — is read too, up to the limit.)
+    let without_body = warp::test::request()
         .method("POST")
         .path("/v1/score")
         .reply(&api)
         .await;
-    assert_eq!(without_length.status(), 411);
-    let error: Value = serde_json::from_slice(without_length.body()).unwrap();
-    assert_eq!(
-        error["error"],
-        "a Content-Length header is required (bodies are at most 4194304 bytes)"
+    assert_eq!(without_body.status(), 400);
+    let error: Value = serde_json::from_slice(without_body.body()).unwrap();
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("EOF while parsing a value"),
+        "{error}"
     );
 
     let get = warp::test::request().path("/v1/score").reply(&api).await;
@@ -653,13 +689,25 @@ async fn a_real_server_refuses_oversized_and_malformed_requests_and_keeps_servin
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(aegis_scorer::http::serve(listener, replica(), stop.clone()));
+    // Room for the 1,000 clients below at once: the caps themselves are tested in limits.rs.
+    let settings = aegis_scorer::http::Settings {
+        max_connections: 1_100,
+        max_in_flight: 1_100,
+        ..Default::default()
+    };
+    let server = tokio::spawn(aegis_scorer::http::serve(
+        listener,
+        replica(),
+        settings,
+        stop.clone(),
+    ));
 
     // A claimed 1 GiB body is refused from the headers alone: nothing is sent after them.
     assert_eq!(raw_exchange(addr, &raw_post("", 1 << 30)).await, 413);
+    // A chunked body is read, within the limit: this one is no JSON.
     let chunked = "POST /v1/score HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\
                    connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
-    assert_eq!(raw_exchange(addr, chunked.as_bytes()).await, 411);
+    assert_eq!(raw_exchange(addr, chunked.as_bytes()).await, 400);
     assert_eq!(raw_exchange(addr, b"NOT HTTP AT ALL\r\n\r\n").await, 400);
     assert_eq!(raw_exchange(addr, &raw_post("{", 1)).await, 400);
 

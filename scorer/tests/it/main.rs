@@ -1,13 +1,16 @@
 //! End-to-end tests of the scorer against a real Kafka broker (tansu, started per test).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod abuse;
 mod cli;
 mod dead_letters;
 mod group;
 mod http;
+mod limits;
 mod live;
 mod models;
 mod openapi;
+mod process;
 mod registry;
 mod replay;
 mod restore;
@@ -145,6 +148,7 @@ impl Pipeline {
             schema_registry_url: None,
             // Tests that look at the live page follow the topic themselves (see live.rs).
             live_view: LiveView::All,
+            http: aegis_scorer::HttpFlags::default(),
             kafka: aegis_kafka::KafkaFlags::default(),
             entities: Default::default(),
         }

@@ -155,6 +155,15 @@ impl Scorer {
 
     /// Its `aegis_entity_*` metrics, scraped from its HTTP server.
     fn entity_metrics(&self) -> String {
+        self.http("GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            .lines()
+            .filter(|l| l.starts_with("aegis_entity"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The answer to `request`, sent to its HTTP server.
+    fn http(&self, request: &str) -> String {
         use std::io::{Read, Write};
         let log = self.log();
         let Some(addr) = log
@@ -171,13 +180,10 @@ impl Scorer {
         let Ok(mut stream) = std::net::TcpStream::connect(addr.as_str()) else {
             return String::new();
         };
-        let _ = write!(stream, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
-        let mut body = String::new();
-        let _ = stream.read_to_string(&mut body);
-        body.lines()
-            .filter(|l| l.starts_with("aegis_entity"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        let _ = stream.write_all(request.as_bytes());
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
     }
 }
 
@@ -404,6 +410,17 @@ async fn two_replicas_one_killed_give_every_card_payment_its_offline_features_an
         verdicts.all.len(),
         records.len()
     );
+    // The scoring API takes PaySim transactions: it says so rather than scoring cards wrongly.
+    let body = r#"{"type":"PAYMENT","amount":10.0,"name_orig":"C1","old_balance_orig":10.0,"new_balance_orig":0.0,"name_dest":"M1","old_balance_dest":0.0,"new_balance_dest":0.0}"#;
+    let answer = second.http(&format!(
+        "POST /v1/score HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    assert!(
+        answer.starts_with("HTTP/1.0 400") || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
+    assert!(answer.contains("spec `cards`"), "{answer}");
     // The restarted replica took partitions over and rebuilt their state from the topics.
     assert!(
         restarted.log().contains("partition state restored"),
