@@ -33,7 +33,6 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
 use super::key_stage::{send, store};
-use super::rebalance::EpochContext;
 use super::{gather, scoring, Plan, Received, StageConsumer};
 use crate::config::ScorerConfig;
 use crate::replica::ReplicaState;
@@ -126,32 +125,14 @@ impl EntityStage {
             .as_ref()
             .ok_or_else(|| anyhow!("no other entity: no second stage"))?;
         let topic = other.topic.clone();
-        let properties = config.kafka.properties();
         let group = format!("{}.{}", config.group_id, other.name);
-        let consumer: StageConsumer = Settings::group_consumer(&group)
-            .client_config(&config.brokers, &properties)
-            .create_with_context(EpochContext::new("second", &[&topic]))
-            .context("cannot create the Kafka consumer (check --brokers and -X)")?;
-        consumer
-            .subscribe(&[&topic])
-            .with_context(|| format!("cannot subscribe to {topic}"))?;
-        let reader: BaseConsumer = Settings::reader("aegis-scorer-restore")
-            .client_config(&config.brokers, &properties)
-            .create()
-            .context("cannot create the restore reader")?;
-        let producer: FutureProducer = Settings::reliable_producer()
-            .set("compression.type", "lz4")
-            .set("linger.ms", 2)
-            .client_config(&config.brokers, &properties)
-            .create()
-            .context("cannot create the Kafka producer")?;
-        let sources = aegis_kafka::read::topic_partitions(
-            &reader,
-            &config.input_topic,
-            Duration::from_secs(10),
-        )?
-        .ok_or_else(|| anyhow!("topic {} does not exist", config.input_topic))?
-        .len();
+        let (consumer, reader, producer) = super::stage_clients(
+            config,
+            Settings::group_consumer(&group),
+            "second",
+            &[&topic],
+        )?;
+        let sources = super::partition_count(&reader, &config.input_topic)?;
         Ok(EntityStage {
             plan,
             model,

@@ -34,7 +34,6 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::Offset;
 use tokio_util::sync::CancellationToken;
 
-use super::rebalance::EpochContext;
 use super::{entity_text, gather, scoring, Plan, Received, StageConsumer};
 use crate::config::ScorerConfig;
 use crate::replica::ReplicaState;
@@ -155,38 +154,18 @@ impl KeyStage {
         if reads_labels {
             topics.push(flags.labels_topic.as_str());
         }
-        let properties = config.kafka.properties();
-        let consumer: StageConsumer = Settings::group_consumer(&config.group_id)
+        let settings = Settings::group_consumer(&config.group_id)
             // Partition p of the transactions and of the labels go to the same member.
             .set("partition.assignment.strategy", "range")
             // Fetches small enough that a backlog of transactions and one of labels come in
-            // turns of a few hundred records, not one topic's whole backlog first: a label must
-            // reach this stage before its partition has run the label delay past it.
-            .set("max.partition.fetch.bytes", 16_384)
-            .client_config(&config.brokers, &properties)
-            .create_with_context(EpochContext::new("first", &topics))
-            .context("cannot create the Kafka consumer (check --brokers and -X)")?;
-        consumer
-            .subscribe(&topics)
-            .with_context(|| format!("cannot subscribe to {}", topics.join(", ")))?;
-        let reader: BaseConsumer = Settings::reader("aegis-scorer-restore")
-            .client_config(&config.brokers, &properties)
-            .create()
-            .context("cannot create the restore reader")?;
-        let producer: FutureProducer = Settings::reliable_producer()
-            .set("compression.type", "lz4")
-            .set("linger.ms", 2)
-            .client_config(&config.brokers, &properties)
-            .create()
-            .context("cannot create the Kafka producer")?;
+            // turns of a few hundred records rather than one topic's whole backlog first (the
+            // stage takes them in timestamp order whatever comes first; this keeps its buffers
+            // small).
+            .set("max.partition.fetch.bytes", 16_384);
+        let (consumer, reader, producer) =
+            super::stage_clients(config, settings, "first", &topics)?;
         let repartitions = match &plan.other {
-            Some(other) => aegis_kafka::read::topic_partitions(
-                &reader,
-                &other.topic,
-                Duration::from_secs(10),
-            )?
-            .ok_or_else(|| anyhow!("topic {} does not exist: create it with as many partitions as the entity needs", other.topic))?
-            .len() as i32,
+            Some(other) => super::partition_count(&reader, &other.topic)? as i32,
             None => 0,
         };
         Ok(KeyStage {

@@ -327,6 +327,49 @@ pub async fn run(
     a.and(b)
 }
 
+/// A stage's clients: its group consumer (`consumer` settings, subscribed to `topics`), a reader
+/// for rebuilding partitions, and a reliable producer.
+fn stage_clients(
+    config: &ScorerConfig,
+    consumer: aegis_kafka::Settings,
+    stage: &'static str,
+    topics: &[&str],
+) -> Result<(
+    StageConsumer,
+    rdkafka::consumer::BaseConsumer,
+    rdkafka::producer::FutureProducer,
+)> {
+    use aegis_kafka::Settings;
+    let properties = config.kafka.properties();
+    let group: StageConsumer = consumer
+        .client_config(&config.brokers, &properties)
+        .create_with_context(EpochContext::new(stage, topics))
+        .context("cannot create the Kafka consumer (check --brokers and -X)")?;
+    group
+        .subscribe(topics)
+        .with_context(|| format!("cannot subscribe to {}", topics.join(", ")))?;
+    let reader = Settings::reader("aegis-scorer-restore")
+        .client_config(&config.brokers, &properties)
+        .create()
+        .context("cannot create the restore reader")?;
+    let producer = Settings::reliable_producer()
+        .set("compression.type", "lz4")
+        .set("linger.ms", 2)
+        .client_config(&config.brokers, &properties)
+        .create()
+        .context("cannot create the Kafka producer")?;
+    Ok((group, reader, producer))
+}
+
+/// How many partitions `topic` has; fails with one line when it does not exist.
+fn partition_count(reader: &rdkafka::consumer::BaseConsumer, topic: &str) -> Result<usize> {
+    Ok(
+        aegis_kafka::read::topic_partitions(reader, topic, Duration::from_secs(10))?
+            .ok_or_else(|| anyhow!("topic {topic} does not exist: create it (the repartition topic with as many partitions as the entity's load needs)"))?
+            .len(),
+    )
+}
+
 /// Commits the stored offsets and leaves the group.
 fn finish(consumer: &StageConsumer) {
     if let Err(e) = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
