@@ -97,6 +97,17 @@ pub struct ScorerConfig {
         value_name = "SECONDS"
     )]
     pub state_ttl_secs: u64,
+    /// Seconds a replica may take to restore one partition's account states from the changelog
+    /// when it is assigned the partition; past it the replica stops with one line (raise this,
+    /// or let the changelog compact: docs/state.md says where the limit lies).
+    #[arg(
+        long = "state-restore-timeout",
+        env = "AEGIS_STATE_RESTORE_TIMEOUT",
+        default_value_t = 60,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub state_restore_timeout_secs: u64,
     /// How far, in seconds, a transaction's event time may be ahead of this replica's clock:
     /// beyond it, the transaction is a dead letter (reason `event_time`; so is one dated before
     /// 1970). One that far ahead of its partition's clock (while within this of the wall

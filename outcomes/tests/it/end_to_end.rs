@@ -50,6 +50,7 @@ pub fn scorer_config(broker: &Broker, topics: &Topics) -> ScorerConfig {
         rules: None,
         state_max_accounts: 100_000,
         state_ttl_secs: 86_400,
+        state_restore_timeout_secs: 60,
         max_clock_skew_secs: 300,
         trusted_keys: None,
         allow_unsigned: true,

@@ -117,9 +117,6 @@ impl Changes {
 /// ones. Blocking. A trait object so that tests can stand in for the changelog topic.
 pub type Restore = Arc<dyn Fn(i32) -> anyhow::Result<HashMap<String, Stored>> + Send + Sync>;
 
-/// Longest a partition's restore may take before the replica gives up on it.
-const RESTORE_LIMIT: Duration = Duration::from_secs(60);
-
 /// Restoring from `config`'s changelog topic, with a consumer of its own (no group: partition p
 /// is assigned by hand and read from its beginning to its end); `None` without a changelog.
 pub fn changelog_restore(config: &ScorerConfig) -> Option<Restore> {
@@ -131,8 +128,9 @@ pub fn changelog_restore(config: &ScorerConfig) -> Option<Restore> {
         config.kafka.properties(),
         config.state_changelog_topic.clone(),
     );
+    let limit = Duration::from_secs(config.state_restore_timeout_secs);
     Some(Arc::new(move |partition| {
-        read_partition(&brokers, &properties, &topic, partition)
+        read_partition(&brokers, &properties, &topic, partition, limit)
     }))
 }
 
@@ -141,6 +139,7 @@ fn read_partition(
     properties: &[aegis_kafka::Property],
     topic: &str,
     partition: i32,
+    limit: Duration,
 ) -> anyhow::Result<HashMap<String, Stored>> {
     let consumer: BaseConsumer = aegis_kafka::Settings::reader("aegis-scorer-state-restore")
         .client_config(brokers, properties)
@@ -151,7 +150,7 @@ fn read_partition(
         &consumer,
         topic,
         partition,
-        Instant::now() + RESTORE_LIMIT,
+        Instant::now() + limit,
         |message| match ChangelogRecord::decode(partition, message.key(), message.payload()) {
             Ok(ChangelogRecord {
                 account,
@@ -173,7 +172,12 @@ fn read_partition(
             ),
         },
     )
-    .with_context(|| format!("cannot restore {topic}[{partition}] within {RESTORE_LIMIT:?}"))?;
+    .with_context(|| {
+        format!(
+            "cannot restore the account states of {topic}[{partition}] within --state-restore-timeout {} s (raise it, or let the changelog compact: docs/state.md)",
+            limit.as_secs()
+        )
+    })?;
     Ok(accounts)
 }
 
