@@ -6,6 +6,7 @@ mod cli;
 mod dead_letters;
 mod group;
 mod http;
+mod interop;
 mod limits;
 mod live;
 mod models;
