@@ -45,4 +45,4 @@ pub use flags::{ConnectFlags, KafkaFlags, PropertiesFile};
 pub use logs::{LogFlags, LogFormat};
 pub use properties::{client_config, describe, Property};
 pub use read::{ends_of, read_to_end, read_topic_to_end, topic_partitions, ReadError};
-pub use settings::{Settings, JAVA_PARTITIONER};
+pub use settings::{java_partition, Settings, JAVA_PARTITIONER};

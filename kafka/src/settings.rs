@@ -22,6 +22,40 @@ pub struct Settings {
 /// this one, so other teams' jobs can co-partition with Aegis's topics (docs/security.md).
 pub const JAVA_PARTITIONER: &str = "murmur2_random";
 
+/// The partition the Java client's default partitioner gives `key` among `partitions`: Kafka's
+/// `Utils.murmur2`, then `toPositive(h) % n` — written from the Java source, apart from
+/// librdkafka's (the producer's tests check the two agree). How a reader tells whether a record
+/// was keyed and partitioned as Aegis's producers do.
+pub fn java_partition(key: &[u8], partitions: i32) -> i32 {
+    const M: u32 = 0x5bd1_e995;
+    let mut h: u32 = 0x9747_b28c ^ key.len() as u32;
+    let chunks = key.chunks_exact(4);
+    let tail = chunks.remainder();
+    for c in chunks {
+        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> 24;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    if tail.len() >= 3 {
+        h ^= u32::from(tail[2]) << 16;
+    }
+    if tail.len() >= 2 {
+        h ^= u32::from(tail[1]) << 8;
+    }
+    if !tail.is_empty() {
+        h ^= u32::from(tail[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    let n = u32::try_from(partitions.max(1)).unwrap_or(1);
+    ((h & 0x7fff_ffff) % n) as i32
+}
+
 impl Settings {
     /// A member of consumer group `group_id` that works at least once: it stores an offset only
     /// once the work for it is acknowledged (`store_offset`), and librdkafka commits stored

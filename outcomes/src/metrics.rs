@@ -38,6 +38,7 @@ pub struct Metrics {
     pub registry: Registry,
     received: IntCounterVec,
     undecodable: IntCounterVec,
+    misrouted: IntCounter,
     duplicates: IntCounterVec,
     evicted: IntCounterVec,
     pending: IntGaugeVec,
@@ -98,6 +99,13 @@ impl Metrics {
                      (verdict, label, shadow_verdict)."
                 ),
                 &["side"]
+            )),
+            misrouted: register!(IntCounter::new(
+                "aegis_outcomes_misrouted_labels_total",
+                "Labels on a partition other than the one the Java client's partitioner (murmur2, \
+                 Aegis's) gives their key: their verdicts are on another partition, so they can \
+                 never join. Their producer must partition with murmur2 (librdkafka: \
+                 partitioner=murmur2_random)."
             )),
             duplicates: register!(IntCounterVec::new(
                 Opts::new(
@@ -254,6 +262,16 @@ impl Metrics {
     /// A message was not a verdict or label of the schema.
     pub fn undecodable(&self, side: Side) {
         self.undecodable.with_label_values(&[side.as_str()]).inc();
+    }
+
+    /// A label arrived on a partition its key does not hash to (murmur2).
+    pub fn misrouted_label(&self) {
+        self.misrouted.inc();
+    }
+
+    /// Labels on a partition their key does not hash to, so far.
+    pub fn misrouted_labels(&self) -> u64 {
+        self.misrouted.get()
     }
 
     /// A message replaced a waiting one of the same tx_id in `role`'s join.

@@ -52,10 +52,12 @@ impl Decoders {
 
 /// Labels and shadow verdicts must have as many partitions as verdicts: all are keyed by account,
 /// so one account's verdicts, shadow verdicts and labels then meet on the same partition number.
+/// Checks that labels (and shadow verdicts) have as many partitions as verdicts; returns that
+/// count.
 pub(super) fn check_co_partitioned(
     consumer: &OutcomesConsumer,
     config: &OutcomesConfig,
-) -> Result<()> {
+) -> Result<i32> {
     let count = |topic: &str| -> Result<usize> {
         let partitions = aegis_kafka::topic_partitions(consumer, topic, Duration::from_secs(10))
             .with_context(|| format!("cannot read the metadata of {topic}"))?;
@@ -76,7 +78,7 @@ pub(super) fn check_co_partitioned(
             );
         }
     }
-    Ok(())
+    Ok(i32::try_from(verdicts).unwrap_or(i32::MAX))
 }
 
 /// With `--schema-registry-url`: registers the outcome schema under `<outcomes>-value`, writes

@@ -67,6 +67,8 @@ struct Joiner {
     ledger: Ledger,
     /// The epoch each partition's join state and ledger belong to.
     epochs: HashMap<i32, u64>,
+    /// Partitions of the verdicts and labels topics (co-partitioned).
+    partitions: i32,
     in_flight: FuturesUnordered<BoxFuture<'static, Delivered>>,
 }
 
@@ -95,12 +97,12 @@ pub async fn run(
     .context(
         "cannot create the Kafka producer (check --brokers and the -X / --kafka-config properties)",
     )?;
-    let (framing, decoders, consumer) = {
+    let (framing, decoders, consumer, partitions) = {
         let config = config.clone();
         tokio::task::spawn_blocking(move || -> Result<_> {
-            check_co_partitioned(&consumer, &config)?;
+            let partitions = check_co_partitioned(&consumer, &config)?;
             let (framing, decoders) = registry(&config)?;
-            Ok((framing, decoders, consumer))
+            Ok((framing, decoders, consumer, partitions))
         })
         .await??
     };
@@ -128,6 +130,7 @@ pub async fn run(
         metrics,
         framing,
         decoders,
+        partitions,
         ledger: Ledger::default(),
         epochs: HashMap::new(),
         in_flight: FuturesUnordered::new(),
@@ -223,6 +226,9 @@ impl Joiner {
             offset,
         };
         self.metrics.received(side);
+        if side == Side::Label {
+            self.check_label_partition(m);
+        }
         let held = match self.decoders.decode(side, m.payload().unwrap_or_default()) {
             Ok(held) => held,
             Err(e) if e.is_retryable() => {
@@ -247,6 +253,26 @@ impl Joiner {
             self.offered(epoch, offered).await?;
         }
         Ok(())
+    }
+
+    /// A label keyed to another partition than the one it is on was written with a partitioner
+    /// other than Aegis's (murmur2, the Java client's): its verdict is elsewhere and it can never
+    /// join. Counted, and said loudly — at once, then every 1,000th.
+    fn check_label_partition(&self, m: &BorrowedMessage<'_>) {
+        let Some(key) = m.key() else { return };
+        let expected = aegis_kafka::java_partition(key, self.partitions);
+        if expected == m.partition() {
+            return;
+        }
+        self.metrics.misrouted_label();
+        let seen = self.metrics.misrouted_labels();
+        if seen == 1 || seen % 1000 == 0 {
+            tracing::error!(
+                topic = m.topic(), partition = m.partition(), offset = m.offset(),
+                key_partition = expected, misrouted = seen,
+                "labels are not partitioned as verdicts are: this one's key hashes to another partition (murmur2, the Java client's default), where its verdict is; it cannot join. Give the labels' producer the Java partitioner (librdkafka: partitioner=murmur2_random); docs/security.md"
+            );
+        }
     }
 
     /// Releases what one join let go of, and hands on what it matched: a live match is written

@@ -5,6 +5,7 @@
 mod end_to_end;
 mod group;
 mod logs;
+mod partitioners;
 mod shadow;
 
 use std::collections::HashMap;

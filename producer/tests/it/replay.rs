@@ -82,35 +82,10 @@ async fn a_count_beyond_the_file_replays_it_again_with_new_ids() {
     );
 }
 
-/// The Java client's default partitioner (Kafka's `Utils.murmur2`, then `toPositive(h) % n`),
-/// written from its source, independently of librdkafka's.
+/// The Java client's default partitioner, as `aegis_kafka::java_partition` computes it from the
+/// Java source, apart from librdkafka's.
 fn java_partition(key: &[u8], partitions: u32) -> i32 {
-    const M: u32 = 0x5bd1_e995;
-    let mut h: u32 = 0x9747_b28c ^ key.len() as u32;
-    let chunks = key.chunks_exact(4);
-    let tail = chunks.remainder();
-    for c in chunks {
-        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        k = k.wrapping_mul(M);
-        k ^= k >> 24;
-        k = k.wrapping_mul(M);
-        h = h.wrapping_mul(M);
-        h ^= k;
-    }
-    if tail.len() >= 3 {
-        h ^= u32::from(tail[2]) << 16;
-    }
-    if tail.len() >= 2 {
-        h ^= u32::from(tail[1]) << 8;
-    }
-    if !tail.is_empty() {
-        h ^= u32::from(tail[0]);
-        h = h.wrapping_mul(M);
-    }
-    h ^= h >> 13;
-    h = h.wrapping_mul(M);
-    h ^= h >> 15;
-    ((h & 0x7fff_ffff) % partitions) as i32
+    aegis_kafka::java_partition(key, partitions as i32)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
