@@ -266,7 +266,7 @@ impl Joiner {
         }
         self.metrics.misrouted_label();
         let seen = self.metrics.misrouted_labels();
-        if seen == 1 || seen % 1000 == 0 {
+        if seen == 1 || seen.is_multiple_of(1000) {
             tracing::error!(
                 topic = m.topic(), partition = m.partition(), offset = m.offset(),
                 key_partition = expected, misrouted = seen,
