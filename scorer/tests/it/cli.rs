@@ -9,7 +9,7 @@ use aegis_core::TxType;
 use aegis_testkit::cli::error_after_waiting_for_kafka;
 use aegis_testkit::{edited_model, model_with_unknown_feature};
 
-use crate::process::{without_control_topics, RunningScorer};
+use crate::process::{plain, without_control_topics, RunningScorer};
 use crate::{model, transaction, Pipeline, Replica};
 
 /// Runs the scorer binary with `args` (no `AEGIS_*` variables from the environment).
@@ -29,16 +29,7 @@ fn scorer(args: &[&str]) -> Output {
 
 /// Stderr without colour codes.
 fn stderr(output: &Output) -> String {
-    let text = String::from_utf8_lossy(&output.stderr);
-    let mut plain = String::new();
-    let mut rest = text.as_ref();
-    while let Some(start) = rest.find("\x1b[") {
-        plain.push_str(&rest[..start]);
-        rest = &rest[start..];
-        rest = rest.find('m').map_or("", |end| &rest[end + 1..]);
-    }
-    plain.push_str(rest);
-    plain
+    plain(&String::from_utf8_lossy(&output.stderr))
 }
 
 /// Asserts a failed run whose stderr is exactly one error line, and returns that line.

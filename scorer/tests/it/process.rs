@@ -118,13 +118,7 @@ impl RunningScorer {
         let started = Instant::now();
         loop {
             let log = plain(&self.log());
-            let found = log
-                .lines()
-                .filter(|l| l.contains("HTTP server listening"))
-                .find_map(|l| l.split("addr=").nth(1))
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|addr| addr.parse().ok());
-            if let Some(addr) = found {
+            if let Some(addr) = http_addr_in(&log) {
                 return addr;
             }
             assert!(self.is_running(), "the scorer exited; its log:\n{log}");
@@ -135,6 +129,16 @@ impl RunningScorer {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// The address a scorer's log says its HTTP server listens on (`HTTP server listening addr=…`),
+/// once it says so; `log` without colour codes ([`plain`]).
+pub fn http_addr_in(log: &str) -> Option<std::net::SocketAddr> {
+    log.lines()
+        .filter(|l| l.contains("HTTP server listening"))
+        .find_map(|l| l.split("addr=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|addr| addr.parse().ok())
 }
 
 /// `text` without terminal colour codes.

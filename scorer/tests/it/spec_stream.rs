@@ -165,19 +165,10 @@ impl Scorer {
     /// The answer to `request`, sent to its HTTP server.
     fn http(&self, request: &str) -> String {
         use std::io::{Read, Write};
-        let log = self.log();
-        let Some(addr) = log
-            .lines()
-            .find(|l| l.contains("HTTP server listening"))
-            .and_then(|l| l.split("127.0.0.1:").nth(1))
-            .map(|a| {
-                let port: String = a.chars().take_while(char::is_ascii_digit).collect();
-                format!("127.0.0.1:{port}")
-            })
-        else {
+        let Some(addr) = crate::process::http_addr_in(&crate::process::plain(&self.log())) else {
             return String::new();
         };
-        let Ok(mut stream) = std::net::TcpStream::connect(addr.as_str()) else {
+        let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
             return String::new();
         };
         let _ = stream.write_all(request.as_bytes());
