@@ -39,8 +39,8 @@ pub fn read_to_end<C: ConsumerContext>(
     each: impl FnMut(&BorrowedMessage<'_>),
 ) -> Result<i64, ReadError> {
     let remaining = deadline.saturating_duration_since(Instant::now());
-    let (_, high) = consumer.fetch_watermarks(topic, partition, remaining)?;
-    read_before(consumer, topic, partition, high, deadline, each)?;
+    let (low, high) = consumer.fetch_watermarks(topic, partition, remaining)?;
+    read_range(consumer, topic, partition, (low, high), deadline, each)?;
     Ok(high)
 }
 
@@ -54,11 +54,31 @@ pub fn read_before<C: ConsumerContext>(
     partition: i32,
     end: i64,
     deadline: Instant,
+    each: impl FnMut(&BorrowedMessage<'_>),
+) -> Result<(), ReadError> {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let (low, high) = consumer.fetch_watermarks(topic, partition, remaining)?;
+    read_range(
+        consumer,
+        topic,
+        partition,
+        (low, high.min(end)),
+        deadline,
+        each,
+    )
+}
+
+/// Reads `partition` of `topic` from its beginning (`low`, its first offset) up to `high`, not
+/// including it: [`read_to_end`] and [`read_before`] once they know the partition's offsets.
+fn read_range<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+    (low, high): (i64, i64),
+    deadline: Instant,
     mut each: impl FnMut(&BorrowedMessage<'_>),
 ) -> Result<(), ReadError> {
     let remaining = || deadline.saturating_duration_since(Instant::now());
-    let (low, high) = consumer.fetch_watermarks(topic, partition, remaining())?;
-    let high = high.min(end);
     if high <= low {
         return Ok(());
     }
