@@ -7,6 +7,9 @@
 //!   built from them; secrets are masked wherever a property is shown.
 //! - [`flags`]: the Kafka flags every binary takes (`--brokers`, `-X`, `--kafka-config`), one clap
 //!   struct shared by the producer, the scorer and `aegis-verdicts`.
+//! - [`duration`]: durations on the command line, every one with its unit (`30s`, `500ms`, `1d`).
+//! - [`renamed`]: old spellings of flags and environment variables, read for one release with a
+//!   warning.
 //! - [`cluster`]: the start-up check — do the brokers answer and hold the topics a binary needs —
 //!   retried until a deadline, so a binary started beside its broker waits for it.
 //! - [`registry`]: a blocking Confluent Schema Registry client (register, fetch by id, cached) and a
@@ -30,12 +33,14 @@
 pub mod assignment;
 pub mod build_info;
 pub mod cluster;
+pub mod duration;
 pub mod flags;
 pub mod logs;
 pub mod produce;
 pub mod properties;
 pub mod read;
 pub mod registry;
+pub mod renamed;
 pub mod service;
 pub mod settings;
 pub mod signed;
