@@ -13,15 +13,62 @@ use crate::{check_properties, ClusterCheck, ClusterError, Property};
 /// start for its brokers and topics, since brokers and topic-creation jobs often start beside it.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ConnectFlags {
-    /// Seconds to wait at start for the brokers to answer and the topics this service reads and
+    /// How long to wait at start for the brokers to answer and the topics this service reads and
     /// writes to exist, asking again every few seconds and logging each miss, before giving up.
     #[arg(
-        long,
+        long = "connect-timeout",
         env = "AEGIS_CONNECT_TIMEOUT",
-        default_value_t = 30,
-        value_name = "SECONDS"
+        default_value = "30s",
+        value_name = "DURATION",
+        value_parser = crate::duration::secs(0, 86_400)
     )]
-    pub connect_timeout: u64,
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for ConnectFlags {
+    /// The flag's default, 30 s.
+    fn default() -> Self {
+        ConnectFlags {
+            connect_timeout_secs: 30,
+        }
+    }
+}
+
+/// `--topic-prefix`, to `#[command(flatten)]` into the flags of every binary that names topics:
+/// one deployment's topics and consumer groups apart from another's on a shared cluster.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct TopicPrefix {
+    /// Put before the name of every topic this binary reads or writes (given or default; derived
+    /// ones too, such as a repartition topic), and before its consumer group, so that two
+    /// deployments can share a cluster: with `staging.`, the transactions topic is
+    /// `staging.transactions`. Empty (the default): the names as given. A topic turned off with
+    /// `""` stays off.
+    #[arg(
+        long,
+        env = "AEGIS_TOPIC_PREFIX",
+        value_name = "PREFIX",
+        default_value_t = String::new(),
+        hide_default_value = true
+    )]
+    pub topic_prefix: String,
+}
+
+impl TopicPrefix {
+    /// `name` with the prefix; `""` (a topic turned off) stays `""`.
+    pub fn topic(&self, name: &str) -> String {
+        if name.is_empty() {
+            String::new()
+        } else {
+            format!("{}{name}", self.topic_prefix)
+        }
+    }
+
+    /// Puts the prefix before each of `names` in place (see [`TopicPrefix::topic`]).
+    pub fn apply(&self, names: &mut [&mut String]) {
+        for name in names {
+            **name = self.topic(name);
+        }
+    }
 }
 
 impl ConnectFlags {
@@ -35,7 +82,7 @@ impl ConnectFlags {
         topics: Vec<(String, &'static str)>,
         cancel: &CancellationToken,
     ) -> Result<bool, ClusterError> {
-        let budget = std::time::Duration::from_secs(self.connect_timeout);
+        let budget = std::time::Duration::from_secs(self.connect_timeout_secs);
         ClusterCheck::new(brokers, &kafka.properties())?
             .wait_for_topics_async(topics, budget, cancel.clone())
             .await

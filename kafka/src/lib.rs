@@ -46,7 +46,7 @@ pub mod settings;
 pub mod signed;
 
 pub use cluster::{check_properties, ClusterCheck, ClusterError};
-pub use flags::{ConnectFlags, KafkaFlags, PropertiesFile};
+pub use flags::{ConnectFlags, KafkaFlags, PropertiesFile, TopicPrefix};
 pub use logs::{LogFlags, LogFormat};
 pub use properties::{client_config, describe, Property};
 pub use read::{ends_of, read_to_end, read_topic_to_end, topic_partitions, ReadError};

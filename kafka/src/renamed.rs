@@ -50,6 +50,30 @@ pub struct Variable {
     pub value: Value,
 }
 
+impl Flag {
+    /// `old` read as `new`, its value carried over as `value` says.
+    pub const fn new(old: &'static str, new: &'static str, value: Value) -> Flag {
+        Flag { old, new, value }
+    }
+}
+
+impl Variable {
+    /// `old` read as `new` (which sets `flag`), its value carried over as `value` says.
+    pub const fn new(
+        old: &'static str,
+        new: &'static str,
+        flag: &'static str,
+        value: Value,
+    ) -> Variable {
+        Variable {
+            old,
+            new,
+            flag,
+            value,
+        }
+    }
+}
+
 /// A command line with the old spellings replaced, and a warning for each one replaced.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Upgraded {

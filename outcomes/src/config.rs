@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use aegis_core::topics::{LABELS_TOPIC, OUTCOMES_TOPIC, SHADOW_VERDICTS_TOPIC, VERDICTS_TOPIC};
-use aegis_kafka::KafkaFlags;
+use aegis_kafka::duration::secs;
+use aegis_kafka::renamed::{Flag, Value, Variable};
+use aegis_kafka::{KafkaFlags, TopicPrefix};
 use clap::Args;
 
 /// How to run the outcome service.
@@ -41,72 +43,97 @@ pub struct OutcomesConfig {
     /// Topic outcomes are written to (key = account).
     #[arg(long, env = "AEGIS_OUTCOMES_TOPIC", default_value = OUTCOMES_TOPIC)]
     pub outcomes_topic: String,
-    /// Seconds a verdict waits for its label (or a label for its verdict) before it is evicted
+    /// How long a verdict waits for its label (or a label for its verdict) before it is evicted
     /// and counted in aegis_outcomes_evicted_total{reason="window"}. Set it above the labels'
     /// delay; uncommitted waiting messages are read again after a restart, so a longer window
     /// also means a longer re-read.
     #[arg(
         long,
-        env = "AEGIS_JOIN_WINDOW",
-        default_value_t = 600,
-        value_name = "SECONDS",
-        value_parser = clap::value_parser!(u64).range(1..)
+        env = "AEGIS_OUTCOMES_JOIN_WINDOW",
+        default_value = "10m",
+        value_name = "DURATION",
+        value_parser = secs(1, u64::MAX)
     )]
     pub join_window: u64,
     /// Most verdicts and labels waiting at once (memory bound); beyond it the oldest is evicted
     /// and counted in aegis_outcomes_evicted_total{reason="capacity"}.
     #[arg(
         long,
-        env = "AEGIS_MAX_PENDING",
+        env = "AEGIS_OUTCOMES_MAX_PENDING",
         default_value_t = 1_000_000,
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub max_pending: u64,
-    /// Seconds of outcomes the precision and recall gauges are computed over.
+    /// The span of outcomes the precision and recall gauges are computed over.
     #[arg(
         long,
-        env = "AEGIS_QUALITY_WINDOW",
-        default_value_t = 300,
-        value_name = "SECONDS",
-        value_parser = clap::value_parser!(u64).range(1..=86_400)
+        env = "AEGIS_OUTCOMES_QUALITY_WINDOW",
+        default_value = "5m",
+        value_name = "DURATION",
+        value_parser = secs(1, 86_400)
     )]
     pub quality_window: u64,
     /// The live precision below which the alert AegisOutcomePrecisionLow fires (exposed as
     /// aegis_outcomes_precision_floor for the rule to compare with), in [0, 1].
-    #[arg(long, env = "AEGIS_PRECISION_FLOOR", default_value_t = 0.5, value_parser = fraction)]
+    #[arg(long, env = "AEGIS_OUTCOMES_PRECISION_FLOOR", default_value_t = 0.5, value_parser = fraction)]
     pub precision_floor: f64,
     /// The live recall below which the alert AegisOutcomeRecallLow fires (exposed as
     /// aegis_outcomes_recall_floor), in [0, 1].
-    #[arg(long, env = "AEGIS_RECALL_FLOOR", default_value_t = 0.5, value_parser = fraction)]
+    #[arg(long, env = "AEGIS_OUTCOMES_RECALL_FLOOR", default_value_t = 0.5, value_parser = fraction)]
     pub recall_floor: f64,
     /// Outcomes written and not yet acknowledged before intake waits.
     #[arg(
         long,
-        env = "AEGIS_MAX_IN_FLIGHT",
+        env = "AEGIS_OUTCOMES_MAX_IN_FLIGHT",
         default_value_t = 10_000,
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub max_in_flight: u32,
     /// Address of the HTTP server: `/metrics` and `/healthz`.
-    #[arg(long, env = "AEGIS_HTTP_ADDR", default_value = "127.0.0.1:8090")]
+    #[arg(long, env = "AEGIS_OUTCOMES_HTTP_ADDR", default_value = "127.0.0.1:8090")]
     pub http_addr: SocketAddr,
     /// Schema Registry URL: register the outcome schema under `<outcomes-topic>-value`, write the
     /// Confluent wire format, and read verdicts and labels written with any registered schema.
     #[arg(long, env = "AEGIS_SCHEMA_REGISTRY_URL")]
     pub schema_registry_url: Option<String>,
-    /// Seconds allowed, after SIGINT/SIGTERM, to await the outcomes in flight, flush and commit
+    /// Time allowed, after SIGINT/SIGTERM, to await the outcomes in flight, flush and commit
     /// (what is not committed is read and joined again by the next run).
     #[arg(
         long = "shutdown-timeout",
         env = "AEGIS_SHUTDOWN_TIMEOUT",
-        default_value_t = 15,
-        value_name = "SECONDS"
+        default_value = "15s",
+        value_name = "DURATION",
+        value_parser = secs(0, u64::MAX)
     )]
     pub shutdown_timeout_secs: u64,
     /// librdkafka properties for all clients: `-X key=value` and `--kafka-config FILE`.
     #[command(flatten)]
     pub kafka: KafkaFlags,
+    /// `--topic-prefix`: applied once, by [`OutcomesConfig::apply_topic_prefix`].
+    #[command(flatten)]
+    pub prefix: TopicPrefix,
 }
+
+/// Flags renamed in issue 31, read for one release with a warning ([`aegis_kafka::renamed`]).
+pub const RENAMED_FLAGS: &[Flag] = &[
+    Flag::new("--join-window", "--join-window", Value::Seconds),
+    Flag::new("--quality-window", "--quality-window", Value::Seconds),
+    Flag::new("--shutdown-timeout", "--shutdown-timeout", Value::Seconds),
+    Flag::new("--connect-timeout", "--connect-timeout", Value::Seconds),
+];
+
+/// Environment variables renamed in issue 31, read for one release with a warning.
+pub const RENAMED_VARIABLES: &[Variable] = &[
+    Variable::new("AEGIS_JOIN_WINDOW", "AEGIS_OUTCOMES_JOIN_WINDOW", "--join-window", Value::Seconds),
+    Variable::new("AEGIS_MAX_PENDING", "AEGIS_OUTCOMES_MAX_PENDING", "--max-pending", Value::Same),
+    Variable::new("AEGIS_QUALITY_WINDOW", "AEGIS_OUTCOMES_QUALITY_WINDOW", "--quality-window", Value::Seconds),
+    Variable::new("AEGIS_PRECISION_FLOOR", "AEGIS_OUTCOMES_PRECISION_FLOOR", "--precision-floor", Value::Same),
+    Variable::new("AEGIS_RECALL_FLOOR", "AEGIS_OUTCOMES_RECALL_FLOOR", "--recall-floor", Value::Same),
+    Variable::new("AEGIS_MAX_IN_FLIGHT", "AEGIS_OUTCOMES_MAX_IN_FLIGHT", "--max-in-flight", Value::Same),
+    Variable::new("AEGIS_HTTP_ADDR", "AEGIS_OUTCOMES_HTTP_ADDR", "--http-addr", Value::Same),
+    Variable::new("AEGIS_SHUTDOWN_TIMEOUT", "AEGIS_SHUTDOWN_TIMEOUT", "--shutdown-timeout", Value::Seconds),
+    Variable::new("AEGIS_CONNECT_TIMEOUT", "AEGIS_CONNECT_TIMEOUT", "--connect-timeout", Value::Seconds),
+];
 
 /// A number in [0, 1] (the floors' value parser).
 fn fraction(text: &str) -> Result<f64, String> {
@@ -136,7 +163,20 @@ impl OutcomesConfig {
             schema_registry_url: None,
             shutdown_timeout_secs: 15,
             kafka: KafkaFlags::default(),
+            prefix: TopicPrefix::default(),
         }
+    }
+
+    /// Puts `--topic-prefix` before every topic name and the consumer group, once, after parsing.
+    pub fn apply_topic_prefix(&mut self) {
+        let prefix = std::mem::take(&mut self.prefix);
+        prefix.apply(&mut [
+            &mut self.group_id,
+            &mut self.verdicts_topic,
+            &mut self.labels_topic,
+            &mut self.shadow_verdicts_topic,
+            &mut self.outcomes_topic,
+        ]);
     }
 
     /// The shadow verdicts topic, unless `""` turned it off.

@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use aegis_kafka::service;
+use aegis_kafka::{renamed, service};
 use aegis_kafka::{ConnectFlags, LogFlags};
 use aegis_outcomes::OutcomesConfig;
 use clap::Parser;
@@ -29,9 +29,17 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let upgraded = renamed::upgrade(
+        std::env::args_os(),
+        aegis_outcomes::config::RENAMED_FLAGS,
+        aegis_outcomes::config::RENAMED_VARIABLES,
+        |name| std::env::var(name).ok(),
+    );
+    let mut cli = Cli::parse_from(&upgraded.args);
+    cli.config.apply_topic_prefix();
     let logs = cli.logs.clone();
     service::run_main(BINARY, &logs, |cancel| async move {
+        upgraded.warn();
         let topics = topics(&cli.config);
         let (brokers, kafka) = (&cli.config.brokers, &cli.config.kafka);
         if !cli

@@ -137,7 +137,7 @@ pub fn run(
         labels_topic,
         &config.kafka.properties(),
         counters.clone(),
-        Duration::from_secs(config.connect_timeout),
+        Duration::from_secs(config.connect.connect_timeout_secs),
         cancel,
     )?
     else {

@@ -25,8 +25,18 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let upgraded = kafka::renamed::upgrade(
+        std::env::args_os(),
+        aegis_producer::config::RENAMED_FLAGS,
+        aegis_producer::config::RENAMED_VARIABLES,
+        |name| std::env::var(name).ok(),
+    );
+    let mut cli = Cli::parse_from(&upgraded.args);
+    cli.config.apply_topic_prefix();
     if cli.config.out.is_some() {
+        for warning in &upgraded.warnings {
+            eprintln!("{BINARY}: warning: {warning}"); // no logs without a broker
+        }
         return match aegis_producer::write_file(&cli.config) {
             Ok(written) => {
                 println!("{written}");
@@ -43,6 +53,7 @@ fn main() -> ExitCode {
         Ok(started) => started,
         Err(e) => return service::exit_with_error(BINARY, &e),
     };
+    upgraded.warn();
     let result = runtime.block_on(async {
         let counters = Counters::new();
         if let Some(addr) = cli.config.metrics_addr {

@@ -107,7 +107,7 @@ impl Pump {
     ) -> Pump {
         let before = Baseline::of(&counters);
         let progress = Progress::new(config.progress, total, counters.clone());
-        let pacer = Pacer::new(config.rate, config.duration.map(Duration::from_secs_f64));
+        let pacer = Pacer::new(config.rate, config.duration);
         Pump {
             publisher,
             cancel: cancel.clone(),

@@ -41,16 +41,17 @@ use tokio_util::sync::CancellationToken;
 pub use config::{HttpFlags, LiveView, ScorerConfig};
 pub use replica::{load_model, ReplicaState};
 
-/// Starts the HTTP server and runs one replica with `model` (from [`load_model`]) until
-/// `cancel` fires; returns the replica's metrics.
+/// Starts the HTTP server and runs one replica with the live model `live` (the `--model` file
+/// from [`load_model`], or the models topic's from [`control::first_live_model`]) until `cancel`
+/// fires; returns the replica's metrics.
 pub async fn run(
     config: ScorerConfig,
-    model: aegis_core::Model,
+    live: models::Installed,
     cancel: CancellationToken,
 ) -> Result<Arc<metrics::Metrics>> {
-    let spec_model = (!model.is_paysim()).then(|| Arc::new(model.clone()));
+    let spec_model = (!live.model.is_paysim()).then(|| live.model.clone());
     let settings = http::Settings::from_flags(&config.http)?;
-    let replica = Arc::new(ReplicaState::with_model(&config, model)?);
+    let replica = Arc::new(ReplicaState::with_live(&config, live)?);
     let listener = aegis_kafka::service::listen(config.http_addr, "--http-addr").await?;
     let addr = listener.local_addr().unwrap_or(config.http_addr);
     tracing::info!(%addr, "HTTP server listening");

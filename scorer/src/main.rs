@@ -3,12 +3,19 @@
 //! Before any work it checks what a user can get wrong, so that each mistake is one line and a
 //! non-zero exit: the model file and thresholds, the `-X` properties, the API token file, and —
 //! waited for, up to `--connect-timeout`, since brokers and topic-creation jobs often start
-//! alongside the scorer — brokers that answer and hold the three topics.
+//! alongside the scorer — brokers that answer and hold the three topics. Without `--model`, it
+//! then takes the live model from the models topic, waiting for one up to `--connect-timeout`.
+//! Old spellings of flags and variables are read for one release, with a warning
+//! (`aegis_kafka::renamed`).
 
 use std::process::ExitCode;
 
-use aegis_kafka::service;
+use std::time::Duration;
+
+use aegis_kafka::{renamed, service};
 use aegis_kafka::{ConnectFlags, LogFlags};
+use aegis_scorer::control;
+use aegis_scorer::models::Installed;
 use aegis_scorer::ScorerConfig;
 use clap::Parser;
 
@@ -31,16 +38,31 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let upgraded = renamed::upgrade(
+        std::env::args_os(),
+        aegis_scorer::config::RENAMED_FLAGS,
+        aegis_scorer::config::RENAMED_VARIABLES,
+        |name| std::env::var(name).ok(),
+    );
+    let mut cli = Cli::parse_from(&upgraded.args);
+    cli.config.apply_topic_prefix();
     let logs = cli.logs.clone();
     service::run_main(BINARY, &logs, |cancel| async move {
-        let model = aegis_scorer::load_model(&cli.config)?;
+        upgraded.warn();
+        let file = match &cli.config.model {
+            Some(_) => Some(aegis_scorer::load_model(&cli.config)?),
+            None => None,
+        };
         // Checked before waiting for Kafka: a bad token file is one line, at once.
         aegis_scorer::http::Settings::from_flags(&cli.config.http)?;
         let mut topics = topics(&cli.config);
-        if !model.is_paysim() {
-            let plan = aegis_scorer::entities::Plan::new(model.spec(), &cli.config.input_topic)?;
-            topics.extend(plan.topics(&cli.config));
+        match &file {
+            Some(model) if !model.is_paysim() => {
+                let plan = aegis_scorer::entities::Plan::new(model.spec(), &cli.config.input_topic)?;
+                topics.extend(plan.topics(&cli.config));
+            }
+            Some(_) => {}
+            None => topics.push((cli.config.models_topic.clone(), "--models-topic")),
         }
         let (brokers, kafka) = (&cli.config.brokers, &cli.config.kafka);
         if !cli
@@ -50,15 +72,25 @@ fn main() -> ExitCode {
         {
             return Ok(());
         }
-        aegis_scorer::run(cli.config, model, cancel).await.map(drop)
+        let live = match file {
+            Some(model) => Installed::file(&cli.config, model),
+            None => {
+                let budget = Duration::from_secs(cli.connect.connect_timeout_secs);
+                match control::first_live_model(&cli.config, budget, &cancel).await? {
+                    Some(live) => live,
+                    None => return Ok(()),
+                }
+            }
+        };
+        aegis_scorer::run(cli.config, live, cancel).await.map(drop)
     })
 }
 
 /// The topics the service needs, each with the flag that names it.
 fn topics(config: &ScorerConfig) -> Vec<(String, &'static str)> {
     let mut topics = vec![
-        (config.input_topic.clone(), "--input-topic"),
-        (config.output_topic.clone(), "--output-topic"),
+        (config.input_topic.clone(), "--transactions-topic"),
+        (config.output_topic.clone(), "--verdicts-topic"),
         (config.dlq_topic.clone(), "--dlq-topic"),
     ];
     if !config.state_changelog_topic.is_empty() {

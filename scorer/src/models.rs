@@ -33,6 +33,20 @@ pub struct Installed {
     pub origin: Origin,
 }
 
+impl Installed {
+    /// The `--model` file's `model` (from [`crate::load_model`]), installed now.
+    pub fn file(config: &crate::ScorerConfig, model: Model) -> Installed {
+        let path = config.model.as_deref().unwrap_or(std::path::Path::new(""));
+        Installed {
+            model: Arc::new(model),
+            arrived_at: aegis_core::clock::now_ms(),
+            origin: Origin::File {
+                path: path.display().to_string(),
+            },
+        }
+    }
+}
+
 /// The replica's two slots.
 #[derive(Debug)]
 pub struct Models {

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use crate::config::ScorerConfig;
 use crate::live::LiveFeed;
 use crate::metrics::Metrics;
-use crate::models::{Installed, Models, Origin};
+use crate::models::{Installed, Models};
 use crate::rules::Rules;
 use crate::stream::assignment::Assignment;
 use crate::stream::clients::registry;
@@ -48,21 +48,16 @@ impl ReplicaState {
     /// Loads the model (with threshold overrides) for a replica; fails with one line on a bad
     /// model file or flag.
     pub fn new(config: &ScorerConfig) -> Result<ReplicaState> {
-        Self::with_model(config, load_model(config)?)
+        Self::with_live(config, Installed::file(config, load_model(config)?))
     }
 
-    /// [`ReplicaState::new`] with a model already loaded by [`load_model`]: the live model until
-    /// the models topic says otherwise.
-    pub fn with_model(config: &ScorerConfig, model: Model) -> Result<ReplicaState> {
+    /// [`ReplicaState::new`] with the live model already loaded by [`load_model`], or taken from
+    /// the models topic ([`crate::control::first_live_model`]): the live model until the models
+    /// topic says otherwise.
+    pub fn with_live(config: &ScorerConfig, live: Installed) -> Result<ReplicaState> {
         let trust = Trust::from_config(config)?;
         let (framing, registry) = registry(config)?;
-        let live = Installed {
-            model: Arc::new(model),
-            arrived_at: now_ms(),
-            origin: Origin::File {
-                path: config.model.display().to_string(),
-            },
-        };
+
         let rules = match &config.rules {
             Some(path) => {
                 let bytes = std::fs::read(path)
@@ -124,7 +119,8 @@ impl ReplicaState {
 pub fn load_model(config: &ScorerConfig) -> Result<Model> {
     // The model names its spec: PaySim's runs the PaySim pipeline, another the stages of
     // `crate::entities`.
-    let model = Model::load(&config.model)?;
+    let path = config.model.as_deref().context("no --model FILE given")?;
+    let model = Model::load(path)?;
     let review = config.review_threshold.unwrap_or(model.thresholds().review);
     let block = config.block_threshold.unwrap_or(model.thresholds().block);
     let thresholds =

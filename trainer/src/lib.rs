@@ -39,60 +39,60 @@ use clap::Args;
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// The spec the data is read by (docs/specs.md); PaySim's when not given.
-    #[arg(long, env = "AEGIS_SPEC")]
+    #[arg(long, env = "AEGIS_TRAINER_SPEC")]
     pub spec: Option<PathBuf>,
     /// Fit on rows from this date on (`YYYY-MM-DD`, UTC, or a timestamp); every earlier row
     /// still feeds the features' history. Needs --fit-until.
-    #[arg(long, env = "AEGIS_FIT_FROM")]
+    #[arg(long, env = "AEGIS_TRAINER_FIT_FROM")]
     pub fit_from: Option<String>,
     /// Fit on rows before this date (exclusive: 2018-07-04 to 2018-07-11 is 7 days).
-    #[arg(long, env = "AEGIS_FIT_UNTIL")]
+    #[arg(long, env = "AEGIS_TRAINER_FIT_UNTIL")]
     pub fit_until: Option<String>,
     /// CSV to train on, as FILE or FILE:W, where W is the file's legit weight (how many real
     /// legit transactions one of its legit rows stands for). Repeat (or separate with commas) for
     /// several files, each with its own :W; a row found in several files counts once.
     #[arg(
         long = "data",
-        env = "AEGIS_DATA",
+        env = "AEGIS_TRAINER_DATA",
         required = true,
         value_delimiter = ','
     )]
     pub data: Vec<sources::DataSource>,
     /// Where to write the model artifact; the report and curves go beside it.
-    #[arg(long, env = "AEGIS_MODEL_OUT")]
+    #[arg(long, env = "AEGIS_TRAINER_OUT")]
     pub out: PathBuf,
     /// Number of trees in the forest [default: the spec's [training], else 100].
-    #[arg(long, env = "AEGIS_TREES")]
+    #[arg(long, env = "AEGIS_TRAINER_TREES")]
     pub trees: Option<usize>,
     /// Depth cap of every tree (1–30); unbounded trees are never grown [default: the spec's, else
     /// 12].
-    #[arg(long, env = "AEGIS_MAX_DEPTH")]
+    #[arg(long, env = "AEGIS_TRAINER_MAX_DEPTH")]
     pub max_depth: Option<u16>,
     /// Fewest training rows in a leaf [default: the spec's, else 1].
-    #[arg(long, env = "AEGIS_MIN_SAMPLES_LEAF")]
+    #[arg(long, env = "AEGIS_TRAINER_MIN_SAMPLES_LEAF")]
     pub min_samples_leaf: Option<usize>,
     /// Features tried at each split [default: the spec's, else the square root of the feature
     /// count].
-    #[arg(long, env = "AEGIS_FEATURES_PER_SPLIT")]
+    #[arg(long, env = "AEGIS_TRAINER_FEATURES_PER_SPLIT")]
     pub features_per_split: Option<usize>,
     /// Weight of each fraud row when fitting, against 1 for a legit row [default: the spec's,
     /// else balanced: the legit rows ÷ the fraud rows, so a bootstrap sample is about half fraud].
-    #[arg(long, env = "AEGIS_FRAUD_WEIGHT")]
+    #[arg(long, env = "AEGIS_TRAINER_FRAUD_WEIGHT")]
     pub fraud_weight: Option<f64>,
     /// Seed for bootstrap samples and feature choice; same seed and data, same model.
-    #[arg(long, env = "AEGIS_SEED", default_value_t = 42)]
+    #[arg(long, env = "AEGIS_TRAINER_SEED", default_value_t = 42)]
     pub seed: u64,
     /// Legit weight of a single --data file (default 1): how many real legit transactions one
     /// sampled row stands for (256.2 for the fraud-enriched PaySim sample). Several files take
     /// theirs as FILE:W.
-    #[arg(long, env = "AEGIS_LEGIT_WEIGHT")]
+    #[arg(long, env = "AEGIS_TRAINER_LEGIT_WEIGHT")]
     pub legit_weight: Option<f64>,
     /// BLOCK threshold: the lowest score at which weighted precision reaches this.
-    #[arg(long, env = "AEGIS_BLOCK_PRECISION", default_value_t = 0.99)]
+    #[arg(long, env = "AEGIS_TRAINER_BLOCK_PRECISION", default_value_t = 0.99)]
     pub block_precision: f64,
     /// REVIEW threshold: the lowest score at which weighted precision still reaches this (the
     /// share of reviewed cases that are fraud), for the highest recall a useful queue allows.
-    #[arg(long, env = "AEGIS_REVIEW_PRECISION", default_value_t = 0.5)]
+    #[arg(long, env = "AEGIS_TRAINER_REVIEW_PRECISION", default_value_t = 0.5)]
     pub review_precision: f64,
 }
 
@@ -100,14 +100,14 @@ pub struct TrainArgs {
 #[derive(Args, Debug)]
 pub struct EvaluateArgs {
     /// The model artifact to evaluate.
-    #[arg(long, env = "AEGIS_MODEL")]
+    #[arg(long, env = "AEGIS_TRAINER_MODEL")]
     pub model: PathBuf,
     /// A CSV with labels, of the model's spec.
-    #[arg(long, env = "AEGIS_DATA")]
+    #[arg(long, env = "AEGIS_TRAINER_DATA")]
     pub data: PathBuf,
     /// The spec the data is read by; the model's own when not given (and it must be the
     /// model's).
-    #[arg(long, env = "AEGIS_SPEC")]
+    #[arg(long, env = "AEGIS_TRAINER_SPEC")]
     pub spec: Option<PathBuf>,
     /// Score rows from this date on (`YYYY-MM-DD`, UTC, or a timestamp); every earlier row still
     /// feeds the features' history. Needs --until.
@@ -117,7 +117,7 @@ pub struct EvaluateArgs {
     #[arg(long)]
     pub until: Option<String>,
     /// Weight of each legit row in the metrics (256.2 for the fraud-enriched PaySim sample).
-    #[arg(long, env = "AEGIS_LEGIT_WEIGHT", default_value_t = 1.0)]
+    #[arg(long, env = "AEGIS_TRAINER_LEGIT_WEIGHT", default_value_t = 1.0)]
     pub legit_weight: f64,
     /// Print one JSON object instead of a table.
     #[arg(long)]
@@ -125,7 +125,7 @@ pub struct EvaluateArgs {
     /// Also write every prediction to this CSV: PaySim's in input order
     /// (`row,probability,decision,is_fraud`; `row` counts data rows from 1); another spec's in
     /// event-time order, named by its id field (`ID,probability,decision,is_fraud,known_compromised`).
-    #[arg(long, env = "AEGIS_PREDICTIONS")]
+    #[arg(long, env = "AEGIS_TRAINER_PREDICTIONS")]
     pub predictions: Option<PathBuf>,
 }
 

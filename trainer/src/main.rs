@@ -53,11 +53,26 @@ struct KeygenArgs {
 #[derive(clap::Args)]
 struct SchemaArgs {
     /// The spec (docs/specs.md); PaySim's when not given.
-    #[arg(long, env = "AEGIS_SPEC")]
+    #[arg(long, env = "AEGIS_TRAINER_SPEC")]
     spec: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
+    // `publish --timeout 30` (seconds, before issue 31) is read as `30s` for one release.
+    #[cfg(feature = "publish")]
+    let cli = {
+        let upgraded = aegis_kafka::renamed::upgrade(
+            std::env::args_os(),
+            aegis_trainer::publish::RENAMED_FLAGS,
+            &[],
+            |name| std::env::var(name).ok(),
+        );
+        for warning in &upgraded.warnings {
+            eprintln!("aegis-trainer: warning: {warning}");
+        }
+        Cli::parse_from(&upgraded.args)
+    };
+    #[cfg(not(feature = "publish"))]
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -14,7 +14,8 @@ use aegis_core::signing::{Artifact, Signed, SigningKeyFile};
 use aegis_core::topics::{MODELS_TOPIC, RULES_TOPIC};
 use aegis_core::{Model, Role, Thresholds};
 use aegis_kafka::produce::delivered;
-use aegis_kafka::{ClusterCheck, KafkaFlags, Settings};
+use aegis_kafka::renamed::{Flag, Value};
+use aegis_kafka::{ClusterCheck, KafkaFlags, Settings, TopicPrefix};
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -37,7 +38,7 @@ pub struct PublishArgs {
     /// The model artifact written by `aegis-trainer train`.
     #[arg(
         long,
-        env = "AEGIS_MODEL",
+        env = "AEGIS_TRAINER_MODEL",
         required_unless_present = "rules",
         requires = "role"
     )]
@@ -50,8 +51,15 @@ pub struct PublishArgs {
     /// replica applies it from its next batch.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["model", "role", "review_threshold", "block_threshold"])]
     pub rules: Option<std::path::PathBuf>,
-    /// The compacted topic replicas read from (default: `models`, or `rules` with --rules).
-    #[arg(long)]
+    /// The compacted topic of models replicas read (with --model).
+    #[arg(long, env = "AEGIS_MODELS_TOPIC", default_value = MODELS_TOPIC)]
+    pub models_topic: String,
+    /// The compacted topic of rule sets replicas read (with --rules).
+    #[arg(long, env = "AEGIS_RULES_TOPIC", default_value = RULES_TOPIC)]
+    pub rules_topic: String,
+    /// The old spelling of --models-topic, or of --rules-topic with --rules: read for one
+    /// release, with a warning.
+    #[arg(long, hide = true)]
     pub topic: Option<String>,
     /// Publish with this REVIEW threshold instead of the file's (a calibrated probability).
     #[arg(long)]
@@ -62,18 +70,52 @@ pub struct PublishArgs {
     /// Sign the record with this private key (`aegis-trainer keygen`): replicas that list its
     /// public key in `--trusted-keys` install it; without it the record is unsigned, and only
     /// replicas run with `--allow-unsigned` take it.
-    #[arg(long, env = "AEGIS_SIGNING_KEY", value_name = "FILE")]
+    #[arg(long, env = "AEGIS_TRAINER_SIGNING_KEY", value_name = "FILE")]
     pub key: Option<std::path::PathBuf>,
-    /// Seconds to wait for the brokers and their acknowledgement.
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
-    pub timeout: u64,
+    /// How long to wait for the brokers and their acknowledgement.
+    #[arg(
+        long = "timeout",
+        default_value = "30s",
+        value_name = "DURATION",
+        value_parser = aegis_kafka::duration::secs(1, u64::MAX)
+    )]
+    pub timeout_secs: u64,
     /// librdkafka properties: `-X key=value` and `--kafka-config FILE`.
     #[command(flatten)]
     pub kafka: KafkaFlags,
+    /// `--topic-prefix`, before the models or rules topic.
+    #[command(flatten)]
+    pub prefix: TopicPrefix,
+}
+
+/// Flags whose values changed in issue 31, read for one release with a warning.
+pub const RENAMED_FLAGS: &[Flag] = &[Flag::new("--timeout", "--timeout", Value::Seconds)];
+
+impl PublishArgs {
+    /// The topic to publish to: --rules-topic with --rules, else --models-topic (or the old
+    /// `--topic`, with a warning), after `--topic-prefix`.
+    fn topic(&self) -> String {
+        let (name, flag) = if self.rules.is_some() {
+            (&self.rules_topic, "--rules-topic")
+        } else {
+            (&self.models_topic, "--models-topic")
+        };
+        let name = match &self.topic {
+            Some(old) => {
+                eprintln!(
+                    "aegis-trainer: warning: `--topic {old}` is an old spelling, read as `{flag} {old}`: \
+                     write that instead (the old one goes in the next release)"
+                );
+                old
+            }
+            None => name,
+        };
+        self.prefix.topic(name)
+    }
 }
 
 pub fn run(args: &PublishArgs) -> Result<()> {
-    let timeout = Duration::from_secs(args.timeout.max(1));
+    let timeout = Duration::from_secs(args.timeout_secs.max(1));
     let signer = args
         .key
         .as_deref()
@@ -91,7 +133,7 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         // Checked here exactly as a replica checks it.
         let rules =
             RuleSet::from_json(&bytes).with_context(|| format!("--rules {}", path.display()))?;
-        let topic = args.topic.clone().unwrap_or_else(|| RULES_TOPIC.to_owned());
+        let topic = args.topic();
         let signed = signer
             .as_ref()
             .map(|k| k.sign(Artifact::Rules, &rules.name, &bytes));
@@ -120,10 +162,7 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         .context("--review-threshold / --block-threshold")?;
         model = model.with_thresholds(thresholds);
     }
-    let topic = args
-        .topic
-        .clone()
-        .unwrap_or_else(|| MODELS_TOPIC.to_owned());
+    let topic = args.topic();
     let bytes = model.to_bytes();
     let signed = signer
         .as_ref()

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use aegis_core::avro::AvroCodec;
 use aegis_core::topics::VERDICTS_TOPIC;
-use aegis_kafka::{self as kafka, KafkaFlags};
+use aegis_kafka::renamed::{self, Flag, Value, Variable};
+use aegis_kafka::{self as kafka, KafkaFlags, TopicPrefix};
 use anyhow::{Context, Result};
 use clap::Parser;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -36,8 +37,8 @@ struct Cli {
     )]
     group_id: String,
     /// The verdicts topic.
-    #[arg(long, env = "AEGIS_OUTPUT_TOPIC", default_value = VERDICTS_TOPIC)]
-    topic: String,
+    #[arg(long, env = "AEGIS_VERDICTS_TOPIC", default_value = VERDICTS_TOPIC)]
+    verdicts_topic: String,
     /// Start from the oldest verdict when the group has no committed offset (default: newest).
     #[arg(long)]
     from_beginning: bool,
@@ -47,10 +48,35 @@ struct Cli {
     /// librdkafka properties: `-X key=value` and `--kafka-config FILE`.
     #[command(flatten)]
     kafka: KafkaFlags,
+    /// `--topic-prefix`, before the topic and the group.
+    #[command(flatten)]
+    prefix: TopicPrefix,
 }
 
+/// Spellings renamed in issue 31, read for one release with a warning.
+const RENAMED_FLAGS: &[Flag] = &[Flag::new("--topic", "--verdicts-topic", Value::Same)];
+/// Environment variables renamed in issue 31.
+const RENAMED_VARIABLES: &[Variable] = &[Variable::new(
+    "AEGIS_OUTPUT_TOPIC",
+    "AEGIS_VERDICTS_TOPIC",
+    "--verdicts-topic",
+    Value::Same,
+)];
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let upgraded = renamed::upgrade(
+        std::env::args_os(),
+        RENAMED_FLAGS,
+        RENAMED_VARIABLES,
+        |name| std::env::var(name).ok(),
+    );
+    for warning in &upgraded.warnings {
+        eprintln!("aegis-verdicts: warning: {warning}");
+    }
+    let mut cli = Cli::parse_from(&upgraded.args);
+    cli.prefix
+        .apply(&mut [&mut cli.verdicts_topic, &mut cli.group_id]);
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("aegis-verdicts: error: {e:#}");
@@ -70,7 +96,7 @@ fn run(cli: Cli) -> Result<()> {
         .client_config(&cli.brokers, &cli.kafka.properties())
         .create()
         .context("cannot create the Kafka consumer")?;
-    consumer.subscribe(&[&cli.topic])?;
+    consumer.subscribe(&[&cli.verdicts_topic])?;
     let mut out = std::io::stdout().lock();
     let mut printed = 0;
     while cli.count.is_none_or(|n| printed < n) {

@@ -24,10 +24,16 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use aegis_core::clock::now_ms;
+use aegis_core::error_line::one_line;
 use aegis_core::signing::Artifact;
+use aegis_core::spec::Spec;
+use aegis_core::{Model, Role};
 
 use crate::config::ScorerConfig;
+use crate::models::{Installed, Origin};
 use crate::replica::ReplicaState;
+use crate::trust::Trust;
 
 /// Longest the control topics may take to be read to their ends at start-up.
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
@@ -71,6 +77,108 @@ pub async fn start(
         .context("cannot create the control topics' consumer")?;
     follower.assign(&ends)?;
     Ok(Some(tokio::spawn(control.follow(follower, cancel))))
+}
+
+/// The live model for a replica started without `--model`: the models topic read to its end and
+/// its last `live` record taken that this replica trusts ([`Trust`]) and can read (a PaySim model,
+/// as [`models`] checks one), read again every second until there is one or `budget` has passed —
+/// then one line saying what to do. `None`: `cancel` fired meanwhile.
+pub async fn first_live_model(
+    config: &ScorerConfig,
+    budget: Duration,
+    cancel: &CancellationToken,
+) -> Result<Option<Installed>> {
+    let topic = config.models_topic.clone();
+    anyhow::ensure!(
+        !topic.is_empty(),
+        "no --model given, and --models-topic \"\" reads no models topic: give one of them"
+    );
+    let trust = Trust::from_config(config)?;
+    let (brokers, properties) = (config.brokers.clone(), config.kafka.properties());
+    let deadline = Instant::now() + budget;
+    loop {
+        let read = {
+            let (trust, topic, brokers, properties) =
+                (trust.clone(), topic.clone(), brokers.clone(), properties.clone());
+            tokio::task::spawn_blocking(move || {
+                last_live_record(&trust, &topic, &brokers, &properties, deadline)
+            })
+            .await??
+        };
+        let refused = match read {
+            Ok(installed) => {
+                tracing::info!(
+                    topic = %topic, model = %installed.model.model_version(),
+                    "no --model given: took the models topic's live model"
+                );
+                return Ok(Some(installed));
+            }
+            Err(refused) => refused,
+        };
+        if Instant::now() >= deadline {
+            anyhow::bail!(
+                "no --model given, and the models topic {topic} held no live model this replica \
+                 can install within --connect-timeout ({}){}: publish one with `aegis-trainer \
+                 publish --role live`, or pass --model FILE",
+                aegis_kafka::duration::show(budget),
+                refused.map(|r| format!(" (last refused: {r})")).unwrap_or_default()
+            );
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(None),
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// The models topic's last `live` record that `trust` lets in and that reads as a PaySim model
+/// (a later refused one does not replace it, as in [`Control::apply`]); else why the last one was
+/// refused, if one was.
+fn last_live_record(
+    trust: &Trust,
+    topic: &str,
+    brokers: &str,
+    properties: &[kafka::Property],
+    deadline: Instant,
+) -> Result<std::result::Result<Installed, Option<String>>> {
+    let reader: BaseConsumer = kafka::Settings::reader("aegis-scorer-control")
+        .client_config(brokers, properties)
+        .create()
+        .context("cannot create the models topic's consumer")?;
+    let deadline = deadline.max(Instant::now() + METADATA_TIMEOUT);
+    let (mut good, mut refused) = (None, None);
+    kafka::read_topic_to_end(&reader, topic, deadline, |message| {
+        if message.key().and_then(Role::from_key) != Some(Role::Live) {
+            return;
+        }
+        let Some(bytes) = message.payload().filter(|b| !b.is_empty()) else {
+            return;
+        };
+        let record = place(message);
+        if let Err(refusal) = trust.check(Artifact::Model, message) {
+            refused = Some(format!("{record}: {refusal}"));
+            return;
+        }
+        let path = std::path::Path::new(&record);
+        match Model::from_bytes(path, bytes)
+            .and_then(|m| m.expect_spec(path, Spec::paysim()).map(|()| m))
+        {
+            Ok(model) => {
+                good = Some(Installed {
+                    model: Arc::new(model),
+                    arrived_at: now_ms(),
+                    origin: Origin::Topic {
+                        topic: message.topic().to_owned(),
+                        partition: message.partition(),
+                        offset: message.offset(),
+                    },
+                });
+            }
+            Err(e) => refused = Some(format!("{record}: {}", one_line(&e))),
+        }
+    })
+    .with_context(|| format!("cannot read the models topic {topic}"))?;
+    Ok(good.ok_or(refused))
 }
 
 /// The control topics' names, and the replica whose slots they fill.

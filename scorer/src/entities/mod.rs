@@ -49,13 +49,25 @@ pub struct EntityFlags {
     /// scorers of a spec with label-delayed risk features of another entity.
     #[arg(long, env = "AEGIS_LABELS_TOPIC", default_value = aegis_core::topics::LABELS_TOPIC)]
     pub labels_topic: String,
-    /// Milliseconds an input partition must have had nothing new, read to its end, before the
+    /// How long an input partition must have had nothing new, read to its end, before the
     /// second stage is told not to wait for it (a replay's end, a quiet partition).
-    #[arg(long, env = "AEGIS_IDLE_AFTER_MS", default_value_t = 2000)]
+    #[arg(
+        long = "idle-after",
+        env = "AEGIS_SCORER_IDLE_AFTER",
+        default_value = "2s",
+        value_name = "DURATION",
+        value_parser = aegis_kafka::duration::millis(0, u64::MAX)
+    )]
     pub idle_after_ms: u64,
-    /// Seconds allowed to rebuild a partition's entity state from its records when a stage takes
+    /// Time allowed to rebuild a partition's entity state from its records when a stage takes
     /// it over.
-    #[arg(long, env = "AEGIS_ENTITY_RESTORE_TIMEOUT", default_value_t = 300)]
+    #[arg(
+        long = "entity-restore-timeout",
+        env = "AEGIS_SCORER_ENTITY_RESTORE_TIMEOUT",
+        default_value = "5m",
+        value_name = "DURATION",
+        value_parser = aegis_kafka::duration::secs(1, u64::MAX)
+    )]
     pub entity_restore_timeout_secs: u64,
 }
 
@@ -287,7 +299,7 @@ pub async fn run(
     if model.features() != plan.spec.feature_names().as_slice() {
         bail!(
             "--model {}: its features are not its spec's, in order (retrain it)",
-            config.model.display()
+            config.model.as_deref().unwrap_or(std::path::Path::new("")).display()
         );
     }
     let stop = cancel.child_token();
