@@ -42,7 +42,7 @@ pub fn scorer_config(broker: &Broker, topics: &Topics) -> ScorerConfig {
         input_topic: topics.transactions.clone(),
         output_topic: topics.verdicts.clone(),
         dlq_topic: topics.dlq.clone(),
-        model: model().to_owned(),
+        model: Some(model().to_owned()),
         models_topic: String::new(),
         rules_topic: String::new(),
         shadow_topic: "none".to_owned(),
@@ -68,6 +68,7 @@ pub fn scorer_config(broker: &Broker, topics: &Topics) -> ScorerConfig {
         http: aegis_scorer::HttpFlags::default(),
         kafka: aegis_kafka::KafkaFlags::default(),
         entities: Default::default(),
+        prefix: Default::default(),
     }
 }
 

@@ -172,7 +172,7 @@ async fn two_thousand_slow_and_oversized_clients_leave_memory_bounded_and_the_st
     let caps = [
         ("--http-max-connections", MAX_CONNECTIONS.to_string()),
         ("--http-max-in-flight", MAX_IN_FLIGHT.to_string()),
-        ("--http-read-timeout-secs", READ_TIMEOUT_SECS.to_string()),
+        ("--http-read-timeout", format!("{READ_TIMEOUT_SECS}s")),
     ];
     let args: Vec<String> = caps
         .iter()

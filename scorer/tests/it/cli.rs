@@ -65,7 +65,7 @@ async fn verdicts_consumer_prints_each_verdict_as_a_json_line() {
         .args([
             "--brokers",
             &pipeline.broker.bootstrap(),
-            "--topic",
+            "--verdicts-topic",
             &pipeline.verdicts,
         ])
         .args([
@@ -161,7 +161,7 @@ async fn scorer_binary_drains_and_exits_cleanly_on_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_the_broker_gone_stops_within_the_shutdown_timeout() {
     let mut pipeline = Pipeline::start().await;
-    let scorer = RunningScorer::spawn(&pipeline, "broker-gone", &["--shutdown-timeout", "3"]);
+    let scorer = RunningScorer::spawn(&pipeline, "broker-gone", &["--shutdown-timeout", "3s"]);
     score_some(&pipeline, &scorer, 50).await;
     pipeline.broker.kill();
 
@@ -344,7 +344,7 @@ fn an_unreachable_broker_is_retried_with_a_log_line_then_one_error() {
         "--model",
         model,
         "--connect-timeout",
-        "2",
+        "2s",
     ]);
     let last = error_after_waiting_for_kafka(&output, "aegis-scorer");
     assert!(
@@ -369,16 +369,16 @@ async fn missing_topics_and_a_busy_port_are_named_with_their_flag() {
             &brokers,
             "--model",
             model().to_str().unwrap(),
-            "--input-topic",
+            "--transactions-topic",
             input,
-            "--output-topic",
+            "--verdicts-topic",
             &pipeline.verdicts,
             "--dlq-topic",
             dlq,
             "--http-addr",
             http,
             "--connect-timeout",
-            "1",
+            "1s",
             "--state-changelog-topic=",
         ]
         .map(str::to_owned)
@@ -389,14 +389,14 @@ async fn missing_topics_and_a_busy_port_are_named_with_their_flag() {
         scorer(&args)
     };
     for (input, dlq, flag) in [
-        ("no-such-input", pipeline.dlq.as_str(), "--input-topic"),
+        ("no-such-input", pipeline.dlq.as_str(), "--transactions-topic"),
         (pipeline.input.as_str(), "no-such-dlq", "--dlq-topic"),
     ] {
         let output = run(base(input, dlq, "127.0.0.1:0"));
         let err = stderr(&output);
         assert_eq!(output.status.code(), Some(1), "{err}");
         let last = err.lines().last().unwrap();
-        let missing = if flag == "--input-topic" { input } else { dlq };
+        let missing = if flag == "--transactions-topic" { input } else { dlq };
         assert!(
             last.contains(&format!(
                 "topic \"{missing}\" does not exist on {brokers}: create it (e.g. `rpk topic create {missing}`) or pass another {flag}"

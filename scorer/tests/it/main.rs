@@ -3,6 +3,7 @@
 
 mod abuse;
 mod cli;
+mod config;
 mod dead_letters;
 mod group;
 mod http;
@@ -125,7 +126,7 @@ impl Pipeline {
             input_topic: String::new(),
             output_topic: String::new(),
             dlq_topic: String::new(),
-            model: model().to_owned(),
+            model: Some(model().to_owned()),
             // Tests that publish models create their own topic (see models.rs).
             models_topic: String::new(),
             rules_topic: String::new(),
@@ -153,6 +154,7 @@ impl Pipeline {
             http: aegis_scorer::HttpFlags::default(),
             kafka: aegis_kafka::KafkaFlags::default(),
             entities: Default::default(),
+            prefix: Default::default(),
         }
     }
 

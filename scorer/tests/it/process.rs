@@ -38,9 +38,9 @@ impl RunningScorer {
                 group,
             ])
             .args([
-                "--input-topic",
+                "--transactions-topic",
                 &pipeline.input,
-                "--output-topic",
+                "--verdicts-topic",
                 &pipeline.verdicts,
             ])
             .args([

@@ -125,9 +125,9 @@ impl Scorer {
                 &topics.group,
             ])
             .args([
-                "--input-topic",
+                "--transactions-topic",
                 &topics.input,
-                "--output-topic",
+                "--verdicts-topic",
                 &topics.verdicts,
             ])
             .args(["--dlq-topic", &topics.dlq, "--labels-topic", &topics.labels])
@@ -136,8 +136,8 @@ impl Scorer {
             .args([
                 "--models-topic=",
                 "--rules-topic=",
-                "--idle-after-ms",
-                "1500",
+                "--idle-after",
+                "1500ms",
             ])
             .env(
                 "AEGIS_LOG",
