@@ -182,6 +182,36 @@ pub fn upgrade(
     }
 }
 
+/// Checks `flags` and `variables` against the `command` they are for: each new flag is one of its
+/// options, and each new variable is the environment variable of the flag it sets. For each
+/// binary's unit tests, so a table cannot point at a flag that was renamed again.
+pub fn check_against(
+    command: &clap::Command,
+    flags: &[Flag],
+    variables: &[Variable],
+) -> Result<(), String> {
+    let option = |flag: &str| {
+        let long = flag.trim_start_matches("--");
+        command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .ok_or_else(|| format!("{flag} is not an option of {}", command.get_name()))
+    };
+    for flag in flags {
+        option(flag.new)?;
+    }
+    for variable in variables {
+        let env = option(variable.flag)?.get_env().map(|e| e.to_string_lossy().into_owned());
+        if env.as_deref() != Some(variable.new) {
+            return Err(format!(
+                "{} sets {}, whose variable is {env:?}",
+                variable.new, variable.flag
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `flag value`, or `flag` alone.
 fn join(flag: &str, value: Option<&str>) -> String {
     match value {

@@ -201,3 +201,35 @@ impl OutcomesConfig {
         Duration::from_secs(self.shutdown_timeout_secs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct Outcomes {
+        #[command(flatten)]
+        config: super::OutcomesConfig,
+        #[command(flatten)]
+        connect: aegis_kafka::ConnectFlags,
+    }
+
+    #[test]
+    fn the_old_spellings_point_at_flags_and_variables_of_this_command() {
+        aegis_kafka::renamed::check_against(
+            &Outcomes::command(),
+            super::RENAMED_FLAGS,
+            super::RENAMED_VARIABLES,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn new_has_the_command_lines_defaults() {
+        let parsed = Outcomes::try_parse_from(["aegis-outcomes", "--brokers=b"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let defaults = super::OutcomesConfig::new("b");
+        assert_eq!(format!("{:?}", parsed.config), format!("{defaults:?}"));
+        assert_eq!(parsed.connect.connect_timeout_secs, 30);
+    }
+}

@@ -239,3 +239,24 @@ impl ProducerConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct Producer {
+        #[command(flatten)]
+        config: super::ProducerConfig,
+    }
+
+    #[test]
+    fn the_old_spellings_point_at_flags_and_variables_of_this_command() {
+        aegis_kafka::renamed::check_against(
+            &Producer::command(),
+            super::RENAMED_FLAGS,
+            super::RENAMED_VARIABLES,
+        )
+        .unwrap();
+    }
+}

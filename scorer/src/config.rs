@@ -351,10 +351,13 @@ mod tests {
         http: HttpFlags,
     }
 
+    /// The scorer's command line (as `main.rs` has it, logs aside).
     #[derive(Parser)]
     struct Scorer {
         #[command(flatten)]
         config: super::ScorerConfig,
+        #[command(flatten)]
+        connect: aegis_kafka::ConnectFlags,
     }
 
     #[test]
@@ -362,6 +365,60 @@ mod tests {
         // Panics naming the clash (two fields called `max_in_flight`, say).
         use clap::CommandFactory;
         Scorer::command().debug_assert();
+    }
+
+    #[test]
+    fn the_old_spellings_point_at_flags_and_variables_of_this_command() {
+        use clap::CommandFactory;
+        let command = Scorer::command();
+        aegis_kafka::renamed::check_against(
+            &command,
+            super::RENAMED_FLAGS,
+            super::RENAMED_VARIABLES,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn the_topic_prefix_goes_before_every_topic_and_the_group() {
+        let mut config = Scorer::try_parse_from([
+            "aegis-scorer",
+            "--brokers=b",
+            "--topic-prefix=staging.",
+            "--rules-topic=",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .config;
+        config.apply_topic_prefix();
+        let names = [
+            &config.group_id,
+            &config.input_topic,
+            &config.output_topic,
+            &config.dlq_topic,
+            &config.models_topic,
+            &config.shadow_topic,
+            &config.state_changelog_topic,
+            &config.outcomes_topic,
+            &config.entities.labels_topic,
+        ];
+        let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "staging.aegis-scorer",
+                "staging.transactions",
+                "staging.verdicts",
+                "staging.transactions.dlq",
+                "staging.models",
+                "staging.verdicts.shadow",
+                "staging.scorer.state",
+                "staging.outcomes",
+                "staging.labels",
+            ]
+        );
+        assert_eq!(config.rules_topic, "", "a topic turned off stays off");
+        config.apply_topic_prefix();
+        assert_eq!(config.input_topic, "staging.transactions", "applied once");
     }
 
     #[test]
