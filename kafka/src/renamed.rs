@@ -221,9 +221,10 @@ fn join(flag: &str, value: Option<&str>) -> String {
 }
 
 /// A bare number given the unit `value` says it meant; `None` when there is nothing to convert
-/// (not a duration, or a value with its unit already).
+/// (not a duration, a value with its unit already, or `0`).
 fn with_unit(text: &str, value: Value) -> Option<String> {
-    let number = text.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0)?;
+    // `0` needs no unit: it is read as it is.
+    let number = text.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n > 0.0)?;
     match value {
         Value::Seconds => {
             let ms = (number * 1000.0).round();
@@ -318,7 +319,7 @@ mod tests {
 
     #[test]
     fn new_spellings_and_what_follows_a_double_dash_are_left_alone() {
-        let args = ["x", "--state-ttl", "1d", "--verdicts-topic", "v", "--", "--output-topic"];
+        let args = ["x", "--state-ttl", "1d", "--state-ttl=0", "--verdicts-topic", "v", "--", "--output-topic"];
         let (out, warnings) = run(&args, &[("AEGIS_SHUTDOWN_TIMEOUT", "15s")]);
         assert_eq!(out, args);
         assert!(warnings.is_empty(), "{warnings:?}");

@@ -138,7 +138,7 @@ impl Publisher {
         cancel: &CancellationToken,
     ) -> Result<Option<Self>> {
         let check = ClusterCheck::new(brokers, properties)?;
-        let mut topics = vec![(topic, "--topic")];
+        let mut topics = vec![(topic, "--transactions-topic")];
         topics.extend(labels_topic.map(|t| (t, "--labels-topic")));
         if !check.wait_for_topics(&topics, timeout, cancel)? {
             return Ok(None);

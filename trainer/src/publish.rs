@@ -191,7 +191,12 @@ fn send(
     timeout: Duration,
 ) -> Result<(i32, i64)> {
     let properties = args.kafka.properties();
-    ClusterCheck::new(&args.brokers, &properties)?.topics(&[(topic, "--topic")], timeout)?;
+    let flag = if args.rules.is_some() {
+        "--rules-topic"
+    } else {
+        "--models-topic"
+    };
+    ClusterCheck::new(&args.brokers, &properties)?.topics(&[(topic, flag)], timeout)?;
     let producer: FutureProducer = producer_settings()
         .client_config(&args.brokers, &properties)
         .create()

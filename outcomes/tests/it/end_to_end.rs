@@ -113,7 +113,7 @@ async fn every_labelled_transaction_gets_one_outcome_despite_a_sigkill_and_count
     let producer = aegis_producer::ProducerConfig {
         replay: Some(csv.clone()),
         rate: Some(60.0),
-        label_delay: Some(1.0),
+        label_delay: Some(std::time::Duration::from_secs(1)),
         labels_topic: topics.labels.clone(),
         ..aegis_producer::ProducerConfig::new(broker.bootstrap(), topics.transactions.clone())
     };

@@ -122,7 +122,7 @@ impl OutcomesProcess {
             .args(["--labels-topic", &topics.labels])
             .args(["--outcomes-topic", &topics.outcomes])
             .args(["--shadow-verdicts-topic", &topics.shadow])
-            .args(["--join-window", "120"])
+            .args(["--join-window", "2m"])
             .args(["--http-addr", &http])
             .env("AEGIS_LOG", "info,rdkafka=warn")
             .stdin(Stdio::null())

@@ -94,12 +94,15 @@ async fn shadow_outcomes_are_measured_beside_the_live_ones_and_equal_evaluate() 
         model: Some(shadow_model().to_owned()),
         role: Some(Role::Shadow),
         rules: None,
-        topic: Some(models_topic.clone()),
+        models_topic: models_topic.clone(),
+        rules_topic: String::new(),
+        topic: None,
         review_threshold: None,
         block_threshold: None,
         key: None,
-        timeout: 30,
+        timeout_secs: 30,
         kafka: aegis_kafka::KafkaFlags::default(),
+        prefix: Default::default(),
     };
     tokio::task::spawn_blocking(move || publish::run(&args))
         .await
@@ -137,7 +140,7 @@ async fn shadow_outcomes_are_measured_beside_the_live_ones_and_equal_evaluate() 
     let producer = aegis_producer::ProducerConfig {
         replay: Some(csv.clone()),
         rate: Some(100.0),
-        label_delay: Some(1.0),
+        label_delay: Some(std::time::Duration::from_secs(1)),
         labels_topic: topics.labels.clone(),
         ..aegis_producer::ProducerConfig::new(broker.bootstrap(), topics.transactions.clone())
     };

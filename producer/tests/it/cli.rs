@@ -6,7 +6,7 @@ fn producer(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_aegis-producer"))
         .args(args)
         .env_remove("AEGIS_BROKERS")
-        .env_remove("AEGIS_TOPIC")
+        .env_remove("AEGIS_TRANSACTIONS_TOPIC")
         .output()
         .unwrap()
 }
@@ -73,7 +73,8 @@ fn help_explains_every_flag_and_its_environment_variable() {
     let help = String::from_utf8_lossy(&output.stdout);
     for flag in [
         "--brokers",
-        "--topic",
+        "--transactions-topic",
+        "--topic-prefix",
         "--replay",
         "--simulate",
         "--rate",
@@ -93,8 +94,9 @@ fn help_explains_every_flag_and_its_environment_variable() {
     }
     for env in [
         "AEGIS_BROKERS",
-        "AEGIS_TOPIC",
-        "AEGIS_RATE",
+        "AEGIS_TRANSACTIONS_TOPIC",
+        "AEGIS_TOPIC_PREFIX",
+        "AEGIS_PRODUCER_RATE",
         "AEGIS_CONNECT_TIMEOUT",
         "AEGIS_KAFKA_CONFIG",
     ] {
@@ -169,7 +171,7 @@ fn an_unreachable_broker_is_one_line_naming_it() {
         "--count",
         "1",
         "--connect-timeout",
-        "2",
+        "2s",
     ]);
     let line = error_after_waiting_for_kafka(&output, "aegis-producer");
     assert!(
@@ -189,18 +191,18 @@ async fn a_missing_topic_is_one_line_naming_it_and_its_flag() {
     let output = producer(&[
         "--brokers",
         &broker.bootstrap(),
-        "--topic",
+        "--transactions-topic",
         "no-such-topic",
         "--simulate",
         "--count",
         "1",
         "--connect-timeout",
-        "2",
+        "2s",
     ]);
     let line = error_after_waiting_for_kafka(&output, "aegis-producer");
     assert!(
         line.contains("topic \"no-such-topic\" does not exist")
-            && line.ends_with("or pass another --topic"),
+            && line.ends_with("or pass another --transactions-topic"),
         "{line}"
     );
 }

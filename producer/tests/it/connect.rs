@@ -34,7 +34,9 @@ async fn a_missing_topic_is_an_error_naming_it() {
     let config = ProducerConfig {
         simulate: true,
         count: Some(10),
-        connect_timeout: 1,
+        connect: aegis_kafka::ConnectFlags {
+            connect_timeout_secs: 1,
+        },
         ..ProducerConfig::new(broker.bootstrap(), "no-such-topic")
     };
     let message = format!("{:#}", produce(config).await.unwrap_err());

@@ -37,7 +37,7 @@ async fn labels_follow_their_transactions_after_the_delay_with_the_share_asked()
         replay: Some(data("paysim_transfer_cashout_steps_1-10.csv")),
         count: Some(N),
         rate: Some(200.0),
-        label_delay: Some(0.5),
+        label_delay: Some(Duration::from_millis(500)),
         label_share: 0.6,
         labels_topic: labels.clone(),
         ..ProducerConfig::new(broker.bootstrap(), &topic)
@@ -86,7 +86,7 @@ async fn a_stop_publishes_the_labels_still_waiting() {
     let config = ProducerConfig {
         replay: Some(data("paysim_transfer_cashout_steps_1-10.csv")),
         rate: Some(100.0),
-        label_delay: Some(3600.0),
+        label_delay: Some(Duration::from_secs(3600)),
         labels_topic: labels.clone(),
         ..ProducerConfig::new(broker.bootstrap(), &topic)
     };

@@ -9,9 +9,9 @@ fn producer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aegis-producer"))
         .args(args)
         .env_remove("AEGIS_BROKERS")
-        .env_remove("AEGIS_OUT")
-        .env_remove("AEGIS_STEPS")
-        .env_remove("AEGIS_COUNT")
+        .env_remove("AEGIS_PRODUCER_OUT")
+        .env_remove("AEGIS_PRODUCER_STEPS")
+        .env_remove("AEGIS_PRODUCER_COUNT")
         .output()
         .unwrap()
 }
@@ -142,8 +142,8 @@ fn help_explains_out_and_steps_and_their_environment_variables() {
     for text in [
         "--out <FILE.csv>",
         "--steps <STEPS>",
-        "AEGIS_OUT",
-        "AEGIS_STEPS",
+        "AEGIS_PRODUCER_OUT",
+        "AEGIS_PRODUCER_STEPS",
     ] {
         assert!(help.contains(text), "{text} missing from --help");
     }

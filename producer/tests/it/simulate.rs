@@ -51,7 +51,7 @@ async fn duration_ends_the_run_and_everything_sent_is_delivered() {
     let config = ProducerConfig {
         simulate: true,
         rate: Some(100.0),
-        duration: Some(0.5),
+        duration: Some(Duration::from_millis(500)),
         ..ProducerConfig::new(broker.bootstrap(), &topic)
     };
     let summary = produce(config).await.unwrap();

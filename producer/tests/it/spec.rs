@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aegis_core::avro::{SpecCodec, WireRecord};
 use aegis_core::spec::record::{RecordReader, Value};
@@ -34,7 +34,7 @@ async fn a_card_file_is_replayed_in_event_time_order_keyed_by_card_with_its_labe
         replay: Some(data(CARDS)),
         spec: Some(cards_spec_path()),
         count: Some(ROWS),
-        label_delay: Some(0.2),
+        label_delay: Some(Duration::from_millis(200)),
         labels_topic: labels.clone(),
         ..ProducerConfig::new(broker.bootstrap(), &topic)
     };
