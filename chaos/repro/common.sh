@@ -21,7 +21,7 @@ start_broker() {
   "$STACK" broker --dir "$DIR/broker" --port "$PORT" >>"$DIR/broker.log" 2>&1 &
   BROKER=$!
   PIDS+=("$BROKER")
-  "$STACK" wait --kafka "$BROKERS" --pid "$BROKER" --timeout 30
+  "$STACK" wait --kafka "$BROKERS" --pid "$BROKER" --timeout 30s
 }
 
 create_topic() { # name partitions

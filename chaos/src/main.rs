@@ -12,6 +12,8 @@ use aegis_chaos::fault::Fault;
 use aegis_chaos::fuzz::{self, FuzzPlan};
 use aegis_chaos::ledger::Expectations;
 use aegis_core::topics::{DLQ_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC};
+use aegis_kafka::duration::secs;
+use aegis_kafka::renamed::{Flag, Value};
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
@@ -84,11 +86,11 @@ enum Command {
         /// Most messages that may be repeated across the fault.
         #[arg(long)]
         max_repeated: Option<u64>,
-        /// Give up waiting for the group after this many seconds without progress.
-        #[arg(long, default_value_t = 60)]
+        /// Give up waiting for the group after this long without progress.
+        #[arg(long = "stall", default_value = "1m", value_name = "DURATION", value_parser = secs(1, u64::MAX))]
         stall_seconds: u64,
-        /// Give up waiting for the group after this many seconds in all.
-        #[arg(long, default_value_t = 600)]
+        /// Give up waiting for the group after this long in all.
+        #[arg(long = "timeout", default_value = "10m", value_name = "DURATION", value_parser = secs(1, u64::MAX))]
         timeout_seconds: u64,
     },
 }
@@ -100,13 +102,13 @@ struct KafkaArgs {
     brokers: String,
     /// The scorers' consumer group.
     #[arg(long, default_value = "aegis-scorer")]
-    group: String,
-    /// Input topic.
+    group_id: String,
+    /// The transactions topic (the scorers' input).
     #[arg(long, default_value = TRANSACTIONS_TOPIC)]
-    input_topic: String,
-    /// Verdict topic.
+    transactions_topic: String,
+    /// The verdicts topic.
     #[arg(long, default_value = VERDICTS_TOPIC)]
-    output_topic: String,
+    verdicts_topic: String,
     /// Dead-letter topic.
     #[arg(long, default_value = DLQ_TOPIC)]
     dlq_topic: String,
@@ -116,16 +118,31 @@ impl KafkaArgs {
     fn topics(self) -> Topics {
         Topics {
             brokers: self.brokers,
-            group: self.group,
-            input: self.input_topic,
-            verdicts: self.output_topic,
+            group: self.group_id,
+            input: self.transactions_topic,
+            verdicts: self.verdicts_topic,
             dlq: self.dlq_topic,
         }
     }
 }
 
+/// Flags renamed in issue 31, read for one release with a warning.
+const RENAMED_FLAGS: &[Flag] = &[
+    Flag::new("--group", "--group-id", Value::Same),
+    Flag::new("--input-topic", "--transactions-topic", Value::Same),
+    Flag::new("--output-topic", "--verdicts-topic", Value::Same),
+    Flag::new("--stall-seconds", "--stall", Value::Seconds),
+    Flag::new("--timeout-seconds", "--timeout", Value::Seconds),
+];
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let upgraded = aegis_kafka::renamed::upgrade(std::env::args_os(), RENAMED_FLAGS, &[], |name| {
+        std::env::var(name).ok()
+    });
+    for warning in &upgraded.warnings {
+        eprintln!("aegis-chaos: warning: {warning}");
+    }
+    match run(Cli::parse_from(&upgraded.args)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("aegis-chaos: error: {e:#}");

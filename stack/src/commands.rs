@@ -92,8 +92,8 @@ pub struct Producer<'a> {
     pub takeover_every: Option<u32>,
     /// Seed of the simulation (the producer's default when `None`).
     pub seed: Option<u64>,
-    /// Seconds from a transaction to its label (`--label-delay`).
-    pub label_delay: f64,
+    /// From a transaction to its label (`--label-delay`).
+    pub label_delay: std::time::Duration,
     /// Share of labels published (`--label-share`).
     pub label_share: f64,
     /// Its metrics port on 127.0.0.1.
@@ -104,11 +104,15 @@ pub struct Producer<'a> {
 pub fn producer(binaries: &Binaries, producer: &Producer<'_>) -> Result<Command, StackError> {
     let mut command = Command::new(binaries.path("aegis-producer")?);
     command
-        .args(["--brokers", producer.brokers, "--topic", TRANSACTIONS_TOPIC])
+        .args(["--brokers", producer.brokers])
+        .args(["--transactions-topic", TRANSACTIONS_TOPIC])
         .arg("--simulate")
         .args(["--rate", &producer.rate.to_string()])
         .args(["--scenario", "account-takeover"])
-        .args(["--label-delay", &producer.label_delay.to_string()])
+        .args([
+            "--label-delay",
+            &format!("{}ms", producer.label_delay.as_millis()),
+        ])
         .args(["--label-share", &producer.label_share.to_string()])
         .args([
             "--metrics-addr",

@@ -19,6 +19,8 @@ use aegis_stack::up::{self, Ending, UpConfig};
 use aegis_stack::{wait, StackError};
 use aegis_testkit::broker::{answers_metadata, tansu_command, try_free_port};
 use aegis_testkit::topics::{self, Topic};
+use aegis_kafka::duration::{millis, secs};
+use aegis_kafka::renamed::{Flag, Value};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
@@ -102,8 +104,14 @@ enum Command {
         /// URL to wait for.
         #[arg(long, env = "AEGIS_STACK_WAIT_HTTP")]
         http: Option<String>,
-        /// Give up after this many seconds.
-        #[arg(long, env = "AEGIS_STACK_WAIT_TIMEOUT", default_value_t = 60)]
+        /// Give up after this long.
+        #[arg(
+            long,
+            env = "AEGIS_STACK_WAIT_TIMEOUT",
+            default_value = "1m",
+            value_name = "DURATION",
+            value_parser = secs(0, u64::MAX)
+        )]
         timeout: u64,
         /// Give up as soon as this process is gone (the one that should answer).
         #[arg(long, env = "AEGIS_STACK_WAIT_PID")]
@@ -133,8 +141,14 @@ struct BrokerWait {
     /// Bootstrap servers.
     #[arg(long, env = "AEGIS_STACK_BROKERS")]
     brokers: String,
-    /// Give up waiting for the broker after this many seconds.
-    #[arg(long, env = "AEGIS_STACK_BROKER_TIMEOUT", default_value_t = 30)]
+    /// Give up waiting for the broker after this long.
+    #[arg(
+        long,
+        env = "AEGIS_STACK_BROKER_TIMEOUT",
+        default_value = "30s",
+        value_name = "DURATION",
+        value_parser = secs(0, u64::MAX)
+    )]
     timeout: u64,
     /// Give up as soon as this process (the broker) is gone.
     #[arg(long, env = "AEGIS_STACK_BROKER_PID")]
@@ -182,10 +196,16 @@ struct UpArgs {
     /// Seed of the producer's simulation (the producer's default when not given).
     #[arg(long, env = "AEGIS_STACK_SEED")]
     seed: Option<u64>,
-    /// Seconds after each transaction the producer publishes its label (aegis-outcomes joins
+    /// How long after each transaction the producer publishes its label (aegis-outcomes joins
     /// labels with verdicts).
-    #[arg(long, env = "AEGIS_STACK_LABEL_DELAY", default_value_t = 5.0)]
-    label_delay: f64,
+    #[arg(
+        long,
+        env = "AEGIS_STACK_LABEL_DELAY",
+        default_value = "5s",
+        value_name = "DURATION",
+        value_parser = millis(0, u64::MAX)
+    )]
+    label_delay_ms: u64,
     /// Share of labels the producer publishes (the rest are withheld).
     #[arg(long, env = "AEGIS_STACK_LABEL_SHARE", default_value_t = 1.0)]
     label_share: f64,
@@ -194,14 +214,31 @@ struct UpArgs {
     /// is up.
     #[arg(long, env = "AEGIS_STACK_PROMETHEUS")]
     prometheus: bool,
-    /// Prometheus's scrape and rule-evaluation interval, in seconds.
-    #[arg(long, env = "AEGIS_STACK_SCRAPE_INTERVAL", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Prometheus's scrape and rule-evaluation interval (whole seconds).
+    #[arg(
+        long,
+        env = "AEGIS_STACK_SCRAPE_INTERVAL",
+        default_value = "5s",
+        value_name = "DURATION",
+        value_parser = secs(1, u64::MAX)
+    )]
     scrape_interval: u64,
-    /// The bound, in seconds, of each wait while starting (a scorer holding partitions, …).
-    #[arg(long, env = "AEGIS_STACK_READY_TIMEOUT", default_value_t = 60)]
+    /// The bound of each wait while starting (a scorer holding partitions, …).
+    #[arg(
+        long,
+        env = "AEGIS_STACK_READY_TIMEOUT",
+        default_value = "1m",
+        value_name = "DURATION",
+        value_parser = secs(0, u64::MAX)
+    )]
     ready_timeout: u64,
-    /// Stop after this many seconds.
-    #[arg(long, env = "AEGIS_STACK_DURATION")]
+    /// Stop after this long.
+    #[arg(
+        long,
+        env = "AEGIS_STACK_DURATION",
+        value_name = "DURATION",
+        value_parser = secs(1, u64::MAX)
+    )]
     duration: Option<u64>,
     /// Where to write the stack's variables (BROKERS, SCORER_URLS, PROMETHEUS_URL, pids, …) for
     /// `source` in scripts; default DIR/stack.env. Removed when the stack stops.
@@ -213,8 +250,23 @@ struct UpArgs {
     command: Vec<OsString>,
 }
 
+/// Durations given as bare seconds before issue 31, read for one release with a warning.
+const RENAMED_FLAGS: &[Flag] = &[
+    Flag::new("--timeout", "--timeout", Value::Seconds),
+    Flag::new("--label-delay", "--label-delay", Value::Seconds),
+    Flag::new("--scrape-interval", "--scrape-interval", Value::Seconds),
+    Flag::new("--ready-timeout", "--ready-timeout", Value::Seconds),
+    Flag::new("--duration", "--duration", Value::Seconds),
+];
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let upgraded = aegis_kafka::renamed::upgrade(std::env::args_os(), RENAMED_FLAGS, &[], |name| {
+        std::env::var(name).ok()
+    });
+    for warning in &upgraded.warnings {
+        eprintln!("aegis-stack: warning: {warning}");
+    }
+    match run(Cli::parse_from(&upgraded.args)) {
         Ok(code) => code,
         Err(e) => {
             let error: &(dyn std::error::Error + 'static) = e.as_ref();
@@ -334,7 +386,7 @@ fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         rate: args.rate,
         takeover_every: args.takeover_every,
         seed: args.seed,
-        label_delay: args.label_delay,
+        label_delay: Duration::from_millis(args.label_delay_ms),
         label_share: args.label_share,
         prometheus: args.prometheus,
         scrape_interval_s: args.scrape_interval,

@@ -146,8 +146,9 @@ pub fn start(
     };
     producer.wait_http("/metrics", config, cancel, &agent)?;
     say(format!(
-        "producer simulating {} transactions/s, labels {} s later",
-        config.rate, config.label_delay
+        "producer simulating {} transactions/s, labels {} later",
+        config.rate,
+        aegis_kafka::duration::show(config.label_delay)
     ));
 
     let prometheus = if config.prometheus {

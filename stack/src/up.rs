@@ -55,8 +55,8 @@ pub struct UpConfig {
     pub takeover_every: Option<u32>,
     /// Producer: seed of the simulation.
     pub seed: Option<u64>,
-    /// Producer: seconds from a transaction to its label.
-    pub label_delay: f64,
+    /// Producer: from a transaction to its label.
+    pub label_delay: Duration,
     /// Producer: share of labels published.
     pub label_share: f64,
     /// Start Prometheus, scraping every scorer and the producer.
