@@ -244,7 +244,7 @@ def scorer(name, broker, group, input_topic, output_topic, cpu=None, client=()):
     state = (["--state-changelog-topic", broker.topic(f"{output_topic}.state")] if changelog_on()
              else [])
     p = start(name, [BIN / "aegis-scorer", "--brokers", broker.brokers, "--group-id", group,
-                     "--input-topic", input_topic, "--output-topic", output_topic,
+                     "--transactions-topic", input_topic, "--verdicts-topic", output_topic,
                      "--dlq-topic", broker.topic(f"{output_topic}.dlq", 1), "--model", MODEL,
                      # The bench publishes no model or rule set: no control topics to read.
                      "--models-topic", "", "--rules-topic", "",
@@ -395,8 +395,8 @@ def bench_pipeline(args, broker):
     n = args.messages
     source = broker.topic(f"bench.pipeline.transactions.{int(time.time())}")
     say(f"pipeline: publishing {n:,} simulated transactions to {source}")
-    done = subprocess.run([BIN / "aegis-producer", "--brokers", broker.brokers, "--topic", source,
-                           "--simulate", "--count", str(n)], capture_output=True, text=True)
+    done = subprocess.run([BIN / "aegis-producer", "--brokers", broker.brokers,
+                           "--transactions-topic", source, "--simulate", "--count", str(n)], capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"bench: the producer failed:\n{done.stderr[-2000:]}")
     say(f"pipeline: {', '.join(sides())}, {args.runs_pipeline} runs each"
@@ -478,8 +478,8 @@ def latency_point(side, tag, rate, seconds, broker, client=()):
     started = time.time()
     time.sleep(1)
     producer = start(f"producer-{tag}-{side}", [
-        BIN / "aegis-producer", "--brokers", broker.brokers, "--topic", source,
-        "--simulate", "--rate", rate, "--duration", seconds + skip + 4, *LOAD_FLAGS])
+        BIN / "aegis-producer", "--brokers", broker.brokers, "--transactions-topic", source,
+        "--simulate", "--rate", rate, "--duration", f"{seconds + skip + 4}s", *LOAD_FLAGS])
     time.sleep(max(0.0, started + skip - time.time()))
     cpu, load_cpu = cpu_seconds(worker.pid), cpu_seconds(producer.pid)
     result = finish_watch(latency)

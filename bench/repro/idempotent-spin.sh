@@ -39,8 +39,8 @@ for settings in "enable.idempotence=true linger.ms=5" "enable.idempotence=false 
                 "enable.idempotence=true linger.ms=20"; do
   flags=()
   for s in $settings; do flags+=(-X "$s"); done
-  "$bin/aegis-producer" --brokers "127.0.0.1:$port" --topic tx --simulate --rate "$rate" \
-    --duration 16 "${flags[@]}" >"$work/producer.log" 2>&1 &
+  "$bin/aegis-producer" --brokers "127.0.0.1:$port" --transactions-topic tx --simulate \
+    --rate "$rate" --duration 16s "${flags[@]}" >"$work/producer.log" 2>&1 &
   pid=$!
   sleep 2
   before=$(ticks "$pid")

@@ -24,8 +24,8 @@ for wait_ms in 10 100 500; do
   probes+=($!)
 done
 sleep 2
-"$bin/aegis-producer" --brokers "127.0.0.1:$port" --topic tx --simulate --rate "$rate" \
-  --duration 24 >"$work/producer.log" 2>&1 &
+"$bin/aegis-producer" --brokers "127.0.0.1:$port" --transactions-topic tx --simulate \
+  --rate "$rate" --duration 24s >"$work/producer.log" 2>&1 &
 wait "${probes[@]}"
 for wait_ms in 10 100 500; do
   python3 -c "import json, sys; r = json.load(open(sys.argv[1])); \

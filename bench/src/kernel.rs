@@ -37,7 +37,7 @@ pub struct KernelArgs {
     /// The batch kernel of the main figure: `auto` (what `predict_batch` takes on this CPU),
     /// `avx512`, `avx2` or `portable` — to measure a machine without AVX-512 on one with it. A
     /// kernel the CPU cannot run is an error, not a quiet fallback.
-    #[arg(long, env = "AEGIS_KERNEL", default_value = "auto")]
+    #[arg(long, env = "AEGIS_BENCH_KERNEL", default_value = "auto")]
     kernel: KernelChoice,
 }
 

@@ -4,6 +4,7 @@ Every check collects problems as one line each ("where: what is wrong, and what 
 script exits non-zero after printing them all, so one run shows everything to fix.
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -30,6 +31,24 @@ def rel(path):
 def load_yaml(path):
     with open(path, encoding="utf-8") as f:
         return yaml.safe_load(f)
+
+
+DURATION_UNITS = {"ms": 0.001, "s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60,
+                  "h": 3600, "hr": 3600, "hrs": 3600, "d": 86400, "day": 86400, "days": 86400}
+
+
+def seconds(text):
+    """A duration as the binaries read one (`15s`, `1m 30s`, `500ms`, `1d`; `0` alone), in seconds;
+    None when it is not one (a bare number, in particular, has no unit and is refused)."""
+    text = str(text).strip()
+    if text == "0":
+        return 0.0
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]+)", text)
+    if not parts or re.sub(r"(\d+(?:\.\d+)?)\s*([a-z]+)|\s", "", text):
+        return None
+    if any(unit not in DURATION_UNITS for _, unit in parts):
+        return None
+    return sum(float(number) * DURATION_UNITS[unit] for number, unit in parts)
 
 
 def topic_table():

@@ -36,7 +36,7 @@ from pathlib import Path
 import kubernetes_validate
 import yaml
 
-from common import ROOT, Problems, rel, topic_table
+from common import ROOT, Problems, rel, seconds, topic_table
 from flags import help_text, parse_help
 
 K8S = ROOT / "deploy" / "k8s"
@@ -206,7 +206,10 @@ def check_http(where, binary, container, workload, problems):
         budget = setting(binary, container, "--shutdown-timeout", "AEGIS_SHUTDOWN_TIMEOUT") or \
             binary.default_of("--shutdown-timeout")
         grace = workload["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
-        if budget is None or grace <= int(budget) + RUNTIME_SHUTDOWN_SECS:
+        if budget is not None and seconds(budget) is None:
+            problems.add(where, f"--shutdown-timeout {budget} is not a duration with its unit (e.g. 15s)")
+            return
+        if budget is None or grace <= seconds(budget) + RUNTIME_SHUTDOWN_SECS:
             problems.add(where, f"terminationGracePeriodSeconds {grace} is not above the shutdown budget "
                                 f"(--shutdown-timeout {budget} s + {RUNTIME_SHUTDOWN_SECS} s): the kubelet "
                                 "would kill a replica still committing")
@@ -294,19 +297,23 @@ def check_custom(where, docs, problems):
             if trigger.get("type") != "kafka":
                 continue
             meta = trigger.get("metadata") or {}
-            group = input_topic = None
+            group = input_topic = table_topic = None
             for container in scorer:
                 args = [str(a) for a in container["command"][1:]]
-                group = next((a.split("=", 1)[1] for a in args if a.startswith("--group-id=")), "aegis-scorer")
-                input_topic = next((a.split("=", 1)[1] for a in args if a.startswith("--input-topic=")),
-                                   "transactions")
+                given = lambda flag, default: next(  # noqa: E731
+                    (a.split("=", 1)[1] for a in args if a.startswith(f"{flag}=")), default)
+                # The group and the topic on the cluster carry the --topic-prefix.
+                prefix = given("--topic-prefix", "")
+                group = prefix + given("--group-id", "aegis-scorer")
+                table_topic = given("--transactions-topic", "transactions")
+                input_topic = prefix + table_topic
             if meta.get("consumerGroup") != group:
                 problems.add(at, f"consumerGroup {meta.get('consumerGroup')} is not the scorer's --group-id {group}")
             if meta.get("topic") != input_topic:
-                problems.add(at, f"topic {meta.get('topic')} is not the scorer's --input-topic {input_topic}")
-            if input_topic in partitions and scaled["spec"].get("maxReplicaCount") != partitions[input_topic]:
+                problems.add(at, f"topic {meta.get('topic')} is not the scorer's --transactions-topic {input_topic}")
+            if table_topic in partitions and scaled["spec"].get("maxReplicaCount") != partitions[table_topic]:
                 problems.add(at, f"maxReplicaCount {scaled['spec'].get('maxReplicaCount')} is not the "
-                                 f"{partitions[input_topic]} partitions of {input_topic} (deploy/topics.txt): "
+                                 f"{partitions[table_topic]} partitions of {input_topic} (deploy/topics.txt): "
                                  "replicas beyond them hold no partition")
             if meta.get("allowIdleConsumers") not in (None, "false"):
                 problems.add(at, "allowIdleConsumers lets KEDA go above the partition count")

@@ -16,8 +16,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "`{text}` has no unit: write it with one, e.g. `{text}s` or `{text}ms` (also m, h, d)"
         ));
     }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. `30s`, `500ms`, `5m`, `1d`"))
+    humantime::parse_duration(text).map_err(|e| {
+        format!("`{text}` is not a duration ({e}); write e.g. `30s`, `500ms`, `5m`, `1d`")
+    })
 }
 
 /// A duration as humantime writes it (`1d`, `1m 30s`, `250ms`): how help and logs show one.
@@ -92,7 +93,9 @@ mod tests {
             "`86400` has no unit: write it with one, e.g. `86400s` or `86400ms` (also m, h, d)"
         );
         assert!(parse("1.5").unwrap_err().contains("has no unit"));
-        assert!(parse("soon").unwrap_err().starts_with("`soon` is not a duration"));
+        assert!(parse("soon")
+            .unwrap_err()
+            .starts_with("`soon` is not a duration"));
     }
 
     #[test]
@@ -102,12 +105,16 @@ mod tests {
         assert_eq!(secs("1h"), Ok(3_600));
         assert_eq!(secs("2h").unwrap_err(), "must be at most 1h");
         assert_eq!(secs("0").unwrap_err(), "must be at least 1s");
-        assert!(secs("1500ms").unwrap_err().contains("whole number of seconds"));
+        assert!(secs("1500ms")
+            .unwrap_err()
+            .contains("whole number of seconds"));
         let millis = millis(0, 60_000);
         assert_eq!(millis("2ms"), Ok(2));
         assert_eq!(millis("1s"), Ok(1_000));
         assert_eq!(millis("0"), Ok(0));
-        assert!(millis("10us").unwrap_err().contains("whole number of milliseconds"));
+        assert!(millis("10us")
+            .unwrap_err()
+            .contains("whole number of milliseconds"));
         assert_eq!(millis("2m").unwrap_err(), "must be at most 1m");
     }
 

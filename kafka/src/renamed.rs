@@ -158,8 +158,9 @@ pub fn upgrade(
             var(variable.new).is_none()
         };
         let given = out.iter().any(|a| {
-            a.to_str()
-                .is_some_and(|a| a == variable.flag || a.starts_with(&format!("{}=", variable.flag)))
+            a.to_str().is_some_and(|a| {
+                a == variable.flag || a.starts_with(&format!("{}=", variable.flag))
+            })
         });
         if !applies || given {
             continue;
@@ -167,7 +168,11 @@ pub fn upgrade(
         let arg = match variable.value {
             Value::Switch if !truthy(&value) => continue,
             Value::Switch => variable.flag.to_owned(),
-            _ => format!("{}={}", variable.flag, converted.as_deref().unwrap_or(&value)),
+            _ => format!(
+                "{}={}",
+                variable.flag,
+                converted.as_deref().unwrap_or(&value)
+            ),
         };
         let shown = converted.as_deref().unwrap_or(&value);
         warnings.push(format!(
@@ -201,7 +206,9 @@ pub fn check_against(
         option(flag.new)?;
     }
     for variable in variables {
-        let env = option(variable.flag)?.get_env().map(|e| e.to_string_lossy().into_owned());
+        let env = option(variable.flag)?
+            .get_env()
+            .map(|e| e.to_string_lossy().into_owned());
         if env.as_deref() != Some(variable.new) {
             return Err(format!(
                 "{} sets {}, whose variable is {env:?}",
@@ -224,7 +231,11 @@ fn join(flag: &str, value: Option<&str>) -> String {
 /// (not a duration, a value with its unit already, or `0`).
 fn with_unit(text: &str, value: Value) -> Option<String> {
     // `0` needs no unit: it is read as it is.
-    let number = text.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n > 0.0)?;
+    let number = text
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n > 0.0)?;
     match value {
         Value::Seconds => {
             let ms = (number * 1000.0).round();
@@ -289,25 +300,47 @@ mod tests {
     ];
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> (Vec<String>, Vec<String>) {
-        let upgraded = upgrade(
-            args.iter().map(OsString::from),
-            FLAGS,
-            VARIABLES,
-            |name| env.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned()),
-        );
-        let args = upgraded.args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        let upgraded = upgrade(args.iter().map(OsString::from), FLAGS, VARIABLES, |name| {
+            env.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        });
+        let args = upgraded
+            .args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         (args, upgraded.warnings)
     }
 
     #[test]
     fn old_flags_are_read_as_new_ones_with_their_units() {
         let (args, warnings) = run(
-            &["x", "--output-topic", "v", "--batch-linger-ms=2", "--state-ttl", "86400", "--model", "m"],
+            &[
+                "x",
+                "--output-topic",
+                "v",
+                "--batch-linger-ms=2",
+                "--state-ttl",
+                "86400",
+                "--model",
+                "m",
+            ],
             &[],
         );
         assert_eq!(
             args,
-            ["x", "--verdicts-topic", "v", "--batch-linger", "2ms", "--state-ttl", "86400s", "--model", "m"]
+            [
+                "x",
+                "--verdicts-topic",
+                "v",
+                "--batch-linger",
+                "2ms",
+                "--state-ttl",
+                "86400s",
+                "--model",
+                "m"
+            ]
         );
         assert_eq!(warnings.len(), 3);
         assert_eq!(
@@ -319,7 +352,16 @@ mod tests {
 
     #[test]
     fn new_spellings_and_what_follows_a_double_dash_are_left_alone() {
-        let args = ["x", "--state-ttl", "1d", "--state-ttl=0", "--verdicts-topic", "v", "--", "--output-topic"];
+        let args = [
+            "x",
+            "--state-ttl",
+            "1d",
+            "--state-ttl=0",
+            "--verdicts-topic",
+            "v",
+            "--",
+            "--output-topic",
+        ];
         let (out, warnings) = run(&args, &[("AEGIS_SHUTDOWN_TIMEOUT", "15s")]);
         assert_eq!(out, args);
         assert!(warnings.is_empty(), "{warnings:?}");
@@ -335,7 +377,12 @@ mod tests {
         let (args, warnings) = run(&["x"], &env);
         assert_eq!(
             args,
-            ["x", "--max-in-flight=64", "--shutdown-timeout=500ms", "--allow-unsigned"]
+            [
+                "x",
+                "--max-in-flight=64",
+                "--shutdown-timeout=500ms",
+                "--allow-unsigned"
+            ]
         );
         assert_eq!(
             warnings[0],

@@ -24,10 +24,10 @@ pub struct OutcomesConfig {
     )]
     pub group_id: String,
     /// Topic of verdicts (key = account).
-    #[arg(long, env = "AEGIS_VERDICTS_TOPIC", default_value = VERDICTS_TOPIC)]
+    #[arg(long, env = "AEGIS_VERDICTS_TOPIC", value_name = "TOPIC", default_value = VERDICTS_TOPIC)]
     pub verdicts_topic: String,
     /// Topic of labels (key = account; as many partitions as the verdicts topic).
-    #[arg(long, env = "AEGIS_LABELS_TOPIC", default_value = LABELS_TOPIC)]
+    #[arg(long, env = "AEGIS_LABELS_TOPIC", value_name = "TOPIC", default_value = LABELS_TOPIC)]
     pub labels_topic: String,
     /// Topic of the shadow model's verdicts (key = account; as many partitions as the verdicts
     /// topic): joined with the same labels and only measured — the `role="shadow"` series of the
@@ -36,12 +36,12 @@ pub struct OutcomesConfig {
     /// shadow join (aegis_outcomes_evicted_total{role="shadow"}). `""` reads no shadow verdicts.
     #[arg(
         long,
-        env = "AEGIS_SHADOW_VERDICTS_TOPIC",
+        env = "AEGIS_SHADOW_VERDICTS_TOPIC", value_name = "TOPIC",
         default_value = SHADOW_VERDICTS_TOPIC
     )]
     pub shadow_verdicts_topic: String,
     /// Topic outcomes are written to (key = account).
-    #[arg(long, env = "AEGIS_OUTCOMES_TOPIC", default_value = OUTCOMES_TOPIC)]
+    #[arg(long, env = "AEGIS_OUTCOMES_TOPIC", value_name = "TOPIC", default_value = OUTCOMES_TOPIC)]
     pub outcomes_topic: String,
     /// How long a verdict waits for its label (or a label for its verdict) before it is evicted
     /// and counted in aegis_outcomes_evicted_total{reason="window"}. Set it above the labels'
@@ -90,7 +90,11 @@ pub struct OutcomesConfig {
     )]
     pub max_in_flight: u32,
     /// Address of the HTTP server: `/metrics` and `/healthz`.
-    #[arg(long, env = "AEGIS_OUTCOMES_HTTP_ADDR", default_value = "127.0.0.1:8090")]
+    #[arg(
+        long,
+        env = "AEGIS_OUTCOMES_HTTP_ADDR",
+        default_value = "127.0.0.1:8090"
+    )]
     pub http_addr: SocketAddr,
     /// Schema Registry URL: register the outcome schema under `<outcomes-topic>-value`, write the
     /// Confluent wire format, and read verdicts and labels written with any registered schema.
@@ -124,15 +128,60 @@ pub const RENAMED_FLAGS: &[Flag] = &[
 
 /// Environment variables renamed in issue 31, read for one release with a warning.
 pub const RENAMED_VARIABLES: &[Variable] = &[
-    Variable::new("AEGIS_JOIN_WINDOW", "AEGIS_OUTCOMES_JOIN_WINDOW", "--join-window", Value::Seconds),
-    Variable::new("AEGIS_MAX_PENDING", "AEGIS_OUTCOMES_MAX_PENDING", "--max-pending", Value::Same),
-    Variable::new("AEGIS_QUALITY_WINDOW", "AEGIS_OUTCOMES_QUALITY_WINDOW", "--quality-window", Value::Seconds),
-    Variable::new("AEGIS_PRECISION_FLOOR", "AEGIS_OUTCOMES_PRECISION_FLOOR", "--precision-floor", Value::Same),
-    Variable::new("AEGIS_RECALL_FLOOR", "AEGIS_OUTCOMES_RECALL_FLOOR", "--recall-floor", Value::Same),
-    Variable::new("AEGIS_MAX_IN_FLIGHT", "AEGIS_OUTCOMES_MAX_IN_FLIGHT", "--max-in-flight", Value::Same),
-    Variable::new("AEGIS_HTTP_ADDR", "AEGIS_OUTCOMES_HTTP_ADDR", "--http-addr", Value::Same),
-    Variable::new("AEGIS_SHUTDOWN_TIMEOUT", "AEGIS_SHUTDOWN_TIMEOUT", "--shutdown-timeout", Value::Seconds),
-    Variable::new("AEGIS_CONNECT_TIMEOUT", "AEGIS_CONNECT_TIMEOUT", "--connect-timeout", Value::Seconds),
+    Variable::new(
+        "AEGIS_JOIN_WINDOW",
+        "AEGIS_OUTCOMES_JOIN_WINDOW",
+        "--join-window",
+        Value::Seconds,
+    ),
+    Variable::new(
+        "AEGIS_MAX_PENDING",
+        "AEGIS_OUTCOMES_MAX_PENDING",
+        "--max-pending",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_QUALITY_WINDOW",
+        "AEGIS_OUTCOMES_QUALITY_WINDOW",
+        "--quality-window",
+        Value::Seconds,
+    ),
+    Variable::new(
+        "AEGIS_PRECISION_FLOOR",
+        "AEGIS_OUTCOMES_PRECISION_FLOOR",
+        "--precision-floor",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_RECALL_FLOOR",
+        "AEGIS_OUTCOMES_RECALL_FLOOR",
+        "--recall-floor",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_MAX_IN_FLIGHT",
+        "AEGIS_OUTCOMES_MAX_IN_FLIGHT",
+        "--max-in-flight",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_HTTP_ADDR",
+        "AEGIS_OUTCOMES_HTTP_ADDR",
+        "--http-addr",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_SHUTDOWN_TIMEOUT",
+        "AEGIS_SHUTDOWN_TIMEOUT",
+        "--shutdown-timeout",
+        Value::Seconds,
+    ),
+    Variable::new(
+        "AEGIS_CONNECT_TIMEOUT",
+        "AEGIS_CONNECT_TIMEOUT",
+        "--connect-timeout",
+        Value::Seconds,
+    ),
 ];
 
 /// A number in [0, 1] (the floors' value parser).

@@ -26,7 +26,7 @@ pub struct ProducerConfig {
     #[arg(long, env = "AEGIS_BROKERS", required_unless_present = "out")]
     pub brokers: Option<String>,
     /// Topic to publish transactions to (key = origin account).
-    #[arg(long = "transactions-topic", env = "AEGIS_TRANSACTIONS_TOPIC", default_value = TRANSACTIONS_TOPIC)]
+    #[arg(long = "transactions-topic", env = "AEGIS_TRANSACTIONS_TOPIC", value_name = "TOPIC", default_value = TRANSACTIONS_TOPIC)]
     pub topic: String,
     /// Replay the rows of a PaySim CSV in step order (repeated, with new ids, if --count asks for
     /// more); with --spec, a CSV of that spec, once, in event-time order.
@@ -35,7 +35,12 @@ pub struct ProducerConfig {
     /// Read --replay by this spec (docs/specs.md): its rows in event-time order, keyed by the
     /// spec's key field, in the Avro schema generated from it; each row's own event time is kept.
     /// PaySim's own path when not given.
-    #[arg(long, env = "AEGIS_PRODUCER_SPEC", requires = "replay", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "AEGIS_PRODUCER_SPEC",
+        requires = "replay",
+        value_name = "FILE"
+    )]
     pub spec: Option<PathBuf>,
     /// With --spec: replay at N seconds of event time per second (a row is sent when its event
     /// time, counted from the first row's, divided by N has passed). Default: as fast as the
@@ -106,7 +111,7 @@ pub struct ProducerConfig {
     )]
     pub label_share: f64,
     /// Topic to publish labels to (with --label-delay).
-    #[arg(long, env = "AEGIS_LABELS_TOPIC", default_value = LABELS_TOPIC)]
+    #[arg(long, env = "AEGIS_LABELS_TOPIC", value_name = "TOPIC", default_value = LABELS_TOPIC)]
     pub labels_topic: String,
     /// Schema Registry URL: register the transaction schema under `<topic>-value` and write the
     /// Confluent wire format (default: Avro single-object encoding).
@@ -203,24 +208,94 @@ pub const RENAMED_FLAGS: &[Flag] = &[
 
 /// Environment variables renamed in issue 31, read for one release with a warning.
 pub const RENAMED_VARIABLES: &[Variable] = &[
-    Variable::new("AEGIS_TOPIC", "AEGIS_TRANSACTIONS_TOPIC", "--transactions-topic", Value::Same),
-    Variable::new("AEGIS_REPLAY", "AEGIS_PRODUCER_REPLAY", "--replay", Value::Same),
+    Variable::new(
+        "AEGIS_TOPIC",
+        "AEGIS_TRANSACTIONS_TOPIC",
+        "--transactions-topic",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_REPLAY",
+        "AEGIS_PRODUCER_REPLAY",
+        "--replay",
+        Value::Same,
+    ),
     Variable::new("AEGIS_SPEC", "AEGIS_PRODUCER_SPEC", "--spec", Value::Same),
-    Variable::new("AEGIS_SPEEDUP", "AEGIS_PRODUCER_SPEEDUP", "--speedup", Value::Same),
-    Variable::new("AEGIS_SIMULATE", "AEGIS_PRODUCER_SIMULATE", "--simulate", Value::Switch),
+    Variable::new(
+        "AEGIS_SPEEDUP",
+        "AEGIS_PRODUCER_SPEEDUP",
+        "--speedup",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_SIMULATE",
+        "AEGIS_PRODUCER_SIMULATE",
+        "--simulate",
+        Value::Switch,
+    ),
     Variable::new("AEGIS_OUT", "AEGIS_PRODUCER_OUT", "--out", Value::Same),
-    Variable::new("AEGIS_STEPS", "AEGIS_PRODUCER_STEPS", "--steps", Value::Same),
+    Variable::new(
+        "AEGIS_STEPS",
+        "AEGIS_PRODUCER_STEPS",
+        "--steps",
+        Value::Same,
+    ),
     Variable::new("AEGIS_RATE", "AEGIS_PRODUCER_RATE", "--rate", Value::Same),
-    Variable::new("AEGIS_COUNT", "AEGIS_PRODUCER_COUNT", "--count", Value::Same),
-    Variable::new("AEGIS_DURATION", "AEGIS_PRODUCER_DURATION", "--duration", Value::Seconds),
-    Variable::new("AEGIS_SCENARIO", "AEGIS_PRODUCER_SCENARIO", "--scenario", Value::Same),
-    Variable::new("AEGIS_TAKEOVER_EVERY", "AEGIS_PRODUCER_TAKEOVER_EVERY", "--takeover-every", Value::Same),
-    Variable::new("AEGIS_FRAUD_RATE", "AEGIS_PRODUCER_FRAUD_RATE", "--fraud-rate", Value::Same),
+    Variable::new(
+        "AEGIS_COUNT",
+        "AEGIS_PRODUCER_COUNT",
+        "--count",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_DURATION",
+        "AEGIS_PRODUCER_DURATION",
+        "--duration",
+        Value::Seconds,
+    ),
+    Variable::new(
+        "AEGIS_SCENARIO",
+        "AEGIS_PRODUCER_SCENARIO",
+        "--scenario",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_TAKEOVER_EVERY",
+        "AEGIS_PRODUCER_TAKEOVER_EVERY",
+        "--takeover-every",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_FRAUD_RATE",
+        "AEGIS_PRODUCER_FRAUD_RATE",
+        "--fraud-rate",
+        Value::Same,
+    ),
     Variable::new("AEGIS_SEED", "AEGIS_PRODUCER_SEED", "--seed", Value::Same),
-    Variable::new("AEGIS_LABEL_DELAY", "AEGIS_PRODUCER_LABEL_DELAY", "--label-delay", Value::Seconds),
-    Variable::new("AEGIS_LABEL_SHARE", "AEGIS_PRODUCER_LABEL_SHARE", "--label-share", Value::Same),
-    Variable::new("AEGIS_METRICS_ADDR", "AEGIS_PRODUCER_METRICS_ADDR", "--metrics-addr", Value::Same),
-    Variable::new("AEGIS_CONNECT_TIMEOUT", "AEGIS_CONNECT_TIMEOUT", "--connect-timeout", Value::Seconds),
+    Variable::new(
+        "AEGIS_LABEL_DELAY",
+        "AEGIS_PRODUCER_LABEL_DELAY",
+        "--label-delay",
+        Value::Seconds,
+    ),
+    Variable::new(
+        "AEGIS_LABEL_SHARE",
+        "AEGIS_PRODUCER_LABEL_SHARE",
+        "--label-share",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_METRICS_ADDR",
+        "AEGIS_PRODUCER_METRICS_ADDR",
+        "--metrics-addr",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_CONNECT_TIMEOUT",
+        "AEGIS_CONNECT_TIMEOUT",
+        "--connect-timeout",
+        Value::Seconds,
+    ),
 ];
 
 impl ProducerConfig {

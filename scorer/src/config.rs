@@ -23,13 +23,13 @@ pub struct ScorerConfig {
     #[arg(long, env = "AEGIS_SCORER_GROUP_ID", default_value = "aegis-scorer")]
     pub group_id: String,
     /// Topic of transactions to score.
-    #[arg(long = "transactions-topic", env = "AEGIS_TRANSACTIONS_TOPIC", default_value = TRANSACTIONS_TOPIC)]
+    #[arg(long = "transactions-topic", env = "AEGIS_TRANSACTIONS_TOPIC", value_name = "TOPIC", default_value = TRANSACTIONS_TOPIC)]
     pub input_topic: String,
     /// Topic verdicts are written to (key = origin account).
-    #[arg(long = "verdicts-topic", env = "AEGIS_VERDICTS_TOPIC", default_value = VERDICTS_TOPIC)]
+    #[arg(long = "verdicts-topic", env = "AEGIS_VERDICTS_TOPIC", value_name = "TOPIC", default_value = VERDICTS_TOPIC)]
     pub output_topic: String,
     /// Topic undecodable or invalid transactions are written to, with the reason in headers.
-    #[arg(long, env = "AEGIS_DLQ_TOPIC", default_value = DLQ_TOPIC)]
+    #[arg(long, env = "AEGIS_DLQ_TOPIC", value_name = "TOPIC", default_value = DLQ_TOPIC)]
     pub dlq_topic: String,
     /// The model artifact written by `aegis-trainer train`: the live model until the models topic
     /// holds one (then its fallback), and the way to run without that topic. Without it, the
@@ -41,13 +41,13 @@ pub struct ScorerConfig {
     /// a model published there replaces the live (or shadow) one between two batches, without a
     /// restart. `""` to score with `--model` only. `--review-threshold` / `--block-threshold`
     /// apply to the `--model` file only; a published model carries its own thresholds.
-    #[arg(long, env = "AEGIS_MODELS_TOPIC", default_value = MODELS_TOPIC)]
+    #[arg(long, env = "AEGIS_MODELS_TOPIC", value_name = "TOPIC", default_value = MODELS_TOPIC)]
     pub models_topic: String,
     /// Topic the shadow model's verdicts are written to (key = origin account), while a shadow
     /// model is published; a shadow model is refused while this topic does not exist.
     #[arg(
         long = "shadow-verdicts-topic",
-        env = "AEGIS_SHADOW_VERDICTS_TOPIC",
+        env = "AEGIS_SHADOW_VERDICTS_TOPIC", value_name = "TOPIC",
         default_value = SHADOW_VERDICTS_TOPIC
     )]
     pub shadow_topic: String,
@@ -80,7 +80,7 @@ pub struct ScorerConfig {
     /// Compacted topic of rule sets (key = name, value = JSON), read whole by every replica: a
     /// rule set published there replaces `--rules` between two batches, without a restart. `""`
     /// to use `--rules` only.
-    #[arg(long, env = "AEGIS_RULES_TOPIC", default_value = RULES_TOPIC)]
+    #[arg(long, env = "AEGIS_RULES_TOPIC", value_name = "TOPIC", default_value = RULES_TOPIC)]
     pub rules_topic: String,
     /// Most origin accounts whose history a replica keeps per input partition; the least recently
     /// seen is forgotten first.
@@ -89,7 +89,7 @@ pub struct ScorerConfig {
     /// Compacted topic the account states are kept in (partition p for input partition p), and
     /// restored from when a partition is assigned; `""` keeps state in memory only (lost on a
     /// crash or a rebalance).
-    #[arg(long, env = "AEGIS_STATE_CHANGELOG_TOPIC", default_value = STATE_CHANGELOG_TOPIC)]
+    #[arg(long, env = "AEGIS_STATE_CHANGELOG_TOPIC", value_name = "TOPIC", default_value = STATE_CHANGELOG_TOPIC)]
     pub state_changelog_topic: String,
     /// Longest wait for a batch of account states to fill before it is sent to the changelog. States have a producer of their own, beside the verdicts': fewer, larger
     /// requests, and a verdict never waits behind them. A batch's offsets are stored once its
@@ -167,7 +167,7 @@ pub struct ScorerConfig {
     /// Topic of outcomes (verdicts joined with their labels by `aegis-outcomes`) that the live
     /// page reads with `--live-view all`, to show precision, recall and money stopped; `""` for
     /// none.
-    #[arg(long, env = "AEGIS_OUTCOMES_TOPIC", default_value = OUTCOMES_TOPIC)]
+    #[arg(long, env = "AEGIS_OUTCOMES_TOPIC", value_name = "TOPIC", default_value = OUTCOMES_TOPIC)]
     pub outcomes_topic: String,
     /// How the HTTP server holds up under abuse, and who may read what.
     #[command(flatten)]
@@ -190,11 +190,23 @@ pub const RENAMED_FLAGS: &[Flag] = &[
     Flag::new("--shadow-topic", "--shadow-verdicts-topic", Value::Same),
     Flag::new("--state-linger-ms", "--state-linger", Value::Millis),
     Flag::new("--batch-linger-ms", "--batch-linger", Value::Millis),
-    Flag::new("--http-read-timeout-secs", "--http-read-timeout", Value::Seconds),
+    Flag::new(
+        "--http-read-timeout-secs",
+        "--http-read-timeout",
+        Value::Seconds,
+    ),
     Flag::new("--idle-after-ms", "--idle-after", Value::Millis),
-    Flag::new("--entity-restore-timeout-secs", "--entity-restore-timeout", Value::Seconds),
+    Flag::new(
+        "--entity-restore-timeout-secs",
+        "--entity-restore-timeout",
+        Value::Seconds,
+    ),
     Flag::new("--state-ttl", "--state-ttl", Value::Seconds),
-    Flag::new("--state-restore-timeout", "--state-restore-timeout", Value::Seconds),
+    Flag::new(
+        "--state-restore-timeout",
+        "--state-restore-timeout",
+        Value::Seconds,
+    ),
     Flag::new("--max-clock-skew", "--max-clock-skew", Value::Seconds),
     Flag::new("--shutdown-timeout", "--shutdown-timeout", Value::Seconds),
     Flag::new("--connect-timeout", "--connect-timeout", Value::Seconds),
@@ -202,35 +214,170 @@ pub const RENAMED_FLAGS: &[Flag] = &[
 
 /// Environment variables renamed in issue 31, read for one release with a warning.
 pub const RENAMED_VARIABLES: &[Variable] = &[
-    Variable::new("AEGIS_GROUP_ID", "AEGIS_SCORER_GROUP_ID", "--group-id", Value::Same),
-    Variable::new("AEGIS_INPUT_TOPIC", "AEGIS_TRANSACTIONS_TOPIC", "--transactions-topic", Value::Same),
-    Variable::new("AEGIS_OUTPUT_TOPIC", "AEGIS_VERDICTS_TOPIC", "--verdicts-topic", Value::Same),
-    Variable::new("AEGIS_SHADOW_TOPIC", "AEGIS_SHADOW_VERDICTS_TOPIC", "--shadow-verdicts-topic", Value::Same),
+    Variable::new(
+        "AEGIS_GROUP_ID",
+        "AEGIS_SCORER_GROUP_ID",
+        "--group-id",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_INPUT_TOPIC",
+        "AEGIS_TRANSACTIONS_TOPIC",
+        "--transactions-topic",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_OUTPUT_TOPIC",
+        "AEGIS_VERDICTS_TOPIC",
+        "--verdicts-topic",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_SHADOW_TOPIC",
+        "AEGIS_SHADOW_VERDICTS_TOPIC",
+        "--shadow-verdicts-topic",
+        Value::Same,
+    ),
     Variable::new("AEGIS_MODEL", "AEGIS_SCORER_MODEL", "--model", Value::Same),
-    Variable::new("AEGIS_HTTP_ADDR", "AEGIS_SCORER_HTTP_ADDR", "--http-addr", Value::Same),
-    Variable::new("AEGIS_REVIEW_THRESHOLD", "AEGIS_SCORER_REVIEW_THRESHOLD", "--review-threshold", Value::Same),
-    Variable::new("AEGIS_BLOCK_THRESHOLD", "AEGIS_SCORER_BLOCK_THRESHOLD", "--block-threshold", Value::Same),
+    Variable::new(
+        "AEGIS_HTTP_ADDR",
+        "AEGIS_SCORER_HTTP_ADDR",
+        "--http-addr",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_REVIEW_THRESHOLD",
+        "AEGIS_SCORER_REVIEW_THRESHOLD",
+        "--review-threshold",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_BLOCK_THRESHOLD",
+        "AEGIS_SCORER_BLOCK_THRESHOLD",
+        "--block-threshold",
+        Value::Same,
+    ),
     Variable::new("AEGIS_RULES", "AEGIS_SCORER_RULES", "--rules", Value::Same),
-    Variable::new("AEGIS_TRUSTED_KEYS", "AEGIS_SCORER_TRUSTED_KEYS", "--trusted-keys", Value::Same),
-    Variable::new("AEGIS_ALLOW_UNSIGNED", "AEGIS_SCORER_ALLOW_UNSIGNED", "--allow-unsigned", Value::Switch),
-    Variable::new("AEGIS_STATE_MAX_ACCOUNTS", "AEGIS_SCORER_STATE_MAX_ACCOUNTS", "--state-max-accounts", Value::Same),
-    Variable::new("AEGIS_STATE_LINGER_MS", "AEGIS_SCORER_STATE_LINGER", "--state-linger", Value::Millis),
-    Variable::new("AEGIS_STATE_TTL", "AEGIS_SCORER_STATE_TTL", "--state-ttl", Value::Seconds),
-    Variable::new("AEGIS_STATE_RESTORE_TIMEOUT", "AEGIS_SCORER_STATE_RESTORE_TIMEOUT", "--state-restore-timeout", Value::Seconds),
-    Variable::new("AEGIS_MAX_CLOCK_SKEW", "AEGIS_SCORER_MAX_CLOCK_SKEW", "--max-clock-skew", Value::Seconds),
-    Variable::new("AEGIS_BATCH_SIZE", "AEGIS_SCORER_BATCH_SIZE", "--batch-size", Value::Same),
-    Variable::new("AEGIS_BATCH_LINGER_MS", "AEGIS_SCORER_BATCH_LINGER", "--batch-linger", Value::Millis),
-    Variable::new("AEGIS_MAX_IN_FLIGHT", "AEGIS_SCORER_MAX_IN_FLIGHT", "--max-in-flight", Value::Same),
-    Variable::new("AEGIS_SHUTDOWN_TIMEOUT", "AEGIS_SHUTDOWN_TIMEOUT", "--shutdown-timeout", Value::Seconds),
-    Variable::new("AEGIS_CONNECT_TIMEOUT", "AEGIS_CONNECT_TIMEOUT", "--connect-timeout", Value::Seconds),
-    Variable::new("AEGIS_LIVE_VIEW", "AEGIS_SCORER_LIVE_VIEW", "--live-view", Value::Same),
-    Variable::new("AEGIS_HTTP_MAX_CONNECTIONS", "AEGIS_SCORER_HTTP_MAX_CONNECTIONS", "--http-max-connections", Value::Same),
-    Variable::new("AEGIS_HTTP_MAX_IN_FLIGHT", "AEGIS_SCORER_HTTP_MAX_IN_FLIGHT", "--http-max-in-flight", Value::Same),
-    Variable::new("AEGIS_HTTP_READ_TIMEOUT_SECS", "AEGIS_SCORER_HTTP_READ_TIMEOUT", "--http-read-timeout", Value::Seconds),
-    Variable::new("AEGIS_API_TOKEN_FILE", "AEGIS_SCORER_API_TOKEN_FILE", "--api-token-file", Value::Same),
-    Variable::new("AEGIS_LIVE_SHOW_IDS", "AEGIS_SCORER_LIVE_SHOW_IDS", "--live-show-ids", Value::Switch),
-    Variable::new("AEGIS_IDLE_AFTER_MS", "AEGIS_SCORER_IDLE_AFTER", "--idle-after", Value::Millis),
-    Variable::new("AEGIS_ENTITY_RESTORE_TIMEOUT", "AEGIS_SCORER_ENTITY_RESTORE_TIMEOUT", "--entity-restore-timeout", Value::Seconds),
+    Variable::new(
+        "AEGIS_TRUSTED_KEYS",
+        "AEGIS_SCORER_TRUSTED_KEYS",
+        "--trusted-keys",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_ALLOW_UNSIGNED",
+        "AEGIS_SCORER_ALLOW_UNSIGNED",
+        "--allow-unsigned",
+        Value::Switch,
+    ),
+    Variable::new(
+        "AEGIS_STATE_MAX_ACCOUNTS",
+        "AEGIS_SCORER_STATE_MAX_ACCOUNTS",
+        "--state-max-accounts",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_STATE_LINGER_MS",
+        "AEGIS_SCORER_STATE_LINGER",
+        "--state-linger",
+        Value::Millis,
+    ),
+    Variable::new(
+        "AEGIS_STATE_TTL",
+        "AEGIS_SCORER_STATE_TTL",
+        "--state-ttl",
+        Value::Seconds,
+    ),
+    Variable::new(
+        "AEGIS_STATE_RESTORE_TIMEOUT",
+        "AEGIS_SCORER_STATE_RESTORE_TIMEOUT",
+        "--state-restore-timeout",
+        Value::Seconds,
+    ),
+    Variable::new(
+        "AEGIS_MAX_CLOCK_SKEW",
+        "AEGIS_SCORER_MAX_CLOCK_SKEW",
+        "--max-clock-skew",
+        Value::Seconds,
+    ),
+    Variable::new(
+        "AEGIS_BATCH_SIZE",
+        "AEGIS_SCORER_BATCH_SIZE",
+        "--batch-size",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_BATCH_LINGER_MS",
+        "AEGIS_SCORER_BATCH_LINGER",
+        "--batch-linger",
+        Value::Millis,
+    ),
+    Variable::new(
+        "AEGIS_MAX_IN_FLIGHT",
+        "AEGIS_SCORER_MAX_IN_FLIGHT",
+        "--max-in-flight",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_SHUTDOWN_TIMEOUT",
+        "AEGIS_SHUTDOWN_TIMEOUT",
+        "--shutdown-timeout",
+        Value::Seconds,
+    ),
+    Variable::new(
+        "AEGIS_CONNECT_TIMEOUT",
+        "AEGIS_CONNECT_TIMEOUT",
+        "--connect-timeout",
+        Value::Seconds,
+    ),
+    Variable::new(
+        "AEGIS_LIVE_VIEW",
+        "AEGIS_SCORER_LIVE_VIEW",
+        "--live-view",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_HTTP_MAX_CONNECTIONS",
+        "AEGIS_SCORER_HTTP_MAX_CONNECTIONS",
+        "--http-max-connections",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_HTTP_MAX_IN_FLIGHT",
+        "AEGIS_SCORER_HTTP_MAX_IN_FLIGHT",
+        "--http-max-in-flight",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_HTTP_READ_TIMEOUT_SECS",
+        "AEGIS_SCORER_HTTP_READ_TIMEOUT",
+        "--http-read-timeout",
+        Value::Seconds,
+    ),
+    Variable::new(
+        "AEGIS_API_TOKEN_FILE",
+        "AEGIS_SCORER_API_TOKEN_FILE",
+        "--api-token-file",
+        Value::Same,
+    ),
+    Variable::new(
+        "AEGIS_LIVE_SHOW_IDS",
+        "AEGIS_SCORER_LIVE_SHOW_IDS",
+        "--live-show-ids",
+        Value::Switch,
+    ),
+    Variable::new(
+        "AEGIS_IDLE_AFTER_MS",
+        "AEGIS_SCORER_IDLE_AFTER",
+        "--idle-after",
+        Value::Millis,
+    ),
+    Variable::new(
+        "AEGIS_ENTITY_RESTORE_TIMEOUT",
+        "AEGIS_SCORER_ENTITY_RESTORE_TIMEOUT",
+        "--entity-restore-timeout",
+        Value::Seconds,
+    ),
 ];
 
 /// The HTTP server's limits and access (docs/api.md, *Limits and access*).

@@ -12,6 +12,8 @@ use std::time::Duration;
 use aegis_core::error_line::one_line;
 use aegis_core::topics::{spec, TRANSACTIONS_TOPIC};
 use aegis_core::Role;
+use aegis_kafka::duration::{millis, secs};
+use aegis_kafka::renamed::{Flag, Value};
 use aegis_stack::commands::{self, Binaries};
 use aegis_stack::model::{self, ModelState};
 use aegis_stack::summary::ScorerTotals;
@@ -19,8 +21,6 @@ use aegis_stack::up::{self, Ending, UpConfig};
 use aegis_stack::{wait, StackError};
 use aegis_testkit::broker::{answers_metadata, tansu_command, try_free_port};
 use aegis_testkit::topics::{self, Topic};
-use aegis_kafka::duration::{millis, secs};
-use aegis_kafka::renamed::{Flag, Value};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 

@@ -52,10 +52,10 @@ pub struct PublishArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["model", "role", "review_threshold", "block_threshold"])]
     pub rules: Option<std::path::PathBuf>,
     /// The compacted topic of models replicas read (with --model).
-    #[arg(long, env = "AEGIS_MODELS_TOPIC", default_value = MODELS_TOPIC)]
+    #[arg(long, env = "AEGIS_MODELS_TOPIC", value_name = "TOPIC", default_value = MODELS_TOPIC)]
     pub models_topic: String,
     /// The compacted topic of rule sets replicas read (with --rules).
-    #[arg(long, env = "AEGIS_RULES_TOPIC", default_value = RULES_TOPIC)]
+    #[arg(long, env = "AEGIS_RULES_TOPIC", value_name = "TOPIC", default_value = RULES_TOPIC)]
     pub rules_topic: String,
     /// The old spelling of --models-topic, or of --rules-topic with --rules: read for one
     /// release, with a warning.

@@ -37,7 +37,7 @@ struct Cli {
     )]
     group_id: String,
     /// The verdicts topic.
-    #[arg(long, env = "AEGIS_VERDICTS_TOPIC", default_value = VERDICTS_TOPIC)]
+    #[arg(long, env = "AEGIS_VERDICTS_TOPIC", value_name = "TOPIC", default_value = VERDICTS_TOPIC)]
     verdicts_topic: String,
     /// Start from the oldest verdict when the group has no committed offset (default: newest).
     #[arg(long)]

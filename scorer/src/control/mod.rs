@@ -98,8 +98,12 @@ pub async fn first_live_model(
     let deadline = Instant::now() + budget;
     loop {
         let read = {
-            let (trust, topic, brokers, properties) =
-                (trust.clone(), topic.clone(), brokers.clone(), properties.clone());
+            let (trust, topic, brokers, properties) = (
+                trust.clone(),
+                topic.clone(),
+                brokers.clone(),
+                properties.clone(),
+            );
             tokio::task::spawn_blocking(move || {
                 last_live_record(&trust, &topic, &brokers, &properties, deadline)
             })
@@ -121,7 +125,9 @@ pub async fn first_live_model(
                  can install within --connect-timeout ({}){}: publish one with `aegis-trainer \
                  publish --role live`, or pass --model FILE",
                 aegis_kafka::duration::show(budget),
-                refused.map(|r| format!(" (last refused: {r})")).unwrap_or_default()
+                refused
+                    .map(|r| format!(" (last refused: {r})"))
+                    .unwrap_or_default()
             );
         }
         tokio::select! {

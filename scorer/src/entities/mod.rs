@@ -47,7 +47,7 @@ use rebalance::EpochContext;
 pub struct EntityFlags {
     /// Topic of labels (key = the spec's key, as many partitions as the input topic), read by
     /// scorers of a spec with label-delayed risk features of another entity.
-    #[arg(long, env = "AEGIS_LABELS_TOPIC", default_value = aegis_core::topics::LABELS_TOPIC)]
+    #[arg(long, env = "AEGIS_LABELS_TOPIC", value_name = "TOPIC", default_value = aegis_core::topics::LABELS_TOPIC)]
     pub labels_topic: String,
     /// How long an input partition must have had nothing new, read to its end, before the
     /// second stage is told not to wait for it (a replay's end, a quiet partition).
@@ -299,7 +299,11 @@ pub async fn run(
     if model.features() != plan.spec.feature_names().as_slice() {
         bail!(
             "--model {}: its features are not its spec's, in order (retrain it)",
-            config.model.as_deref().unwrap_or(std::path::Path::new("")).display()
+            config
+                .model
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
         );
     }
     let stop = cancel.child_token();

@@ -389,14 +389,22 @@ async fn missing_topics_and_a_busy_port_are_named_with_their_flag() {
         scorer(&args)
     };
     for (input, dlq, flag) in [
-        ("no-such-input", pipeline.dlq.as_str(), "--transactions-topic"),
+        (
+            "no-such-input",
+            pipeline.dlq.as_str(),
+            "--transactions-topic",
+        ),
         (pipeline.input.as_str(), "no-such-dlq", "--dlq-topic"),
     ] {
         let output = run(base(input, dlq, "127.0.0.1:0"));
         let err = stderr(&output);
         assert_eq!(output.status.code(), Some(1), "{err}");
         let last = err.lines().last().unwrap();
-        let missing = if flag == "--transactions-topic" { input } else { dlq };
+        let missing = if flag == "--transactions-topic" {
+            input
+        } else {
+            dlq
+        };
         assert!(
             last.contains(&format!(
                 "topic \"{missing}\" does not exist on {brokers}: create it (e.g. `rpk topic create {missing}`) or pass another {flag}"

@@ -172,7 +172,11 @@ async fn without_model_and_without_a_published_one_the_scorer_stops_with_one_lin
         .args(["--transactions-topic", &pipeline.input])
         .args(["--verdicts-topic", &pipeline.verdicts])
         .args(["--dlq-topic", &pipeline.dlq])
-        .args(["--rules-topic=", "--allow-unsigned", "--state-changelog-topic="])
+        .args([
+            "--rules-topic=",
+            "--allow-unsigned",
+            "--state-changelog-topic=",
+        ])
         .args(["--connect-timeout", "2s"])
         .output()
         .unwrap();
@@ -285,7 +289,12 @@ fn old_spellings_are_read_with_a_warning_and_a_duration_needs_its_unit() {
     let output = scorer()
         .args(["--brokers", "127.0.0.1:1", "--model", model])
         .args(["--input-topic", "tx", "--batch-linger-ms", "5"])
-        .args(["--connect-timeout", "1", "--models-topic=", "--rules-topic="])
+        .args([
+            "--connect-timeout",
+            "1",
+            "--models-topic=",
+            "--rules-topic=",
+        ])
         .env("AEGIS_MAX_IN_FLIGHT", "8")
         .output()
         .unwrap();
@@ -298,7 +307,8 @@ fn old_spellings_are_read_with_a_warning_and_a_duration_needs_its_unit() {
         "AEGIS_MAX_IN_FLIGHT=8 is an old spelling, read as AEGIS_SCORER_MAX_IN_FLIGHT=8",
     ] {
         assert!(
-            err.lines().any(|l| l.contains(" WARN ") && l.contains(warning)),
+            err.lines()
+                .any(|l| l.contains(" WARN ") && l.contains(warning)),
             "{warning}: {err}"
         );
     }
