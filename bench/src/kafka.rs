@@ -43,7 +43,7 @@ pub struct PassthroughArgs {
     /// scorer keeping account state in a changelog.
     #[arg(long)]
     changelog: Option<String>,
-    /// The changelog producer's linger, as the scorer's `--state-linger-ms`.
+    /// The changelog producer's linger, as the scorer's `--state-linger`.
     #[arg(long, default_value_t = 100)]
     changelog_linger_ms: u64,
     /// `-X key=value` on all clients, after the scorer's settings, as the scorer takes them.

@@ -393,7 +393,7 @@ mod tests {
         let check = ClusterCheck::new("127.0.0.1:1", &[]).unwrap();
         let error = check
             .topics(
-                &[("transactions", "--input-topic")],
+                &[("transactions", "--transactions-topic")],
                 Duration::from_millis(500),
             )
             .unwrap_err();

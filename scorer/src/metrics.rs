@@ -67,10 +67,10 @@ pub enum HttpRejection {
     InFlight,
     /// The body was over the limit: 413.
     BodyTooLarge,
-    /// The request head or body did not arrive within `--http-read-timeout-secs`: 408, or the
+    /// The request head or body did not arrive within `--http-read-timeout`: 408, or the
     /// connection closed.
     ReadTimeout,
-    /// The client took no byte of its answer within `--http-read-timeout-secs`: the connection
+    /// The client took no byte of its answer within `--http-read-timeout`: the connection
     /// closed.
     WriteTimeout,
     /// No valid bearer token for a protected route: 401.
@@ -227,7 +227,7 @@ impl Metrics {
             entity_labels: counter_vec(&r, "aegis_entity_labels_total", "Labels the first stage of a spec's stream handled: forwarded to the entity's stage, or unmatched (their transaction is older than the longest risk span, or not on this partition).", &["outcome"]),
             entity_late: counter_vec(&r, "aegis_entity_late_total", "Records the entity stage released after later ones had been (their source was idle, or a label came after its delay): their features can differ from the trainer's.", &["kind"]),
             entity_waiting: register(&r, IntGauge::new("aegis_entity_waiting", "Records waiting in the entity stage's event-time merge for every input partition to get to their time.").expect("valid metric name")),
-            http_rejected: counter_vec(&r, "aegis_http_rejected_total", "HTTP requests and connections refused, by reason: connections (503, --http-max-connections), in_flight (503, --http-max-in-flight), body_too_large (413), read_timeout (408 or closed, --http-read-timeout-secs), write_timeout (closed: the client took nothing of its answer for as long), unauthorized (401, --api-token-file).", &["reason"]),
+            http_rejected: counter_vec(&r, "aegis_http_rejected_total", "HTTP requests and connections refused, by reason: connections (503, --http-max-connections), in_flight (503, --http-max-in-flight), body_too_large (413), read_timeout (408 or closed, --http-read-timeout), write_timeout (closed: the client took nothing of its answer for as long), unauthorized (401, --api-token-file).", &["reason"]),
             http_connections: register(&r, IntGauge::new("aegis_http_connections", "HTTP connections open (at most --http-max-connections).").expect("valid metric")),
             http_in_flight: register(&r, IntGauge::new("aegis_http_requests_in_flight", "HTTP requests being read or answered, /healthz, /readyz and /metrics aside (at most --http-max-in-flight).").expect("valid metric")),
             registry: r,

@@ -564,7 +564,7 @@ impl KeyStage {
     }
 
     /// After a batch: each partition that moved tells every repartition partition how far it
-    /// has got; each held partition read to its end and quiet for `--idle-after-ms` says so once.
+    /// has got; each held partition read to its end and quiet for `--idle-after` says so once.
     async fn watermarks(&mut self, sent: &mut Sent) -> Result<()> {
         let plan = self.plan.clone();
         let Some(other) = &plan.other else {

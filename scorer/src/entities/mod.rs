@@ -181,7 +181,7 @@ impl Plan {
         if let Some(other) = &self.other {
             topics.push((
                 other.topic.clone(),
-                "--input-topic (its .by.<ENTITY> repartition topic)",
+                "--transactions-topic (its .by.<ENTITY> repartition topic)",
             ));
             if other.label_span_ms > 0 {
                 topics.push((config.entities.labels_topic.clone(), "--labels-topic"));

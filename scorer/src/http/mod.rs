@@ -221,7 +221,7 @@ fn readyz(s: Arc<ReplicaState>) -> Response {
 #[utoipa::path(post, path = "/v1/score", request_body = ScoreBody, responses(
     (status = 200, description = "verdict(s), in request order", body = ScoreResponse),
     (status = 400, description = "invalid input; the message names the field", body = ApiError),
-    (status = 408, description = "the body did not all arrive within --http-read-timeout-secs", body = ApiError),
+    (status = 408, description = "the body did not all arrive within --http-read-timeout", body = ApiError),
     (status = 413, description = "body over 4 MiB: refused from its Content-Length, or at the first byte over the limit (chunked), without reading the rest", body = ApiError),
     (status = 500, description = "scoring failed (a bug)", body = ApiError)
 ))]

@@ -1,6 +1,6 @@
 //! The accept loop, bounded: at most `--http-max-connections` connections and
 //! `--http-max-in-flight` requests at once (503 with `Retry-After` beyond either), HTTP/1.1 with a
-//! 64 KiB request head and `--http-read-timeout-secs` to send it (and as long for the client to
+//! 64 KiB request head and `--http-read-timeout` to send it (and as long for the client to
 //! take each part of an answer), and a stop bounded in time.
 
 use std::convert::Infallible;
@@ -108,7 +108,7 @@ struct Listener<S> {
     refusing: Arc<Semaphore>,
     /// What each connection's requests go through.
     gate: Gate<S>,
-    /// Time to send a request head (`--http-read-timeout-secs`).
+    /// Time to send a request head (`--http-read-timeout`).
     read_timeout: Duration,
     /// Where refusals are counted.
     metrics: Arc<Metrics>,

@@ -32,7 +32,7 @@ pub fn producer_settings() -> Settings {
 }
 
 /// The producer of account states: a changelog producer ([`Settings::changelog_producer`]),
-/// lz4-compressed, batches waiting up to `--state-linger-ms` to fill.
+/// lz4-compressed, batches waiting up to `--state-linger` to fill.
 pub fn state_producer_settings(linger_ms: u64) -> Settings {
     Settings::changelog_producer()
         .set("compression.type", "lz4")

@@ -1,5 +1,5 @@
 //! Stage 1, intake: polls the group consumer and gathers batches — up to `--batch-size` messages,
-//! waiting at most `--batch-linger-ms` after the first — each message detached from the consumer
+//! waiting at most `--batch-linger` after the first — each message detached from the consumer
 //! with the assignment epoch it was received under. It owns the polling; it touches nothing else
 //! but the `received` counter. When it stops (shutdown, or the next stage gone after a fatal
 //! error) it cancels the pipeline's stop token, so the pipeline knows to shut down.

@@ -3,7 +3,7 @@
 //!
 //! | stage | job | writes |
 //! |---|---|---|
-//! | 1. [`intake`] | polls the consumer, gathers batches (`--batch-size`, `--batch-linger-ms`) | nothing |
+//! | 1. [`intake`] | polls the consumer, gathers batches (`--batch-size`, `--batch-linger`) | nothing |
 //! | 2. [`process`] | on the blocking pool: [`decode`] bytes → transaction or dead letter; [`state`]: the account's features, updated; decide: model + rules (`aegis_core::decide`); encode — then hands every output to the producers ([`produce`]) | account states |
 //! | 3. [`acknowledge`] | awaits each batch's verdicts and dead letters, in order; counts them | metrics, the live page |
 //! | 4. [`acknowledge`] | awaits each batch's account states in the changelog, then stores its offsets — only for partitions still held under the epoch the messages arrived in ([`assignment`]) | consumer offsets |
