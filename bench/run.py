@@ -372,8 +372,8 @@ def bench_http(args, broker, thresholds):
         f"{args.runs} runs of {args.http_seconds} s each, one server at a time")
     body = WORK / "takeover.json"
     body.write_text(json.dumps(TAKEOVER))
-    load = ["--body", body, "--concurrency", args.concurrency, "--seconds", args.http_seconds,
-            "--warmup", 2]
+    load = ["--body", body, "--concurrency", args.concurrency, "--duration", f"{args.http_seconds}s",
+            "--warmup", "2s"]
     results = {kind: [] for kind in HTTP_SERVERS}
     for run in range(args.runs):
         order = list(HTTP_SERVERS) if run % 2 == 0 else list(reversed(HTTP_SERVERS))
@@ -474,7 +474,7 @@ def latency_point(side, tag, rate, seconds, broker, client=()):
     skip = 5
     latency = start(f"latency-{tag}-{side}", [
         BIN / "aegis-bench", "latency", "--brokers", broker.brokers, "--topic", out,
-        "--skip", skip, "--seconds", seconds, "--carries", carries])
+        "--skip", f"{skip}s", "--duration", f"{seconds}s", "--carries", carries])
     started = time.time()
     time.sleep(1)
     producer = start(f"producer-{tag}-{side}", [

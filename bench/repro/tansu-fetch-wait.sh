@@ -20,7 +20,7 @@ source bench/repro/broker.sh tx
 probes=()
 for wait_ms in 10 100 500; do
   "$bin/aegis-bench" latency --brokers "127.0.0.1:$port" --topic tx --carries transaction \
-    --seconds 15 --skip 5 -X "fetch.wait.max.ms=$wait_ms" >"$work/probe-$wait_ms.json" &
+    --duration 15s --skip 5s -X "fetch.wait.max.ms=$wait_ms" >"$work/probe-$wait_ms.json" &
   probes+=($!)
 done
 sleep 2

@@ -28,11 +28,11 @@ pub struct HttpArgs {
     /// Connections, each with one request outstanding at a time.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// Seconds measured.
-    #[arg(long, default_value_t = 10.0)]
+    /// How long to measure.
+    #[arg(long = "duration", default_value = "10s", value_name = "DURATION", value_parser = aegis_kafka::duration::secs_f64)]
     seconds: f64,
-    /// Seconds of load before measuring starts.
-    #[arg(long, default_value_t = 2.0)]
+    /// Load before measuring starts, this long.
+    #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = aegis_kafka::duration::secs_f64)]
     warmup: f64,
 }
 

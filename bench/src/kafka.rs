@@ -44,7 +44,12 @@ pub struct PassthroughArgs {
     #[arg(long)]
     changelog: Option<String>,
     /// The changelog producer's linger, as the scorer's `--state-linger`.
-    #[arg(long, default_value_t = 100)]
+    #[arg(
+        long = "changelog-linger",
+        default_value = "100ms",
+        value_name = "DURATION",
+        value_parser = aegis_kafka::duration::millis(0, 60_000)
+    )]
     changelog_linger_ms: u64,
     /// `-X key=value` on all clients, after the scorer's settings, as the scorer takes them.
     #[command(flatten)]
@@ -149,8 +154,8 @@ pub struct WatchArgs {
     /// New messages to wait for.
     #[arg(long)]
     count: u64,
-    /// Give up after this many seconds.
-    #[arg(long, default_value_t = 600)]
+    /// Give up after this long.
+    #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = aegis_kafka::duration::secs(1, u64::MAX))]
     timeout: u64,
 }
 
@@ -212,11 +217,11 @@ pub struct LatencyArgs {
     /// The verdicts topic.
     #[arg(long)]
     topic: String,
-    /// Seconds of verdicts to measure.
-    #[arg(long, default_value_t = 20.0)]
+    /// How long a span of verdicts to measure.
+    #[arg(long = "duration", default_value = "20s", value_name = "DURATION", value_parser = aegis_kafka::duration::secs_f64)]
     seconds: f64,
-    /// Seconds of verdicts to skip first (warm-up).
-    #[arg(long, default_value_t = 5.0)]
+    /// How long a span of verdicts to skip first (warm-up).
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = aegis_kafka::duration::secs_f64)]
     skip: f64,
     /// What the topic holds: verdicts, or transactions (the pass-through's copies).
     #[arg(long, value_enum, default_value_t = Carried::Verdict)]

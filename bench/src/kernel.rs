@@ -28,8 +28,8 @@ pub struct KernelArgs {
     /// Measurements of each figure (the caller takes the median).
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    /// Shortest time one batch measurement lasts, in seconds.
-    #[arg(long, default_value_t = 1.0)]
+    /// Shortest time one batch measurement lasts.
+    #[arg(long = "min-time", default_value = "1s", value_name = "DURATION", value_parser = aegis_kafka::duration::secs_f64)]
     seconds: f64,
     /// Rows timed one by one for the single-row latency.
     #[arg(long, default_value_t = 2_000)]

@@ -64,6 +64,11 @@ pub fn at_least(min: Duration) -> impl Fn(&str) -> Result<Duration, String> + Cl
     }
 }
 
+/// A value parser of a duration as fractional seconds (a measurement's length, for arithmetic).
+pub fn secs_f64(text: &str) -> Result<f64, String> {
+    parse(text).map(|d| d.as_secs_f64())
+}
+
 /// `value` if it lies in `[min, max]`, else an error naming the bounds as durations.
 fn within(value: u64, min: u64, max: u64, unit: fn(u64) -> Duration) -> Result<u64, String> {
     if value < min || value > max {
