@@ -51,7 +51,11 @@ fn main() -> ExitCode {
         upgraded.warn();
         let file = match &cli.config.model {
             Some(_) => Some(aegis_scorer::load_model(&cli.config)?),
-            None => None,
+            None => {
+                // What the models topic's model needs, checked at once too.
+                control::trust_without_model(&cli.config)?;
+                None
+            }
         };
         // Checked before waiting for Kafka: a bad token file is one line, at once.
         aegis_scorer::http::Settings::from_flags(&cli.config.http)?;

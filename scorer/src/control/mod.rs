@@ -89,11 +89,7 @@ pub async fn first_live_model(
     cancel: &CancellationToken,
 ) -> Result<Option<Installed>> {
     let topic = config.models_topic.clone();
-    anyhow::ensure!(
-        !topic.is_empty(),
-        "no --model given, and --models-topic \"\" reads no models topic: give one of them"
-    );
-    let trust = Trust::from_config(config)?;
+    let trust = trust_without_model(config)?;
     let (brokers, properties) = (config.brokers.clone(), config.kafka.properties());
     let deadline = Instant::now() + budget;
     loop {
@@ -135,6 +131,16 @@ pub async fn first_live_model(
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
+}
+
+/// What a replica started without `--model` trusts on the models topic; fails with one line when
+/// it reads no models topic or trusts nothing (checked at start, before waiting for Kafka).
+pub fn trust_without_model(config: &ScorerConfig) -> Result<Trust> {
+    anyhow::ensure!(
+        !config.models_topic.is_empty(),
+        "no --model given, and --models-topic \"\" reads no models topic: give one of them"
+    );
+    Trust::from_config(config)
 }
 
 /// The models topic's last `live` record that `trust` lets in and that reads as a PaySim model

@@ -335,3 +335,31 @@ fn old_spellings_are_read_with_a_warning_and_a_duration_needs_its_unit() {
         "{err}"
     );
 }
+
+#[test]
+fn without_model_nor_a_models_topic_to_read_the_scorer_stops_at_once() {
+    let output = scorer()
+        .args([
+            "--brokers",
+            "127.0.0.1:1",
+            "--models-topic=",
+            "--rules-topic=",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.lines().last().unwrap(),
+        "aegis-scorer: error: no --model given, and --models-topic \"\" reads no models topic: \
+         give one of them",
+        "{err}"
+    );
+    let output = scorer()
+        .args(["--brokers", "127.0.0.1:1", "--review-threshold", "0.5"])
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("--model <FILE>"), "{err}");
+}
