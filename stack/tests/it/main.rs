@@ -52,7 +52,7 @@ fn the_fault_scripts_parts_start_wait_for_and_lose_a_broker() {
         "--pid",
         &pid,
         "--timeout",
-        "30",
+        "30s",
     ]);
     assert!(!lost.status.success());
     assert!(
