@@ -39,8 +39,8 @@ impl Default for ConnectFlags {
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct TopicPrefix {
     /// Put before the name of every topic this binary reads or writes (given or default; derived
-    /// ones too, such as a repartition topic), and before its consumer group, so that two
-    /// deployments can share a cluster: with `staging.`, the transactions topic is
+    /// ones too, such as a repartition topic), and before its consumer group if it has one, so
+    /// that two deployments can share a cluster: with `staging.`, the transactions topic is
     /// `staging.transactions`. Empty (the default): the names as given. A topic turned off with
     /// `""` stays off.
     #[arg(

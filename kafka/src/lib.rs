@@ -5,8 +5,8 @@
 //!
 //! - [`properties`]: `-X key=value` librdkafka properties (as kcat takes them) and client configs
 //!   built from them; secrets are masked wherever a property is shown.
-//! - [`flags`]: the Kafka flags every binary takes (`--brokers`, `-X`, `--kafka-config`), one clap
-//!   struct shared by the producer, the scorer and `aegis-verdicts`.
+//! - [`flags`]: the Kafka flags every binary takes (`-X`, `--kafka-config`, `--connect-timeout`,
+//!   `--topic-prefix`), each one clap struct the binaries flatten into theirs.
 //! - [`duration`]: durations on the command line, every one with its unit (`30s`, `500ms`, `1d`).
 //! - [`renamed`]: old spellings of flags and environment variables, read for one release with a
 //!   warning.
