@@ -108,6 +108,7 @@ impl Pump {
         let before = Baseline::of(&counters);
         let progress = Progress::new(config.progress, total, counters.clone());
         let pacer = Pacer::new(config.rate, config.duration.map(Duration::from_secs_f64));
+        counters.paced(config.rate);
         Pump {
             publisher,
             cancel: cancel.clone(),
@@ -295,7 +296,6 @@ impl Pump {
             labels_failed: labels_sent.saturating_sub(labels_delivered),
             labels_withheld: counters.labels_withheld.get() - before.labels_withheld,
         };
-        counters.rate.set(summary.achieved_rate());
         summary
     }
 
