@@ -1,18 +1,22 @@
-//! A spec's transaction, its whole feature vector put together, scored into a [`Verdict`].
+//! A spec's transaction, its whole feature vector put together, scored into a [`Verdict`] and
+//! escalated by the rules in use (read against the spec: docs/rules.md).
 
 use aegis_core::avro::{AvroCodec, Framing, WireRecord};
+use aegis_core::rules::RuleSet;
 use aegis_core::spec::FieldRole;
 use aegis_core::{Decision, Model, TxType, Verdict};
 
 use super::Plan;
 
-/// The verdict on `wire` with its `features` (spec order) under `model`, made at `now_ms`.
+/// The verdict on `wire` with its `features` (spec order) under `model` and `rules`, made at
+/// `now_ms`.
 ///
 /// A spec's transaction has no PaySim type: its verdict says `PAYMENT`. The verdict carries the
 /// features, so that what the stream computed can be checked against the trainer's.
 pub fn verdict(
     plan: &Plan,
     model: &Model,
+    rules: &RuleSet,
     wire: &WireRecord,
     features: Vec<f64>,
     now_ms: i64,
@@ -31,7 +35,7 @@ pub fn verdict(
         .iter()
         .position(|f| f.role == FieldRole::Amount)
         .map_or(0.0, |i| record.values[i].number());
-    Verdict {
+    let mut verdict = Verdict {
         tx_id: plan.codec.id(&wire.tx_id, record),
         account: plan.codec.key(record),
         amount,
@@ -43,8 +47,11 @@ pub fn verdict(
         model_version: model.model_version().to_owned(),
         scored_at: now_ms,
         rules: Vec::new(),
-        features,
-    }
+        features: Vec::new(),
+    };
+    rules.apply_on_spec(&mut verdict, record, &features);
+    verdict.features = features;
+    verdict
 }
 
 /// A verdict's encoding.
