@@ -590,7 +590,11 @@ pub fn field_table(spec: &Spec) -> String {
     let mut rows: Vec<[String; 3]> = Vec::new();
     if spec.is_paysim() {
         for (field, what) in PAYSIM_FIELDS {
-            rows.push([field.name(), field.kind().describe().to_owned(), what.to_owned()]);
+            rows.push([
+                field.name(),
+                field.kind().describe().to_owned(),
+                what.to_owned(),
+            ]);
         }
     } else {
         rows.push([
@@ -612,7 +616,10 @@ pub fn field_table(spec: &Spec) -> String {
     }
     let mut table = String::from("| field | kind | what |\n|---|---|---|\n");
     for [name, kind, what] in rows {
-        table.push_str(&format!("| `{name}` | {kind} | {} |\n", what.replace('|', "\\|")));
+        table.push_str(&format!(
+            "| `{name}` | {kind} | {} |\n",
+            what.replace('|', "\\|")
+        ));
     }
     table
 }
@@ -718,18 +725,23 @@ impl SpecCheck {
             FieldType::Enum => {
                 equality()?;
                 let value = text.unwrap_or_default();
-                let index = field.values.iter().position(|v| *v == value).ok_or_else(|| {
-                    format!(
-                        "`{name}` takes {}, not {}",
-                        field.values.join(", "),
-                        written()
-                    )
-                })?;
+                let index = field
+                    .values
+                    .iter()
+                    .position(|v| *v == value)
+                    .ok_or_else(|| {
+                        format!(
+                            "`{name}` takes {}, not {}",
+                            field.values.join(", "),
+                            written()
+                        )
+                    })?;
                 Ok(bound(Subject::Field(i), Expected::Enum(index)))
             }
             FieldType::String => {
                 equality()?;
-                let value = text.ok_or_else(|| format!("`{name}` is text: compare it with a string"))?;
+                let value =
+                    text.ok_or_else(|| format!("`{name}` is text: compare it with a string"))?;
                 Ok(bound(Subject::Field(i), Expected::Text(value)))
             }
             _ => number
@@ -741,7 +753,9 @@ impl SpecCheck {
     fn holds(&self, input: &SpecInput<'_>) -> bool {
         let value = |i: usize| input.record.values.get(i);
         match (self.subject, &self.expected) {
-            (Subject::Probability, Expected::Number(b)) => self.op.holds(input.fraud_probability, *b),
+            (Subject::Probability, Expected::Number(b)) => {
+                self.op.holds(input.fraud_probability, *b)
+            }
             (Subject::Feature(i), Expected::Number(b)) => input
                 .features
                 .get(i)

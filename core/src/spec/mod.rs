@@ -536,7 +536,12 @@ impl Spec {
                     .map(|e| {
                         e.values
                             .iter()
-                            .map(|v| (format!("{field}_{v}"), format!("1 when `{field}` is {v}, else 0")))
+                            .map(|v| {
+                                (
+                                    format!("{field}_{v}"),
+                                    format!("1 when `{field}` is {v}, else 0"),
+                                )
+                            })
                             .collect()
                     })
                     .unwrap_or_default(),

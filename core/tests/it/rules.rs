@@ -100,7 +100,10 @@ fn fires(conditions: &str, record: &Record, features: &[f64], probability: f64) 
         [] => false,
         [name] if name == "r" => {
             assert_eq!(verdict.decision, Decision::Review);
-            assert_eq!(verdict.reasons[0], "rule r: because", "the rule's reason comes first");
+            assert_eq!(
+                verdict.reasons[0], "rule r: because",
+                "the rule's reason comes first"
+            );
             true
         }
         other => panic!("unexpected rules {other:?}"),
@@ -131,21 +134,61 @@ fn a_spec_s_rules_name_its_features_and_fields_and_fire_on_them() {
     assert_eq!(features, [500.0, 4.0]);
     let busy = r#"{"field":"device_count_1h","op":">=","value":4}"#;
     assert!(fires(busy, &record, &features, 0.0));
-    assert!(!fires(r#"{"field":"device_count_1h","op":">=","value":5}"#, &record, &features, 0.0));
+    assert!(!fires(
+        r#"{"field":"device_count_1h","op":">=","value":5}"#,
+        &record,
+        &features,
+        0.0
+    ));
     let app = r#"{"field":"channel","op":"==","value":"APP"}"#;
     assert!(fires(&format!("{busy},{app}"), &record, &features, 0.0));
-    assert!(!fires(r#"{"field":"channel","op":"==","value":"WEB"}"#, &record, &features, 0.0));
-    assert!(fires(r#"{"field":"channel","op":"!=","value":"WEB"}"#, &record, &features, 0.0));
-    assert!(fires(r#"{"field":"device","op":"==","value":"d1"}"#, &record, &features, 0.0));
-    assert!(!fires(r#"{"field":"device","op":"==","value":"d2"}"#, &record, &features, 0.0));
-    assert!(fires(r#"{"field":"amount","op":">","value":499.5}"#, &record, &features, 0.0));
-    assert!(!fires(r#"{"field":"amount","op":">","value":500}"#, &record, &features, 0.0));
+    assert!(!fires(
+        r#"{"field":"channel","op":"==","value":"WEB"}"#,
+        &record,
+        &features,
+        0.0
+    ));
+    assert!(fires(
+        r#"{"field":"channel","op":"!=","value":"WEB"}"#,
+        &record,
+        &features,
+        0.0
+    ));
+    assert!(fires(
+        r#"{"field":"device","op":"==","value":"d1"}"#,
+        &record,
+        &features,
+        0.0
+    ));
+    assert!(!fires(
+        r#"{"field":"device","op":"==","value":"d2"}"#,
+        &record,
+        &features,
+        0.0
+    ));
+    assert!(fires(
+        r#"{"field":"amount","op":">","value":499.5}"#,
+        &record,
+        &features,
+        0.0
+    ));
+    assert!(!fires(
+        r#"{"field":"amount","op":">","value":500}"#,
+        &record,
+        &features,
+        0.0
+    ));
     let likely = r#"{"field":"fraud_probability","op":">=","value":0.3}"#;
     assert!(fires(likely, &record, &features, 0.3));
     assert!(!fires(likely, &record, &features, 0.29));
     // A feature the engine could not compute (NaN) satisfies no condition, not even `!=`.
     let unknown = [f64::NAN, 4.0];
-    assert!(!fires(r#"{"field":"amount_now","op":"!=","value":1}"#, &record, &unknown, 0.0));
+    assert!(!fires(
+        r#"{"field":"amount_now","op":"!=","value":1}"#,
+        &record,
+        &unknown,
+        0.0
+    ));
 }
 
 #[test]
@@ -163,22 +206,50 @@ fn a_model_s_verdict_is_escalated_never_released_by_a_spec_rule() {
     rules.apply_on_spec(&mut v, &record, &features);
     assert_eq!(v.decision, Decision::Block);
     assert_eq!(v.rules, ["watch", "block"]);
-    assert_eq!(v.reasons, ["rule watch: monitor", "rule block: first on the web", "model reason"]);
+    assert_eq!(
+        v.reasons,
+        [
+            "rule watch: monitor",
+            "rule block: first on the web",
+            "model reason"
+        ]
+    );
 }
 
 #[test]
 fn a_spec_s_bad_rules_are_refused_in_one_line_naming_what_to_fix() {
     let spec = devices();
     let cases = [
-        (r#"{"field":"colour","op":"==","value":1}"#, "unknown field `colour`"),
-        (r#"{"field":"fraud","op":"==","value":1}"#, "`fraud` is the label"),
-        (r#"{"field":"channel","op":"<","value":"APP"}"#, "compared with == or !="),
-        (r#"{"field":"channel","op":"==","value":"POS"}"#, "`channel` takes WEB, APP"),
-        (r#"{"field":"device","op":"==","value":3}"#, "compare it with a string"),
-        (r#"{"field":"device_count_1h","op":">","value":"many"}"#, "is a number"),
+        (
+            r#"{"field":"colour","op":"==","value":1}"#,
+            "unknown field `colour`",
+        ),
+        (
+            r#"{"field":"fraud","op":"==","value":1}"#,
+            "`fraud` is the label",
+        ),
+        (
+            r#"{"field":"channel","op":"<","value":"APP"}"#,
+            "compared with == or !=",
+        ),
+        (
+            r#"{"field":"channel","op":"==","value":"POS"}"#,
+            "`channel` takes WEB, APP",
+        ),
+        (
+            r#"{"field":"device","op":"==","value":3}"#,
+            "compare it with a string",
+        ),
+        (
+            r#"{"field":"device_count_1h","op":">","value":"many"}"#,
+            "is a number",
+        ),
         (r#"{"field":"amount","op":">","value":true}"#, "is a number"),
         // PaySim's state features are PaySim's: another spec does not have them.
-        (r#"{"field":"state.count_short","op":">","value":1}"#, "unknown field `state.count_short`"),
+        (
+            r#"{"field":"state.count_short","op":">","value":1}"#,
+            "unknown field `state.count_short`",
+        ),
     ];
     for (condition, expected) in cases {
         let message = refused(&spec, condition);
@@ -187,8 +258,14 @@ fn a_spec_s_bad_rules_are_refused_in_one_line_naming_what_to_fix() {
         assert!(!message.contains('\n'), "{message}");
     }
     // And PaySim's rules cannot name what only a spec has.
-    let paysim = refused(Spec::paysim(), r#"{"field":"device_count_1h","op":">","value":1}"#);
-    assert!(paysim.contains("unknown field `device_count_1h`"), "{paysim}");
+    let paysim = refused(
+        Spec::paysim(),
+        r#"{"field":"device_count_1h","op":">","value":1}"#,
+    );
+    assert!(
+        paysim.contains("unknown field `device_count_1h`"),
+        "{paysim}"
+    );
 }
 
 #[test]
@@ -197,7 +274,10 @@ fn the_card_seed_rules_bind_to_the_card_spec_and_fire_on_its_engine_s_features()
     let json = std::fs::read(repository("deploy/rules/cards.json")).unwrap();
     let rules = RuleSet::from_json_for(&json, &spec).unwrap();
     let docs = std::fs::read_to_string(repository("docs/rules.md")).unwrap();
-    assert!(docs.contains(std::str::from_utf8(&json).unwrap()), "docs/rules.md shows the seed set");
+    assert!(
+        docs.contains(std::str::from_utf8(&json).unwrap()),
+        "docs/rules.md shows the seed set"
+    );
     // Over the card sample, the rule fires on some payments, and on more frauds than not.
     let path = repository("data/cards_every_10th_card_2018-04-01_2018-05-31.csv");
     let mut engine = FeatureEngine::new(&spec);
@@ -217,7 +297,11 @@ fn the_card_seed_rules_bind_to_the_card_spec_and_fire_on_its_engine_s_features()
         }
     }
     // docs/rules.md quotes these counts.
-    assert_eq!((frauds, legit), (45, 25), "frauds and legitimate payments it fires on");
+    assert_eq!(
+        (frauds, legit),
+        (45, 25),
+        "frauds and legitimate payments it fires on"
+    );
 }
 
 #[test]

@@ -47,12 +47,11 @@ pub(super) fn apply(
         replica.metrics.model_refused(Some(role));
         return;
     }
-    let read = Model::from_bytes(Path::new(&place), bytes)
-        .and_then(|m| {
-            // A model of the spec the replica runs: its stream computes that spec's features.
-            m.expect_spec(Path::new(&place), replica.models.live().spec())
-                .map(|()| m)
-        });
+    let read = Model::from_bytes(Path::new(&place), bytes).and_then(|m| {
+        // A model of the spec the replica runs: its stream computes that spec's features.
+        m.expect_spec(Path::new(&place), replica.models.live().spec())
+            .map(|()| m)
+    });
     let model = match read {
         Ok(model) => Arc::new(model),
         Err(e) => {

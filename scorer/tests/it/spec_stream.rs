@@ -12,10 +12,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aegis_core::avro::{AvroCodec, Framing, SpecCodec};
+use aegis_core::rules::{RuleSet, SpecInput};
 use aegis_core::spec::engine::FeatureEngine;
 use aegis_core::spec::record::{Record, RecordReader};
 use aegis_core::spec::Spec;
-use aegis_core::{Label, Verdict};
+use aegis_core::{Decision, Label, Verdict};
 use aegis_kafka::Settings;
 use aegis_testkit::{unique_topic, Broker};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -132,6 +133,10 @@ impl Scorer {
             ])
             .args(["--dlq-topic", &topics.dlq, "--labels-topic", &topics.labels])
             .args(["--model", cards_model().to_str().unwrap()])
+            .args([
+                "--rules",
+                repository("deploy/rules/cards.json").to_str().unwrap(),
+            ])
             .args(["--http-addr", "127.0.0.1:0", "--state-changelog-topic="])
             .args([
                 "--models-topic=",
@@ -349,6 +354,17 @@ async fn two_replicas_one_killed_give_every_card_payment_its_offline_features_an
     );
 
     let names = spec.feature_names();
+    let rules = RuleSet::from_json_for(
+        &std::fs::read(repository("deploy/rules/cards.json")).unwrap(),
+        &spec,
+    )
+    .unwrap();
+    let ids = FeatureEngine::new(&spec);
+    let by_id: HashMap<String, &Record> = records
+        .iter()
+        .map(|r| (ids.id_of(r).to_string(), r))
+        .collect();
+    let mut blocked_by_rule = 0;
     let mut wrong: HashMap<&str, usize> = HashMap::new();
     let mut example = None;
     let mut wrong_at = Vec::new();
@@ -374,6 +390,28 @@ async fn two_replicas_one_killed_give_every_card_payment_its_offline_features_an
         if v.fraud_probability.to_bits() != offline.probabilities[&v.tx_id].to_bits() {
             *wrong.entry("probability").or_default() += 1;
         }
+        // The card seed rules fire where they fire offline, on the same features and score.
+        let input = SpecInput {
+            record: by_id[&v.tx_id],
+            features: want,
+            fraud_probability: offline.probabilities[&v.tx_id],
+        };
+        let fired: Vec<&str> = rules
+            .fired_on_spec(&input)
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        if v.rules != fired {
+            *wrong.entry("rules").or_default() += 1;
+        }
+        if !fired.is_empty() {
+            blocked_by_rule += 1;
+            assert_eq!(v.decision, Decision::Block, "{v:?}");
+            assert!(
+                v.reasons[0].starts_with("rule compromised_terminal: "),
+                "{v:?}"
+            );
+        }
     }
     assert!(
         wrong.is_empty(),
@@ -395,9 +433,13 @@ async fn two_replicas_one_killed_give_every_card_payment_its_offline_features_an
         exercised > 100,
         "{exercised} verdicts with a known terminal fraud"
     );
+    assert!(
+        blocked_by_rule > 10,
+        "{blocked_by_rule} verdicts blocked by the card rule"
+    );
     let repeats = verdicts.all.len() - verdicts.distinct.len();
     eprintln!(
-        "{} verdicts for {} payments ({repeats} repeated after the kill); {exercised} with a known terminal fraud",
+        "{} verdicts for {} payments ({repeats} repeated after the kill); {exercised} with a known terminal fraud; {blocked_by_rule} blocked by the card rule",
         verdicts.all.len(),
         records.len()
     );
