@@ -13,12 +13,20 @@
 //! A rule set is checked whole when parsed — unknown fields, operators that do not fit a field's
 //! kind, values of the wrong kind — so a bad one is refused with one line naming what to fix and
 //! the rule set in use stays.
+//!
+//! What a condition can name depends on the data: PaySim's rules see its columns and the origin
+//! account's state features ([`Field`]); a rule set for another spec is read against that spec
+//! ([`RuleSet::from_json_for`]) and sees every feature the spec declares, its numeric, enum and
+//! string fields, and the model's score ([`vocabulary`] lists them; `docs/rules.md`'s tables are
+//! generated from it).
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::account_state::StateFeatures;
+use crate::spec::record::{Record, Value as RecordValue};
+use crate::spec::{FieldRole, FieldType, Spec};
 use crate::transaction::{Transaction, TxType};
 use crate::verdict::{Decision, Verdict};
 
@@ -49,23 +57,60 @@ pub struct Rule {
     pub reason: String,
     /// Conditions, all of which must hold (at least one).
     pub when: Vec<Condition>,
+    /// `when` read against a spec other than PaySim's ([`RuleSet::from_json_for`]); empty for
+    /// PaySim's rules.
+    #[serde(skip)]
+    bound: Vec<SpecCheck>,
 }
 
 /// `field op value`, e.g. `{"field": "drain_ratio", "op": ">=", "value": 0.9}`. The value is
-/// typed when the rule set is read (a transaction type's name becomes a [`TxType`]), so nothing is
-/// parsed or compared as a string when a rule is evaluated.
+/// typed when the rule set is read (a transaction type's name becomes a [`TxType`], an enum's
+/// value its index), so nothing is parsed or looked up by name when a rule is evaluated.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     /// What is compared.
-    pub field: Field,
+    pub field: FieldRef,
     /// How.
     pub op: Op,
     /// With what.
     pub value: Value,
 }
 
-/// What a condition can look at.
+/// A condition's field as written: one of PaySim's, or any other name, which only a spec's rule
+/// set can resolve (a spec feature or field).
+#[derive(Clone, Debug, PartialEq)]
+pub enum FieldRef {
+    /// A PaySim field or state feature.
+    Paysim(Field),
+    /// Another name.
+    Named(String),
+}
+
+impl FieldRef {
+    /// The name as written.
+    pub fn name(&self) -> String {
+        match self {
+            FieldRef::Paysim(field) => field.name(),
+            FieldRef::Named(name) => name.clone(),
+        }
+    }
+}
+
+impl Serialize for FieldRef {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldRef {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<FieldRef, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Ok(Field::from_name(&name).map_or(FieldRef::Named(name), FieldRef::Paysim))
+    }
+}
+
+/// What a PaySim condition can look at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Field {
     /// The transaction's type (a string: `TRANSFER`, …).
@@ -218,7 +263,47 @@ impl Kind {
     }
 }
 
+/// PaySim's fields, in the order `docs/rules.md` lists them, each with what it holds.
+const PAYSIM_FIELDS: [(Field, &str); 17] = [
+    (Field::Type, "the transaction's type: `CASH_IN`, `CASH_OUT`, `DEBIT`, `PAYMENT`, `TRANSFER`"),
+    (Field::Amount, "the amount moved"),
+    (Field::OldBalanceOrig, "the origin account's balance before"),
+    (Field::NewBalanceOrig, "the origin account's balance after"),
+    (Field::OldBalanceDest, "the destination's balance before"),
+    (Field::NewBalanceDest, "the destination's balance after"),
+    (
+        Field::DrainRatio,
+        "`amount / old_balance_orig` (0 when the balance is 0): 1 empties the account, 0.95 leaves 5 %",
+    ),
+    (Field::FraudProbability, "the model's calibrated probability"),
+    (Field::CountShort, "the account's previous transactions in the last hour"),
+    (Field::CountLong, "the account's previous transactions in the last day"),
+    (Field::SumShort, "their amounts summed, last hour"),
+    (Field::SumLong, "their amounts summed, last day"),
+    (Field::SecondsSincePrevious, "seconds since the account's previous transaction"),
+    (Field::PreviousType, "the previous transaction's type"),
+    (Field::PreviousAmount, "the previous transaction's amount"),
+    (
+        Field::NewDestination,
+        "the destination is not among the account's remembered ones",
+    ),
+    (Field::MaxPreviousAmount, "the largest amount the account moved while remembered"),
+];
+
 impl Field {
+    /// Its name in a rule (`state.count_short`, …).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    /// The field called `name`, if PaySim has one.
+    pub fn from_name(name: &str) -> Option<Field> {
+        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+    }
+
     fn kind(self) -> Kind {
         match self {
             Field::Type | Field::PreviousType => Kind::Type,
@@ -286,7 +371,7 @@ impl fmt::Display for Op {
     }
 }
 
-/// Everything a rule can look at for one transaction.
+/// Everything a PaySim rule can look at for one transaction.
 pub struct RuleInput<'a> {
     /// The transaction.
     pub tx: &'a Transaction,
@@ -313,9 +398,18 @@ pub enum RuleError {
 }
 
 impl Condition {
-    /// Whether the value and operator fit the field; the message says what to fix.
+    /// Whether the value and operator fit the PaySim field; the message says what to fix.
     fn check(&self) -> Result<(), String> {
-        let kind = self.field.kind();
+        let field = match &self.field {
+            FieldRef::Paysim(field) => *field,
+            FieldRef::Named(name) => {
+                return Err(format!(
+                    "unknown field `{name}`; PaySim's rules take {} (docs/rules.md)",
+                    PAYSIM_FIELDS.map(|(f, _)| f.name()).join(", ")
+                ))
+            }
+        };
+        let kind = field.kind();
         let fits = match (&self.value, kind) {
             (Value::Number(v), Kind::Number) => v.is_finite(),
             (Value::Type(_), Kind::Type) | (Value::Bool(_), Kind::Bool) => self.op.is_equality(),
@@ -326,7 +420,7 @@ impl Condition {
         } else {
             Err(format!(
                 "`{} {} {}` does not fit: the field is {}{}",
-                serde_json::to_string(&self.field).unwrap_or_default(),
+                field.name(),
                 self.op,
                 serde_json::to_string(&self.value).unwrap_or_default(),
                 kind.describe(),
@@ -340,7 +434,10 @@ impl Condition {
     }
 
     fn holds(&self, input: &RuleInput<'_>) -> bool {
-        match (self.field.of(input), &self.value) {
+        let FieldRef::Paysim(field) = &self.field else {
+            return false; // refused when the set was read
+        };
+        match (field.of(input), &self.value) {
             (Actual::Number(Some(a)), Value::Number(b)) => self.op.holds(a, *b),
             (Actual::Type(Some(a)), Value::Type(b)) => self.op.holds(a, *b),
             (Actual::Bool(a), Value::Bool(b)) => self.op.holds(a, *b),
@@ -351,13 +448,42 @@ impl Condition {
 }
 
 impl RuleSet {
-    /// Parses and checks a rule set.
+    /// Parses and checks a rule set for PaySim.
     pub fn from_json(bytes: &[u8]) -> Result<RuleSet, RuleError> {
-        let set: RuleSet = serde_json::from_slice(bytes)?;
+        RuleSet::from_json_for(bytes, Spec::paysim())
+    }
+
+    /// Parses a rule set and checks it against `spec`: for PaySim, against its fields and state
+    /// features; for another spec, each condition is bound to the spec's feature or field it names.
+    pub fn from_json_for(bytes: &[u8], spec: &Spec) -> Result<RuleSet, RuleError> {
+        let mut set: RuleSet = serde_json::from_slice(bytes)?;
         set.check().map_err(|problem| RuleError::Invalid {
             set: set.name.clone(),
             problem,
         })?;
+        if !spec.is_paysim() {
+            let features = spec.feature_names();
+            for rule in &mut set.rules {
+                rule.bound = rule
+                    .when
+                    .iter()
+                    .map(|c| SpecCheck::bind(c, spec, &features))
+                    .collect::<Result<_, _>>()
+                    .map_err(|problem| RuleError::Invalid {
+                        set: set.name.clone(),
+                        problem: format!("rule {:?}: {problem} (spec `{}`)", rule.name, spec.name),
+                    })?;
+            }
+        } else {
+            for rule in &set.rules {
+                for condition in &rule.when {
+                    condition.check().map_err(|e| RuleError::Invalid {
+                        set: set.name.clone(),
+                        problem: format!("rule {:?}: {e}", rule.name),
+                    })?;
+                }
+            }
+        }
         Ok(set)
     }
 
@@ -398,11 +524,6 @@ impl RuleSet {
                     rule.name
                 ));
             }
-            for condition in &rule.when {
-                condition
-                    .check()
-                    .map_err(|e| format!("rule {:?}: {e}", rule.name))?;
-            }
         }
         Ok(())
     }
@@ -428,16 +549,228 @@ impl RuleSet {
             fraud_probability: verdict.fraud_probability,
             state,
         };
-        let fired = self.fired(&input);
-        if fired.is_empty() {
-            return;
-        }
-        verdict.decision = RuleSet::decide(verdict.decision, &fired);
-        verdict.rules = fired.iter().map(|r| r.name.clone()).collect();
-        let reasons = fired
+        escalate(verdict, &self.fired(&input));
+    }
+
+    /// The rules of a spec's rule set ([`RuleSet::from_json_for`]) that fire for `input`.
+    pub fn fired_on_spec<'a>(&'a self, input: &SpecInput<'_>) -> Vec<&'a Rule> {
+        self.rules
             .iter()
-            .map(|r| format!("rule {}: {}", r.name, r.reason));
-        verdict.reasons = reasons.chain(verdict.reasons.drain(..)).collect();
+            .filter(|r| !r.bound.is_empty() && r.bound.iter().all(|c| c.holds(input)))
+            .collect()
+    }
+
+    /// [`RuleSet::apply`] for a spec's transaction: its record and its features in spec order.
+    pub fn apply_on_spec(&self, verdict: &mut Verdict, record: &Record, features: &[f64]) {
+        let input = SpecInput {
+            record,
+            features,
+            fraud_probability: verdict.fraud_probability,
+        };
+        escalate(verdict, &self.fired_on_spec(&input));
+    }
+}
+
+/// The verdict escalated by `fired`: its decision, its rules, and their reasons first.
+fn escalate(verdict: &mut Verdict, fired: &[&Rule]) {
+    if fired.is_empty() {
+        return;
+    }
+    verdict.decision = RuleSet::decide(verdict.decision, fired);
+    verdict.rules = fired.iter().map(|r| r.name.clone()).collect();
+    let reasons = fired
+        .iter()
+        .map(|r| format!("rule {}: {}", r.name, r.reason));
+    verdict.reasons = reasons.chain(verdict.reasons.drain(..)).collect();
+}
+
+/// The fields a rule set for `spec` can name, as a Markdown table (name, kind, what):
+/// `docs/rules.md` holds one per shipped spec, checked equal by a test.
+pub fn field_table(spec: &Spec) -> String {
+    let mut rows: Vec<[String; 3]> = Vec::new();
+    if spec.is_paysim() {
+        for (field, what) in PAYSIM_FIELDS {
+            rows.push([
+                field.name(),
+                field.kind().describe().to_owned(),
+                what.to_owned(),
+            ]);
+        }
+    } else {
+        rows.push([
+            "fraud_probability".into(),
+            Kind::Number.describe().into(),
+            "the model's calibrated probability".into(),
+        ]);
+        for (name, what) in spec.feature_descriptions() {
+            rows.push([name, "a number (feature)".into(), what]);
+        }
+        for field in spec.fields.iter().filter(|f| f.role != FieldRole::Label) {
+            let kind = match field.kind {
+                FieldType::Enum => format!("one of {}", field.values.join(", ")),
+                FieldType::String => "text, compared with == or !=".into(),
+                _ => Kind::Number.describe().into(),
+            };
+            rows.push([field.name.clone(), kind, field.doc.clone()]);
+        }
+    }
+    let mut table = String::from("| field | kind | what |\n|---|---|---|\n");
+    for [name, kind, what] in rows {
+        table.push_str(&format!(
+            "| `{name}` | {kind} | {} |\n",
+            what.replace('|', "\\|")
+        ));
+    }
+    table
+}
+
+/// Everything a spec's rule can look at for one transaction.
+pub struct SpecInput<'a> {
+    /// The record, its fields in spec order.
+    pub record: &'a Record,
+    /// Its features, in the spec's (the model's) order.
+    pub features: &'a [f64],
+    /// The model's calibrated probability.
+    pub fraud_probability: f64,
+}
+
+/// A condition bound to a spec: what it reads, how, and the value typed for it.
+#[derive(Clone, Debug, PartialEq)]
+struct SpecCheck {
+    subject: Subject,
+    op: Op,
+    expected: Expected,
+}
+
+/// What a spec's condition reads.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Subject {
+    Probability,
+    /// The feature at this index of the vector.
+    Feature(usize),
+    /// The record's field at this index.
+    Field(usize),
+}
+
+/// The value a spec's condition compares with.
+#[derive(Clone, Debug, PartialEq)]
+enum Expected {
+    Number(f64),
+    /// An enum field's value, by index.
+    Enum(usize),
+    Text(String),
+}
+
+impl SpecCheck {
+    /// `condition` read against `spec` (`features`: its feature names): a feature first, then a
+    /// field, by name; the message says what to fix.
+    fn bind(condition: &Condition, spec: &Spec, features: &[String]) -> Result<SpecCheck, String> {
+        let name = condition.field.name();
+        let text = match &condition.value {
+            Value::Type(t) => Some(t.as_str().to_owned()),
+            Value::Unknown(text) => Some(text.clone()),
+            Value::Number(_) | Value::Bool(_) => None,
+        };
+        let number = match condition.value {
+            Value::Number(n) if n.is_finite() => Some(n),
+            _ => None,
+        };
+        let written = || serde_json::to_string(&condition.value).unwrap_or_default();
+        let bound = |subject, expected| SpecCheck {
+            subject,
+            op: condition.op,
+            expected,
+        };
+        let needs_number = |what: &str| {
+            format!(
+                "`{name} {} {}` does not fit: {what} is a number",
+                condition.op,
+                written()
+            )
+        };
+        if name == "fraud_probability" {
+            return number
+                .map(|n| bound(Subject::Probability, Expected::Number(n)))
+                .ok_or_else(|| needs_number("the model's probability"));
+        }
+        if let Some(i) = features.iter().position(|f| *f == name) {
+            return number
+                .map(|n| bound(Subject::Feature(i), Expected::Number(n)))
+                .ok_or_else(|| needs_number(&format!("feature `{name}`")));
+        }
+        let Some(i) = spec.fields.iter().position(|f| f.name == name) else {
+            return Err(format!(
+                "unknown field `{name}`: not a feature or field of the spec, nor fraud_probability \
+                 (docs/rules.md lists them)"
+            ));
+        };
+        let field = &spec.fields[i];
+        if field.role == FieldRole::Label {
+            return Err(format!(
+                "`{name}` is the label, unknown when a transaction is scored"
+            ));
+        }
+        let equality = || {
+            if condition.op.is_equality() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{name} {} {}` does not fit: field `{name}` is compared with == or !=",
+                    condition.op,
+                    written()
+                ))
+            }
+        };
+        match field.kind {
+            FieldType::Enum => {
+                equality()?;
+                let value = text.unwrap_or_default();
+                let index = field
+                    .values
+                    .iter()
+                    .position(|v| *v == value)
+                    .ok_or_else(|| {
+                        format!(
+                            "`{name}` takes {}, not {}",
+                            field.values.join(", "),
+                            written()
+                        )
+                    })?;
+                Ok(bound(Subject::Field(i), Expected::Enum(index)))
+            }
+            FieldType::String => {
+                equality()?;
+                let value =
+                    text.ok_or_else(|| format!("`{name}` is text: compare it with a string"))?;
+                Ok(bound(Subject::Field(i), Expected::Text(value)))
+            }
+            _ => number
+                .map(|n| bound(Subject::Field(i), Expected::Number(n)))
+                .ok_or_else(|| needs_number(&format!("field `{name}`"))),
+        }
+    }
+
+    fn holds(&self, input: &SpecInput<'_>) -> bool {
+        let value = |i: usize| input.record.values.get(i);
+        match (self.subject, &self.expected) {
+            (Subject::Probability, Expected::Number(b)) => {
+                self.op.holds(input.fraud_probability, *b)
+            }
+            (Subject::Feature(i), Expected::Number(b)) => input
+                .features
+                .get(i)
+                .is_some_and(|a| !a.is_nan() && self.op.holds(*a, *b)),
+            (Subject::Field(i), Expected::Number(b)) => value(i)
+                .map(RecordValue::number)
+                .is_some_and(|a| !a.is_nan() && self.op.holds(a, *b)),
+            (Subject::Field(i), Expected::Enum(b)) => {
+                matches!(value(i), Some(RecordValue::Enum(a)) if self.op.holds(a, b))
+            }
+            (Subject::Field(i), Expected::Text(b)) => {
+                matches!(value(i), Some(RecordValue::Text(a)) if self.op.holds(a, b))
+            }
+            _ => false,
+        }
     }
 }
 
@@ -513,7 +846,7 @@ mod tests {
         assert!(refused("{").starts_with("not a rule set"));
         assert!(
             refused(&rule("big", r#"{"field":"colour","op":"==","value":1}"#))
-                .contains("unknown variant `colour`")
+                .contains("unknown field `colour`; PaySim's rules take type, amount")
         );
         assert!(refused(&rule(
             "big",

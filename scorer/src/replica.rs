@@ -63,7 +63,7 @@ impl ReplicaState {
                 let bytes = std::fs::read(path)
                     .with_context(|| format!("--rules {}: cannot read it", path.display()))?;
                 Some(
-                    RuleSet::from_json(&bytes)
+                    RuleSet::from_json_for(&bytes, live.model.spec())
                         .with_context(|| format!("--rules {}", path.display()))?,
                 )
             }

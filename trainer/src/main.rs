@@ -36,6 +36,14 @@ enum Command {
     /// Print the Avro schema of a spec's transactions on Kafka, generated from the spec (what
     /// `schemas/` holds for the shipped specs, and what the producer registers).
     Schema(SchemaArgs),
+    /// Decide history as the stream would — a model and a rule set over a labelled CSV, with the
+    /// stream's own decision code — and report counts, precision and recall with intervals,
+    /// money, each rule's hits and precision, and what would change against another model or
+    /// rule set (docs/backtest.md).
+    Backtest(aegis_trainer::backtest::BacktestArgs),
+    /// Print what a rule set for a spec can name — its features, fields and fraud_probability —
+    /// as the Markdown table docs/rules.md holds for each shipped spec.
+    RuleFields(SchemaArgs),
 }
 
 /// Flags of `aegis-trainer keygen`.
@@ -49,7 +57,7 @@ struct KeygenArgs {
     keep_existing: bool,
 }
 
-/// Flags of `aegis-trainer schema`.
+/// Flags of `aegis-trainer schema` and `rule-fields`.
 #[derive(clap::Args)]
 struct SchemaArgs {
     /// The spec (docs/specs.md); PaySim's when not given.
@@ -89,7 +97,11 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate::run(args),
         #[cfg(feature = "publish")]
         Command::Publish(args) => aegis_trainer::publish::run(args),
-        Command::Schema(args) => schema(args),
+        Command::Backtest(args) => aegis_trainer::backtest::run(args),
+        Command::Schema(args) => spec_of(args).map(|spec| print!("{}", spec.avro_schema())),
+        Command::RuleFields(args) => {
+            spec_of(args).map(|spec| print!("{}", aegis_core::rules::field_table(&spec)))
+        }
         Command::Keygen(args) => keygen(args),
     };
     match result {
@@ -127,13 +139,12 @@ fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn schema(args: &SchemaArgs) -> anyhow::Result<()> {
-    let spec = match &args.spec {
+/// The spec `--spec` names, or PaySim's.
+fn spec_of(args: &SchemaArgs) -> anyhow::Result<aegis_core::spec::Spec> {
+    Ok(match &args.spec {
         Some(path) => aegis_core::spec::Spec::load(path)?,
         None => aegis_core::spec::Spec::paysim().clone(),
-    };
-    print!("{}", spec.avro_schema());
-    Ok(())
+    })
 }
 
 /// Checks, before minutes of training, that the model can be written where `--out` says:

@@ -236,6 +236,74 @@ pub struct FeatureSpec {
 }
 
 impl FeatureSpec {
+    /// What the feature's column holds, in words (`docs/rules.md`'s generated tables). A one-hot
+    /// feature's columns are described by [`Spec::feature_descriptions`].
+    pub fn describe(&self) -> String {
+        let of = |field: &Option<String>| field.as_deref().unwrap_or("").to_owned();
+        if let Some(field) = &self.value {
+            format!("the field `{field}`")
+        } else if let Some(expr) = &self.expr {
+            format!("`{expr}`")
+        } else if let Some(part) = self.time {
+            match part {
+                TimePart::Hour => "the event time's hour, 0–23 (UTC)".into(),
+                TimePart::Night => "1 from 00:00 to 06:59 (UTC), else 0".into(),
+                TimePart::Weekend => "1 on Saturday and Sunday (UTC), else 0".into(),
+                TimePart::DayOfWeek => "the day of the week, 0 = Monday … 6 = Sunday".into(),
+            }
+        } else if let Some(w) = &self.window {
+            let now = if w.current {
+                "this one included"
+            } else {
+                "before this one"
+            };
+            let what = match w.agg {
+                Aggregate::Count => "the number".to_owned(),
+                Aggregate::Sum => format!("the total `{}`", of(&w.field)),
+                Aggregate::Mean => format!("the mean `{}`", of(&w.field)),
+                Aggregate::Max => format!("the largest `{}`", of(&w.field)),
+                Aggregate::Std => format!("the standard deviation of `{}`", of(&w.field)),
+            };
+            format!(
+                "{what} of the `{}`'s transactions in the last {}, {now}",
+                w.entity, w.over
+            )
+        } else if let Some(h) = &self.history {
+            match h.measure {
+                HistoryMeasure::RatioToMean => format!(
+                    "`{}` ÷ its mean over the `{}`'s earlier transactions within {}",
+                    of(&h.field),
+                    h.entity,
+                    h.over
+                ),
+                HistoryMeasure::SecondsSincePrevious => format!(
+                    "seconds since the `{}`'s previous transaction within {}",
+                    h.entity, h.over
+                ),
+                HistoryMeasure::NewValue => format!(
+                    "1 when `{}` was not seen for the `{}` within {}",
+                    of(&h.field),
+                    h.entity,
+                    h.over
+                ),
+            }
+        } else if let Some(r) = &self.risk {
+            let what = match r.measure {
+                RiskMeasure::Count => "the number of transactions",
+                RiskMeasure::Frauds => "the number of known frauds",
+                RiskMeasure::Share => "the share of known frauds",
+                RiskMeasure::FirstFraudAge => "seconds since the oldest known fraud",
+                RiskMeasure::LastFraudAge => "seconds since the latest known fraud",
+            };
+            format!(
+                "{what} of the `{}` in a {} window ending the label delay before this transaction",
+                r.entity, r.over
+            )
+        } else {
+            String::new()
+        }
+    }
+
     /// The entity field this feature groups by (a window's, a history's or a risk's), if any.
     pub fn entity(&self) -> Option<&str> {
         self.window
@@ -454,6 +522,30 @@ impl Spec {
                     .map(|e| e.values.iter().map(|v| format!("{field}_{v}")).collect())
                     .unwrap_or_default(),
                 None => vec![f.name.clone()],
+            })
+            .collect()
+    }
+
+    /// Each model column's name and what it holds, in [`Spec::feature_names`] order.
+    pub fn feature_descriptions(&self) -> Vec<(String, String)> {
+        self.features
+            .iter()
+            .flat_map(|f| match &f.one_hot {
+                Some(field) => self
+                    .field(field)
+                    .map(|e| {
+                        e.values
+                            .iter()
+                            .map(|v| {
+                                (
+                                    format!("{field}_{v}"),
+                                    format!("1 when `{field}` is {v}, else 0"),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                None => vec![(f.name.clone(), f.describe())],
             })
             .collect()
     }

@@ -4,6 +4,7 @@
 mod decide;
 mod model;
 mod properties;
+mod rules;
 mod spec;
 mod stages;
 mod wire;

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use aegis_core::clock::now_ms;
 use aegis_core::error_line::one_line;
-use aegis_core::spec::Spec;
 use aegis_core::{Model, Role};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::Message;
@@ -48,8 +47,11 @@ pub(super) fn apply(
         replica.metrics.model_refused(Some(role));
         return;
     }
-    let read = Model::from_bytes(Path::new(&place), bytes)
-        .and_then(|m| m.expect_spec(Path::new(&place), Spec::paysim()).map(|()| m));
+    let read = Model::from_bytes(Path::new(&place), bytes).and_then(|m| {
+        // A model of the spec the replica runs: its stream computes that spec's features.
+        m.expect_spec(Path::new(&place), replica.models.live().spec())
+            .map(|()| m)
+    });
     let model = match read {
         Ok(model) => Arc::new(model),
         Err(e) => {

@@ -23,7 +23,7 @@ pub(super) fn apply(replica: &ReplicaState, message: &BorrowedMessage<'_>) {
         remove(replica, &place, &key);
         return;
     };
-    let set = match RuleSet::from_json(bytes) {
+    let set = match RuleSet::from_json_for(bytes, replica.models.live().spec()) {
         Ok(set) if set.name == key => set,
         Ok(set) => {
             tracing::warn!(record = %place, key = %key, rules = %set.name, "refused a rule set published under another name's key; keeping the sets in use");

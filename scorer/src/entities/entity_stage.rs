@@ -24,7 +24,7 @@ use aegis_core::repartition::{RepartitionKind, Repartitioned};
 use aegis_core::spec::engine::FeatureEngine;
 use aegis_core::spec::merge::EventTimeMerge;
 use aegis_core::spec::record::Value;
-use aegis_core::{Model, Verdict};
+use aegis_core::Verdict;
 use aegis_kafka::produce::all_delivered;
 use aegis_kafka::Settings;
 use anyhow::{anyhow, Context, Result};
@@ -89,7 +89,6 @@ impl Partition {
 /// The second stage of one replica.
 pub struct EntityStage {
     plan: Arc<Plan>,
-    model: Arc<Model>,
     replica: Arc<ReplicaState>,
     consumer: Arc<StageConsumer>,
     reader: BaseConsumer,
@@ -117,7 +116,6 @@ impl EntityStage {
     pub fn start(
         config: &ScorerConfig,
         plan: Arc<Plan>,
-        model: Arc<Model>,
         replica: Arc<ReplicaState>,
     ) -> Result<EntityStage> {
         let other = plan
@@ -135,7 +133,6 @@ impl EntityStage {
         let sources = super::partition_count(&reader, &config.input_topic)?;
         Ok(EntityStage {
             plan,
-            model,
             replica,
             consumer: Arc::new(consumer),
             reader,
@@ -214,7 +211,7 @@ impl EntityStage {
                 return Ok(());
             }
         };
-        let (plan, model) = (self.plan.clone(), self.model.clone());
+        let plan = self.plan.clone();
         let state = self
             .partitions
             .get_mut(&p)
@@ -228,9 +225,13 @@ impl EntityStage {
         metrics
             .entity_waiting
             .set(self.partitions.values().map(|s| s.merge.len() as i64).sum());
-        let now = now_ms();
+        let (now, model, rules) = (
+            now_ms(),
+            self.replica.models.live(),
+            self.replica.rules.current(),
+        );
         for (wire, whole) in released {
-            let verdict = scoring::verdict(&plan, &model, &wire, whole, now);
+            let verdict = scoring::verdict(&plan, &model, &rules, &wire, whole, now);
             let value = scoring::encode(&verdict, Framing::SingleObject)?;
             let record = FutureRecord::to(&self.verdicts_topic)
                 .key(verdict.account.as_bytes())

@@ -25,7 +25,7 @@ use aegis_core::clock::now_ms;
 use aegis_core::repartition::Repartitioned;
 use aegis_core::spec::engine::FeatureEngine;
 use aegis_core::spec::record::Value;
-use aegis_core::{DeadLetter, DeadLetterReason, Model};
+use aegis_core::{DeadLetter, DeadLetterReason};
 use aegis_kafka::produce::{all_delivered, dead_letter_headers};
 use aegis_kafka::Settings;
 use anyhow::{anyhow, Context, Result};
@@ -95,7 +95,6 @@ struct LabelPartition {
 /// The first stage of one replica.
 pub struct KeyStage {
     plan: Arc<Plan>,
-    model: Arc<Model>,
     replica: Arc<ReplicaState>,
     consumer: Arc<StageConsumer>,
     /// Reads partitions back when taking them over.
@@ -145,7 +144,6 @@ impl KeyStage {
     pub fn start(
         config: &ScorerConfig,
         plan: Arc<Plan>,
-        model: Arc<Model>,
         replica: Arc<ReplicaState>,
     ) -> Result<KeyStage> {
         let flags = &config.entities;
@@ -170,7 +168,6 @@ impl KeyStage {
         };
         Ok(KeyStage {
             plan,
-            model,
             replica,
             consumer: Arc::new(consumer),
             reader,
@@ -331,7 +328,14 @@ impl KeyStage {
             for (v, &at) in features.iter().zip(state.engine.positions()) {
                 whole[at] = *v;
             }
-            let verdict = scoring::verdict(&self.plan, &self.model, &wire, whole, now);
+            let verdict = scoring::verdict(
+                &self.plan,
+                &self.replica.models.live(),
+                &self.replica.rules.current(),
+                &wire,
+                whole,
+                now,
+            );
             let value = scoring::encode(&verdict, Framing::SingleObject)?;
             let record = FutureRecord::to(&self.verdicts_topic)
                 .key(verdict.account.as_bytes())

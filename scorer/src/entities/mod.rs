@@ -307,11 +307,14 @@ pub async fn run(
         );
     }
     let stop = cancel.child_token();
-    let first = key_stage::KeyStage::start(&config, plan.clone(), model.clone(), replica.clone())?;
+    // The models and rules topics, read to their ends first: a model of another spec is refused
+    // there, and a rule set is read against this one (docs/rules.md).
+    let control = crate::control::start(&config, replica.clone(), stop.clone()).await?;
+    let first = key_stage::KeyStage::start(&config, plan.clone(), replica.clone())?;
     let second = plan
         .other
         .as_ref()
-        .map(|_| entity_stage::EntityStage::start(&config, plan.clone(), model, replica.clone()))
+        .map(|_| entity_stage::EntityStage::start(&config, plan.clone(), replica.clone()))
         .transpose()?;
     tracing::info!(
         spec = %plan.spec.name, key = %plan.key,
@@ -340,6 +343,9 @@ pub async fn run(
         result
     };
     let (a, b) = tokio::join!(first_done, second_done);
+    if let Some(control) = control {
+        let _ = control.await;
+    }
     a.and(b)
 }
 

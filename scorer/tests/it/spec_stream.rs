@@ -12,10 +12,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aegis_core::avro::{AvroCodec, Framing, SpecCodec};
+use aegis_core::rules::RuleSet;
 use aegis_core::spec::engine::FeatureEngine;
 use aegis_core::spec::record::{Record, RecordReader};
 use aegis_core::spec::Spec;
-use aegis_core::{Label, Verdict};
+use aegis_core::{Decision, Label, Verdict};
 use aegis_kafka::Settings;
 use aegis_testkit::{unique_topic, Broker};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -132,6 +133,10 @@ impl Scorer {
             ])
             .args(["--dlq-topic", &topics.dlq, "--labels-topic", &topics.labels])
             .args(["--model", cards_model().to_str().unwrap()])
+            .args([
+                "--rules",
+                repository("deploy/rules/cards.json").to_str().unwrap(),
+            ])
             .args(["--http-addr", "127.0.0.1:0", "--state-changelog-topic="])
             .args([
                 "--models-topic=",
@@ -349,6 +354,23 @@ async fn two_replicas_one_killed_give_every_card_payment_its_offline_features_an
     );
 
     let names = spec.feature_names();
+    // The backtest's decisions with the card seed rules: the stream's must be the same.
+    let rules = RuleSet::from_json_for(
+        &std::fs::read(repository("deploy/rules/cards.json")).unwrap(),
+        &spec,
+    )
+    .unwrap();
+    let backtest = aegis_trainer::backtest::decide_history(
+        &aegis_core::Model::load(model).unwrap(),
+        &rules,
+        &cards_data(),
+    )
+    .unwrap();
+    let decided: HashMap<&str, &Verdict> = backtest
+        .iter()
+        .map(|d| (d.verdict.tx_id.as_str(), &d.verdict))
+        .collect();
+    let mut blocked_by_rule = 0;
     let mut wrong: HashMap<&str, usize> = HashMap::new();
     let mut example = None;
     let mut wrong_at = Vec::new();
@@ -374,6 +396,20 @@ async fn two_replicas_one_killed_give_every_card_payment_its_offline_features_an
         if v.fraud_probability.to_bits() != offline.probabilities[&v.tx_id].to_bits() {
             *wrong.entry("probability").or_default() += 1;
         }
+        // Decided as the backtest decides: the card seed rules fire where they fire offline.
+        let offline_verdict = decided[v.tx_id.as_str()];
+        if (v.decision, &v.rules) != (offline_verdict.decision, &offline_verdict.rules) {
+            *wrong.entry("decision or rules").or_default() += 1;
+        }
+        let fired = &offline_verdict.rules;
+        if !fired.is_empty() {
+            blocked_by_rule += 1;
+            assert_eq!(v.decision, Decision::Block, "{v:?}");
+            assert!(
+                v.reasons[0].starts_with("rule compromised_terminal: "),
+                "{v:?}"
+            );
+        }
     }
     assert!(
         wrong.is_empty(),
@@ -395,9 +431,13 @@ async fn two_replicas_one_killed_give_every_card_payment_its_offline_features_an
         exercised > 100,
         "{exercised} verdicts with a known terminal fraud"
     );
+    assert!(
+        blocked_by_rule > 10,
+        "{blocked_by_rule} verdicts blocked by the card rule"
+    );
     let repeats = verdicts.all.len() - verdicts.distinct.len();
     eprintln!(
-        "{} verdicts for {} payments ({repeats} repeated after the kill); {exercised} with a known terminal fraud",
+        "{} verdicts for {} payments ({repeats} repeated after the kill); {exercised} with a known terminal fraud; {blocked_by_rule} blocked by the card rule",
         verdicts.all.len(),
         records.len()
     );
