@@ -37,6 +37,7 @@ fn bench(c: &mut Criterion) {
         scored_at: tx.event_time + 3,
         rules: Vec::new(),
         features: Vec::new(),
+        explanation: None,
     };
     let txs = AvroCodec::transaction();
     let verdicts = AvroCodec::verdict();

@@ -4,6 +4,7 @@
 //! `POST /v1/score` (each transaction taken as its account's first), so both decide alike.
 
 use crate::account_state::{AccountHistory, StateFeatures, StateParams};
+use crate::features;
 use crate::model::Model;
 use crate::rules::RuleSet;
 use crate::transaction::Transaction;
@@ -12,7 +13,8 @@ use crate::verdict::Verdict;
 /// The verdicts on `txs`, in order, scored together by `model`'s compiled forest at `scored_at`
 /// (milliseconds since the Unix epoch), then escalated by the `rules` that fire. `states[i]` is
 /// what the account of `txs[i]` did before it; a missing entry counts as the account's first
-/// transaction.
+/// transaction. Every REVIEW and BLOCK verdict carries the model's explanation, also when a rule
+/// escalated what the model allowed.
 pub fn decide(
     model: &Model,
     rules: &RuleSet,
@@ -24,6 +26,9 @@ pub fn decide(
     let first = StateFeatures::default();
     for (i, (verdict, tx)) in verdicts.iter_mut().zip(txs).enumerate() {
         rules.apply(verdict, tx, states.get(i).unwrap_or(&first));
+        if verdict.lacks_explanation() {
+            verdict.explanation = Some(model.explain(&features::extract(tx)));
+        }
     }
     verdicts
 }

@@ -4,7 +4,7 @@
 use aegis_core::avro::{AvroCodec, Framing, WireRecord};
 use aegis_core::rules::RuleSet;
 use aegis_core::spec::FieldRole;
-use aegis_core::{Decision, Model, TxType, Verdict};
+use aegis_core::{Model, TxType, Verdict};
 
 use super::Plan;
 
@@ -12,7 +12,8 @@ use super::Plan;
 /// `now_ms`.
 ///
 /// A spec's transaction has no PaySim type: its verdict says `PAYMENT`. The verdict carries the
-/// features, so that what the stream computed can be checked against the trainer's.
+/// features, so that what the stream computed can be checked against the trainer's, and when it
+/// is REVIEW or BLOCK (by the model or a rule) the model's explanation.
 pub fn verdict(
     plan: &Plan,
     model: &Model,
@@ -22,13 +23,7 @@ pub fn verdict(
     now_ms: i64,
 ) -> Verdict {
     let record = &wire.record;
-    let probability = model.probability(&features);
-    let decision = model.thresholds().decide(probability);
-    let reasons = if decision == Decision::Allow {
-        Vec::new()
-    } else {
-        model.reasons(&features)
-    };
+    let score = model.score_with(&features, model.probability(&features));
     let amount = plan
         .spec
         .fields
@@ -41,15 +36,19 @@ pub fn verdict(
         amount,
         tx_type: TxType::Payment,
         event_time: record.event_time_ms,
-        fraud_probability: probability,
-        decision,
-        reasons,
+        fraud_probability: score.fraud_probability,
+        decision: score.decision,
+        reasons: score.reasons,
         model_version: model.model_version().to_owned(),
         scored_at: now_ms,
         rules: Vec::new(),
         features: Vec::new(),
+        explanation: score.explanation,
     };
     rules.apply_on_spec(&mut verdict, record, &features);
+    if verdict.lacks_explanation() {
+        verdict.explanation = Some(model.explain(&features));
+    }
     verdict.features = features;
     verdict
 }

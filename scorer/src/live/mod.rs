@@ -246,6 +246,7 @@ mod tests {
             scored_at: i,
             rules: Vec::new(),
             features: Vec::new(),
+            explanation: None,
         }
     }
 
