@@ -136,7 +136,10 @@ mod tests {
             let all = verdict(&plan, &model, &flag_all, &wire, features.clone(), 0);
             assert_eq!(all.decision.max(Decision::Review), all.decision);
             let v = verdict(&plan, &model, &rules, &wire, features.clone(), 0);
-            assert_eq!(all.explanation.as_ref().unwrap().raw_score, model.raw_score(&features));
+            assert_eq!(
+                all.explanation.as_ref().unwrap().raw_score,
+                model.raw_score(&features)
+            );
             let Some(e) = &v.explanation else {
                 assert_eq!(v.decision, Decision::Allow, "{v:?}");
                 assert_eq!(all.explanation, Some(model.explain(&features)));

@@ -94,12 +94,19 @@ async fn every_flagged_answer_explains_its_raw_score_to_1e_9() {
                 e.raw_score
             );
             for c in &e.contributions {
-                assert_eq!(c.value, row[features::index_of(&c.feature).unwrap()], "{c:?}");
+                assert_eq!(
+                    c.value,
+                    row[features::index_of(&c.feature).unwrap()],
+                    "{c:?}"
+                );
             }
         }
     }
     // The sample keeps every fraud of its steps: many rows are flagged, most are not.
-    assert!(flagged > 1_000 && allowed > 1_000, "{flagged} flagged, {allowed} allowed");
+    assert!(
+        flagged > 1_000 && allowed > 1_000,
+        "{flagged} flagged, {allowed} allowed"
+    );
 }
 
 #[tokio::test]
@@ -384,7 +391,10 @@ async fn live_page_shows_totals_scatter_points_and_the_flagged_log() {
     assert_eq!(log[0]["decision"], "BLOCK");
     assert!(!log[0]["reasons"].as_array().unwrap().is_empty());
     let explanation: Explanation = serde_json::from_value(log[0]["explanation"].clone()).unwrap();
-    assert!(explanation.contributions[0].contribution > 0.0, "{explanation:?}");
+    assert!(
+        explanation.contributions[0].contribution > 0.0,
+        "{explanation:?}"
+    );
     let rate = snapshot["fraud_rate_pct"].as_f64().unwrap();
     assert!((rate - 100.0 / 21.0).abs() < 1e-9, "{rate}");
 
