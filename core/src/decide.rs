@@ -1,13 +1,19 @@
 //! The decision on transactions: the model's calibrated score and decision, then the rules over
 //! each transaction, its score and its account's state features, which may escalate it. One pure
-//! function, used by the scorer's stream (with the account state it keeps) and by its
-//! `POST /v1/score` (each transaction taken as its account's first), so both decide alike.
+//! function, used by the scorer's stream (with the account state it keeps), by its
+//! `POST /v1/score` (each transaction taken as its account's first) and by `aegis-trainer
+//! backtest`, so all decide alike; [`spec_verdict`] is the same for a spec's record and its
+//! features.
 
 use crate::account_state::{AccountHistory, StateFeatures, StateParams};
+use crate::avro::SpecCodec;
 use crate::features;
 use crate::model::Model;
 use crate::rules::RuleSet;
+use crate::spec::record::Record;
+use crate::spec::FieldRole;
 use crate::transaction::Transaction;
+use crate::transaction::TxType;
 use crate::verdict::Verdict;
 
 /// The verdicts on `txs`, in order, scored together by `model`'s compiled forest at `scored_at`
@@ -37,4 +43,49 @@ pub fn decide(
 /// no state is kept (the scoring API).
 pub fn first_of_its_account(tx: &Transaction, params: &StateParams) -> StateFeatures {
     AccountHistory::default().features(tx, 0, params)
+}
+
+/// The verdict on a spec's `record` (`tx_id` its id on the wire when the spec has no id field)
+/// with its `features` (the spec's order) under `model` and `rules`, made at `scored_at`.
+///
+/// A spec's transaction has no PaySim type: its verdict says `PAYMENT`. The verdict carries the
+/// features, so that what the stream computed can be checked against the trainer's, and when it
+/// is REVIEW or BLOCK (by the model or a rule) the model's explanation.
+pub fn spec_verdict(
+    model: &Model,
+    rules: &RuleSet,
+    codec: &SpecCodec,
+    tx_id: &str,
+    record: &Record,
+    features: Vec<f64>,
+    scored_at: i64,
+) -> Verdict {
+    let score = model.score_with(&features, model.probability(&features));
+    let amount = model
+        .spec()
+        .fields
+        .iter()
+        .position(|f| f.role == FieldRole::Amount)
+        .map_or(0.0, |i| record.values[i].number());
+    let mut verdict = Verdict {
+        tx_id: codec.id(tx_id, record),
+        account: codec.key(record),
+        amount,
+        tx_type: TxType::Payment,
+        event_time: record.event_time_ms,
+        fraud_probability: score.fraud_probability,
+        decision: score.decision,
+        reasons: score.reasons,
+        model_version: model.model_version().to_owned(),
+        scored_at,
+        rules: Vec::new(),
+        features: Vec::new(),
+        explanation: score.explanation,
+    };
+    rules.apply_on_spec(&mut verdict, record, &features);
+    if verdict.lacks_explanation() {
+        verdict.explanation = Some(model.explain(&features));
+    }
+    verdict.features = features;
+    verdict
 }

@@ -37,6 +37,7 @@
 pub mod account_state;
 pub mod avro;
 pub mod calibration;
+pub mod card_precision;
 pub mod clock;
 pub mod dead_letter;
 pub mod decide;

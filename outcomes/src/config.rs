@@ -79,6 +79,15 @@ pub struct OutcomesConfig {
     /// aegis_outcomes_recall_floor), in [0, 1].
     #[arg(long, env = "AEGIS_RECALL_FLOOR", default_value_t = 0.5, value_parser = fraction)]
     pub recall_floor: f64,
+    /// k of Card Precision@k: how many of a day's most suspicious cards (the verdicts' key: the
+    /// card, or PaySim's account) an investigation team checks (docs/outcomes.md).
+    #[arg(
+        long,
+        env = "AEGIS_OUTCOMES_CARD_PRECISION_K",
+        default_value_t = 100,
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
+    pub card_precision_k: u32,
     /// Outcomes written and not yet acknowledged before intake waits.
     #[arg(
         long,
@@ -131,6 +140,7 @@ impl OutcomesConfig {
             quality_window: 300,
             precision_floor: 0.5,
             recall_floor: 0.5,
+            card_precision_k: 100,
             max_in_flight: 10_000,
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8090)),
             schema_registry_url: None,

@@ -47,6 +47,7 @@ pub async fn run(config: OutcomesConfig, cancel: CancellationToken) -> Result<Ar
         config.quality_window,
         config.precision_floor,
         config.recall_floor,
+        config.card_precision_k as usize,
     ));
     let listener = aegis_kafka::service::listen(config.http_addr, "--http-addr").await?;
     let addr = listener.local_addr().unwrap_or(config.http_addr);

@@ -14,6 +14,8 @@ use prometheus::{
 };
 
 use crate::join::{EvictionReason, Role, Side};
+use aegis_core::card_precision::DailyCardPrecision;
+
 use crate::quality::{Confusion, Flagged, QualityWindow};
 
 /// Buckets of the verdict-to-label latency, seconds: a demo's seconds to real chargebacks' weeks.
@@ -53,11 +55,16 @@ pub struct Metrics {
     window_outcomes: GaugeVec,
     precision_floor: Gauge,
     recall_floor: Gauge,
+    card_precision_day: GaugeVec,
+    card_precision_mean: GaugeVec,
+    card_precision_days: IntCounterVec,
     /// Rebalances seen (`aegis_outcomes_rebalances_total`).
     pub rebalances: IntCounter,
     /// Per role (live, shadow).
     quality: Mutex<[QualityWindow; 2]>,
     totals: Mutex<[Confusion; 2]>,
+    /// Card Precision@k per role, by event-time day.
+    card_precision: Mutex<[DailyCardPrecision; 2]>,
 }
 
 fn slot(role: Role) -> usize {
@@ -72,7 +79,12 @@ impl Metrics {
     /// the alert rules compare them with. Long: one registration per metric, in the order of
     /// the README's metrics table, so the list reads as the reference does.
     #[allow(clippy::expect_used)] // fixed, valid, distinct metric names
-    pub fn new(quality_window: u64, precision_floor: f64, recall_floor: f64) -> Metrics {
+    pub fn new(
+        quality_window: u64,
+        precision_floor: f64,
+        recall_floor: f64,
+        card_precision_k: usize,
+    ) -> Metrics {
         let registry = Registry::new();
         aegis_kafka::build_info::register(&registry);
         macro_rules! register {
@@ -211,6 +223,34 @@ impl Metrics {
                 "aegis_outcomes_recall_floor",
                 "--recall-floor: the live recall below which AegisOutcomeRecallLow fires."
             )),
+            card_precision_day: register!(GaugeVec::new(
+                Opts::new(
+                    "aegis_outcomes_card_precision_day_ratio",
+                    format!(
+                        "Card Precision@{card_precision_k} of the last closed event-time day, by role: \
+                         of the day's {card_precision_k} cards (verdict keys) with the highest score, \
+                         the share with a fraud that day (cards found on earlier days left out)."
+                    )
+                ),
+                &["role"]
+            )),
+            card_precision_mean: register!(GaugeVec::new(
+                Opts::new(
+                    "aegis_outcomes_card_precision_mean_ratio",
+                    format!(
+                        "Card Precision@{card_precision_k}, the mean over every day closed since start, by role."
+                    )
+                ),
+                &["role"]
+            )),
+            card_precision_days: register!(IntCounterVec::new(
+                Opts::new(
+                    "aegis_outcomes_card_precision_days_total",
+                    "Event-time days closed for Card Precision@k (a day closes when an outcome two \
+                     days later arrives), by role."
+                ),
+                &["role"]
+            )),
             rebalances: register!(IntCounter::new(
                 "aegis_outcomes_rebalances_total",
                 "Partition assignments and revocations this instance has seen."
@@ -220,6 +260,10 @@ impl Metrics {
                 QualityWindow::new(quality_window),
             ]),
             totals: Mutex::new([Confusion::default(); 2]),
+            card_precision: Mutex::new([
+                DailyCardPrecision::new(card_precision_k),
+                DailyCardPrecision::new(card_precision_k),
+            ]),
             registry,
         };
         // Every series of the closed sets exists from the start, at zero.
@@ -247,6 +291,15 @@ impl Metrics {
             metrics.money_stopped.with_label_values(&[r]);
             metrics.money_lost.with_label_values(&[r]);
             metrics.legit_money_blocked.with_label_values(&[r]);
+            metrics.card_precision_days.with_label_values(&[r]);
+            metrics
+                .card_precision_day
+                .with_label_values(&[r])
+                .set(f64::NAN);
+            metrics
+                .card_precision_mean
+                .with_label_values(&[r])
+                .set(f64::NAN);
         }
         metrics.precision_floor.set(precision_floor);
         metrics.recall_floor.set(recall_floor);
@@ -318,6 +371,25 @@ impl Metrics {
         let second = now_ms / 1000;
         lock(&self.quality)[slot(role)].add(second, outcome.decision, outcome.is_fraud);
         lock(&self.totals)[slot(role)].add(outcome.decision, outcome.is_fraud);
+        let mut card_precision = lock(&self.card_precision);
+        let daily = &mut card_precision[slot(role)];
+        let closed = daily.add(
+            outcome.event_time,
+            &outcome.account,
+            outcome.fraud_probability,
+            outcome.is_fraud,
+        );
+        if let Some(last) = closed.last() {
+            self.card_precision_day
+                .with_label_values(&[r])
+                .set(last.precision);
+            self.card_precision_mean
+                .with_label_values(&[r])
+                .set(daily.mean().unwrap_or(f64::NAN));
+            self.card_precision_days
+                .with_label_values(&[r])
+                .inc_by(closed.len() as u64);
+        }
     }
 
     /// Recomputes the precision and recall gauges of both roles for the window ending at `second`.
@@ -383,4 +455,75 @@ impl Metrics {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Plain counters: a panic elsewhere cannot leave them inconsistent.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+mod tests {
+    use super::*;
+    use aegis_core::TxType;
+
+    fn outcome(day: i64, card: &str, probability: f64, is_fraud: bool) -> Outcome {
+        Outcome {
+            tx_id: format!("{card}-{day}"),
+            account: card.into(),
+            decision: Decision::Allow,
+            fraud_probability: probability,
+            amount: 1.0,
+            tx_type: TxType::Payment,
+            model_version: "m".into(),
+            event_time: 1_522_540_800_000 + day * 86_400_000,
+            scored_at: 0,
+            is_fraud,
+            labelled_at: 0,
+            label_source: None,
+            verdict_to_label_ms: 0,
+            joined_at: 0,
+        }
+    }
+
+    fn gauge(metrics: &Metrics, name: &str) -> f64 {
+        let families = metrics.registry.gather();
+        let family = families.iter().find(|f| f.name() == name).unwrap();
+        family
+            .get_metric()
+            .iter()
+            .find(|m| m.get_label().iter().any(|l| l.value() == "live"))
+            .unwrap()
+            .get_gauge()
+            .get_value()
+    }
+
+    #[test]
+    fn card_precision_is_published_per_closed_day_from_the_live_outcomes() {
+        let metrics = Metrics::new(300, 0.5, 0.5, 1);
+        assert!(gauge(&metrics, "aegis_outcomes_card_precision_day_ratio").is_nan());
+        // Day 0: the top card is a fraud (1/1); day 1: the top card is legit (0/1).
+        for o in [
+            outcome(0, "a", 0.9, true),
+            outcome(0, "b", 0.1, false),
+            outcome(1, "c", 0.8, false),
+            outcome(1, "d", 0.2, true),
+        ] {
+            metrics.joined(Role::Live, &o, 0);
+        }
+        assert!(
+            gauge(&metrics, "aegis_outcomes_card_precision_day_ratio").is_nan(),
+            "open"
+        );
+        metrics.joined(Role::Live, &outcome(2, "e", 0.5, false), 0);
+        assert_eq!(
+            gauge(&metrics, "aegis_outcomes_card_precision_day_ratio"),
+            1.0
+        );
+        metrics.joined(Role::Live, &outcome(3, "e", 0.5, false), 0);
+        assert_eq!(
+            gauge(&metrics, "aegis_outcomes_card_precision_day_ratio"),
+            0.0
+        );
+        assert_eq!(
+            gauge(&metrics, "aegis_outcomes_card_precision_mean_ratio"),
+            0.5
+        );
+    }
 }

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod plot;
 
 // The commands, and their path for data of any spec.
+pub mod backtest;
 pub mod evaluate;
 #[cfg(feature = "publish")]
 pub mod publish;

@@ -36,6 +36,11 @@ enum Command {
     /// Print the Avro schema of a spec's transactions on Kafka, generated from the spec (what
     /// `schemas/` holds for the shipped specs, and what the producer registers).
     Schema(SchemaArgs),
+    /// Decide history as the stream would — a model and a rule set over a labelled CSV, with the
+    /// stream's own decision code — and report counts, precision and recall with intervals,
+    /// money, each rule's hits and precision, and what would change against another model or
+    /// rule set (docs/backtest.md).
+    Backtest(aegis_trainer::backtest::BacktestArgs),
     /// Print what a rule set for a spec can name — its features, fields and fraud_probability —
     /// as the Markdown table docs/rules.md holds for each shipped spec.
     RuleFields(SchemaArgs),
@@ -77,6 +82,7 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate::run(args),
         #[cfg(feature = "publish")]
         Command::Publish(args) => aegis_trainer::publish::run(args),
+        Command::Backtest(args) => aegis_trainer::backtest::run(args),
         Command::Schema(args) => spec_of(args).map(|spec| print!("{}", spec.avro_schema())),
         Command::RuleFields(args) => {
             spec_of(args).map(|spec| print!("{}", aegis_core::rules::field_table(&spec)))

@@ -18,6 +18,7 @@ pub use follow::follow;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
+use aegis_core::card_precision::DailyCardPrecision;
 use aegis_core::verdict::Explanation;
 use aegis_core::{Decision, Outcome, TxType, Verdict};
 use serde::Serialize;
@@ -76,7 +77,28 @@ pub struct OutcomeTally {
     pub money_stopped: f64,
     pub money_lost: f64,
     pub legit_money_blocked: f64,
+    /// Card Precision@100 of the outcomes' keys (cards, or PaySim's accounts), by event-time day:
+    /// absent until a day has closed (`aegis_core::card_precision`).
+    pub card_precision: Option<CardPrecisionView>,
 }
+
+/// Card Precision@k as the live page shows it.
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+pub struct CardPrecisionView {
+    /// Cards an investigation team checks a day.
+    pub k: usize,
+    /// The last closed day, in days since the Unix epoch (UTC).
+    pub last_day: i64,
+    /// Its precision.
+    pub last_day_precision: f64,
+    /// The mean over every day closed since the view started.
+    pub mean: f64,
+    /// Days closed.
+    pub days: u64,
+}
+
+/// k of the live page's Card Precision@k: the Fraud Detection Handbook's.
+pub const CARD_PRECISION_K: usize = 100;
 
 impl OutcomeTally {
     /// Counts one outcome (the ratios are derived by [`LiveFeed::snapshot`]).
@@ -153,6 +175,7 @@ pub struct LiveFeed {
 
 struct State {
     snapshot: LiveSnapshot,
+    card_precision: DailyCardPrecision,
     points: VecDeque<(i64, f64, Decision)>,
     log: VecDeque<LogEntry>,
 }
@@ -166,6 +189,7 @@ impl LiveFeed {
                     since: now_ms,
                     ..LiveSnapshot::default()
                 },
+                card_precision: DailyCardPrecision::new(CARD_PRECISION_K),
                 points: VecDeque::with_capacity(MAX_POINTS),
                 log: VecDeque::with_capacity(MAX_LOG),
             }),
@@ -213,7 +237,20 @@ impl LiveFeed {
 
     /// Counts one outcome (a verdict joined with its label).
     pub fn record_outcome(&self, o: &Outcome) {
-        self.lock().snapshot.outcomes.record(o);
+        let mut s = self.lock();
+        s.snapshot.outcomes.record(o);
+        let closed =
+            s.card_precision
+                .add(o.event_time, &o.account, o.fraud_probability, o.is_fraud);
+        if let (Some(last), Some(mean)) = (closed.last(), s.card_precision.mean()) {
+            s.snapshot.outcomes.card_precision = Some(CardPrecisionView {
+                k: s.card_precision.k(),
+                last_day: last.day,
+                last_day_precision: last.precision,
+                mean,
+                days: s.card_precision.days(),
+            });
+        }
     }
 
     /// The current view.
@@ -320,5 +357,20 @@ mod tests {
             (o.money_stopped, o.money_lost, o.legit_money_blocked),
             (200.0, 50.0, 7.0)
         );
+        // Card Precision@100: day 0 (every outcome above: one account, with fraud) closes when
+        // an outcome two days later arrives; 1 compromised card among the top 100.
+        assert!(o.card_precision.is_none(), "no day closed yet");
+        let mut later = verdict(2 * 86_400_000, Decision::Allow, 1.0);
+        later.account = "C2".into();
+        let label = aegis_core::Label {
+            tx_id: later.tx_id.clone(),
+            is_fraud: false,
+            labelled_at: 10,
+            source: None,
+        };
+        feed.record_outcome(&Outcome::join(&later, &label, 11));
+        let cp = feed.snapshot().outcomes.card_precision.unwrap();
+        assert_eq!((cp.k, cp.days, cp.last_day), (100, 1, 0));
+        assert_eq!((cp.last_day_precision, cp.mean), (0.01, 0.01));
     }
 }

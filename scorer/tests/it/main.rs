@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod abuse;
+mod backtest;
 mod cli;
 mod dead_letters;
 mod group;

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aegis_core::avro::{AvroCodec, Framing, SpecCodec};
-use aegis_core::rules::{RuleSet, SpecInput};
+use aegis_core::rules::RuleSet;
 use aegis_core::spec::engine::FeatureEngine;
 use aegis_core::spec::record::{Record, RecordReader};
 use aegis_core::spec::Spec;
@@ -354,15 +354,21 @@ async fn two_replicas_one_killed_give_every_card_payment_its_offline_features_an
     );
 
     let names = spec.feature_names();
+    // The backtest's decisions with the card seed rules: the stream's must be the same.
     let rules = RuleSet::from_json_for(
         &std::fs::read(repository("deploy/rules/cards.json")).unwrap(),
         &spec,
     )
     .unwrap();
-    let ids = FeatureEngine::new(&spec);
-    let by_id: HashMap<String, &Record> = records
+    let backtest = aegis_trainer::backtest::decide_history(
+        &aegis_core::Model::load(model).unwrap(),
+        &rules,
+        &cards_data(),
+    )
+    .unwrap();
+    let decided: HashMap<&str, &Verdict> = backtest
         .iter()
-        .map(|r| (ids.id_of(r).to_string(), r))
+        .map(|d| (d.verdict.tx_id.as_str(), &d.verdict))
         .collect();
     let mut blocked_by_rule = 0;
     let mut wrong: HashMap<&str, usize> = HashMap::new();
@@ -390,20 +396,12 @@ async fn two_replicas_one_killed_give_every_card_payment_its_offline_features_an
         if v.fraud_probability.to_bits() != offline.probabilities[&v.tx_id].to_bits() {
             *wrong.entry("probability").or_default() += 1;
         }
-        // The card seed rules fire where they fire offline, on the same features and score.
-        let input = SpecInput {
-            record: by_id[&v.tx_id],
-            features: want,
-            fraud_probability: offline.probabilities[&v.tx_id],
-        };
-        let fired: Vec<&str> = rules
-            .fired_on_spec(&input)
-            .iter()
-            .map(|r| r.name.as_str())
-            .collect();
-        if v.rules != fired {
-            *wrong.entry("rules").or_default() += 1;
+        // Decided as the backtest decides: the card seed rules fire where they fire offline.
+        let offline_verdict = decided[v.tx_id.as_str()];
+        if (v.decision, &v.rules) != (offline_verdict.decision, &offline_verdict.rules) {
+            *wrong.entry("decision or rules").or_default() += 1;
         }
+        let fired = &offline_verdict.rules;
         if !fired.is_empty() {
             blocked_by_rule += 1;
             assert_eq!(v.decision, Decision::Block, "{v:?}");

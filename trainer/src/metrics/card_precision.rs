@@ -1,14 +1,12 @@
-//! Card Precision@k, as the Fraud Detection Handbook defines it (Le Borgne et al., 2022, ch. 4):
-//! an investigation team can check `k` cards a day, so what matters is how many of the day's `k`
-//! most suspicious cards are really compromised. Per day, each card scores its highest
-//! transaction score and counts as compromised if any of its transactions that day is fraud;
-//! precision is the share of the top `k` that are. A card found on an earlier day is left out of
-//! later days (it has been blocked). The figure is the mean over the days.
+//! Card Precision@k over a test period ([`aegis_core::card_precision`], the one implementation the
+//! trainer, `aegis-outcomes` and the live page share), with its days named for the report.
 //!
 //! The Handbook's test sets also leave out cards *known* compromised before a test day — from
 //! labels that have arrived by then — since those are blocked already: [`KnownCompromised`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use aegis_core::card_precision::DailyCardPrecision;
 
 use aegis_core::spec::time::DAY_MS;
 use serde::Serialize;
@@ -51,45 +49,26 @@ pub struct DayPrecision {
 
 /// Card Precision@`k` of `rows` (any order) whose cards are values of `entity`.
 pub fn card_precision(rows: &[EntityRow], entity: &str, k: usize) -> CardPrecision {
-    let mut by_day: Vec<&EntityRow> = rows.iter().collect();
-    by_day.sort_by_key(|r| r.time_ms.div_euclid(DAY_MS));
-    let mut found: HashSet<&str> = HashSet::new();
-    let mut per_day = Vec::new();
-    for day_rows in
-        by_day.chunk_by(|a, b| a.time_ms.div_euclid(DAY_MS) == b.time_ms.div_euclid(DAY_MS))
-    {
-        let day = day_rows[0].time_ms.div_euclid(DAY_MS);
-        // Each card's highest score that day, and whether any of its transactions was fraud.
-        let mut cards: HashMap<&str, (f64, bool)> = HashMap::new();
-        for row in day_rows.iter().filter(|r| !found.contains(r.entity)) {
-            let card = cards
-                .entry(row.entity)
-                .or_insert((f64::NEG_INFINITY, false));
-            card.0 = card.0.max(row.score);
-            card.1 |= row.is_fraud;
-        }
-        let mut ranked: Vec<(&str, f64, bool)> =
-            cards.into_iter().map(|(c, (s, f))| (c, s, f)).collect();
-        // Highest score first; equal scores in card order, so the figure is reproducible.
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        let compromised = ranked.iter().filter(|c| c.2).count();
-        let hits: Vec<&str> = ranked.iter().take(k).filter(|c| c.2).map(|c| c.0).collect();
-        per_day.push(DayPrecision {
-            day: crate::spec::period::instant(day * DAY_MS),
-            precision: hits.len() as f64 / k as f64,
-            compromised,
-        });
-        found.extend(hits);
+    let mut in_order: Vec<&EntityRow> = rows.iter().collect();
+    in_order.sort_by_key(|r| r.time_ms);
+    let mut daily = DailyCardPrecision::new(k);
+    let mut days = Vec::new();
+    for row in in_order {
+        days.extend(daily.add(row.time_ms, row.entity, row.score, row.is_fraud));
     }
-    let value = if per_day.is_empty() {
-        0.0
-    } else {
-        per_day.iter().map(|d| d.precision).sum::<f64>() / per_day.len() as f64
-    };
+    days.extend(daily.finish());
+    let per_day: Vec<DayPrecision> = days
+        .iter()
+        .map(|d| DayPrecision {
+            day: crate::spec::period::instant(d.day * DAY_MS),
+            precision: d.precision,
+            compromised: d.compromised,
+        })
+        .collect();
     CardPrecision {
         entity: entity.to_owned(),
         k,
-        value,
+        value: daily.mean().unwrap_or(0.0),
         days: per_day.len(),
         per_day,
     }
@@ -155,7 +134,7 @@ mod tests {
     }
 
     #[test]
-    fn a_day_counts_each_card_once_at_its_highest_score() {
+    fn days_are_named_and_the_figure_is_the_core_s() {
         // Day 0: card a (fraud, best 0.9), b (legit 0.8), c (fraud 0.1). Top 2: a, b → 1/2.
         let rows = [
             row(0, "a", 0.2, true),
@@ -168,23 +147,6 @@ mod tests {
         assert_eq!(cp.value, 0.5);
         assert_eq!(cp.per_day[0].compromised, 2);
         assert_eq!(cp.per_day[0].day, "2018-07-01");
-    }
-
-    #[test]
-    fn a_card_found_on_one_day_is_left_out_of_the_next() {
-        // Day 0: a found (1/1). Day 1: a again at the top, but it is blocked: b (legit) is the
-        // top card, 0/1. Without leaving a out, day 1 would be 1/1.
-        let rows = [
-            row(0, "a", 0.9, true),
-            row(1, "a", 0.95, true),
-            row(1, "b", 0.5, false),
-        ];
-        let cp = card_precision(&rows, "card", 1);
-        assert_eq!(
-            cp.per_day.iter().map(|d| d.precision).collect::<Vec<_>>(),
-            [1.0, 0.0]
-        );
-        assert_eq!(cp.value, 0.5);
     }
 
     #[test]

@@ -72,7 +72,7 @@ fn effective_sizes(rows: &[Scored]) -> (f64, f64) {
 }
 
 /// The Wilson score interval of a proportion `p` observed on `n` rows; [0, 1] when `n` is 0.
-fn wilson(p: f64, n: f64) -> Interval {
+pub fn wilson(p: f64, n: f64) -> Interval {
     if n <= 0.0 {
         return Interval {
             low: 0.0,

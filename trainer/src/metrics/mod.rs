@@ -23,7 +23,7 @@ pub use curve::{
     average_precision, average_precision_of, curve, roc_auc, roc_auc_of, threshold_for_precision,
     CurvePoint,
 };
-pub use interval::{Interval, Intervals};
+pub use interval::{wilson, Interval, Intervals};
 pub use quality::{weight, OperatingPoint, Quality};
 pub use reliability::{Reliability, ReliabilityBin};
 
