@@ -609,7 +609,7 @@ impl Model {
     /// The score of one row (in [`Model::features`] order) whose probability is known already
     /// ([`Model::probability`], or [`Model::probabilities`] for a batch): its decision, and for
     /// REVIEW or BLOCK its explanation and the reasons read from it. An ALLOW costs nothing more:
-    /// explaining a row walks every tree again (docs/api.md gives the cost).
+    /// explaining a row walks every tree again (docs/explanations.md gives the cost).
     pub fn score_with(&self, features: &[f64], fraud_probability: f64) -> Score {
         let decision = self.thresholds.decide(fraud_probability);
         let (reasons, explanation) = if decision == Decision::Allow {
