@@ -8,8 +8,11 @@ Run by scripts/check-dashboards once the pipeline and Prometheus are up. Polls u
 - the pipeline did what the dashboard should show: verdicts written, some BLOCKed (the takeover
   scenario), dead letters counted, producer deliveries acknowledged;
 - every panel query of grafana/dashboards/*.json (Grafana variables substituted as in
-  dashboards.py) returns at least one series with a finite value, and a non-zero one unless zero
-  is what a healthy pipeline shows there (ZERO_IS_HEALTHY);
+  dashboards.py, $job as Grafana's All: every job exposing aegis_build_info, which is what the
+  variable's query lists) returns at least one series with a finite value, and a non-zero one
+  unless zero is what a healthy pipeline shows there (ZERO_IS_HEALTHY);
+- and with $job naming a job that does not exist, every panel query returns nothing: each is
+  filtered by the variable;
 - and at least --min-wait seconds have passed, so that rate windows hold many scrapes.
 Then prints a table panel → series; on timeout, the same table with what is still missing.
 """
@@ -24,7 +27,7 @@ import urllib.parse
 import urllib.request
 
 from common import PROMETHEUS_DIR, load_yaml, rel
-from dashboards import dashboard_files, dashboard_targets
+from dashboards import JOB_VARIABLE, dashboard_files, dashboard_targets, job_value
 
 # What the pipeline must have done for the panels to mean something (each query: non-empty = done).
 PIPELINE = [
@@ -39,6 +42,11 @@ PIPELINE = [
      'sum(aegis_outcomes_total{role="shadow"}) > 0'),
 ]
 
+
+# What the job variable's query, label_values(aegis_build_info, job), lists: every Aegis process.
+JOBS_METRIC = "aegis_build_info"
+# A $job that matches no target: every panel query must then come back empty.
+NO_SUCH_JOB = "aegis-check-no-such-job"
 
 # (panel title, legend) of queries that may be all zeros in a healthy run: failures, and lag when
 # the scorers keep up.
@@ -70,6 +78,10 @@ class Prometheus:
         if body.get("status") != "success":
             raise ValueError(f"{body.get('errorType')}: {body.get('error')}")
         return body["data"]
+
+    def jobs(self):
+        """The values of label_values(aegis_build_info, job), as Grafana asks for them."""
+        return sorted(self.get("/api/v1/label/job/values", **{"match[]": JOBS_METRIC}))
 
     def query(self, expr):
         """(series count, finite values) of an instant query."""
@@ -137,6 +149,20 @@ def check_panels(prom, queries):
     return rows
 
 
+def unfiltered(prom, queries):
+    """Panel queries that still return series with $job matching no job: (title, ref, expr)."""
+    found = []
+    for title, ref, _, expr in queries:
+        try:
+            series, _ = prom.query(expr)
+        except ValueError as e:
+            found.append((title, ref, f"query fails: {e}: {expr}"))
+            continue
+        if series:
+            found.append((title, ref, f"{series} series: {expr}"))
+    return found
+
+
 def print_table(rows):
     widths = [max(len(str(r[i])) for r in rows + [HEADER]) for i in range(5)]
     line = "  ".join(f"{{:{'<' if i < 3 else '>'}{w}}}" for i, w in enumerate(widths))
@@ -156,12 +182,16 @@ def main():
     parser.add_argument("--min-wait", type=float, default=20, help="seconds of data to collect at least")
     args = parser.parse_args()
     prom = Prometheus(args.prometheus)
-    queries = [q for path in dashboard_files() for q in dashboard_targets(path)]
     expected = expected_rules()
     started = time.monotonic()
     last_report = 0.0
     while True:
+        jobs = prom.jobs()
+        values = {JOB_VARIABLE: job_value(jobs)}
+        queries = [q for path in dashboard_files() for q in dashboard_targets(path, values)]
         problems, n_targets = check_targets(prom)
+        if not jobs:
+            problems.append(f"no job exposes {JOBS_METRIC} yet: the $job variable would list nothing")
         rule_problems, n_rules = check_rules(prom, expected)
         problems += rule_problems
         for what, expr in PIPELINE:
@@ -186,8 +216,17 @@ def main():
         time.sleep(2)
 
     print_table(rows)
+    nothing = {JOB_VARIABLE: job_value([NO_SUCH_JOB])}
+    leaks = unfiltered(prom, [q for path in dashboard_files() for q in dashboard_targets(path, nothing)])
+    if leaks:
+        print(f"\nwith $job = {NO_SUCH_JOB}, these panel queries still return data (not filtered by $job):",
+              file=sys.stderr)
+        for title, ref, what in leaks:
+            print(f"  - panel {title!r} {ref}: {what}", file=sys.stderr)
+        return 1
     files = ", ".join(rel(p) for p in dashboard_files())
-    print(f"\nall {len(rows)} panel queries of {files} return data after {elapsed:.0f} s; "
+    print(f"\nall {len(rows)} panel queries of {files} return data after {elapsed:.0f} s with $job = "
+          f"{values[JOB_VARIABLE]}, and none with $job = {NO_SUCH_JOB}; "
           f"{n_targets} targets up; {n_rules} rules of {rel(PROMETHEUS_DIR / 'alerts.yml')} loaded and healthy")
     return 0
 

@@ -72,11 +72,11 @@ pub struct OutcomesConfig {
     )]
     pub quality_window: u64,
     /// The live precision below which the alert AegisOutcomePrecisionLow fires (exposed as
-    /// aegis_outcomes_precision_floor for the rule to compare with), in [0, 1].
+    /// aegis_outcomes_precision_floor_ratio for the rule to compare with), in [0, 1].
     #[arg(long, env = "AEGIS_PRECISION_FLOOR", default_value_t = 0.5, value_parser = fraction)]
     pub precision_floor: f64,
     /// The live recall below which the alert AegisOutcomeRecallLow fires (exposed as
-    /// aegis_outcomes_recall_floor), in [0, 1].
+    /// aegis_outcomes_recall_floor_ratio), in [0, 1].
     #[arg(long, env = "AEGIS_RECALL_FLOOR", default_value_t = 0.5, value_parser = fraction)]
     pub recall_floor: f64,
     /// k of Card Precision@k: how many of a day's most suspicious cards (the verdicts' key: the

@@ -192,7 +192,7 @@ impl Metrics {
             )),
             precision: register!(GaugeVec::new(
                 Opts::new(
-                    "aegis_outcomes_precision",
+                    "aegis_outcomes_precision_ratio",
                     "Of the outcomes flagged (block: BLOCK; review_or_block: REVIEW or BLOCK) in the \
                      last --quality-window seconds, the share that were fraud, by role (live, shadow); \
                      NaN when none was flagged."
@@ -201,7 +201,7 @@ impl Metrics {
             )),
             recall: register!(GaugeVec::new(
                 Opts::new(
-                    "aegis_outcomes_recall",
+                    "aegis_outcomes_recall_ratio",
                     "Of the frauds among the outcomes of the last --quality-window seconds, the share \
                      flagged (block or review_or_block) by the role's model; NaN when there was no fraud."
                 ),
@@ -216,11 +216,11 @@ impl Metrics {
                 &["role"]
             )),
             precision_floor: register!(Gauge::new(
-                "aegis_outcomes_precision_floor",
+                "aegis_outcomes_precision_floor_ratio",
                 "--precision-floor: the live precision below which AegisOutcomePrecisionLow fires."
             )),
             recall_floor: register!(Gauge::new(
-                "aegis_outcomes_recall_floor",
+                "aegis_outcomes_recall_floor_ratio",
                 "--recall-floor: the live recall below which AegisOutcomeRecallLow fires."
             )),
             card_precision_day: register!(GaugeVec::new(

@@ -23,8 +23,11 @@ pub struct Counters {
     pub labels_failed: IntCounter,
     /// Labels withheld by `--label-share` (`aegis_producer_labels_withheld_total`).
     pub labels_withheld: IntCounter,
-    /// Achieved send rate since the start, tx/s (`aegis_producer_rate`).
-    pub rate: Gauge,
+    /// The pace asked for with `--rate`, transactions per second
+    /// (`aegis_producer_target_transactions_per_second`): registered by [`Counters::paced`], so
+    /// the series is absent from an unpaced run. The achieved rate is Prometheus's to compute:
+    /// `rate(aegis_producer_sent_total[1m])`.
+    target_rate: Gauge,
     /// Second (since the epoch) of the last delivery-failure log line: at most one a second.
     pub(crate) last_error_log: AtomicU64,
     /// The registry `/metrics` serves.
@@ -72,14 +75,12 @@ impl Counters {
             "aegis_producer_labels_withheld_total",
             "Labels withheld by --label-share.",
         );
-        let rate = Gauge::new(
-            "aegis_producer_rate",
-            "Achieved send rate since start, transactions per second.",
+        let target_rate = Gauge::new(
+            "aegis_producer_target_transactions_per_second",
+            "The send rate asked for with --rate, transactions per second (absent when unpaced); \
+             the achieved rate is rate(aegis_producer_sent_total).",
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(rate.clone()))
-            .expect("unique metric");
         Arc::new(Counters {
             sent,
             delivered,
@@ -88,10 +89,22 @@ impl Counters {
             labels_delivered,
             labels_failed,
             labels_withheld,
-            rate,
+            target_rate,
             last_error_log: AtomicU64::new(0),
             registry,
         })
+    }
+}
+
+impl Counters {
+    /// The run is paced at `rate` transactions per second (`None`: as fast as the broker takes
+    /// them): exposes the target, once, from now on.
+    pub fn paced(&self, rate: Option<f64>) {
+        if let Some(rate) = rate {
+            // A second call re-registers the same gauge: AlreadyReg, and the value is updated.
+            let _ = self.registry.register(Box::new(self.target_rate.clone()));
+            self.target_rate.set(rate);
+        }
     }
 }
 
@@ -109,5 +122,19 @@ mod tests {
         );
         assert!(text.contains(&build), "{build} missing from:\n{text}");
         assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
+    }
+
+    #[test]
+    fn the_target_rate_is_exposed_only_when_paced() {
+        let counters = Counters::new();
+        let name = "aegis_producer_target_transactions_per_second";
+        counters.paced(None);
+        let text = aegis_kafka::service::render_metrics(&counters.registry);
+        assert!(!text.contains(name), "{text}");
+        counters.paced(Some(250.0));
+        counters.paced(Some(500.0));
+        let text = aegis_kafka::service::render_metrics(&counters.registry);
+        assert!(text.contains(&format!("\n{name} 500\n")), "{text}");
+        assert_eq!(text.matches(&format!("# TYPE {name} gauge")).count(), 1);
     }
 }

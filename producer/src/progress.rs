@@ -1,6 +1,5 @@
 //! Progress while running: a bar on stderr (sent, rate, failed) when asked for — the binary asks
-//! only when stderr is a terminal — and the `aegis_producer_rate` gauge, both refreshed a few
-//! times a second whatever the rate.
+//! only when stderr is a terminal — refreshed a few times a second whatever the rate.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,10 +8,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::metrics::Counters;
 
-/// How often the bar and the rate gauge are refreshed.
+/// How often the bar is refreshed.
 const REFRESH: Duration = Duration::from_millis(200);
 
-/// The bar (hidden unless shown) and the gauge.
+/// The bar (hidden unless shown) and the counters it shows.
 pub struct Progress {
     bar: ProgressBar,
     counters: Arc<Counters>,
@@ -58,7 +57,6 @@ impl Progress {
         }
         self.next_refresh = now + REFRESH;
         let rate = sent as f64 / elapsed.as_secs_f64().max(1e-9);
-        self.counters.rate.set(rate);
         self.bar.set_position(sent);
         self.bar.set_message(format!(
             "{rate:.0} tx/s, failed {}",

@@ -108,6 +108,7 @@ impl Pump {
         let before = Baseline::of(&counters);
         let progress = Progress::new(config.progress, total, counters.clone());
         let pacer = Pacer::new(config.rate, config.duration.map(Duration::from_secs_f64));
+        counters.paced(config.rate);
         Pump {
             publisher,
             cancel: cancel.clone(),
@@ -285,7 +286,7 @@ impl Pump {
         let delivered = counters.delivered.get() - before.delivered;
         let labels_sent = counters.labels_sent.get() - before.labels_sent;
         let labels_delivered = counters.labels_delivered.get() - before.labels_delivered;
-        let summary = Summary {
+        Summary {
             sent: self.sent,
             delivered,
             failed: self.sent.saturating_sub(delivered),
@@ -294,9 +295,7 @@ impl Pump {
             labels_sent,
             labels_failed: labels_sent.saturating_sub(labels_delivered),
             labels_withheld: counters.labels_withheld.get() - before.labels_withheld,
-        };
-        counters.rate.set(summary.achieved_rate());
-        summary
+        }
     }
 
     /// What a label says it came from.

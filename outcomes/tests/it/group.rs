@@ -135,7 +135,7 @@ async fn two_instances_share_the_partitions_and_write_every_outcome() {
     assert!(a > 0 && b > 0, "{a} and {b}");
     let metrics = first.get("/metrics");
     assert!(
-        metrics.contains("aegis_outcomes_precision{flagged=\"block\",role=\"live\"} 1"),
+        metrics.contains("aegis_outcomes_precision_ratio{flagged=\"block\",role=\"live\"} 1"),
         "{metrics}"
     );
 }

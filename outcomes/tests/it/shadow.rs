@@ -165,7 +165,7 @@ async fn shadow_outcomes_are_measured_beside_the_live_ones_and_equal_evaluate() 
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     for series in [
-        "aegis_outcomes_precision{flagged=\"block\",role=\"shadow\"}",
+        "aegis_outcomes_precision_ratio{flagged=\"block\",role=\"shadow\"}",
         "aegis_outcomes_window_outcomes{role=\"shadow\"}",
         "aegis_outcomes_received_total{side=\"shadow_verdict\"}",
     ] {
