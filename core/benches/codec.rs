@@ -1,8 +1,10 @@
-//! Avro codec benchmarks: encode and decode one transaction and one verdict, single-object framing.
+//! Avro codec benchmarks: encode and decode one transaction and one verdict (without and with an
+//! explanation), single-object framing.
 
 use std::hint::black_box;
 
 use aegis_core::avro::{AvroCodec, Framing};
+use aegis_core::verdict::{Contribution, Explanation};
 use aegis_core::{Decision, Transaction, TxType, Verdict};
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -37,6 +39,7 @@ fn bench(c: &mut Criterion) {
         scored_at: tx.event_time + 3,
         rules: Vec::new(),
         features: Vec::new(),
+        explanation: None,
     };
     let txs = AvroCodec::transaction();
     let verdicts = AvroCodec::verdict();
@@ -53,6 +56,40 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("codec/verdict_encode", |b| {
         b.iter(|| verdicts.encode(black_box(&verdict), Framing::SingleObject))
+    });
+    // The same BLOCK verdict with the explanation the demo model gives the takeover transfer
+    // (docs/explanations.md): 12 non-zero contributions.
+    let contributions = [
+        ("error_balance_orig", 0.0, 0.1269119208003138),
+        ("orig_emptied", 1.0, 0.099145393232319),
+        ("type_TRANSFER", 1.0, 0.09810454775734996),
+        ("old_balance_orig", 181_000.0, 0.05961237730010683),
+        ("new_balance_orig", 0.0, 0.03991161111194066),
+        ("error_balance_dest", 181_000.0, 0.03340681287952549),
+        ("old_balance_dest", 0.0, 0.016212449271309156),
+        ("type_PAYMENT", 0.0, 0.01318163256566109),
+        ("new_balance_dest", 0.0, 0.012738016334178396),
+        ("amount", 181_000.0, -0.007842393227802011),
+        ("type_CASH_IN", 0.0, 0.006011356593609695),
+        ("type_CASH_OUT", 0.0, 0.0002691766480182667),
+    ];
+    let explained = Verdict {
+        explanation: Some(Explanation {
+            base_score: 0.4999452121507275,
+            raw_score: 0.9976081134172577,
+            contributions: contributions
+                .iter()
+                .map(|&(feature, value, contribution)| Contribution {
+                    feature: feature.into(),
+                    value,
+                    contribution,
+                })
+                .collect(),
+        }),
+        ..verdict
+    };
+    c.bench_function("codec/explained_verdict_encode", |b| {
+        b.iter(|| verdicts.encode(black_box(&explained), Framing::SingleObject))
     });
 }
 

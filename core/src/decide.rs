@@ -7,18 +7,20 @@
 
 use crate::account_state::{AccountHistory, StateFeatures, StateParams};
 use crate::avro::SpecCodec;
+use crate::features;
 use crate::model::Model;
 use crate::rules::RuleSet;
 use crate::spec::record::Record;
 use crate::spec::FieldRole;
 use crate::transaction::Transaction;
 use crate::transaction::TxType;
-use crate::verdict::{Decision, Verdict};
+use crate::verdict::Verdict;
 
 /// The verdicts on `txs`, in order, scored together by `model`'s compiled forest at `scored_at`
 /// (milliseconds since the Unix epoch), then escalated by the `rules` that fire. `states[i]` is
 /// what the account of `txs[i]` did before it; a missing entry counts as the account's first
-/// transaction.
+/// transaction. Every REVIEW and BLOCK verdict carries the model's explanation, also when a rule
+/// escalated what the model allowed.
 pub fn decide(
     model: &Model,
     rules: &RuleSet,
@@ -30,6 +32,9 @@ pub fn decide(
     let first = StateFeatures::default();
     for (i, (verdict, tx)) in verdicts.iter_mut().zip(txs).enumerate() {
         rules.apply(verdict, tx, states.get(i).unwrap_or(&first));
+        if verdict.lacks_explanation() {
+            verdict.explanation = Some(model.explain(&features::extract(tx)));
+        }
     }
     verdicts
 }
@@ -44,7 +49,8 @@ pub fn first_of_its_account(tx: &Transaction, params: &StateParams) -> StateFeat
 /// with its `features` (the spec's order) under `model` and `rules`, made at `scored_at`.
 ///
 /// A spec's transaction has no PaySim type: its verdict says `PAYMENT`. The verdict carries the
-/// features, so that what the stream computed can be checked against the trainer's.
+/// features, so that what the stream computed can be checked against the trainer's, and when it
+/// is REVIEW or BLOCK (by the model or a rule) the model's explanation.
 pub fn spec_verdict(
     model: &Model,
     rules: &RuleSet,
@@ -54,13 +60,7 @@ pub fn spec_verdict(
     features: Vec<f64>,
     scored_at: i64,
 ) -> Verdict {
-    let probability = model.probability(&features);
-    let decision = model.thresholds().decide(probability);
-    let reasons = if decision == Decision::Allow {
-        Vec::new()
-    } else {
-        model.reasons(&features)
-    };
+    let score = model.score_with(&features, model.probability(&features));
     let amount = model
         .spec()
         .fields
@@ -73,15 +73,19 @@ pub fn spec_verdict(
         amount,
         tx_type: TxType::Payment,
         event_time: record.event_time_ms,
-        fraud_probability: probability,
-        decision,
-        reasons,
+        fraud_probability: score.fraud_probability,
+        decision: score.decision,
+        reasons: score.reasons,
         model_version: model.model_version().to_owned(),
         scored_at,
         rules: Vec::new(),
         features: Vec::new(),
+        explanation: score.explanation,
     };
     rules.apply_on_spec(&mut verdict, record, &features);
+    if verdict.lacks_explanation() {
+        verdict.explanation = Some(model.explain(&features));
+    }
     verdict.features = features;
     verdict
 }

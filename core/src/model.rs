@@ -28,7 +28,7 @@ use crate::features::{self, Features, FEATURE_NAMES, N_FEATURES};
 use crate::forest::{CompiledForest, ForestParams};
 use crate::spec::Spec;
 use crate::transaction::Transaction;
-use crate::verdict::{Decision, Thresholds, Verdict};
+use crate::verdict::{Contribution, Decision, Explanation, Thresholds, Verdict};
 
 /// The newest artifact format this build reads, and the one it writes for a model of a spec other
 /// than PaySim's.
@@ -305,6 +305,8 @@ pub struct Score {
     pub decision: Decision,
     /// What pushed the probability up most, most important first.
     pub reasons: Vec<String>,
+    /// The score split into the features' contributions; `None` when the decision is ALLOW.
+    pub explanation: Option<Explanation>,
 }
 
 impl Model {
@@ -537,34 +539,60 @@ impl Model {
         self.calibration.as_ref().map_or(raw, |c| c.apply(raw))
     }
 
-    /// The features that pushed this row's score up most, as short sentences with their
-    /// contribution, e.g. `"origin account emptied (+0.31)"` (PaySim) or
-    /// `"amount_to_card_mean_30d = 5.2 (+0.31)"` (another spec). Contributions are in units of the
-    /// forest's raw score (they add up to it from the forest's base value), not of the calibrated
-    /// probability.
-    pub fn reasons(&self, features: &[f64]) -> Vec<String> {
+    /// The forest's raw score of one row (in [`Model::features`] order) split into its base value
+    /// and each feature's contribution, every non-zero one listed, largest absolute value first:
+    /// see [`Explanation`]. The raw score is the forest's own prediction, computed apart from the
+    /// contributions, so `explanation.total()` checks against it.
+    pub fn explain(&self, features: &[f64]) -> Explanation {
         let mut contributions = vec![0.0; self.forest.n_features()];
-        self.forest.contributions(features, &mut contributions);
-        let paysim = self.is_paysim();
+        let base_score = self.forest.contributions(features, &mut contributions);
         let mut ranked: Vec<(usize, f64)> = contributions
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|(_, c)| *c >= MIN_REASON_CONTRIBUTION)
-            .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-        ranked
             .into_iter()
+            .enumerate()
+            .filter(|(_, c)| *c != 0.0)
+            .collect();
+        // Stable: equal contributions stay in feature order.
+        ranked.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        Explanation {
+            base_score,
+            raw_score: self.forest.predict(features),
+            contributions: ranked
+                .into_iter()
+                .map(|(i, contribution)| Contribution {
+                    feature: self.features[i].clone(),
+                    value: features[i],
+                    contribution,
+                })
+                .collect(),
+        }
+    }
+
+    /// The features that pushed a score up most, read from its [`Model::explain`]ation, as short
+    /// sentences with their contribution, e.g. `"origin account emptied (+0.31)"` (PaySim) or
+    /// `"amount_to_card_mean_30d = 5.2 (+0.31)"` (another spec): at most [`MAX_REASONS`], each of
+    /// at least 0.005. Contributions are in units of the forest's raw score, not of the
+    /// calibrated probability.
+    pub fn reasons_of(&self, explanation: &Explanation) -> Vec<String> {
+        // Ranked by absolute value, so the positive ones come largest first.
+        explanation
+            .contributions
+            .iter()
+            .filter(|c| c.contribution >= MIN_REASON_CONTRIBUTION)
             .take(MAX_REASONS)
-            .map(|(i, c)| {
-                let what = if paysim {
-                    features::describe(i, features[i])
-                } else {
-                    format!("{} = {}", self.features[i], features[i])
+            .map(|c| {
+                let index = self.features.iter().position(|name| *name == c.feature);
+                let what = match index {
+                    Some(i) if self.paysim => features::describe(i, c.value),
+                    _ => format!("{} = {}", c.feature, c.value),
                 };
-                format!("{what} (+{c:.2})")
+                format!("{what} (+{:.2})", c.contribution)
             })
             .collect()
+    }
+
+    /// [`Model::reasons_of`] the row's [`Model::explain`]ation.
+    pub fn reasons(&self, features: &[f64]) -> Vec<String> {
+        self.reasons_of(&self.explain(features))
     }
 
     /// Scores one PaySim transaction under the model's thresholds. For a PaySim model
@@ -575,20 +603,26 @@ impl Model {
     /// If the model's forest needs more features than PaySim's 13.
     pub fn score(&self, tx: &Transaction) -> Score {
         let features = features::extract(tx);
-        self.score_features(&features, self.probability(&features))
+        self.score_with(&features, self.probability(&features))
     }
 
-    fn score_features(&self, features: &Features, fraud_probability: f64) -> Score {
+    /// The score of one row (in [`Model::features`] order) whose probability is known already
+    /// ([`Model::probability`], or [`Model::probabilities`] for a batch): its decision, and for
+    /// REVIEW or BLOCK its explanation and the reasons read from it. An ALLOW costs nothing more:
+    /// explaining a row walks every tree again (docs/explanations.md gives the cost).
+    pub fn score_with(&self, features: &[f64], fraud_probability: f64) -> Score {
         let decision = self.thresholds.decide(fraud_probability);
-        let reasons = if decision == Decision::Allow {
-            Vec::new()
+        let (reasons, explanation) = if decision == Decision::Allow {
+            (Vec::new(), None)
         } else {
-            self.reasons(features)
+            let explanation = self.explain(features);
+            (self.reasons_of(&explanation), Some(explanation))
         };
         Score {
             fraud_probability,
             decision,
             reasons,
+            explanation,
         }
     }
 
@@ -605,7 +639,7 @@ impl Model {
         self.probabilities(&rows, &mut probabilities);
         txs.iter()
             .zip(rows.iter().zip(probabilities))
-            .map(|(tx, (row, p))| self.to_verdict(tx, self.score_features(row, p), scored_at))
+            .map(|(tx, (row, p))| self.to_verdict(tx, self.score_with(row, p), scored_at))
             .collect()
     }
 

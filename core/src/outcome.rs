@@ -84,6 +84,7 @@ mod tests {
             fraud_probability: 0.97,
             decision: Decision::Block,
             reasons: vec!["amount".into()],
+            explanation: None,
         };
         let verdict = Verdict::of(&tx, score, "rf-1", 1_000);
         let label = Label {

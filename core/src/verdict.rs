@@ -114,6 +114,55 @@ pub struct Verdict {
     /// other than PaySim; empty for PaySim verdicts.
     #[serde(default)]
     pub features: Vec<f64>,
+    /// Why the model scored as it did, as data: present on every REVIEW and BLOCK verdict
+    /// (whether the model or a rule flagged it), absent on ALLOW verdicts and on verdicts written
+    /// before explanations.
+    #[serde(default)]
+    pub explanation: Option<Explanation>,
+}
+
+/// The model's score of one transaction split into a base value and one contribution per feature,
+/// in units of the forest's raw score: `base_score + Σ contribution = raw_score` (to rounding,
+/// within 1e-9). They are path contributions (Saabas): along each tree's path, each split's
+/// change in node value is credited to the split's feature, averaged over the trees — exact
+/// Shapley values (TreeSHAP) need each node's training-sample count, which the model artifact
+/// does not keep.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Explanation {
+    /// The forest's score before any feature is looked at: the mean of its trees' root values,
+    /// the same for every transaction the model scores.
+    pub base_score: f64,
+    /// The forest's raw score of this transaction (the mean of its trees' leaves), before
+    /// calibration turns it into `fraud_probability`.
+    pub raw_score: f64,
+    /// Every feature whose contribution is not zero, largest absolute contribution first (ties
+    /// in the model's feature order).
+    pub contributions: Vec<Contribution>,
+}
+
+/// One feature's share of a score (see [`Explanation`]).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Contribution {
+    /// The feature's name, as the model lists it (`GET /v1/model`).
+    pub feature: String,
+    /// The feature's value for this transaction.
+    pub value: f64,
+    /// How much it moved the raw score: positive towards fraud, negative away from it.
+    pub contribution: f64,
+}
+
+impl Explanation {
+    /// `base_score` plus every contribution: equal to `raw_score` up to rounding.
+    pub fn total(&self) -> f64 {
+        self.base_score
+            + self
+                .contributions
+                .iter()
+                .map(|c| c.contribution)
+                .sum::<f64>()
+    }
 }
 
 impl Verdict {
@@ -133,7 +182,14 @@ impl Verdict {
             scored_at,
             rules: Vec::new(),
             features: Vec::new(),
+            explanation: score.explanation,
         }
+    }
+
+    /// Whether it is flagged (REVIEW or BLOCK) but carries no explanation yet: a rule escalated
+    /// what the model allowed, so the model's explanation is still to be added.
+    pub fn lacks_explanation(&self) -> bool {
+        self.decision != Decision::Allow && self.explanation.is_none()
     }
 }
 

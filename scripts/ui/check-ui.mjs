@@ -1,6 +1,6 @@
 // Drives the scorer's pages in headless Chromium (Debian's /usr/bin/chromium, through
-// playwright-core): the live page must show numbers that move, a filled scatter, labelled outcomes
-// and the live model; /docs must
+// playwright-core): the live page must show numbers that move, a filled scatter, flagged verdicts
+// with their contributions, labelled outcomes and the live model; /docs must
 // render and its "Try it out" must call POST /v1/score and get the takeover transfer BLOCKed.
 //
 //   node scripts/ui/check-ui.mjs http://127.0.0.1:8080 OUT_DIR
@@ -29,6 +29,10 @@ try {
   if (dots < 50) fail(`scatter has only ${dots} points`);
   await page.waitForSelector("#log tr", { timeout: 30000 });
   const flagged = await page.locator("#log tr").count();
+  // Each flagged verdict shows its top contributions (feature = value  ±contribution).
+  const explained = await page.locator("#log tr td.contributions div.up, #log tr td.contributions div.down").count();
+  if (explained === 0) fail(`none of the ${flagged} flagged rows shows a contribution`);
+  const topContribution = await page.locator("#log tr td.contributions div").first().textContent();
   // The closed loop: labels arrive late, aegis-outcomes joins them, the page shows the figures.
   await page.waitForFunction(() => Number(document.querySelector("#labelled").textContent.replace(/\(.*\)/, "").replace(/\D/g, "")) > 0, null, { timeout: 60000 })
     .catch(() => fail("the live page shows no labelled outcomes after 60 s"));
@@ -37,7 +41,7 @@ try {
   const served = await (await page.request.get(`${base}/v1/model`)).json();
   if (!models.includes(`live model ${served.live.model_version}`)) fail(`the live page does not name the live model: "${models}"`);
   await page.screenshot({ path: `${outDir}/live.png`, fullPage: false });
-  console.log(`live page: ${first} -> ${second} transactions in 3 s, ${dots} scatter points, ${flagged} flagged rows; ${outcomes}; "${models}" (${outDir}/live.png)`);
+  console.log(`live page: ${first} -> ${second} transactions in 3 s, ${dots} scatter points, ${flagged} flagged rows (first's top contribution: ${topContribution}); ${outcomes}; "${models}" (${outDir}/live.png)`);
 
   // API docs: render, try POST /v1/score with the takeover transfer.
   await page.goto(`${base}/docs`);

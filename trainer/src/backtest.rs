@@ -19,6 +19,7 @@ use aegis_core::paysim::PaysimReader;
 use aegis_core::rules::RuleSet;
 use aegis_core::spec::engine::FeatureEngine;
 use aegis_core::spec::record::RecordReader;
+use aegis_core::verdict::Explanation;
 use aegis_core::{Decision, Model, Transaction, Verdict};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -187,6 +188,9 @@ pub struct Example {
     pub rules_from: Vec<String>,
     pub rules_to: Vec<String>,
     pub is_fraud: Option<bool>,
+    /// Why this backtest's model scored the row as it did, when it is REVIEW or BLOCK: the
+    /// verdict's explanation (docs/explanations.md).
+    pub explanation_to: Option<Explanation>,
 }
 
 /// Changed rows listed in a report.
@@ -449,6 +453,7 @@ fn compare(old_model: &Model, old_rules: &RuleSet, old: &[Decided], new: &[Decid
                 rules_from: o.verdict.rules.clone(),
                 rules_to: n.verdict.rules.clone(),
                 is_fraud: n.is_fraud,
+                explanation_to: n.verdict.explanation.clone(),
             });
         }
     }
@@ -571,9 +576,29 @@ pub fn render(r: &Report) -> String {
                     None => "",
                 }
             ));
+            if let Some(explanation) = &e.explanation_to {
+                out.push_str(&format!(
+                    "    largest contributions: {}\n",
+                    largest_contributions(explanation)
+                ));
+            }
         }
     }
     out
+}
+
+/// Contributions shown per changed row: the largest by absolute value.
+const SHOWN_CONTRIBUTIONS: usize = 3;
+
+/// `feature = value (+contribution)` of an explanation's largest contributions.
+fn largest_contributions(explanation: &Explanation) -> String {
+    explanation
+        .contributions
+        .iter()
+        .take(SHOWN_CONTRIBUTIONS)
+        .map(|c| format!("{} = {} ({:+.3})", c.feature, c.value, c.contribution))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn rules_note(rules: &[String]) -> String {

@@ -280,6 +280,7 @@ fn verdict_for(tx: &Transaction) -> Verdict {
         fraud_probability: 0.5,
         decision: Decision::Review,
         reasons: vec!["chaos".to_owned()],
+        explanation: None,
     };
     Verdict::of(tx, score, "chaos", tx.event_time)
 }

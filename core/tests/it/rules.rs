@@ -124,6 +124,7 @@ fn verdict(probability: f64) -> Verdict {
         scored_at: 0,
         rules: Vec::new(),
         features: Vec::new(),
+        explanation: None,
     }
 }
 

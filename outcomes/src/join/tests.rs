@@ -22,6 +22,7 @@ fn verdict_by(tx_id: &str, model_version: &str, decision: Decision) -> Held {
         scored_at: 1_010,
         rules: Vec::new(),
         features: Vec::new(),
+        explanation: None,
     })
 }
 

@@ -46,6 +46,7 @@ fn verdict(i: usize) -> Verdict {
         scored_at: 1_700_000_000_010,
         rules: Vec::new(),
         features: Vec::new(),
+        explanation: None,
     }
 }
 

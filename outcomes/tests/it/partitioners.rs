@@ -35,6 +35,7 @@ async fn publish_verdicts(broker: &Broker, topic: &str) {
             scored_at: 2,
             rules: Vec::new(),
             features: Vec::new(),
+            explanation: None,
         };
         let value = AvroCodec::verdict()
             .encode(&verdict, Framing::SingleObject)

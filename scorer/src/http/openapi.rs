@@ -13,6 +13,7 @@ use super::server::RETRY_AFTER_SECS;
 use super::{Readiness, PROTECTED};
 use crate::models::{ModelsView, Origin, SlotView};
 use crate::rules::{RuleOrigin, RuleSetView};
+use aegis_core::verdict::{Contribution, Explanation};
 use aegis_core::{Decision, TxType, Verdict};
 
 /// The name of the bearer security scheme.
@@ -38,6 +39,8 @@ const BEARER: &str = "bearer";
         ScoreBody,
         ScoreResponse,
         Verdict,
+        Explanation,
+        Contribution,
         Decision,
         TxType,
         ApiError,

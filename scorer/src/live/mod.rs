@@ -1,6 +1,6 @@
 //! The live view behind the page at `GET /` (served by [`crate::http`]): totals, fraud rate,
 //! blocked amount, recent (time, amount, decision) points for the scatter, a running log of
-//! REVIEW/BLOCK verdicts with reasons, and outcomes — verdicts judged by their late labels.
+//! REVIEW/BLOCK verdicts with reasons and explanations, and outcomes — verdicts judged by their late labels.
 //!
 //! It is fed one of two ways, and owns nothing else:
 //! - with the default `--live-view own`, the stream's acknowledgement stage records the replica's
@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use aegis_core::card_precision::DailyCardPrecision;
+use aegis_core::verdict::Explanation;
 use aegis_core::{Decision, Outcome, TxType, Verdict};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -160,8 +161,11 @@ pub struct LogEntry {
     pub decision: Decision,
     /// Fraud probability.
     pub fraud_probability: f64,
-    /// Why.
+    /// Why, in words.
     pub reasons: Vec<String>,
+    /// Why, as data: the model's score split into the features' contributions (the page shows
+    /// the largest); absent for a verdict written before explanations.
+    pub explanation: Option<Explanation>,
 }
 
 /// The live view's state.
@@ -226,6 +230,7 @@ impl LiveFeed {
                 decision: v.decision,
                 fraud_probability: v.fraud_probability,
                 reasons: v.reasons.clone(),
+                explanation: v.explanation.clone(),
             });
         }
     }
@@ -283,6 +288,7 @@ mod tests {
             scored_at: i,
             rules: Vec::new(),
             features: Vec::new(),
+            explanation: None,
         }
     }
 

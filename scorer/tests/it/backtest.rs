@@ -67,6 +67,8 @@ async fn the_backtest_decides_every_row_as_the_live_scorer_does() {
             "{} backtest {want:?}, live {got:?}",
             want.tx_id
         );
+        // The same explanation, contribution for contribution.
+        assert_eq!(want.explanation, got.explanation, "{}", want.tx_id);
     }
     // The takeovers were exercised, and the report counts the rule's hits and their precision.
     let report = aegis_trainer::backtest::judge(&model, &rules, &offline);
@@ -110,4 +112,19 @@ async fn the_backtest_decides_every_row_as_the_live_scorer_does() {
         .examples
         .iter()
         .all(|e| e.rules_to == ["drain_after_probe"]));
+    // The takeovers the rule blocks carry the model's explanation, and the report shows it.
+    let explanation = changes.examples[0].explanation_to.as_ref().unwrap();
+    assert!((explanation.total() - explanation.raw_score).abs() <= 1e-9);
+    let report = aegis_trainer::backtest::render(&aegis_trainer::backtest::Report {
+        against: Some(changes.clone()),
+        ..report
+    });
+    let top = &explanation.contributions[0];
+    assert!(
+        report.contains(&format!(
+            "    largest contributions: {} = {} ({:+.3})",
+            top.feature, top.value, top.contribution
+        )),
+        "{report}"
+    );
 }

@@ -54,6 +54,7 @@ async fn malformed_messages_go_to_the_dlq_and_valid_ones_still_get_verdicts() {
                 scored_at: 0,
                 rules: Vec::new(),
                 features: Vec::new(),
+                explanation: None,
             },
             Framing::SingleObject,
         )

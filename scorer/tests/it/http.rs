@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use aegis_core::paysim::PaysimReader;
-use aegis_core::{DeadLetterReason, TxType};
+use aegis_core::verdict::Explanation;
+use aegis_core::{features, DeadLetterReason, Transaction, TxType};
 use aegis_scorer::http::api::{score_body, MAX_BATCH, MAX_BODY_BYTES};
 use aegis_scorer::http::routes;
 use aegis_scorer::ReplicaState;
@@ -48,6 +49,64 @@ async fn takeover_transfer_is_blocked_with_reasons() {
     );
     assert_eq!(verdict["model_version"], s.models.live().model_version());
     assert_eq!(verdict["account"], "C1305486145");
+    // Its explanation: the features that moved the raw score, largest first, and what they sum to.
+    let explanation: Explanation = serde_json::from_value(verdict["explanation"].clone()).unwrap();
+    let top = &explanation.contributions[0];
+    assert!(top.contribution > 0.0, "{explanation:?}");
+    assert!(s.models.live().features().contains(&top.feature));
+    assert!((explanation.total() - explanation.raw_score).abs() <= 1e-9);
+}
+
+#[tokio::test]
+async fn every_flagged_answer_explains_its_raw_score_to_1e_9() {
+    let s = replica();
+    let model = s.models.live();
+    let txs: Vec<Transaction> = PaysimReader::open(&data("paysim_fraud_enriched_steps_1-400.csv"))
+        .unwrap()
+        .map(|r| r.unwrap().transaction)
+        .collect();
+    let (mut flagged, mut allowed) = (0, 0);
+    for chunk in txs.chunks(2_000) {
+        let (status, answer) = post(&s, &serde_json::to_string(chunk).unwrap()).await;
+        assert_eq!(status, 200, "{answer}");
+        for (tx, verdict) in chunk.iter().zip(answer.as_array().unwrap()) {
+            if verdict["decision"] == "ALLOW" {
+                assert!(verdict["explanation"].is_null(), "{verdict}");
+                allowed += 1;
+                continue;
+            }
+            flagged += 1;
+            let e: Explanation = serde_json::from_value(verdict["explanation"].clone()).unwrap();
+            // The raw score is the forest's own, computed apart from the contributions, and the
+            // probability is its calibration.
+            let row = features::extract(tx);
+            assert_eq!(e.raw_score.to_bits(), model.raw_score(&row).to_bits());
+            assert_eq!(
+                model.calibrated(e.raw_score),
+                verdict["fraud_probability"].as_f64().unwrap()
+            );
+            assert!(
+                (e.total() - e.raw_score).abs() <= 1e-9,
+                "{}: base {} + contributions = {}, raw score {}",
+                tx.tx_id,
+                e.base_score,
+                e.total(),
+                e.raw_score
+            );
+            for c in &e.contributions {
+                assert_eq!(
+                    c.value,
+                    row[features::index_of(&c.feature).unwrap()],
+                    "{c:?}"
+                );
+            }
+        }
+    }
+    // The sample keeps every fraud of its steps: many rows are flagged, most are not.
+    assert!(
+        flagged > 1_000 && allowed > 1_000,
+        "{flagged} flagged, {allowed} allowed"
+    );
 }
 
 #[tokio::test]
@@ -331,6 +390,11 @@ async fn live_page_shows_totals_scatter_points_and_the_flagged_log() {
     assert_eq!(log[0]["tx_id"], "l-takeover");
     assert_eq!(log[0]["decision"], "BLOCK");
     assert!(!log[0]["reasons"].as_array().unwrap().is_empty());
+    let explanation: Explanation = serde_json::from_value(log[0]["explanation"].clone()).unwrap();
+    assert!(
+        explanation.contributions[0].contribution > 0.0,
+        "{explanation:?}"
+    );
     let rate = snapshot["fraud_rate_pct"].as_f64().unwrap();
     assert!((rate - 100.0 / 21.0).abs() < 1e-9, "{rate}");
 
@@ -338,6 +402,7 @@ async fn live_page_shows_totals_scatter_points_and_the_flagged_log() {
     assert_eq!(page.status(), 200);
     let html = String::from_utf8(page.body().to_vec()).unwrap();
     assert!(html.contains("/api/live") && html.contains("Running log"));
+    assert!(html.contains("v.explanation") && html.contains("top contributions"));
     assert!(
         !html.contains("http://") || html.contains("http://www.w3.org/2000/svg"),
         "no external resources"

@@ -439,6 +439,7 @@ fn verdict(account: &str) -> Verdict {
         scored_at: 2,
         rules: Vec::new(),
         features: Vec::new(),
+        explanation: None,
     }
 }
 

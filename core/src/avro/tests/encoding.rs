@@ -76,8 +76,10 @@ fn verdicts_round_trip_in_both_framings() {
     for reasons in reason_lists {
         for framing in FRAMINGS {
             for decision in Decision::ALL {
+                let explanation = (decision != Decision::Allow).then(explanation);
                 let v = Verdict {
                     decision,
+                    explanation,
                     ..verdict(reasons)
                 };
                 let bytes = codec.encode(&v, framing).unwrap();

@@ -41,6 +41,26 @@ pub(super) fn verdict(reasons: &[&str]) -> Verdict {
         scored_at: 1_700_000_123_470,
         rules: Vec::new(),
         features: Vec::new(),
+        explanation: None,
+    }
+}
+
+/// A BLOCK verdict's explanation: base value, raw score and three contributions that sum to it.
+pub(super) fn explanation() -> crate::verdict::Explanation {
+    use crate::verdict::{Contribution, Explanation};
+    let contribution = |feature: &str, value: f64, contribution: f64| Contribution {
+        feature: feature.into(),
+        value,
+        contribution,
+    };
+    Explanation {
+        base_score: 0.25,
+        raw_score: 0.875,
+        contributions: vec![
+            contribution("error_balance_orig", 181_000.25, 0.5),
+            contribution("type_TRANSFER", 1.0, 0.25),
+            contribution("amount", 181_000.25, -0.125),
+        ],
     }
 }
 

@@ -60,6 +60,7 @@ fn schema_files_parse_and_document_every_field_in_contract_order() {
             "scored_at",
             "rules",
             "features",
+            "explanation",
         ]
     );
     assert_eq!(
@@ -112,57 +113,81 @@ fn enum_symbols_match_the_rust_enums() {
 
 /// The verdict schema before the `rules` field: what readers and the Schema Registry already have.
 const VERDICT_V1: &str = include_str!("verdict_v1.avsc");
+/// The verdict schema before the `explanation` field (with `rules` and `features`).
+const VERDICT_BEFORE_EXPLANATIONS: &str = include_str!("verdict_before_explanations.avsc");
 
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
 
-#[test]
-fn the_rules_and_features_fields_keep_the_verdict_schema_compatible_both_ways() {
-    use apache_avro::schema_compatibility::SchemaCompatibility;
-    let old = apache_avro::Schema::parse_str(VERDICT_V1).unwrap();
-    let new = apache_avro::Schema::parse_str(AvroCodec::verdict().schema_json()).unwrap();
-    // BACKWARD (the registry's default): the new schema reads what the old one wrote, `rules`
-    // taking its default; FORWARD: existing readers read what the new one writes.
-    SchemaCompatibility::can_read(&old, &new).unwrap();
-    SchemaCompatibility::can_read(&new, &old).unwrap();
+fn write(schema: &apache_avro::Schema, value: apache_avro::types::Value) -> Vec<u8> {
+    GenericDatumWriter::builder(schema)
+        .human_readable(false)
+        .build()
+        .unwrap()
+        .write_value_to_vec(value)
+        .unwrap()
+}
 
-    // And concretely: an old verdict read with the new schema has no rules; a new one with rules
-    // is read by an old reader, which ignores them.
-    let mut v = verdict(&["origin account emptied (+0.10)"]);
-    let record = apache_avro::to_value(&v).unwrap();
-    let old_record = match record {
+fn read(bytes: &[u8], writer: &apache_avro::Schema, reader: &apache_avro::Schema) -> Verdict {
+    let value = GenericDatumReader::builder(writer)
+        .reader_schema(reader)
+        .human_readable(false)
+        .build()
+        .unwrap()
+        .read_value(&mut &bytes[..])
+        .unwrap();
+    apache_avro::from_value::<Verdict>(&value).unwrap()
+}
+
+/// `v` as a record of `schema`, without the fields `schema` lacks.
+fn record_of(v: &Verdict, schema: &apache_avro::Schema) -> apache_avro::types::Value {
+    let apache_avro::Schema::Record(record) = schema else {
+        panic!("a verdict schema is a record");
+    };
+    match apache_avro::to_value(v).unwrap() {
         apache_avro::types::Value::Record(fields) => apache_avro::types::Value::Record(
             fields
                 .into_iter()
-                .filter(|(name, _)| name != "rules" && name != "features")
+                .filter(|(name, _)| record.lookup.contains_key(name))
                 .collect(),
         ),
         other => panic!("a verdict is a record: {other:?}"),
-    };
-    let write = |schema: &apache_avro::Schema, value: apache_avro::types::Value| {
-        GenericDatumWriter::builder(schema)
-            .human_readable(false)
-            .build()
-            .unwrap()
-            .write_value_to_vec(value)
-            .unwrap()
-    };
-    let read = |bytes: &[u8], writer: &apache_avro::Schema, reader: &apache_avro::Schema| {
-        let value = GenericDatumReader::builder(writer)
-            .reader_schema(reader)
-            .human_readable(false)
-            .build()
-            .unwrap()
-            .read_value(&mut &bytes[..])
-            .unwrap();
-        apache_avro::from_value::<Verdict>(&value).unwrap()
-    };
-    assert_eq!(read(&write(&old, old_record), &old, &new), v);
-    v.rules = vec!["drain_after_probe".into()];
-    v.features = vec![0.25, 3.0];
-    let new_record = apache_avro::to_value(&v).unwrap().resolve(&new).unwrap();
-    let read = read(&write(&new, new_record), &new, &old);
-    assert_eq!(read.rules, Vec::<String>::new());
-    assert_eq!(read.features, Vec::<f64>::new());
-    assert_eq!(read.reasons, v.reasons);
+    }
+    .resolve(schema)
+    .unwrap()
+}
+
+#[test]
+fn the_rules_features_and_explanation_fields_keep_the_verdict_schema_compatible_both_ways() {
+    use apache_avro::schema_compatibility::SchemaCompatibility;
+    let new = apache_avro::Schema::parse_str(AvroCodec::verdict().schema_json()).unwrap();
+    let mut with_all = verdict(&["origin account emptied (+0.10)"]);
+    with_all.rules = vec!["drain_after_probe".into()];
+    with_all.features = vec![0.25, 3.0];
+    with_all.explanation = Some(explanation());
+    for old_json in [VERDICT_V1, VERDICT_BEFORE_EXPLANATIONS] {
+        let old = apache_avro::Schema::parse_str(old_json).unwrap();
+        // BACKWARD (the registry's default): the new schema reads what the old one wrote, the
+        // added fields taking their defaults; FORWARD: existing readers read what the new one
+        // writes.
+        SchemaCompatibility::can_read(&old, &new).unwrap();
+        SchemaCompatibility::can_read(&new, &old).unwrap();
+
+        // And concretely: an old verdict read with the new schema has no rules, features or
+        // explanation; a new one with all three is read by an old reader, which ignores what
+        // it does not know.
+        let plain = verdict(&["origin account emptied (+0.10)"]);
+        let old_bytes = write(&old, record_of(&plain, &old));
+        assert_eq!(read(&old_bytes, &old, &new), plain);
+        let new_bytes = write(&new, record_of(&with_all, &new));
+        let read_by_old = read(&new_bytes, &new, &old);
+        assert_eq!(read_by_old.explanation, None);
+        assert_eq!(read_by_old.reasons, with_all.reasons);
+        let knows_rules = old_json == VERDICT_BEFORE_EXPLANATIONS;
+        assert_eq!(read_by_old.rules.is_empty(), !knows_rules);
+        assert_eq!(read_by_old.features.is_empty(), !knows_rules);
+    }
+    // The new schema reads its own explanation back whole.
+    let new_bytes = write(&new, record_of(&with_all, &new));
+    assert_eq!(read(&new_bytes, &new, &new), with_all);
 }
