@@ -61,15 +61,40 @@ pub struct Scorer<'a> {
 /// The seed rule set (docs/rules.md), relative to the repository root the stack runs from.
 pub const SEED_RULES: &str = "deploy/rules/default.json";
 
+/// A spec's data replayed instead of PaySim's simulation (`aegis-stack up --spec`): its model is
+/// trained on the CSV, and the producer replays it in event time, `speedup` seconds of event time
+/// per second.
+#[derive(Clone, Debug)]
+pub struct SpecTraffic {
+    /// The spec file.
+    pub spec: PathBuf,
+    /// Its labelled CSV: trained on, then replayed.
+    pub data: PathBuf,
+    /// The rule set the scorers apply (read against the spec).
+    pub rules: PathBuf,
+    /// Seconds of event time per second.
+    pub speedup: f64,
+}
+
 /// `aegis-scorer` for `scorer`: the model, and the seed rules (so the takeover is blocked by its
 /// sequence).
 pub fn scorer(binaries: &Binaries, scorer: &Scorer<'_>) -> Result<Command, StackError> {
+    scorer_with_rules(binaries, scorer, Path::new(SEED_RULES))
+}
+
+/// `aegis-scorer` for `scorer` with the rule set `rules`.
+pub fn scorer_with_rules(
+    binaries: &Binaries,
+    scorer: &Scorer<'_>,
+    rules: &Path,
+) -> Result<Command, StackError> {
     let mut command = Command::new(binaries.path("aegis-scorer")?);
     command
         .args(["--brokers", scorer.brokers, "--group-id", scorer.group_id])
         .arg("--model")
         .arg(scorer.model)
-        .args(["--rules", SEED_RULES])
+        .arg("--rules")
+        .arg(rules)
         .args(["--http-addr", &format!("127.0.0.1:{}", scorer.port)]);
     if let Some(view) = scorer.live_view {
         command.args(["--live-view", view]);
@@ -98,6 +123,32 @@ pub struct Producer<'a> {
     pub label_share: f64,
     /// Its metrics port on 127.0.0.1.
     pub metrics_port: u16,
+}
+
+/// `aegis-producer` replaying `traffic`'s CSV in event time, with labels after `--label-delay`.
+pub fn spec_producer(
+    binaries: &Binaries,
+    producer: &Producer<'_>,
+    traffic: &SpecTraffic,
+) -> Result<Command, StackError> {
+    let mut command = Command::new(binaries.path("aegis-producer")?);
+    command
+        .args(["--brokers", producer.brokers])
+        .args(["--transactions-topic", TRANSACTIONS_TOPIC])
+        .arg("--spec")
+        .arg(&traffic.spec)
+        .arg("--replay")
+        .arg(&traffic.data)
+        .args(["--speedup", &traffic.speedup.to_string()])
+        .args([
+            "--label-delay",
+            &aegis_kafka::duration::show(producer.label_delay),
+        ])
+        .args([
+            "--metrics-addr",
+            &format!("127.0.0.1:{}", producer.metrics_port),
+        ]);
+    Ok(command)
 }
 
 /// `aegis-producer` simulating payments at `producer.rate`, with the account-takeover scenario.
@@ -163,9 +214,32 @@ fn train_args(role: Role) -> &'static [&'static str] {
     }
 }
 
-/// `aegis-trainer train` of `role`'s model on [`TRAINING_DATA`] into `out`.
-pub fn trainer(binaries: &Binaries, out: &Path, role: Role) -> Result<Command, StackError> {
-    let data = Path::new(TRAINING_DATA);
+/// What a model is trained on: PaySim's sample for `role`, or a spec's data.
+#[derive(Clone, Copy, Debug)]
+pub enum Training<'a> {
+    /// [`TRAINING_DATA`], with `role`'s forest.
+    Paysim(Role),
+    /// The spec's CSV, with the trainer's defaults.
+    Spec(&'a SpecTraffic),
+}
+
+impl Training<'_> {
+    /// The data file.
+    pub fn data(&self) -> &Path {
+        match self {
+            Training::Paysim(_) => Path::new(TRAINING_DATA),
+            Training::Spec(traffic) => &traffic.data,
+        }
+    }
+}
+
+/// `aegis-trainer train` of `training`'s model into `out`.
+pub fn trainer(
+    binaries: &Binaries,
+    out: &Path,
+    training: Training<'_>,
+) -> Result<Command, StackError> {
+    let data = training.data();
     if !data.is_file() {
         return Err(StackError::MissingRepositoryFile(data.to_owned()));
     }
@@ -175,9 +249,13 @@ pub fn trainer(binaries: &Binaries, out: &Path, role: Role) -> Result<Command, S
         .arg("--data")
         .arg(data)
         .arg("--out")
-        .arg(out)
-        .args(["--legit-weight", LEGIT_WEIGHT])
-        .args(train_args(role));
+        .arg(out);
+    match training {
+        Training::Paysim(role) => command
+            .args(["--legit-weight", LEGIT_WEIGHT])
+            .args(train_args(role)),
+        Training::Spec(traffic) => command.arg("--spec").arg(&traffic.spec),
+    };
     Ok(command)
 }
 

@@ -55,6 +55,9 @@ pub enum StackError {
         /// What installs it.
         hint: &'static str,
     },
+    /// The spec given with `--spec` is refused.
+    #[error("--spec: {0}")]
+    Spec(String),
     /// A file the stack reads from the repository is not there.
     #[error("{0} is missing: run aegis-stack from the root of the Aegis repository")]
     MissingRepositoryFile(PathBuf),

@@ -41,7 +41,7 @@ enum Command {
     /// Start the whole stack, print its URLs and write its variables to an env file; run until
     /// Ctrl-C, SIGTERM or --duration (or, given `-- COMMAND`, until the command ends); then stop
     /// in order: producer, scorers (drained), Prometheus, broker.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Run the tansu broker in the foreground (this process becomes it, so its pid is the
     /// broker's) on 127.0.0.1:PORT with SQLite storage in DIR; again on the same DIR and PORT, it
     /// serves what it stored.
@@ -178,6 +178,24 @@ struct UpArgs {
     /// Run no shadow model.
     #[arg(long, env = "AEGIS_STACK_NO_SHADOW")]
     no_shadow: bool,
+    /// Replay a spec's data instead of simulating PaySim (docs/your-data.md): `--model` is then
+    /// trained on `--replay` with this spec, the scorers apply `--rules`, and no shadow model runs.
+    #[arg(
+        long,
+        env = "AEGIS_STACK_SPEC",
+        requires = "replay",
+        requires = "rules"
+    )]
+    spec: Option<PathBuf>,
+    /// With --spec: the labelled CSV the model is trained on and the producer replays.
+    #[arg(long, env = "AEGIS_STACK_REPLAY", requires = "spec")]
+    replay: Option<PathBuf>,
+    /// With --spec: the scorers' rule set (read against the spec).
+    #[arg(long, env = "AEGIS_STACK_RULES", requires = "spec")]
+    rules: Option<PathBuf>,
+    /// With --spec: seconds of event time replayed per second.
+    #[arg(long, env = "AEGIS_STACK_SPEEDUP", default_value_t = 21_600.0)]
+    speedup: f64,
     /// Scorer replicas in one consumer group (at most the partitions of `transactions`).
     #[arg(long, env = "AEGIS_STACK_SCORERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     scorers: u16,
@@ -199,7 +217,7 @@ struct UpArgs {
     /// How long after each transaction the producer publishes its label (aegis-outcomes joins
     /// labels with verdicts).
     #[arg(
-        long,
+        long = "label-delay",
         env = "AEGIS_STACK_LABEL_DELAY",
         default_value = "5s",
         value_name = "DURATION",
@@ -279,7 +297,7 @@ fn main() -> ExitCode {
 /// Runs one subcommand. Long: one arm per subcommand, each a few calls into the library.
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Up(args) => return up(args),
+        Command::Up(args) => return up(*args),
         Command::Broker { dir, port } => {
             let error = tansu_command(&dir, port)?.exec();
             bail!("cannot run the tansu broker: {error}; run scripts/setup to install it");
@@ -379,13 +397,22 @@ fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         binaries: Binaries::new(&args.bins.bin_dir),
         bin_dir: args.bins.bin_dir,
         model: args.model,
-        shadow_model: (!args.no_shadow).then_some(args.shadow_model),
+        shadow_model: (!args.no_shadow && args.spec.is_none()).then_some(args.shadow_model),
         scorers: args.scorers,
         group_id: args.group_id,
         live_view: args.live_view,
         rate: args.rate,
         takeover_every: args.takeover_every,
         seed: args.seed,
+        spec: match (args.spec, args.replay, args.rules) {
+            (Some(spec), Some(data), Some(rules)) => Some(commands::SpecTraffic {
+                spec,
+                data,
+                rules,
+                speedup: args.speedup,
+            }),
+            _ => None,
+        },
         label_delay: Duration::from_millis(args.label_delay_ms),
         label_share: args.label_share,
         prometheus: args.prometheus,

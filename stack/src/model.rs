@@ -7,7 +7,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::commands::{self, Binaries, TRAINING_DATA};
+use crate::commands::{self, Binaries, Training};
 use crate::StackError;
 use aegis_core::Role;
 
@@ -23,8 +23,17 @@ pub enum ModelState {
 /// Makes sure `model`, `role`'s, exists and is up to date, training it if not; the trainer's
 /// output goes to `MODEL.train.log`.
 pub fn ensure(binaries: &Binaries, model: &Path, role: Role) -> Result<ModelState, StackError> {
+    ensure_trained(binaries, model, Training::Paysim(role))
+}
+
+/// [`ensure`] for a model trained as `training` says (PaySim's, or a spec's).
+pub fn ensure_trained(
+    binaries: &Binaries,
+    model: &Path,
+    training: Training<'_>,
+) -> Result<ModelState, StackError> {
     let trainer = binaries.path("aegis-trainer")?;
-    if newer_than_all(model, &[&trainer, Path::new(TRAINING_DATA)]) {
+    if newer_than_all(model, &[&trainer, training.data()]) {
         return Ok(ModelState::UpToDate);
     }
     if let Some(parent) = model.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -35,7 +44,7 @@ pub fn ensure(binaries: &Binaries, model: &Path, role: Role) -> Result<ModelStat
     let errors = output
         .try_clone()
         .map_err(StackError::file("cannot write", &log))?;
-    let mut command = commands::trainer(binaries, model, role)?;
+    let mut command = commands::trainer(binaries, model, training)?;
     let status = command
         .stdout(output)
         .stderr(errors)

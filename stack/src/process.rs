@@ -17,6 +17,8 @@ pub struct Service {
     name: String,
     child: Child,
     log: PathBuf,
+    /// It ends by itself when its work is done (a replay): exiting with success is no failure.
+    finite: bool,
 }
 
 /// How a [`Service`] ended when it was stopped.
@@ -50,6 +52,7 @@ impl Service {
             name: name.to_owned(),
             child,
             log,
+            finite: false,
         })
     }
 
@@ -77,12 +80,19 @@ impl Service {
     pub fn check_running(&mut self) -> Result<(), StackError> {
         match self.exited() {
             None => Ok(()),
+            Some(status) if self.finite && status.success() => Ok(()),
             Some(status) => Err(StackError::Exited {
                 name: self.name.clone(),
                 status,
                 log: self.log.clone(),
             }),
         }
+    }
+
+    /// Marks it as ending by itself when done: a successful exit is then no failure.
+    pub fn finite(mut self) -> Service {
+        self.finite = true;
+        self
     }
 
     /// Sends SIGTERM (ignored if it has exited already).

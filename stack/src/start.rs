@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::commands;
+use crate::commands::{self, SpecTraffic, Training};
 use crate::model::{self, ModelState};
 use crate::process::Service;
 use crate::up::{say, UpConfig};
 use crate::{prometheus, wait, StackError};
+use aegis_core::topics::TRANSACTIONS_TOPIC;
 use aegis_core::Role;
 use aegis_testkit::broker::{try_free_port, Broker};
 use aegis_testkit::topics::{self, Topic};
@@ -57,7 +58,11 @@ pub fn start(
     let models = std::iter::once((Role::Live, &config.model))
         .chain(config.shadow_model.iter().map(|m| (Role::Shadow, m)));
     for (role, file) in models {
-        match model::ensure(&config.binaries, file, role)? {
+        let training = match &config.spec {
+            Some(traffic) => Training::Spec(traffic),
+            None => Training::Paysim(role),
+        };
+        match model::ensure_trained(&config.binaries, file, training)? {
             ModelState::Trained => say(format!(
                 "trained the {} model {} (log: {})",
                 role.as_str(),
@@ -71,7 +76,11 @@ pub fn start(
 
     let broker = Broker::start_in(&dir.join("broker"), port()?)?;
     let brokers = broker.bootstrap();
-    let topics = runtime.block_on(topics::create(&brokers, &Topic::contract(), TOPICS_LIMIT))?;
+    let mut wanted = Topic::contract();
+    if let Some(traffic) = &config.spec {
+        wanted.extend(repartition_topics(traffic, &wanted)?);
+    }
+    let topics = runtime.block_on(topics::create(&brokers, &wanted, TOPICS_LIMIT))?;
     let topics: Vec<String> = topics
         .iter()
         .map(|(t, _)| format!("{} ({})", t.name, t.partitions))
@@ -90,7 +99,12 @@ pub fn start(
             live_view: config.live_view.as_deref(),
             trusted_keys: Some(&keys.public),
         };
-        let command = commands::scorer(&config.binaries, &scorer)?;
+        let command = match &config.spec {
+            Some(traffic) => {
+                commands::scorer_with_rules(&config.binaries, &scorer, &traffic.rules)?
+            }
+            None => commands::scorer(&config.binaries, &scorer)?,
+        };
         let mut part = Part {
             service: Service::spawn(&format!("scorer-{i}"), command, dir)?,
             url: format!("http://127.0.0.1:{port}"),
@@ -139,15 +153,31 @@ pub fn start(
         label_share: config.label_share,
         metrics_port,
     };
-    let command = commands::producer(&config.binaries, &producer)?;
+    let (command, doing) = match &config.spec {
+        Some(traffic) => (
+            commands::spec_producer(&config.binaries, &producer, traffic)?,
+            format!(
+                "replaying {} ({} s of event time a second)",
+                traffic.data.display(),
+                traffic.speedup
+            ),
+        ),
+        None => (
+            commands::producer(&config.binaries, &producer)?,
+            format!("simulating {} transactions/s", config.rate),
+        ),
+    };
+    let mut service = Service::spawn("producer", command, dir)?;
+    if config.spec.is_some() {
+        service = service.finite(); // the replay ends; the stack stays up for the page
+    }
     let mut producer = Part {
-        service: Service::spawn("producer", command, dir)?,
+        service,
         url: format!("http://127.0.0.1:{metrics_port}"),
     };
     producer.wait_http("/metrics", config, cancel, &agent)?;
     say(format!(
-        "producer simulating {} transactions/s, labels {} later",
-        config.rate,
+        "producer {doing}, labels {} later",
         aegis_kafka::duration::show(config.label_delay)
     ));
 
@@ -165,6 +195,35 @@ pub fn start(
         producer,
         prometheus,
     })
+}
+
+/// The repartition topics a spec's scorers need: `transactions.by.<ENTITY>` for each entity with
+/// features other than the spec's key, as many partitions as the transactions topic
+/// (docs/streaming-features.md).
+fn repartition_topics(traffic: &SpecTraffic, contract: &[Topic]) -> Result<Vec<Topic>, StackError> {
+    let spec =
+        aegis_core::spec::Spec::load(&traffic.spec).map_err(|e| StackError::Spec(e.to_string()))?;
+    let key = spec.key_field().map(|f| f.name.clone()).unwrap_or_default();
+    let partitions = contract
+        .iter()
+        .find(|t| t.name == TRANSACTIONS_TOPIC)
+        .map_or(1, |t| t.partitions);
+    let mut entities: Vec<&str> = spec
+        .features
+        .iter()
+        .filter_map(|f| f.entity())
+        .filter(|e| *e != key)
+        .collect();
+    entities.sort_unstable();
+    entities.dedup();
+    Ok(entities
+        .into_iter()
+        .map(|entity| Topic {
+            name: format!("{TRANSACTIONS_TOPIC}.by.{entity}"),
+            partitions,
+            cleanup_policy: "delete".to_owned(),
+        })
+        .collect())
 }
 
 /// Publishes `shadow` on the models topic (`aegis-trainer publish --role shadow`, its output in

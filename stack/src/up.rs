@@ -55,6 +55,8 @@ pub struct UpConfig {
     pub takeover_every: Option<u32>,
     /// Producer: seed of the simulation.
     pub seed: Option<u64>,
+    /// A spec's CSV replayed instead of PaySim's simulation (`model` is then that spec's).
+    pub spec: Option<crate::commands::SpecTraffic>,
     /// Producer: from a transaction to its label.
     pub label_delay: Duration,
     /// Producer: share of labels published.

@@ -129,6 +129,7 @@ impl EntityStage {
             Settings::group_consumer(&group),
             "second",
             &[&topic],
+            None,
         )?;
         let sources = super::partition_count(&reader, &config.input_topic)?;
         Ok(EntityStage {

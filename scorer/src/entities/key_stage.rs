@@ -160,8 +160,11 @@ impl KeyStage {
             // stage takes them in timestamp order whatever comes first; this keeps its buffers
             // small).
             .set("max.partition.fetch.bytes", 16_384);
+        // The input topic's assignment is the replica's: `/readyz` and `aegis_assigned_partitions`
+        // list what this stage holds.
+        let shared = (config.input_topic.as_str(), replica.assignment.clone());
         let (consumer, reader, producer) =
-            super::stage_clients(config, settings, "first", &topics)?;
+            super::stage_clients(config, settings, "first", &topics, Some(shared))?;
         let repartitions = match &plan.other {
             Some(other) => super::partition_count(&reader, &other.topic)? as i32,
             None => 0,

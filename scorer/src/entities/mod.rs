@@ -349,13 +349,15 @@ pub async fn run(
     a.and(b)
 }
 
-/// A stage's clients: its group consumer (`consumer` settings, subscribed to `topics`), a reader
-/// for rebuilding partitions, and a reliable producer.
+/// A stage's clients: its group consumer (`consumer` settings, subscribed to `topics`; `shared`:
+/// a topic whose assignment is kept in the given one), a reader for rebuilding partitions, and a
+/// reliable producer.
 fn stage_clients(
     config: &ScorerConfig,
     consumer: aegis_kafka::Settings,
     stage: &'static str,
     topics: &[&str],
+    shared: Option<(&str, Arc<aegis_kafka::assignment::Assignment>)>,
 ) -> Result<(
     StageConsumer,
     rdkafka::consumer::BaseConsumer,
@@ -365,7 +367,13 @@ fn stage_clients(
     let properties = config.kafka.properties();
     let group: StageConsumer = consumer
         .client_config(&config.brokers, &properties)
-        .create_with_context(EpochContext::new(stage, topics))
+        .create_with_context({
+            let mut context = EpochContext::new(stage, topics);
+            if let Some((topic, assignment)) = shared {
+                context.topics.insert(topic.to_owned(), assignment);
+            }
+            context
+        })
         .context("cannot create the Kafka consumer (check --brokers and -X)")?;
     group
         .subscribe(topics)
