@@ -44,23 +44,13 @@ fn train(trees: usize, max_depth: u16, seed: u64) -> (tempfile::TempDir, PathBuf
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("small.model");
     aegis_trainer::train::run(&aegis_trainer::TrainArgs {
-        data: vec![aegis_trainer::sources::DataSource {
-            path: data("paysim_fraud_enriched_steps_1-400.csv"),
-            legit_weight: None,
-        }],
-        out: out.clone(),
         trees: Some(trees),
         max_depth: Some(max_depth),
         min_samples_leaf: Some(1),
-        features_per_split: None,
         seed,
         legit_weight: Some(256.2),
-        block_precision: 0.99,
         review_precision: 0.9,
-        spec: None,
-        fit_from: None,
-        fit_until: None,
-        fraud_weight: None,
+        ..aegis_trainer::TrainArgs::new(data("paysim_fraud_enriched_steps_1-400.csv"), out.clone())
     })
     .unwrap();
     (dir, out)

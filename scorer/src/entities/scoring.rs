@@ -55,23 +55,10 @@ mod tests {
     fn cards_model(data: &Path, dir: &Path) -> Model {
         let out = dir.join("cards.model");
         aegis_trainer::train::run(&aegis_trainer::TrainArgs {
-            data: vec![aegis_trainer::sources::DataSource {
-                path: data.to_owned(),
-                legit_weight: None,
-            }],
-            out: out.clone(),
             trees: Some(20),
             max_depth: Some(8),
-            min_samples_leaf: None,
-            features_per_split: None,
-            seed: 42,
-            legit_weight: None,
-            block_precision: 0.99,
-            review_precision: 0.5,
             spec: Some(repository("specs/cards.toml")),
-            fit_from: None,
-            fit_until: None,
-            fraud_weight: None,
+            ..aegis_trainer::TrainArgs::new(data.to_owned(), out.clone())
         })
         .unwrap();
         Model::load(&out).unwrap()

@@ -48,23 +48,14 @@ pub fn model() -> &'static Path {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("demo.model");
         aegis_trainer::train::run(&aegis_trainer::TrainArgs {
-            data: vec![aegis_trainer::sources::DataSource {
-                path: data("paysim_fraud_enriched_steps_1-400.csv"),
-                legit_weight: None,
-            }],
-            out: out.clone(),
             trees: Some(100),
             max_depth: Some(12),
             min_samples_leaf: Some(1),
-            features_per_split: None,
-            seed: 42,
             legit_weight: Some(256.2),
-            block_precision: 0.99,
-            review_precision: 0.5,
-            spec: None,
-            fit_from: None,
-            fit_until: None,
-            fraud_weight: None,
+            ..aegis_trainer::TrainArgs::new(
+                data("paysim_fraud_enriched_steps_1-400.csv"),
+                out.clone(),
+            )
         })
         .unwrap();
         (dir, out)
