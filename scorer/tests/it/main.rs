@@ -296,6 +296,40 @@ impl Replica {
     }
 }
 
+/// `n` payments of 12 from a balance of 500, each from its own account `C0`, `C1`, …, with ids
+/// `PREFIX-0`, `PREFIX-1`, …: ALLOWed by the seed rules and any sane model.
+pub fn small_payments(prefix: &str, n: usize) -> Vec<Transaction> {
+    (0..n)
+        .map(|i| {
+            transaction(
+                &format!("{prefix}-{i}"),
+                &format!("C{i}"),
+                TxType::Payment,
+                12.0,
+                500.0,
+                488.0,
+            )
+        })
+        .collect()
+}
+
+/// `n` cash-ins of 40 onto a balance of 10, each to its own account `C0`, `C1`, …, with ids
+/// `PREFIX-0`, `PREFIX-1`, ….
+pub fn cash_ins(prefix: &str, n: usize) -> Vec<Transaction> {
+    (0..n)
+        .map(|i| {
+            transaction(
+                &format!("{prefix}-{i}"),
+                &format!("C{i}"),
+                TxType::CashIn,
+                40.0,
+                10.0,
+                50.0,
+            )
+        })
+        .collect()
+}
+
 /// A transaction with the given shape.
 pub fn transaction(
     id: &str,
