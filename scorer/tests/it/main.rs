@@ -152,6 +152,11 @@ impl Pipeline {
 
     /// Publishes raw (key, value) messages to the input topic and waits for every acknowledgement.
     pub async fn publish(&self, messages: &[(String, Vec<u8>)]) {
+        self.publish_to(&self.input, messages).await;
+    }
+
+    /// Publishes raw (key, value) messages to `topic` and waits for every acknowledgement.
+    pub async fn publish_to(&self, topic: &str, messages: &[(String, Vec<u8>)]) {
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", self.broker.bootstrap())
             .set("enable.idempotence", "true")
@@ -160,7 +165,7 @@ impl Pipeline {
             .unwrap();
         let mut pending = Vec::new();
         for (key, value) in messages {
-            let record = FutureRecord::to(&self.input)
+            let record = FutureRecord::to(topic)
                 .key(key.as_bytes())
                 .payload(value.as_slice());
             pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
