@@ -14,6 +14,7 @@ pub mod expect;
 pub mod fault;
 pub mod fuzz;
 pub mod hostile;
+pub mod http_abuse;
 pub mod ledger;
 pub mod manifest;
 pub mod scenario;

@@ -4,6 +4,8 @@
 //! final check. Dropping a [`Testbed`] kills whatever still runs, scorers before the broker.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -30,6 +32,8 @@ const READY_LIMIT: Duration = Duration::from_secs(60);
 const TOPICS_LIMIT: Duration = Duration::from_secs(30);
 /// How long the stream may take to reach the point where a fault is injected.
 const MIDSTREAM_LIMIT: Duration = Duration::from_secs(120);
+/// How long [`Testbed::ask`] asks again while a scorer is full or silent.
+const ASK_LIMIT: Duration = Duration::from_secs(5);
 /// How long a scorer told to stop may take to drain and commit before it is killed.
 const SCORER_GRACE: Duration = Duration::from_secs(20);
 /// The check's bounds on waiting for the group to commit the whole input: in all, and without
@@ -143,6 +147,11 @@ impl<'a> Testbed<'a> {
     /// Starts scorer replica `name` in the group, its log in `DIR/NAME.log`, and waits until it
     /// serves HTTP.
     pub fn start_scorer(&mut self, name: &str) -> Result<(), ScenarioError> {
+        self.start_scorer_with(name, &[])
+    }
+
+    /// [`Testbed::start_scorer`] with `flags` added to the scorer's command line.
+    pub fn start_scorer_with(&mut self, name: &str, flags: &[String]) -> Result<(), ScenarioError> {
         let port =
             try_free_port().map_err(StackError::file("cannot bind a port on", "127.0.0.1"))?;
         let keys = aegis_stack::keys::ensure(&self.dir)?;
@@ -154,11 +163,23 @@ impl<'a> Testbed<'a> {
             live_view: None,
             trusted_keys: Some(&keys.public),
         };
-        let command = commands::scorer(&self.settings.binaries, &scorer)?;
+        let mut command = commands::scorer(&self.settings.binaries, &scorer)?;
+        command.args(flags);
         let service = Service::spawn(name, command, &self.dir)?;
         self.scorers
             .insert(name.to_owned(), Replica { service, port });
         self.wait_http(name, "/healthz", SERVING_LIMIT)
+    }
+
+    /// The HTTP address of scorer `name`.
+    pub fn scorer_addr(&mut self, name: &str) -> Result<SocketAddr, ScenarioError> {
+        let port = replica(&mut self.scorers, name)?.port;
+        Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+
+    /// The process id of scorer `name`.
+    pub fn scorer_pid(&mut self, name: &str) -> Result<u32, ScenarioError> {
+        Ok(replica(&mut self.scorers, name)?.service.pid())
     }
 
     /// Waits until every named scorer holds partitions (listed by its `/readyz`), so that traffic
@@ -234,6 +255,45 @@ impl<'a> Testbed<'a> {
             )));
         }
         Ok(())
+    }
+
+    /// `GET path` of scorer `name`, or `POST path` with the JSON `body`; asked again, for at most
+    /// [`ASK_LIMIT`], while the scorer is full (503) or does not answer. The status and body of
+    /// its last answer, `None` if it never answered.
+    pub fn ask(
+        &mut self,
+        name: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<Option<(u16, String)>, ScenarioError> {
+        let url = format!(
+            "http://127.0.0.1:{}{path}",
+            replica(&mut self.scorers, name)?.port
+        );
+        let deadline = Instant::now() + ASK_LIMIT;
+        let mut last = None;
+        loop {
+            let answer = match body {
+                Some(body) => self
+                    .agent
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .send(body),
+                None => self.agent.get(&url).call(),
+            };
+            if let Ok(mut response) = answer {
+                let status = response.status().as_u16();
+                let text = response.body_mut().read_to_string().unwrap_or_default();
+                last = Some((status, text));
+                if status != 503 {
+                    return Ok(last);
+                }
+            }
+            if Instant::now() >= deadline {
+                return Ok(last);
+            }
+            self.pause(Duration::from_millis(100))?;
+        }
     }
 
     /// The log of scorer `name` (also after it stopped).
@@ -339,6 +399,25 @@ impl<'a> Testbed<'a> {
         }
     }
 
+    /// How far the stream has got: the group's committed offsets and the input and verdict
+    /// topics' ends (a [`Fault`] snapshot, not saved).
+    pub fn progress(&self) -> Result<Fault, ScenarioError> {
+        Fault::take(&self.topics).map_err(|source| ScenarioError::Kafka {
+            what: "reading the stream's progress",
+            source,
+        })
+    }
+
+    /// Runs `work` on the scenario's runtime to its end, or until a stop signal (which drops it).
+    pub fn block_on<T>(&self, work: impl Future<Output = T>) -> Result<T, ScenarioError> {
+        self.runtime.block_on(async {
+            tokio::select! {
+                done = work => Ok(done),
+                () = self.cancel.cancelled() => Err(ScenarioError::Cancelled),
+            }
+        })
+    }
+
     /// Sleeps for `duration`, or until a stop signal.
     pub fn pause(&self, duration: Duration) -> Result<(), ScenarioError> {
         let deadline = Instant::now() + duration;
@@ -372,6 +451,7 @@ impl<'a> Testbed<'a> {
         Ok(Checked {
             acknowledged: plan.acknowledged,
             report,
+            abuse: None,
         })
     }
 
