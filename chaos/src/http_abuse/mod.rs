@@ -5,17 +5,17 @@
 //! it, the stream scoring throughout. Memory is read from `/proc/PID/status` (Linux).
 
 mod client;
+mod findings;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::ledger::Report;
 pub use client::{abuse_once, Answer, Kind, MAX_BODY};
+pub use findings::Findings;
 
 /// The request head a connection may buffer (`aegis_scorer::http::server`'s `MAX_HEAD_BYTES`).
 pub const MAX_HEAD: u64 = 64 << 10;
@@ -25,8 +25,6 @@ const SLACK: u64 = 64 << 20;
 const RECONNECT: Duration = Duration::from_millis(50);
 /// The `aegis_http_rejected_total` reasons each of which the abuse must provoke.
 pub const REJECTED_REASONS: [&str; 3] = ["connections", "body_too_large", "read_timeout"];
-
-const MIB: f64 = (1 << 20) as f64;
 
 /// The scorer's HTTP caps under abuse: passed as its flags, and the memory bound is computed from
 /// them.
@@ -179,175 +177,6 @@ pub fn rejected(metrics: &str) -> BTreeMap<String, u64> {
             Some((reason.to_owned(), count as u64))
         })
         .collect()
-}
-
-/// Everything the scenario measured around the abuse.
-#[derive(Clone, Debug)]
-pub struct Findings {
-    /// The caps the scorer ran with.
-    pub caps: Caps,
-    /// The clients and how long.
-    pub plan: Plan,
-    /// The answer to one [`Kind::FullBody`] request before the abuse: 400 (read whole, not JSON).
-    pub warm_up: Answer,
-    /// What the abusive connections were answered.
-    pub tally: Tally,
-    /// The scorer's memory just before the abuse (the stream already flowing) and after it.
-    pub before: Memory,
-    /// See `before`; its `peak` is the peak over the whole abuse.
-    pub after: Memory,
-    /// Transactions written to the input topic while the abuse went on.
-    pub written_during: i64,
-    /// Verdicts written while the abuse went on.
-    pub scored_during: i64,
-    /// `aegis_http_rejected_total` by reason after the abuse.
-    pub rejected: BTreeMap<String, u64>,
-}
-
-impl Findings {
-    /// How much the peak RSS rose above the RSS before the abuse.
-    pub fn growth(&self) -> u64 {
-        self.after.peak.saturating_sub(self.before.rss)
-    }
-
-    /// Records in `report` every rule the abuse broke. Long: one rule after another, each with
-    /// the problem it reports.
-    pub fn judge(&self, report: &mut Report) {
-        if self.warm_up
-            != (Answer::Status {
-                code: 400,
-                retry_after: false,
-            })
-        {
-            report.problem("a body of exactly the limit not read whole (400)", || {
-                self.warm_up.to_string()
-            });
-        }
-        let bound = self.caps.memory_bound();
-        if self.growth() > bound {
-            report.problem("peak RSS over the bound the HTTP caps allow", || {
-                format!(
-                    "grew by {:.0} MiB, bound {:.0} MiB",
-                    self.growth() as f64 / MIB,
-                    bound as f64 / MIB
-                )
-            });
-        }
-        for (&(kind, answer), &n) in &self.tally.answers {
-            if !answer.is_refusal() {
-                report.problem("abusive requests not refused", || {
-                    format!("{n} × {kind:?} {answer}")
-                });
-            }
-            // A head never ended must not be answered as a request: hyper closes it.
-            if kind == Kind::SlowHead
-                && matches!(
-                    answer,
-                    Answer::Status {
-                        code: 400..=499,
-                        ..
-                    }
-                )
-            {
-                report.problem("a head never sent was answered", || {
-                    format!("{n} × {answer}")
-                });
-            }
-        }
-        let status = |code| Answer::Status {
-            code,
-            retry_after: false,
-        };
-        let full = Answer::Status {
-            code: 503,
-            retry_after: true,
-        };
-        let mechanisms = [
-            (Kind::DeclaredHuge, status(413)),
-            (Kind::ChunkedHuge, status(413)),
-            (Kind::SlowBody, status(408)),
-            (Kind::FullBody, status(400)),
-        ];
-        for (kind, answer) in mechanisms {
-            if self.tally.count(kind, answer) == 0 {
-                report.problem("refusals never seen", || format!("{kind:?} {answer}"));
-            }
-        }
-        if Kind::ALL
-            .iter()
-            .all(|&kind| self.tally.count(kind, full) == 0)
-        {
-            report.problem("refusals never seen", || {
-                format!("503 ({} clients never filled the caps)", self.plan.clients)
-            });
-        }
-        for reason in REJECTED_REASONS {
-            if self.rejected.get(reason).copied().unwrap_or(0) == 0 {
-                report.problem("refusals the scorer did not count", || {
-                    format!("aegis_http_rejected_total{{reason=\"{reason}\"}}")
-                });
-            }
-        }
-        if self.written_during == 0 {
-            report.problem("no transaction written during the abuse", || {
-                "the producer had ended".to_owned()
-            });
-        }
-        if self.scored_during == 0 {
-            report.problem("the stream stalled during the abuse", || {
-                format!("{} written, no verdict", self.written_during)
-            });
-        }
-    }
-}
-
-impl fmt::Display for Findings {
-    /// Indented lines: the clients and their answers, memory against the bound, the stream.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "    HTTP abuse: {} clients for {:?}, {} connections; answers by kind:",
-            self.plan.clients,
-            self.plan.duration,
-            self.tally.connections()
-        )?;
-        for kind in Kind::ALL {
-            let answers: Vec<String> = self
-                .tally
-                .answers
-                .iter()
-                .filter(|((k, _), _)| *k == kind)
-                .map(|((_, answer), n)| format!("{answer} {n}"))
-                .collect();
-            writeln!(f, "      {kind:?}: {}", answers.join(", "))?;
-        }
-        writeln!(
-            f,
-            "    scorer RSS {:.0} MiB before, {:.0} MiB after; peak (VmHWM) {:.0} MiB, {:.0} MiB \
-             over the RSS before, bound {:.0} MiB (--http-max-in-flight {}, \
-             --http-max-connections {})",
-            self.before.rss as f64 / MIB,
-            self.after.rss as f64 / MIB,
-            self.after.peak as f64 / MIB,
-            self.growth() as f64 / MIB,
-            self.caps.memory_bound() as f64 / MIB,
-            self.caps.max_in_flight,
-            self.caps.max_connections
-        )?;
-        let rejected: Vec<String> = self
-            .rejected
-            .iter()
-            .map(|(reason, n)| format!("{reason} {n}"))
-            .collect();
-        writeln!(
-            f,
-            "    during the abuse: {} transactions written, {} verdicts; refusals counted by the \
-             scorer: {}",
-            self.written_during,
-            self.scored_during,
-            rejected.join(", ")
-        )
-    }
 }
 
 #[cfg(test)]

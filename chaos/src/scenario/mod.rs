@@ -6,6 +6,7 @@
 //! starts is stopped when it ends, also on failure ([`testbed::Testbed`] kills it when dropped).
 
 mod plays;
+pub mod producer;
 pub mod testbed;
 
 use std::fmt;
