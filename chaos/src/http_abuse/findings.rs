@@ -38,9 +38,19 @@ impl Findings {
         self.after.peak.saturating_sub(self.before.rss)
     }
 
-    /// Records in `report` every rule the abuse broke. Long: one rule after another, each with
-    /// the problem it reports.
+    /// Records in `report` (the check of every transaction) every rule the abuse broke, including
+    /// a repeated verdict: with no fault injected, every transaction must have exactly one. Long:
+    /// one rule after another, each with the problem it reports.
     pub fn judge(&self, report: &mut Report) {
+        if report.duplicates > 0 {
+            let duplicates = report.duplicates;
+            report.problem("transactions with more than one verdict", || {
+                format!(
+                    "{duplicates} repeated; with no fault only a rebalance repeats work (look for \
+                     SESSTMOUT or `partitions revoked` in the scorer's log)"
+                )
+            });
+        }
         if self.warm_up
             != (Answer::Status {
                 code: 400,
@@ -289,6 +299,19 @@ mod tests {
             .answers
             .remove(&(Kind::SlowHead, status(503, true)));
         assert_eq!(problems(&findings), ["refusals never seen"]);
+    }
+
+    #[test]
+    fn a_repeated_verdict_fails() {
+        let mut report = Report {
+            duplicates: 1,
+            ..Report::default()
+        };
+        passing().judge(&mut report);
+        assert_eq!(
+            report.problems.keys().copied().collect::<Vec<_>>(),
+            ["transactions with more than one verdict"]
+        );
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub enum Scenario {
     /// DLQ with its reason, every valid one has a verdict, and no scorer restarts or panics.
     Fuzz,
     /// 2,000 slow and oversized HTTP clients for 10 s against the one scorer while 8k
-    /// transactions flow at 500/s: every transaction has a verdict, the scorer's peak RSS stays
+    /// transactions flow at 500/s: every transaction has one verdict, the scorer's peak RSS stays
     /// within what its HTTP caps allow, every abusive request is refused, and the scorer never
     /// restarts, still scores over HTTP and drains on SIGTERM.
     HttpAbuse,
