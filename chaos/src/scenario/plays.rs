@@ -152,7 +152,7 @@ pub(super) fn fuzz(bed: &mut Testbed<'_>) -> Result<Checked, ScenarioError> {
 
 /// `http-abuse`: issue 29's load test in the fault suite. One scorer with the caps of
 /// [`Caps::LOAD_TEST`] scores the stream while [`ABUSE`] slow and oversized clients hammer its HTTP
-/// port; then every transaction must have its verdict, the abuse's rules hold
+/// port; then every transaction must have exactly one verdict, the abuse's rules hold
 /// ([`Findings::judge`]), and the scorer must still be the same process, score a valid request,
 /// and drain on SIGTERM. Long: the steps in the order they happen.
 pub(super) fn http_abuse(bed: &mut Testbed<'_>) -> Result<Checked, ScenarioError> {
@@ -181,6 +181,7 @@ pub(super) fn http_abuse(bed: &mut Testbed<'_>) -> Result<Checked, ScenarioError
         before.rss >> 20
     ));
     let tally = bed.block_on(http_abuse::run(addr, ABUSE))?;
+    bed.still_running(SCORER)?;
     let end = bed.progress()?;
     let after = memory()?;
     let metrics = bed.ask(SCORER, "/metrics", None)?;
@@ -204,7 +205,7 @@ pub(super) fn http_abuse(bed: &mut Testbed<'_>) -> Result<Checked, ScenarioError
         caps.memory_bound() >> 20
     ));
 
-    // Every transaction has its verdict, and the abuse broke no rule.
+    // Every transaction has exactly one verdict, and the abuse broke no rule.
     let summary = producer.finish(&bed.dir().join("producer.log"))?;
     let mut checked = bed.check(CheckPlan {
         acknowledged: summary.delivered,

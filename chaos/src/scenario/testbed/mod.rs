@@ -216,7 +216,7 @@ impl<'a> Testbed<'a> {
     }
 
     /// An error unless scorer `name` is still the process that was started and answers
-    /// `/healthz`.
+    /// `/healthz` (asked again while it is full: [`Testbed::ask`]).
     pub fn still_running(&mut self, name: &str) -> Result<(), ScenarioError> {
         let replica = replica(&mut self.scorers, name)?;
         if let Some(status) = replica.service.exited() {
@@ -225,13 +225,12 @@ impl<'a> Testbed<'a> {
                 replica.service.log().display()
             )));
         }
-        let url = format!("http://127.0.0.1:{}/healthz", replica.port);
-        if !wait::http_ok(&self.agent, &url) {
-            return Err(ScenarioError::Violated(format!(
-                "{name} does not answer {url}"
-            )));
+        match self.ask(name, "/healthz", None)? {
+            Some((200, _)) => Ok(()),
+            answer => Err(ScenarioError::Violated(format!(
+                "{name} does not answer /healthz with 200: {answer:?}"
+            ))),
         }
-        Ok(())
     }
 
     /// `GET path` of scorer `name`, or `POST path` with the JSON `body`; asked again, for at most
