@@ -121,11 +121,16 @@ pub async fn run(addr: SocketAddr, plan: Plan) -> Tally {
     }
     let mut tally = Tally::default();
     while let Some(client) = clients.join_next().await {
-        // A client task cannot fail but by a panic, which the test would show anyway.
-        if let Ok((kind, answers)) = client {
-            for (answer, n) in answers {
-                *tally.answers.entry((kind, answer)).or_default() += n;
+        match client {
+            Ok((kind, answers)) => {
+                for (answer, n) in answers {
+                    *tally.answers.entry((kind, answer)).or_default() += n;
+                }
             }
+            // A bug of the client code: as loud as if it had run on this thread.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: only when the set is dropped, which ends this loop first.
+            Err(_) => {}
         }
     }
     tally
