@@ -1,7 +1,6 @@
 //! End-to-end tests of the scorer against a real Kafka broker (tansu, started per test).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-mod abuse;
 mod backtest;
 mod cli;
 mod config;
