@@ -38,7 +38,10 @@ pub struct BacktestArgs {
     #[arg(long)]
     pub rules: Option<PathBuf>,
     /// The history: a CSV of the model's spec, with labels (or --brokers and --since).
-    #[cfg_attr(feature = "publish", arg(long, required_unless_present = "brokers"))]
+    #[cfg_attr(
+        feature = "publish",
+        arg(long, required_unless_present = "brokers", conflicts_with = "brokers")
+    )]
     #[cfg_attr(not(feature = "publish"), arg(long, required = true))]
     pub data: Option<PathBuf>,
     /// The history read from Kafka instead: `--brokers B --since T`.
@@ -265,7 +268,7 @@ pub fn backtest(args: &BacktestArgs) -> Result<Report> {
 fn read_history(model: &Model, args: &BacktestArgs) -> Result<(History, String)> {
     #[cfg(feature = "publish")]
     if args.kafka.brokers.is_some() {
-        let read = crate::history::read(model, &args.kafka)?;
+        let read = crate::history::read(model.spec(), &args.kafka)?;
         let source = read.summary(&args.kafka);
         return Ok((read.history, source));
     }

@@ -14,9 +14,8 @@ use std::time::{Duration, Instant};
 
 use aegis_core::avro::{AvroCodec, SpecCodec};
 use aegis_core::spec::record::Value;
-use aegis_core::spec::FieldRole;
+use aegis_core::spec::{FieldRole, Spec};
 use aegis_core::topics::{LABELS_TOPIC, TRANSACTIONS_TOPIC};
-use aegis_core::Model;
 use aegis_kafka::read::read_since;
 use aegis_kafka::{KafkaFlags, Settings, TopicPrefix};
 use anyhow::{anyhow, bail, Context, Result};
@@ -32,7 +31,7 @@ use crate::spec::period;
 pub struct KafkaHistoryArgs {
     /// Read the history from this Kafka cluster's retained transactions and labels topics
     /// (with --since) instead of a CSV.
-    #[arg(long, requires = "since", conflicts_with = "data")]
+    #[arg(long, requires = "since")]
     pub brokers: Option<String>,
     /// From when: records written to Kafka at or after this time — a date (`YYYY-MM-DD`, UTC), a
     /// timestamp, or a duration ago (`7d`, `12h`).
@@ -111,8 +110,8 @@ pub fn since_ms(text: &str, now_ms: i64) -> Result<i64> {
     period::parse_instant(text).map_err(|e| anyhow!("--since: {e}, nor a duration (7d)"))
 }
 
-/// Reads the history `args` name, decoded as `model`'s transactions.
-pub fn read(model: &Model, args: &KafkaHistoryArgs) -> Result<Read> {
+/// Reads the history `args` name, decoded as transactions of `spec`.
+pub fn read(spec: &Spec, args: &KafkaHistoryArgs) -> Result<Read> {
     let (Some(brokers), Some(since)) = (&args.brokers, &args.since) else {
         bail!("--brokers and --since go together");
     };
@@ -145,7 +144,7 @@ pub fn read(model: &Model, args: &KafkaHistoryArgs) -> Result<Read> {
     }
 
     let mut labelled = 0;
-    let history = if model.is_paysim() {
+    let history = if spec.is_paysim() {
         let mut txs = Vec::new();
         let found =
             read_since(
@@ -171,7 +170,6 @@ pub fn read(model: &Model, args: &KafkaHistoryArgs) -> Result<Read> {
         }
         History::Paysim(txs)
     } else {
-        let spec = model.spec();
         let codec = SpecCodec::new(spec)?;
         let label_field = spec.fields.iter().position(|f| f.role == FieldRole::Label);
         let mut records = Vec::new();

@@ -28,6 +28,8 @@ pub mod plot;
 pub mod backtest;
 pub mod evaluate;
 #[cfg(feature = "publish")]
+pub mod export;
+#[cfg(feature = "publish")]
 pub mod history;
 #[cfg(feature = "publish")]
 pub mod publish;

@@ -41,6 +41,11 @@ enum Command {
     /// money, each rule's hits and precision, and what would change against another model or
     /// rule set (docs/backtest.md).
     Backtest(aegis_trainer::backtest::BacktestArgs),
+    /// Write what the stream learnt as training data: the transactions the cluster retains from
+    /// a time (--brokers, --since), each with the label published for it, as a CSV of the spec's
+    /// fields that `train --data` reads beside the original data (docs/training.md).
+    #[cfg(feature = "publish")]
+    ExportOutcomes(aegis_trainer::export::ExportArgs),
     /// Print what a rule set for a spec can name — its features, fields and fraud_probability —
     /// as the Markdown table docs/rules.md holds for each shipped spec.
     RuleFields(SchemaArgs),
@@ -98,6 +103,8 @@ fn main() -> ExitCode {
         #[cfg(feature = "publish")]
         Command::Publish(args) => aegis_trainer::publish::run(args),
         Command::Backtest(args) => aegis_trainer::backtest::run(args),
+        #[cfg(feature = "publish")]
+        Command::ExportOutcomes(args) => aegis_trainer::export::run(args),
         Command::Schema(args) => spec_of(args).map(|spec| print!("{}", spec.avro_schema())),
         Command::RuleFields(args) => {
             spec_of(args).map(|spec| print!("{}", aegis_core::rules::field_table(&spec)))

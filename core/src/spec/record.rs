@@ -259,3 +259,36 @@ impl<R: Read> Iterator for RecordReader<R> {
         })
     }
 }
+
+/// Writes `records` of `spec` as CSV to `out` — a header of the spec's field names, then one row
+/// each — in the form [`RecordReader`] reads back to the same records: times in the spec's
+/// format, enums by name, floats in their shortest form that reads back bit for bit.
+pub fn write_csv<'a>(
+    spec: &Spec,
+    records: impl IntoIterator<Item = &'a Record>,
+    out: impl std::io::Write,
+) -> csv::Result<()> {
+    let mut csv = csv::Writer::from_writer(out);
+    csv.write_record(spec.fields.iter().map(|f| f.name.as_str()))?;
+    let mut row: Vec<String> = Vec::with_capacity(spec.fields.len());
+    for record in records {
+        row.clear();
+        row.extend(
+            spec.fields
+                .iter()
+                .zip(&record.values)
+                .map(|(field, value)| match (field.kind, value) {
+                    (FieldType::Timestamp, Value::Integer(ms)) => {
+                        super::time::format(*ms, spec.time.format)
+                    }
+                    (_, Value::Integer(n)) => n.to_string(),
+                    (_, Value::Float(x)) => x.to_string(),
+                    (_, Value::Text(text)) => text.clone(),
+                    (_, Value::Enum(i)) => field.values.get(*i).cloned().unwrap_or_default(),
+                }),
+        );
+        csv.write_record(&row)?;
+    }
+    csv.flush()?;
+    Ok(())
+}

@@ -80,6 +80,31 @@ fn naive(text: &str, zoned: bool) -> Result<i64, String> {
     Ok(days * DAY_MS + hour * 3_600_000 + minute * 60_000 + second * 1_000 + millis - offset_ms)
 }
 
+/// `ms` written in `format`, as [`parse`] reads it back: `2018-04-01 00:00:31` (naive, UTC),
+/// `2018-04-01T00:00:31Z` (zoned), with `.fff` when not a whole second; epoch milliseconds as
+/// they are. A PaySim step is not a time of day: `format` gives its milliseconds.
+pub fn format(ms: i64, format: TimeFormat) -> String {
+    let (separator, zone) = match format {
+        TimeFormat::EpochMillis | TimeFormat::PaysimStep => return ms.to_string(),
+        TimeFormat::Naive => (' ', ""),
+        TimeFormat::Zoned => ('T', "Z"),
+    };
+    let (y, m, d) = civil_from_days(ms.div_euclid(DAY_MS));
+    let in_day = ms.rem_euclid(DAY_MS);
+    let (h, min, s, milli) = (
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1_000 % 60,
+        in_day % 1_000,
+    );
+    let fraction = if milli == 0 {
+        String::new()
+    } else {
+        format!(".{milli:03}")
+    };
+    format!("{y:04}-{m:02}-{d:02}{separator}{h:02}:{min:02}:{s:02}{fraction}{zone}")
+}
+
 fn is_leap(year: i64) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
 }
@@ -133,6 +158,33 @@ pub fn day_of_week(ms: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_formatted_time_parses_back() {
+        for ms in [
+            0,
+            1_522_540_831_000,
+            1_522_540_831_250,
+            1_530_403_199_999,
+            86_399_000,
+        ] {
+            for f in [
+                TimeFormat::Naive,
+                TimeFormat::Zoned,
+                TimeFormat::EpochMillis,
+            ] {
+                assert_eq!(parse(&format(ms, f), f), Ok(ms), "{ms} {f:?}");
+            }
+        }
+        assert_eq!(
+            format(1_522_540_831_000, TimeFormat::Naive),
+            "2018-04-01 00:00:31"
+        );
+        assert_eq!(
+            format(1_522_540_831_250, TimeFormat::Zoned),
+            "2018-04-01T00:00:31.250Z"
+        );
+    }
 
     #[test]
     fn days_and_dates_convert_both_ways() {

@@ -179,3 +179,28 @@ fn a_csv_missing_a_spec_field_or_with_a_bad_value_is_one_line_naming_it() {
         errors[2]
     );
 }
+
+#[test]
+fn records_written_as_csv_read_back_the_same_for_both_shipped_specs() {
+    for (spec, data) in [
+        (
+            "specs/cards.toml",
+            "data/cards_every_10th_card_2018-04-01_2018-05-31.csv",
+        ),
+        ("specs/paysim.toml", "data/paysim_mixed_steps_1-119.csv"),
+    ] {
+        let spec = Spec::load(&repository(spec)).unwrap();
+        let records: Vec<_> = RecordReader::open(&spec, &repository(data))
+            .unwrap()
+            .take(2_000)
+            .map(Result::unwrap)
+            .collect();
+        let mut csv = Vec::new();
+        aegis_core::spec::record::write_csv(&spec, &records, &mut csv).unwrap();
+        let back: Vec<_> = RecordReader::from_reader(&spec, "written".into(), csv.as_slice())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(back, records, "{}", spec.name);
+    }
+}

@@ -12,6 +12,7 @@ use aegis_core::rules::RuleSet;
 use aegis_core::{Decision, Label, Model, Transaction};
 use aegis_scorer::ScorerConfig;
 use aegis_trainer::backtest::BacktestArgs;
+use aegis_trainer::export::ExportArgs;
 use aegis_trainer::history::KafkaHistoryArgs;
 
 use aegis_testkit::unique_topic;
@@ -155,6 +156,34 @@ async fn the_backtest_decides_every_row_as_the_live_scorer_does() {
     };
     assert_eq!(figures(&kafka_report), figures(&csv_report));
     assert_eq!(kafka_report.labelled, 404);
+
+    // What the topics learnt, exported as training data: the same rows and labels as the CSV.
+    let exported = dir.path().join("exported.csv");
+    let export = ExportArgs {
+        spec: None,
+        out: exported.clone(),
+        kafka: from_kafka.kafka.clone(),
+    };
+    let written = aegis_trainer::export::export(&export).unwrap();
+    assert_eq!((written.rows, written.unlabelled), (404, 0));
+    let key = |tx: &Transaction| {
+        format!(
+            "{}|{}|{}|{}|{:?}",
+            tx.step, tx.name_orig, tx.amount, tx.new_balance_orig, tx.is_fraud
+        )
+    };
+    let mut back: Vec<String> = PaysimReader::open(&exported)
+        .unwrap()
+        .map(|row| key(&row.unwrap().transaction))
+        .collect();
+    let mut want: Vec<String> = txs.iter().map(key).collect();
+    back.sort();
+    want.sort();
+    assert_eq!(back, want);
+    assert_eq!(
+        written.frauds,
+        txs.iter().filter(|t| t.is_fraud == Some(true)).count()
+    );
 
     // Against the model alone: what the rules change is the takeover the model lets through.
     let args = aegis_trainer::backtest::BacktestArgs {

@@ -55,15 +55,11 @@ pub fn describe(period: &Period) -> String {
 
 /// `YYYY-MM-DD`, or `YYYY-MM-DD HH:MM:SS` when not midnight (UTC).
 pub fn instant(ms: i64) -> String {
-    let day = ms.div_euclid(time::DAY_MS);
-    let in_day = ms.rem_euclid(time::DAY_MS) / 1000;
-    let (y, m, d) = time::civil_from_days(day);
-    if in_day == 0 {
-        format!("{y:04}-{m:02}-{d:02}")
-    } else {
-        let (h, min, s) = (in_day / 3600, in_day / 60 % 60, in_day % 60);
-        format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02}")
+    let mut text = time::format(ms.div_euclid(1_000) * 1_000, TimeFormat::Naive);
+    if ms.rem_euclid(time::DAY_MS) < 1_000 {
+        text.truncate("YYYY-MM-DD".len());
     }
+    text
 }
 
 #[cfg(test)]
