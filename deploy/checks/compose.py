@@ -38,7 +38,7 @@ import sys
 import tomllib
 from pathlib import PurePosixPath
 
-from common import (COMPOSE, DOCKERFILE, GRAFANA_DIR, ROOT, ROOT_COMPOSE, TOPICS_TABLE, Problems, compose_models,
+from common import (COMPOSE, DOCKERFILE, GRAFANA_DIR, ROOT_COMPOSE, TOPICS_TABLE, Problems, compose_models,
                     load_yaml, rel, seconds, topic_table)
 from image import repository_file, runtime_packages
 
