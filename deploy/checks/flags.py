@@ -1,8 +1,10 @@
-"""Every flag and AEGIS_* variable deploy/compose.yaml gives an Aegis binary exists in its --help.
+"""Every flag and AEGIS_* variable compose gives an Aegis binary exists in its --help.
 
   python deploy/checks/flags.py --bin-dir target/release
 
-For each service whose command starts with an aegis-* binary: the binary is built; a subcommand
+In each model compose runs from the root (compose.yaml: deploy/compose.yaml; compose.cards.yaml:
+deploy/compose.cards.yaml merged over it, as compose merges), for each service — those in a
+--profile too — whose command starts with an aegis-* binary: the binary is built; a subcommand
 (`aegis-trainer train`) is one the binary lists; every `--flag` / `--flag=value` / `-X` is an
 option of `BINARY [SUBCOMMAND] --help`; every AEGIS_* environment variable is one of the `[env: …]`
 names that help shows. Docker is not needed: the compose file is read as YAML.
@@ -14,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import COMPOSE, Problems, load_yaml, rel
+from common import Problems, compose_models, rel
 
 OPTION = re.compile(r"^\s*(?:(-[A-Za-z]),?\s*)?(--[a-z0-9][a-z0-9-]*)?")
 ENV = re.compile(r"\[env: (\w+)=")
@@ -51,16 +53,23 @@ def main():
     parser.add_argument("--bin-dir", type=Path, required=True)
     args = parser.parse_args()
     problems = Problems("flags")
-    compose = load_yaml(COMPOSE) or {}
+    counts = []
+    for model in compose_models():
+        counts.append(f"{check_model(problems, model, args.bin_dir)} in {rel(model.root_file)}")
+    problems.finish(f"the flags and AEGIS_* variables compose passes ({', '.join(counts)}) all appear in the binaries' --help")
+
+
+def check_model(problems, model, bin_dir):
+    """Checks every Aegis service of `model`; returns how many flags and variables it passes."""
     checked = 0
-    for name, service in (compose.get("services") or {}).items():
+    for name, service in model.services.items():
         command = service.get("command")
         if not (isinstance(command, list) and command and str(command[0]).startswith("aegis-")):
             continue
-        where = f"{rel(COMPOSE)} service {name}"
-        binary = args.bin_dir / command[0]
+        where = model.where(name, "command")
+        binary = bin_dir / command[0]
         if not binary.is_file():
-            problems.add(where, f"runs {command[0]}, which is not built in {rel(args.bin_dir)} (cargo build --release --bins)")
+            problems.add(where, f"runs {command[0]}, which is not built in {rel(bin_dir)} (cargo build --release --bins)")
             continue
         try:
             options, env_vars, subcommands = parse_help(help_text(binary, []))
@@ -89,9 +98,9 @@ def main():
             environment = dict(item.split("=", 1) if "=" in item else (item, None) for item in environment)
         for variable in environment:
             if variable.startswith("AEGIS_") and variable not in env_vars:
-                problems.add(where, f"sets {variable}, which `{shown} --help` does not list as an [env: …]")
+                problems.add(model.where(name, "environment"), f"sets {variable}, which `{shown} --help` does not list as an [env: …]")
             checked += variable.startswith("AEGIS_")
-    problems.finish(f"{checked} flags and AEGIS_* variables in compose all appear in the binaries' --help")
+    return checked
 
 
 if __name__ == "__main__":

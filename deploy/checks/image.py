@@ -3,20 +3,29 @@
   python deploy/checks/image.py --bin-dir target/release
 
 - the runtime stage runs as a non-root user;
-- every Aegis binary deploy/compose.yaml runs is copied out of the build stage;
+- every Aegis binary compose runs (compose.yaml, compose.cards.yaml) is copied out of the build stage;
+- every file compose gives an Aegis binary under /opt/aegis/ (a sample, a spec, a rule set) is one
+  the runtime stage copies from the repository, the file exists, and Dockerfile.dockerignore
+  keeps it in the build context;
 - the runtime stage installs the Debian package of every shared library those binaries link
   (`ldd` on the local release build, which uses the same Cargo features; `dpkg -S` names the
   package), apart from glibc and libgcc, which every Debian image has.
 """
 
 import argparse
+import os
 import re
 import shlex
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from common import COMPOSE, DOCKERFILE, Problems, load_yaml, rel
+from common import DOCKERFILE, ROOT, Problems, compose_models, rel
+
+# The build context's exclusions (BuildKit reads <Dockerfile>.dockerignore), and where the image
+# keeps the repository's files.
+IGNORE = DOCKERFILE.with_name(DOCKERFILE.name + ".dockerignore")
+IMAGE_HOME = "/opt/aegis/"
 
 # In every Debian image (Essential or required): need no install line.
 BASE_PACKAGES = {"libc6", "libgcc-s1"}
@@ -66,14 +75,86 @@ def runtime_packages(path):
 
 
 def compose_binaries():
-    """The Aegis binaries the compose services run (first word of their command)."""
-    compose = load_yaml(COMPOSE) or {}
+    """The Aegis binaries the compose services run (first word of their command), in every model."""
     binaries = set()
-    for service in (compose.get("services") or {}).values():
-        command = service.get("command")
-        if isinstance(command, list) and command and str(command[0]).startswith("aegis-"):
-            binaries.add(command[0])
+    for model in compose_models():
+        for service in model.services.values():
+            command = service.get("command")
+            if isinstance(command, list) and command and str(command[0]).startswith("aegis-"):
+                binaries.add(command[0])
     return binaries
+
+
+def image_copies(path=DOCKERFILE):
+    """(container directory or file, repository path) for each COPY of the runtime stage from the
+    build context (not --from another stage)."""
+    copies = []
+    for keyword, rest in stages(path)[-1]:
+        words = shlex.split(rest)
+        if keyword != "COPY" or any(w.startswith("--from") for w in words) or len(words) != 2:
+            continue
+        source, target = words
+        copies.append((PurePosixPath(target), ROOT / source))
+    return copies
+
+
+def repository_file(container_path):
+    """The repository file deploy/Dockerfile puts at `container_path` in the image, or None."""
+    container_path = PurePosixPath(container_path)
+    for target, source in image_copies():
+        if container_path == target:
+            return source
+        if target in container_path.parents:
+            return source / container_path.relative_to(target)
+    return None
+
+
+def ignored(path):
+    """Whether Dockerfile.dockerignore leaves a repository file out of the build context: a pattern
+    (`*`, `?`, `**/`) that matches the file or a directory above it."""
+    relative = Path(os.path.normpath(path)).relative_to(ROOT).parts
+    for pattern in IGNORE.read_text(encoding="utf-8").splitlines():
+        pattern = pattern.strip().strip("/")
+        if not pattern or pattern.startswith(("#", "!")):
+            continue
+        regex = re.escape(pattern).replace(r"\*\*/", "(?:.*/)?").replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
+        if any(re.fullmatch(regex, "/".join(relative[:n])) for n in range(1, len(relative) + 1)):
+            return True
+    return False
+
+
+def image_paths(model):
+    """(where, flag or variable, path) for each /opt/aegis/ path an Aegis service of `model` is given."""
+    for name, service in model.services.items():
+        command = service.get("command")
+        if not (isinstance(command, list) and command and str(command[0]).startswith("aegis-")):
+            continue
+        for arg in command[1:]:
+            flag, _, value = str(arg).partition("=")
+            if value.startswith(IMAGE_HOME):
+                yield model.where(name, "command"), flag, value
+        environment = service.get("environment") or {}
+        if isinstance(environment, list):
+            environment = dict(item.split("=", 1) if "=" in item else (item, None) for item in environment)
+        for variable, value in environment.items():
+            if str(value or "").startswith(IMAGE_HOME):
+                yield model.where(name, "environment"), variable, str(value)
+
+
+def check_image_paths(problems):
+    """Every file compose names under /opt/aegis/ is one deploy/Dockerfile copies into the image."""
+    checked = set()
+    for model in compose_models():
+        for where, flag, path in image_paths(model):
+            checked.add(path)
+            source = repository_file(path)
+            if source is None:
+                problems.add(where, f"{flag} {path}: deploy/Dockerfile copies nothing there (COPY the repository's file)")
+            elif not source.exists():
+                problems.add(where, f"{flag} {path}: the image would copy it from {rel(source)}, which does not exist")
+            elif ignored(source):
+                problems.add(where, f"{flag} {path}: {rel(source)} is left out of the build context by {rel(IGNORE)}")
+    return len(checked)
 
 
 def linked_packages(binary):
@@ -133,7 +214,9 @@ def main():
         for library, package in linked_packages(path).items():
             if package not in BASE_PACKAGES and package not in installed:
                 problems.add(where, f"{binary} links {library} from {package}, which the runtime stage does not install")
-    problems.finish(f"multi-stage, non-root; {checked} binaries' shared libraries provided by {', '.join(sorted(installed))}")
+    files = check_image_paths(problems)
+    problems.finish(f"multi-stage, non-root; {checked} binaries' shared libraries provided by {', '.join(sorted(installed))}; "
+                    f"the {files} files compose names under {IMAGE_HOME} are copied in")
 
 
 if __name__ == "__main__":

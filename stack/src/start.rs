@@ -197,9 +197,10 @@ pub fn start(
     })
 }
 
-/// The repartition topics a spec's scorers need: `transactions.by.<ENTITY>` for each entity with
-/// features other than the spec's key, as many partitions as the transactions topic
-/// (docs/streaming-features.md).
+/// The repartition topics a spec's scorers need (`transactions.by.<ENTITY>` for each entity with
+/// features other than the spec's key, as many partitions as the transactions topic:
+/// docs/streaming-features.md) that `contract` does not list already. deploy/topics.txt lists
+/// the card spec's, for compose; its row is the one created.
 fn repartition_topics(traffic: &SpecTraffic, contract: &[Topic]) -> Result<Vec<Topic>, StackError> {
     let spec =
         aegis_core::spec::Spec::load(&traffic.spec).map_err(|e| StackError::Spec(e.to_string()))?;
@@ -223,6 +224,7 @@ fn repartition_topics(traffic: &SpecTraffic, contract: &[Topic]) -> Result<Vec<T
             partitions,
             cleanup_policy: "delete".to_owned(),
         })
+        .filter(|topic| !contract.iter().any(|listed| listed.name == topic.name))
         .collect())
 }
 
@@ -375,4 +377,40 @@ impl Part {
 /// A free loopback port.
 fn port() -> Result<u16, StackError> {
     try_free_port().map_err(StackError::file("cannot bind a port on", "127.0.0.1"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_lists_the_card_specs_repartition_topic_as_the_stack_derives_it() {
+        // compose's topics job creates the topics of deploy/topics.txt and no others, so the card
+        // pipeline there (compose.cards.yaml) needs the table to hold what `up --spec` derives.
+        let repository = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let traffic = SpecTraffic {
+            spec: repository.join("specs/cards.toml"),
+            data: repository.join("data/cards_every_10th_card_2018-04-01_2018-05-31.csv"),
+            rules: repository.join("deploy/rules/cards.json"),
+            speedup: 1.0,
+        };
+        let contract = Topic::contract();
+        let transactions: Vec<Topic> = contract
+            .iter()
+            .filter(|t| t.name == TRANSACTIONS_TOPIC)
+            .cloned()
+            .collect();
+        let derived = repartition_topics(&traffic, &transactions).unwrap();
+        assert_eq!(
+            derived.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            ["transactions.by.TERMINAL_ID"]
+        );
+        for topic in &derived {
+            assert!(
+                contract.contains(topic),
+                "deploy/topics.txt lacks {topic:?}"
+            );
+        }
+        assert!(repartition_topics(&traffic, &contract).unwrap().is_empty());
+    }
 }
