@@ -9,7 +9,8 @@ pub mod evaluate;
 pub mod period;
 pub mod train;
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use aegis_core::spec::engine::FeatureEngine;
 use aegis_core::spec::record::{Record, RecordReader, Value};
@@ -118,6 +119,45 @@ pub fn read(spec: &Spec, path: &Path, keep: impl Fn(i64) -> bool) -> Result<Tabl
         }
     }
     anyhow::ensure!(table.table.read > 0, "{} has no rows", path.display());
+    Ok(table.table)
+}
+
+/// [`read`] of several files as one history: their records merged in event-time order (stably:
+/// at equal times, the earlier file's first), a record whose id an earlier one has counted once —
+/// the original data and what `export-outcomes` wrote from the stream overlap. Several files need
+/// the spec's `id` field, to know a record seen twice; they are read whole.
+pub fn read_files(spec: &Spec, paths: &[PathBuf], keep: impl Fn(i64) -> bool) -> Result<Table> {
+    let [_, _, ..] = paths else {
+        let path = paths.first().context("give at least one --data file")?;
+        return read(spec, path, keep);
+    };
+    let id = spec
+        .fields
+        .iter()
+        .position(|f| f.role == FieldRole::Id)
+        .with_context(|| {
+            format!(
+                "--data: spec `{}` has no id field, so a row found in two files cannot be counted once; put the rows in one CSV",
+                spec.name
+            )
+        })?;
+    let mut seen = HashSet::new();
+    let mut records = Vec::new();
+    for path in paths {
+        let context = || format!("reading {} by spec `{}`", path.display(), spec.name);
+        for record in RecordReader::open(spec, path)? {
+            let record = record.with_context(context)?;
+            if seen.insert(text(&spec.fields[id].values, &record.values[id])) {
+                records.push(record);
+            }
+        }
+    }
+    records.sort_by_key(|r| r.event_time_ms);
+    let mut table = TableBuilder::new(spec, &keep);
+    for (i, record) in records.iter().enumerate() {
+        table.push(i + 1, record);
+    }
+    anyhow::ensure!(table.table.read > 0, "the --data files have no rows");
     Ok(table.table)
 }
 

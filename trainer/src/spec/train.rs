@@ -18,7 +18,7 @@ use aegis_core::{Model, Thresholds};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use super::{judge, period, read, Judged, Table};
+use super::{judge, period, read_files, Judged, Table};
 use crate::metrics::{CardPrecision, Quality, Reliability, Scored};
 use crate::split::{ENOUGH_FRAUDS, MIN_FRAUDS};
 use crate::train::report::{CalibrationReport, ForestShape, ThresholdChoice};
@@ -126,7 +126,7 @@ struct TestReport<'a> {
 pub fn run(args: &TrainArgs, spec: &Spec) -> Result<()> {
     let params = args.forest_params(spec)?;
     paysim_train::check_precision_targets(args)?;
-    let data = one_file(args)?;
+    let data = files(args)?;
     if spec.label.is_none() {
         bail!(
             "spec `{}` declares no label; training needs one (a [label] table naming the field)",
@@ -139,7 +139,7 @@ pub fn run(args: &TrainArgs, spec: &Spec) -> Result<()> {
         ["--fit-from", "--fit-until"],
     )?;
     let test_period = given.map(|p| after_delay(p, spec.label_delay().millis()));
-    let table = read(spec, &data, |t| {
+    let table = read_files(spec, &data, |t| {
         given.is_none_or(|p| p.contains(t)) || test_period.is_some_and(|p| p.contains(t))
     })?;
     let split = split(&table, given, test_period)?;
@@ -197,8 +197,8 @@ pub fn run(args: &TrainArgs, spec: &Spec) -> Result<()> {
     let quality = Quality::measure_ranked(measured, raw_measured, &thresholds);
     let summary = TrainingSummary {
         trained_at: aegis_core::clock::now_ms(),
-        data: vec![data.display().to_string()],
-        legit_weights: vec![1.0],
+        data: data.iter().map(|d| d.display().to_string()).collect(),
+        legit_weights: vec![1.0; data.len()],
         rows: table.read as u64,
         frauds: table.frauds.len() as u64,
         params,
@@ -227,7 +227,11 @@ pub fn run(args: &TrainArgs, spec: &Spec) -> Result<()> {
         spec: &spec.name,
         spec_hash: spec.hash(),
         trained_at: model.training().trained_at,
-        data: data.display().to_string(),
+        data: data
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         rows_read: table.read,
         params,
         forest: shape,
@@ -253,16 +257,19 @@ pub fn run(args: &TrainArgs, spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// The one `--data` file a spec's training reads (a legit weight other than 1 is PaySim's
-/// down-sampling, which spec data does not have).
-fn one_file(args: &TrainArgs) -> Result<PathBuf> {
-    match args.data.as_slice() {
-        [one] if one.legit_weight.is_none_or(|w| w == 1.0) && args.legit_weight.is_none_or(|w| w == 1.0) => {
-            Ok(one.path.clone())
-        }
-        [_] => bail!("--data: legit weights are for PaySim samples; a spec's data is read as it is (drop :W and --legit-weight)"),
-        _ => bail!("--data: a spec's training reads one file ({} given); put the rows in one CSV", args.data.len()),
+/// The `--data` files a spec's training reads, each at legit weight 1 (a weight other than 1 is
+/// PaySim's down-sampling, which spec data does not have): the original data and, say, what
+/// `export-outcomes` wrote since.
+fn files(args: &TrainArgs) -> Result<Vec<PathBuf>> {
+    if args.legit_weight.is_some_and(|w| w != 1.0)
+        || args
+            .data
+            .iter()
+            .any(|d| d.legit_weight.is_some_and(|w| w != 1.0))
+    {
+        bail!("--data: legit weights are for PaySim samples; a spec's data is read as it is (drop :W and --legit-weight, or write :1)");
     }
+    Ok(args.data.iter().map(|d| d.path.clone()).collect())
 }
 
 /// The test period of a fit period: as long, starting the label delay after its end.

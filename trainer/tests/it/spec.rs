@@ -152,6 +152,60 @@ fn recount_auc(rows: &[(f64, bool)]) -> f64 {
 }
 
 #[test]
+fn a_spec_trains_on_several_files_as_on_their_rows_in_one() {
+    // The sample cut in two that overlap (rows in both count once): the original data, and what
+    // `export-outcomes` wrote from the stream since.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(data(CARDS)).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let (first, second) = (&rows[..rows.len() * 6 / 10], &rows[rows.len() * 4 / 10..]);
+    let [original, exported] = ["original.csv", "exported.csv"].map(|name| dir.path().join(name));
+    std::fs::write(&original, format!("{header}\n{}\n", first.join("\n"))).unwrap();
+    std::fs::write(&exported, format!("{header}\n{}\n", second.join("\n"))).unwrap();
+    let whole = train_cards(dir.path());
+    let both = dir.path().join("both.model");
+    let spec = spec_file("cards.toml");
+    ok(&trainer(&[
+        "train",
+        "--spec",
+        path(&spec),
+        "--data",
+        path(&original),
+        "--data",
+        &format!("{}:1", path(&exported)),
+        "--fit-from",
+        "2018-04-15",
+        "--fit-until",
+        "2018-05-15",
+        "--trees",
+        "30",
+        "--max-depth",
+        "10",
+        "--out",
+        path(&both),
+    ]));
+    let (whole, both) = (Model::load(&whole).unwrap(), Model::load(&both).unwrap());
+    assert_eq!(both.model_version(), whole.model_version());
+    assert_eq!(both.training().rows, rows.len() as u64);
+    assert_eq!(both.training().data.len(), 2);
+    // A weight other than 1 is PaySim's down-sampling: refused with one line.
+    fails_with(
+        &trainer(&[
+            "train",
+            "--spec",
+            path(&spec),
+            "--data",
+            &format!("{}:256.2", path(&exported)),
+            "--out",
+            path(&dir.path().join("never.model")),
+        ]),
+        &["legit weights are for PaySim samples"],
+    );
+}
+
+#[test]
 fn paysim_is_the_default_spec_and_gives_the_model_it_always_gave() {
     let dir = tempfile::tempdir().unwrap();
     let enriched = data(ENRICHED);
