@@ -3,16 +3,12 @@
 // terminal feature among its reasons, and Card Precision@100 is computed from labels.
 //
 //   node scripts/ui/check-cards.mjs http://127.0.0.1:8080 OUT_DIR
-import { chromium } from "playwright-core";
+import { failing, launch } from "./browser.mjs";
 
 const [base, outDir] = process.argv.slice(2);
-const fail = (message) => { console.error(`check-cards: FAIL: ${message}`); process.exit(1); };
+const fail = failing("check-cards");
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   await page.goto(`${base}/`);

@@ -6,16 +6,12 @@
 // `the_live_page_works_with_a_token_from_its_form_or_the_url_fragment`.
 //
 //   node scripts/ui/check-live-token.mjs http://127.0.0.1:PORT [TOKEN]
-import { chromium } from "playwright-core";
+import { failing, launch } from "./browser.mjs";
 
 const [base, token] = process.argv.slice(2);
-const fail = (message) => { console.error(`check-live-token: FAIL: ${message}`); process.exit(1); };
+const fail = failing("check-live-token");
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const shows = "The live page names the live model";
 const showsData = (page) => page.waitForFunction(
   () => document.querySelector("#models").textContent.includes("live model"), null, { timeout: 10000 });

@@ -4,16 +4,12 @@
 // render and its "Try it out" must call POST /v1/score and get the takeover transfer BLOCKed.
 //
 //   node scripts/ui/check-ui.mjs http://127.0.0.1:8080 OUT_DIR
-import { chromium } from "playwright-core";
+import { failing, launch } from "./browser.mjs";
 
 const [base, outDir] = process.argv.slice(2);
-const fail = (message) => { console.error(`check-ui: FAIL: ${message}`); process.exit(1); };
+const fail = failing("check-ui");
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
 

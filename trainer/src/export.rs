@@ -91,25 +91,11 @@ pub fn export(args: &ExportArgs) -> Result<Exported> {
     })
 }
 
-/// PaySim's columns, money as read from the topic (shortest exact form), `isFlaggedFraud` 0 (the
-/// old rule's output is not on the topic).
+/// PaySim's columns, `isFlaggedFraud` 0 (the old rule's output is not on the topic).
 fn write_paysim(txs: &[&Transaction], out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out, "{}", COLUMNS.join(","))?;
     for t in txs {
-        writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{},0",
-            t.step,
-            t.tx_type,
-            t.amount,
-            t.name_orig,
-            t.old_balance_orig,
-            t.new_balance_orig,
-            t.name_dest,
-            t.old_balance_dest,
-            t.new_balance_dest,
-            u8::from(t.is_fraud == Some(true)),
-        )?;
+        aegis_core::paysim::write_row(out, t, false)?;
     }
     Ok(())
 }

@@ -127,75 +127,54 @@ pub fn read(spec: &Spec, args: &KafkaHistoryArgs) -> Result<Read> {
     );
 
     let mut labels: HashMap<String, bool> = HashMap::new();
-    let mut undecodable = 0;
-    let found = read_since(&consumer, &labels_topic, since, deadline, |message| {
-        match message.payload().map(|b| AvroCodec::label().decode(b)) {
+    let mut undecodable = read_topic(
+        &consumer,
+        &labels_topic,
+        "--labels-topic",
+        since,
+        deadline,
+        |bytes| {
             // A later label of a transaction replaces an earlier one (a chargeback after an
             // analyst's call).
-            Some(Ok((label, _))) => {
-                labels.insert(label.tx_id, label.is_fraud);
-            }
-            _ => undecodable += 1,
-        }
-    })
-    .with_context(|| format!("cannot read topic {labels_topic}"))?;
-    if !found {
-        bail!("topic {labels_topic} does not exist (--labels-topic)");
-    }
+            let Ok((label, _)) = AvroCodec::label().decode(bytes) else {
+                return false;
+            };
+            labels.insert(label.tx_id, label.is_fraud);
+            true
+        },
+    )?;
 
     let mut labelled = 0;
+    let (from, flag) = (&transactions_topic, "--transactions-topic");
     let history = if spec.is_paysim() {
         let mut txs = Vec::new();
-        let found =
-            read_since(
-                &consumer,
-                &transactions_topic,
-                since,
-                deadline,
-                |message| match message
-                    .payload()
-                    .map(|b| AvroCodec::transaction().decode(b))
-                {
-                    Some(Ok((mut tx, _))) => {
-                        tx.is_fraud = labels.remove(&tx.tx_id);
-                        labelled += usize::from(tx.is_fraud.is_some());
-                        txs.push(tx);
-                    }
-                    _ => undecodable += 1,
-                },
-            )
-            .with_context(|| format!("cannot read topic {transactions_topic}"))?;
-        if !found {
-            bail!("topic {transactions_topic} does not exist (--transactions-topic)");
-        }
+        undecodable += read_topic(&consumer, from, flag, since, deadline, |bytes| {
+            let Ok((mut tx, _)) = AvroCodec::transaction().decode(bytes) else {
+                return false;
+            };
+            tx.is_fraud = labels.remove(&tx.tx_id);
+            labelled += usize::from(tx.is_fraud.is_some());
+            txs.push(tx);
+            true
+        })?;
         History::Paysim(txs)
     } else {
         let codec = SpecCodec::new(spec)?;
         let label_field = spec.fields.iter().position(|f| f.role == FieldRole::Label);
         let mut records = Vec::new();
-        let found =
-            read_since(
-                &consumer,
-                &transactions_topic,
-                since,
-                deadline,
-                |message| match message.payload().map(|b| codec.decode(b)) {
-                    Some(Ok(wire)) => {
-                        let mut record = wire.record;
-                        record.label = labels.remove(&wire.tx_id);
-                        if let (Some(f), Some(fraud)) = (label_field, record.label) {
-                            record.values[f] = Value::Integer(i64::from(fraud));
-                        }
-                        labelled += usize::from(record.label.is_some());
-                        records.push(record);
-                    }
-                    _ => undecodable += 1,
-                },
-            )
-            .with_context(|| format!("cannot read topic {transactions_topic}"))?;
-        if !found {
-            bail!("topic {transactions_topic} does not exist (--transactions-topic)");
-        }
+        undecodable += read_topic(&consumer, from, flag, since, deadline, |bytes| {
+            let Ok(wire) = codec.decode(bytes) else {
+                return false;
+            };
+            let mut record = wire.record;
+            record.label = labels.remove(&wire.tx_id);
+            if let (Some(f), Some(fraud)) = (label_field, record.label) {
+                record.values[f] = Value::Integer(i64::from(fraud));
+            }
+            labelled += usize::from(record.label.is_some());
+            records.push(record);
+            true
+        })?;
         History::Spec(records)
     };
     let transactions = match &history {
@@ -209,6 +188,29 @@ pub fn read(spec: &Spec, args: &KafkaHistoryArgs) -> Result<Read> {
         undecodable,
         orphan_labels: labels.len(),
     })
+}
+
+/// Reads `topic` (named by `flag` in errors) from `since_ms` to its end, handing each message's
+/// value to `decode`, which says whether it decoded; returns how many did not (or had no value).
+fn read_topic(
+    consumer: &BaseConsumer,
+    topic: &str,
+    flag: &str,
+    since_ms: i64,
+    deadline: Instant,
+    mut decode: impl FnMut(&[u8]) -> bool,
+) -> Result<usize> {
+    let mut undecodable = 0;
+    let found = read_since(consumer, topic, since_ms, deadline, |message| {
+        if !message.payload().is_some_and(&mut decode) {
+            undecodable += 1;
+        }
+    })
+    .with_context(|| format!("cannot read topic {topic}"))?;
+    if !found {
+        bail!("topic {topic} does not exist ({flag})");
+    }
+    Ok(undecodable)
 }
 
 #[cfg(test)]

@@ -34,6 +34,30 @@ pub const COLUMNS: [&str; 11] = [
     "isFlaggedFraud",
 ];
 
+/// Writes `t` as one PaySim row, in [`COLUMNS`]' order: money to the cent (as PaySim writes it),
+/// `isFraud` from its label (0 when unknown) and `isFlaggedFraud` as given.
+pub fn write_row(
+    out: &mut impl std::io::Write,
+    t: &Transaction,
+    is_flagged_fraud: bool,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{},{},{:.2},{},{:.2},{:.2},{},{:.2},{:.2},{},{}",
+        t.step,
+        t.tx_type,
+        t.amount,
+        t.name_orig,
+        t.old_balance_orig,
+        t.new_balance_orig,
+        t.name_dest,
+        t.old_balance_dest,
+        t.new_balance_dest,
+        u8::from(t.is_fraud == Some(true)),
+        u8::from(is_flagged_fraud),
+    )
+}
+
 /// Event time, in milliseconds since the Unix epoch, of the start of a PaySim step.
 pub fn step_event_time(step: i32) -> i64 {
     STEP_ONE_EPOCH_MS + (i64::from(step) - 1) * 3_600_000

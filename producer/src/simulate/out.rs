@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use aegis_core::paysim::COLUMNS;
 
 use super::profile::StepProfile;
-use super::{SimulatedRow, Simulator};
+use super::Simulator;
 
 /// How many rows go in each step, and the share of them that is fraud.
 #[derive(Clone, Debug, PartialEq)]
@@ -107,33 +107,13 @@ pub fn write_csv(
         simulator.set_fraud_rate(rate);
         while written.rows < end || (simulator.has_pending() && written.rows < total) {
             let row = simulator.next_row();
-            write_row(out, &row)?;
+            aegis_core::paysim::write_row(out, &row.transaction, row.is_flagged_fraud)?;
             written.rows += 1;
             written.frauds += u64::from(row.transaction.is_fraud == Some(true));
         }
     }
     out.flush()?;
     Ok(written)
-}
-
-/// One row in PaySim's column order; money with two decimals, flags as 0/1.
-fn write_row(out: &mut impl Write, row: &SimulatedRow) -> io::Result<()> {
-    let t = &row.transaction;
-    writeln!(
-        out,
-        "{},{},{:.2},{},{:.2},{:.2},{},{:.2},{:.2},{},{}",
-        t.step,
-        t.tx_type,
-        t.amount,
-        t.name_orig,
-        t.old_balance_orig,
-        t.new_balance_orig,
-        t.name_dest,
-        t.old_balance_dest,
-        t.new_balance_dest,
-        u8::from(t.is_fraud == Some(true)),
-        u8::from(row.is_flagged_fraud),
-    )
 }
 
 #[cfg(test)]

@@ -31,14 +31,17 @@ fn ok(output: &Output) -> String {
 
 /// A small card model (30 trees, depth 10) fitted on 2018-04-15 to 2018-05-15 of the sample.
 fn train_cards(dir: &Path) -> PathBuf {
-    let out = dir.join("cards.model");
+    train_cards_on(&[path(&data(CARDS))], &dir.join("cards.model"))
+}
+
+/// [`train_cards`] on the `--data` values `files`, into `out`.
+fn train_cards_on(files: &[&str], out: &Path) -> PathBuf {
     let spec = spec_file("cards.toml");
-    ok(&trainer(&[
-        "train",
-        "--spec",
-        path(&spec),
-        "--data",
-        path(&data(CARDS)),
+    let mut args = vec!["train", "--spec", path(&spec)];
+    for file in files {
+        args.extend(["--data", file]);
+    }
+    args.extend([
         "--fit-from",
         "2018-04-15",
         "--fit-until",
@@ -48,9 +51,10 @@ fn train_cards(dir: &Path) -> PathBuf {
         "--max-depth",
         "10",
         "--out",
-        path(&out),
-    ]));
-    out
+        path(out),
+    ]);
+    ok(&trainer(&args));
+    out.to_owned()
 }
 
 #[test]
@@ -165,27 +169,11 @@ fn a_spec_trains_on_several_files_as_on_their_rows_in_one() {
     std::fs::write(&original, format!("{header}\n{}\n", first.join("\n"))).unwrap();
     std::fs::write(&exported, format!("{header}\n{}\n", second.join("\n"))).unwrap();
     let whole = train_cards(dir.path());
-    let both = dir.path().join("both.model");
+    let both = train_cards_on(
+        &[path(&original), &format!("{}:1", path(&exported))],
+        &dir.path().join("both.model"),
+    );
     let spec = spec_file("cards.toml");
-    ok(&trainer(&[
-        "train",
-        "--spec",
-        path(&spec),
-        "--data",
-        path(&original),
-        "--data",
-        &format!("{}:1", path(&exported)),
-        "--fit-from",
-        "2018-04-15",
-        "--fit-until",
-        "2018-05-15",
-        "--trees",
-        "30",
-        "--max-depth",
-        "10",
-        "--out",
-        path(&both),
-    ]));
     let (whole, both) = (Model::load(&whole).unwrap(), Model::load(&both).unwrap());
     assert_eq!(both.model_version(), whole.model_version());
     assert_eq!(both.training().rows, rows.len() as u64);
