@@ -39,7 +39,8 @@ pub struct ModelsTopicArgs {
     /// Kafka bootstrap servers, e.g. `localhost:9092`.
     #[arg(long, env = "AEGIS_BROKERS")]
     pub brokers: String,
-    /// The compacted topic of models replicas read (with --model).
+    /// The compacted topic of models every replica reads (with --model, and what promote and
+    /// rollback read and write).
     #[arg(long, env = "AEGIS_MODELS_TOPIC", value_name = "TOPIC", default_value = MODELS_TOPIC)]
     pub models_topic: String,
     /// Sign the record with this private key (`aegis-trainer keygen`): replicas that list its
