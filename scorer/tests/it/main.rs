@@ -14,6 +14,7 @@ mod live;
 mod models;
 mod openapi;
 mod process;
+mod promote;
 mod registry;
 mod replay;
 mod restore;
