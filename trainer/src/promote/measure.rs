@@ -47,7 +47,7 @@ pub fn join(
     let mut undecodable = 0;
     let mut read = |topic: &str, flag: &str, each: &mut dyn FnMut(&[u8]) -> bool| {
         let found = aegis_kafka::read_topic_to_end(&consumer, topic, deadline, |m| {
-            if !m.payload().is_some_and(|p| each(p)) {
+            if !m.payload().is_some_and(&mut *each) {
                 undecodable += 1;
             }
         })
