@@ -42,7 +42,7 @@ pub struct PromoteArgs {
     pub force: bool,
     /// Fewest labelled frauds among the transactions both models scored for the criterion to be
     /// judged; below it promote refuses (or --force).
-    #[arg(long, env = "AEGIS_PROMOTE_MIN_FRAUDS", default_value_t = 30)]
+    #[arg(long, env = "AEGIS_TRAINER_MIN_FRAUDS", default_value_t = 30)]
     pub min_frauds: u64,
     /// Topic of the live model's verdicts.
     #[arg(long, env = "AEGIS_VERDICTS_TOPIC", value_name = "TOPIC", default_value = VERDICTS_TOPIC)]
