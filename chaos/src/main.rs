@@ -22,7 +22,8 @@ use tokio_util::sync::CancellationToken;
     name = "aegis-chaos",
     version,
     about = "Fault scenarios on a real local broker (SIGKILL, broker restart, SIGTERM, hostile \
-             input), checked transaction by transaction. Run it from the repository root."
+             input, hostile HTTP clients), checked transaction by transaction. Run it from the \
+             repository root."
 )]
 struct Cli {
     #[command(subcommand)]

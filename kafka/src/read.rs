@@ -68,8 +68,8 @@ pub fn read_before<C: ConsumerContext>(
     )
 }
 
-/// Reads `partition` of `topic` from its beginning (`low`, its first offset) up to `high`, not
-/// including it: [`read_to_end`] and [`read_before`] once they know the partition's offsets.
+/// Reads `partition` of `topic` from offset `low` up to `high`, not including it:
+/// [`read_to_end`], [`read_before`] and [`read_since`] once they know the partition's offsets.
 fn read_range<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
@@ -83,7 +83,7 @@ fn read_range<C: ConsumerContext>(
         return Ok(());
     }
     let mut list = rdkafka::TopicPartitionList::new();
-    list.add_partition_offset(topic, partition, rdkafka::Offset::Beginning)?;
+    list.add_partition_offset(topic, partition, rdkafka::Offset::Offset(low))?;
     consumer.assign(&list)?;
     loop {
         if Instant::now() >= deadline {
@@ -183,4 +183,44 @@ pub fn read_topic_to_end<C: ConsumerContext>(
         })
         .collect::<Result<Vec<_>, ReadError>>()
         .map(Some)
+}
+
+/// Reads every partition of `topic` from its first record written at or after `since_ms` (the
+/// records' Kafka timestamps, milliseconds since the Unix epoch) to the end it has when its read
+/// starts, handing every message to `each`, with a consumer assigned by hand (no group, nothing
+/// committed: a live consumer group is not touched). `false` when the topic does not exist.
+/// Blocking; fails if the ends are not reached by `deadline`.
+pub fn read_since<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    since_ms: i64,
+    deadline: Instant,
+    mut each: impl FnMut(&BorrowedMessage<'_>),
+) -> Result<bool, ReadError> {
+    let remaining = || deadline.saturating_duration_since(Instant::now());
+    let Some(partitions) = topic_partitions(consumer, topic, remaining())? else {
+        return Ok(false);
+    };
+    let mut times = rdkafka::TopicPartitionList::new();
+    for &partition in &partitions {
+        times.add_partition_offset(topic, partition, rdkafka::Offset::Offset(since_ms))?;
+    }
+    let starts = consumer.offsets_for_times(times, remaining())?;
+    for partition in partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, partition, remaining())?;
+        // No record at or after the time: nothing to read in this partition.
+        let start = match starts.find_partition(topic, partition).map(|e| e.offset()) {
+            Some(rdkafka::Offset::Offset(offset)) => offset.max(low),
+            _ => high,
+        };
+        read_range(
+            consumer,
+            topic,
+            partition,
+            (start, high),
+            deadline,
+            &mut each,
+        )?;
+    }
+    Ok(true)
 }

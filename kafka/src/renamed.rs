@@ -74,6 +74,22 @@ impl Variable {
     }
 }
 
+/// `AEGIS_SHUTDOWN_TIMEOUT` in seconds, as every long-running binary read it: now a duration.
+pub const SHUTDOWN_TIMEOUT_SECONDS: Variable = Variable::new(
+    "AEGIS_SHUTDOWN_TIMEOUT",
+    "AEGIS_SHUTDOWN_TIMEOUT",
+    "--shutdown-timeout",
+    Value::Seconds,
+);
+
+/// `AEGIS_CONNECT_TIMEOUT` in seconds, as every Kafka client read it: now a duration.
+pub const CONNECT_TIMEOUT_SECONDS: Variable = Variable::new(
+    "AEGIS_CONNECT_TIMEOUT",
+    "AEGIS_CONNECT_TIMEOUT",
+    "--connect-timeout",
+    Value::Seconds,
+);
+
 /// A command line with the old spellings replaced, and a warning for each one replaced.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Upgraded {
@@ -285,12 +301,7 @@ mod tests {
             flag: "--max-in-flight",
             value: Value::Same,
         },
-        Variable {
-            old: "AEGIS_SHUTDOWN_TIMEOUT",
-            new: "AEGIS_SHUTDOWN_TIMEOUT",
-            flag: "--shutdown-timeout",
-            value: Value::Seconds,
-        },
+        SHUTDOWN_TIMEOUT_SECONDS,
         Variable {
             old: "AEGIS_ALLOW_UNSIGNED",
             new: "AEGIS_SCORER_ALLOW_UNSIGNED",

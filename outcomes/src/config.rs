@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aegis_core::topics::{LABELS_TOPIC, OUTCOMES_TOPIC, SHADOW_VERDICTS_TOPIC, VERDICTS_TOPIC};
 use aegis_kafka::duration::secs;
-use aegis_kafka::renamed::{Flag, Value, Variable};
+use aegis_kafka::renamed::{self, Flag, Value, Variable};
 use aegis_kafka::{KafkaFlags, TopicPrefix};
 use clap::Args;
 
@@ -179,18 +179,8 @@ pub const RENAMED_VARIABLES: &[Variable] = &[
         "--http-addr",
         Value::Same,
     ),
-    Variable::new(
-        "AEGIS_SHUTDOWN_TIMEOUT",
-        "AEGIS_SHUTDOWN_TIMEOUT",
-        "--shutdown-timeout",
-        Value::Seconds,
-    ),
-    Variable::new(
-        "AEGIS_CONNECT_TIMEOUT",
-        "AEGIS_CONNECT_TIMEOUT",
-        "--connect-timeout",
-        Value::Seconds,
-    ),
+    renamed::SHUTDOWN_TIMEOUT_SECONDS,
+    renamed::CONNECT_TIMEOUT_SECONDS,
 ];
 
 /// A number in [0, 1] (the floors' value parser).

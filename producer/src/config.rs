@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aegis_core::topics::{LABELS_TOPIC, TRANSACTIONS_TOPIC};
 use aegis_kafka::duration;
-use aegis_kafka::renamed::{Flag, Value, Variable};
+use aegis_kafka::renamed::{self, Flag, Value, Variable};
 use aegis_kafka::{ConnectFlags, KafkaFlags, TopicPrefix};
 use clap::{ArgGroup, Args, ValueEnum};
 
@@ -290,12 +290,7 @@ pub const RENAMED_VARIABLES: &[Variable] = &[
         "--metrics-addr",
         Value::Same,
     ),
-    Variable::new(
-        "AEGIS_CONNECT_TIMEOUT",
-        "AEGIS_CONNECT_TIMEOUT",
-        "--connect-timeout",
-        Value::Seconds,
-    ),
+    renamed::CONNECT_TIMEOUT_SECONDS,
 ];
 
 impl ProducerConfig {

@@ -9,7 +9,7 @@ use aegis_core::topics::{
     STATE_CHANGELOG_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC,
 };
 use aegis_kafka::duration::{millis, secs};
-use aegis_kafka::renamed::{Flag, Value, Variable};
+use aegis_kafka::renamed::{self, Flag, Value, Variable};
 use aegis_kafka::{KafkaFlags, TopicPrefix};
 use clap::Args;
 
@@ -318,18 +318,8 @@ pub const RENAMED_VARIABLES: &[Variable] = &[
         "--max-in-flight",
         Value::Same,
     ),
-    Variable::new(
-        "AEGIS_SHUTDOWN_TIMEOUT",
-        "AEGIS_SHUTDOWN_TIMEOUT",
-        "--shutdown-timeout",
-        Value::Seconds,
-    ),
-    Variable::new(
-        "AEGIS_CONNECT_TIMEOUT",
-        "AEGIS_CONNECT_TIMEOUT",
-        "--connect-timeout",
-        Value::Seconds,
-    ),
+    renamed::SHUTDOWN_TIMEOUT_SECONDS,
+    renamed::CONNECT_TIMEOUT_SECONDS,
     Variable::new(
         "AEGIS_LIVE_VIEW",
         "AEGIS_SCORER_LIVE_VIEW",

@@ -76,6 +76,11 @@ impl ReplicaState {
             max_skew_ms: config.max_clock_skew_ms(),
         };
         let metrics = Arc::new(Metrics::new(&live.model));
+        let spec = live.model.spec();
+        let key = match spec.key_field() {
+            Some(field) if !live.model.is_paysim() => field.name.clone(),
+            _ => "account".to_owned(),
+        };
         if let Some(rules) = &rules {
             metrics.rules_loaded(rules);
         }
@@ -86,7 +91,7 @@ impl ReplicaState {
             states: StateStore::new(limits, changelog_restore(config), metrics.clone()),
             metrics,
             assignment: Arc::default(),
-            live: Arc::new(LiveFeed::new(now_ms())),
+            live: Arc::new(LiveFeed::new(now_ms(), &key)),
             decoder: Arc::new(Decoder::new(
                 &config.input_topic,
                 registry,

@@ -18,7 +18,7 @@ use aegis_core::avro::SpecCodec;
 use aegis_core::paysim::PaysimReader;
 use aegis_core::rules::RuleSet;
 use aegis_core::spec::engine::FeatureEngine;
-use aegis_core::spec::record::RecordReader;
+use aegis_core::spec::record::{Record, RecordReader};
 use aegis_core::verdict::Explanation;
 use aegis_core::{Decision, Model, Transaction, Verdict};
 use anyhow::{Context, Result};
@@ -37,9 +37,14 @@ pub struct BacktestArgs {
     /// A rule set (JSON, docs/rules.md), read against the model's spec; none: the model alone.
     #[arg(long)]
     pub rules: Option<PathBuf>,
-    /// The history: a CSV of the model's spec, with labels.
-    #[arg(long)]
-    pub data: PathBuf,
+    /// The history: a CSV of the model's spec, with labels (or --brokers and --since).
+    #[cfg_attr(feature = "publish", arg(long, required_unless_present = "brokers"))]
+    #[cfg_attr(not(feature = "publish"), arg(long, required = true))]
+    pub data: Option<PathBuf>,
+    /// The history read from Kafka instead: `--brokers B --since T`.
+    #[cfg(feature = "publish")]
+    #[command(flatten)]
+    pub kafka: crate::history::KafkaHistoryArgs,
     /// Report rows from this date on (`YYYY-MM-DD`, UTC, or a timestamp); earlier rows still
     /// feed the features' history. Needs --until.
     #[arg(long)]
@@ -230,13 +235,14 @@ pub fn backtest(args: &BacktestArgs) -> Result<Report> {
         ["--from", "--until"],
     )?;
     let (model, rules) = load(&args.model, args.rules.as_deref())?;
+    let (history, source) = read_history(&model, args)?;
     let in_period = |t: i64| period.is_none_or(|p| p.from_ms <= t && t < p.until_ms);
-    let rows: Vec<Decided> = decide_history(&model, &rules, &args.data)?
+    let rows: Vec<Decided> = decide(&model, &rules, &history)?
         .into_iter()
         .filter(|d| in_period(d.verdict.event_time))
         .collect();
     let mut report = judge(&model, &rules, &rows);
-    report.data = args.data.display().to_string();
+    report.data = source;
     report.from = period.map(|p| period::instant(p.from_ms));
     report.until = period.map(|p| period::instant(p.until_ms));
     if args.against_model.is_some() || args.against_rules.is_some() {
@@ -245,13 +251,29 @@ pub fn backtest(args: &BacktestArgs) -> Result<Report> {
         old_model
             .expect_spec(against_model, model.spec())
             .context("--against-model")?;
-        let old: Vec<Decided> = decide_history(&old_model, &old_rules, &args.data)?
+        let old: Vec<Decided> = decide(&old_model, &old_rules, &history)?
             .into_iter()
             .filter(|d| in_period(d.verdict.event_time))
             .collect();
         report.against = Some(compare(&old_model, &old_rules, &old, &rows));
     }
     Ok(report)
+}
+
+/// The history `args` name — `--data`, or the topics with `--brokers` and `--since` — and how
+/// the report names it.
+fn read_history(model: &Model, args: &BacktestArgs) -> Result<(History, String)> {
+    #[cfg(feature = "publish")]
+    if args.kafka.brokers.is_some() {
+        let read = crate::history::read(model, &args.kafka)?;
+        let source = read.summary(&args.kafka);
+        return Ok((read.history, source));
+    }
+    let data = args
+        .data
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("give --data (or --brokers and --since)"))?;
+    Ok((read_csv(model, data)?, data.display().to_string()))
 }
 
 fn load(model: &Path, rules: Option<&Path>) -> Result<(Model, RuleSet)> {
@@ -276,57 +298,85 @@ fn describe_rules(rules: &RuleSet) -> String {
     }
 }
 
-/// Every row of `data` decided as the stream decides it, in the stream's order (event time;
-/// PaySim: step, rows of a step in file order).
-pub fn decide_history(model: &Model, rules: &RuleSet, data: &Path) -> Result<Vec<Decided>> {
+/// Transactions to decide, each with its label if known: a CSV's rows, or the topics' records
+/// (`crate::history`).
+pub enum History {
+    /// PaySim transactions.
+    Paysim(Vec<Transaction>),
+    /// A spec's records.
+    Spec(Vec<Record>),
+}
+
+/// Every row of the CSV `data`, read as `model`'s spec.
+pub fn read_csv(model: &Model, data: &Path) -> Result<History> {
     if model.is_paysim() {
         let mut txs: Vec<Transaction> = Vec::new();
         for row in PaysimReader::open(data)? {
             txs.push(row?.transaction);
         }
-        txs.sort_by_key(|tx| tx.step);
-        let (states, _) = crate::state::replay(&txs, &Default::default());
-        let order: Vec<&Transaction> = txs.iter().collect();
-        let verdicts = aegis_core::decide::decide(model, rules, &order, &states, 0);
-        Ok(verdicts
-            .into_iter()
-            .zip(&txs)
-            .map(|(verdict, tx)| Decided {
-                verdict,
-                is_fraud: tx.is_fraud,
-                seen: model.training().has_seen_step(tx.step),
-            })
-            .collect())
+        Ok(History::Paysim(txs))
     } else {
-        let spec = model.spec();
-        let codec = SpecCodec::new(spec)?;
         let mut records = Vec::new();
-        for record in RecordReader::open(spec, data)? {
+        for record in RecordReader::open(model.spec(), data)? {
             records.push(record?);
         }
-        records.sort_by_key(|r| r.event_time_ms); // stable: the trainer's and the stream's order
-        let mut engine = FeatureEngine::new(spec);
-        let mut features = Vec::new();
-        Ok(records
-            .iter()
-            .map(|record| {
-                engine.observe(record, &mut features);
-                let tx_id = engine.id_of(record).to_string();
-                Decided {
-                    verdict: aegis_core::decide::spec_verdict(
-                        model,
-                        rules,
-                        &codec,
-                        &tx_id,
-                        record,
-                        features.clone(),
-                        0,
-                    ),
-                    is_fraud: record.label,
-                    seen: model.training().has_seen_time(record.event_time_ms),
-                }
-            })
-            .collect())
+        Ok(History::Spec(records))
+    }
+}
+
+/// Every row of `data` decided as the stream decides it ([`read_csv`], then [`decide`]).
+pub fn decide_history(model: &Model, rules: &RuleSet, data: &Path) -> Result<Vec<Decided>> {
+    decide(model, rules, &read_csv(model, data)?)
+}
+
+/// Every transaction of `history` decided as the stream decides it, in the stream's order
+/// (event time; PaySim: step, rows of a step in the order given).
+pub fn decide(model: &Model, rules: &RuleSet, history: &History) -> Result<Vec<Decided>> {
+    match history {
+        History::Paysim(txs) => {
+            let mut txs = txs.clone();
+            txs.sort_by_key(|tx| tx.step);
+            let (states, _) = crate::state::replay(&txs, &Default::default());
+            let order: Vec<&Transaction> = txs.iter().collect();
+            let verdicts = aegis_core::decide::decide(model, rules, &order, &states, 0);
+            Ok(verdicts
+                .into_iter()
+                .zip(&txs)
+                .map(|(verdict, tx)| Decided {
+                    verdict,
+                    is_fraud: tx.is_fraud,
+                    seen: model.training().has_seen_step(tx.step),
+                })
+                .collect())
+        }
+        History::Spec(records) => {
+            let spec = model.spec();
+            let codec = SpecCodec::new(spec)?;
+            let mut records: Vec<&Record> = records.iter().collect();
+            records.sort_by_key(|r| r.event_time_ms); // stable: the trainer's and the stream's order
+            let mut engine = FeatureEngine::new(spec);
+            let mut features = Vec::new();
+            Ok(records
+                .into_iter()
+                .map(|record| {
+                    engine.observe(record, &mut features);
+                    let tx_id = engine.id_of(record).to_string();
+                    Decided {
+                        verdict: aegis_core::decide::spec_verdict(
+                            model,
+                            rules,
+                            &codec,
+                            &tx_id,
+                            record,
+                            features.clone(),
+                            0,
+                        ),
+                        is_fraud: record.label,
+                        seen: model.training().has_seen_time(record.event_time_ms),
+                    }
+                })
+                .collect())
+        }
     }
 }
 

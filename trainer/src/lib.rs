@@ -30,6 +30,8 @@ pub mod plot;
 pub mod backtest;
 pub mod evaluate;
 #[cfg(feature = "publish")]
+pub mod history;
+#[cfg(feature = "publish")]
 pub mod promote;
 #[cfg(feature = "publish")]
 pub mod publish;

@@ -43,7 +43,8 @@ pub struct Report {
 }
 
 impl Report {
-    pub(super) fn problem(&mut self, name: &'static str, example: impl FnOnce() -> String) {
+    /// Records one occurrence of problem `name`, with `example` while there are few.
+    pub fn problem(&mut self, name: &'static str, example: impl FnOnce() -> String) {
         let problem = self.problems.entry(name).or_default();
         problem.count += 1;
         if problem.examples.len() < EXAMPLES {

@@ -6,6 +6,7 @@
 //! starts is stopped when it ends, also on failure ([`testbed::Testbed`] kills it when dropped).
 
 mod plays;
+pub mod producer;
 pub mod testbed;
 
 use std::fmt;
@@ -18,6 +19,7 @@ use aegis_testkit::broker::BrokerError;
 use aegis_testkit::topics::TopicError;
 use tokio_util::sync::CancellationToken;
 
+use crate::http_abuse::Findings;
 use crate::ledger::Report;
 use testbed::Testbed;
 
@@ -37,15 +39,21 @@ pub enum Scenario {
     /// 10k hostile messages interleaved with 5k valid ones, two scorers: every bad one is in the
     /// DLQ with its reason, every valid one has a verdict, and no scorer restarts or panics.
     Fuzz,
+    /// 2,000 slow and oversized HTTP clients for 10 s against the one scorer while 8k
+    /// transactions flow at 500/s: every transaction has one verdict, the scorer's peak RSS stays
+    /// within what its HTTP caps allow, every abusive request is refused, and the scorer never
+    /// restarts, still scores over HTTP and drains on SIGTERM.
+    HttpAbuse,
 }
 
 impl Scenario {
     /// Every scenario, in the order `run` with no names runs them.
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 5] = [
         Scenario::Sigkill,
         Scenario::BrokerRestart,
         Scenario::Sigterm,
         Scenario::Fuzz,
+        Scenario::HttpAbuse,
     ];
 
     /// Its name on the command line, in the work directory and in the consumer group's name.
@@ -55,6 +63,7 @@ impl Scenario {
             Scenario::BrokerRestart => "broker-restart",
             Scenario::Sigterm => "sigterm",
             Scenario::Fuzz => "fuzz",
+            Scenario::HttpAbuse => "http-abuse",
         }
     }
 }
@@ -87,6 +96,9 @@ pub struct Outcome {
     pub acknowledged: u64,
     /// The check of every input message: sent, verdicts, lost, duplicates, DLQ and problems.
     pub report: Report,
+    /// What the HTTP abuse did (`http-abuse` only); its failures are among the report's
+    /// problems.
+    pub abuse: Option<Findings>,
     /// How long the scenario took, from its broker's start to the end of its checks.
     pub elapsed: Duration,
 }
@@ -99,9 +111,14 @@ impl Outcome {
 }
 
 impl fmt::Display for Outcome {
-    /// `NAME: sent …, verdicts …, lost …, duplicates …, DLQ …`, then the report's details.
+    /// `NAME: sent …, verdicts …, lost …, duplicates …, DLQ …`, then the report's details and
+    /// what the HTTP abuse did.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.scenario, self.report)
+        write!(f, "{}: {}", self.scenario, self.report)?;
+        match &self.abuse {
+            Some(findings) => write!(f, "{findings}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -155,6 +172,7 @@ pub fn run(
         Scenario::BrokerRestart => plays::broker_restart(&mut bed),
         Scenario::Sigterm => plays::sigterm(&mut bed),
         Scenario::Fuzz => plays::fuzz(&mut bed),
+        Scenario::HttpAbuse => plays::http_abuse(&mut bed),
     }
     .map_err(|e| {
         if cancel.is_cancelled() {
@@ -168,14 +186,17 @@ pub fn run(
         scenario,
         acknowledged: checked.acknowledged,
         report: checked.report,
+        abuse: checked.abuse,
         elapsed: started.elapsed(),
     })
 }
 
-/// A scenario's check: what the writer had acknowledged and what the check found.
+/// A scenario's check: what the writer had acknowledged, what the check found and, for
+/// `http-abuse`, what the abuse did.
 struct Checked {
     acknowledged: u64,
     report: Report,
+    abuse: Option<Findings>,
 }
 
 /// Prints a step of a scenario on stderr, as `chaos: …`.

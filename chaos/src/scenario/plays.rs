@@ -1,4 +1,4 @@
-//! The four scenarios, step by step: start the scorers, start the writer, inject the fault in the
+//! The five scenarios, step by step: start the scorers, start the writer, inject the fault in the
 //! middle of the stream, check every message, then check the processes that had to survive.
 
 use std::time::Duration;
@@ -8,6 +8,20 @@ use aegis_core::topics::TRANSACTIONS_TOPIC;
 use super::testbed::{CheckPlan, Testbed};
 use super::{say, Checked, ScenarioError};
 use crate::fuzz::{self, FuzzPlan};
+use crate::http_abuse::{self, abuse_once, Caps, Findings, Kind, Memory, Plan};
+
+/// The clients of `http-abuse` and how long they keep at it.
+const ABUSE: Plan = Plan {
+    clients: 2_000,
+    duration: Duration::from_secs(10),
+};
+/// The stream of `http-abuse`: 8k transactions at 500/s, 16 s, so it flows all through the abuse.
+const ABUSE_TRANSACTIONS: u64 = 8_000;
+const ABUSE_RATE: f64 = 500.0;
+/// A valid transaction for `POST /v1/score` once the abuse is over.
+const VALID_TRANSACTION: &str = r#"{"type":"PAYMENT","amount":20.0,"name_orig":"C1",
+    "old_balance_orig":500.0,"new_balance_orig":480.0,"name_dest":"M1",
+    "old_balance_dest":0.0,"new_balance_dest":0.0}"#;
 
 /// `sigkill`. The scorers' cooperative-sticky assignment (their default) matters here: tansu
 /// 0.6.0 never rebalances an eager-protocol group properly once a member dies without leaving
@@ -133,5 +147,97 @@ pub(super) fn fuzz(bed: &mut Testbed<'_>) -> Result<Checked, ScenarioError> {
             }
         }
     }
+    Ok(checked)
+}
+
+/// `http-abuse`: issue 29's load test in the fault suite. One scorer with the caps of
+/// [`Caps::LOAD_TEST`] scores the stream while [`ABUSE`] slow and oversized clients hammer its HTTP
+/// port; then every transaction must have exactly one verdict, the abuse's rules hold
+/// ([`Findings::judge`]), and the scorer must still be the same process, score a valid request,
+/// and drain on SIGTERM. Long: the steps in the order they happen.
+pub(super) fn http_abuse(bed: &mut Testbed<'_>) -> Result<Checked, ScenarioError> {
+    const SCORER: &str = "scorer-1";
+    let caps = Caps::LOAD_TEST;
+    bed.start_scorer_with(SCORER, &caps.flags())?;
+    bed.wait_ready(&[SCORER])?;
+    let addr = bed.scorer_addr(SCORER)?;
+    let pid = bed.scorer_pid(SCORER)?;
+    let memory = || {
+        Memory::of(pid).map_err(|e| {
+            ScenarioError::Violated(format!("cannot read the memory of {SCORER}: {e}"))
+        })
+    };
+    let producer = bed.start_producer(ABUSE_TRANSACTIONS, ABUSE_RATE);
+    bed.wait_midstream(1_000, &producer)?;
+
+    // The stream flows; the API reads a body of the largest size it accepts; then the abuse.
+    let warm_up = bed.block_on(abuse_once(addr, Kind::FullBody))?;
+    let before = memory()?;
+    let start = bed.progress()?;
+    say(format!(
+        "{} slow and oversized HTTP clients for {:?}; {SCORER} RSS {} MiB",
+        ABUSE.clients,
+        ABUSE.duration,
+        before.rss >> 20
+    ));
+    let tally = bed.block_on(http_abuse::run(addr, ABUSE))?;
+    bed.still_running(SCORER)?;
+    let end = bed.progress()?;
+    let after = memory()?;
+    let metrics = bed.ask(SCORER, "/metrics", None)?;
+    let findings = Findings {
+        caps,
+        plan: ABUSE,
+        warm_up,
+        tally,
+        before,
+        after,
+        written_during: end.input_total() - start.input_total(),
+        scored_during: end.verdicts.values().sum::<i64>() - start.verdicts.values().sum::<i64>(),
+        rejected: metrics
+            .map(|(_, text)| http_abuse::rejected(&text))
+            .unwrap_or_default(),
+    };
+    say(format!(
+        "abuse over: {} connections; peak RSS {} MiB over the RSS before, bound {} MiB",
+        findings.tally.connections(),
+        findings.growth() >> 20,
+        caps.memory_bound() >> 20
+    ));
+
+    // Every transaction has exactly one verdict, and the abuse broke no rule.
+    let summary = producer.finish(&bed.dir().join("producer.log"))?;
+    let mut checked = bed.check(CheckPlan {
+        acknowledged: summary.delivered,
+        ..CheckPlan::default()
+    })?;
+    findings.judge(&mut checked.report);
+
+    // The scorer is the same process, still scores over HTTP, and drains.
+    bed.still_running(SCORER)?;
+    match bed.ask(SCORER, "/v1/score", Some(VALID_TRANSACTION))? {
+        Some((200, verdict)) if verdict.contains("\"decision\"") => {}
+        answer => checked
+            .report
+            .problem("a valid request not scored after the abuse", || {
+                format!("{answer:?}")
+            }),
+    }
+    let log = bed.log_of(SCORER);
+    if std::fs::read_to_string(&log).is_ok_and(|text| text.contains("panicked")) {
+        return Err(ScenarioError::Violated(format!(
+            "{SCORER} panicked; its log: {}",
+            log.display()
+        )));
+    }
+    let stopped = bed.terminate_scorer(SCORER)?;
+    if stopped.killed || !stopped.status.success() {
+        return Err(ScenarioError::Violated(format!(
+            "{SCORER} did not drain after SIGTERM: {}; its log: {}",
+            stopped.status,
+            log.display()
+        )));
+    }
+    checked.abuse = Some(findings);
     Ok(checked)
 }

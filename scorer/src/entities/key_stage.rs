@@ -222,7 +222,7 @@ impl KeyStage {
                     buffered.labels.push_back(message);
                 }
             }
-            let mut sent = Sent::default();
+            let mut sent = Sent::batch(&self.replica);
             let numbers: Vec<i32> = self.buffered.keys().copied().collect();
             for p in numbers {
                 self.process_buffered(p, &mut sent).await?;
@@ -331,14 +331,7 @@ impl KeyStage {
             for (v, &at) in features.iter().zip(state.engine.positions()) {
                 whole[at] = *v;
             }
-            let verdict = scoring::verdict(
-                &self.plan,
-                &self.replica.models.live(),
-                &self.replica.rules.current(),
-                &wire,
-                whole,
-                now,
-            );
+            let verdict = scoring::verdict(&self.plan, &sent.model, &sent.rules, &wire, whole, now);
             let value = scoring::encode(&verdict, Framing::SingleObject)?;
             let record = FutureRecord::to(&self.verdicts_topic)
                 .key(verdict.account.as_bytes())
@@ -735,11 +728,26 @@ fn count_label(metrics: &crate::metrics::Metrics, outcome: &str) {
 }
 
 /// What a batch wrote, to await and then count.
-#[derive(Default)]
 struct Sent {
+    /// The live model and rules the batch is scored with, taken once at its start.
+    model: Arc<aegis_core::Model>,
+    rules: Arc<aegis_core::rules::RuleSet>,
     deliveries: Vec<DeliveryFuture>,
     verdicts: Vec<aegis_core::Verdict>,
     dead_letters: Vec<DeadLetterReason>,
+}
+
+impl Sent {
+    /// Nothing sent yet; scored with `replica`'s live model and rules as they are now.
+    fn batch(replica: &ReplicaState) -> Sent {
+        Sent {
+            model: replica.models.live(),
+            rules: replica.rules.current(),
+            deliveries: Vec::new(),
+            verdicts: Vec::new(),
+            dead_letters: Vec::new(),
+        }
+    }
 }
 
 /// Stores `offset` as the next to read of `topic`'s `partition` (librdkafka stores the offset

@@ -34,6 +34,9 @@ const MAX_LOG: usize = 50;
 pub struct LiveSnapshot {
     /// When the view started counting, ms since the Unix epoch.
     pub since: i64,
+    /// What the log's `account` holds: `account` for PaySim, else the spec's key field
+    /// (`CUSTOMER_ID` for the card spec).
+    pub key: String,
     /// Verdicts seen.
     pub total: u64,
     /// ALLOW verdicts.
@@ -181,12 +184,13 @@ struct State {
 }
 
 impl LiveFeed {
-    /// An empty view starting now.
-    pub fn new(now_ms: i64) -> Self {
+    /// An empty view starting at `now_ms`, its log's ids named `key`.
+    pub fn new(now_ms: i64, key: &str) -> Self {
         LiveFeed {
             state: Mutex::new(State {
                 snapshot: LiveSnapshot {
                     since: now_ms,
+                    key: key.to_owned(),
                     ..LiveSnapshot::default()
                 },
                 card_precision: DailyCardPrecision::new(CARD_PRECISION_K),
@@ -294,7 +298,7 @@ mod tests {
 
     #[test]
     fn totals_rate_points_and_log_are_bounded() {
-        let feed = LiveFeed::new(0);
+        let feed = LiveFeed::new(0, "account");
         for i in 0..2_000 {
             let d = match i % 100 {
                 0 => Decision::Block,
@@ -318,7 +322,7 @@ mod tests {
 
     #[test]
     fn outcomes_give_precision_recall_and_money() {
-        let feed = LiveFeed::new(0);
+        let feed = LiveFeed::new(0, "account");
         assert!(feed.snapshot().outcomes.block_precision.is_none());
         // 4 frauds: 2 blocked (100 each), 1 reviewed, 1 allowed (50); 6 legit: 1 blocked (7),
         // 1 reviewed, 4 allowed.

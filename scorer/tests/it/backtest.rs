@@ -1,15 +1,22 @@
 //! The backtest decides as the live scorer does: the same PaySim rows — 400 of a sample and two
 //! account takeovers — through `aegis-trainer backtest`'s decision code and through a scorer on
-//! the broker get the same decision, the same rules and the same probability, bit for bit.
+//! the broker get the same decision, the same rules and the same probability, bit for bit; and
+//! the backtest of the topics those rows went through (`--brokers --since`, with their labels
+//! published) reports what the backtest of the CSV does.
 
 use std::path::PathBuf;
 
+use aegis_core::avro::{AvroCodec, Framing};
 use aegis_core::paysim::PaysimReader;
 use aegis_core::rules::RuleSet;
-use aegis_core::{Decision, Model, Transaction};
+use aegis_core::{Decision, Label, Model, Transaction};
 use aegis_scorer::ScorerConfig;
+use aegis_trainer::backtest::BacktestArgs;
+use aegis_trainer::history::KafkaHistoryArgs;
 
-use crate::{model, Pipeline, Replica};
+use aegis_testkit::unique_topic;
+
+use crate::{model, Pipeline, Replica, PARTITIONS};
 
 fn repository(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -85,11 +92,76 @@ async fn the_backtest_decides_every_row_as_the_live_scorer_does() {
         .unwrap();
     assert!(blocked.count >= 2, "{report:?}");
 
+    // The same history read back from the topics (`--brokers --since`), each transaction given
+    // the label published for it, reports the same.
+    let labels = unique_topic("labels");
+    pipeline
+        .broker
+        .create_topics(&[(&labels, PARTITIONS)])
+        .await;
+    let published: Vec<(String, Vec<u8>)> = txs
+        .iter()
+        .map(|tx| {
+            let label = Label {
+                tx_id: tx.tx_id.clone(),
+                is_fraud: tx.is_fraud.unwrap(),
+                labelled_at: aegis_core::clock::now_ms(),
+                source: Some("replay".to_owned()),
+            };
+            let value = AvroCodec::label()
+                .encode(&label, Framing::SingleObject)
+                .unwrap();
+            (tx.name_orig.clone(), value)
+        })
+        .collect();
+    pipeline.publish_to(&labels, &published).await;
+    let from_csv = BacktestArgs {
+        model: crate::model().to_owned(),
+        rules: Some(rules_file.clone()),
+        data: Some(history.clone()),
+        kafka: Default::default(),
+        from: None,
+        until: None,
+        against_model: None,
+        against_rules: None,
+        json: false,
+    };
+    let from_kafka = BacktestArgs {
+        data: None,
+        kafka: KafkaHistoryArgs {
+            brokers: Some(pipeline.broker.bootstrap()),
+            since: Some("1h".to_owned()),
+            transactions_topic: pipeline.input.clone(),
+            labels_topic: labels,
+            ..Default::default()
+        },
+        ..from_csv.clone()
+    };
+    let (csv_report, kafka_report) = (
+        aegis_trainer::backtest::backtest(&from_csv).unwrap(),
+        aegis_trainer::backtest::backtest(&from_kafka).unwrap(),
+    );
+    assert!(
+        kafka_report
+            .data
+            .contains("404 transactions (404 labelled)"),
+        "{}",
+        kafka_report.data
+    );
+    let figures = |r: &aegis_trainer::backtest::Report| {
+        let mut value = serde_json::to_value(r).unwrap();
+        value.as_object_mut().unwrap().remove("data");
+        value
+    };
+    assert_eq!(figures(&kafka_report), figures(&csv_report));
+    assert_eq!(kafka_report.labelled, 404);
+
     // Against the model alone: what the rules change is the takeover the model lets through.
     let args = aegis_trainer::backtest::BacktestArgs {
         model: crate::model().to_owned(),
         rules: Some(rules_file),
-        data: history,
+        data: Some(history),
+        kafka: Default::default(),
         from: None,
         until: None,
         against_model: Some(crate::model().to_owned()),

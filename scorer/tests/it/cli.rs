@@ -10,7 +10,7 @@ use aegis_testkit::cli::error_after_waiting_for_kafka;
 use aegis_testkit::{edited_model, model_with_unknown_feature};
 
 use crate::process::{plain, without_control_topics, RunningScorer};
-use crate::{model, transaction, Pipeline, Replica};
+use crate::{cash_ins, model, small_payments, transaction, Pipeline, Replica};
 
 /// Runs the scorer binary with `args` (no `AEGIS_*` variables from the environment).
 fn scorer(args: &[&str]) -> Output {
@@ -45,18 +45,7 @@ fn one_error_line(output: &Output) -> String {
 async fn verdicts_consumer_prints_each_verdict_as_a_json_line() {
     let pipeline = Pipeline::start().await;
     let replica = Replica::start(pipeline.scorer_config("printer"));
-    let txs: Vec<_> = (0..20)
-        .map(|i| {
-            transaction(
-                &format!("p-{i}"),
-                &format!("C{i}"),
-                TxType::Payment,
-                12.0,
-                500.0,
-                488.0,
-            )
-        })
-        .collect();
+    let txs = small_payments("p", 20);
     pipeline.publish_transactions(&txs).await;
     pipeline.read_verdicts(20);
     replica.stop().await;
@@ -98,18 +87,7 @@ async fn verdicts_consumer_prints_each_verdict_as_a_json_line() {
 
 /// Publishes `n` transactions and waits for their verdicts.
 async fn score_some(pipeline: &Pipeline, scorer: &RunningScorer, n: usize) {
-    let txs: Vec<_> = (0..n)
-        .map(|i| {
-            transaction(
-                &format!("s-{i}"),
-                &format!("C{i}"),
-                TxType::CashIn,
-                40.0,
-                10.0,
-                50.0,
-            )
-        })
-        .collect();
+    let txs = cash_ins("s", n);
     pipeline.publish_transactions(&txs).await;
     let (_, verdicts) = pipeline.read_verdicts(n);
     assert_eq!(verdicts.len(), n, "scorer log:\n{}", scorer.log());

@@ -6,14 +6,14 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use aegis_core::{Model, Thresholds, TxType};
+use aegis_core::{Model, Thresholds};
 use aegis_testkit::unique_topic;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::process::{http_addr_in, plain};
-use crate::{model, transaction, Pipeline, PARTITIONS};
+use crate::{cash_ins, model, small_payments, Pipeline, PARTITIONS};
 
 /// The scorer binary with no AEGIS_* variable of the caller's shell.
 fn scorer() -> Command {
@@ -130,18 +130,7 @@ async fn without_model_the_scorer_scores_with_the_models_topics_live_model() {
         "30s",
     ]);
     process.wait_until_serving(Duration::from_secs(60));
-    let txs: Vec<_> = (0..20)
-        .map(|i| {
-            transaction(
-                &format!("m-{i}"),
-                &format!("C{i}"),
-                TxType::Payment,
-                12.0,
-                500.0,
-                488.0,
-            )
-        })
-        .collect();
+    let txs = small_payments("m", 20);
     pipeline.publish_transactions(&txs).await;
     let (_, verdicts) = pipeline.read_verdicts(txs.len());
     assert_eq!(verdicts.len(), txs.len(), "{}", process.log());
@@ -229,18 +218,7 @@ async fn the_topic_prefix_names_every_topic_and_the_group() {
         "127.0.0.1:0",
     ]);
     process.wait_until_serving(Duration::from_secs(60));
-    let txs: Vec<_> = (0..10)
-        .map(|i| {
-            transaction(
-                &format!("p-{i}"),
-                &format!("C{i}"),
-                TxType::CashIn,
-                40.0,
-                10.0,
-                50.0,
-            )
-        })
-        .collect();
+    let txs = cash_ins("p", 10);
     pipeline.publish_transactions(&txs).await;
     let (_, verdicts) = pipeline.read_verdicts(txs.len());
     assert_eq!(verdicts.len(), txs.len(), "{}", process.log());

@@ -1,7 +1,6 @@
 //! End-to-end tests of the scorer against a real Kafka broker (tansu, started per test).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-mod abuse;
 mod backtest;
 mod cli;
 mod config;
@@ -153,6 +152,11 @@ impl Pipeline {
 
     /// Publishes raw (key, value) messages to the input topic and waits for every acknowledgement.
     pub async fn publish(&self, messages: &[(String, Vec<u8>)]) {
+        self.publish_to(&self.input, messages).await;
+    }
+
+    /// Publishes raw (key, value) messages to `topic` and waits for every acknowledgement.
+    pub async fn publish_to(&self, topic: &str, messages: &[(String, Vec<u8>)]) {
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", self.broker.bootstrap())
             .set("enable.idempotence", "true")
@@ -161,7 +165,7 @@ impl Pipeline {
             .unwrap();
         let mut pending = Vec::new();
         for (key, value) in messages {
-            let record = FutureRecord::to(&self.input)
+            let record = FutureRecord::to(topic)
                 .key(key.as_bytes())
                 .payload(value.as_slice());
             pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
@@ -295,6 +299,40 @@ impl Replica {
         self.cancel.cancel();
         self.handle.await.unwrap().unwrap()
     }
+}
+
+/// `n` payments of 12 from a balance of 500, each from its own account `C0`, `C1`, …, with ids
+/// `PREFIX-0`, `PREFIX-1`, …: ALLOWed by the seed rules and any sane model.
+pub fn small_payments(prefix: &str, n: usize) -> Vec<Transaction> {
+    (0..n)
+        .map(|i| {
+            transaction(
+                &format!("{prefix}-{i}"),
+                &format!("C{i}"),
+                TxType::Payment,
+                12.0,
+                500.0,
+                488.0,
+            )
+        })
+        .collect()
+}
+
+/// `n` cash-ins of 40 onto a balance of 10, each to its own account `C0`, `C1`, …, with ids
+/// `PREFIX-0`, `PREFIX-1`, ….
+pub fn cash_ins(prefix: &str, n: usize) -> Vec<Transaction> {
+    (0..n)
+        .map(|i| {
+            transaction(
+                &format!("{prefix}-{i}"),
+                &format!("C{i}"),
+                TxType::CashIn,
+                40.0,
+                10.0,
+                50.0,
+            )
+        })
+        .collect()
 }
 
 /// A transaction with the given shape.

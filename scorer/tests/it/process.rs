@@ -101,36 +101,6 @@ impl Drop for RunningScorer {
     }
 }
 
-impl RunningScorer {
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Whether the process is still running.
-    pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// The address its HTTP server listens on (from its log line `HTTP server listening`), once
-    /// it does; at most `limit` waited for.
-    pub fn http_addr(&mut self, limit: Duration) -> std::net::SocketAddr {
-        let started = Instant::now();
-        loop {
-            let log = plain(&self.log());
-            if let Some(addr) = http_addr_in(&log) {
-                return addr;
-            }
-            assert!(self.is_running(), "the scorer exited; its log:\n{log}");
-            assert!(
-                started.elapsed() < limit,
-                "no HTTP server within {limit:?}; its log:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
 /// The address a scorer's log says its HTTP server listens on (`HTTP server listening addr=…`),
 /// once it says so; `log` without colour codes ([`plain`]).
 pub fn http_addr_in(log: &str) -> Option<std::net::SocketAddr> {

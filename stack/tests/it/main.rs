@@ -112,6 +112,8 @@ fn up_with_the_card_spec_replays_cards_and_the_live_page_shows_their_verdicts() 
     let page: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&live).unwrap()).unwrap();
     assert!(page["total"].as_u64().unwrap() > 5_000, "{page}");
+    // The log's ids are the spec's key, named as the spec names it.
+    assert_eq!(page["key"], "CUSTOMER_ID", "{page}");
     let flagged = page["log"].as_array().unwrap();
     assert!(!flagged.is_empty(), "{page}");
     // Reasons name the card spec's features, not PaySim's.

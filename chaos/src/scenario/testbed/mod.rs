@@ -1,15 +1,19 @@
 //! One scenario's processes and steps: a broker on a fresh port with the contract's topics
 //! (killed and restarted on its storage on demand), named scorer replicas in the scenario's
-//! group, the producer in a thread of this process, snapshots of the moment of a fault, and the
-//! final check. Dropping a [`Testbed`] kills whatever still runs, scorers before the broker.
+//! group, the producer in a thread of this process, and where the stream stands ([`stream`]:
+//! snapshots of the moment of a fault, the final check). Dropping a [`Testbed`] kills whatever
+//! still runs, scorers before the broker.
+
+mod stream;
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use aegis_core::topics::{DLQ_TOPIC, TRANSACTIONS_TOPIC, VERDICTS_TOPIC};
-use aegis_producer::{Counters, ProducerConfig, Summary};
+use aegis_producer::ProducerConfig;
 use aegis_stack::commands;
 use aegis_stack::process::{Service, Stopped};
 use aegis_stack::{wait, StackError};
@@ -17,10 +21,10 @@ use aegis_testkit::broker::{try_free_port, Broker};
 use aegis_testkit::topics::{self, Topic};
 use tokio_util::sync::CancellationToken;
 
-use super::{say, Checked, ScenarioError, Settings};
-use crate::check::{self, Topics};
-use crate::fault::Fault;
-use crate::ledger::Expectations;
+use super::producer::ProducerRun;
+use super::{ScenarioError, Settings};
+use crate::check::Topics;
+pub use stream::CheckPlan;
 
 /// How long a scorer may take to serve `/healthz` after it was started.
 const SERVING_LIMIT: Duration = Duration::from_secs(30);
@@ -28,14 +32,10 @@ const SERVING_LIMIT: Duration = Duration::from_secs(30);
 const READY_LIMIT: Duration = Duration::from_secs(60);
 /// How long topic creation may take once the broker answers.
 const TOPICS_LIMIT: Duration = Duration::from_secs(30);
-/// How long the stream may take to reach the point where a fault is injected.
-const MIDSTREAM_LIMIT: Duration = Duration::from_secs(120);
+/// How long [`Testbed::ask`] asks again while a scorer is full or silent.
+const ASK_LIMIT: Duration = Duration::from_secs(5);
 /// How long a scorer told to stop may take to drain and commit before it is killed.
 const SCORER_GRACE: Duration = Duration::from_secs(20);
-/// The check's bounds on waiting for the group to commit the whole input: in all, and without
-/// progress.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(600);
-const CHECK_STALL: Duration = Duration::from_secs(60);
 /// The producer's seed: the same transactions in every run.
 const PRODUCER_SEED: u64 = 11;
 
@@ -56,25 +56,6 @@ pub struct Testbed<'a> {
     runtime: &'a tokio::runtime::Handle,
     cancel: &'a CancellationToken,
     agent: ureq::Agent,
-}
-
-/// The producer running in a thread of its own. Dropping it stops it (it flushes and ends).
-pub struct ProducerRun {
-    thread: Option<JoinHandle<anyhow::Result<Summary>>>,
-    stop: CancellationToken,
-}
-
-/// What [`Testbed::check`] compares against.
-#[derive(Default)]
-pub struct CheckPlan<'p> {
-    /// Messages the writer had acknowledged.
-    pub acknowledged: u64,
-    /// The fuzz manifest, when the input is not all from the producer.
-    pub manifest: Option<&'p Path>,
-    /// The snapshot taken at the fault.
-    pub fault: Option<Fault>,
-    /// Most messages that may be repeated across the fault.
-    pub max_repeated: Option<u64>,
 }
 
 impl<'a> Testbed<'a> {
@@ -143,6 +124,11 @@ impl<'a> Testbed<'a> {
     /// Starts scorer replica `name` in the group, its log in `DIR/NAME.log`, and waits until it
     /// serves HTTP.
     pub fn start_scorer(&mut self, name: &str) -> Result<(), ScenarioError> {
+        self.start_scorer_with(name, &[])
+    }
+
+    /// [`Testbed::start_scorer`] with `flags` added to the scorer's command line.
+    pub fn start_scorer_with(&mut self, name: &str, flags: &[String]) -> Result<(), ScenarioError> {
         let port =
             try_free_port().map_err(StackError::file("cannot bind a port on", "127.0.0.1"))?;
         let keys = aegis_stack::keys::ensure(&self.dir)?;
@@ -154,11 +140,23 @@ impl<'a> Testbed<'a> {
             live_view: None,
             trusted_keys: Some(&keys.public),
         };
-        let command = commands::scorer(&self.settings.binaries, &scorer)?;
+        let mut command = commands::scorer(&self.settings.binaries, &scorer)?;
+        command.args(flags);
         let service = Service::spawn(name, command, &self.dir)?;
         self.scorers
             .insert(name.to_owned(), Replica { service, port });
         self.wait_http(name, "/healthz", SERVING_LIMIT)
+    }
+
+    /// The HTTP address of scorer `name`.
+    pub fn scorer_addr(&mut self, name: &str) -> Result<SocketAddr, ScenarioError> {
+        let port = replica(&mut self.scorers, name)?.port;
+        Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+
+    /// The process id of scorer `name`.
+    pub fn scorer_pid(&mut self, name: &str) -> Result<u32, ScenarioError> {
+        Ok(replica(&mut self.scorers, name)?.service.pid())
     }
 
     /// Waits until every named scorer holds partitions (listed by its `/readyz`), so that traffic
@@ -218,7 +216,7 @@ impl<'a> Testbed<'a> {
     }
 
     /// An error unless scorer `name` is still the process that was started and answers
-    /// `/healthz`.
+    /// `/healthz` (asked again while it is full: [`Testbed::ask`]).
     pub fn still_running(&mut self, name: &str) -> Result<(), ScenarioError> {
         let replica = replica(&mut self.scorers, name)?;
         if let Some(status) = replica.service.exited() {
@@ -227,13 +225,51 @@ impl<'a> Testbed<'a> {
                 replica.service.log().display()
             )));
         }
-        let url = format!("http://127.0.0.1:{}/healthz", replica.port);
-        if !wait::http_ok(&self.agent, &url) {
-            return Err(ScenarioError::Violated(format!(
-                "{name} does not answer {url}"
-            )));
+        match self.ask(name, "/healthz", None)? {
+            Some((200, _)) => Ok(()),
+            answer => Err(ScenarioError::Violated(format!(
+                "{name} does not answer /healthz with 200: {answer:?}"
+            ))),
         }
-        Ok(())
+    }
+
+    /// `GET path` of scorer `name`, or `POST path` with the JSON `body`; asked again, for at most
+    /// [`ASK_LIMIT`], while the scorer is full (503) or does not answer. The status and body of
+    /// its last answer, `None` if it never answered.
+    pub fn ask(
+        &mut self,
+        name: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<Option<(u16, String)>, ScenarioError> {
+        let url = format!(
+            "http://127.0.0.1:{}{path}",
+            replica(&mut self.scorers, name)?.port
+        );
+        let deadline = Instant::now() + ASK_LIMIT;
+        let mut last = None;
+        loop {
+            let answer = match body {
+                Some(body) => self
+                    .agent
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .send(body),
+                None => self.agent.get(&url).call(),
+            };
+            if let Ok(mut response) = answer {
+                let status = response.status().as_u16();
+                let text = response.body_mut().read_to_string().unwrap_or_default();
+                last = Some((status, text));
+                if status != 503 {
+                    return Ok(last);
+                }
+            }
+            if Instant::now() >= deadline {
+                return Ok(last);
+            }
+            self.pause(Duration::from_millis(100))?;
+        }
     }
 
     /// The log of scorer `name` (also after it stopped).
@@ -248,95 +284,17 @@ impl<'a> Testbed<'a> {
         config.count = Some(count);
         config.rate = Some(rate);
         config.seed = PRODUCER_SEED;
-        let stop = self.cancel.child_token();
-        let thread_stop = stop.clone();
-        let thread =
-            std::thread::spawn(move || aegis_producer::run(&config, Counters::new(), &thread_stop));
-        ProducerRun {
-            thread: Some(thread),
-            stop,
-        }
+        ProducerRun::start(config, self.cancel.child_token())
     }
 
-    /// Snapshots the moment of a fault (committed offsets, then the topics' ends; three tries)
-    /// and saves it to `DIR/fault.json`.
-    pub fn snapshot(&self) -> Result<Fault, ScenarioError> {
-        let mut tries = 1;
-        let fault = loop {
-            match Fault::take(&self.topics) {
-                Ok(fault) => break fault,
-                Err(e) if tries < 3 => {
-                    say(format!(
-                        "snapshot attempt {tries} failed ({e:#}); trying again"
-                    ));
-                    tries += 1;
-                }
-                Err(source) => {
-                    return Err(ScenarioError::Kafka {
-                        what: "snapshot of the fault",
-                        source,
-                    })
-                }
+    /// Runs `work` on the scenario's runtime to its end, or until a stop signal (which drops it).
+    pub fn block_on<T>(&self, work: impl Future<Output = T>) -> Result<T, ScenarioError> {
+        self.runtime.block_on(async {
+            tokio::select! {
+                done = work => Ok(done),
+                () = self.cancel.cancelled() => Err(ScenarioError::Cancelled),
             }
-        };
-        let path = self.dir.join("fault.json");
-        fault.save(&path).map_err(|source| ScenarioError::Kafka {
-            what: "snapshot of the fault",
-            source,
-        })?;
-        Ok(fault)
-    }
-
-    /// [`Testbed::snapshot`], saying `what` happened and how much of what was written was
-    /// committed then.
-    pub fn fault(&self, what: &str) -> Result<Fault, ScenarioError> {
-        let fault = self.snapshot()?;
-        say(format!(
-            "{what}: committed {} of {} written",
-            fault.committed_total(),
-            fault.input_total()
-        ));
-        Ok(fault)
-    }
-
-    /// Waits (bounded) until the producer has written `want` transactions and the scorers have
-    /// committed some: the stream is flowing and a fault lands in the middle of it.
-    pub fn wait_midstream(&self, want: i64, producer: &ProducerRun) -> Result<(), ScenarioError> {
-        let deadline = Instant::now() + MIDSTREAM_LIMIT;
-        let mut last = None;
-        loop {
-            if self.cancel.is_cancelled() {
-                return Err(ScenarioError::Cancelled);
-            }
-            if producer.is_finished() {
-                return Err(ScenarioError::Violated(
-                    "the producer ended before the fault".to_owned(),
-                ));
-            }
-            if let Ok(fault) = Fault::take(&self.topics) {
-                if fault.input_total() >= want && fault.committed_total() > 0 {
-                    return Ok(());
-                }
-                last = Some(fault);
-            }
-            if Instant::now() >= deadline {
-                let last = last.map_or_else(
-                    || "no answer".to_owned(),
-                    |f| {
-                        format!(
-                            "committed {} of {} written",
-                            f.committed_total(),
-                            f.input_total()
-                        )
-                    },
-                );
-                return Err(ScenarioError::Violated(format!(
-                    "the stream did not reach {want} transactions with some committed within \
-                     {MIDSTREAM_LIMIT:?} (last: {last})"
-                )));
-            }
-            self.pause(Duration::from_millis(500))?;
-        }
+        })
     }
 
     /// Sleeps for `duration`, or until a stop signal.
@@ -351,45 +309,6 @@ impl<'a> Testbed<'a> {
             );
         }
         Ok(())
-    }
-
-    /// Waits (bounded) for the group to commit the whole input, then checks every input
-    /// message's outcome.
-    pub(super) fn check(&self, plan: CheckPlan<'_>) -> Result<Checked, ScenarioError> {
-        let kafka = |source| ScenarioError::Kafka {
-            what: "the check",
-            source,
-        };
-        check::wait_for_group(&self.topics, CHECK_TIMEOUT, CHECK_STALL, self.cancel)
-            .map_err(kafka)?;
-        let expect = Expectations {
-            input_topic: self.topics.input.clone(),
-            sent: Some(plan.acknowledged),
-            fault: plan.fault,
-            max_repeated: plan.max_repeated,
-        };
-        let report = check::compare(&self.topics, plan.manifest, &expect).map_err(kafka)?;
-        Ok(Checked {
-            acknowledged: plan.acknowledged,
-            report,
-        })
-    }
-
-    /// Waits for the producer's last acknowledgement, then checks every message against `fault`
-    /// (at most `max_repeated` verdicts repeated across it, when given).
-    pub(super) fn check_after(
-        &self,
-        producer: ProducerRun,
-        fault: Fault,
-        max_repeated: Option<u64>,
-    ) -> Result<Checked, ScenarioError> {
-        let summary = producer.finish(&self.dir.join("producer.log"))?;
-        self.check(CheckPlan {
-            acknowledged: summary.delivered,
-            fault: Some(fault),
-            max_repeated,
-            ..CheckPlan::default()
-        })
     }
 
     /// Stops the scorers (SIGTERM, then SIGKILL after their grace time) and then the broker.
@@ -411,38 +330,4 @@ fn replica<'r>(
     scorers
         .get_mut(name)
         .ok_or_else(|| ScenarioError::Violated(format!("no scorer called {name}")))
-}
-
-impl ProducerRun {
-    /// Whether the producer has ended.
-    pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
-    }
-
-    /// Waits for the producer to end; its summary, which must show every transaction
-    /// acknowledged. The summary is also written to `log`.
-    pub fn finish(mut self, log: &Path) -> Result<Summary, ScenarioError> {
-        let thread = self.thread.take().ok_or_else(|| {
-            ScenarioError::Violated("the producer was already waited for".to_owned())
-        })?;
-        let summary = thread
-            .join()
-            .map_err(|_| ScenarioError::Violated("the producer's thread panicked".to_owned()))?
-            .map_err(ScenarioError::Producer)?;
-        std::fs::write(log, format!("{summary}\n"))
-            .map_err(StackError::file("cannot write", log))?;
-        if summary.failed > 0 {
-            return Err(ScenarioError::Violated(format!(
-                "the producer had {} transactions not acknowledged ({summary})",
-                summary.failed
-            )));
-        }
-        Ok(summary)
-    }
-}
-
-impl Drop for ProducerRun {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
 }
