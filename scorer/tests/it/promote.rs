@@ -187,6 +187,7 @@ async fn promote_then_rollback_under_load_keeps_every_verdict_in_model_order() {
         verdicts_topic: pipeline.verdicts.clone(),
         shadow_verdicts_topic: shadow.clone(),
         labels_topic: labels.clone(),
+        since: Some("1h".to_owned()),
         ..PromoteArgs::new(target())
     };
     tokio::task::spawn_blocking(move || promote::promote(&promote_args))

@@ -2,14 +2,16 @@
 //! and the live verdicts of the live model, joined by `tx_id` — the same transactions, scored by
 //! both. Read in that order, each keeping only what the previous one matched, so memory is bounded
 //! by the shadow model's verdicts (about 100 bytes each), not by the topics. Each topic is read
-//! whole, as the broker retains it, to the end it has when its read starts; a transaction read
-//! twice (at-least-once delivery) counts once, with its last verdict.
+//! from `--since` (a Kafka record time; else whole, as the broker retains it) to the end it has
+//! when its read starts; a transaction read twice (at-least-once delivery) counts once, with its
+//! last verdict.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use aegis_core::avro::AvroCodec;
 use aegis_core::{Decision, Label, Verdict};
+use aegis_kafka::read::read_since;
 use aegis_kafka::Property;
 use anyhow::{Context, Result};
 use rdkafka::consumer::BaseConsumer;
@@ -31,13 +33,14 @@ pub struct Joined {
     pub undecodable: u64,
 }
 
-/// Joins the verdicts of `live_version` and `shadow_version` with the labels (blocking), within
-/// `deadline`.
+/// Joins the verdicts of `live_version` and `shadow_version` with the labels, reading the records
+/// written at or after `since_ms` (blocking), within `deadline`.
 pub fn join(
     brokers: &str,
     properties: &[Property],
     topics: &Topics,
     (live_version, shadow_version): (&str, &str),
+    since_ms: i64,
     deadline: Instant,
 ) -> Result<Joined> {
     let consumer: BaseConsumer = aegis_kafka::Settings::reader("aegis-trainer-promote")
@@ -46,15 +49,14 @@ pub fn join(
         .context("cannot create the Kafka consumer (check --brokers and the -X / --kafka-config properties)")?;
     let mut undecodable = 0;
     let mut read = |topic: &str, flag: &str, each: &mut dyn FnMut(&[u8]) -> bool| {
-        let found = aegis_kafka::read_topic_to_end(&consumer, topic, deadline, |m| {
+        let found = read_since(&consumer, topic, since_ms, deadline, |m| {
             if !m.payload().is_some_and(&mut *each) {
                 undecodable += 1;
             }
         })
         .with_context(|| format!("{flag} {topic}: cannot read it to its end"))?;
-        found
-            .map(|_| ())
-            .with_context(|| format!("{flag} {topic}: no such topic"))
+        anyhow::ensure!(found, "{flag} {topic}: no such topic");
+        Ok(())
     };
     let verdict = |bytes: &[u8]| AvroCodec::verdict().decode(bytes).ok().map(|(v, _)| v);
 

@@ -44,6 +44,11 @@ pub struct PromoteArgs {
     /// judged; below it promote refuses (or --force).
     #[arg(long, env = "AEGIS_TRAINER_MIN_FRAUDS", default_value_t = 30)]
     pub min_frauds: u64,
+    /// Judge on the records written to the three topics below at or after this time — a date
+    /// (`YYYY-MM-DD`, UTC), a timestamp, or a duration ago (`7d`, `12h`); without it, on all
+    /// they retain.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
     /// Topic of the live model's verdicts.
     #[arg(long, env = "AEGIS_VERDICTS_TOPIC", value_name = "TOPIC", default_value = VERDICTS_TOPIC)]
     pub verdicts_topic: String,
@@ -62,6 +67,7 @@ impl PromoteArgs {
             target,
             force: false,
             min_frauds: 30,
+            since: None,
             verdicts_topic: VERDICTS_TOPIC.to_owned(),
             shadow_verdicts_topic: SHADOW_VERDICTS_TOPIC.to_owned(),
             labels_topic: LABELS_TOPIC.to_owned(),
@@ -128,11 +134,17 @@ fn judge(args: &PromoteArgs, live_version: &str, shadow_version: &str) -> Result
         shadow_verdicts: target.prefix.topic(&args.shadow_verdicts_topic),
         labels: target.prefix.topic(&args.labels_topic),
     };
+    let since = args
+        .since
+        .as_deref()
+        .map(|text| crate::history::since_ms(text, aegis_core::clock::now_ms()))
+        .transpose()?;
     let joined = measure::join(
         &target.brokers,
         &target.kafka.properties(),
         &topics,
         (live_version, shadow_version),
+        since.unwrap_or(0),
         Instant::now() + READ_LIMIT,
     )?;
     if joined.undecodable > 0 {

@@ -116,6 +116,14 @@ async fn promote_and_rollback_republish_from_the_history_or_refuse_in_one_line()
     // Another key's signature is not re-signed; without labels there is nothing to judge.
     refused(&promote(&["--key", &theirs]), "only what key");
     refused(&promote(&["--key", &ours]), "only 0 labelled frauds");
+    refused(
+        &promote(&["--key", &ours, "--since", "1h"]),
+        "only 0 labelled frauds",
+    );
+    refused(
+        &promote(&["--key", &ours, "--since", "last tuesday"]),
+        "--since: ",
+    );
 
     let forced = promote(&["--key", &ours, "--force"]);
     assert!(forced.status.success(), "{}", stderr(&forced));
