@@ -62,6 +62,6 @@ pub use dead_letter::{DeadLetter, DeadLetterReason};
 pub use label::Label;
 pub use model::{Model, ModelError, Score};
 pub use outcome::Outcome;
-pub use role::Role;
+pub use role::{ModelKey, Role};
 pub use transaction::{InvalidTransaction, Transaction, TxType};
 pub use verdict::{Decision, Thresholds, Verdict};

@@ -181,6 +181,14 @@ impl SigningKeyFile {
         KeyId::of(&self.key.verifying_key())
     }
 
+    /// This key's public half as a trusted-keys set: what checks the records it signed.
+    pub fn trusted(&self) -> TrustedKeys {
+        let key = self.key.verifying_key();
+        TrustedKeys {
+            keys: vec![(KeyId::of(&key), key)],
+        }
+    }
+
     /// Signs a record of `kind` with Kafka key `key` and value `value`.
     pub fn sign(&self, kind: Artifact, key: &str, value: &[u8]) -> Signed {
         let signature = self.key.sign(&signed_message(kind, key, value));

@@ -2,7 +2,10 @@
 //! only measured. Each sits in a slot that is swapped whole, so a batch that took the live model at
 //! its start is scored by that model to its end, and the next batch sees the new one — a swap is
 //! atomic between batches, and no transaction is scored half by one model and half by another.
+//! Beside the slots, the models topic's version history ([`HistoryEntry`]): listed, never
+//! installed.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
 
 use aegis_core::Model;
@@ -47,11 +50,43 @@ impl Installed {
     }
 }
 
-/// The replica's two slots.
+/// History entries a replica keeps (the latest): the live page lists them.
+pub const MAX_HISTORY: usize = 100;
+
+/// One record of the models topic's history (key `history/<role>/<model_version>`): a version
+/// published to a slot, the latest time it was. The record holds the artifact too, for
+/// `aegis-trainer rollback`; a replica keeps only this.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    /// The model's version (its content hash).
+    pub model_version: String,
+    /// The slot it was published to.
+    pub role: Role,
+    /// When it was published, milliseconds since the Unix epoch (the record's timestamp).
+    pub published_at: Option<i64>,
+    /// What published it (`aegis-trainer promote by ann`), as its publisher said: unsigned.
+    pub published_by: Option<String>,
+    /// The id of the key that signed it, if signed (checked when the replica runs with
+    /// `--trusted-keys`).
+    pub signer: Option<String>,
+    /// Its offset on the models topic: later entries were published later.
+    pub offset: i64,
+}
+
+/// The replica's two slots, and the models topic's history.
 #[derive(Debug)]
 pub struct Models {
     live: RwLock<Installed>,
     shadow: RwLock<Option<Installed>>,
+    /// The models topic's version history.
+    pub history: History,
+}
+
+/// The models topic's version history as a replica saw it: oldest first, at most
+/// [`MAX_HISTORY`], one entry per role and version.
+#[derive(Debug, Default)]
+pub struct History {
+    entries: RwLock<VecDeque<HistoryEntry>>,
 }
 
 impl Models {
@@ -60,6 +95,7 @@ impl Models {
         Models {
             live: RwLock::new(live),
             shadow: RwLock::new(None),
+            history: History::default(),
         }
     }
 
@@ -101,12 +137,42 @@ impl Models {
     }
 }
 
+impl History {
+    /// Adds `entry` as the newest, replacing an older one of the same role and version (as
+    /// compaction will), and forgets the oldest beyond [`MAX_HISTORY`].
+    pub fn record(&self, entry: HistoryEntry) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|e| (e.role, &e.model_version) != (entry.role, &entry.model_version));
+        if entries.len() == MAX_HISTORY {
+            entries.pop_front();
+        }
+        entries.push_back(entry);
+    }
+
+    /// Forgets the entry of `role` and `model_version` (a tombstone on its key).
+    pub fn forget(&self, role: Role, model_version: &str) {
+        self.entries
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|e| (e.role, e.model_version.as_str()) != (role, model_version));
+    }
+
+    /// The entries, newest first.
+    pub fn newest_first(&self) -> Vec<HistoryEntry> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries.iter().rev().cloned().collect()
+    }
+}
+
 /// `GET /v1/model`: what each slot holds.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ModelsView {
     pub live: SlotView,
     /// Absent until a shadow model is published.
     pub shadow: Option<SlotView>,
+    /// The models topic's version history, newest first: each version published to each slot,
+    /// the latest time it was (at most the latest 100).
+    pub history: Vec<HistoryEntry>,
     /// The rule sets in use beside the live model, in name order (filled by the HTTP handler).
     pub rule_sets: Vec<crate::rules::RuleSetView>,
 }
@@ -147,7 +213,54 @@ impl Models {
         ModelsView {
             live: SlotView::of(&self.live_installed()),
             shadow: self.shadow_installed().as_ref().map(SlotView::of),
+            history: self.history.newest_first(),
             rule_sets: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(role: Role, version: &str, offset: i64) -> HistoryEntry {
+        HistoryEntry {
+            model_version: version.to_owned(),
+            role,
+            published_at: Some(offset),
+            published_by: None,
+            signer: None,
+            offset,
+        }
+    }
+
+    #[test]
+    fn history_is_newest_first_one_per_role_and_version_and_bounded() {
+        let history = History::default();
+        history.record(entry(Role::Live, "a", 0));
+        history.record(entry(Role::Shadow, "b", 1));
+        history.record(entry(Role::Live, "b", 2));
+        history.record(entry(Role::Live, "a", 3));
+        let seen: Vec<(Role, String)> = history
+            .newest_first()
+            .into_iter()
+            .map(|e| (e.role, e.model_version))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Role::Live, "a".to_owned()),
+                (Role::Live, "b".to_owned()),
+                (Role::Shadow, "b".to_owned())
+            ]
+        );
+        history.forget(Role::Shadow, "b");
+        assert_eq!(history.newest_first().len(), 2);
+        for i in 0..(MAX_HISTORY as i64 + 10) {
+            history.record(entry(Role::Shadow, &format!("v{i}"), 10 + i));
+        }
+        let newest = history.newest_first();
+        assert_eq!(newest.len(), MAX_HISTORY);
+        assert_eq!(newest[0].model_version, format!("v{}", MAX_HISTORY + 9));
     }
 }

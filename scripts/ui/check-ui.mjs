@@ -1,6 +1,6 @@
 // Drives the scorer's pages in headless Chromium (Debian's /usr/bin/chromium, through
 // playwright-core): the live page must show numbers that move, a filled scatter, flagged verdicts
-// with their contributions, labelled outcomes and the live model; /docs must
+// with their contributions, labelled outcomes, the live model and the model history; /docs must
 // render and its "Try it out" must call POST /v1/score and get the takeover transfer BLOCKed.
 //
 //   node scripts/ui/check-ui.mjs http://127.0.0.1:8080 OUT_DIR
@@ -36,8 +36,18 @@ try {
   const models = await page.textContent("#models");
   const served = await (await page.request.get(`${base}/v1/model`)).json();
   if (!models.includes(`live model ${served.live.model_version}`)) fail(`the live page does not name the live model: "${models}"`);
+  // The models topic's version history: the shadow model the stack published is listed, in use.
+  let history = "no shadow model published: no history to show";
+  if (served.shadow) {
+    await page.waitForSelector("#history tr", { timeout: 20000 }).catch(() => fail("the live page shows no model history"));
+    const rows = await page.locator("#history tr").allTextContents();
+    if (!rows.some((row) => row.includes(served.shadow.model_version) && row.includes("shadow (in use)"))) {
+      fail(`the model history does not list the shadow model in use: ${rows.join(" | ")}`);
+    }
+    history = `model history: ${rows.length} entries`;
+  }
   await page.screenshot({ path: `${outDir}/live.png`, fullPage: false });
-  console.log(`live page: ${first} -> ${second} transactions in 3 s, ${dots} scatter points, ${flagged} flagged rows (first's top contribution: ${topContribution}); ${outcomes}; "${models}" (${outDir}/live.png)`);
+  console.log(`live page: ${first} -> ${second} transactions in 3 s, ${dots} scatter points, ${flagged} flagged rows (first's top contribution: ${topContribution}); ${outcomes}; "${models}"; ${history} (${outDir}/live.png)`);
 
   // API docs: render, try POST /v1/score with the takeover transfer.
   await page.goto(`${base}/docs`);

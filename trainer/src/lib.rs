@@ -1,6 +1,7 @@
 //! `aegis-trainer`: trains the Aegis fraud forest on PaySim CSV (`train`), measures a model
 //! artifact on any PaySim CSV (`evaluate`), and puts one on the models topic for the scorers to
-//! swap in live (`publish`, the only part that talks to Kafka).
+//! swap in live (`publish`; `promote` and `rollback` change the live model from what that topic
+//! holds — the only parts that talk to Kafka).
 //!
 //! Training splits rows by step (time), never at random: the forest is fitted on the earliest
 //! steps, the ALLOW / REVIEW / BLOCK thresholds are chosen on the next ones, and every reported
@@ -11,7 +12,8 @@
 //! The modules: the input ([`sources`] for `--data FILE:W` and the weights, [`dataset`] to read
 //! the rows, [`split`] to cut them by time, [`state`] for the scorer's state features offline);
 //! [`fit`] to grow and compile the forest; [`metrics`] for every weighted figure; [`plot`] for the
-//! pictures; and one module per command — [`train`], [`evaluate`] and `publish`.
+//! pictures; and one module per command — [`train`], [`evaluate`], `publish`, and `promote` (with
+//! `rollback`).
 
 // The input: files, their rows, the time split, the scorer's state features.
 pub mod dataset;
@@ -31,6 +33,8 @@ pub mod evaluate;
 pub mod export;
 #[cfg(feature = "publish")]
 pub mod history;
+#[cfg(feature = "publish")]
+pub mod promote;
 #[cfg(feature = "publish")]
 pub mod publish;
 pub mod spec;

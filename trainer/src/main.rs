@@ -29,6 +29,14 @@ enum Command {
     /// (optionally with other thresholds); replicas swap it in without a restart.
     #[cfg(feature = "publish")]
     Publish(aegis_trainer::publish::PublishArgs),
+    /// Make the shadow model live when, on the labelled transactions both models scored, it
+    /// catches at least as many frauds as the live model at the live model's alert count (both
+    /// models' figures are printed); --force skips that check.
+    #[cfg(feature = "publish")]
+    Promote(aegis_trainer::promote::PromoteArgs),
+    /// Make the previous live model of the models topic's history live again.
+    #[cfg(feature = "publish")]
+    Rollback(aegis_trainer::promote::RollbackArgs),
     /// Make an ed25519 key pair for signing what `publish` puts on the models and rules topics:
     /// OUT.key (private, PKCS#8 PEM, readable by you alone) for `publish --key`, and OUT.pub
     /// (public, SPKI PEM) for the scorers' `--trusted-keys`.
@@ -102,6 +110,10 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate::run(args),
         #[cfg(feature = "publish")]
         Command::Publish(args) => aegis_trainer::publish::run(args),
+        #[cfg(feature = "publish")]
+        Command::Promote(args) => aegis_trainer::promote::promote(args),
+        #[cfg(feature = "publish")]
+        Command::Rollback(args) => aegis_trainer::promote::rollback(args),
         Command::Backtest(args) => aegis_trainer::backtest::run(args),
         #[cfg(feature = "publish")]
         Command::ExportOutcomes(args) => aegis_trainer::export::run(args),

@@ -2,6 +2,9 @@
 //! (`live` or `shadow`), where every scorer replica picks it up and swaps it in between two
 //! batches, without a restart. With `--review-threshold` / `--block-threshold` it publishes the
 //! same forest with other thresholds (and so another model version): how thresholds change alone.
+//! Each model also goes under its history key (`history/<role>/<version>`, [`ModelKey`]), which
+//! replicas list and never install: the version history `promote` and `rollback` read
+//! (`crate::promote`). [`Publisher`] and [`ModelsTopicArgs`] are what the three commands share.
 //!
 //! The artifact is checked here exactly as a replica checks it, so a file a replica would refuse
 //! never reaches the topic. It travels gzip-compressed: a 100-tree forest is about 2.5 MB of JSON
@@ -10,15 +13,16 @@
 use std::time::Duration;
 
 use aegis_core::rules::RuleSet;
-use aegis_core::signing::{Artifact, Signed, SigningKeyFile};
+use aegis_core::signing::{Artifact, SigningKeyFile};
 use aegis_core::topics::{MODELS_TOPIC, RULES_TOPIC};
-use aegis_core::{Model, Role, Thresholds};
+use aegis_core::{Model, ModelKey, Role, Thresholds};
 use aegis_kafka::produce::delivered;
 use aegis_kafka::renamed::{Flag, Value};
 use aegis_kafka::{ClusterCheck, KafkaFlags, Settings, TopicPrefix};
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
 /// Producer settings: reliable (`aegis_kafka::Settings::reliable_producer`), compressed, and
 /// allowed a message as large as an artifact (the limit that matters is the broker's, on the
@@ -29,44 +33,16 @@ fn producer_settings() -> Settings {
         .set("message.max.bytes", 67_108_864)
 }
 
-/// Flags of `aegis-trainer publish`.
+/// Where models go and how they are signed: the flags `publish`, `promote` and `rollback` share.
 #[derive(Args, Debug)]
-pub struct PublishArgs {
+pub struct ModelsTopicArgs {
     /// Kafka bootstrap servers, e.g. `localhost:9092`.
     #[arg(long, env = "AEGIS_BROKERS")]
     pub brokers: String,
-    /// The model artifact written by `aegis-trainer train`.
-    #[arg(
-        long,
-        env = "AEGIS_TRAINER_MODEL",
-        required_unless_present = "rules",
-        requires = "role"
-    )]
-    pub model: Option<std::path::PathBuf>,
-    /// `live`: every replica decides with it from its next batch. `shadow`: replicas also score
-    /// every transaction with it, for comparison only.
-    #[arg(long, value_name = "live|shadow")]
-    pub role: Option<Role>,
-    /// A rule set (JSON, docs/rules.md) to publish instead of a model, keyed by its name: every
-    /// replica applies it from its next batch.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["model", "role", "review_threshold", "block_threshold"])]
-    pub rules: Option<std::path::PathBuf>,
-    /// The compacted topic of models replicas read (with --model).
+    /// The compacted topic of models every replica reads (with --model, and what promote and
+    /// rollback read and write).
     #[arg(long, env = "AEGIS_MODELS_TOPIC", value_name = "TOPIC", default_value = MODELS_TOPIC)]
     pub models_topic: String,
-    /// The compacted topic of rule sets replicas read (with --rules).
-    #[arg(long, env = "AEGIS_RULES_TOPIC", value_name = "TOPIC", default_value = RULES_TOPIC)]
-    pub rules_topic: String,
-    /// The old spelling of --models-topic, or of --rules-topic with --rules: read for one
-    /// release, with a warning.
-    #[arg(long, hide = true)]
-    pub topic: Option<String>,
-    /// Publish with this REVIEW threshold instead of the file's (a calibrated probability).
-    #[arg(long)]
-    pub review_threshold: Option<f64>,
-    /// Publish with this BLOCK threshold instead of the file's (a calibrated probability).
-    #[arg(long)]
-    pub block_threshold: Option<f64>,
     /// Sign the record with this private key (`aegis-trainer keygen`): replicas that list its
     /// public key in `--trusted-keys` install it; without it the record is unsigned, and only
     /// replicas run with `--allow-unsigned` take it.
@@ -88,6 +64,87 @@ pub struct PublishArgs {
     pub prefix: TopicPrefix,
 }
 
+impl ModelsTopicArgs {
+    /// The flags' defaults, with `brokers` and the models topic `models_topic` (no prefix).
+    pub fn new(brokers: String, models_topic: String) -> ModelsTopicArgs {
+        ModelsTopicArgs {
+            brokers,
+            models_topic,
+            key: None,
+            timeout_secs: 30,
+            kafka: KafkaFlags::default(),
+            prefix: TopicPrefix::default(),
+        }
+    }
+
+    /// How long to wait for the brokers.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs.max(1))
+    }
+
+    /// `--key`, read; `None` without it.
+    pub fn signer(&self) -> Result<Option<SigningKeyFile>> {
+        self.key
+            .as_deref()
+            .map(SigningKeyFile::load)
+            .transpose()
+            .context("--key")
+    }
+}
+
+/// Flags of `aegis-trainer publish`.
+#[derive(Args, Debug)]
+pub struct PublishArgs {
+    /// Brokers, the models topic, the signing key.
+    #[command(flatten)]
+    pub target: ModelsTopicArgs,
+    /// The model artifact written by `aegis-trainer train`.
+    #[arg(
+        long,
+        env = "AEGIS_TRAINER_MODEL",
+        required_unless_present = "rules",
+        requires = "role"
+    )]
+    pub model: Option<std::path::PathBuf>,
+    /// `live`: every replica decides with it from its next batch. `shadow`: replicas also score
+    /// every transaction with it, for comparison only.
+    #[arg(long, value_name = "live|shadow")]
+    pub role: Option<Role>,
+    /// A rule set (JSON, docs/rules.md) to publish instead of a model, keyed by its name: every
+    /// replica applies it from its next batch.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["model", "role", "review_threshold", "block_threshold"])]
+    pub rules: Option<std::path::PathBuf>,
+    /// The compacted topic of rule sets replicas read (with --rules).
+    #[arg(long, env = "AEGIS_RULES_TOPIC", value_name = "TOPIC", default_value = RULES_TOPIC)]
+    pub rules_topic: String,
+    /// The old spelling of --models-topic, or of --rules-topic with --rules: read for one
+    /// release, with a warning.
+    #[arg(long, hide = true)]
+    pub topic: Option<String>,
+    /// Publish with this REVIEW threshold instead of the file's (a calibrated probability).
+    #[arg(long)]
+    pub review_threshold: Option<f64>,
+    /// Publish with this BLOCK threshold instead of the file's (a calibrated probability).
+    #[arg(long)]
+    pub block_threshold: Option<f64>,
+}
+
+impl PublishArgs {
+    /// `publish --model MODEL --role ROLE` with every other flag at its default.
+    pub fn model(target: ModelsTopicArgs, model: std::path::PathBuf, role: Role) -> PublishArgs {
+        PublishArgs {
+            target,
+            model: Some(model),
+            role: Some(role),
+            rules: None,
+            rules_topic: RULES_TOPIC.to_owned(),
+            topic: None,
+            review_threshold: None,
+            block_threshold: None,
+        }
+    }
+}
+
 /// Flags whose values changed in issue 31, read for one release with a warning.
 pub const RENAMED_FLAGS: &[Flag] = &[Flag::new("--timeout", "--timeout", Value::Seconds)];
 
@@ -98,7 +155,7 @@ impl PublishArgs {
         let (name, flag) = if self.rules.is_some() {
             (&self.rules_topic, "--rules-topic")
         } else {
-            (&self.models_topic, "--models-topic")
+            (&self.target.models_topic, "--models-topic")
         };
         let name = match &self.topic {
             Some(old) => {
@@ -110,23 +167,12 @@ impl PublishArgs {
             }
             None => name,
         };
-        self.prefix.topic(name)
+        self.target.prefix.topic(name)
     }
 }
 
 pub fn run(args: &PublishArgs) -> Result<()> {
-    let timeout = Duration::from_secs(args.timeout_secs.max(1));
-    let signer = args
-        .key
-        .as_deref()
-        .map(SigningKeyFile::load)
-        .transpose()
-        .context("--key")?;
-    let unsigned = || {
-        if signer.is_none() {
-            eprintln!("aegis-trainer: warning: published unsigned (no --key): replicas run with --trusted-keys refuse it");
-        }
-    };
+    let signer = args.target.signer()?;
     if let Some(path) = &args.rules {
         let bytes = std::fs::read(path)
             .with_context(|| format!("--rules {}: cannot read it", path.display()))?;
@@ -134,17 +180,15 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         let rules =
             RuleSet::from_json(&bytes).with_context(|| format!("--rules {}", path.display()))?;
         let topic = args.topic();
-        let signed = signer
-            .as_ref()
-            .map(|k| k.sign(Artifact::Rules, &rules.name, &bytes));
-        let (partition, offset) = send(args, &topic, &rules.name, &bytes, signed, timeout)?;
+        let publisher = Publisher::connect(&args.target, &topic, "--rules-topic", signer)?;
+        let (partition, offset) = publisher.send(Artifact::Rules, &rules.name, &bytes, None)?;
         println!(
             "published rule set {} version {} ({} rules) to {topic} [partition {partition}, offset {offset}]",
             rules.name,
             rules.version,
             rules.rules.len()
         );
-        unsigned();
+        publisher.warn_if_unsigned();
         return Ok(());
     }
     let (Some(path), Some(role)) = (&args.model, args.role) else {
@@ -163,11 +207,9 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         model = model.with_thresholds(thresholds);
     }
     let topic = args.topic();
+    let publisher = Publisher::connect(&args.target, &topic, "--models-topic", signer)?;
     let bytes = model.to_bytes();
-    let signed = signer
-        .as_ref()
-        .map(|k| k.sign(Artifact::Model, role.as_str(), &bytes));
-    let (partition, offset) = send(args, &topic, role.as_str(), &bytes, signed, timeout)?;
+    let (partition, offset) = publisher.publish_model(role, &model, &bytes, "publish")?;
     println!(
         "published {} (REVIEW >= {}, BLOCK >= {}) as {} to {topic} [partition {partition}, offset {offset}], {} bytes",
         model.model_version(),
@@ -176,43 +218,129 @@ pub fn run(args: &PublishArgs) -> Result<()> {
         role,
         bytes.len()
     );
-    unsigned();
+    publisher.warn_if_unsigned();
     Ok(())
 }
 
-/// Sends one record (with its signature's headers, if signed) and waits for the broker's
-/// acknowledgement: (partition, offset).
-fn send(
-    args: &PublishArgs,
-    topic: &str,
-    key: &str,
-    bytes: &[u8],
-    signed: Option<Signed>,
+/// A producer on the models (or rules) topic that signs what it sends (with `--key`) and waits
+/// for the broker's acknowledgement of each record.
+pub struct Publisher {
+    producer: FutureProducer,
+    topic: String,
+    signer: Option<SigningKeyFile>,
     timeout: Duration,
-) -> Result<(i32, i64)> {
-    let properties = args.kafka.properties();
-    let flag = if args.rules.is_some() {
-        "--rules-topic"
-    } else {
-        "--models-topic"
-    };
-    ClusterCheck::new(&args.brokers, &properties)?.topics(&[(topic, flag)], timeout)?;
-    let producer: FutureProducer = producer_settings()
-        .client_config(&args.brokers, &properties)
-        .create()
-    .context(
-        "cannot create the Kafka producer (check --brokers and the -X / --kafka-config properties)",
-    )?;
-    let mut record = FutureRecord::to(topic).key(key).payload(bytes);
-    if let Some(signed) = &signed {
-        record = record.headers(aegis_kafka::signed::headers(signed));
+}
+
+impl Publisher {
+    /// Checks that `topic` (named by `flag`) exists, then connects.
+    pub fn connect(
+        args: &ModelsTopicArgs,
+        topic: &str,
+        flag: &str,
+        signer: Option<SigningKeyFile>,
+    ) -> Result<Publisher> {
+        let properties = args.kafka.properties();
+        let timeout = args.timeout();
+        ClusterCheck::new(&args.brokers, &properties)?.topics(&[(topic, flag)], timeout)?;
+        let producer: FutureProducer = producer_settings()
+            .client_config(&args.brokers, &properties)
+            .create()
+            .context(
+                "cannot create the Kafka producer (check --brokers and the -X / --kafka-config properties)",
+            )?;
+        Ok(Publisher {
+            producer,
+            topic: topic.to_owned(),
+            signer,
+            timeout,
+        })
     }
-    let delivery = producer
-        .send_result(record)
-        .map_err(|(e, _)| anyhow!("cannot publish to {topic}: {e}"))?;
-    producer
-        .flush(timeout)
-        .with_context(|| format!("{topic} did not acknowledge within {timeout:?}"))?;
-    futures::executor::block_on(delivered(delivery))
-        .with_context(|| format!("{topic} did not take the record"))
+
+    /// The key that signs, if any.
+    pub fn signer(&self) -> Option<&SigningKeyFile> {
+        self.signer.as_ref()
+    }
+
+    /// Publishes `model` (whose artifact is `bytes`) as `role`: its slot's record, which replicas
+    /// install, then its history record (`history/<role>/<version>`, [`ModelKey`]), which
+    /// `rollback` and the live page read; `command` (`publish`, `promote`, `rollback`) names what
+    /// published it there. Returns where the slot's record landed.
+    pub fn publish_model(
+        &self,
+        role: Role,
+        model: &Model,
+        bytes: &[u8],
+        command: &str,
+    ) -> Result<(i32, i64)> {
+        let by = published_by(command);
+        let history = ModelKey::history(role, model.model_version()).to_string();
+        let slot = self.enqueue(Artifact::Model, role.as_str(), bytes, None)?;
+        let entry = self.enqueue(Artifact::Model, &history, bytes, Some(&by))?;
+        let landed = self.acknowledged(slot)?;
+        self.acknowledged(entry)?;
+        Ok(landed)
+    }
+
+    /// Sends one record (signed with `--key`, if given; with a published-by header, if given) and
+    /// waits for the broker's acknowledgement: (partition, offset).
+    pub fn send(
+        &self,
+        kind: Artifact,
+        key: &str,
+        bytes: &[u8],
+        by: Option<&str>,
+    ) -> Result<(i32, i64)> {
+        let delivery = self.enqueue(kind, key, bytes, by)?;
+        self.acknowledged(delivery)
+    }
+
+    fn enqueue(
+        &self,
+        kind: Artifact,
+        key: &str,
+        bytes: &[u8],
+        by: Option<&str>,
+    ) -> Result<DeliveryFuture> {
+        let mut headers = match &self.signer {
+            Some(signer) => aegis_kafka::signed::headers(&signer.sign(kind, key, bytes)),
+            None => OwnedHeaders::new(),
+        };
+        if let Some(by) = by {
+            headers = headers.insert(Header {
+                key: ModelKey::PUBLISHED_BY_HEADER,
+                value: Some(by),
+            });
+        }
+        let record = FutureRecord::to(&self.topic)
+            .key(key)
+            .payload(bytes)
+            .headers(headers);
+        self.producer
+            .send_result(record)
+            .map_err(|(e, _)| anyhow!("cannot publish to {}: {e}", self.topic))
+    }
+
+    fn acknowledged(&self, delivery: DeliveryFuture) -> Result<(i32, i64)> {
+        let topic = &self.topic;
+        self.producer
+            .flush(self.timeout)
+            .with_context(|| format!("{topic} did not acknowledge within {:?}", self.timeout))?;
+        futures::executor::block_on(delivered(delivery))
+            .with_context(|| format!("{topic} did not take the record"))
+    }
+
+    /// Says so on stderr when nothing was signed (no `--key`).
+    pub fn warn_if_unsigned(&self) {
+        if self.signer.is_none() {
+            eprintln!("aegis-trainer: warning: published unsigned (no --key): replicas run with --trusted-keys refuse it");
+        }
+    }
+}
+
+/// `aegis-trainer COMMAND by USER` (`$USER`, when set): what a history record says published it.
+fn published_by(command: &str) -> String {
+    match std::env::var("USER").or_else(|_| std::env::var("USERNAME")) {
+        Ok(user) if !user.is_empty() => format!("aegis-trainer {command} by {user}"),
+        _ => format!("aegis-trainer {command}"),
+    }
 }

@@ -89,21 +89,11 @@ async fn shadow_outcomes_are_measured_beside_the_live_ones_and_equal_evaluate() 
     ));
 
     // `aegis-trainer publish --role shadow`, then wait for the replica to install it.
-    let args = PublishArgs {
-        brokers: broker.bootstrap(),
-        model: Some(shadow_model().to_owned()),
-        role: Some(Role::Shadow),
-        rules: None,
-        models_topic: models_topic.clone(),
-        rules_topic: String::new(),
-        topic: None,
-        review_threshold: None,
-        block_threshold: None,
-        key: None,
-        timeout_secs: 30,
-        kafka: aegis_kafka::KafkaFlags::default(),
-        prefix: Default::default(),
-    };
+    let args = PublishArgs::model(
+        publish::ModelsTopicArgs::new(broker.bootstrap(), models_topic.clone()),
+        shadow_model().to_owned(),
+        Role::Shadow,
+    );
     tokio::task::spawn_blocking(move || publish::run(&args))
         .await
         .unwrap()

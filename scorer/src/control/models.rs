@@ -3,18 +3,19 @@
 //! its slot, and the next batch is scored with it ([`crate::models`]); a corrupt or incompatible
 //! one is refused with a log line and `aegis_model_updates_total{outcome="refused"}`, and the
 //! replica keeps the model it had. An empty value (a tombstone) retires the shadow model; the live
-//! slot is never emptied.
+//! slot is never emptied. A history record (key `history/<role>/<version>`, [`ModelKey`]) is
+//! listed in the replica's history and never installed; its tombstone takes it off the list.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use aegis_core::clock::now_ms;
 use aegis_core::error_line::one_line;
-use aegis_core::{Model, Role};
-use rdkafka::message::BorrowedMessage;
+use aegis_core::{Model, ModelKey, Role};
+use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::Message;
 
-use crate::models::{Installed, Origin};
+use crate::models::{HistoryEntry, Installed, Origin};
 use crate::replica::ReplicaState;
 
 /// Installs or refuses one record of the models topic. A shadow model is refused while
@@ -27,13 +28,20 @@ pub(super) fn apply(
     message: &BorrowedMessage<'_>,
 ) {
     let place = super::place(message);
-    let Some(role) = message.key().and_then(Role::from_key) else {
-        tracing::warn!(
-            record = %place,
-            "refused a models record: its key must be `live` or `shadow`"
-        );
-        replica.metrics.model_refused(None);
-        return;
+    let role = match message.key().and_then(ModelKey::parse) {
+        Some(ModelKey::Slot(role)) => role,
+        Some(ModelKey::History {
+            role,
+            model_version,
+        }) => return list(replica, role, model_version, message),
+        None => {
+            tracing::warn!(
+                record = %place,
+                "refused a models record: its key must be `live`, `shadow` or `history/<role>/<version>`"
+            );
+            replica.metrics.model_refused(None);
+            return;
+        }
     };
     let Some(bytes) = message.payload().filter(|b| !b.is_empty()) else {
         retire(replica, role, &place);
@@ -105,4 +113,29 @@ fn retire(replica: &ReplicaState, role: Role, place: &str) {
             replica.metrics.model_refused(Some(role));
         }
     }
+}
+
+/// A history record: listed (its artifact is not read), or taken off the list by a tombstone.
+fn list(replica: &ReplicaState, role: Role, model_version: String, message: &BorrowedMessage<'_>) {
+    let history = &replica.models.history;
+    if message.payload().is_none_or(<[u8]>::is_empty) {
+        history.forget(role, &model_version);
+        return;
+    }
+    let header = |name: &str| {
+        message.headers().and_then(|h| {
+            h.iter()
+                .find(|h| h.key == name)
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        })
+    };
+    history.record(HistoryEntry {
+        model_version,
+        role,
+        published_at: message.timestamp().to_millis(),
+        published_by: header(ModelKey::PUBLISHED_BY_HEADER),
+        signer: header(aegis_core::signing::header::SIGNER),
+        offset: message.offset(),
+    });
 }

@@ -7,7 +7,7 @@
 //! | `GET /healthz` | alive | open |
 //! | `GET /readyz` | ready to score: the model is loaded (partitions held or not) | open |
 //! | `POST /v1/score` | score one transaction or an array (JSON) | with `--api-token-file` |
-//! | `GET /v1/model` | the live and shadow models: versions, thresholds, when and whence each arrived | with `--api-token-file` |
+//! | `GET /v1/model` | the live and shadow models: versions, thresholds, when and whence each arrived; the models topic's version history | with `--api-token-file` |
 //! | `GET /openapi.json` | OpenAPI 3 description, generated from the Rust types | open |
 //! | `GET /docs` | interactive API docs (vendored Swagger UI) | open |
 //! | `GET /` | the live page; `GET /api/live` its data (account ids masked unless `--live-show-ids`) | page open; data with `--api-token-file` |
@@ -252,8 +252,8 @@ async fn score(body: bytes::Bytes, s: Arc<ReplicaState>, scoring: Arc<Semaphore>
 
 /// The models this replica scores with: the live one (from `--model` or the models topic) and the
 /// shadow, if one is published — each with its version, thresholds, and when and whence it
-/// arrived.
-#[utoipa::path(get, path = "/v1/model", responses((status = 200, description = "the live and shadow models, and the rule sets in use", body = ModelsView)))]
+/// arrived — and the models topic's version history, newest first.
+#[utoipa::path(get, path = "/v1/model", responses((status = 200, description = "the live and shadow models, the version history, and the rule sets in use", body = ModelsView)))]
 fn model(s: Arc<ReplicaState>) -> Response {
     let view = ModelsView {
         rule_sets: s.rules.view(),

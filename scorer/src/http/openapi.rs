@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use super::api::{ApiError, ScoreBody, ScoreRequest, ScoreResponse};
 use super::server::RETRY_AFTER_SECS;
 use super::{Readiness, PROTECTED};
-use crate::models::{ModelsView, Origin, SlotView};
+use crate::models::{HistoryEntry, ModelsView, Origin, SlotView};
 use crate::rules::{RuleOrigin, RuleSetView};
 use aegis_core::verdict::{Contribution, Explanation};
 use aegis_core::{Decision, TxType, Verdict};
@@ -47,6 +47,7 @@ const BEARER: &str = "bearer";
         Readiness,
         ModelsView,
         SlotView,
+        HistoryEntry,
         RuleSetView,
         RuleOrigin,
         Origin

@@ -13,6 +13,7 @@ mod live;
 mod models;
 mod openapi;
 mod process;
+mod promote;
 mod registry;
 mod replay;
 mod restore;

@@ -5,6 +5,7 @@ mod evaluate;
 mod forest;
 mod mistakes;
 mod model;
+mod promote;
 mod publish;
 mod spec;
 mod train;

@@ -1,5 +1,5 @@
 //! `aegis-trainer publish` on a real broker: the checked artifact lands on the models topic under
-//! its role, thresholds can change alone, and a bad model or a missing topic stops with one line
+//! its role and its history key, thresholds can change alone, and a bad model or a missing topic stops with one line
 //! before anything is written.
 
 use std::path::Path;
@@ -86,11 +86,13 @@ async fn publish_puts_the_checked_model_on_the_topic_under_its_role() {
         "{err}"
     );
 
+    // Each model lands under its role, then under its history key, with the same bytes.
     let records = records(&broker, &topic);
+    let keys: Vec<&str> = records.iter().map(|(key, _)| key.as_str()).collect();
     assert_eq!(
-        records.len(),
-        2,
-        "the refused model never reached the topic"
+        keys.len(),
+        4,
+        "the refused model never reached the topic: {keys:?}"
     );
     let (role, bytes) = &records[0];
     assert_eq!(role, "live");
@@ -100,12 +102,23 @@ async fn publish_puts_the_checked_model_on_the_topic_under_its_role() {
             .model_version(),
         original.model_version()
     );
-    let (role, bytes) = &records[1];
+    assert_eq!(
+        records[1],
+        (
+            format!("history/live/{}", original.model_version()),
+            bytes.clone()
+        )
+    );
+    let (role, bytes) = &records[2];
     assert_eq!(role, "shadow");
     let shadow = Model::from_bytes(Path::new("record"), bytes).unwrap();
     assert_eq!(shadow.thresholds().block, 0.95);
     assert_eq!(shadow.thresholds().review, original.thresholds().review);
     assert_ne!(shadow.model_version(), original.model_version());
+    assert_eq!(
+        records[3].0,
+        format!("history/shadow/{}", shadow.model_version())
+    );
 
     let bootstrap = broker.bootstrap();
     let run = trainer(&[
@@ -228,6 +241,6 @@ async fn keygen_then_publish_key_signs_what_replicas_can_verify() {
         ));
     })
     .unwrap();
-    assert_eq!(verified.len(), 1);
-    assert!(verified[0].is_ok(), "{verified:?}");
+    assert_eq!(verified.len(), 2, "the live record and its history record");
+    assert!(verified.iter().all(Result::is_ok), "{verified:?}");
 }
