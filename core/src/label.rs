@@ -17,6 +17,11 @@ pub struct Label {
     /// Where the label comes from (chargeback, analyst, replay, simulation), if said.
     #[serde(default)]
     pub source: Option<String>,
+    /// When the labelled transaction happened, milliseconds since the Unix epoch (UTC), if the
+    /// labeller knows it: where the outcome service looks for a verdict that has left its
+    /// in-memory join.
+    #[serde(default)]
+    pub event_time: Option<i64>,
 }
 
 impl Label {
@@ -28,6 +33,7 @@ impl Label {
             is_fraud,
             labelled_at,
             source: source.map(str::to_owned),
+            event_time: Some(tx.event_time),
         })
     }
 
@@ -59,6 +65,7 @@ mod tests {
         assert_eq!(label.tx_id, tx.tx_id);
         assert!(label.is_fraud);
         assert_eq!(label.source.as_deref(), Some("replay"));
+        assert_eq!(label.event_time, Some(tx.event_time));
         assert_eq!(label.class(), "fraud");
     }
 }

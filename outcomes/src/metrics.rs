@@ -479,6 +479,7 @@ mod tests {
             label_source: None,
             verdict_to_label_ms: 0,
             joined_at: 0,
+            rules_fired: Vec::new(),
         }
     }
 

@@ -32,6 +32,7 @@ fn label(tx_id: &str) -> Held {
         is_fraud: true,
         labelled_at: 2_000,
         source: None,
+        event_time: None,
     })
 }
 
