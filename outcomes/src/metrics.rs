@@ -14,6 +14,7 @@ use prometheus::{
 };
 
 use crate::join::{EvictionReason, Role, Side};
+use crate::late::LateResult;
 use aegis_core::card_precision::DailyCardPrecision;
 
 use crate::quality::{Confusion, Flagged, QualityWindow};
@@ -44,6 +45,8 @@ pub struct Metrics {
     duplicates: IntCounterVec,
     evicted: IntCounterVec,
     pending: IntGaugeVec,
+    late_labels: IntCounterVec,
+    late_scanned: IntCounter,
     outcomes: IntCounterVec,
     amount: prometheus::CounterVec,
     money_stopped: prometheus::CounterVec,
@@ -142,6 +145,20 @@ impl Metrics {
                     "Verdicts and labels waiting for their counterpart, by the role of the join and side."
                 ),
                 &["role", "side"]
+            )),
+            late_labels: register!(IntCounterVec::new(
+                Opts::new(
+                    "aegis_outcomes_late_labels_total",
+                    "Labels the live join gave up on (waited out --join-window or --max-pending), \
+                     by what the lookup in the verdicts topic did (result: joined; not_found; \
+                     scan_limit: --late-label-max-scan read; beyond_horizon: event time older than \
+                     --label-horizon, not looked for; no_event_time: not looked for)."
+                ),
+                &["result"]
+            )),
+            late_scanned: register!(IntCounter::new(
+                "aegis_outcomes_late_label_verdicts_scanned_total",
+                "Verdicts read from the verdicts topic by late-label lookups: their cost."
             )),
             outcomes: register!(IntCounterVec::new(
                 Opts::new(
@@ -267,6 +284,9 @@ impl Metrics {
             registry,
         };
         // Every series of the closed sets exists from the start, at zero.
+        for result in LateResult::ALL {
+            metrics.late_labels.with_label_values(&[result.as_str()]);
+        }
         for side in Side::ALL {
             metrics.received.with_label_values(&[side.as_str()]);
             metrics.undecodable.with_label_values(&[side.as_str()]);
@@ -339,6 +359,21 @@ impl Metrics {
         self.evicted
             .with_label_values(&[role.as_str(), side.as_str(), reason.as_str()])
             .inc();
+    }
+
+    /// What became of a label the live join gave up on.
+    pub fn late_label(&self, result: LateResult) {
+        self.late_labels.with_label_values(&[result.as_str()]).inc();
+    }
+
+    /// Late labels with `result` so far.
+    pub fn late_labels(&self, result: LateResult) -> u64 {
+        self.late_labels.with_label_values(&[result.as_str()]).get()
+    }
+
+    /// A late-label lookup read `n` verdicts.
+    pub fn late_scanned(&self, n: u64) {
+        self.late_scanned.inc_by(n);
     }
 
     /// Messages waiting now in `role`'s join.

@@ -28,11 +28,20 @@ pub fn producer_settings() -> Settings {
 }
 
 /// Verdict and label decoders: the embedded schemas, or the registry's writer schemas.
-pub(super) struct Decoders {
+#[derive(Clone)]
+pub struct Decoders {
     registry: Option<(RegistryDecoder<Verdict>, RegistryDecoder<Label>)>,
 }
 
 impl Decoders {
+    /// Decodes a verdict (live or shadow); a registry lookup blocks (once per schema id).
+    pub fn decode_verdict(&self, bytes: &[u8]) -> Result<Verdict, DecodeError> {
+        match &self.registry {
+            None => Ok(AvroCodec::verdict().decode(bytes)?.0),
+            Some((verdicts, _)) => tokio::task::block_in_place(|| Ok(verdicts.decode(bytes)?.0)),
+        }
+    }
+
     pub(super) fn decode(&self, side: Side, bytes: &[u8]) -> Result<Held, DecodeError> {
         match (&self.registry, side) {
             (None, Side::Verdict | Side::ShadowVerdict) => {

@@ -6,7 +6,7 @@
 //! message and loses no outcome; outcomes acknowledged after the last commit are written again.
 //! A delivery that fails for good stops the service rather than skipping an outcome.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,19 +25,23 @@ use tokio_util::sync::CancellationToken;
 
 use crate::assignment::{Assignment, OutcomesContext, UNASSIGNED};
 use crate::config::OutcomesConfig;
-use crate::join::{Joins, Match, Offered, Role, Side, Source};
+use crate::join::{Eviction, Joins, Match, Offered, Role, Side, Source};
+use crate::late::{Bounds, Found, LateLabel, LateResult, Looked, Lookups, VerdictFinder};
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 
 mod clients;
 
-use clients::{check_co_partitioned, registry, Decoders};
+pub use clients::Decoders;
+use clients::{check_co_partitioned, registry};
 pub use clients::{consumer_settings, producer_settings};
 
 /// How often expired entries are evicted, offsets stored and gauges set.
 const TICK: Duration = Duration::from_millis(500);
 /// How long to wait before trying again while the producer's local queue is full.
 const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(1);
+/// Late labels waiting for the lookup thread at most; beyond it intake waits.
+const LATE_LOOKUP_QUEUE: usize = 1024;
 
 type OutcomesConsumer = StreamConsumer<OutcomesContext>;
 type Delivered = (Result<(), produce::DeliveryError>, Flight);
@@ -46,7 +50,9 @@ type Delivered = (Result<(), produce::DeliveryError>, Flight);
 struct Flight {
     epoch: u64,
     partition: i32,
-    sources: [Source; 2],
+    /// The verdict's and the label's; the label's alone for a late label (its verdict, found in
+    /// the topic, was released when the join evicted it).
+    sources: Vec<Source>,
     outcome: Outcome,
 }
 
@@ -70,6 +76,10 @@ struct Joiner {
     /// Partitions of the verdicts and labels topics (co-partitioned).
     partitions: i32,
     in_flight: FuturesUnordered<BoxFuture<'static, Delivered>>,
+    /// The late-label lookups ([`crate::late`]); none with `--label-horizon 0`.
+    lookups: Option<Lookups>,
+    /// Late labels the lookup thread has no room for yet; intake waits while any do.
+    late_waiting: VecDeque<LateLabel>,
 }
 
 /// Runs the service's stream side until `cancel` fires (or a delivery fails for good), then
@@ -106,6 +116,23 @@ pub async fn run(
         })
         .await??
     };
+    let lookups = if config.label_horizon > 0 {
+        let finder = VerdictFinder::new(
+            &config.brokers,
+            &config.kafka.properties(),
+            &format!("{}-late-labels", config.group_id),
+            &config.verdicts_topic,
+            decoders.clone(),
+            Bounds {
+                max_lag_ms: i64::try_from(config.late_label_max_lag.saturating_mul(1000))
+                    .unwrap_or(i64::MAX),
+                max_scan: config.late_label_max_scan,
+            },
+        )?;
+        Some(Lookups::start(finder, LATE_LOOKUP_QUEUE)?)
+    } else {
+        None
+    };
     consumer
         .subscribe(&[&config.verdicts_topic])
         .with_context(|| format!("cannot subscribe to {}", config.verdicts_topic))?;
@@ -114,6 +141,7 @@ pub async fn run(
         shadow_verdicts = config.shadow_verdicts().unwrap_or("(none)"),
         outcomes = %config.outcomes_topic, group = %config.group_id,
         join_window_s = config.join_window, max_pending = config.max_pending,
+        label_horizon_s = config.label_horizon,
         properties = %kafka::describe(&config.kafka.properties()),
         "outcome service started"
     );
@@ -134,6 +162,8 @@ pub async fn run(
         ledger: Ledger::default(),
         epochs: HashMap::new(),
         in_flight: FuturesUnordered::new(),
+        lookups,
+        late_waiting: VecDeque::new(),
     };
     let stopped = joiner.run_until(&cancel).await;
     joiner.shutdown(stopped).await
@@ -179,13 +209,14 @@ impl Joiner {
         let max_in_flight = self.config.max_in_flight as usize;
         let consumer = self.consumer.clone();
         loop {
-            let room = self.in_flight.len() < max_in_flight;
+            let room = self.in_flight.len() < max_in_flight && self.late_waiting.is_empty();
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => return Ok(()),
                 Some((result, flight)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     self.acknowledged(result, flight)?;
                 }
+                Some(looked) = next_looked(&mut self.lookups) => self.looked(looked).await?,
                 _ = tick.tick() => self.tick(),
                 message = consumer.recv(), if room => match message {
                     Ok(m) => self.read(&m).await?,
@@ -283,12 +314,19 @@ impl Joiner {
             self.ledger.finish(replaced);
         }
         for eviction in offered.evicted {
-            self.metrics
-                .evicted(eviction.role, eviction.source.side, eviction.reason);
-            self.ledger.finish(eviction.source);
+            self.evicted(eviction);
         }
         match offered.matched {
-            Some(matched) if matched.role == Role::Live => self.send(epoch, matched).await?,
+            Some(matched) if matched.role == Role::Live => {
+                let Match {
+                    verdict,
+                    label,
+                    sources,
+                    ..
+                } = matched;
+                let outcome = Outcome::join(&verdict, &label, now_ms());
+                self.send(epoch, outcome, sources.to_vec()).await?;
+            }
             Some(matched) => {
                 let now = now_ms();
                 let outcome = Outcome::join(&matched.verdict, &matched.label, now);
@@ -312,6 +350,8 @@ impl Joiner {
 
     fn forget(&mut self, partition: i32) {
         let dropped = self.joins.drop_partition(partition);
+        self.late_waiting
+            .retain(|late| late.source.partition != partition);
         self.ledger.drop_partition(partition);
         self.epochs.remove(&partition);
         if dropped > 0 {
@@ -324,8 +364,7 @@ impl Joiner {
     }
 
     #[allow(clippy::result_large_err)] // rdkafka's send_result hands the record back in its Err
-    async fn send(&mut self, epoch: u64, matched: Match) -> Result<()> {
-        let outcome = Outcome::join(&matched.verdict, &matched.label, now_ms());
+    async fn send(&mut self, epoch: u64, outcome: Outcome, sources: Vec<Source>) -> Result<()> {
         let value = AvroCodec::outcome()
             .encode(&outcome, self.framing)
             .with_context(|| format!("cannot encode the outcome of {}", outcome.tx_id))?;
@@ -342,8 +381,8 @@ impl Joiner {
         .map_err(|e| anyhow!("cannot enqueue the outcome of {}: {e}", outcome.tx_id))?;
         let flight = Flight {
             epoch,
-            partition: matched.sources[0].partition,
-            sources: matched.sources,
+            partition: sources[0].partition,
+            sources,
             outcome,
         };
         self.in_flight
@@ -383,10 +422,9 @@ impl Joiner {
             self.forget(partition);
         }
         for eviction in self.joins.evict_expired(Instant::now()) {
-            self.metrics
-                .evicted(eviction.role, eviction.source.side, eviction.reason);
-            self.ledger.finish(eviction.source);
+            self.evicted(eviction);
         }
+        self.ask_lookups();
         self.store_offsets();
         for role in Role::ALL {
             for side in Side::joined_by(role) {
@@ -416,5 +454,118 @@ impl Joiner {
                 tracing::debug!(topic, partition, offset, error = %e, "offset not stored");
             }
         }
+    }
+}
+
+/// The next late-label lookup done; never, without lookups.
+async fn next_looked(lookups: &mut Option<Lookups>) -> Option<Looked> {
+    match lookups {
+        Some(lookups) => lookups.results.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Late labels: what the live join gives up on is looked for in the verdicts topic.
+impl Joiner {
+    /// Releases what a join gave up on — except a label the live join gave up on, which is
+    /// looked for in the verdicts topic first ([`crate::late`]) when it may still be there.
+    fn evicted(&mut self, eviction: Eviction) {
+        let Eviction {
+            role,
+            source,
+            reason,
+            label,
+        } = eviction;
+        self.metrics.evicted(role, source.side, reason);
+        if let (Role::Live, Some(label)) = (role, label) {
+            if let Some(late) = self.late_label(source, label) {
+                self.late_waiting.push_back(late);
+                self.ask_lookups();
+                return;
+            }
+        }
+        self.ledger.finish(source);
+    }
+
+    /// The lookup of a label the live join gave up on, or `None` (counted) when it is not to be
+    /// looked for: no lookups, no event time, or beyond the horizon.
+    fn late_label(&self, source: Source, label: aegis_core::Label) -> Option<LateLabel> {
+        self.lookups.as_ref()?;
+        let epoch = *self.epochs.get(&source.partition)?;
+        let Some(event_time) = label.event_time else {
+            self.metrics.late_label(LateResult::NoEventTime);
+            return None;
+        };
+        let horizon_ms =
+            i64::try_from(self.config.label_horizon.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let age_ms = now_ms().saturating_sub(event_time);
+        if age_ms > horizon_ms {
+            self.metrics.late_label(LateResult::BeyondHorizon);
+            let seen = self.metrics.late_labels(LateResult::BeyondHorizon);
+            if seen == 1 || seen.is_multiple_of(1000) {
+                tracing::warn!(
+                    tx_id = %label.tx_id, partition = source.partition, offset = source.offset,
+                    event_time, age_days = age_ms / 86_400_000, beyond_horizon = seen,
+                    "a label older than --label-horizon (event time) is not joined: its verdict may have left the verdicts topic (docs/outcomes.md, late labels)"
+                );
+            }
+            return None;
+        }
+        Some(LateLabel {
+            epoch,
+            source,
+            label,
+            event_time,
+        })
+    }
+
+    /// Hands waiting late labels to the lookup thread while it has room.
+    fn ask_lookups(&mut self) {
+        let Some(lookups) = &self.lookups else {
+            return;
+        };
+        while let Some(late) = self.late_waiting.pop_front() {
+            if let Err(late) = lookups.ask(late) {
+                self.late_waiting.push_front(late);
+                break;
+            }
+        }
+    }
+
+    /// A lookup is done: a verdict found is joined and written (the label finished when the
+    /// outcome is acknowledged); otherwise the label is finished now, counted. A lookup that
+    /// failed for good stops the service without storing the label's offset.
+    async fn looked(&mut self, looked: Looked) -> Result<()> {
+        let Looked {
+            late,
+            found,
+            scanned,
+        } = looked;
+        self.metrics.late_scanned(scanned);
+        self.ask_lookups();
+        let partition = late.source.partition;
+        let held = self.epochs.get(&partition) == Some(&late.epoch)
+            && self.assignment.holds(partition, late.epoch);
+        if !held {
+            return Ok(()); // taken away meanwhile: its next owner reads the label again
+        }
+        match found {
+            Err(e) => bail!(
+                "cannot look for the verdict of the late label of {} in {}: {e}; stopping without storing its offset",
+                late.label.tx_id,
+                self.config.verdicts_topic
+            ),
+            Ok(Found::Nothing(result)) => {
+                self.metrics.late_label(result);
+                tracing::debug!(tx_id = %late.label.tx_id, partition, scanned, result = result.as_str(), "late label: no verdict found");
+                self.ledger.finish(late.source);
+            }
+            Ok(Found::Verdict(verdict)) => {
+                self.metrics.late_label(LateResult::Joined);
+                let outcome = Outcome::join(&verdict, &late.label, now_ms());
+                self.send(late.epoch, outcome, vec![late.source]).await?;
+            }
+        }
+        Ok(())
     }
 }
