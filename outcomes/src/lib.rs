@@ -5,7 +5,8 @@
 //! outcomes topic (`schemas/outcome.avsc`: decision, probability, amount, type, model version,
 //! label, verdict-to-label latency; key = account). Its metrics are what the fraud team asks of a
 //! live model: confusion counts by decision and label, money stopped, lost and wrongly blocked,
-//! and precision and recall of BLOCK and of REVIEW-or-BLOCK over a sliding window.
+//! and precision and recall of BLOCK and of REVIEW-or-BLOCK over a sliding window; and of each rule
+//! that fired, so a rule in monitor mode (action ALLOW) is judged by outcomes ([`rules`]).
 //!
 //! Guarantees:
 //! - **Co-partitioned join.** Verdicts and labels are both keyed by account and have as many
@@ -36,6 +37,7 @@ pub mod late;
 pub mod ledger;
 pub mod metrics;
 pub mod quality;
+pub mod rules;
 pub mod stream;
 
 use std::sync::Arc;

@@ -18,6 +18,7 @@ use crate::late::LateResult;
 use aegis_core::card_precision::DailyCardPrecision;
 
 use crate::quality::{Confusion, Flagged, QualityWindow};
+use crate::rules::RuleWindow;
 
 /// Buckets of the verdict-to-label latency, seconds: a demo's seconds to real chargebacks' weeks.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -56,6 +57,9 @@ pub struct Metrics {
     precision: GaugeVec,
     recall: GaugeVec,
     window_outcomes: GaugeVec,
+    rule_fired: IntCounterVec,
+    rule_precision: GaugeVec,
+    rule_recall: GaugeVec,
     precision_floor: Gauge,
     recall_floor: Gauge,
     card_precision_day: GaugeVec,
@@ -66,6 +70,8 @@ pub struct Metrics {
     /// Per role (live, shadow).
     quality: Mutex<[QualityWindow; 2]>,
     totals: Mutex<[Confusion; 2]>,
+    /// Per rule, of the live outcomes.
+    rules: Mutex<RuleWindow>,
     /// Card Precision@k per role, by event-time day.
     card_precision: Mutex<[DailyCardPrecision; 2]>,
 }
@@ -232,6 +238,31 @@ impl Metrics {
                 ),
                 &["role"]
             )),
+            rule_fired: register!(IntCounterVec::new(
+                Opts::new(
+                    "aegis_outcomes_rule_fired_total",
+                    "Live outcomes whose verdict a rule fired on (whatever its action: a rule in \
+                     monitor mode, action ALLOW, fires without changing the decision), by rule \
+                     and label (fraud, legit). Rules beyond the first 100 names count as _other."
+                ),
+                &["rule", "label"]
+            )),
+            rule_precision: register!(GaugeVec::new(
+                Opts::new(
+                    "aegis_outcomes_rule_precision_ratio",
+                    "Of the live outcomes of the last --quality-window seconds a rule fired on, \
+                     the share that were fraud, by rule; NaN when it did not fire."
+                ),
+                &["rule"]
+            )),
+            rule_recall: register!(GaugeVec::new(
+                Opts::new(
+                    "aegis_outcomes_rule_recall_ratio",
+                    "Of the frauds among the live outcomes of the last --quality-window seconds, \
+                     the share a rule fired on, by rule; NaN when there was no fraud."
+                ),
+                &["rule"]
+            )),
             precision_floor: register!(Gauge::new(
                 "aegis_outcomes_precision_floor_ratio",
                 "--precision-floor: the live precision below which AegisOutcomePrecisionLow fires."
@@ -277,6 +308,7 @@ impl Metrics {
                 QualityWindow::new(quality_window),
             ]),
             totals: Mutex::new([Confusion::default(); 2]),
+            rules: Mutex::new(RuleWindow::new(quality_window)),
             card_precision: Mutex::new([
                 DailyCardPrecision::new(card_precision_k),
                 DailyCardPrecision::new(card_precision_k),
@@ -399,11 +431,19 @@ impl Metrics {
         if let Some(money) = money {
             money.with_label_values(&[r]).inc_by(amount);
         }
+        let second = now_ms / 1000;
         if role == Role::Live {
             self.latency
                 .observe(outcome.verdict_to_label_ms.max(0) as f64 / 1000.0);
+            let mut rules = lock(&self.rules);
+            let names: Vec<String> = outcome.rules_fired.iter().map(|r| rules.name(r)).collect();
+            for name in &names {
+                self.rule_fired
+                    .with_label_values(&[name.as_str(), outcome.class()])
+                    .inc();
+            }
+            rules.add(second, &names, outcome.is_fraud);
         }
-        let second = now_ms / 1000;
         lock(&self.quality)[slot(role)].add(second, outcome.decision, outcome.is_fraud);
         lock(&self.totals)[slot(role)].add(outcome.decision, outcome.is_fraud);
         let mut card_precision = lock(&self.card_precision);
@@ -443,6 +483,16 @@ impl Metrics {
             self.window_outcomes
                 .with_label_values(&[r])
                 .set(counts.total() as f64);
+        }
+        drop(quality);
+        for rule in lock(&self.rules).quality(second) {
+            let name = [rule.rule.as_str()];
+            self.rule_precision
+                .with_label_values(&name)
+                .set(rule.precision.unwrap_or(f64::NAN));
+            self.rule_recall
+                .with_label_values(&name)
+                .set(rule.recall.unwrap_or(f64::NAN));
         }
     }
 
@@ -528,6 +578,66 @@ mod tests {
             .unwrap()
             .get_gauge()
             .get_value()
+    }
+
+    fn series(metrics: &Metrics, name: &str, label: &str) -> f64 {
+        let families = metrics.registry.gather();
+        let family = families.iter().find(|f| f.name() == name).unwrap();
+        let metric = family
+            .get_metric()
+            .iter()
+            .find(|m| m.get_label().iter().any(|l| l.value() == label))
+            .unwrap();
+        if name.ends_with("_total") {
+            metric.get_counter().get_value()
+        } else {
+            metric.get_gauge().get_value()
+        }
+    }
+
+    #[test]
+    fn a_monitor_rule_is_judged_by_the_live_outcomes_it_fired_on() {
+        let metrics = Metrics::new(300, 0.5, 0.5, 100);
+        let now_ms = 1_000_000;
+        for (rules, is_fraud) in [
+            (vec!["monitor_probe"], true),
+            (vec!["monitor_probe"], false),
+            (vec![], true),
+            (vec!["monitor_probe"], true),
+        ] {
+            let mut o = outcome(0, "a", 0.1, is_fraud);
+            o.rules_fired = rules.into_iter().map(str::to_owned).collect();
+            metrics.joined(Role::Live, &o, now_ms);
+        }
+        // A shadow outcome is not a rule's.
+        let mut shadow = outcome(0, "a", 0.1, false);
+        shadow.rules_fired = vec!["monitor_probe".into()];
+        metrics.joined(Role::Shadow, &shadow, now_ms);
+        metrics.quality_gauges(now_ms / 1000);
+        let p = series(
+            &metrics,
+            "aegis_outcomes_rule_precision_ratio",
+            "monitor_probe",
+        );
+        let r = series(
+            &metrics,
+            "aegis_outcomes_rule_recall_ratio",
+            "monitor_probe",
+        );
+        assert_eq!((p, r), (2.0 / 3.0, 2.0 / 3.0));
+        let families = metrics.registry.gather();
+        let fired = families
+            .iter()
+            .find(|f| f.name() == "aegis_outcomes_rule_fired_total")
+            .unwrap();
+        let count = |label: &str| {
+            fired
+                .get_metric()
+                .iter()
+                .find(|m| m.get_label().iter().any(|l| l.value() == label))
+                .map(|m| m.get_counter().get_value())
+        };
+        assert_eq!((count("fraud"), count("legit")), (Some(2.0), Some(1.0)));
     }
 
     #[test]
