@@ -43,6 +43,30 @@ impl Label {
     }
 }
 
+/// The label sources metrics tell apart (the closed set of the `source` metric label), besides
+/// `other` (any other name) and `none` (a label that did not say).
+pub const LABEL_SOURCES: [&str; 6] = [
+    "chargeback",
+    "analyst",
+    "replay",
+    "simulation",
+    "other",
+    "none",
+];
+
+/// The `source` metric label of a label's source: its name if one of [`LABEL_SOURCES`], else
+/// `other`; `none` when it did not say.
+pub fn source_class(source: Option<&str>) -> &'static str {
+    match source {
+        None => "none",
+        Some(name) => LABEL_SOURCES[..4]
+            .iter()
+            .find(|known| known.eq_ignore_ascii_case(name))
+            .copied()
+            .unwrap_or("other"),
+    }
+}
+
 /// `fraud` or `legit`: the closed set of the `label` metric label.
 pub fn class_of(is_fraud: bool) -> &'static str {
     if is_fraud {
@@ -67,5 +91,13 @@ mod tests {
         assert_eq!(label.source.as_deref(), Some("replay"));
         assert_eq!(label.event_time, Some(tx.event_time));
         assert_eq!(label.class(), "fraud");
+    }
+
+    #[test]
+    fn label_sources_are_a_closed_set() {
+        assert_eq!(source_class(Some("analyst")), "analyst");
+        assert_eq!(source_class(Some("Chargeback")), "chargeback");
+        assert_eq!(source_class(Some("acme-case-42")), "other");
+        assert_eq!(source_class(None), "none");
     }
 }

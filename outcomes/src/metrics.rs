@@ -6,7 +6,7 @@
 
 use std::sync::Mutex;
 
-use aegis_core::label::class_of;
+use aegis_core::label::{class_of, source_class, LABEL_SOURCES};
 use aegis_core::{Decision, Outcome};
 use prometheus::{
     Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts,
@@ -170,10 +170,11 @@ impl Metrics {
                 Opts::new(
                     "aegis_outcomes_total",
                     "Outcomes by role (live: written and acknowledged; shadow: the shadow model's \
-                     verdicts joined with the same labels, only measured), decision and label \
-                     (fraud or legit)."
+                     verdicts joined with the same labels, only measured), decision, label \
+                     (fraud or legit) and the label's source (chargeback, analyst, replay, \
+                     simulation; other; none when it did not say)."
                 ),
-                &["role", "decision", "label"]
+                &["role", "decision", "label", "source"]
             )),
             amount: register!(prometheus::CounterVec::new(
                 Opts::new(
@@ -336,8 +337,11 @@ impl Metrics {
             for decision in Decision::ALL {
                 for is_fraud in [false, true] {
                     let labels = [r, decision.as_str(), class_of(is_fraud)];
-                    metrics.outcomes.with_label_values(&labels);
                     metrics.amount.with_label_values(&labels);
+                    for source in LABEL_SOURCES {
+                        let [r, d, l] = labels;
+                        metrics.outcomes.with_label_values(&[r, d, l, source]);
+                    }
                 }
             }
             metrics.money_stopped.with_label_values(&[r]);
@@ -419,7 +423,9 @@ impl Metrics {
     pub fn joined(&self, role: Role, outcome: &Outcome, now_ms: i64) {
         let r = role.as_str();
         let labels = [r, outcome.decision.as_str(), outcome.class()];
-        self.outcomes.with_label_values(&labels).inc();
+        let source = source_class(outcome.label_source.as_deref());
+        let [_, d, l] = labels;
+        self.outcomes.with_label_values(&[r, d, l, source]).inc();
         let amount = outcome.amount.max(0.0);
         self.amount.with_label_values(&labels).inc_by(amount);
         let money = match (outcome.decision, outcome.is_fraud) {

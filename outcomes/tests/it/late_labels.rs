@@ -182,6 +182,10 @@ async fn a_label_30_days_late_after_100_000_other_transactions_is_joined() {
         1.0
     );
     assert_eq!(service.metric(&series("not_found")), Some(0.0));
+    // Counted by its source.
+    let by_source =
+        r#"aegis_outcomes_total{decision="ALLOW",label="fraud",role="live",source="chargeback"}"#;
+    assert_eq!(await_metric(&service, by_source, 1.0).await, 1.0);
     let scanned = service
         .metric("aegis_outcomes_late_label_verdicts_scanned_total")
         .unwrap();
