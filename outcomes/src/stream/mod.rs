@@ -33,7 +33,7 @@ use crate::metrics::Metrics;
 mod clients;
 
 pub use clients::Decoders;
-use clients::{check_co_partitioned, registry};
+use clients::{check_co_partitioned, registry, warn_if_retention_short};
 pub use clients::{consumer_settings, producer_settings};
 
 /// How often expired entries are evicted, offsets stored and gauges set.
@@ -116,6 +116,7 @@ pub async fn run(
         })
         .await??
     };
+    warn_if_retention_short(&config).await;
     let lookups = if config.label_horizon > 0 {
         let finder = VerdictFinder::new(
             &config.brokers,
