@@ -64,13 +64,13 @@ pub struct OutcomesConfig {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub max_pending: u64,
-    /// How late (in event time: labelled_at minus the transaction's event_time) a label may come
-    /// and still meet its verdict. A label that waited out --join-window without meeting its
-    /// verdict is looked for in the verdicts topic from its event_time on (docs/outcomes.md, late
-    /// labels): keep the verdicts topic's retention.ms at least this long. Older labels, and
-    /// labels without an event_time, are not looked for: counted in
-    /// aegis_outcomes_late_labels_total{result="beyond_horizon"|"no_event_time"} and logged.
-    /// `0` turns the lookups off.
+    /// How long ago (event time against the clock) a label's transaction may have happened for
+    /// the label to still meet its verdict. A label that waited out --join-window without
+    /// meeting its verdict is looked for in the verdicts topic from its event_time on
+    /// (docs/outcomes.md, late labels): keep the verdicts topic's retention.ms at least this
+    /// long. Older labels are not looked for: counted in
+    /// aegis_outcomes_late_labels_total{result="beyond_horizon"} and logged; so are labels
+    /// without an event_time (result="no_event_time"). `0` turns the lookups off.
     #[arg(
         long,
         env = "AEGIS_OUTCOMES_LABEL_HORIZON",
