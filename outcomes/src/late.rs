@@ -142,8 +142,17 @@ impl VerdictFinder {
     }
 
     /// Looks for the verdict of `tx_id` on `partition`, written at or after `event_time` and no
-    /// later than the bounds allow; returns it (or why not) and how many verdicts were read.
+    /// later than the bounds allow; returns it (or why not) and how many verdicts were read. The
+    /// partition is given up afterwards, so librdkafka prefetches nothing between lookups.
     pub fn find(&self, partition: i32, tx_id: &str, event_time: i64) -> Result<(Found, u64)> {
+        let found = self.scan(partition, tx_id, event_time);
+        if let Err(e) = self.consumer.unassign() {
+            tracing::debug!(error = %e, "cannot give up the partition read for a late label");
+        }
+        found
+    }
+
+    fn scan(&self, partition: i32, tx_id: &str, event_time: i64) -> Result<(Found, u64)> {
         let topic = self.topic.as_str();
         let mut at = TopicPartitionList::new();
         at.add_partition_offset(topic, partition, Offset::Offset(event_time))?;

@@ -2,8 +2,8 @@
 //! its verdict. The verdicts are written straight to the verdicts topic with the broker
 //! timestamps a scorer gives them (scored just after the event), the service holds at most
 //! 10,000 entries, so the verdict has long left the in-memory join when its label comes: it is
-//! found in the verdicts topic from the label's event time. A label older than the horizon is
-//! counted and not joined.
+//! found in the verdicts topic from the label's event time. A label older than the horizon, one
+//! whose verdict is not there and one without an event time are counted and not joined.
 
 use std::time::{Duration, Instant};
 
@@ -161,6 +161,12 @@ async fn a_label_30_days_late_after_100_000_other_transactions_is_joined() {
         &label("ancient", now - 40 * DAY_MS),
     )
     .await;
+    // No verdict: the lookup reads from the event time to an hour after it (--late-label-max-lag).
+    let never_scored = label("never-scored", event_time);
+    publish_label(&producer, &topics.labels, "C-late", &never_scored).await;
+    let mut unknown_time = label("e-7", 0);
+    unknown_time.event_time = None;
+    publish_label(&producer, &topics.labels, "C7", &unknown_time).await;
 
     let outcomes = read_outcomes(&broker, &topics.outcomes, Duration::from_secs(120), |o| {
         o.iter().any(|(_, o)| o.tx_id == "late")
@@ -174,14 +180,21 @@ async fn a_label_30_days_late_after_100_000_other_transactions_is_joined() {
     assert_eq!(outcome.label_source.as_deref(), Some("chargeback"));
     assert_eq!(outcome.rules_fired, ["new_payee_probe"]);
     assert!(outcome.verdict_to_label_ms >= 30 * DAY_MS - 60_000);
-    assert!(!joined.contains_key("ancient"), "beyond the horizon");
+    for unjoined in ["ancient", "never-scored", "e-7"] {
+        assert!(!joined.contains_key(unjoined), "{unjoined}");
+    }
     let series = |result: &str| format!(r#"aegis_outcomes_late_labels_total{{result="{result}"}}"#);
     assert_eq!(await_metric(&service, &series("joined"), 1.0).await, 1.0);
     assert_eq!(
         await_metric(&service, &series("beyond_horizon"), 1.0).await,
         1.0
     );
-    assert_eq!(service.metric(&series("not_found")), Some(0.0));
+    assert_eq!(await_metric(&service, &series("not_found"), 1.0).await, 1.0);
+    assert_eq!(
+        await_metric(&service, &series("no_event_time"), 1.0).await,
+        1.0
+    );
+    assert_eq!(service.metric(&series("scan_limit")), Some(0.0));
     // Counted by its source.
     let by_source =
         r#"aegis_outcomes_total{decision="ALLOW",label="fraud",role="live",source="chargeback"}"#;
@@ -189,15 +202,18 @@ async fn a_label_30_days_late_after_100_000_other_transactions_is_joined() {
     let scanned = service
         .metric("aegis_outcomes_late_label_verdicts_scanned_total")
         .unwrap();
+    // Both lookups seek by time: they read the verdicts of their partition within the hour
+    // after the event (about 35 of the 100,000 on it), not the 2,000 before nor those after.
     assert!(
         scanned < 100.0,
-        "{scanned} verdicts read: the lookup seeks by time rather than reading from the start"
+        "{scanned} verdicts read: the lookups seek by time rather than reading from the start"
     );
     assert!(
         service.log().contains("older than --label-horizon"),
         "{}",
         service.log()
     );
+    eprintln!("late-label lookups read {scanned} verdicts");
     eprintln!(
         "{} verdicts written in {written:?}; late label joined after {:?}",
         verdicts.len(),
