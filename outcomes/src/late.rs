@@ -27,8 +27,8 @@ use crate::stream::Decoders;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a lookup may go without reading a verdict before it fails.
 const STALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// How many times a lookup that failed (broker unreachable) is tried again before the service
-/// stops without storing the label's offset.
+/// How many times a lookup is tried (the broker unreachable, say) before the service stops
+/// without storing the label's offset.
 const ATTEMPTS: u32 = 3;
 
 /// What became of a late label: the `result` label of `aegis_outcomes_late_labels_total`.

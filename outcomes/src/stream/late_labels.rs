@@ -9,6 +9,7 @@ use anyhow::{bail, Result};
 use super::Joiner;
 use crate::join::{Eviction, Role, Source};
 use crate::late::{Found, LateLabel, LateResult, Looked, Lookups};
+
 /// The next late-label lookup done; never, without lookups.
 pub(super) async fn next_looked(lookups: &mut Option<Lookups>) -> Option<Looked> {
     match lookups {
