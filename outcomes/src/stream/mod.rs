@@ -5,7 +5,7 @@
 //! commits stored offsets in the background, so a crash (even SIGKILL) re-reads every unfinished
 //! message and loses no outcome; outcomes acknowledged after the last commit are written again.
 //! A delivery that fails for good stops the service rather than skipping an outcome. A label the
-//! live join gives up on is looked for in the verdicts topic first ([`late_labels`]), and
+//! live join gives up on is looked for in the verdicts topic first (`late_labels.rs`), and
 //! finished once that lookup is done (and its outcome, if any, acknowledged).
 
 use std::collections::{HashMap, VecDeque};
