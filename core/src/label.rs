@@ -17,6 +17,11 @@ pub struct Label {
     /// Where the label comes from (chargeback, analyst, replay, simulation), if said.
     #[serde(default)]
     pub source: Option<String>,
+    /// When the labelled transaction happened, milliseconds since the Unix epoch (UTC), if the
+    /// labeller knows it: where the outcome service looks for a verdict that has left its
+    /// in-memory join.
+    #[serde(default)]
+    pub event_time: Option<i64>,
 }
 
 impl Label {
@@ -28,12 +33,37 @@ impl Label {
             is_fraud,
             labelled_at,
             source: source.map(str::to_owned),
+            event_time: Some(tx.event_time),
         })
     }
 
     /// The label's class as a metric label value: `fraud` or `legit`.
     pub fn class(&self) -> &'static str {
         class_of(self.is_fraud)
+    }
+}
+
+/// The label sources metrics tell apart (the closed set of the `source` metric label), besides
+/// `other` (any other name) and `none` (a label that did not say).
+pub const LABEL_SOURCES: [&str; 6] = [
+    "chargeback",
+    "analyst",
+    "replay",
+    "simulation",
+    "other",
+    "none",
+];
+
+/// The `source` metric label of a label's source: its name if one of [`LABEL_SOURCES`], else
+/// `other`; `none` when it did not say.
+pub fn source_class(source: Option<&str>) -> &'static str {
+    match source {
+        None => "none",
+        Some(name) => LABEL_SOURCES[..4]
+            .iter()
+            .find(|known| known.eq_ignore_ascii_case(name))
+            .copied()
+            .unwrap_or("other"),
     }
 }
 
@@ -59,6 +89,15 @@ mod tests {
         assert_eq!(label.tx_id, tx.tx_id);
         assert!(label.is_fraud);
         assert_eq!(label.source.as_deref(), Some("replay"));
+        assert_eq!(label.event_time, Some(tx.event_time));
         assert_eq!(label.class(), "fraud");
+    }
+
+    #[test]
+    fn label_sources_are_a_closed_set() {
+        assert_eq!(source_class(Some("analyst")), "analyst");
+        assert_eq!(source_class(Some("Chargeback")), "chargeback");
+        assert_eq!(source_class(Some("acme-case-42")), "other");
+        assert_eq!(source_class(None), "none");
     }
 }

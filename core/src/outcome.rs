@@ -40,6 +40,10 @@ pub struct Outcome {
     pub verdict_to_label_ms: i64,
     /// When the verdict and the label were joined, milliseconds since the Unix epoch (UTC).
     pub joined_at: i64,
+    /// The rules that fired for the transaction (the verdict's `rules`), whatever their action:
+    /// what judges a rule in monitor mode.
+    #[serde(default)]
+    pub rules_fired: Vec<String>,
 }
 
 impl Outcome {
@@ -62,6 +66,7 @@ impl Outcome {
             label_source: label.source.clone(),
             verdict_to_label_ms: label.labelled_at.saturating_sub(verdict.scored_at),
             joined_at,
+            rules_fired: verdict.rules.clone(),
         }
     }
 
@@ -86,12 +91,14 @@ mod tests {
             reasons: vec!["amount".into()],
             explanation: None,
         };
-        let verdict = Verdict::of(&tx, score, "rf-1", 1_000);
+        let mut verdict = Verdict::of(&tx, score, "rf-1", 1_000);
+        verdict.rules = vec!["drain_after_probe".into()];
         let label = Label {
             tx_id: tx.tx_id.clone(),
             is_fraud: true,
             labelled_at: 4_500,
             source: Some("chargeback".into()),
+            event_time: Some(tx.event_time),
         };
         let outcome = Outcome::join(&verdict, &label, 5_000);
         assert_eq!(outcome.account, tx.name_orig);
@@ -100,5 +107,6 @@ mod tests {
         assert_eq!(outcome.verdict_to_label_ms, 3_500);
         assert_eq!(outcome.class(), "fraud");
         assert_eq!(outcome.label_source.as_deref(), Some("chargeback"));
+        assert_eq!(outcome.rules_fired, ["drain_after_probe"]);
     }
 }

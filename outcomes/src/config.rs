@@ -64,6 +64,40 @@ pub struct OutcomesConfig {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub max_pending: u64,
+    /// How long ago (event time against the clock) a label's transaction may have happened for
+    /// the label to still meet its verdict. A label that waited out --join-window without
+    /// meeting its verdict is looked for in the verdicts topic from its event_time on
+    /// (docs/outcomes.md, late labels): keep the verdicts topic's retention.ms at least this
+    /// long. Older labels are not looked for: counted in
+    /// aegis_outcomes_late_labels_total{result="beyond_horizon"} and logged; so are labels
+    /// without an event_time (result="no_event_time"). `0` turns the lookups off.
+    #[arg(
+        long,
+        env = "AEGIS_OUTCOMES_LABEL_HORIZON",
+        default_value = "35d",
+        value_name = "DURATION",
+        value_parser = secs(0, 10 * 365 * 86_400)
+    )]
+    pub label_horizon: u64,
+    /// How long after a transaction's event time its verdict may have been written (scoring
+    /// lag): a late-label lookup stops at the first verdict written later than that.
+    #[arg(
+        long,
+        env = "AEGIS_OUTCOMES_LATE_LABEL_MAX_LAG",
+        default_value = "1h",
+        value_name = "DURATION",
+        value_parser = secs(1, 30 * 86_400)
+    )]
+    pub late_label_max_lag: u64,
+    /// Most verdicts one late-label lookup reads before giving up
+    /// (aegis_outcomes_late_labels_total{result="scan_limit"}).
+    #[arg(
+        long,
+        env = "AEGIS_OUTCOMES_LATE_LABEL_MAX_SCAN",
+        default_value_t = 1_000_000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub late_label_max_scan: u64,
     /// The span of outcomes the precision and recall gauges are computed over.
     #[arg(
         long,
@@ -203,6 +237,9 @@ impl OutcomesConfig {
             outcomes_topic: OUTCOMES_TOPIC.to_owned(),
             join_window: 600,
             max_pending: 1_000_000,
+            label_horizon: 35 * 86_400,
+            late_label_max_lag: 3600,
+            late_label_max_scan: 1_000_000,
             quality_window: 300,
             precision_floor: 0.5,
             recall_floor: 0.5,

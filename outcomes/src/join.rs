@@ -128,7 +128,7 @@ impl EvictionReason {
 }
 
 /// An entry given up on: its source is released (by this window).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Eviction {
     /// The window that gave up on it.
     pub role: Role,
@@ -136,6 +136,9 @@ pub struct Eviction {
     pub source: Source,
     /// Why.
     pub reason: EvictionReason,
+    /// The label, when a label was evicted: the live window's may still meet its verdict in the
+    /// verdicts topic ([`crate::late`]).
+    pub label: Option<Label>,
 }
 
 /// A verdict and its label, met.
@@ -305,6 +308,10 @@ impl JoinWindow {
                 offset: entry.offset,
             },
             reason,
+            label: match entry.held {
+                Held::Label(label) => Some(label),
+                Held::Verdict(_) => None,
+            },
         })
     }
 

@@ -5,7 +5,8 @@
 //! outcomes topic (`schemas/outcome.avsc`: decision, probability, amount, type, model version,
 //! label, verdict-to-label latency; key = account). Its metrics are what the fraud team asks of a
 //! live model: confusion counts by decision and label, money stopped, lost and wrongly blocked,
-//! and precision and recall of BLOCK and of REVIEW-or-BLOCK over a sliding window.
+//! and precision and recall of BLOCK and of REVIEW-or-BLOCK over a sliding window; and of each rule
+//! that fired, so a rule in monitor mode (action ALLOW) is judged by outcomes ([`rules`]).
 //!
 //! Guarantees:
 //! - **Co-partitioned join.** Verdicts and labels are both keyed by account and have as many
@@ -15,6 +16,10 @@
 //! - **Bounded memory.** A verdict or label waits for its counterpart at most `--join-window`
 //!   seconds, and at most `--max-pending` wait at once; what is given up on is counted
 //!   (`aegis_outcomes_evicted_total`) ([`join`]).
+//! - **Late labels.** A label the live join gave up on is looked for in the verdicts topic from
+//!   the transaction's event time, one verdict at a time (memory bounded whatever the horizon),
+//!   up to `--label-horizon` (event time) old; what is beyond it, or not found, is counted
+//!   (`aegis_outcomes_late_labels_total`) ([`late`]).
 //! - **At least once.** A source offset is stored only when everything at or below it is finished
 //!   — joined with its outcome acknowledged by the broker, or evicted — ([`ledger`]), so after a
 //!   crash or SIGKILL every unfinished message is read again and no outcome is lost; outcomes
@@ -28,9 +33,11 @@ pub mod assignment;
 pub mod config;
 pub mod http;
 pub mod join;
+pub mod late;
 pub mod ledger;
 pub mod metrics;
 pub mod quality;
+pub mod rules;
 pub mod stream;
 
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 
 use std::sync::Mutex;
 
-use aegis_core::label::class_of;
+use aegis_core::label::{class_of, source_class, LABEL_SOURCES};
 use aegis_core::{Decision, Outcome};
 use prometheus::{
     Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts,
@@ -14,9 +14,11 @@ use prometheus::{
 };
 
 use crate::join::{EvictionReason, Role, Side};
+use crate::late::LateResult;
 use aegis_core::card_precision::DailyCardPrecision;
 
 use crate::quality::{Confusion, Flagged, QualityWindow};
+use crate::rules::RuleWindow;
 
 /// Buckets of the verdict-to-label latency, seconds: a demo's seconds to real chargebacks' weeks.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -44,6 +46,8 @@ pub struct Metrics {
     duplicates: IntCounterVec,
     evicted: IntCounterVec,
     pending: IntGaugeVec,
+    late_labels: IntCounterVec,
+    late_scanned: IntCounter,
     outcomes: IntCounterVec,
     amount: prometheus::CounterVec,
     money_stopped: prometheus::CounterVec,
@@ -53,6 +57,9 @@ pub struct Metrics {
     precision: GaugeVec,
     recall: GaugeVec,
     window_outcomes: GaugeVec,
+    rule_fired: IntCounterVec,
+    rule_precision: GaugeVec,
+    rule_recall: GaugeVec,
     precision_floor: Gauge,
     recall_floor: Gauge,
     card_precision_day: GaugeVec,
@@ -63,6 +70,8 @@ pub struct Metrics {
     /// Per role (live, shadow).
     quality: Mutex<[QualityWindow; 2]>,
     totals: Mutex<[Confusion; 2]>,
+    /// Per rule, of the live outcomes.
+    rules: Mutex<RuleWindow>,
     /// Card Precision@k per role, by event-time day.
     card_precision: Mutex<[DailyCardPrecision; 2]>,
 }
@@ -143,14 +152,29 @@ impl Metrics {
                 ),
                 &["role", "side"]
             )),
+            late_labels: register!(IntCounterVec::new(
+                Opts::new(
+                    "aegis_outcomes_late_labels_total",
+                    "Labels the live join gave up on (waited out --join-window or --max-pending), \
+                     by what the lookup in the verdicts topic did (result: joined; not_found; \
+                     scan_limit: --late-label-max-scan read; beyond_horizon: event time older than \
+                     --label-horizon, not looked for; no_event_time: not looked for)."
+                ),
+                &["result"]
+            )),
+            late_scanned: register!(IntCounter::new(
+                "aegis_outcomes_late_label_verdicts_scanned_total",
+                "Verdicts read from the verdicts topic by late-label lookups: their cost."
+            )),
             outcomes: register!(IntCounterVec::new(
                 Opts::new(
                     "aegis_outcomes_total",
                     "Outcomes by role (live: written and acknowledged; shadow: the shadow model's \
-                     verdicts joined with the same labels, only measured), decision and label \
-                     (fraud or legit)."
+                     verdicts joined with the same labels, only measured), decision, label \
+                     (fraud or legit) and the label's source (chargeback, analyst, replay, \
+                     simulation; other; none when it did not say)."
                 ),
-                &["role", "decision", "label"]
+                &["role", "decision", "label", "source"]
             )),
             amount: register!(prometheus::CounterVec::new(
                 Opts::new(
@@ -215,6 +239,31 @@ impl Metrics {
                 ),
                 &["role"]
             )),
+            rule_fired: register!(IntCounterVec::new(
+                Opts::new(
+                    "aegis_outcomes_rule_fired_total",
+                    "Live outcomes whose verdict a rule fired on (whatever its action: a rule in \
+                     monitor mode, action ALLOW, fires without changing the decision), by rule \
+                     and label (fraud, legit). Rules beyond the first 100 names count as _other."
+                ),
+                &["rule", "label"]
+            )),
+            rule_precision: register!(GaugeVec::new(
+                Opts::new(
+                    "aegis_outcomes_rule_precision_ratio",
+                    "Of the live outcomes of the last --quality-window seconds a rule fired on, \
+                     the share that were fraud, by rule; NaN when it did not fire."
+                ),
+                &["rule"]
+            )),
+            rule_recall: register!(GaugeVec::new(
+                Opts::new(
+                    "aegis_outcomes_rule_recall_ratio",
+                    "Of the frauds among the live outcomes of the last --quality-window seconds, \
+                     the share a rule fired on, by rule; NaN when there was no fraud."
+                ),
+                &["rule"]
+            )),
             precision_floor: register!(Gauge::new(
                 "aegis_outcomes_precision_floor_ratio",
                 "--precision-floor: the live precision below which AegisOutcomePrecisionLow fires."
@@ -260,6 +309,7 @@ impl Metrics {
                 QualityWindow::new(quality_window),
             ]),
             totals: Mutex::new([Confusion::default(); 2]),
+            rules: Mutex::new(RuleWindow::new(quality_window)),
             card_precision: Mutex::new([
                 DailyCardPrecision::new(card_precision_k),
                 DailyCardPrecision::new(card_precision_k),
@@ -267,6 +317,9 @@ impl Metrics {
             registry,
         };
         // Every series of the closed sets exists from the start, at zero.
+        for result in LateResult::ALL {
+            metrics.late_labels.with_label_values(&[result.as_str()]);
+        }
         for side in Side::ALL {
             metrics.received.with_label_values(&[side.as_str()]);
             metrics.undecodable.with_label_values(&[side.as_str()]);
@@ -284,8 +337,11 @@ impl Metrics {
             for decision in Decision::ALL {
                 for is_fraud in [false, true] {
                     let labels = [r, decision.as_str(), class_of(is_fraud)];
-                    metrics.outcomes.with_label_values(&labels);
                     metrics.amount.with_label_values(&labels);
+                    for source in LABEL_SOURCES {
+                        let [r, d, l] = labels;
+                        metrics.outcomes.with_label_values(&[r, d, l, source]);
+                    }
                 }
             }
             metrics.money_stopped.with_label_values(&[r]);
@@ -341,6 +397,21 @@ impl Metrics {
             .inc();
     }
 
+    /// What became of a label the live join gave up on.
+    pub fn late_label(&self, result: LateResult) {
+        self.late_labels.with_label_values(&[result.as_str()]).inc();
+    }
+
+    /// Late labels with `result` so far.
+    pub fn late_labels(&self, result: LateResult) -> u64 {
+        self.late_labels.with_label_values(&[result.as_str()]).get()
+    }
+
+    /// A late-label lookup read `n` verdicts.
+    pub fn late_scanned(&self, n: u64) {
+        self.late_scanned.inc_by(n);
+    }
+
     /// Messages waiting now in `role`'s join.
     pub fn set_pending(&self, role: Role, side: Side, n: usize) {
         self.pending
@@ -352,7 +423,9 @@ impl Metrics {
     pub fn joined(&self, role: Role, outcome: &Outcome, now_ms: i64) {
         let r = role.as_str();
         let labels = [r, outcome.decision.as_str(), outcome.class()];
-        self.outcomes.with_label_values(&labels).inc();
+        let source = source_class(outcome.label_source.as_deref());
+        let [_, d, l] = labels;
+        self.outcomes.with_label_values(&[r, d, l, source]).inc();
         let amount = outcome.amount.max(0.0);
         self.amount.with_label_values(&labels).inc_by(amount);
         let money = match (outcome.decision, outcome.is_fraud) {
@@ -364,11 +437,19 @@ impl Metrics {
         if let Some(money) = money {
             money.with_label_values(&[r]).inc_by(amount);
         }
+        let second = now_ms / 1000;
         if role == Role::Live {
             self.latency
                 .observe(outcome.verdict_to_label_ms.max(0) as f64 / 1000.0);
+            let mut rules = lock(&self.rules);
+            let names: Vec<String> = outcome.rules_fired.iter().map(|r| rules.name(r)).collect();
+            for name in &names {
+                self.rule_fired
+                    .with_label_values(&[name.as_str(), outcome.class()])
+                    .inc();
+            }
+            rules.add(second, &names, outcome.is_fraud);
         }
-        let second = now_ms / 1000;
         lock(&self.quality)[slot(role)].add(second, outcome.decision, outcome.is_fraud);
         lock(&self.totals)[slot(role)].add(outcome.decision, outcome.is_fraud);
         let mut card_precision = lock(&self.card_precision);
@@ -408,6 +489,16 @@ impl Metrics {
             self.window_outcomes
                 .with_label_values(&[r])
                 .set(counts.total() as f64);
+        }
+        drop(quality);
+        for rule in lock(&self.rules).quality(second) {
+            let name = [rule.rule.as_str()];
+            self.rule_precision
+                .with_label_values(&name)
+                .set(rule.precision.unwrap_or(f64::NAN));
+            self.rule_recall
+                .with_label_values(&name)
+                .set(rule.recall.unwrap_or(f64::NAN));
         }
     }
 
@@ -479,6 +570,7 @@ mod tests {
             label_source: None,
             verdict_to_label_ms: 0,
             joined_at: 0,
+            rules_fired: Vec::new(),
         }
     }
 
@@ -492,6 +584,66 @@ mod tests {
             .unwrap()
             .get_gauge()
             .get_value()
+    }
+
+    fn series(metrics: &Metrics, name: &str, label: &str) -> f64 {
+        let families = metrics.registry.gather();
+        let family = families.iter().find(|f| f.name() == name).unwrap();
+        let metric = family
+            .get_metric()
+            .iter()
+            .find(|m| m.get_label().iter().any(|l| l.value() == label))
+            .unwrap();
+        if name.ends_with("_total") {
+            metric.get_counter().get_value()
+        } else {
+            metric.get_gauge().get_value()
+        }
+    }
+
+    #[test]
+    fn a_monitor_rule_is_judged_by_the_live_outcomes_it_fired_on() {
+        let metrics = Metrics::new(300, 0.5, 0.5, 100);
+        let now_ms = 1_000_000;
+        for (rules, is_fraud) in [
+            (vec!["monitor_probe"], true),
+            (vec!["monitor_probe"], false),
+            (vec![], true),
+            (vec!["monitor_probe"], true),
+        ] {
+            let mut o = outcome(0, "a", 0.1, is_fraud);
+            o.rules_fired = rules.into_iter().map(str::to_owned).collect();
+            metrics.joined(Role::Live, &o, now_ms);
+        }
+        // A shadow outcome is not a rule's.
+        let mut shadow = outcome(0, "a", 0.1, false);
+        shadow.rules_fired = vec!["monitor_probe".into()];
+        metrics.joined(Role::Shadow, &shadow, now_ms);
+        metrics.quality_gauges(now_ms / 1000);
+        let p = series(
+            &metrics,
+            "aegis_outcomes_rule_precision_ratio",
+            "monitor_probe",
+        );
+        let r = series(
+            &metrics,
+            "aegis_outcomes_rule_recall_ratio",
+            "monitor_probe",
+        );
+        assert_eq!((p, r), (2.0 / 3.0, 2.0 / 3.0));
+        let families = metrics.registry.gather();
+        let fired = families
+            .iter()
+            .find(|f| f.name() == "aegis_outcomes_rule_fired_total")
+            .unwrap();
+        let count = |label: &str| {
+            fired
+                .get_metric()
+                .iter()
+                .find(|m| m.get_label().iter().any(|l| l.value() == label))
+                .map(|m| m.get_counter().get_value())
+        };
+        assert_eq!((count("fraud"), count("legit")), (Some(2.0), Some(1.0)));
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub struct PendingLabel {
     pub tx_id: String,
     /// The label.
     pub is_fraud: bool,
+    /// The transaction's event time, milliseconds since the Unix epoch (UTC): the label carries
+    /// it, so a label later than the outcome service's join window still finds its verdict.
+    pub event_time: i64,
 }
 
 /// Labels waiting for their delay, in the order they come due.
@@ -84,17 +87,26 @@ pub enum Labelled {
 impl PendingLabels {
     /// Queues the label of `tx`, sent at `sent`, if it has one and the plan publishes it.
     pub fn push(&mut self, plan: &LabelPlan, tx: &Transaction, sent: Instant) -> Labelled {
-        self.push_parts(plan, &tx.name_orig, &tx.tx_id, tx.is_fraud, sent)
+        self.push_parts(
+            plan,
+            &tx.name_orig,
+            &tx.tx_id,
+            tx.is_fraud,
+            tx.event_time,
+            sent,
+        )
     }
 
-    /// Queues the label `is_fraud` of transaction `tx_id` keyed `key`, sent at `sent`, if it is
-    /// known and the plan publishes it (any spec's transaction: its key and id).
+    /// Queues the label `is_fraud` of transaction `tx_id` keyed `key`, which happened at
+    /// `event_time` and was sent at `sent`, if it is known and the plan publishes it (any spec's
+    /// transaction: its key and id).
     pub fn push_parts(
         &mut self,
         plan: &LabelPlan,
         key: &str,
         tx_id: &str,
         is_fraud: Option<bool>,
+        event_time: i64,
         sent: Instant,
     ) -> Labelled {
         let Some(is_fraud) = is_fraud else {
@@ -109,6 +121,7 @@ impl PendingLabels {
             account: key.to_owned(),
             tx_id: tx_id.to_owned(),
             is_fraud,
+            event_time,
         });
         Labelled::Pending
     }

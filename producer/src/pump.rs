@@ -18,6 +18,9 @@ use crate::progress::Progress;
 use crate::publish::{Publisher, Sent};
 use crate::{ProducerConfig, Summary};
 
+/// An encoded transaction's Kafka key, id, label (if known) and event time (milliseconds).
+type Encoded = (String, String, Option<bool>, i64);
+
 /// How long the final flush may take; what is unacknowledged then counts as failed.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -184,7 +187,7 @@ impl Pump {
     /// Sends one transaction and queues its label.
     fn send(&mut self, tx: Outgoing) -> Result<Sent> {
         self.tx_buf.clear();
-        let (key, tx_id, label) = match tx {
+        let (key, tx_id, label, event_time) = match tx {
             Outgoing::Paysim(tx) => self.encode_paysim(tx)?,
             Outgoing::Record(record) => self.encode_record(&record)?,
         };
@@ -193,7 +196,10 @@ impl Pump {
             self.sent += 1;
             if let Some(plan) = &self.label_plan {
                 let now = Instant::now();
-                if self.pending.push_parts(plan, &key, &tx_id, label, now) == Labelled::Withheld {
+                let labelled = self
+                    .pending
+                    .push_parts(plan, &key, &tx_id, label, event_time, now);
+                if labelled == Labelled::Withheld {
                     self.counters.labels_withheld.inc();
                 }
             }
@@ -203,7 +209,7 @@ impl Pump {
 
     /// Stamps `tx` (event time now; with `--simulate`, the simulated hour as its step) and
     /// encodes it into the buffer: its key, id and label.
-    fn encode_paysim(&mut self, mut tx: Transaction) -> Result<(String, String, Option<bool>)> {
+    fn encode_paysim(&mut self, mut tx: Transaction) -> Result<Encoded> {
         tx.event_time = aegis_core::clock::now_ms();
         if self.simulate {
             // Simulated hours since the start, as PaySim counts steps.
@@ -213,12 +219,12 @@ impl Pump {
         AvroCodec::transaction()
             .encode_into(&tx, self.framings.transactions, &mut self.tx_buf)
             .with_context(|| format!("cannot encode transaction {}", tx.tx_id))?;
-        Ok((tx.name_orig, tx.tx_id, tx.is_fraud))
+        Ok((tx.name_orig, tx.tx_id, tx.is_fraud, tx.event_time))
     }
 
     /// Encodes a record of the spec into the buffer, with its own event time: its key, id and
     /// label. A spec without an id field gets `<spec>-<n>`, n counting from 1.
-    fn encode_record(&mut self, record: &Record) -> Result<(String, String, Option<bool>)> {
+    fn encode_record(&mut self, record: &Record) -> Result<Encoded> {
         let codec = self
             .spec_codec
             .as_ref()
@@ -227,7 +233,7 @@ impl Pump {
         codec
             .encode_into(&tx_id, record, self.framings.transactions, &mut self.tx_buf)
             .with_context(|| format!("cannot encode transaction {tx_id}"))?;
-        Ok((codec.key(record), tx_id, record.label))
+        Ok((codec.key(record), tx_id, record.label, record.event_time_ms))
     }
 
     /// Publishes `label`, stamped now; `Ok(false)`: stopped while waiting for room.
@@ -237,6 +243,7 @@ impl Pump {
             is_fraud: label.is_fraud,
             labelled_at: aegis_core::clock::now_ms(),
             source: Some(self.source_name().to_owned()),
+            event_time: Some(label.event_time),
         };
         self.label_buf.clear();
         AvroCodec::label()

@@ -239,8 +239,8 @@ fn fingerprints_are_the_avro_specification_s_as_another_implementation_computes_
         ("transaction", "d37ab256c86e99f1"),
         ("verdict", "bec6a14b11c90838"),
         ("repartitioned", "56973ec6963f79da"),
-        ("label", "326739a8fe12fc79"),
-        ("outcome", "e13a396f39864ab9"),
+        ("label", "d4e20c009582caea"),
+        ("outcome", "12df624d3634286a"),
         ("cards", "9ca61ae6b43dcc45"),
     ];
     let ours = |name: &str| match name {

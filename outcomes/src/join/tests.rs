@@ -32,6 +32,7 @@ fn label(tx_id: &str) -> Held {
         is_fraud: true,
         labelled_at: 2_000,
         source: None,
+        event_time: None,
     })
 }
 
@@ -112,12 +113,14 @@ fn entries_older_than_the_window_are_evicted_oldest_first() {
             Eviction {
                 role: Role::Live,
                 source: source(Side::Verdict, 0, 1),
-                reason: EvictionReason::Window
+                reason: EvictionReason::Window,
+                label: None,
             },
             Eviction {
                 role: Role::Live,
                 source: source(Side::Label, 0, 2),
-                reason: EvictionReason::Window
+                reason: EvictionReason::Window,
+                label: Some(label_of(&label("b"))),
             },
         ]
     );
@@ -141,7 +144,8 @@ fn beyond_max_pending_the_oldest_is_evicted() {
         [Eviction {
             role: Role::Live,
             source: source(Side::Verdict, 0, 0),
-            reason: EvictionReason::Capacity
+            reason: EvictionReason::Capacity,
+            label: None,
         }]
     );
     assert_eq!(join.len(), 3);
@@ -261,7 +265,8 @@ fn labels_never_met_by_a_shadow_verdict_are_evicted_by_the_shadow_window() {
         [Eviction {
             role: Role::Shadow,
             source: source(Side::Label, 0, 5),
-            reason: EvictionReason::Window
+            reason: EvictionReason::Window,
+            label: Some(label_of(&label("a"))),
         }]
     );
     assert_eq!(joins.drop_partition(0), 0);

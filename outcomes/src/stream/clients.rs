@@ -28,11 +28,20 @@ pub fn producer_settings() -> Settings {
 }
 
 /// Verdict and label decoders: the embedded schemas, or the registry's writer schemas.
-pub(super) struct Decoders {
+#[derive(Clone)]
+pub struct Decoders {
     registry: Option<(RegistryDecoder<Verdict>, RegistryDecoder<Label>)>,
 }
 
 impl Decoders {
+    /// Decodes a verdict (live or shadow); a registry lookup blocks (once per schema id).
+    pub fn decode_verdict(&self, bytes: &[u8]) -> Result<Verdict, DecodeError> {
+        match &self.registry {
+            None => Ok(AvroCodec::verdict().decode(bytes)?.0),
+            Some((verdicts, _)) => tokio::task::block_in_place(|| Ok(verdicts.decode(bytes)?.0)),
+        }
+    }
+
     pub(super) fn decode(&self, side: Side, bytes: &[u8]) -> Result<Held, DecodeError> {
         match (&self.registry, side) {
             (None, Side::Verdict | Side::ShadowVerdict) => {
@@ -97,4 +106,52 @@ pub(super) fn registry(config: &OutcomesConfig) -> Result<(Framing, Decoders)> {
         )),
     };
     Ok((framing, decoders))
+}
+
+/// Warns when the verdicts topic keeps its messages for less than `--label-horizon`: a label
+/// later than its retention cannot meet its verdict (docs/outcomes.md, late labels). Best effort:
+/// a broker that does not say is logged at debug.
+pub(super) async fn warn_if_retention_short(config: &OutcomesConfig) {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    if config.label_horizon == 0 {
+        return;
+    }
+    let admin: AdminClient<DefaultClientContext> = match Settings::default()
+        .client_config(&config.brokers, &config.kafka.properties())
+        .create()
+    {
+        Ok(admin) => admin,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot create an admin client to read the verdicts' retention");
+            return;
+        }
+    };
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+    let topic = config.verdicts_topic.as_str();
+    let retention_ms = match admin
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], &options)
+        .await
+    {
+        Ok(results) => results
+            .into_iter()
+            .flatten()
+            .flat_map(|resource| resource.entries)
+            .find(|entry| entry.name == "retention.ms")
+            .and_then(|entry| entry.value)
+            .and_then(|value| value.parse::<i64>().ok()),
+        Err(e) => {
+            tracing::debug!(topic, error = %e, "cannot read the verdicts' retention");
+            None
+        }
+    };
+    let horizon_ms = i64::try_from(config.label_horizon.saturating_mul(1000)).unwrap_or(i64::MAX);
+    match retention_ms {
+        Some(retention) if retention >= 0 && retention < horizon_ms => tracing::warn!(
+            topic, retention_ms = retention, label_horizon_ms = horizon_ms,
+            "the verdicts topic keeps verdicts for less than --label-horizon: labels later than its retention.ms will not meet their verdicts (counted not_found). Raise the topic's retention.ms or lower --label-horizon (docs/outcomes.md, late labels)"
+        ),
+        Some(retention) => tracing::debug!(topic, retention_ms = retention, "verdicts retention covers --label-horizon"),
+        None => tracing::debug!(topic, "the broker did not say the verdicts' retention.ms"),
+    }
 }

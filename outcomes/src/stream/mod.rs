@@ -4,9 +4,11 @@
 //! acknowledged), evicted, replaced or undecodable; a label, in both joins. librdkafka
 //! commits stored offsets in the background, so a crash (even SIGKILL) re-reads every unfinished
 //! message and loses no outcome; outcomes acknowledged after the last commit are written again.
-//! A delivery that fails for good stops the service rather than skipping an outcome.
+//! A delivery that fails for good stops the service rather than skipping an outcome. A label the
+//! live join gives up on is looked for in the verdicts topic first (`late_labels.rs`), and
+//! finished once that lookup is done (and its outcome, if any, acknowledged).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,18 +28,23 @@ use tokio_util::sync::CancellationToken;
 use crate::assignment::{Assignment, OutcomesContext, UNASSIGNED};
 use crate::config::OutcomesConfig;
 use crate::join::{Joins, Match, Offered, Role, Side, Source};
+use crate::late::{Bounds, LateLabel, Lookups, VerdictFinder};
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 
 mod clients;
+mod late_labels;
 
-use clients::{check_co_partitioned, registry, Decoders};
+pub use clients::Decoders;
+use clients::{check_co_partitioned, registry, warn_if_retention_short};
 pub use clients::{consumer_settings, producer_settings};
 
 /// How often expired entries are evicted, offsets stored and gauges set.
 const TICK: Duration = Duration::from_millis(500);
 /// How long to wait before trying again while the producer's local queue is full.
 const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(1);
+/// Late labels waiting for the lookup thread at most; beyond it intake waits.
+const LATE_LOOKUP_QUEUE: usize = 1024;
 
 type OutcomesConsumer = StreamConsumer<OutcomesContext>;
 type Delivered = (Result<(), produce::DeliveryError>, Flight);
@@ -46,7 +53,9 @@ type Delivered = (Result<(), produce::DeliveryError>, Flight);
 struct Flight {
     epoch: u64,
     partition: i32,
-    sources: [Source; 2],
+    /// The verdict's and the label's; the label's alone for a late label (its verdict, found in
+    /// the topic, was released when the join evicted it).
+    sources: Vec<Source>,
     outcome: Outcome,
 }
 
@@ -70,6 +79,10 @@ struct Joiner {
     /// Partitions of the verdicts and labels topics (co-partitioned).
     partitions: i32,
     in_flight: FuturesUnordered<BoxFuture<'static, Delivered>>,
+    /// The late-label lookups ([`crate::late`]); none with `--label-horizon 0`.
+    lookups: Option<Lookups>,
+    /// Late labels the lookup thread has no room for yet; intake waits while any do.
+    late_waiting: VecDeque<LateLabel>,
 }
 
 /// Runs the service's stream side until `cancel` fires (or a delivery fails for good), then
@@ -106,6 +119,24 @@ pub async fn run(
         })
         .await??
     };
+    warn_if_retention_short(&config).await;
+    let lookups = if config.label_horizon > 0 {
+        let finder = VerdictFinder::new(
+            &config.brokers,
+            &config.kafka.properties(),
+            &format!("{}-late-labels", config.group_id),
+            &config.verdicts_topic,
+            decoders.clone(),
+            Bounds {
+                max_lag_ms: i64::try_from(config.late_label_max_lag.saturating_mul(1000))
+                    .unwrap_or(i64::MAX),
+                max_scan: config.late_label_max_scan,
+            },
+        )?;
+        Some(Lookups::start(finder, LATE_LOOKUP_QUEUE)?)
+    } else {
+        None
+    };
     consumer
         .subscribe(&[&config.verdicts_topic])
         .with_context(|| format!("cannot subscribe to {}", config.verdicts_topic))?;
@@ -114,6 +145,7 @@ pub async fn run(
         shadow_verdicts = config.shadow_verdicts().unwrap_or("(none)"),
         outcomes = %config.outcomes_topic, group = %config.group_id,
         join_window_s = config.join_window, max_pending = config.max_pending,
+        label_horizon_s = config.label_horizon,
         properties = %kafka::describe(&config.kafka.properties()),
         "outcome service started"
     );
@@ -134,6 +166,8 @@ pub async fn run(
         ledger: Ledger::default(),
         epochs: HashMap::new(),
         in_flight: FuturesUnordered::new(),
+        lookups,
+        late_waiting: VecDeque::new(),
     };
     let stopped = joiner.run_until(&cancel).await;
     joiner.shutdown(stopped).await
@@ -179,13 +213,14 @@ impl Joiner {
         let max_in_flight = self.config.max_in_flight as usize;
         let consumer = self.consumer.clone();
         loop {
-            let room = self.in_flight.len() < max_in_flight;
+            let room = self.in_flight.len() < max_in_flight && self.late_waiting.is_empty();
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => return Ok(()),
                 Some((result, flight)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     self.acknowledged(result, flight)?;
                 }
+                Some(looked) = late_labels::next_looked(&mut self.lookups) => self.looked(looked).await?,
                 _ = tick.tick() => self.tick(),
                 message = consumer.recv(), if room => match message {
                     Ok(m) => self.read(&m).await?,
@@ -283,12 +318,19 @@ impl Joiner {
             self.ledger.finish(replaced);
         }
         for eviction in offered.evicted {
-            self.metrics
-                .evicted(eviction.role, eviction.source.side, eviction.reason);
-            self.ledger.finish(eviction.source);
+            self.evicted(eviction);
         }
         match offered.matched {
-            Some(matched) if matched.role == Role::Live => self.send(epoch, matched).await?,
+            Some(matched) if matched.role == Role::Live => {
+                let Match {
+                    verdict,
+                    label,
+                    sources,
+                    ..
+                } = matched;
+                let outcome = Outcome::join(&verdict, &label, now_ms());
+                self.send(epoch, outcome, sources.to_vec()).await?;
+            }
             Some(matched) => {
                 let now = now_ms();
                 let outcome = Outcome::join(&matched.verdict, &matched.label, now);
@@ -312,6 +354,8 @@ impl Joiner {
 
     fn forget(&mut self, partition: i32) {
         let dropped = self.joins.drop_partition(partition);
+        self.late_waiting
+            .retain(|late| late.source.partition != partition);
         self.ledger.drop_partition(partition);
         self.epochs.remove(&partition);
         if dropped > 0 {
@@ -324,8 +368,7 @@ impl Joiner {
     }
 
     #[allow(clippy::result_large_err)] // rdkafka's send_result hands the record back in its Err
-    async fn send(&mut self, epoch: u64, matched: Match) -> Result<()> {
-        let outcome = Outcome::join(&matched.verdict, &matched.label, now_ms());
+    async fn send(&mut self, epoch: u64, outcome: Outcome, sources: Vec<Source>) -> Result<()> {
         let value = AvroCodec::outcome()
             .encode(&outcome, self.framing)
             .with_context(|| format!("cannot encode the outcome of {}", outcome.tx_id))?;
@@ -342,8 +385,8 @@ impl Joiner {
         .map_err(|e| anyhow!("cannot enqueue the outcome of {}: {e}", outcome.tx_id))?;
         let flight = Flight {
             epoch,
-            partition: matched.sources[0].partition,
-            sources: matched.sources,
+            partition: sources[0].partition,
+            sources,
             outcome,
         };
         self.in_flight
@@ -383,10 +426,9 @@ impl Joiner {
             self.forget(partition);
         }
         for eviction in self.joins.evict_expired(Instant::now()) {
-            self.metrics
-                .evicted(eviction.role, eviction.source.side, eviction.reason);
-            self.ledger.finish(eviction.source);
+            self.evicted(eviction);
         }
+        self.ask_lookups();
         self.store_offsets();
         for role in Role::ALL {
             for side in Side::joined_by(role) {

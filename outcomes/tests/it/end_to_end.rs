@@ -193,8 +193,8 @@ async fn every_labelled_transaction_gets_one_outcome_despite_a_sigkill_and_count
     // The restarted service reports on /metrics and /healthz, then stops cleanly on SIGTERM.
     let metrics = outcomes.get("/metrics");
     for series in [
-        "aegis_outcomes_total{decision=\"BLOCK\",label=\"fraud\",role=\"live\"}",
-        "aegis_outcomes_total{decision=\"BLOCK\",label=\"fraud\",role=\"shadow\"}",
+        "aegis_outcomes_total{decision=\"BLOCK\",label=\"fraud\",role=\"live\",source=\"replay\"}",
+        "aegis_outcomes_total{decision=\"BLOCK\",label=\"fraud\",role=\"shadow\",source=\"replay\"}",
         "aegis_outcomes_money_stopped_total{role=\"live\"}",
         "aegis_outcomes_precision_ratio{flagged=\"block\",role=\"live\"}",
         "aegis_outcomes_recall_ratio{flagged=\"review_or_block\",role=\"shadow\"}",

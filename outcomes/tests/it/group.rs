@@ -86,6 +86,7 @@ async fn two_instances_share_the_partitions_and_write_every_outcome() {
                 is_fraud: v.decision == Decision::Block,
                 labelled_at: 1_700_000_001_000,
                 source: Some("analyst".into()),
+                event_time: Some(v.event_time),
             };
             let value = AvroCodec::label()
                 .encode(&label, Framing::SingleObject)

@@ -4,6 +4,7 @@
 
 mod end_to_end;
 mod group;
+mod late_labels;
 mod logs;
 mod partitioners;
 mod shadow;
@@ -99,6 +100,17 @@ pub struct OutcomesProcess {
 
 impl OutcomesProcess {
     pub fn start(broker: &Broker, topics: &Topics, group: &str, log: PathBuf) -> Self {
+        Self::start_with(broker, topics, group, log, &["--join-window", "2m"])
+    }
+
+    /// [`start`](Self::start) with other flags than `--join-window 2m`.
+    pub fn start_with(
+        broker: &Broker,
+        topics: &Topics,
+        group: &str,
+        log: PathBuf,
+        flags: &[&str],
+    ) -> Self {
         let http = format!("127.0.0.1:{}", free_port());
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -112,7 +124,7 @@ impl OutcomesProcess {
             .args(["--labels-topic", &topics.labels])
             .args(["--outcomes-topic", &topics.outcomes])
             .args(["--shadow-verdicts-topic", &topics.shadow])
-            .args(["--join-window", "2m"])
+            .args(flags)
             .args(["--http-addr", &http])
             .env("AEGIS_LOG", "info,rdkafka=warn")
             .stdin(Stdio::null())
@@ -155,6 +167,14 @@ impl OutcomesProcess {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The value of the series `series` (name and labels as `/metrics` writes them), if present.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        self.get("/metrics").lines().find_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok())?
+        })
     }
 }
 

@@ -73,6 +73,7 @@ async fn publish_labels(
             is_fraud: false,
             labelled_at: 1,
             source: None,
+            event_time: None,
         };
         let value = AvroCodec::label()
             .encode(&label, Framing::SingleObject)

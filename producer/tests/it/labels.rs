@@ -1,5 +1,6 @@
 //! `--label-delay` and `--label-share`: each transaction's label follows it on the labels topic,
-//! after the delay, keyed by the same account, with the share the plan publishes.
+//! after the delay, keyed by the same account, with the share the plan publishes, carrying its
+//! transaction's event time.
 
 use std::collections::HashMap;
 
@@ -68,6 +69,11 @@ async fn labels_follow_their_transactions_after_the_delay_with_the_share_asked()
         assert_eq!(*partition, tx.partition, "on its transaction's partition");
         assert_eq!(Some(label.is_fraud), tx.tx.is_fraud);
         assert_eq!(label.source.as_deref(), Some("replay"));
+        assert_eq!(
+            label.event_time,
+            Some(tx.tx.event_time),
+            "its transaction's event time"
+        );
         assert!(
             label.labelled_at >= tx.tx.event_time + 500,
             "published after the delay: {label:?} for {:?}",

@@ -344,6 +344,7 @@ mod tests {
                 is_fraud,
                 labelled_at: 10,
                 source: None,
+                event_time: None,
             };
             feed.record_outcome(&Outcome::join(
                 &verdict(i as i64, decision, amount),
@@ -371,6 +372,7 @@ mod tests {
             is_fraud: false,
             labelled_at: 10,
             source: None,
+            event_time: None,
         };
         feed.record_outcome(&Outcome::join(&later, &label, 11));
         let cp = feed.snapshot().outcomes.card_precision.unwrap();

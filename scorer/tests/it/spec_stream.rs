@@ -208,6 +208,7 @@ async fn publish(broker: &Broker, topics: &Topics, codec: &SpecCodec, records: &
             is_fraud: r.label == Some(true),
             labelled_at: aegis_core::clock::now_ms(),
             source: Some("replay".to_owned()),
+            event_time: Some(r.event_time_ms),
         };
         let value = AvroCodec::label()
             .encode(&label, Framing::SingleObject)

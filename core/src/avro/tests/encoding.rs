@@ -19,14 +19,20 @@ fn transactions_round_trip_in_both_framings() {
 
 #[test]
 fn labels_and_outcomes_round_trip_in_both_framings() {
-    for source in [Some("chargeback".to_owned()), None] {
+    for (source, event_time) in [
+        (Some("chargeback".to_owned()), Some(1_697_408_000_000)),
+        (None, None),
+    ] {
         let label = crate::Label {
             tx_id: "t-42".into(),
             is_fraud: true,
             labelled_at: 1_700_000_200_000,
             source,
+            event_time,
         };
-        let outcome = crate::Outcome::join(&verdict(&["amount"]), &label, 1_700_000_200_010);
+        let mut judged = verdict(&["amount"]);
+        judged.rules = vec!["drain_after_probe".into(), "new_payee_probe".into()];
+        let outcome = crate::Outcome::join(&judged, &label, 1_700_000_200_010);
         for framing in FRAMINGS {
             let bytes = AvroCodec::label().encode(&label, framing).unwrap();
             assert_eq!(

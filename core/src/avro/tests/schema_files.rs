@@ -65,7 +65,7 @@ fn schema_files_parse_and_document_every_field_in_contract_order() {
     );
     assert_eq!(
         documented_fields(AvroCodec::label().schema_json()),
-        ["tx_id", "is_fraud", "labelled_at", "source"]
+        ["tx_id", "is_fraud", "labelled_at", "source", "event_time"]
     );
     assert_eq!(
         documented_fields(AvroCodec::outcome().schema_json()),
@@ -84,6 +84,7 @@ fn schema_files_parse_and_document_every_field_in_contract_order() {
             "label_source",
             "verdict_to_label_ms",
             "joined_at",
+            "rules_fired",
         ]
     );
     for avsc in [TRANSACTION_AVSC, VERDICT_AVSC, LABEL_AVSC, OUTCOME_AVSC] {
@@ -190,4 +191,82 @@ fn the_rules_features_and_explanation_fields_keep_the_verdict_schema_compatible_
     // The new schema reads its own explanation back whole.
     let new_bytes = write(&new, record_of(&with_all, &new));
     assert_eq!(read(&new_bytes, &new, &new), with_all);
+}
+
+/// The label schema before `event_time`.
+const LABEL_V1: &str = include_str!("label_v1.avsc");
+/// The outcome schema before `rules_fired`.
+const OUTCOME_BEFORE_RULES: &str = include_str!("outcome_before_rules.avsc");
+
+/// `value` as a record of `schema`, without the fields `schema` lacks.
+fn any_record_of<T: serde::Serialize>(
+    value: &T,
+    schema: &apache_avro::Schema,
+) -> apache_avro::types::Value {
+    let apache_avro::Schema::Record(record) = schema else {
+        panic!("a record schema");
+    };
+    match apache_avro::to_value(value).unwrap() {
+        apache_avro::types::Value::Record(fields) => apache_avro::types::Value::Record(
+            fields
+                .into_iter()
+                .filter(|(name, _)| record.lookup.contains_key(name))
+                .collect(),
+        ),
+        other => panic!("a record: {other:?}"),
+    }
+    .resolve(schema)
+    .unwrap()
+}
+
+fn read_as<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    writer: &apache_avro::Schema,
+    reader: &apache_avro::Schema,
+) -> T {
+    let value = GenericDatumReader::builder(writer)
+        .reader_schema(reader)
+        .human_readable(false)
+        .build()
+        .unwrap()
+        .read_value(&mut &bytes[..])
+        .unwrap();
+    apache_avro::from_value::<T>(&value).unwrap()
+}
+
+#[test]
+fn the_label_event_time_and_outcome_rules_fired_fields_keep_both_schemas_compatible_both_ways() {
+    use apache_avro::schema_compatibility::SchemaCompatibility;
+    let mut judged = verdict(&["amount"]);
+    judged.rules = vec!["drain_after_probe".into()];
+    let label = crate::Label {
+        tx_id: judged.tx_id.clone(),
+        is_fraud: true,
+        labelled_at: 1_700_000_000_000,
+        source: Some("chargeback".into()),
+        event_time: Some(1_697_408_000_000),
+    };
+    let old = apache_avro::Schema::parse_str(LABEL_V1).unwrap();
+    let new = apache_avro::Schema::parse_str(AvroCodec::label().schema_json()).unwrap();
+    SchemaCompatibility::can_read(&old, &new).unwrap();
+    SchemaCompatibility::can_read(&new, &old).unwrap();
+    let old_bytes = write(&old, any_record_of(&label, &old));
+    let read: crate::Label = read_as(&old_bytes, &old, &new);
+    assert_eq!(read.event_time, None, "an old label has no event time");
+    assert_eq!(read.tx_id, label.tx_id);
+    let new_bytes = write(&new, any_record_of(&label, &new));
+    let read: crate::Label = read_as(&new_bytes, &new, &old);
+    assert_eq!((read.source, read.event_time), (label.source.clone(), None));
+    assert_eq!(read_as::<crate::Label>(&new_bytes, &new, &new), label);
+
+    let outcome = crate::Outcome::join(&judged, &label, 1_700_000_000_010);
+    let old = apache_avro::Schema::parse_str(OUTCOME_BEFORE_RULES).unwrap();
+    let new = apache_avro::Schema::parse_str(AvroCodec::outcome().schema_json()).unwrap();
+    SchemaCompatibility::can_read(&old, &new).unwrap();
+    SchemaCompatibility::can_read(&new, &old).unwrap();
+    let old_bytes = write(&old, any_record_of(&outcome, &old));
+    let read: crate::Outcome = read_as(&old_bytes, &old, &new);
+    assert!(read.rules_fired.is_empty(), "an old outcome names no rule");
+    let new_bytes = write(&new, any_record_of(&outcome, &new));
+    assert_eq!(read_as::<crate::Outcome>(&new_bytes, &new, &new), outcome);
 }
