@@ -108,6 +108,7 @@ async fn the_backtest_decides_every_row_as_the_live_scorer_does() {
                 is_fraud: tx.is_fraud.unwrap(),
                 labelled_at: aegis_core::clock::now_ms(),
                 source: Some("replay".to_owned()),
+                event_time: Some(tx.event_time),
             };
             let value = AvroCodec::label()
                 .encode(&label, Framing::SingleObject)
