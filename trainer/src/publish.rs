@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use aegis_core::rules::RuleSet;
 use aegis_core::signing::{Artifact, SigningKeyFile};
+use aegis_core::spec::Spec;
 use aegis_core::topics::{MODELS_TOPIC, RULES_TOPIC};
 use aegis_core::{Model, ModelKey, Role, Thresholds};
 use aegis_kafka::produce::delivered;
@@ -114,6 +115,15 @@ pub struct PublishArgs {
     /// replica applies it from its next batch.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["model", "role", "review_threshold", "block_threshold"])]
     pub rules: Option<std::path::PathBuf>,
+    /// With --rules: the spec its conditions are read against — that of the model the scorers
+    /// run (docs/rules.md); PaySim's when not given.
+    #[arg(
+        long,
+        env = "AEGIS_TRAINER_SPEC",
+        value_name = "FILE",
+        requires = "rules"
+    )]
+    pub spec: Option<std::path::PathBuf>,
     /// The compacted topic of rule sets replicas read (with --rules).
     #[arg(long, env = "AEGIS_RULES_TOPIC", value_name = "TOPIC", default_value = RULES_TOPIC)]
     pub rules_topic: String,
@@ -137,6 +147,7 @@ impl PublishArgs {
             model: Some(model),
             role: Some(role),
             rules: None,
+            spec: None,
             rules_topic: RULES_TOPIC.to_owned(),
             topic: None,
             review_threshold: None,
@@ -176,9 +187,13 @@ pub fn run(args: &PublishArgs) -> Result<()> {
     if let Some(path) = &args.rules {
         let bytes = std::fs::read(path)
             .with_context(|| format!("--rules {}: cannot read it", path.display()))?;
-        // Checked here exactly as a replica checks it.
-        let rules =
-            RuleSet::from_json(&bytes).with_context(|| format!("--rules {}", path.display()))?;
+        // Checked here exactly as a replica checks it, against its model's spec.
+        let spec = match &args.spec {
+            Some(file) => Spec::load(file).with_context(|| format!("--spec {}", file.display()))?,
+            None => Spec::paysim().clone(),
+        };
+        let rules = RuleSet::from_json_for(&bytes, &spec)
+            .with_context(|| format!("--rules {}", path.display()))?;
         let topic = args.topic();
         let publisher = Publisher::connect(&args.target, &topic, "--rules-topic", signer)?;
         let (partition, offset) = publisher.send(Artifact::Rules, &rules.name, &bytes, None)?;
@@ -194,10 +209,9 @@ pub fn run(args: &PublishArgs) -> Result<()> {
     let (Some(path), Some(role)) = (&args.model, args.role) else {
         anyhow::bail!("give --model FILE --role live|shadow, or --rules FILE");
     };
+    // A model of any spec: it carries its spec, and a replica refuses one of another spec than
+    // the model it runs (a card model on a PaySim stream would score nonsense).
     let mut model = Model::load(path)?;
-    // The scorers compute PaySim's features; a model of another spec would score nonsense, and
-    // every replica would refuse it.
-    model.expect_spec(path, aegis_core::spec::Spec::paysim())?;
     if args.review_threshold.is_some() || args.block_threshold.is_some() {
         let thresholds = Thresholds::new(
             args.review_threshold.unwrap_or(model.thresholds().review),

@@ -155,18 +155,33 @@ impl Scorer {
     }
 
     /// The answer to `request`, sent to its HTTP server.
+    /// The answer to `request`, asked of its HTTP server (found in its log) for up to 20 s — a
+    /// loaded machine can be slow to let it in; or why there is none.
     fn http(&self, request: &str) -> String {
         use std::io::{Read, Write};
-        let Some(addr) = crate::process::http_addr_in(&crate::process::plain(&self.log())) else {
-            return String::new();
-        };
-        let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
-            return String::new();
-        };
-        let _ = stream.write_all(request.as_bytes());
-        let mut answer = String::new();
-        let _ = stream.read_to_string(&mut answer);
-        answer
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = crate::process::plain(&self.log());
+            let answer = match crate::process::http_addr_in(&log) {
+                None => "no \"HTTP server listening\" line in the scorer's log".to_owned(),
+                Some(addr) => match std::net::TcpStream::connect(addr) {
+                    Err(e) => format!("cannot connect to {addr}: {e}"),
+                    Ok(mut stream) => {
+                        let _ = stream.write_all(request.as_bytes());
+                        let mut answer = String::new();
+                        let _ = stream.read_to_string(&mut answer);
+                        if !answer.is_empty() {
+                            return answer;
+                        }
+                        format!("{addr} answered nothing")
+                    }
+                },
+            };
+            if std::time::Instant::now() >= deadline {
+                return format!("{answer}\nscorer log:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
     }
 }
 

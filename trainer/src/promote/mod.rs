@@ -95,8 +95,8 @@ pub fn promote(args: &PromoteArgs) -> Result<()> {
             "{topic} holds no shadow model: publish one with `aegis-trainer publish --role shadow`"
         )
     })?;
-    let candidate = checked(shadow, publisher.signer())?;
     let live = held.live.as_ref().map(Record::model).transpose()?;
+    let candidate = checked(shadow, publisher.signer(), live.as_ref())?;
     let live_version = live.as_ref().map(|m| m.model_version().to_owned());
     if live_version.as_deref() == Some(candidate.model_version()) {
         anyhow::bail!(
@@ -183,7 +183,7 @@ pub fn rollback(args: &RollbackArgs) -> Result<()> {
                 live_version.as_deref().unwrap_or("none")
             )
         })?;
-    let model = checked(previous, publisher.signer())?;
+    let model = checked(previous, publisher.signer(), live.as_ref())?;
     let (partition, offset) =
         publisher.publish_model(Role::Live, &model, &previous.bytes, "rollback")?;
     println!(
@@ -195,9 +195,13 @@ pub fn rollback(args: &RollbackArgs) -> Result<()> {
     Ok(())
 }
 
-/// The model `record` holds, once it reads as a PaySim model and — with `--key` — was signed by
-/// that key.
-fn checked(record: &Record, signer: Option<&SigningKeyFile>) -> Result<Model> {
+/// The model `record` holds, once it is of the live model's spec (replicas refuse another) and —
+/// with `--key` — was signed by that key.
+fn checked(
+    record: &Record,
+    signer: Option<&SigningKeyFile>,
+    live: Option<&Model>,
+) -> Result<Model> {
     if let Some(signer) = signer {
         let (signature, signer_id) = (record.signature.as_deref(), record.signer.as_deref());
         signer
@@ -218,9 +222,8 @@ fn checked(record: &Record, signer: Option<&SigningKeyFile>) -> Result<Model> {
             })?;
     }
     let model = record.model()?;
-    model.expect_spec(
-        std::path::Path::new(&record.place),
-        aegis_core::spec::Spec::paysim(),
-    )?;
+    if let Some(live) = live {
+        model.expect_spec(std::path::Path::new(&record.place), live.spec())?;
+    }
     Ok(model)
 }

@@ -150,8 +150,8 @@ async fn rule_sets_are_checked_and_keyed_by_name(broker: &Broker, dir: &Path) {
     let rules_topic = unique_topic("rules");
     broker.create_topics(&[(&rules_topic, 1)]).await;
     let bootstrap = broker.bootstrap();
-    let publish = |rules: &Path| {
-        trainer(&[
+    let publish_for = |rules: &Path, spec: &[&str]| {
+        let mut args = vec![
             "publish",
             "--brokers",
             &bootstrap,
@@ -159,9 +159,13 @@ async fn rule_sets_are_checked_and_keyed_by_name(broker: &Broker, dir: &Path) {
             &rules_topic,
             "--rules",
             rules.to_str().unwrap(),
-        ])
+        ];
+        args.extend_from_slice(spec);
+        trainer(&args)
     };
-    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/rules/default.json");
+    let publish = |rules: &Path| publish_for(rules, &[]);
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let seed = repository.join("deploy/rules/default.json");
     let run = publish(&seed);
     assert!(run.status.success(), "{}", stderr(&run));
     assert!(String::from_utf8_lossy(&run.stdout)
@@ -171,9 +175,26 @@ async fn rule_sets_are_checked_and_keyed_by_name(broker: &Broker, dir: &Path) {
     let run = publish(&bad);
     assert!(!run.status.success());
     assert_eq!(stderr(&run).trim().lines().count(), 1, "{}", stderr(&run));
+    // A spec's rule set is read against that spec: the card rules name card features, which
+    // PaySim's rules cannot.
+    let cards = repository.join("deploy/rules/cards.json");
+    let run = publish(&cards);
+    assert!(!run.status.success());
+    let err = stderr(&run);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("PaySim"), "{err}");
+    let spec = repository.join("specs/cards.toml");
+    let run = publish_for(&cards, &["--spec", spec.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", stderr(&run));
     let rules_records = self::records(broker, &rules_topic);
-    assert_eq!(rules_records.len(), 1);
+    assert_eq!(rules_records.len(), 2);
     assert_eq!(rules_records[0].0, "default");
+    let card_rules = aegis_core::rules::RuleSet::from_json_for(
+        &rules_records[1].1,
+        &aegis_core::spec::Spec::load(&spec).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rules_records[1].0, card_rules.name);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
