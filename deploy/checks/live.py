@@ -1,6 +1,9 @@
 """Every dashboard query returns data from a real Prometheus scraping a real pipeline.
 
-  python deploy/checks/live.py --prometheus http://127.0.0.1:9090 [--timeout 120]
+  python deploy/checks/live.py --prometheus http://127.0.0.1:9090 [--timeout 120] [--pipeline spec]
+
+`--pipeline paysim` (the default: scripts/check-dashboards) checks the dashboards of the PaySim
+pipeline; `--pipeline spec` (scripts/check-ui --spec cards) those tagged `spec`, on a spec's stream.
 
 Run by scripts/check-dashboards once the pipeline and Prometheus are up. Polls until, all at once:
 - every scrape target is up;
@@ -42,6 +45,25 @@ PIPELINE = [
      'sum(aegis_outcomes_total{role="shadow"}) > 0'),
 ]
 
+# The same, on a spec's stream (the card replay: no takeovers, dead letters nor shadow model).
+SPEC_PIPELINE = [
+    ("verdicts written", "sum(aegis_transactions_scored_total) > 0"),
+    ("producer deliveries acknowledged", "sum(aegis_producer_delivered_total) > 0"),
+    ("labels forwarded to the entity stage", 'sum(aegis_entity_labels_total{outcome="forwarded"}) > 0'),
+    ("outcomes joined (labels met their verdicts)", 'sum(aegis_outcomes_total{role="live"}) > 0'),
+    ("a day closed for Card Precision@k", 'sum(aegis_outcomes_card_precision_days_total{role="live"}) > 0'),
+]
+# Dashboards of a spec's stream carry this tag; the others are the PaySim pipeline's.
+SPEC_TAG = "spec"
+
+
+def dashboards_of(pipeline):
+    """The dashboard files a pipeline's run checks: those tagged `spec` for a spec's stream, the
+    others for PaySim's."""
+    def is_spec(path):
+        return SPEC_TAG in json.loads(path.read_text(encoding="utf-8")).get("tags", [])
+    return [p for p in dashboard_files() if is_spec(p) == (pipeline == "spec")]
+
 
 # What the job variable's query, label_values(aegis_build_info, job), lists: every Aegis process.
 JOBS_METRIC = "aegis_build_info"
@@ -63,6 +85,11 @@ ZERO_IS_HEALTHY = {
     # Labels come 5 s after their transactions: none outlives the join window.
     ("Late labels (looked for in the verdicts topic)", "{{result}}"),
     ("Late labels (looked for in the verdicts topic)", "verdicts read by lookups"),
+    # A spec's stream (aegis-spec.json): no record late and none waiting when every partition
+    # keeps up; an early day's top 100 cards can hold none compromised.
+    ("Released late", "{{kind}}"),
+    ("Waiting in the event-time merge", "waiting"),
+    ("Card Precision@k", "{{role}}: last closed day"),
 }
 REPLICAS_TABLE_ZERO = {"E"}  # the Replicas table's delivery failures
 
@@ -183,7 +210,11 @@ def main():
     parser.add_argument("--prometheus", required=True, help="base URL, e.g. http://127.0.0.1:9090")
     parser.add_argument("--timeout", type=float, default=120, help="seconds to wait for all data")
     parser.add_argument("--min-wait", type=float, default=20, help="seconds of data to collect at least")
+    parser.add_argument("--pipeline", choices=["paysim", "spec"], default="paysim",
+                        help="which pipeline runs, and so which dashboards to check")
     args = parser.parse_args()
+    files = dashboards_of(args.pipeline)
+    pipeline = SPEC_PIPELINE if args.pipeline == "spec" else PIPELINE
     prom = Prometheus(args.prometheus)
     expected = expected_rules()
     started = time.monotonic()
@@ -191,13 +222,13 @@ def main():
     while True:
         jobs = prom.jobs()
         values = {JOB_VARIABLE: job_value(jobs)}
-        queries = [q for path in dashboard_files() for q in dashboard_targets(path, values)]
+        queries = [q for path in files for q in dashboard_targets(path, values)]
         problems, n_targets = check_targets(prom)
         if not jobs:
             problems.append(f"no job exposes {JOBS_METRIC} yet: the $job variable would list nothing")
         rule_problems, n_rules = check_rules(prom, expected)
         problems += rule_problems
-        for what, expr in PIPELINE:
+        for what, expr in pipeline:
             series, _ = prom.query(expr)
             if not series:
                 problems.append(f"pipeline: no {what} yet ({expr})")
@@ -220,15 +251,15 @@ def main():
 
     print_table(rows)
     nothing = {JOB_VARIABLE: job_value([NO_SUCH_JOB])}
-    leaks = unfiltered(prom, [q for path in dashboard_files() for q in dashboard_targets(path, nothing)])
+    leaks = unfiltered(prom, [q for path in files for q in dashboard_targets(path, nothing)])
     if leaks:
         print(f"\nwith $job = {NO_SUCH_JOB}, these panel queries still return data (not filtered by $job):",
               file=sys.stderr)
         for title, ref, what in leaks:
             print(f"  - panel {title!r} {ref}: {what}", file=sys.stderr)
         return 1
-    files = ", ".join(rel(p) for p in dashboard_files())
-    print(f"\nall {len(rows)} panel queries of {files} return data after {elapsed:.0f} s with $job = "
+    names = ", ".join(rel(p) for p in files)
+    print(f"\nall {len(rows)} panel queries of {names} return data after {elapsed:.0f} s with $job = "
           f"{values[JOB_VARIABLE]}, and none with $job = {NO_SUCH_JOB}; "
           f"{n_targets} targets up; {n_rules} rules of {rel(PROMETHEUS_DIR / 'alerts.yml')} loaded and healthy")
     return 0

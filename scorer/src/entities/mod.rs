@@ -306,6 +306,14 @@ pub async fn run(
                 .display()
         );
     }
+    // Every outcome and kind the stages count, at 0 from the start: a dashboard shows a zero
+    // rather than nothing (docs/metrics.md).
+    for outcome in ["forwarded", "unmatched"] {
+        replica.metrics.entity_labels.with_label_values(&[outcome]);
+    }
+    for kind in ["transaction", "label"] {
+        replica.metrics.entity_late.with_label_values(&[kind]);
+    }
     let stop = cancel.child_token();
     // The models and rules topics, read to their ends first: a model of another spec is refused
     // there, and a rule set is read against this one (docs/rules.md).
