@@ -1,0 +1,216 @@
+//! The review queue, closed loop, in headless Chromium: a scorer (REVIEW from probability 0, so
+//! every ordinary transaction waits for an analyst) with a labels topic and an API token, and
+//! `aegis-outcomes` joining its verdicts with the labels; `scripts/ui/check-review.mjs` marks
+//! three transactions on the live page — two fraud, one legit — and the labels topic then holds
+//! exactly those three, from the analyst, keyed and partitioned as their verdicts, and the outcome
+//! service counts them under `source="analyst"`.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use aegis_core::avro::AvroCodec;
+use aegis_core::{Label, Outcome};
+use aegis_scorer::models::Installed;
+use aegis_scorer::{load_model, HttpFlags, LiveView, ScorerConfig};
+use aegis_testkit::{free_port, unique_topic};
+use rdkafka::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::{small_payments, Pipeline, PARTITIONS};
+
+const TOKEN: &str = "review-token-0123456789abcdef";
+
+/// The body of `GET path` on `addr` (open routes only).
+fn get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
+
+/// The sum of the series of metric `name` whose labels include every one of `labels`
+/// (`source="analyst"`), in `metrics`; `None` when there is none.
+fn metric(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter_map(|line| line.rsplit_once(' '))
+        .filter(|(series, _)| {
+            series.split('{').next() == Some(name) && labels.iter().all(|l| series.contains(l))
+        })
+        .map(|(_, value)| value.parse::<f64>().unwrap())
+        .reduce(|a, b| a + b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analysts_mark_three_on_the_live_page_and_labels_and_outcomes_count_them() {
+    let ui = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ui");
+    assert!(
+        ui.join("node_modules/playwright-core").exists(),
+        "{} is missing: run scripts/setup",
+        ui.join("node_modules/playwright-core").display()
+    );
+    let pipeline = Pipeline::start().await;
+    let (labels, outcomes) = (unique_topic("labels"), unique_topic("outcomes"));
+    pipeline
+        .broker
+        .create_topics(&[(&labels, PARTITIONS), (&outcomes, PARTITIONS)])
+        .await;
+    let tokens = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tokens.path(), format!("{TOKEN}\n")).unwrap();
+
+    let scorer_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let config = ScorerConfig {
+        review_threshold: Some(0.0),
+        block_threshold: Some(1.0),
+        outcomes_topic: outcomes.clone(),
+        live_view: LiveView::All,
+        http_addr: scorer_addr,
+        http: HttpFlags {
+            api_token_file: Some(tokens.path().to_owned()),
+            ..HttpFlags::default()
+        },
+        entities: aegis_scorer::entities::EntityFlags {
+            labels_topic: labels.clone(),
+            ..Default::default()
+        },
+        ..pipeline.scorer_config(&unique_topic("review"))
+    };
+    let live = Installed::file(&config, load_model(&config).unwrap());
+    let scorer_cancel = CancellationToken::new();
+    let scorer = tokio::spawn(aegis_scorer::run(config, live, scorer_cancel.clone()));
+
+    let outcomes_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let outcomes_config = aegis_outcomes::OutcomesConfig {
+        group_id: unique_topic("outcomes"),
+        verdicts_topic: pipeline.verdicts.clone(),
+        labels_topic: labels.clone(),
+        shadow_verdicts_topic: String::new(),
+        outcomes_topic: outcomes.clone(),
+        join_window: 600,
+        http_addr: outcomes_addr,
+        ..aegis_outcomes::OutcomesConfig::new(pipeline.broker.bootstrap())
+    };
+    let outcomes_cancel = CancellationToken::new();
+    let service = tokio::spawn(aegis_outcomes::run(
+        outcomes_config,
+        outcomes_cancel.clone(),
+    ));
+
+    // Six ordinary payments: each a REVIEW at these thresholds.
+    let txs = small_payments("rv", 6);
+    pipeline.publish_transactions(&txs).await;
+    let (_, verdicts) = pipeline.read_verdicts(txs.len());
+    assert_eq!(verdicts.len(), txs.len());
+    assert!(verdicts
+        .values()
+        .all(|v| v.decision == aegis_core::Decision::Review));
+
+    // The page: three marked, two fraud and one legit; the script prints `tx_id fraud|legit`
+    // lines, then waits for the outcome tiles to count them.
+    let script = ui.join("check-review.mjs");
+    let base = format!("http://{scorer_addr}");
+    let check = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .arg(base)
+            .arg(TOKEN)
+            .output()
+    });
+    let out = check
+        .await
+        .unwrap()
+        .expect("node runs (scripts/setup installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    println!("{stdout}");
+    let marked: BTreeMap<String, bool> = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("marked "))
+        .map(|rest| {
+            let (tx_id, class) = rest.split_once(' ').unwrap();
+            (tx_id.to_owned(), class == "fraud")
+        })
+        .collect();
+    assert_eq!(marked.len(), 3, "{stdout}");
+    assert_eq!(marked.values().filter(|f| **f).count(), 2, "{stdout}");
+
+    // The labels topic: exactly those three, from the analyst, each keyed by its account and on
+    // its verdict's partition, with the transaction's event time.
+    let messages = pipeline.read(&labels, 3, Duration::from_secs(30));
+    assert_eq!(messages.len(), 3, "exactly three labels");
+    let verdict_messages = pipeline.read(&pipeline.verdicts, txs.len(), Duration::from_secs(30));
+    let mut written = BTreeMap::new();
+    for m in &messages {
+        let (label, _): (Label, _) = AvroCodec::label().decode(m.payload().unwrap()).unwrap();
+        let verdict = &verdicts[&label.tx_id];
+        assert_eq!(label.source.as_deref(), Some("analyst"));
+        assert_eq!(label.event_time, Some(verdict.event_time));
+        assert_eq!(m.key(), Some(verdict.account.as_bytes()));
+        let verdict_partition = verdict_messages
+            .iter()
+            .find(|v| v.key() == m.key())
+            .map(|v| v.partition());
+        assert_eq!(Some(m.partition()), verdict_partition, "co-partitioned");
+        written.insert(label.tx_id.clone(), label.is_fraud);
+    }
+    assert_eq!(written, marked);
+
+    // The outcome service joined them, under the analyst's source; the outcomes topic has them.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let analysts = |metrics: &str, label: &str| {
+        let label = format!("label=\"{label}\"");
+        let labels = [label.as_str(), "role=\"live\"", "source=\"analyst\""];
+        metric(metrics, "aegis_outcomes_total", &labels)
+    };
+    let mut metrics = String::new();
+    while Instant::now() < deadline {
+        metrics = tokio::task::spawn_blocking(move || get(outcomes_addr, "/metrics"))
+            .await
+            .unwrap();
+        if analysts(&metrics, "fraud") == Some(2.0) && analysts(&metrics, "legit") == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(analysts(&metrics, "fraud"), Some(2.0), "{metrics}");
+    assert_eq!(analysts(&metrics, "legit"), Some(1.0), "{metrics}");
+    let others = metric(&metrics, "aegis_outcomes_total", &["role=\"live\""]);
+    assert_eq!(others, Some(3.0), "no outcome but the analysts': {metrics}");
+    let joined = pipeline.read(&outcomes, 3, Duration::from_secs(30));
+    let mut judged = BTreeMap::new();
+    for m in &joined {
+        let (outcome, _): (Outcome, _) = AvroCodec::outcome().decode(m.payload().unwrap()).unwrap();
+        assert_eq!(outcome.label_source.as_deref(), Some("analyst"));
+        judged.insert(outcome.tx_id.clone(), outcome.is_fraud);
+    }
+    assert_eq!(judged, marked);
+
+    // The scorer counted the decisions, and the queue is three shorter.
+    let scorer_metrics = tokio::task::spawn_blocking(move || get(scorer_addr, "/metrics"))
+        .await
+        .unwrap();
+    for (name, label, value) in [
+        ("aegis_review_decisions_total", "label=\"fraud\"", 2.0),
+        ("aegis_review_decisions_total", "label=\"legit\"", 1.0),
+        ("aegis_review_queue", "", 3.0),
+    ] {
+        let found = metric(&scorer_metrics, name, &[label]);
+        assert_eq!(found, Some(value), "{name} {label}");
+    }
+
+    outcomes_cancel.cancel();
+    service.await.unwrap().unwrap();
+    scorer_cancel.cancel();
+    scorer.await.unwrap().unwrap();
+}
