@@ -3,7 +3,8 @@
 //! `aegis-outcomes` joining its verdicts with the labels; `scripts/ui/check-review.mjs` marks
 //! three transactions on the live page — two fraud, one legit — and the labels topic then holds
 //! exactly those three, from the analyst, keyed and partitioned as their verdicts, and the outcome
-//! service counts them under `source="analyst"`.
+//! service counts them under `source="analyst"`. And without a broker: a label not acknowledged
+//! is a 503 that leaves its verdict queued, and a transaction not in the queue is a 404.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -213,4 +214,80 @@ async fn analysts_mark_three_on_the_live_page_and_labels_and_outcomes_count_them
     service.await.unwrap().unwrap();
     scorer_cancel.cancel();
     scorer.await.unwrap().unwrap();
+}
+
+/// A REVIEW verdict of account `account`, as the stream would have written it.
+fn review_verdict(tx_id: &str, account: &str) -> aegis_core::Verdict {
+    aegis_core::Verdict {
+        tx_id: tx_id.to_owned(),
+        account: account.to_owned(),
+        amount: 120.0,
+        tx_type: aegis_core::TxType::Transfer,
+        event_time: 1_700_000_000_000,
+        fraud_probability: 0.2,
+        decision: aegis_core::Decision::Review,
+        reasons: vec!["type is TRANSFER".to_owned()],
+        model_version: "rf-test".to_owned(),
+        scored_at: 1_700_000_000_100,
+        rules: vec!["big-transfer".to_owned()],
+        features: Vec::new(),
+        explanation: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_not_acknowledged_is_a_503_and_the_verdict_stays_queued_and_unknown_ones_are_404() {
+    // A labels producer whose broker does not answer (nothing listens on port 1).
+    let config = ScorerConfig {
+        entities: aegis_scorer::entities::EntityFlags {
+            labels_topic: "labels".to_owned(),
+            ..Default::default()
+        },
+        ..Pipeline::config_without_broker()
+    };
+    let replica = std::sync::Arc::new(aegis_scorer::ReplicaState::new(&config).unwrap());
+    let labeller = aegis_scorer::review::Labeller::connect(&config).unwrap();
+    assert!(
+        labeller.is_some(),
+        "--labels-topic labels turns labelling on"
+    );
+    let settings = aegis_scorer::http::Settings::default().with_labeller(labeller);
+    let api = aegis_scorer::http::routes_with(replica.clone(), settings);
+    replica.live.record(&review_verdict("rv-1", "C1305486145"));
+
+    let queue = warp::test::request().path("/api/review").reply(&api).await;
+    let queue: serde_json::Value = serde_json::from_slice(queue.body()).unwrap();
+    assert_eq!(queue["labelling"], true);
+    assert_eq!(queue["items"][0]["tx_id"], "rv-1");
+    assert_eq!(queue["items"][0]["account"], "…6145", "masked");
+    assert_eq!(queue["items"][0]["rules"][0], "big-transfer");
+    assert!(queue["items"][0]["history"].is_null(), "no state held");
+
+    let mark = |tx_id: &str| {
+        warp::test::request()
+            .method("POST")
+            .path("/v1/labels")
+            .body(format!(r#"{{"tx_id": "{tx_id}", "is_fraud": true}}"#))
+    };
+    let unknown = mark("nope").reply(&api).await;
+    assert_eq!(unknown.status(), 404);
+    let refused = mark("rv-1").reply(&api).await;
+    assert_eq!(refused.status(), 503);
+    let error: serde_json::Value = serde_json::from_slice(refused.body()).unwrap();
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("did not acknowledge"),
+        "{error}"
+    );
+    let metrics = replica.metrics.render();
+    assert_eq!(
+        metric(&metrics, "aegis_review_label_failures_total", &[]),
+        Some(1.0)
+    );
+    assert_eq!(replica.metrics.review_decisions(true), 0);
+    let queue = warp::test::request().path("/api/review").reply(&api).await;
+    let queue: serde_json::Value = serde_json::from_slice(queue.body()).unwrap();
+    assert_eq!(queue["items"][0]["tx_id"], "rv-1", "still waiting: {queue}");
 }
