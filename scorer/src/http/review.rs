@@ -15,7 +15,6 @@ use warp::reply::{Reply, Response};
 
 use super::access::mask_account;
 use super::api::ApiError;
-use crate::live::review::MAX_QUEUE;
 use crate::replica::ReplicaState;
 use crate::review::{analyst_label, Labeller, ANALYST};
 
@@ -122,7 +121,6 @@ pub struct LabelWritten {
 #[utoipa::path(get, path = "/api/review", responses((status = 200, description = "the review queue", body = ReviewQueueView)))]
 pub(super) fn queue(s: Arc<ReplicaState>, labelling: bool, show_ids: bool) -> Response {
     let waiting: Vec<Verdict> = s.live.review().waiting().cloned().collect();
-    debug_assert!(waiting.len() <= MAX_QUEUE);
     let histories = if s.models.live().is_paysim() {
         s.states
             .histories(waiting.iter().map(|v| v.account.as_str()))
