@@ -17,7 +17,8 @@
 //! - [`stream`]: the consumer-group pipeline, as stages (intake, processing, acknowledgement,
 //!   offset storing, restore), and the partition assignment and account states it keeps;
 //! - [`control`]: the models and rules topics, followed into the [`models`] and [`rules`] slots;
-//! - [`live`]: the live page's view of the verdicts and outcomes;
+//! - [`live`]: the live page's view of the verdicts and outcomes, and the review queue;
+//! - [`review`]: analysts' decisions on the review queue, written to the labels topic;
 //! - [`http`]: the HTTP server — metrics, health, the scoring API and its document, the live page
 //!   and its assets — which only reads.
 
@@ -29,6 +30,7 @@ pub mod live;
 pub mod metrics;
 pub mod models;
 pub mod replica;
+pub mod review;
 pub mod rules;
 pub mod stream;
 pub mod trust;
@@ -50,7 +52,8 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<Arc<metrics::Metrics>> {
     let spec_model = (!live.model.is_paysim()).then(|| live.model.clone());
-    let settings = http::Settings::from_flags(&config.http)?;
+    let settings = http::Settings::from_flags(&config.http)?
+        .with_labeller(review::Labeller::connect(&config)?);
     let replica = Arc::new(ReplicaState::with_live(&config, live)?);
     let listener = aegis_kafka::service::listen(config.http_addr, "--http-addr").await?;
     let addr = listener.local_addr().unwrap_or(config.http_addr);
@@ -58,8 +61,8 @@ pub async fn run(
     if settings.access.tokens.is_none() && !addr.ip().is_loopback() {
         tracing::warn!(
             %addr,
-            "POST /v1/score, /api/live and /v1/model are open to anyone who can reach this \
-             address: give --api-token-file to require a bearer token (docs/api.md)"
+            "POST /v1/score and /v1/labels, /api/live, /api/review and /v1/model are open to \
+             anyone who can reach this address: give --api-token-file to require a bearer token (docs/api.md)"
         );
     }
     let http_stop = CancellationToken::new();

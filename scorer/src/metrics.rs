@@ -161,6 +161,9 @@ pub struct Metrics {
     /// Records waiting in the entity stage's event-time merge.
     pub(crate) entity_waiting: IntGauge,
     http_rejected: IntCounterVec,
+    review_decisions: IntCounterVec,
+    review_failures: IntCounter,
+    review_queue: IntGauge,
     http_connections: IntGauge,
     http_in_flight: IntGauge,
 }
@@ -231,6 +234,9 @@ impl Metrics {
             entity_late: counter_vec(&r, "aegis_entity_late_total", "Records the entity stage released after later ones had been (their source was idle, or a label came after its delay): their features can differ from the trainer's.", &["kind"]),
             entity_waiting: register(&r, IntGauge::new("aegis_entity_waiting", "Records waiting in the entity stage's event-time merge for every input partition to get to their time.").expect("valid metric name")),
             http_rejected: counter_vec(&r, "aegis_http_rejected_total", "HTTP requests and connections refused, by reason: connections (503, --http-max-connections), in_flight (503, --http-max-in-flight), body_too_large (413), read_timeout (408 or closed, --http-read-timeout), write_timeout (closed: the client took nothing of its answer for as long), unauthorized (401, --api-token-file).", &["reason"]),
+            review_decisions: counter_vec(&r, "aegis_review_decisions_total", "Analyst decisions on the review queue whose label the labels topic acknowledged, by label (fraud, legit).", &["label"]),
+            review_failures: counter(&r, "aegis_review_label_failures_total", "Analyst decisions whose label was not acknowledged in time (answered 503; the transaction stays in the queue)."),
+            review_queue: register(&r, IntGauge::new("aegis_review_queue", "REVIEW verdicts waiting in the review queue for an analyst (at most 200; read when scraped).").expect("valid metric")),
             http_connections: register(&r, IntGauge::new("aegis_http_connections", "HTTP connections open (at most --http-max-connections).").expect("valid metric")),
             http_in_flight: register(&r, IntGauge::new("aegis_http_requests_in_flight", "HTTP requests being read or answered, /healthz, /readyz and /metrics aside (at most --http-max-in-flight).").expect("valid metric")),
             registry: r,
@@ -264,6 +270,10 @@ impl Metrics {
         }
         for reason in HttpRejection::ALL {
             m.http_rejected.with_label_values(&[reason.as_str()]);
+        }
+        for is_fraud in [true, false] {
+            m.review_decisions
+                .with_label_values(&[aegis_core::label::class_of(is_fraud)]);
         }
         for role in Role::ALL {
             for outcome in ["installed", "refused"] {
@@ -538,6 +548,30 @@ impl Metrics {
         self.model_updates
             .with_label_values(&[role.as_str(), outcome])
             .get()
+    }
+
+    /// An analyst's label was acknowledged.
+    pub fn review_decided(&self, is_fraud: bool) {
+        self.review_decisions
+            .with_label_values(&[aegis_core::label::class_of(is_fraud)])
+            .inc();
+    }
+
+    /// Analyst labels acknowledged so far, fraud (`true`) or legit.
+    pub fn review_decisions(&self, is_fraud: bool) -> u64 {
+        self.review_decisions
+            .with_label_values(&[aegis_core::label::class_of(is_fraud)])
+            .get()
+    }
+
+    /// An analyst's label was not acknowledged.
+    pub fn review_failed(&self) {
+        self.review_failures.inc();
+    }
+
+    /// REVIEW verdicts waiting in the review queue now.
+    pub fn review_queue(&self, n: usize) {
+        self.review_queue.set(n as i64);
     }
 
     /// The HTTP server refused a request or a connection.

@@ -1,6 +1,7 @@
 // Drives the scorer's pages in headless Chromium (Debian's /usr/bin/chromium, through
 // playwright-core): the live page must show numbers that move, a filled scatter, flagged verdicts
-// with their contributions, labelled outcomes, the live model and the model history; /docs must
+// with their contributions, labelled outcomes, the live model and the model history, and a review
+// queue whose first verdict, marked legit, leaves it with its label sent; /docs must
 // render and its "Try it out" must call POST /v1/score and get the takeover transfer BLOCKed.
 //
 //   node scripts/ui/check-ui.mjs http://127.0.0.1:8080 OUT_DIR
@@ -46,8 +47,16 @@ try {
     }
     history = `model history: ${rows.length} entries`;
   }
+  // The review queue: the first REVIEW verdict marked legit leaves it, its label sent.
+  await page.waitForSelector("#review tr", { timeout: 30000 })
+    .catch(() => fail("the review queue shows no REVIEW verdict after 30 s"));
+  const txId = await page.$eval("#review tr", (tr) => tr.dataset.txId);
+  await page.click(`#review tr[data-tx-id="${txId}"] button.mark-legit`);
+  await page.waitForSelector("#review-sent li", { timeout: 20000 }).catch(() => fail(`marking ${txId} shows nothing sent`));
+  const sent = await page.textContent("#review-sent li");
+  if (!sent.includes(`${txId} marked legit (source analyst)`)) fail(`marking ${txId} legit: "${sent}"`);
   await page.screenshot({ path: `${outDir}/live.png`, fullPage: false });
-  console.log(`live page: ${first} -> ${second} transactions in 3 s, ${dots} scatter points, ${flagged} flagged rows (first's top contribution: ${topContribution}); ${outcomes}; "${models}"; ${history} (${outDir}/live.png)`);
+  console.log(`live page: ${first} -> ${second} transactions in 3 s, ${dots} scatter points, ${flagged} flagged rows (first's top contribution: ${topContribution}); ${outcomes}; "${models}"; ${history}; review queue: ${sent} (${outDir}/live.png)`);
 
   // API docs: render, try POST /v1/score with the takeover transfer.
   await page.goto(`${base}/docs`);

@@ -196,6 +196,12 @@ pub fn score_body(replica: &ReplicaState, body: &[u8]) -> Result<ScoreResponse, 
     }
 }
 
+/// Parses a UTF-8 JSON body as one `T`; `Err` is the message of a 400, naming the field.
+pub(super) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "body is not UTF-8 JSON".to_owned())?;
+    parse(text)
+}
+
 /// Parses the whole body as one JSON value: anything after it (a second object, stray text) is
 /// an error, not silently ignored.
 fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {

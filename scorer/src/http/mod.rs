@@ -11,6 +11,8 @@
 //! | `GET /openapi.json` | OpenAPI 3 description, generated from the Rust types | open |
 //! | `GET /docs` | interactive API docs (vendored Swagger UI) | open |
 //! | `GET /` | the live page; `GET /api/live` its data (account ids masked unless `--live-show-ids`) | page open; data with `--api-token-file` |
+//! | `GET /api/review` | the review queue: REVIEW verdicts not yet marked, with the account's recent history | with `--api-token-file` |
+//! | `POST /v1/labels` | an analyst marks one of them fraud or legit: its label goes to the labels topic | with `--api-token-file` |
 //!
 //! Every route is registered in one [`RouteTable`]: a request for a known path with another method
 //! is a 405 whose `Allow` header lists the methods the table holds for that path. The server
@@ -34,6 +36,7 @@ pub mod api;
 pub mod assets;
 mod body;
 mod openapi;
+pub mod review;
 mod route_table;
 mod server;
 mod stall;
@@ -52,10 +55,17 @@ use crate::live::LiveSnapshot;
 use crate::metrics::{HttpRejection, Metrics};
 use crate::models::ModelsView;
 use crate::replica::ReplicaState;
+use crate::review::Labeller;
 
-/// The routes that need a bearer token when the scorer has `--api-token-file`: they score, or
-/// show accounts, amounts and models.
-pub const PROTECTED: [&str; 3] = ["/v1/score", "/api/live", "/v1/model"];
+/// The routes that need a bearer token when the scorer has `--api-token-file`: they score, show
+/// accounts, amounts and models, or write labels.
+pub const PROTECTED: [&str; 5] = [
+    "/v1/score",
+    "/api/live",
+    "/v1/model",
+    "/api/review",
+    "/v1/labels",
+];
 
 /// How the server is bounded, and who may read what (from [`HttpFlags`]).
 #[derive(Clone)]
@@ -68,6 +78,8 @@ pub struct Settings {
     pub read_timeout: Duration,
     /// Tokens and the masking of account ids.
     pub access: Access,
+    /// Where `POST /v1/labels` writes analysts' labels; `None`: labelling is off (503).
+    pub labeller: Option<Arc<Labeller>>,
 }
 
 impl Default for Settings {
@@ -98,7 +110,15 @@ impl Settings {
             max_in_flight: flags.max_in_flight as usize,
             read_timeout: Duration::from_secs(flags.read_timeout_secs),
             access,
+            labeller: None,
         }
+    }
+
+    /// These settings, with analysts' labels written by `labeller` (from `--labels-topic`).
+    #[must_use]
+    pub fn with_labeller(mut self, labeller: Option<Labeller>) -> Settings {
+        self.labeller = labeller.map(Arc::new);
+        self
     }
 }
 
@@ -161,9 +181,23 @@ pub fn routes_with(
         .map(model);
     let live = table
         .route(Method::GET, "/api/live")
-        .and(protected)
-        .and(with)
+        .and(protected.clone())
+        .and(with.clone())
         .map(move |s| live(s, show_ids));
+    let labeller = settings.labeller.clone();
+    let labelling = labeller.is_some();
+    let review_queue = table
+        .route(Method::GET, "/api/review")
+        .and(protected.clone())
+        .and(with.clone())
+        .map(move |s| review::queue(s, labelling, show_ids));
+    let labels = table
+        .route(Method::POST, "/v1/labels")
+        .and(protected)
+        .and(body::bounded(review::MAX_BODY_BYTES, settings.read_timeout))
+        .and(with)
+        .and(warp::any().map(move || labeller.clone()))
+        .then(review::mark);
     let openapi = table
         .route(Method::GET, "/openapi.json")
         .map(|| warp::reply::json(&ApiDoc::openapi()).into_response());
@@ -180,6 +214,10 @@ pub fn routes_with(
         .unify()
         .or(live)
         .unify()
+        .or(review_queue)
+        .unify()
+        .or(labels)
+        .unify()
         .or(openapi)
         .unify()
         .or(assets)
@@ -191,6 +229,7 @@ pub fn routes_with(
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 fn metrics(s: Arc<ReplicaState>) -> Response {
+    s.metrics.review_queue(s.live.review().len());
     s.metrics.response()
 }
 

@@ -9,6 +9,9 @@ use utoipa::openapi::{ContentBuilder, HeaderBuilder, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::api::{ApiError, ScoreBody, ScoreRequest, ScoreResponse};
+use super::review::{
+    AccountTransaction, LabelWritten, ReviewDecision, ReviewItem, ReviewQueueView,
+};
 use super::server::RETRY_AFTER_SECS;
 use super::{Readiness, PROTECTED};
 use crate::models::{HistoryEntry, ModelsView, Origin, SlotView};
@@ -32,7 +35,9 @@ const BEARER: &str = "bearer";
         super::healthz,
         super::readyz,
         super::metrics,
-        super::live
+        super::live,
+        super::review::queue,
+        super::review::mark
     ),
     components(schemas(
         ScoreRequest,
@@ -45,6 +50,11 @@ const BEARER: &str = "bearer";
         TxType,
         ApiError,
         Readiness,
+        ReviewQueueView,
+        ReviewItem,
+        AccountTransaction,
+        ReviewDecision,
+        LabelWritten,
         ModelsView,
         SlotView,
         HistoryEntry,
@@ -134,7 +144,11 @@ impl Modify for Hardening {
             let protected = PROTECTED.contains(&path.as_str());
             for operation in operations(item) {
                 let responses = &mut operation.responses.responses;
-                responses.insert("503".to_owned(), busy.clone().into());
+                // An operation with a 503 of its own keeps it (the server's busy 503 still
+                // carries Retry-After).
+                responses
+                    .entry("503".to_owned())
+                    .or_insert_with(|| busy.clone().into());
                 if protected {
                     responses.insert("401".to_owned(), unauthorized.clone().into());
                     operation.security = Some(vec![

@@ -1,6 +1,7 @@
 //! The live view behind the page at `GET /` (served by [`crate::http`]): totals, fraud rate,
 //! blocked amount, recent (time, amount, decision) points for the scatter, a running log of
-//! REVIEW/BLOCK verdicts with reasons and explanations, and outcomes — verdicts judged by their late labels.
+//! REVIEW/BLOCK verdicts with reasons and explanations, outcomes — verdicts judged by their late
+//! labels — and the [`review`] queue of REVIEW verdicts waiting for an analyst.
 //!
 //! It is fed one of two ways, and owns nothing else:
 //! - with the default `--live-view own`, the stream's acknowledgement stage records the replica's
@@ -12,8 +13,10 @@
 //!   of REVIEW-or-BLOCK, money stopped and lost — the closed loop on the page.
 
 mod follow;
+pub mod review;
 
 pub use follow::follow;
+pub use review::ReviewQueue;
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -174,6 +177,7 @@ pub struct LogEntry {
 /// The live view's state.
 pub struct LiveFeed {
     state: Mutex<State>,
+    review: Mutex<ReviewQueue>,
 }
 
 struct State {
@@ -197,15 +201,24 @@ impl LiveFeed {
                 points: VecDeque::with_capacity(MAX_POINTS),
                 log: VecDeque::with_capacity(MAX_LOG),
             }),
+            review: Mutex::default(),
         }
+    }
+
+    /// The review queue, locked: REVIEW verdicts recorded here wait in it until marked.
+    pub fn review(&self) -> std::sync::MutexGuard<'_, ReviewQueue> {
+        self.review.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts one verdict.
+    /// Counts one verdict (a REVIEW also joins the review queue).
     pub fn record(&self, v: &Verdict) {
+        if v.decision == Decision::Review {
+            self.review().offer(v);
+        }
         let mut s = self.lock();
         let totals = &mut s.snapshot;
         totals.total += 1;
@@ -255,6 +268,11 @@ impl LiveFeed {
                 days: s.card_precision.days(),
             });
         }
+    }
+
+    /// What the verdicts' `account` holds: `account` for PaySim, else the spec's key field.
+    pub fn key(&self) -> String {
+        self.lock().snapshot.key.clone()
     }
 
     /// The current view.

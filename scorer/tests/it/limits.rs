@@ -324,11 +324,14 @@ async fn with_a_token_file_the_protected_routes_need_a_bearer_token_and_the_rest
     let (_file, settings) = with_tokens(&["old-token-0123456789abcdef", TOKEN], false);
     let api = routes_with(s.clone(), settings);
     let request = |path: &str, authorization: Option<&str>| {
-        let method = if path == "/v1/score" { "POST" } else { "GET" };
-        let mut request = warp::test::request().method(method).path(path);
-        if method == "POST" {
-            request = request.body(TAKEOVER);
+        let mut request = match path {
+            "/v1/score" => warp::test::request().method("POST").body(TAKEOVER),
+            "/v1/labels" => warp::test::request()
+                .method("POST")
+                .body(r#"{"tx_id": "none", "is_fraud": true}"#),
+            _ => warp::test::request(),
         }
+        .path(path);
         if let Some(value) = authorization {
             request = request.header("authorization", value);
         }
@@ -358,10 +361,15 @@ async fn with_a_token_file_the_protected_routes_need_a_bearer_token_and_the_rest
             let admitted = request(path, Some(&format!("Bearer {token}")))
                 .reply(&api)
                 .await;
-            assert_eq!(admitted.status(), 200, "{path}");
+            // Admitted: without a labels topic, labelling answers that it is off.
+            let expected = if path == "/v1/labels" { 503 } else { 200 };
+            assert_eq!(admitted.status(), expected, "{path}");
         }
     }
-    assert_eq!(s.metrics.http_rejections(HttpRejection::Unauthorized), 6);
+    assert_eq!(
+        s.metrics.http_rejections(HttpRejection::Unauthorized),
+        2 * PROTECTED.len() as u64
+    );
     for path in [
         "/healthz",
         "/readyz",

@@ -17,6 +17,7 @@ mod promote;
 mod registry;
 mod replay;
 mod restore;
+mod review;
 mod sequences;
 mod spec_stream;
 

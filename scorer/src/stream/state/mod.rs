@@ -248,6 +248,15 @@ impl States {
         observed
     }
 
+    /// `account`'s remembered history, if a partition held here has it (an account's
+    /// transactions all arrive on one partition, its key's).
+    pub fn history(&self, account: &str) -> Option<&aegis_core::account_state::AccountHistory> {
+        self.partitions
+            .values()
+            .find_map(|p| p.accounts.get(account))
+            .map(|stored| &stored.history)
+    }
+
     /// Accounts held, over every partition.
     pub fn accounts(&self) -> usize {
         self.partitions.values().map(|p| p.accounts.len()).sum()

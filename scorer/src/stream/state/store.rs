@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use aegis_core::account_state::{StateFeatures, StateParams};
+use aegis_core::account_state::{Recent, StateFeatures, StateParams};
 use aegis_core::Transaction;
 
 use super::{At, Changes, Eviction, Restore, Restored, StateLimits, States};
@@ -36,6 +36,23 @@ impl StateStore {
     /// The windows and history every account keeps.
     pub fn params(&self) -> &StateParams {
         &self.params
+    }
+
+    /// Each of `accounts`' remembered transactions, oldest first (one lock for all): `None` for
+    /// an account this replica holds no history of.
+    pub fn histories<'a>(
+        &self,
+        accounts: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Option<Vec<Recent>>> {
+        let states = self.lock();
+        accounts
+            .into_iter()
+            .map(|account| {
+                states
+                    .history(account)
+                    .map(|h| h.recent.iter().cloned().collect())
+            })
+            .collect()
     }
 
     fn lock(&self) -> MutexGuard<'_, States> {
