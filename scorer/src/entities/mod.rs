@@ -45,8 +45,9 @@ use rebalance::EpochContext;
 /// The flags of the stream on a spec.
 #[derive(clap::Args, Clone, Debug)]
 pub struct EntityFlags {
-    /// Topic of labels (key = the spec's key, as many partitions as the input topic), read by
-    /// scorers of a spec with label-delayed risk features of another entity.
+    /// Topic of labels (key = the transaction's account or the spec's key, as many partitions as
+    /// the input topic): read by scorers of a spec with label-delayed risk features of another
+    /// entity, and where the review queue writes analysts' labels (`""` turns labelling off).
     #[arg(long, env = "AEGIS_LABELS_TOPIC", value_name = "TOPIC", default_value = aegis_core::topics::LABELS_TOPIC)]
     pub labels_topic: String,
     /// How long an input partition must have had nothing new, read to its end, before the
