@@ -24,6 +24,7 @@ use aegis_core::avro::{AvroCodec, Framing};
 use aegis_core::clock::now_ms;
 use aegis_core::repartition::Repartitioned;
 use aegis_core::spec::engine::FeatureEngine;
+use aegis_core::spec::entities::Evictions;
 use aegis_core::spec::record::Value;
 use aegis_core::{DeadLetter, DeadLetterReason};
 use aegis_kafka::produce::{all_delivered, dead_letter_headers};
@@ -49,6 +50,8 @@ const END_KNOWN_FOR: Duration = Duration::from_millis(50);
 struct Partition {
     epoch: u64,
     engine: FeatureEngine,
+    /// The engine's evictions the metrics have counted.
+    evictions_counted: Vec<Evictions>,
     /// Each recent transaction's other entity and time, by id, for its label.
     remembered: Remembered,
     /// The next offset to store.
@@ -117,6 +120,8 @@ pub struct KeyStage {
     buffered: HashMap<i32, Buffered>,
     /// Whether labels are read (a spec with risk features of another entity).
     reads_labels: bool,
+    /// The entity fields of this stage's tables (the key's, when it has features).
+    entities: Vec<String>,
 }
 
 /// One partition number's messages read and not yet processed — its transactions and its
@@ -170,7 +175,6 @@ impl KeyStage {
             None => 0,
         };
         Ok(KeyStage {
-            plan,
             replica,
             consumer: Arc::new(consumer),
             reader,
@@ -189,6 +193,8 @@ impl KeyStage {
             labels: HashMap::new(),
             buffered: HashMap::new(),
             reads_labels,
+            entities: super::entity_names(&plan.key_engine()),
+            plan,
         })
     }
 
@@ -230,6 +236,13 @@ impl KeyStage {
             self.pace_buffers();
             self.replica.metrics.received(received);
             self.watermarks(&mut sent).await?;
+            super::meter(
+                &self.replica.metrics,
+                &self.entities,
+                self.partitions
+                    .values_mut()
+                    .map(|s| (&s.engine, &mut s.evictions_counted)),
+            );
             all_delivered(sent.deliveries)
                 .await
                 .map_err(|e| anyhow!("first stage: {e}; stopping without storing offsets"))?;
@@ -639,6 +652,7 @@ impl KeyStage {
         let mut state = Partition {
             epoch,
             engine: self.plan.key_engine(),
+            evictions_counted: Vec::new(),
             remembered: Remembered::default(),
             next_offset: end,
             clock: i64::MIN,
