@@ -65,26 +65,36 @@ struct Partition {
     since_watermark: usize,
 }
 
-/// Recent transactions' other entity and time, by id, forgotten after the label span.
-#[derive(Default)]
-struct Remembered {
+/// Recent transactions' other entity and time, by id, forgotten after the label span — or, past
+/// `--entity-max-events` of them, oldest first (a label of one forgotten is then unmatched).
+pub(super) struct Remembered {
     by_id: HashMap<String, (Value, i64)>,
     order: VecDeque<(i64, String)>,
+    max: usize,
 }
 
 impl Remembered {
-    fn remember(&mut self, id: String, entity: Value, time: i64, span: i64) {
-        while self
-            .order
-            .front()
-            .is_some_and(|(t, _)| *t < time.saturating_sub(span))
-        {
+    pub(super) fn new(max: usize) -> Remembered {
+        Remembered {
+            by_id: HashMap::new(),
+            order: VecDeque::new(),
+            max: max.max(1),
+        }
+    }
+
+    pub(super) fn remember(&mut self, id: String, entity: Value, time: i64, span: i64) {
+        let oldest = time.saturating_sub(span);
+        while self.order.len() >= self.max || self.order.front().is_some_and(|(t, _)| *t < oldest) {
             if let Some((_, old)) = self.order.pop_front() {
                 self.by_id.remove(&old);
             }
         }
         self.order.push_back((time, id.clone()));
         self.by_id.insert(id, (entity, time));
+    }
+
+    pub(super) fn get(&self, id: &str) -> Option<&(Value, i64)> {
+        self.by_id.get(id)
     }
 }
 
@@ -412,7 +422,7 @@ impl KeyStage {
         let found = self
             .partitions
             .get(&message.partition)
-            .and_then(|s| s.remembered.by_id.get(&label.tx_id).cloned());
+            .and_then(|s| s.remembered.get(&label.tx_id).cloned());
         match found {
             Some((entity, time)) => {
                 let record = Repartitioned::label(
@@ -653,7 +663,7 @@ impl KeyStage {
             epoch,
             engine: self.plan.key_engine(),
             evictions_counted: Vec::new(),
-            remembered: Remembered::default(),
+            remembered: Remembered::new(self.plan.limits.max_events),
             next_offset: end,
             clock: i64::MIN,
             last_record: Instant::now(),

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use aegis_core::spec::entities::Evictions;
-use aegis_core::spec::record::RecordReader;
+use aegis_core::spec::record::{RecordReader, Value};
 use aegis_core::spec::Spec;
 use clap::Parser;
 
@@ -104,4 +104,24 @@ fn entity_limits_reach_both_stages_and_their_evictions_are_counted_once() {
     assert!(
         text.contains("aegis_entity_evictions_total{entity=\"TERMINAL_ID\",reason=\"max_keys\"}")
     );
+}
+
+#[test]
+fn the_first_stage_remembers_at_most_entity_max_events_transactions_for_their_labels() {
+    let mut remembered = super::key_stage::Remembered::new(3);
+    let day = 86_400_000;
+    for (id, time) in [("a", 0), ("b", 1), ("c", 2), ("d", 3)] {
+        remembered.remember(id.into(), Value::Integer(7), time, 30 * day);
+    }
+    assert!(
+        remembered.get("a").is_none(),
+        "the oldest goes past the limit"
+    );
+    assert_eq!(remembered.get("d"), Some(&(Value::Integer(7), 3)));
+    remembered.remember("e".into(), Value::Integer(8), 31 * day, 30 * day);
+    assert!(
+        remembered.get("b").is_none() && remembered.get("d").is_none(),
+        "past the span"
+    );
+    assert!(remembered.get("e").is_some());
 }
