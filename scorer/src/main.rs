@@ -62,8 +62,11 @@ fn main() -> ExitCode {
         let mut topics = topics(&cli.config);
         match &file {
             Some(model) if !model.is_paysim() => {
-                let plan =
-                    aegis_scorer::entities::Plan::new(model.spec(), &cli.config.input_topic)?;
+                let plan = aegis_scorer::entities::Plan::new(
+                    model.spec(),
+                    &cli.config.input_topic,
+                    cli.config.entities.limits(),
+                )?;
                 topics.extend(plan.topics(&cli.config));
             }
             Some(_) => {}

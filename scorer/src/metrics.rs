@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use aegis_core::spec::entities::Evictions;
 use aegis_core::{Decision, Model, TxType, Verdict};
 use prometheus::core::Metric as _;
 use prometheus::{
@@ -160,6 +161,11 @@ pub struct Metrics {
     pub(crate) entity_late: IntCounterVec,
     /// Records waiting in the entity stage's event-time merge.
     pub(crate) entity_waiting: IntGauge,
+    /// Entities and their transactions the stages keep, by entity field.
+    entity_keys: IntGaugeVec,
+    entity_events: IntGaugeVec,
+    /// Entities the stages' limits forgot, by entity field and limit.
+    entity_evictions: IntCounterVec,
     http_rejected: IntCounterVec,
     review_decisions: IntCounterVec,
     review_failures: IntCounter,
@@ -230,9 +236,12 @@ impl Metrics {
             model_installed_at: register(&r, GaugeVec::new(Opts::new("aegis_model_installed_time_seconds", "When the model in each role was installed, Unix seconds."), &["role"]).expect("valid metric")),
             thresholds: register(&r, GaugeVec::new(Opts::new("aegis_decision_threshold_ratio", "Lowest fraud probability that gets each decision."), &["decision"]).expect("valid metric")),
             up_since: register(&r, Gauge::new("aegis_start_time_seconds", "When this replica started, Unix seconds.").expect("valid metric")),
-            entity_labels: counter_vec(&r, "aegis_entity_labels_total", "Labels the first stage of a spec's stream handled: forwarded to the entity's stage, or unmatched (their transaction is older than the longest risk span, or not on this partition).", &["outcome"]),
+            entity_labels: counter_vec(&r, "aegis_entity_labels_total", "Labels the first stage of a spec's stream handled: forwarded to the entity's stage, or unmatched (their transaction is older than the longest risk span, forgotten past --entity-max-events, or not on this partition).", &["outcome"]),
             entity_late: counter_vec(&r, "aegis_entity_late_total", "Records the entity stage released after later ones had been (their source was idle, or a label came after its delay): their features can differ from the trainer's.", &["kind"]),
             entity_waiting: register(&r, IntGauge::new("aegis_entity_waiting", "Records waiting in the entity stage's event-time merge for every input partition to get to their time.").expect("valid metric name")),
+            entity_keys: register(&r, IntGaugeVec::new(Opts::new("aegis_entity_keys", "Entities (cards, terminals) whose recent transactions a spec's stream keeps on this replica, over its partitions, by entity field."), &["entity"]).expect("valid metric")),
+            entity_events: register(&r, IntGaugeVec::new(Opts::new("aegis_entity_events", "Transactions a spec's stream keeps for its entities on this replica, over its partitions, by entity field."), &["entity"]).expect("valid metric")),
+            entity_evictions: counter_vec(&r, "aegis_entity_evictions_total", "Entities a spec's stream forgot for a limit, by entity field and limit: max_keys (--entity-max-keys), max_events (--entity-max-events; also an entity trimmed to its newest transactions). Their features start again from none: they differ from the trainer's.", &["entity", "reason"]),
             http_rejected: counter_vec(&r, "aegis_http_rejected_total", "HTTP requests and connections refused, by reason: connections (503, --http-max-connections), in_flight (503, --http-max-in-flight), body_too_large (413), read_timeout (408 or closed, --http-read-timeout), write_timeout (closed: the client took nothing of its answer for as long), unauthorized (401, --api-token-file).", &["reason"]),
             review_decisions: counter_vec(&r, "aegis_review_decisions_total", "Analyst decisions on the review queue whose label the labels topic acknowledged, by label (fraud, legit).", &["label"]),
             review_failures: counter(&r, "aegis_review_label_failures_total", "Analyst decisions whose label was not acknowledged in time (answered 503; the transaction stays in the queue)."),
@@ -505,6 +514,30 @@ impl Metrics {
     /// Partitions restored from the changelog so far.
     pub fn state_restores(&self) -> u64 {
         self.state_restores.get()
+    }
+
+    /// `entity`'s tables over a stage's partitions keep `keys` entities and `events`
+    /// transactions; their limits forgot `evicted` since last said.
+    pub fn entity_tables(&self, entity: &str, keys: usize, events: usize, evicted: Evictions) {
+        self.entity_keys
+            .with_label_values(&[entity])
+            .set(keys as i64);
+        self.entity_events
+            .with_label_values(&[entity])
+            .set(events as i64);
+        for (reason, n) in [("max_keys", evicted.keys), ("max_events", evicted.events)] {
+            // Created at 0 too: a closed set, there from the start.
+            self.entity_evictions
+                .with_label_values(&[entity, reason])
+                .inc_by(n);
+        }
+    }
+
+    /// `entity`'s entities forgot for `reason` (max_keys, max_events) so far.
+    pub fn entity_evictions(&self, entity: &str, reason: &str) -> u64 {
+        self.entity_evictions
+            .with_label_values(&[entity, reason])
+            .get()
     }
 
     /// Accounts held now.

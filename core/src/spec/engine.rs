@@ -2,7 +2,8 @@
 //! trainer offline and (next) the scorer online. What a feature needs of the past is kept per
 //! entity — a card, a terminal — as that entity's recent transactions within the longest span its
 //! features look back over (window, or window plus label delay), so memory is bounded by the
-//! entities active within that span, not by the rows read.
+//! entities active within that span, not by the rows read — and online by [`EntityLimits`]
+//! (most entities and transactions per entity field, the least recently seen forgotten first).
 //!
 //! Semantics, the Handbook's (pandas' time-based `rolling`): a window of length `w` at time `t`
 //! holds the entity's transactions in `(t − w, t]`, read before this one, and this one when
@@ -10,8 +11,9 @@
 //! so only labels that would have arrived count. Records must come in event-time order (the
 //! trainer sorts them); an entity's transactions older than its longest span are forgotten.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
+use super::entities::{EntityLimits, EntityTable, Event, Key, TableUse};
 use super::expr::Expr;
 use super::record::{Record, Value};
 use super::{Aggregate, HistoryMeasure, RiskMeasure, Spec, TimePart};
@@ -67,44 +69,6 @@ enum Column {
     },
 }
 
-/// The recent transactions of every entity of one entity field.
-struct EntityTable {
-    /// The entity field.
-    field: usize,
-    /// The fields each remembered transaction keeps, in slot order.
-    slots: Vec<usize>,
-    /// How far back any feature of this entity looks (window, or window plus delay).
-    span: i64,
-    by_key: HashMap<Key, VecDeque<Event>>,
-}
-
-/// An entity's key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Key {
-    Integer(i64),
-    Text(Box<str>),
-}
-
-/// One remembered transaction of an entity.
-struct Event {
-    time: i64,
-    /// The transaction's id, hashed ([`FeatureEngine::id_of`]): how a label that arrives later
-    /// finds it.
-    id: u64,
-    label: Option<bool>,
-    /// The slot fields' values (a text field as a hash, compared by bits).
-    values: Vec<f64>,
-}
-
-fn key_of(value: &Value) -> Key {
-    match value {
-        Value::Integer(n) => Key::Integer(*n),
-        Value::Enum(i) => Key::Integer(*i as i64),
-        Value::Float(x) => Key::Integer(x.to_bits() as i64),
-        Value::Text(t) => Key::Text(t.as_str().into()),
-    }
-}
-
 /// A value as a remembered slot keeps it: numbers as they are, text as a hash.
 fn slot_value(value: &Value) -> f64 {
     match value {
@@ -140,12 +104,7 @@ impl FeatureEngine {
             let t = match tables.iter().position(|t| t.field == field) {
                 Some(t) => t,
                 None => {
-                    tables.push(EntityTable {
-                        field,
-                        slots: Vec::new(),
-                        span: 0,
-                        by_key: HashMap::new(),
-                    });
+                    tables.push(EntityTable::new(field, entity));
                     tables.len() - 1
                 }
             };
@@ -241,6 +200,21 @@ impl FeatureEngine {
         self
     }
 
+    /// This engine, keeping at most `limits` in each entity table ([`EntityLimits`]): online,
+    /// where memory must be bounded. Until a limit is reached, the features are those of an
+    /// engine without limits, bit for bit.
+    pub fn limited(mut self, limits: EntityLimits) -> FeatureEngine {
+        for table in &mut self.tables {
+            table.limit(limits);
+        }
+        self
+    }
+
+    /// Each entity table's size and evictions, in the order its entity's features first appear.
+    pub fn tables(&self) -> impl Iterator<Item = TableUse<'_>> {
+        self.tables.iter().map(EntityTable::usage)
+    }
+
     /// Where each value [`FeatureEngine::observe`] gives goes in the spec's whole feature vector.
     pub fn positions(&self) -> &[usize] {
         &self.positions
@@ -276,10 +250,10 @@ impl FeatureEngine {
         id: u64,
         is_fraud: bool,
     ) -> bool {
-        let key = key_of(key);
+        let key = Key::of(key);
         let mut found = false;
         for table in self.tables.iter_mut().filter(|t| t.field == entity) {
-            if let Some(events) = table.by_key.get_mut(&key) {
+            if let Some(events) = table.events_mut(&key) {
                 for event in events
                     .iter_mut()
                     .filter(|e| e.time == event_time_ms && e.id == id)
@@ -306,11 +280,8 @@ impl FeatureEngine {
         // read it, and put back with this record added.
         let mut taken = std::mem::take(&mut self.taken);
         for table in &mut self.tables {
-            let key = key_of(&record.values[table.field]);
-            let mut events = table.by_key.remove(&key).unwrap_or_default();
-            while events.front().is_some_and(|e| e.time <= now - table.span) {
-                events.pop_front();
-            }
+            let key = Key::of(&record.values[table.field]);
+            let events = table.take(&key, now);
             taken.push((key, events));
         }
         for column in &self.columns {
@@ -322,35 +293,32 @@ impl FeatureEngine {
         } else {
             None
         };
-        for (table, (key, mut events)) in self.tables.iter_mut().zip(taken.drain(..)) {
+        for (table, (key, events)) in self.tables.iter_mut().zip(taken.drain(..)) {
             let values = table
                 .slots
                 .iter()
                 .map(|f| slot_value(&record.values[*f]))
                 .collect();
-            events.push_back(Event {
+            let event = Event {
                 time: now,
                 id,
                 label,
                 values,
-            });
-            table.by_key.insert(key, events);
+            };
+            table.put_back(key, events, event, self.seen);
         }
         self.taken = taken;
         self.seen += 1;
         if self.seen.is_multiple_of(SWEEP_EVERY) {
             for table in &mut self.tables {
-                let span = table.span;
-                table
-                    .by_key
-                    .retain(|_, events| events.back().is_some_and(|e| e.time > now - span));
+                table.sweep(now);
             }
         }
     }
 
     /// Entities remembered, over every entity field.
     pub fn entities(&self) -> usize {
-        self.tables.iter().map(|t| t.by_key.len()).sum()
+        self.tables.iter().map(EntityTable::len).sum()
     }
 }
 

@@ -11,6 +11,7 @@
 mod check;
 pub mod duration;
 pub mod engine;
+pub mod entities;
 pub mod expr;
 pub mod merge;
 pub mod record;

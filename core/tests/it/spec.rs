@@ -6,6 +6,7 @@ use std::path::Path;
 use aegis_core::features;
 use aegis_core::paysim::PaysimReader;
 use aegis_core::spec::engine::FeatureEngine;
+use aegis_core::spec::entities::{EntityLimits, Evictions};
 use aegis_core::spec::record::RecordReader;
 use aegis_core::spec::Spec;
 
@@ -203,4 +204,54 @@ fn records_written_as_csv_read_back_the_same_for_both_shipped_specs() {
             .collect();
         assert_eq!(back, records, "{}", spec.name);
     }
+}
+
+/// Every row's features from `engine` over the card sample, as bits, and the most entities and
+/// transactions each entity table held after a row.
+fn card_sample_through(
+    mut engine: FeatureEngine,
+) -> (Vec<Vec<u64>>, Vec<(usize, usize)>, FeatureEngine) {
+    let spec = Spec::load(&repository("specs/cards.toml")).unwrap();
+    let path = repository("data/cards_every_10th_card_2018-04-01_2018-05-31.csv");
+    let mut out = Vec::new();
+    let mut peaks = vec![(0, 0); engine.tables().count()];
+    let rows = RecordReader::open(&spec, &path)
+        .unwrap()
+        .map(|record| {
+            engine.observe(&record.unwrap(), &mut out);
+            for (peak, table) in peaks.iter_mut().zip(engine.tables()) {
+                *peak = (peak.0.max(table.keys), peak.1.max(table.events));
+            }
+            out.iter().map(|x| x.to_bits()).collect()
+        })
+        .collect();
+    (rows, peaks, engine)
+}
+
+#[test]
+fn entity_limits_never_reached_change_no_feature_and_reached_ones_evict() {
+    let spec = Spec::load(&repository("specs/cards.toml")).unwrap();
+    let (unlimited, peaks, _) = card_sample_through(FeatureEngine::new(&spec));
+    assert_eq!(peaks.len(), 2, "a card table and a terminal table");
+    eprintln!("entities and transactions kept at most, per table: {peaks:?}");
+    // Limits exactly at what the tables reached: never exceeded, so bit for bit the same.
+    let at_peaks = |divide: usize| {
+        let limits = EntityLimits {
+            max_keys: peaks.iter().map(|p| p.0).max().unwrap() / divide,
+            max_events: peaks.iter().map(|p| p.1).max().unwrap(),
+        };
+        FeatureEngine::new(&spec).limited(limits)
+    };
+    let (limited, _, engine) = card_sample_through(at_peaks(1));
+    assert!(engine.tables().all(|t| t.evictions == Evictions::default()));
+    assert_eq!(limited.len(), unlimited.len());
+    for (n, (a, b)) in limited.iter().zip(&unlimited).enumerate() {
+        assert_eq!(a, b, "row {n}");
+    }
+    // A quarter of the entities: it evicts, and some features differ. (One fewer evicts
+    // entities silent past their span, not swept yet: no feature changes.)
+    let (short, _, engine) = card_sample_through(at_peaks(4));
+    let evicted: u64 = engine.tables().map(|t| t.evictions.keys).sum();
+    assert!(evicted > 0, "evictions counted");
+    assert!(short.iter().zip(&unlimited).any(|(a, b)| a != b));
 }

@@ -22,6 +22,7 @@ use aegis_core::avro::{AvroCodec, Framing, WireRecord};
 use aegis_core::clock::now_ms;
 use aegis_core::repartition::{RepartitionKind, Repartitioned};
 use aegis_core::spec::engine::FeatureEngine;
+use aegis_core::spec::entities::Evictions;
 use aegis_core::spec::merge::EventTimeMerge;
 use aegis_core::spec::record::Value;
 use aegis_core::Verdict;
@@ -65,6 +66,8 @@ impl Waiting {
 struct Partition {
     epoch: u64,
     engine: FeatureEngine,
+    /// The engine's evictions the metrics have counted.
+    evictions_counted: Vec<Evictions>,
     merge: EventTimeMerge<(u8, u64), Waiting>,
     /// The last transaction offset taken from each input partition.
     seen: HashMap<i32, i64>,
@@ -101,6 +104,8 @@ pub struct EntityStage {
     linger: Duration,
     restore_timeout: Duration,
     partitions: HashMap<i32, Partition>,
+    /// The entity fields of this stage's tables (the other entity's).
+    entities: Vec<String>,
 }
 
 /// What one batch wrote.
@@ -133,7 +138,6 @@ impl EntityStage {
         )?;
         let sources = super::partition_count(&reader, &config.input_topic)?;
         Ok(EntityStage {
-            plan,
             replica,
             consumer: Arc::new(consumer),
             reader,
@@ -145,6 +149,8 @@ impl EntityStage {
             linger: config.batch_linger(),
             restore_timeout: Duration::from_secs(config.entities.entity_restore_timeout_secs),
             partitions: HashMap::new(),
+            entities: super::entity_names(&plan.other_engine()),
+            plan,
         })
     }
 
@@ -181,6 +187,13 @@ impl EntityStage {
                 self.replica.metrics.verdict_written(verdict);
                 self.replica.live.record(verdict);
             }
+            super::meter(
+                &self.replica.metrics,
+                &self.entities,
+                self.partitions
+                    .values_mut()
+                    .map(|s| (&s.engine, &mut s.evictions_counted)),
+            );
             for (p, s) in &self.partitions {
                 if held.holds(*p, s.epoch) {
                     store(&self.consumer, &self.topic, *p, s.storable());
@@ -250,6 +263,7 @@ impl EntityStage {
         let mut state = Partition {
             epoch,
             engine: self.plan.other_engine(),
+            evictions_counted: Vec::new(),
             merge: EventTimeMerge::new(self.sources),
             seen: HashMap::new(),
             waiting: BTreeMap::new(),

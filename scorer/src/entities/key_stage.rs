@@ -24,6 +24,7 @@ use aegis_core::avro::{AvroCodec, Framing};
 use aegis_core::clock::now_ms;
 use aegis_core::repartition::Repartitioned;
 use aegis_core::spec::engine::FeatureEngine;
+use aegis_core::spec::entities::Evictions;
 use aegis_core::spec::record::Value;
 use aegis_core::{DeadLetter, DeadLetterReason};
 use aegis_kafka::produce::{all_delivered, dead_letter_headers};
@@ -49,6 +50,8 @@ const END_KNOWN_FOR: Duration = Duration::from_millis(50);
 struct Partition {
     epoch: u64,
     engine: FeatureEngine,
+    /// The engine's evictions the metrics have counted.
+    evictions_counted: Vec<Evictions>,
     /// Each recent transaction's other entity and time, by id, for its label.
     remembered: Remembered,
     /// The next offset to store.
@@ -62,26 +65,36 @@ struct Partition {
     since_watermark: usize,
 }
 
-/// Recent transactions' other entity and time, by id, forgotten after the label span.
-#[derive(Default)]
-struct Remembered {
+/// Recent transactions' other entity and time, by id, forgotten after the label span — or, past
+/// `--entity-max-events` of them, oldest first (a label of one forgotten is then unmatched).
+pub(super) struct Remembered {
     by_id: HashMap<String, (Value, i64)>,
     order: VecDeque<(i64, String)>,
+    max: usize,
 }
 
 impl Remembered {
-    fn remember(&mut self, id: String, entity: Value, time: i64, span: i64) {
-        while self
-            .order
-            .front()
-            .is_some_and(|(t, _)| *t < time.saturating_sub(span))
-        {
+    pub(super) fn new(max: usize) -> Remembered {
+        Remembered {
+            by_id: HashMap::new(),
+            order: VecDeque::new(),
+            max: max.max(1),
+        }
+    }
+
+    pub(super) fn remember(&mut self, id: String, entity: Value, time: i64, span: i64) {
+        let oldest = time.saturating_sub(span);
+        while self.order.len() >= self.max || self.order.front().is_some_and(|(t, _)| *t < oldest) {
             if let Some((_, old)) = self.order.pop_front() {
                 self.by_id.remove(&old);
             }
         }
         self.order.push_back((time, id.clone()));
         self.by_id.insert(id, (entity, time));
+    }
+
+    pub(super) fn get(&self, id: &str) -> Option<&(Value, i64)> {
+        self.by_id.get(id)
     }
 }
 
@@ -117,6 +130,8 @@ pub struct KeyStage {
     buffered: HashMap<i32, Buffered>,
     /// Whether labels are read (a spec with risk features of another entity).
     reads_labels: bool,
+    /// The entity fields of this stage's tables (the key's, when it has features).
+    entities: Vec<String>,
 }
 
 /// One partition number's messages read and not yet processed — its transactions and its
@@ -170,7 +185,6 @@ impl KeyStage {
             None => 0,
         };
         Ok(KeyStage {
-            plan,
             replica,
             consumer: Arc::new(consumer),
             reader,
@@ -189,6 +203,8 @@ impl KeyStage {
             labels: HashMap::new(),
             buffered: HashMap::new(),
             reads_labels,
+            entities: super::entity_names(&plan.key_engine()),
+            plan,
         })
     }
 
@@ -230,6 +246,13 @@ impl KeyStage {
             self.pace_buffers();
             self.replica.metrics.received(received);
             self.watermarks(&mut sent).await?;
+            super::meter(
+                &self.replica.metrics,
+                &self.entities,
+                self.partitions
+                    .values_mut()
+                    .map(|s| (&s.engine, &mut s.evictions_counted)),
+            );
             all_delivered(sent.deliveries)
                 .await
                 .map_err(|e| anyhow!("first stage: {e}; stopping without storing offsets"))?;
@@ -399,7 +422,7 @@ impl KeyStage {
         let found = self
             .partitions
             .get(&message.partition)
-            .and_then(|s| s.remembered.by_id.get(&label.tx_id).cloned());
+            .and_then(|s| s.remembered.get(&label.tx_id).cloned());
         match found {
             Some((entity, time)) => {
                 let record = Repartitioned::label(
@@ -639,7 +662,8 @@ impl KeyStage {
         let mut state = Partition {
             epoch,
             engine: self.plan.key_engine(),
-            remembered: Remembered::default(),
+            evictions_counted: Vec::new(),
+            remembered: Remembered::new(self.plan.limits.max_events),
             next_offset: end,
             clock: i64::MIN,
             last_record: Instant::now(),

@@ -23,12 +23,15 @@ pub mod entity_stage;
 pub mod key_stage;
 mod rebalance;
 mod scoring;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use aegis_core::avro::SpecCodec;
 use aegis_core::spec::engine::FeatureEngine;
+use aegis_core::spec::entities::{EntityLimits, Evictions};
 use aegis_core::spec::record::Value;
 use aegis_core::spec::{FeatureSpec, Spec};
 use aegis_core::Model;
@@ -70,6 +73,33 @@ pub struct EntityFlags {
         value_parser = aegis_kafka::duration::secs(1, u64::MAX)
     )]
     pub entity_restore_timeout_secs: u64,
+    /// Most entities (cards, terminals) whose recent transactions a stage keeps per partition
+    /// and entity field; the least recently seen is forgotten first, and its features start
+    /// again from none when it comes back (counted in aegis_entity_evictions_total).
+    #[arg(long, env = "AEGIS_SCORER_ENTITY_MAX_KEYS", default_value_t = DEFAULT_MAX_KEYS, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub entity_max_keys: u64,
+    /// Most transactions a stage keeps per partition and entity field, over all its entities;
+    /// past it, the least recently seen entities are forgotten (and an entity with more on its
+    /// own keeps its newest).
+    #[arg(long, env = "AEGIS_SCORER_ENTITY_MAX_EVENTS", default_value_t = DEFAULT_MAX_EVENTS, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub entity_max_events: u64,
+}
+
+/// `--entity-max-keys`'s default, per partition and entity field: about 30 MB of entities
+/// (docs/streaming-features.md, "Memory"; with the transactions' default, at most about 115 MB).
+pub const DEFAULT_MAX_KEYS: u64 = 100_000;
+/// `--entity-max-events`'s default, per partition and entity field: at most about 85 MB of
+/// transactions.
+pub const DEFAULT_MAX_EVENTS: u64 = 1_000_000;
+
+impl EntityFlags {
+    /// The limits of each partition's entity tables.
+    pub fn limits(&self) -> EntityLimits {
+        EntityLimits {
+            max_keys: usize::try_from(self.entity_max_keys).unwrap_or(usize::MAX),
+            max_events: usize::try_from(self.entity_max_events).unwrap_or(usize::MAX),
+        }
+    }
 }
 
 impl Default for EntityFlags {
@@ -78,6 +108,8 @@ impl Default for EntityFlags {
             labels_topic: aegis_core::topics::LABELS_TOPIC.to_owned(),
             idle_after_ms: 2000,
             entity_restore_timeout_secs: 300,
+            entity_max_keys: DEFAULT_MAX_KEYS,
+            entity_max_events: DEFAULT_MAX_EVENTS,
         }
     }
 }
@@ -94,6 +126,9 @@ pub struct Plan {
     pub width: usize,
     /// Where each of the first stage's features goes in the whole vector.
     pub key_positions: Vec<usize>,
+    /// The limits of each stage's entity tables, per partition (`--entity-max-keys`,
+    /// `--entity-max-events`).
+    pub limits: EntityLimits,
 }
 
 /// The entity the second stage owns.
@@ -110,7 +145,8 @@ pub struct Other {
 
 impl Plan {
     /// Splits `spec`'s features; refuses, in one line, what the stream cannot compute exactly yet.
-    pub fn new(spec: &Spec, input_topic: &str) -> Result<Plan> {
+    /// Its engines keep no more than `limits` per partition and entity field.
+    pub fn new(spec: &Spec, input_topic: &str, limits: EntityLimits) -> Result<Plan> {
         let key = spec.key_field().map(|f| f.name.clone()).ok_or_else(|| {
             anyhow!(
                 "spec `{}` has no [wire] key: the stream needs one to partition by",
@@ -171,6 +207,7 @@ impl Plan {
             key,
             other,
             key_positions: Vec::new(),
+            limits,
         };
         plan.key_positions = plan.key_engine().positions().to_vec();
         Ok(plan)
@@ -198,6 +235,7 @@ impl Plan {
             other.is_none() || f.entity() != other.as_deref()
         })
         .labels_applied()
+        .limited(self.limits)
     }
 
     /// The second stage's engine: features of the other entity.
@@ -207,6 +245,7 @@ impl Plan {
             other.is_some() && f.entity() == other.as_deref()
         })
         .labels_applied()
+        .limited(self.limits)
     }
 }
 
@@ -296,7 +335,11 @@ pub async fn run(
     model: Arc<Model>,
     cancel: CancellationToken,
 ) -> Result<()> {
-    let plan = Arc::new(Plan::new(model.spec(), &config.input_topic)?);
+    let plan = Arc::new(Plan::new(
+        model.spec(),
+        &config.input_topic,
+        config.entities.limits(),
+    )?);
     if model.features() != plan.spec.feature_names().as_slice() {
         bail!(
             "--model {}: its features are not its spec's, in order (retrain it)",
@@ -407,6 +450,38 @@ fn partition_count(reader: &rdkafka::consumer::BaseConsumer, topic: &str) -> Res
             .ok_or_else(|| anyhow!("topic {topic} does not exist: create it (the repartition topic with as many partitions as the entity's load needs)"))?
             .len(),
     )
+}
+
+/// After a batch: a stage's entity tables over its partitions — each an engine with the evictions
+/// the metrics have counted of it — as the gauges of every entity of `entities` (0 for one no
+/// partition has), and their evictions since last counted added to the counter.
+fn meter<'a>(
+    metrics: &crate::metrics::Metrics,
+    entities: &[String],
+    partitions: impl Iterator<Item = (&'a FeatureEngine, &'a mut Vec<Evictions>)>,
+) {
+    let mut kept = vec![(0, 0, Evictions::default()); entities.len()];
+    for (engine, counted) in partitions {
+        counted.resize(engine.tables().count(), Evictions::default());
+        for (table, counted) in engine.tables().zip(counted.iter_mut()) {
+            if let Some(i) = entities.iter().position(|e| e == table.entity) {
+                let (keys, events, evicted) = &mut kept[i];
+                *keys += table.keys;
+                *events += table.events;
+                evicted.keys += table.evictions.keys - counted.keys;
+                evicted.events += table.evictions.events - counted.events;
+            }
+            *counted = table.evictions;
+        }
+    }
+    for (entity, (keys, events, evicted)) in entities.iter().zip(kept) {
+        metrics.entity_tables(entity, keys, events, evicted);
+    }
+}
+
+/// The entity fields of `engine`'s tables: what a stage's [`meter`] reports on.
+fn entity_names(engine: &FeatureEngine) -> Vec<String> {
+    engine.tables().map(|t| t.entity.to_owned()).collect()
 }
 
 /// Commits the stored offsets and leaves the group.

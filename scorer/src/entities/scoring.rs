@@ -37,10 +37,11 @@ pub fn encode(verdict: &Verdict, framing: Framing) -> anyhow::Result<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::path::{Path, PathBuf};
 
     use aegis_core::spec::engine::FeatureEngine;
+    use aegis_core::spec::entities::EntityLimits;
     use aegis_core::spec::record::RecordReader;
     use aegis_core::spec::Spec;
     use aegis_core::Decision;
@@ -52,7 +53,7 @@ mod tests {
     }
 
     /// A small card model, trained with the trainer's own code on the card sample.
-    fn cards_model(data: &Path, dir: &Path) -> Model {
+    pub(crate) fn cards_model(data: &Path, dir: &Path) -> Model {
         let out = dir.join("cards.model");
         aegis_trainer::train::run(&aegis_trainer::TrainArgs {
             trees: Some(20),
@@ -70,7 +71,7 @@ mod tests {
         let data = repository("data/cards_every_10th_card_2018-04-01_2018-05-31.csv");
         let dir = tempfile::tempdir().unwrap();
         let model = cards_model(&data, dir.path());
-        let plan = Plan::new(&spec, "cards").unwrap();
+        let plan = Plan::new(&spec, "cards", EntityLimits::NONE).unwrap();
         let rules = RuleSet::from_json_for(
             &std::fs::read(repository("deploy/rules/cards.json")).unwrap(),
             &spec,
