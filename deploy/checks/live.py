@@ -90,6 +90,7 @@ ZERO_IS_HEALTHY = {
     ("Released late", "{{kind}}"),
     ("Waiting in the event-time merge", "waiting"),
     ("Card Precision@k", "{{role}}: last closed day"),
+    ("Entities forgotten at a limit", "{{entity}} ({{reason}})"),
 }
 REPLICAS_TABLE_ZERO = {"E"}  # the Replicas table's delivery failures
 
