@@ -43,7 +43,7 @@ pub struct SpecLoadArgs {
 }
 
 pub fn run(args: &SpecLoadArgs) -> Result<String> {
-    if !(args.rate > 0.0) {
+    if args.rate.is_nan() || args.rate <= 0.0 {
         bail!("--rate must be above 0");
     }
     let spec = Spec::load(&args.spec)?;
