@@ -448,7 +448,14 @@ def finish_watch(watcher, worker=None, broker=None):
     (who is the bottleneck)."""
     before = {"worker": cpu_seconds(worker.pid), "broker": cpu_seconds(broker.process.pid)} \
         if worker else {}
-    watcher.wait()
+    while watcher.poll() is None:
+        # A worker that fails (a pass-through exits 0 once it has forwarded its count) would
+        # leave the watcher waiting out its timeout.
+        if worker and failed(worker):
+            stop(watcher)
+            log = (LOGS / f"{worker.name}.log").read_text()[-2000:]
+            sys.exit(f"bench: {worker.name} failed:\n{log}")
+        time.sleep(0.05)
     log = (LOGS / f"{watcher.name}.log").read_text()
     if watcher.returncode != 0:
         sys.exit(f"bench: {watcher.name} failed:\n{log[-2000:]}")
@@ -457,6 +464,13 @@ def finish_watch(watcher, worker=None, broker=None):
         result["worker_cpu_seconds"] = cpu_seconds(worker.pid) - before["worker"]
         result["broker_cpu_seconds"] = cpu_seconds(broker.process.pid) - before["broker"]
     return result
+
+
+def failed(p):
+    """Whether `p` has exited with a failure, without reaping it (its /proc entry, and so its CPU
+    seconds, stay readable)."""
+    info = os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
+    return info is not None and info.si_status != 0
 
 
 def keeps_up(result, rate):
