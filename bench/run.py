@@ -622,6 +622,8 @@ def bench_cards_pipeline(args, broker):
     records), then the latency curve at --cards-rates; every figure a median of runs, the order
     alternating."""
     card_model()
+    if args.cards_messages == 0:
+        return {"curve": bench_cards_curve(args, broker)}
     data, n = card_rows(args.cards_messages)
     client = client_flags(args)
     # Delivered is counted to 99 % of N: the first stage tells the second that a partition read to
@@ -697,11 +699,24 @@ def cards_pipeline_rows(c):
     against run i); then p50 / p99 at each rate against p99 ≤ 1.5× at the rates it sustains."""
     if not c:
         return []
+    rows = []
+    if "aegis" in c:
+        rows += cards_throughput_rows(c)
+    curve = c.get("curve")
+    if not curve:
+        return rows
+    return rows + cards_curve_rows(curve)
+
+
+CARDS_BASELINE = "pass-through + repartition hop (1 record + marks per tx, read back)"
+
+
+def cards_throughput_rows(c):
     a_runs = [r["per_second"] for r in c["aegis"]]
     b_runs = [r["per_second"] for r in c["baseline_repartition"]]
     ratios = [a / b for a, b in zip(a_runs, b_runs)]
     ratio = median(ratios)
-    baseline = "pass-through + repartition hop (1 record + marks per tx, read back)"
+    baseline = CARDS_BASELINE
     rows = [row(f"Cards pipeline, {c['messages']:,} tx pre-loaded, one process (tx/s, to "
                 f"{c['counted']:,} delivered), {len(ratios)} runs", f"{median(a_runs):,.0f}",
                 f"{median(b_runs):,.0f}", baseline,
@@ -710,9 +725,11 @@ def cards_pipeline_rows(c):
     a, b = (median([r["worker_cpu_s_per_100k"] for r in c[side]]) for side in CARD_SIDES)
     rows.append(row("Cards pipeline CPU-seconds per 100k tx (process)", f"{a:.2f}", f"{b:.2f}",
                     baseline, f"{a / b:.2f}×", "—"))
-    curve = c.get("curve")
-    if not curve:
-        return rows
+    return rows
+
+
+def cards_curve_rows(curve):
+    rows = []
     mark = lambda p: "" if p["keeps_up"] else " (behind)"
     for a, b in zip(curve["aegis"], curve["baseline_repartition"]):
         low, high = a["p99_ratio_range"]
@@ -1311,7 +1328,8 @@ def main():
                              "after it), comma-separated; April-June starts for tuning")
     parser.add_argument("--cards-messages", type=int, default=300_000,
                         help="cards-pipeline: card payments pre-loaded (the first of the "
-                             "Handbook's file, else of the sample, all 58,558 at most)")
+                             "Handbook's file, else of the sample, all 58,558 at most); 0: the "
+                             "latency curve only")
     parser.add_argument("--cards-rates", default="1000,2000,4000,8000",
                         help="cards-pipeline: offered rates of its latency curve, tx/s")
     parser.add_argument("--quick", action="store_true",
