@@ -5,8 +5,9 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use aegis_core::avro::AvroCodec;
+use aegis_core::avro::{AvroCodec, SpecCodec};
 use aegis_core::clock::now_ms;
+use aegis_core::spec::Spec;
 use aegis_kafka as kafka;
 use aegis_kafka::KafkaFlags;
 use aegis_scorer::stream::clients::{
@@ -116,7 +117,7 @@ pub fn passthrough(args: &PassthroughArgs) -> Result<String> {
 }
 
 /// `record` with `message`'s key and bytes.
-fn copy<'a>(
+pub(crate) fn copy<'a>(
     message: &'a impl Message,
     mut record: BaseRecord<'a, [u8], [u8]>,
 ) -> BaseRecord<'a, [u8], [u8]> {
@@ -131,7 +132,7 @@ fn copy<'a>(
 
 /// Enqueues `record`, polling while the producer's queue is full.
 #[allow(clippy::result_large_err)] // rdkafka's send hands the record back in its Err
-fn forward(producer: &BaseProducer, record: BaseRecord<'_, [u8], [u8]>) -> Result<()> {
+pub(crate) fn forward(producer: &BaseProducer, record: BaseRecord<'_, [u8], [u8]>) -> Result<()> {
     kafka::produce::enqueue(
         record,
         |r| producer.send(r),
@@ -226,6 +227,9 @@ pub struct LatencyArgs {
     /// What the topic holds: verdicts, or transactions (the pass-through's copies).
     #[arg(long, value_enum, default_value_t = Carried::Verdict)]
     carries: Carried,
+    /// The transactions' spec (e.g. specs/cards.toml), when they are not PaySim's.
+    #[arg(long)]
+    spec: Option<PathBuf>,
     /// `-X key=value` on the probe's consumer, after the scorer's consumer settings (e.g. to see
     /// what `fetch.wait.max.ms` costs a hop on the broker).
     #[command(flatten)]
@@ -244,6 +248,10 @@ pub enum Carried {
 /// this consumer, and to the scorer's `scored_at`. With `--carries transaction` it reads the
 /// pass-through's copies of transactions instead (no `scored_at`).
 pub fn latency(args: &LatencyArgs) -> Result<String> {
+    let spec = match &args.spec {
+        Some(path) => Some(SpecCodec::new(&Spec::load(path)?).context("the spec's Avro schema")?),
+        None => None,
+    };
     let consumer: BaseConsumer = consumer_settings("aegis-bench-latency")
         .client_config(&args.brokers, &args.kafka.properties())
         .create()?;
@@ -278,7 +286,10 @@ pub fn latency(args: &LatencyArgs) -> Result<String> {
                 scored.push((verdict.scored_at - verdict.event_time) as f64);
                 verdict.event_time
             }
-            Carried::Transaction => AvroCodec::transaction().decode(payload)?.0.event_time,
+            Carried::Transaction => match &spec {
+                Some(codec) => codec.decode(payload)?.record.event_time_ms,
+                None => AvroCodec::transaction().decode(payload)?.0.event_time,
+            },
         };
         delivered.push((now - event_time) as f64);
     }
@@ -303,7 +314,7 @@ pub fn latency(args: &LatencyArgs) -> Result<String> {
     .to_string())
 }
 
-fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>> {
+pub(crate) fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>> {
     kafka::topic_partitions(consumer, topic, Duration::from_secs(10))
         .with_context(|| format!("cannot read metadata of {topic}"))?
         .with_context(|| format!("topic {topic} has no partitions (does it exist?)"))

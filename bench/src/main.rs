@@ -6,6 +6,8 @@ mod features;
 mod http_load;
 mod kafka;
 mod kernel;
+mod repartition;
+mod spec_load;
 mod stats;
 mod train;
 
@@ -34,6 +36,11 @@ enum Command {
     Http(http_load::HttpArgs),
     /// Bare rdkafka pass-through: consume and re-produce the same bytes with the scorer's settings.
     Passthrough(kafka::PassthroughArgs),
+    /// The stateful pass-through of a two-stage spec: input → repartition topic (with watermark-
+    /// sized marks per batch) → output, two hops, two groups.
+    Repartition(repartition::RepartitionArgs),
+    /// A steady rate of a spec's transactions from a CSV, each stamped with the time it is sent.
+    SpecLoad(spec_load::SpecLoadArgs),
     /// Wait for N new messages on a topic; report the throughput from the first to the last.
     Watch(kafka::WatchArgs),
     /// Event-to-verdict latency as a downstream consumer sees it.
@@ -48,6 +55,8 @@ fn main() -> ExitCode {
         Command::Kernel(args) => kernel::run(&args),
         Command::Http(args) => runtime().and_then(|rt| rt.block_on(http_load::run(&args))),
         Command::Passthrough(args) => kafka::passthrough(&args),
+        Command::Repartition(args) => repartition::run(&args),
+        Command::SpecLoad(args) => spec_load::run(&args),
         Command::Watch(args) => kafka::watch(&args),
         Command::Latency(args) => kafka::latency(&args),
         Command::Features(args) => features::run(&args),
