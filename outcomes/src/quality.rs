@@ -141,10 +141,16 @@ impl QualityWindow {
     }
 
     fn expire(&mut self, now: i64) {
-        let oldest = now.saturating_sub(i64::try_from(self.span).unwrap_or(i64::MAX)) + 1;
-        while self.buckets.front().is_some_and(|(s, _)| *s < oldest) {
-            self.buckets.pop_front();
-        }
+        expire(&mut self.buckets, self.span, now);
+    }
+}
+
+/// Drops the one-second buckets (oldest first, by their second) of `buckets` that fall out of
+/// the last `span` seconds at second `now`.
+pub(crate) fn expire<T>(buckets: &mut VecDeque<(i64, T)>, span: u64, now: i64) {
+    let oldest = now.saturating_sub(i64::try_from(span).unwrap_or(i64::MAX)) + 1;
+    while buckets.front().is_some_and(|(s, _)| *s < oldest) {
+        buckets.pop_front();
     }
 }
 

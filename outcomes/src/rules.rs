@@ -106,10 +106,7 @@ impl RuleWindow {
     }
 
     fn expire(&mut self, now: i64) {
-        let oldest = now.saturating_sub(i64::try_from(self.span).unwrap_or(i64::MAX)) + 1;
-        while self.buckets.front().is_some_and(|(s, _)| *s < oldest) {
-            self.buckets.pop_front();
-        }
+        crate::quality::expire(&mut self.buckets, self.span, now);
     }
 }
 

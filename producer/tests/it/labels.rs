@@ -98,8 +98,25 @@ async fn a_stop_publishes_the_labels_still_waiting() {
     };
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Stopped once more than 50 transactions are on the topic (not after a fixed time: a loaded
+    // machine starts the producer late), all of their labels an hour from due.
+    let (bootstrap, watched) = (broker.bootstrap(), topic.clone());
+    tokio::task::spawn_blocking(move || {
+        let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .create()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(25);
+        while Instant::now() < deadline {
+            let written: i64 = aegis_kafka::ends_of(&consumer, &watched, Duration::from_secs(5))
+                .ok()
+                .flatten()
+                .map_or(0, |ends| ends.iter().map(|(_, end)| end).sum());
+            if written > 50 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         stop.cancel();
     });
     let started = Instant::now();

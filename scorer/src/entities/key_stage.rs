@@ -513,13 +513,26 @@ impl KeyStage {
                 epoch,
                 ..ReadSoFar::default()
             });
+        // A broker slow to answer (a loaded machine, a restart) leaves the end unknown for now:
+        // the partition waits and is asked again, rather than the stage stopping.
+        let asked = |result: Result<i64>| -> Option<i64> {
+            result
+                .inspect_err(|e| tracing::debug!(topic, partition = p, error = %e, "offsets not known yet; asking again"))
+                .ok()
+        };
         let end = match known.end.filter(|(_, at)| at.elapsed() < END_KNOWN_FOR) {
             Some(end) => end,
-            None => (end_of(&self.reader, topic, p)?, Instant::now()),
+            None => match asked(end_of(&self.reader, topic, p)) {
+                Some(end) => (end, Instant::now()),
+                None => return Ok(false),
+            },
         };
         let next = match known.next {
             Some(next) => next,
-            None => self.committed(topic, p)?,
+            None => match asked(self.committed(topic, p)) {
+                Some(next) => next,
+                None => return Ok(false),
+            },
         };
         if let Some(b) = self.buffered.get_mut(&p) {
             b.read[side] = ReadSoFar {
@@ -643,7 +656,15 @@ impl KeyStage {
 
     /// Whether partition `p` is read to its end: `next` — or, when nothing of it was read since
     /// it was assigned, its committed offset (where reading starts) — at its high watermark.
+    /// A broker slow to answer counts as not caught up: asked again on the next turn.
     fn caught_up(&self, p: i32, next: Option<i64>) -> Result<bool> {
+        Ok(self.caught_up_asked(p, next).unwrap_or_else(|e| {
+            tracing::debug!(partition = p, error = %e, "offsets not known yet; asking again");
+            false
+        }))
+    }
+
+    fn caught_up_asked(&self, p: i32, next: Option<i64>) -> Result<bool> {
         let (low, high) = tokio::task::block_in_place(|| {
             self.reader
                 .fetch_watermarks(&self.input_topic, p, Duration::from_secs(5))

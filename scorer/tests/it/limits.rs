@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::Pipeline;
+use crate::{run_page_check, Pipeline};
 
 const TAKEOVER: &str = r#"{"type":"TRANSFER","amount":181000.0,"name_orig":"C1305486145",
     "old_balance_orig":181000.0,"new_balance_orig":0.0,"name_dest":"C553264065",
@@ -485,34 +485,13 @@ async fn the_live_data_masks_account_ids_unless_told_to_show_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_page_works_with_a_token_from_its_form_or_the_url_fragment() {
-    // Headless Chromium through playwright-core, which scripts/setup installs (as for
-    // scripts/check-ui).
-    let ui = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ui");
-    assert!(
-        ui.join("node_modules/playwright-core").exists(),
-        "{} is missing: run scripts/setup",
-        ui.join("node_modules/playwright-core").display()
-    );
     // With a token file, then (the usual case) without one.
     let (_file, with) = with_tokens(&[TOKEN], false);
     for (settings, token) in [(with, Some(TOKEN)), (Settings::default(), None)] {
         let (addr, stop, handle) = server(replica(), settings).await;
-        let script = ui.join("check-live-token.mjs");
-        let check = tokio::task::spawn_blocking(move || {
-            std::process::Command::new("node")
-                .arg(script)
-                .arg(format!("http://{addr}"))
-                .args(token)
-                .output()
-        });
-        let out = check
-            .await
-            .unwrap()
-            .expect("node runs (scripts/setup installs it)");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{stdout}{stderr}");
-        println!("{stdout}");
+        let mut args = vec![format!("http://{addr}")];
+        args.extend(token.map(str::to_owned));
+        run_page_check("check-live-token.mjs", args).await;
         stop.cancel();
         handle.await.unwrap();
     }

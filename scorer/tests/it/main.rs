@@ -302,6 +302,33 @@ impl Replica {
     }
 }
 
+/// Runs the page check `scripts/ui/SCRIPT` in node (headless Chromium through playwright-core,
+/// which scripts/setup installs, as for scripts/check-ui) with `args`; fails the test with its
+/// output unless it succeeds, and returns its stdout.
+pub async fn run_page_check(script: &str, args: Vec<String>) -> String {
+    let ui = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ui");
+    assert!(
+        ui.join("node_modules/playwright-core").exists(),
+        "{} is missing: run scripts/setup",
+        ui.join("node_modules/playwright-core").display()
+    );
+    let script = ui.join(script);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .args(args)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("node runs (scripts/setup installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    println!("{stdout}");
+    stdout
+}
+
 /// `n` payments of 12 from a balance of 500, each from its own account `C0`, `C1`, …, with ids
 /// `PREFIX-0`, `PREFIX-1`, …: ALLOWed by the seed rules and any sane model.
 pub fn small_payments(prefix: &str, n: usize) -> Vec<Transaction> {

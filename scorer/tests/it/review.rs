@@ -19,7 +19,7 @@ use aegis_testkit::{free_port, unique_topic};
 use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::{small_payments, Pipeline, PARTITIONS};
+use crate::{run_page_check, small_payments, Pipeline, PARTITIONS};
 
 const TOKEN: &str = "review-token-0123456789abcdef";
 
@@ -54,12 +54,6 @@ fn metric(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analysts_mark_three_on_the_live_page_and_labels_and_outcomes_count_them() {
-    let ui = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ui");
-    assert!(
-        ui.join("node_modules/playwright-core").exists(),
-        "{} is missing: run scripts/setup",
-        ui.join("node_modules/playwright-core").display()
-    );
     let pipeline = Pipeline::start().await;
     let (labels, outcomes) = (unique_topic("labels"), unique_topic("outcomes"));
     pipeline
@@ -118,23 +112,11 @@ async fn analysts_mark_three_on_the_live_page_and_labels_and_outcomes_count_them
 
     // The page: three marked, two fraud and one legit; the script prints `tx_id fraud|legit`
     // lines, then waits for the outcome tiles to count them.
-    let script = ui.join("check-review.mjs");
-    let base = format!("http://{scorer_addr}");
-    let check = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg(script)
-            .arg(base)
-            .arg(TOKEN)
-            .output()
-    });
-    let out = check
-        .await
-        .unwrap()
-        .expect("node runs (scripts/setup installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}{stderr}");
-    println!("{stdout}");
+    let stdout = run_page_check(
+        "check-review.mjs",
+        vec![format!("http://{scorer_addr}"), TOKEN.to_owned()],
+    )
+    .await;
     let marked: BTreeMap<String, bool> = stdout
         .lines()
         .filter_map(|line| line.strip_prefix("marked "))
