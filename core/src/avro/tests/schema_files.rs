@@ -129,17 +129,6 @@ fn write(schema: &apache_avro::Schema, value: apache_avro::types::Value) -> Vec<
         .unwrap()
 }
 
-fn read(bytes: &[u8], writer: &apache_avro::Schema, reader: &apache_avro::Schema) -> Verdict {
-    let value = GenericDatumReader::builder(writer)
-        .reader_schema(reader)
-        .human_readable(false)
-        .build()
-        .unwrap()
-        .read_value(&mut &bytes[..])
-        .unwrap();
-    apache_avro::from_value::<Verdict>(&value).unwrap()
-}
-
 #[test]
 fn the_rules_features_and_explanation_fields_keep_the_verdict_schema_compatible_both_ways() {
     use apache_avro::schema_compatibility::SchemaCompatibility;
@@ -161,9 +150,9 @@ fn the_rules_features_and_explanation_fields_keep_the_verdict_schema_compatible_
         // it does not know.
         let plain = verdict(&["origin account emptied (+0.10)"]);
         let old_bytes = write(&old, any_record_of(&plain, &old));
-        assert_eq!(read(&old_bytes, &old, &new), plain);
+        assert_eq!(read_as::<Verdict>(&old_bytes, &old, &new), plain);
         let new_bytes = write(&new, any_record_of(&with_all, &new));
-        let read_by_old = read(&new_bytes, &new, &old);
+        let read_by_old = read_as::<Verdict>(&new_bytes, &new, &old);
         assert_eq!(read_by_old.explanation, None);
         assert_eq!(read_by_old.reasons, with_all.reasons);
         let knows_rules = old_json == VERDICT_BEFORE_EXPLANATIONS;
@@ -172,7 +161,7 @@ fn the_rules_features_and_explanation_fields_keep_the_verdict_schema_compatible_
     }
     // The new schema reads its own explanation back whole.
     let new_bytes = write(&new, any_record_of(&with_all, &new));
-    assert_eq!(read(&new_bytes, &new, &new), with_all);
+    assert_eq!(read_as::<Verdict>(&new_bytes, &new, &new), with_all);
 }
 
 /// The label schema before `event_time`.
