@@ -60,7 +60,33 @@ pub fn spec_verdict(
     features: Vec<f64>,
     scored_at: i64,
 ) -> Verdict {
-    let score = model.score_with(&features, model.probability(&features));
+    let probability = model.probability(&features);
+    spec_verdict_scored(
+        model,
+        rules,
+        codec,
+        tx_id,
+        record,
+        features,
+        probability,
+        scored_at,
+    )
+}
+
+/// [`spec_verdict`] with the model's `probability` on `features` already computed (a batch
+/// scored at once through `Model::probabilities`, which gives the same figures).
+#[allow(clippy::too_many_arguments)]
+pub fn spec_verdict_scored(
+    model: &Model,
+    rules: &RuleSet,
+    codec: &SpecCodec,
+    tx_id: &str,
+    record: &Record,
+    features: Vec<f64>,
+    probability: f64,
+    scored_at: i64,
+) -> Verdict {
+    let score = model.score_with(&features, probability);
     let amount = model
         .spec()
         .fields

@@ -161,6 +161,30 @@ pub fn ends_of<C: ConsumerContext>(
         .map(Some)
 }
 
+/// The high watermark (the offset after the last record) of each of `partitions` of `topic`, in
+/// one request (a `ListOffsets` for the latest offsets); a partition the answer lacks is left
+/// out. Blocking.
+pub fn latest_offsets<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    topic: &str,
+    partitions: &[i32],
+    timeout: Duration,
+) -> Result<Vec<(i32, i64)>, KafkaError> {
+    let mut list = rdkafka::TopicPartitionList::new();
+    for &p in partitions {
+        list.add_partition_offset(topic, p, rdkafka::Offset::End)?;
+    }
+    let answer = consumer.offsets_for_times(list, timeout)?;
+    Ok(answer
+        .elements_for_topic(topic)
+        .iter()
+        .filter_map(|e| match e.offset() {
+            rdkafka::Offset::Offset(end) if e.error().is_ok() => Some((e.partition(), end)),
+            _ => None,
+        })
+        .collect())
+}
+
 /// Reads every partition of `topic` from its beginning to the end it has when its read starts,
 /// handing every message to `each` ([`read_to_end`], partition by partition). Returns each
 /// partition with that end — where to follow the topic from — or `None` when the topic does not

@@ -25,15 +25,14 @@ use aegis_core::spec::engine::FeatureEngine;
 use aegis_core::spec::entities::Evictions;
 use aegis_core::spec::merge::EventTimeMerge;
 use aegis_core::spec::record::Value;
-use aegis_core::Verdict;
-use aegis_kafka::produce::all_delivered;
 use aegis_kafka::Settings;
 use anyhow::{anyhow, Context, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
-use super::key_stage::{send, store};
+use super::key_stage::send;
+use super::settle::{Settler, ToStore, Written};
 use super::{gather, scoring, Plan, Received, StageConsumer};
 use crate::config::ScorerConfig;
 use crate::replica::ReplicaState;
@@ -102,17 +101,12 @@ pub struct EntityStage {
     sources: usize,
     batch_size: usize,
     linger: Duration,
+    /// Batches written and not yet acknowledged before the stage waits (`--max-in-flight`).
+    max_in_flight: usize,
     restore_timeout: Duration,
     partitions: HashMap<i32, Partition>,
     /// The entity fields of this stage's tables (the other entity's).
     entities: Vec<String>,
-}
-
-/// What one batch wrote.
-#[derive(Default)]
-struct Sent {
-    deliveries: Vec<DeliveryFuture>,
-    verdicts: Vec<Verdict>,
 }
 
 impl EntityStage {
@@ -147,6 +141,7 @@ impl EntityStage {
             sources,
             batch_size: config.batch_size as usize,
             linger: config.batch_linger(),
+            max_in_flight: config.max_in_flight as usize,
             restore_timeout: Duration::from_secs(config.entities.entity_restore_timeout_secs),
             partitions: HashMap::new(),
             entities: super::entity_names(&plan.other_engine()),
@@ -156,12 +151,20 @@ impl EntityStage {
 
     /// Runs until `stop` fires or a delivery fails for good.
     pub async fn run(mut self, stop: CancellationToken) -> Result<()> {
-        let result = self.run_until(&stop).await;
+        let settler = Settler::start(
+            "second",
+            self.consumer.clone(),
+            self.replica.clone(),
+            self.max_in_flight,
+            stop.clone(),
+        );
+        let result = self.run_until(&stop, &settler).await;
+        let settled = settler.drain().await;
         super::finish(&self.consumer);
-        result
+        settled.and(result)
     }
 
-    async fn run_until(&mut self, stop: &CancellationToken) -> Result<()> {
+    async fn run_until(&mut self, stop: &CancellationToken, settler: &Settler) -> Result<()> {
         while !stop.is_cancelled() {
             let batch = gather(
                 &self.consumer,
@@ -169,24 +172,23 @@ impl EntityStage {
                 Duration::from_millis(200),
                 self.linger,
                 stop,
+                None,
             )
             .await?;
             let held = self.consumer.context().assignment(&self.topic);
             self.partitions.retain(|p, s| held.holds(*p, s.epoch));
-            let mut sent = Sent::default();
+            let mut released = Vec::new();
             for message in &batch {
-                if !held.holds(message.partition, message.epoch) {
-                    continue;
+                if held.holds(message.partition, message.epoch) {
+                    self.take(message, &mut released)?;
                 }
-                self.take(message, &mut sent).await?;
             }
-            all_delivered(sent.deliveries)
-                .await
-                .map_err(|e| anyhow!("second stage: {e}; stopping without storing offsets"))?;
-            for verdict in &sent.verdicts {
-                self.replica.metrics.verdict_written(verdict);
-                self.replica.live.record(verdict);
-            }
+            self.replica
+                .metrics
+                .entity_waiting
+                .set(self.partitions.values().map(|s| s.merge.len() as i64).sum());
+            let mut sent = Written::default();
+            self.score(released, &mut sent).await?;
             super::meter(
                 &self.replica.metrics,
                 &self.entities,
@@ -194,18 +196,29 @@ impl EntityStage {
                     .values_mut()
                     .map(|s| (&s.engine, &mut s.evictions_counted)),
             );
-            for (p, s) in &self.partitions {
-                if held.holds(*p, s.epoch) {
-                    store(&self.consumer, &self.topic, *p, s.storable());
-                }
-            }
+            // The earliest record still waiting in each partition's merge: a new owner reads
+            // back from there.
+            sent.offsets = (self.partitions.iter())
+                .map(|(p, s)| ToStore {
+                    topic: self.topic.clone(),
+                    partition: *p,
+                    epoch: s.epoch,
+                    next: s.storable(),
+                })
+                .collect();
+            settler.hand(sent).await?;
         }
         Ok(())
     }
 
     /// One message of the repartition topic: its partition's state restored first if this
-    /// replica has just taken it over, then the record merged and whatever it releases handled.
-    async fn take(&mut self, message: &Received, sent: &mut Sent) -> Result<()> {
+    /// replica has just taken it over, then the record merged; what that releases is added to
+    /// `released`, each transaction with its whole feature vector.
+    fn take(
+        &mut self,
+        message: &Received,
+        released: &mut Vec<(WireRecord, Vec<f64>)>,
+    ) -> Result<()> {
         let p = message.partition;
         if self
             .partitions
@@ -231,21 +244,38 @@ impl EntityStage {
             .get_mut(&p)
             .ok_or_else(|| anyhow!("partition state just restored"))?;
         state.next_offset = message.offset + 1;
-        let released = merge_in(&plan, state, message.offset, record, self.sources);
-        let metrics = &self.replica.metrics;
+        released.extend(merge_in(&plan, state, message.offset, record, self.sources));
         for kind in std::mem::take(&mut state.late) {
-            metrics.entity_late.with_label_values(&[kind]).inc();
+            self.replica
+                .metrics
+                .entity_late
+                .with_label_values(&[kind])
+                .inc();
         }
-        metrics
-            .entity_waiting
-            .set(self.partitions.values().map(|s| s.merge.len() as i64).sum());
+        Ok(())
+    }
+
+    /// Scores what a batch released, all rows at once through the forest's batch kernel, and
+    /// writes the verdicts.
+    async fn score(&self, released: Vec<(WireRecord, Vec<f64>)>, sent: &mut Written) -> Result<()> {
         let (now, model, rules) = (
             now_ms(),
             self.replica.models.live(),
             self.replica.rules.current(),
         );
-        for (wire, whole) in released {
-            let verdict = scoring::verdict(&plan, &model, &rules, &wire, whole, now);
+        let rows: Vec<&[f64]> = released.iter().map(|(_, whole)| whole.as_slice()).collect();
+        let mut probabilities = vec![0.0; rows.len()];
+        model.probabilities(&rows, &mut probabilities);
+        for ((wire, whole), probability) in released.into_iter().zip(probabilities) {
+            let verdict = scoring::verdict(
+                &self.plan,
+                &model,
+                &rules,
+                &wire,
+                whole,
+                Some(probability),
+                now,
+            );
             let value = scoring::encode(&verdict, Framing::SingleObject)?;
             let record = FutureRecord::to(&self.verdicts_topic)
                 .key(verdict.account.as_bytes())

@@ -27,7 +27,7 @@ use aegis_core::spec::engine::FeatureEngine;
 use aegis_core::spec::entities::Evictions;
 use aegis_core::spec::record::Value;
 use aegis_core::{DeadLetter, DeadLetterReason};
-use aegis_kafka::produce::{all_delivered, dead_letter_headers};
+use aegis_kafka::produce::dead_letter_headers;
 use aegis_kafka::Settings;
 use anyhow::{anyhow, Context, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -35,6 +35,8 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::Offset;
 use tokio_util::sync::CancellationToken;
 
+use super::ends::Ends;
+use super::settle::{Settler, ToStore, Written};
 use super::{entity_text, gather, scoring, Plan, Received, StageConsumer};
 use crate::config::ScorerConfig;
 use crate::replica::ReplicaState;
@@ -43,8 +45,6 @@ use crate::stream::decode::event_time_problem;
 /// Messages a partition keeps buffered, read but not yet processed, before it is paused (it is
 /// resumed below half as many): transactions wait there while their labels partition catches up.
 pub const MAX_BUFFERED: usize = 20_000;
-/// How long a labels partition's end, once asked, is taken as known.
-const END_KNOWN_FOR: Duration = Duration::from_millis(50);
 
 /// One input partition's state.
 struct Partition {
@@ -112,6 +112,8 @@ pub struct KeyStage {
     consumer: Arc<StageConsumer>,
     /// Reads partitions back when taking them over.
     reader: BaseConsumer,
+    /// The partitions' ends, asked by a thread of their own.
+    ends: Ends,
     producer: FutureProducer,
     input_topic: String,
     labels_topic: String,
@@ -121,6 +123,8 @@ pub struct KeyStage {
     repartitions: i32,
     batch_size: usize,
     linger: Duration,
+    /// Batches written and not yet acknowledged before the stage waits (`--max-in-flight`).
+    max_in_flight: usize,
     idle_after: Duration,
     restore_timeout: Duration,
     max_skew_ms: i64,
@@ -141,7 +145,7 @@ struct Buffered {
     transactions: VecDeque<Received>,
     labels: VecDeque<Received>,
     /// Per topic (transactions, labels): the offset after the last message received, once one
-    /// is; the partition's end, and when it was asked.
+    /// is.
     read: [ReadSoFar; 2],
     paused: bool,
 }
@@ -151,7 +155,6 @@ struct ReadSoFar {
     /// The assignment epoch this is known under.
     epoch: u64,
     next: Option<i64>,
-    end: Option<(i64, Instant)>,
 }
 
 impl KeyStage {
@@ -184,10 +187,15 @@ impl KeyStage {
             Some(other) => super::partition_count(&reader, &other.topic)? as i32,
             None => 0,
         };
+        let ends = Settings::reader("aegis-scorer-ends")
+            .client_config(&config.brokers, &config.kafka.properties())
+            .create()
+            .context("cannot create the partition ends reader")?;
         Ok(KeyStage {
             replica,
             consumer: Arc::new(consumer),
             reader,
+            ends: Ends::start(ends).context("cannot start the partition ends thread")?,
             producer,
             input_topic: config.input_topic.clone(),
             labels_topic: flags.labels_topic.clone(),
@@ -196,6 +204,7 @@ impl KeyStage {
             repartitions,
             batch_size: config.batch_size as usize,
             linger: config.batch_linger(),
+            max_in_flight: config.max_in_flight as usize,
             idle_after: Duration::from_millis(flags.idle_after_ms),
             restore_timeout: Duration::from_secs(flags.entity_restore_timeout_secs),
             max_skew_ms: config.max_clock_skew_ms(),
@@ -210,15 +219,32 @@ impl KeyStage {
 
     /// Runs until `stop` fires or a delivery fails for good.
     pub async fn run(mut self, stop: CancellationToken) -> Result<()> {
-        let result = self.run_until(&stop).await;
+        let settler = Settler::start(
+            "first",
+            self.consumer.clone(),
+            self.replica.clone(),
+            self.max_in_flight,
+            stop.clone(),
+        );
+        let result = self.run_until(&stop, &settler).await;
+        let settled = settler.drain().await;
         super::finish(&self.consumer);
-        result
+        settled.and(result)
     }
 
-    async fn run_until(&mut self, stop: &CancellationToken) -> Result<()> {
+    async fn run_until(&mut self, stop: &CancellationToken, settler: &Settler) -> Result<()> {
         let wait = (self.idle_after / 2).max(Duration::from_millis(10));
         while !stop.is_cancelled() {
-            let batch = gather(&self.consumer, self.batch_size, wait, self.linger, stop).await?;
+            let woken = Some(self.ends.answered.as_ref());
+            let batch = gather(
+                &self.consumer,
+                self.batch_size,
+                wait,
+                self.linger,
+                stop,
+                woken,
+            )
+            .await?;
             self.forget_revoked();
             let received = batch.len();
             for message in batch {
@@ -253,17 +279,9 @@ impl KeyStage {
                     .values_mut()
                     .map(|s| (&s.engine, &mut s.evictions_counted)),
             );
-            all_delivered(sent.deliveries)
-                .await
-                .map_err(|e| anyhow!("first stage: {e}; stopping without storing offsets"))?;
-            for verdict in &sent.verdicts {
-                self.replica.metrics.verdict_written(verdict);
-                self.replica.live.record(verdict);
-            }
-            for reason in sent.dead_letters {
-                self.replica.metrics.dead_letter_written(reason);
-            }
-            self.store_offsets();
+            let mut written = sent.written;
+            written.offsets = self.offsets();
+            settler.hand(written).await?;
         }
         Ok(())
     }
@@ -334,9 +352,10 @@ impl KeyStage {
                         offset: message.offset,
                     },
                 };
-                sent.deliveries
+                sent.written
+                    .deliveries
                     .push(self.dead_letter(message, &letter).await?);
-                sent.dead_letters.push(reason);
+                sent.written.dead_letters.push(reason);
                 return Ok(());
             }
         };
@@ -354,13 +373,23 @@ impl KeyStage {
             for (v, &at) in features.iter().zip(state.engine.positions()) {
                 whole[at] = *v;
             }
-            let verdict = scoring::verdict(&self.plan, &sent.model, &sent.rules, &wire, whole, now);
+            let verdict = scoring::verdict(
+                &self.plan,
+                &sent.model,
+                &sent.rules,
+                &wire,
+                whole,
+                None,
+                now,
+            );
             let value = scoring::encode(&verdict, Framing::SingleObject)?;
             let record = FutureRecord::to(&self.verdicts_topic)
                 .key(verdict.account.as_bytes())
                 .payload(value.as_slice());
-            sent.deliveries.push(send(&self.producer, record).await?);
-            sent.verdicts.push(verdict);
+            sent.written
+                .deliveries
+                .push(send(&self.producer, record).await?);
+            sent.written.verdicts.push(verdict);
             return Ok(());
         };
         let entity = wire.record.values[other.field].clone();
@@ -383,7 +412,9 @@ impl KeyStage {
         let record = FutureRecord::to(&other.topic)
             .key(key.as_bytes())
             .payload(value.as_slice());
-        sent.deliveries.push(send(&self.producer, record).await?);
+        sent.written
+            .deliveries
+            .push(send(&self.producer, record).await?);
         Ok(())
     }
 
@@ -435,7 +466,8 @@ impl KeyStage {
                     label.is_fraud,
                 );
                 let key = entity_text(&entity);
-                sent.deliveries
+                sent.written
+                    .deliveries
                     .push(forward(&self.producer, &other.topic, &key, &record).await?);
                 count_label(&self.replica.metrics, "forwarded");
             }
@@ -495,8 +527,9 @@ impl KeyStage {
     }
 
     /// Whether `topic`'s partition `p` has nothing written that was not received: the offset
-    /// after the last message received (or, before any, the committed one) at its end. The end
-    /// is asked of the broker at most every [`END_KNOWN_FOR`].
+    /// after the last message received (or, before any, the committed one) at its end, asked of
+    /// the broker no longer than [`ends::FRESH_FOR`] ago. When the end is not known, it is asked
+    /// for by the ends thread, and the partition waits.
     fn read_all(&mut self, topic: &str, p: i32) -> Result<bool> {
         let held = self.consumer.context().assignment(topic);
         if held.epoch(p) == aegis_kafka::assignment::UNASSIGNED {
@@ -509,40 +542,27 @@ impl KeyStage {
             .get(&p)
             .map(|b| b.read[side])
             .filter(|r| r.epoch == epoch)
-            .unwrap_or(ReadSoFar {
-                epoch,
-                ..ReadSoFar::default()
-            });
-        // A broker slow to answer (a loaded machine, a restart) leaves the end unknown for now:
-        // the partition waits and is asked again, rather than the stage stopping.
-        let asked = |result: Result<i64>| -> Option<i64> {
-            result
-                .inspect_err(|e| tracing::debug!(topic, partition = p, error = %e, "offsets not known yet; asking again"))
-                .ok()
-        };
-        let end = match known.end.filter(|(_, at)| at.elapsed() < END_KNOWN_FOR) {
-            Some(end) => end,
-            None => match asked(end_of(&self.reader, topic, p)) {
-                Some(end) => (end, Instant::now()),
-                None => return Ok(false),
-            },
-        };
+            .unwrap_or(ReadSoFar { epoch, next: None });
         let next = match known.next {
             Some(next) => next,
-            None => match asked(self.committed(topic, p)) {
-                Some(next) => next,
-                None => return Ok(false),
+            // Once per assignment. A broker slow to answer (a loaded machine, a restart) leaves
+            // it unknown for now: the partition waits and is asked again, rather than the stage
+            // stopping.
+            None => match self.committed(topic, p) {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::debug!(topic, partition = p, error = %e, "offsets not known yet; asking again");
+                    return Ok(false);
+                }
             },
         };
         if let Some(b) = self.buffered.get_mut(&p) {
             b.read[side] = ReadSoFar {
                 epoch,
                 next: Some(next),
-                end: Some(end),
             };
         }
-        let (end, _) = end;
-        Ok(next >= end)
+        Ok(self.ends.fresh(topic, p).is_some_and(|end| next >= end))
     }
 
     /// Where the group's reading of `topic`'s partition `p` starts: its committed offset, or
@@ -648,7 +668,9 @@ impl KeyStage {
                 let record = FutureRecord::<[u8], [u8]>::to(&other.topic)
                     .partition(q)
                     .payload(value.as_slice());
-                sent.deliveries.push(send(&self.producer, record).await?);
+                sent.written
+                    .deliveries
+                    .push(send(&self.producer, record).await?);
             }
         }
         Ok(())
@@ -738,21 +760,22 @@ impl KeyStage {
         Ok(state)
     }
 
-    /// Stores, for each partition still held under its epoch, the offset after what was written.
-    fn store_offsets(&self) {
-        let context = self.consumer.context();
-        let input = context.assignment(&self.input_topic);
-        for (p, s) in &self.partitions {
-            if input.holds(*p, s.epoch) {
-                store(&self.consumer, &self.input_topic, *p, s.next_offset);
-            }
-        }
-        let labels = context.assignment(&self.labels_topic);
-        for (p, s) in &self.labels {
-            if labels.holds(*p, s.epoch) {
-                store(&self.consumer, &self.labels_topic, *p, s.next_offset);
-            }
-        }
+    /// Each partition's offset after what was processed, to store once what it wrote is
+    /// acknowledged.
+    fn offsets(&self) -> Vec<ToStore> {
+        let input = self.partitions.iter().map(|(p, s)| ToStore {
+            topic: self.input_topic.clone(),
+            partition: *p,
+            epoch: s.epoch,
+            next: s.next_offset,
+        });
+        let labels = self.labels.iter().map(|(p, s)| ToStore {
+            topic: self.labels_topic.clone(),
+            partition: *p,
+            epoch: s.epoch,
+            next: s.next_offset,
+        });
+        input.chain(labels).collect()
     }
 
     async fn dead_letter(&self, message: &Received, letter: &DeadLetter) -> Result<DeliveryFuture> {
@@ -772,14 +795,11 @@ fn count_label(metrics: &crate::metrics::Metrics, outcome: &str) {
     metrics.entity_labels.with_label_values(&[outcome]).inc();
 }
 
-/// What a batch wrote, to await and then count.
+/// What a batch wrote, and the live model and rules it is scored with, taken once at its start.
 struct Sent {
-    /// The live model and rules the batch is scored with, taken once at its start.
     model: Arc<aegis_core::Model>,
     rules: Arc<aegis_core::rules::RuleSet>,
-    deliveries: Vec<DeliveryFuture>,
-    verdicts: Vec<aegis_core::Verdict>,
-    dead_letters: Vec<DeadLetterReason>,
+    written: Written,
 }
 
 impl Sent {
@@ -788,9 +808,7 @@ impl Sent {
         Sent {
             model: replica.models.live(),
             rules: replica.rules.current(),
-            deliveries: Vec::new(),
-            verdicts: Vec::new(),
-            dead_letters: Vec::new(),
+            written: Written::default(),
         }
     }
 }

@@ -19,10 +19,12 @@
 //! tail; the second stage knows a repeated transaction by its source offset, and a repeated label
 //! changes nothing.
 
+mod ends;
 pub mod entity_stage;
 pub mod key_stage;
 mod rebalance;
 mod scoring;
+mod settle;
 #[cfg(test)]
 mod tests;
 
@@ -295,18 +297,27 @@ fn detach(consumer: &StageConsumer, m: &BorrowedMessage<'_>) -> Received {
 }
 
 /// Up to `size` messages, waiting at most `wait` for the first and `linger` for the rest; empty
-/// when none came (the stage's timers still run) or `stop` fired.
+/// when none came (the stage's timers still run), `stop` fired or `woken` was notified (what the
+/// stage waited for is in).
 async fn gather(
     consumer: &StageConsumer,
     size: usize,
     wait: Duration,
     linger: Duration,
     stop: &CancellationToken,
+    woken: Option<&tokio::sync::Notify>,
 ) -> Result<Vec<Received>> {
     let mut batch = Vec::new();
+    let woken = async {
+        match woken {
+            Some(notify) => notify.notified().await,
+            None => std::future::pending().await,
+        }
+    };
     let first = tokio::select! {
         () = stop.cancelled() => return Ok(batch),
         () = tokio::time::sleep(wait) => return Ok(batch),
+        () = woken => return Ok(batch),
         m = consumer.recv() => m,
     };
     match first {

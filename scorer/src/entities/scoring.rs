@@ -9,22 +9,26 @@ use aegis_core::{Model, Verdict};
 use super::Plan;
 
 /// The verdict on `wire` with its `features` (spec order) under `model` and `rules`, made at
-/// `now_ms`.
+/// `now_ms`; `probability` is the model's on `features` when already computed with others
+/// (`Model::probabilities`), else `None`.
 pub fn verdict(
     plan: &Plan,
     model: &Model,
     rules: &RuleSet,
     wire: &WireRecord,
     features: Vec<f64>,
+    probability: Option<f64>,
     now_ms: i64,
 ) -> Verdict {
-    aegis_core::decide::spec_verdict(
+    let probability = probability.unwrap_or_else(|| model.probability(&features));
+    aegis_core::decide::spec_verdict_scored(
         model,
         rules,
         &plan.codec,
         &wire.tx_id,
         &wire.record,
         features,
+        probability,
         now_ms,
     )
 }
@@ -97,9 +101,9 @@ pub(super) mod tests {
                 record,
             };
             // A rule flagging every payment: what the model allowed gets its explanation too.
-            let all = verdict(&plan, &model, &flag_all, &wire, features.clone(), 0);
+            let all = verdict(&plan, &model, &flag_all, &wire, features.clone(), None, 0);
             assert_eq!(all.decision.max(Decision::Review), all.decision);
-            let v = verdict(&plan, &model, &rules, &wire, features.clone(), 0);
+            let v = verdict(&plan, &model, &rules, &wire, features.clone(), None, 0);
             assert_eq!(
                 all.explanation.as_ref().unwrap().raw_score,
                 model.raw_score(&features)
