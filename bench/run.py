@@ -1188,18 +1188,28 @@ def cores(runs, key):
     return f"{median(values):.2f}" if values else "—"
 
 
+def per_cpu_second(runs):
+    """The median of requests served per second of the server's CPU: on a shared machine, where
+    a server may not get its core to itself, the figure its neighbours disturb least; a dash for
+    results from before it was measured."""
+    values = [run["requests_per_second"] / run["server_cores"] for run in runs
+              if run.get("server_cores")]
+    return f"{median(values):,.0f}" if values else "—"
+
+
 def part_rows(results, parts):
     """Medians of the HTTP and pipeline parts, for a run of only those parts."""
     m = lambda items, key: median([x[key] for x in items])
     rows = []
     if "http" in parts:
         rows += ["| HTTP server | req/s | p99 (ms) | RSS after the load (MB) "
-                 "| server's CPU (cores) | load generator's CPU (cores) |",
-                 "|---|---|---|---|---|---|"]
+                 "| server's CPU (cores) | load generator's CPU (cores) | req per server CPU-second |",
+                 "|---|---|---|---|---|---|---|"]
         rows += [f"| {kind} (route {route}) | {m(results['http'][kind], 'requests_per_second'):,.0f} "
                  f"| {m(results['http'][kind], 'p99_ms'):.2f} | {m(results['http'][kind], 'rss_mb'):.0f} "
                  f"| {cores(results['http'][kind], 'server_cores')} "
-                 f"| {cores(results['http'][kind], 'load_cores')} |"
+                 f"| {cores(results['http'][kind], 'load_cores')} "
+                 f"| {per_cpu_second(results['http'][kind])} |"
                  for kind, route in HTTP_SERVERS.items()]
     if "pipeline" in parts:
         pipe = results["pipeline"]
