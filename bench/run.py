@@ -192,6 +192,20 @@ def tree_rss_mb(pid):
     return total
 
 
+def tree_cpu_seconds(pid):
+    """User + system CPU time of a process and all its descendants so far (from /proc)."""
+    total, pending = 0.0, [pid]
+    while pending:
+        p = pending.pop()
+        try:
+            total += cpu_seconds(p)
+            for task in Path(f"/proc/{p}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
 def wait_file(path, what, process, timeout=60):
     """Waits (polling every 10 ms) for a process to write its ready file."""
     deadline = time.time() + timeout
@@ -212,6 +226,12 @@ def cpu_seconds(pid):
     """User + system CPU time a process has used so far (from /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    """User + system CPU time of this script's children that have ended (the probes)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def median(values):
@@ -398,7 +418,14 @@ def bench_http(args, broker, thresholds):
         order = list(HTTP_SERVERS) if run % 2 == 0 else list(reversed(HTTP_SERVERS))
         for kind in order:
             server = http_server(kind, run, broker, thresholds, args)
+            # The CPU each side used over the whole load (warm-up included), in cores: a load
+            # generator near 1.0 while the server is not would be measuring the generator.
+            server_cpu, load_cpu = tree_cpu_seconds(server.pid), children_cpu_seconds()
+            started = time.monotonic()
             result = probe([BIN / "aegis-bench", "http", "--url", server.url, *load], cpu=1)
+            took = time.monotonic() - started
+            result["server_cores"] = (tree_cpu_seconds(server.pid) - server_cpu) / took
+            result["load_cores"] = (children_cpu_seconds() - load_cpu) / took
             result["rss_mb"] = tree_rss_mb(server.pid)
             result["order"] = order.index(kind)
             results[kind].append(result)
@@ -1155,14 +1182,34 @@ def curve_rows(curve):
     return "\n".join(rows)
 
 
+def cores(runs, key):
+    """The median of a CPU figure in cores, or a dash for results from before it was measured."""
+    values = [run[key] for run in runs if key in run]
+    return f"{median(values):.2f}" if values else "—"
+
+
+def per_cpu_second(runs):
+    """The median of requests served per second of the server's CPU: on a shared machine, where
+    a server may not get its core to itself, the figure its neighbours disturb least; a dash for
+    results from before it was measured."""
+    values = [run["requests_per_second"] / run["server_cores"] for run in runs
+              if run.get("server_cores")]
+    return f"{median(values):,.0f}" if values else "—"
+
+
 def part_rows(results, parts):
     """Medians of the HTTP and pipeline parts, for a run of only those parts."""
     m = lambda items, key: median([x[key] for x in items])
     rows = []
     if "http" in parts:
-        rows += ["| HTTP server | req/s | p99 (ms) | RSS after the load (MB) |", "|---|---|---|---|"]
+        rows += ["| HTTP server | req/s | p99 (ms) | RSS after the load (MB) "
+                 "| server's CPU (cores) | load generator's CPU (cores) | req per server CPU-second |",
+                 "|---|---|---|---|---|---|---|"]
         rows += [f"| {kind} (route {route}) | {m(results['http'][kind], 'requests_per_second'):,.0f} "
-                 f"| {m(results['http'][kind], 'p99_ms'):.2f} | {m(results['http'][kind], 'rss_mb'):.0f} |"
+                 f"| {m(results['http'][kind], 'p99_ms'):.2f} | {m(results['http'][kind], 'rss_mb'):.0f} "
+                 f"| {cores(results['http'][kind], 'server_cores')} "
+                 f"| {cores(results['http'][kind], 'load_cores')} "
+                 f"| {per_cpu_second(results['http'][kind])} |"
                  for kind, route in HTTP_SERVERS.items()]
     if "pipeline" in parts:
         pipe = results["pipeline"]

@@ -544,6 +544,12 @@ impl Model {
     /// see [`Explanation`]. The raw score is the forest's own prediction, computed apart from the
     /// contributions, so `explanation.total()` checks against it.
     pub fn explain(&self, features: &[f64]) -> Explanation {
+        self.explain_raw(features, self.forest.predict(features))
+    }
+
+    /// [`Model::explain`] for a row whose raw score the forest has computed already (the batch
+    /// kernel's, which is the same bit for bit): the trees are not walked a third time.
+    fn explain_raw(&self, features: &[f64], raw_score: f64) -> Explanation {
         let mut contributions = vec![0.0; self.forest.n_features()];
         let base_score = self.forest.contributions(features, &mut contributions);
         let mut ranked: Vec<(usize, f64)> = contributions
@@ -555,7 +561,7 @@ impl Model {
         ranked.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
         Explanation {
             base_score,
-            raw_score: self.forest.predict(features),
+            raw_score,
             contributions: ranked
                 .into_iter()
                 .map(|(i, contribution)| Contribution {
@@ -611,11 +617,20 @@ impl Model {
     /// REVIEW or BLOCK its explanation and the reasons read from it. An ALLOW costs nothing more:
     /// explaining a row walks every tree again (docs/explanations.md gives the cost).
     pub fn score_with(&self, features: &[f64], fraud_probability: f64) -> Score {
+        self.score_explained(fraud_probability, || self.explain(features))
+    }
+
+    /// [`Model::score_with`], the explanation (when the decision needs one) from `explain`.
+    fn score_explained(
+        &self,
+        fraud_probability: f64,
+        explain: impl FnOnce() -> Explanation,
+    ) -> Score {
         let decision = self.thresholds.decide(fraud_probability);
         let (reasons, explanation) = if decision == Decision::Allow {
             (Vec::new(), None)
         } else {
-            let explanation = self.explain(features);
+            let explanation = explain();
             (self.reasons_of(&explanation), Some(explanation))
         };
         Score {
@@ -632,14 +647,19 @@ impl Model {
     }
 
     /// The verdicts for many transactions, in order: the forest scores them together
-    /// ([`CompiledForest::predict_batch`]), with the same results as one at a time.
+    /// ([`CompiledForest::predict_batch`]), with the same results as one at a time. A REVIEW or
+    /// BLOCK's explanation takes its raw score from the batch rather than walking the trees again.
     pub fn verdicts(&self, txs: &[&Transaction], scored_at: i64) -> Vec<Verdict> {
         let rows: Vec<Features> = txs.iter().map(|tx| features::extract(tx)).collect();
-        let mut probabilities = vec![0.0; rows.len()];
-        self.probabilities(&rows, &mut probabilities);
+        let mut raw_scores = vec![0.0; rows.len()];
+        self.forest.predict_batch(&rows, &mut raw_scores);
         txs.iter()
-            .zip(rows.iter().zip(probabilities))
-            .map(|(tx, (row, p))| self.to_verdict(tx, self.score_with(row, p), scored_at))
+            .zip(rows.iter().zip(raw_scores))
+            .map(|(tx, (row, raw))| {
+                let score =
+                    self.score_explained(self.calibrated(raw), || self.explain_raw(row, raw));
+                self.to_verdict(tx, score, scored_at)
+            })
             .collect()
     }
 

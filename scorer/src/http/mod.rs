@@ -21,6 +21,7 @@
 
 use std::convert::Infallible;
 use std::num::NonZeroUsize;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -153,9 +154,10 @@ pub fn routes_with(
     let with = warp::any().map(move || replica.clone());
     let protected = access::authorized(settings.access.clone());
     let show_ids = settings.access.show_ids;
-    // Scoring runs on the blocking pool, which the stream scores on too: at most one HTTP body
-    // per CPU at a time, so requests queue here rather than crowd out the stream. The body is
-    // read before a slot is taken, so a slow client holds no slot.
+    // A body of more than a few transactions is scored on the blocking pool, which the stream
+    // scores on too: at most one such body per CPU at a time, so requests queue here rather than
+    // crowd out the stream. The body is read before a slot is taken, so a slow client holds no
+    // slot. (A small body is scored where it was read: see `INLINE_BODY_BYTES`.)
     let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
     let scoring = Arc::new(Semaphore::new(cpus));
     let metrics_route = table
@@ -255,6 +257,23 @@ fn readyz(s: Arc<ReplicaState>) -> Response {
     warp::reply::json(&body).into_response()
 }
 
+/// Bodies up to this many bytes — one transaction is about 250, so a handful of them — are parsed
+/// and scored on the connection's own task: tens of microseconds, less than handing the body to
+/// the blocking pool and waking the connection again costs (two thread switches a request: most
+/// of the scorer's time under load, docs/benchmarks.md, issue 28). Larger bodies go to the
+/// blocking pool.
+const INLINE_BODY_BYTES: usize = 2 << 10;
+
+/// What a panic says, as a 500 shows it.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic");
+    format!("task panicked: {text}")
+}
+
 /// Scores one transaction (JSON object) or several (JSON array) with the stream's model and
 /// thresholds. Missing `tx_id` and `event_time` are filled in.
 #[utoipa::path(post, path = "/v1/score", request_body = ScoreBody, responses(
@@ -265,14 +284,21 @@ fn readyz(s: Arc<ReplicaState>) -> Response {
     (status = 500, description = "scoring failed (a bug)", body = ApiError)
 ))]
 async fn score(body: bytes::Bytes, s: Arc<ReplicaState>, scoring: Arc<Semaphore>) -> Response {
-    // Read whole (by `body::bounded`) before a scoring slot is taken.
-    // `Err` only once the semaphore is closed, which it never is.
-    let permit = scoring.acquire_owned().await;
-    let scored = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        api::score_body(&s, &body)
-    })
-    .await;
+    let scored = if body.len() <= INLINE_BODY_BYTES {
+        // A panic is a 500, as on the blocking pool, not a dropped connection.
+        std::panic::catch_unwind(AssertUnwindSafe(|| api::score_body(&s, &body)))
+            .map_err(|panic| panic_message(&*panic))
+    } else {
+        // Read whole (by `body::bounded`) before a scoring slot is taken.
+        // `Err` only once the semaphore is closed, which it never is.
+        let permit = scoring.acquire_owned().await;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            api::score_body(&s, &body)
+        })
+        .await
+        .map_err(|e| e.to_string())
+    };
     let (status, body) = match scored {
         Ok(Ok(verdicts)) => (StatusCode::OK, warp::reply::json(&verdicts)),
         Ok(Err(error)) => (
