@@ -126,6 +126,7 @@ impl EntityStage {
         let (consumer, reader, producer) = super::stage_clients(
             config,
             Settings::group_consumer(&group),
+            Settings::reliable_producer(),
             "second",
             &[&topic],
             None,

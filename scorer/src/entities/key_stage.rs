@@ -181,8 +181,18 @@ impl KeyStage {
         // The input topic's assignment is the replica's: `/readyz` and `aegis_assigned_partitions`
         // list what this stage holds.
         let shared = (config.input_topic.as_str(), replica.assignment.clone());
+        // With a second stage this producer writes the repartition topic, whose reader knows a
+        // record written twice by its source offset (and a watermark or label twice changes
+        // nothing): it needs no idempotence, whose busy wait on a slow broker doubled the stage's
+        // CPU (docs/benchmarks.md, "Where the card scorer's time went"). One request in flight
+        // keeps each partition's records in order through retries. Alone, the stage writes
+        // verdicts, through the reliable producer.
+        let producer = match &plan.other {
+            Some(_) => Settings::changelog_producer(),
+            None => Settings::reliable_producer(),
+        };
         let (consumer, reader, producer) =
-            super::stage_clients(config, settings, "first", &topics, Some(shared))?;
+            super::stage_clients(config, settings, producer, "first", &topics, Some(shared))?;
         let repartitions = match &plan.other {
             Some(other) => super::partition_count(&reader, &other.topic)? as i32,
             None => 0,

@@ -414,10 +414,11 @@ pub async fn run(
 
 /// A stage's clients: its group consumer (`consumer` settings, subscribed to `topics`; `shared`:
 /// a topic whose assignment is kept in the given one), a reader for rebuilding partitions, and a
-/// reliable producer.
+/// producer (`producer` settings, lz4, lingering 2 ms).
 fn stage_clients(
     config: &ScorerConfig,
     consumer: aegis_kafka::Settings,
+    producer: aegis_kafka::Settings,
     stage: &'static str,
     topics: &[&str],
     shared: Option<(&str, Arc<aegis_kafka::assignment::Assignment>)>,
@@ -445,7 +446,7 @@ fn stage_clients(
         .client_config(&config.brokers, &properties)
         .create()
         .context("cannot create the restore reader")?;
-    let producer = Settings::reliable_producer()
+    let producer = producer
         .set("compression.type", "lz4")
         .set("linger.ms", 2)
         .client_config(&config.brokers, &properties)
