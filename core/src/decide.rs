@@ -46,11 +46,14 @@ pub fn first_of_its_account(tx: &Transaction, params: &StateParams) -> StateFeat
 }
 
 /// The verdict on a spec's `record` (`tx_id` its id on the wire when the spec has no id field)
-/// with its `features` (the spec's order) under `model` and `rules`, made at `scored_at`.
+/// with its `features` (the spec's order) under `model` and `rules`, made at `scored_at`;
+/// `probability` is the model's on `features` when already computed with other rows
+/// (`Model::probabilities`, which gives the same figures), else `None`.
 ///
 /// A spec's transaction has no PaySim type: its verdict says `PAYMENT`. The verdict carries the
 /// features, so that what the stream computed can be checked against the trainer's, and when it
 /// is REVIEW or BLOCK (by the model or a rule) the model's explanation.
+#[allow(clippy::too_many_arguments)]
 pub fn spec_verdict(
     model: &Model,
     rules: &RuleSet,
@@ -58,34 +61,10 @@ pub fn spec_verdict(
     tx_id: &str,
     record: &Record,
     features: Vec<f64>,
+    probability: Option<f64>,
     scored_at: i64,
 ) -> Verdict {
-    let probability = model.probability(&features);
-    spec_verdict_scored(
-        model,
-        rules,
-        codec,
-        tx_id,
-        record,
-        features,
-        probability,
-        scored_at,
-    )
-}
-
-/// [`spec_verdict`] with the model's `probability` on `features` already computed (a batch
-/// scored at once through `Model::probabilities`, which gives the same figures).
-#[allow(clippy::too_many_arguments)]
-pub fn spec_verdict_scored(
-    model: &Model,
-    rules: &RuleSet,
-    codec: &SpecCodec,
-    tx_id: &str,
-    record: &Record,
-    features: Vec<f64>,
-    probability: f64,
-    scored_at: i64,
-) -> Verdict {
+    let probability = probability.unwrap_or_else(|| model.probability(&features));
     let score = model.score_with(&features, probability);
     let amount = model
         .spec()

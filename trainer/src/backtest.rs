@@ -372,6 +372,7 @@ pub fn decide(model: &Model, rules: &RuleSet, history: &History) -> Result<Vec<D
                             &tx_id,
                             record,
                             features.clone(),
+                            None,
                             0,
                         ),
                         is_fraud: record.label,

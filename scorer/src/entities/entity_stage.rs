@@ -154,15 +154,13 @@ impl EntityStage {
     pub async fn run(mut self, stop: CancellationToken) -> Result<()> {
         let settler = Settler::start(
             "second",
-            self.consumer.clone(),
-            self.replica.clone(),
+            &self.consumer,
+            &self.replica,
             self.max_in_flight,
-            stop.clone(),
+            &stop,
         );
         let result = self.run_until(&stop, &settler).await;
-        let settled = settler.drain().await;
-        super::finish(&self.consumer);
-        settled.and(result)
+        settler.close(&self.consumer, result).await
     }
 
     async fn run_until(&mut self, stop: &CancellationToken, settler: &Settler) -> Result<()> {

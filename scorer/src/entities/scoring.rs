@@ -20,8 +20,7 @@ pub fn verdict(
     probability: Option<f64>,
     now_ms: i64,
 ) -> Verdict {
-    let probability = probability.unwrap_or_else(|| model.probability(&features));
-    aegis_core::decide::spec_verdict_scored(
+    aegis_core::decide::spec_verdict(
         model,
         rules,
         &plan.codec,

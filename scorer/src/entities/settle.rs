@@ -52,11 +52,12 @@ impl Settler {
     /// cancels `stop`.
     pub fn start(
         stage: &'static str,
-        consumer: Arc<StageConsumer>,
-        replica: Arc<ReplicaState>,
+        consumer: &Arc<StageConsumer>,
+        replica: &Arc<ReplicaState>,
         depth: usize,
-        stop: CancellationToken,
+        stop: &CancellationToken,
     ) -> Settler {
+        let (consumer, replica, stop) = (consumer.clone(), replica.clone(), stop.clone());
         let (batches, mut received) = mpsc::channel::<Written>(depth.max(1));
         let task = tokio::spawn(async move {
             while let Some(written) = received.recv().await {
@@ -96,12 +97,16 @@ impl Settler {
         Ok(())
     }
 
-    /// Awaits every batch handed over; the first failure is the error.
-    pub async fn drain(self) -> Result<()> {
+    /// After the stage's loop ended with `result`: awaits every batch handed over, then commits
+    /// what is stored and leaves the group. A failed delivery is the error before the loop's own.
+    pub async fn close(self, consumer: &StageConsumer, result: Result<()>) -> Result<()> {
         drop(self.batches);
-        self.task
+        let settled = self
+            .task
             .await
-            .map_err(|e| anyhow!("{} stage's acknowledgements: {e}", self.stage))?
-            .map_err(|e| anyhow!("{} stage: {e}", self.stage))
+            .map_err(|e| anyhow!("{} stage's acknowledgements: {e}", self.stage))
+            .and_then(|r| r.map_err(|e| anyhow!("{} stage: {e}", self.stage)));
+        super::finish(consumer);
+        settled.and(result)
     }
 }
