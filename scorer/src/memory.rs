@@ -1,12 +1,12 @@
 //! The process's memory allocator: how many glibc malloc arenas the scorer lets itself use.
 //!
 //! glibc gives a thread that finds the arenas busy an arena of its own, up to 8 per core, and a
-//! byte freed into one arena is never handed out by another. The scorer's allocating threads — the
-//! tokio workers, the blocking pool that scores batches, and librdkafka's broker threads, which
-//! allocate what the others free — then each hold freed memory resident: at 10,000 tx/s on two
-//! cores that was 15–20 MB of a 125 MB peak, and 115 MB of free memory after a 100,000-transaction
-//! run flat out (docs/benchmarks.md, "Peak RSS at 10,000 tx/s"). Two arenas kept it to 2–14 MB
-//! with no more CPU per transaction.
+//! byte freed into one arena is never handed out by another, so each allocating thread — the
+//! tokio workers, the blocking pool that scores batches, librdkafka's broker threads — keeps
+//! freed memory resident. At 10,000 tx/s offered on two cores the scorer's arenas held 19 MB free
+//! at its peak of 123 MB; in one pair of otherwise equal runs, 8–24 MB with 16 arenas and
+//! 2–17 MB with two. Flat out, the CPU per transaction was the same with two (docs/benchmarks.md,
+//! "Peak RSS at 10,000 tx/s").
 
 /// How many malloc arenas the scorer uses unless `MALLOC_ARENA_MAX` says otherwise.
 pub const MALLOC_ARENAS: i32 = 2;
