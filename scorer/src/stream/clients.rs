@@ -16,25 +16,11 @@ use super::ScorerConsumer;
 use crate::config::ScorerConfig;
 use crate::replica::ReplicaState;
 
-/// Most messages the consumer prefetches ahead of the pipeline (librdkafka's default: 100,000),
-/// about a second of input at 10,000 tx/s: enough to keep batches full, while a replica that
-/// falls behind does not hold the backlog in memory (docs/benchmarks.md, "Peak RSS at 10,000
-/// tx/s"). `-X queued.min.messages=N` overrides it.
-pub const PREFETCH_MESSAGES: u32 = 10_000;
-
-/// Most kilobytes of message payload the consumer prefetches (librdkafka's default: 65,536, i.e.
-/// 64 MiB): the bound for large messages, where [`PREFETCH_MESSAGES`] is the bound for small
-/// ones. `-X queued.max.messages.kbytes=N` overrides it.
-pub const PREFETCH_KBYTES: u32 = 8_192;
-
 /// The scorer's consumer: a group member that stores offsets after acknowledgement (see
 /// [`Settings::group_consumer`]), with librdkafka's statistics every 5 s for the consumer-lag
-/// metric, and a bounded prefetch ([`PREFETCH_MESSAGES`], [`PREFETCH_KBYTES`]).
+/// metric.
 pub fn consumer_settings(group_id: &str) -> Settings {
-    Settings::group_consumer(group_id)
-        .set("statistics.interval.ms", 5000)
-        .set("queued.min.messages", PREFETCH_MESSAGES)
-        .set("queued.max.messages.kbytes", PREFETCH_KBYTES)
+    Settings::group_consumer(group_id).set("statistics.interval.ms", 5000)
 }
 
 /// The producer of verdicts, dead letters and shadow verdicts: reliable, lz4-compressed, batches
@@ -117,14 +103,6 @@ mod tests {
         assert_eq!(
             consumer_settings("g").get("statistics.interval.ms"),
             Some("5000")
-        );
-        assert_eq!(
-            consumer_settings("g").get("queued.min.messages"),
-            Some("10000")
-        );
-        assert_eq!(
-            consumer_settings("g").get("queued.max.messages.kbytes"),
-            Some("8192")
         );
     }
 }
