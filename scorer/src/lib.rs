@@ -18,7 +18,6 @@
 //!   offset storing, restore), and the partition assignment and account states it keeps;
 //! - [`control`]: the models and rules topics, followed into the [`models`] and [`rules`] slots;
 //! - [`live`]: the live page's view of the verdicts and outcomes, and the review queue;
-//! - [`memory`]: how many malloc arenas the process uses;
 //! - [`review`]: analysts' decisions on the review queue, written to the labels topic;
 //! - [`http`]: the HTTP server — metrics, health, the scoring API and its document, the live page
 //!   and its assets — which only reads.
@@ -28,7 +27,6 @@ pub mod control;
 pub mod entities;
 pub mod http;
 pub mod live;
-pub mod memory;
 pub mod metrics;
 pub mod models;
 pub mod replica;

@@ -38,8 +38,6 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    // Before any thread starts: two malloc arenas, not up to 8 per core (see the module).
-    aegis_scorer::memory::limit_malloc_arenas();
     let upgraded = renamed::upgrade(
         std::env::args_os(),
         aegis_scorer::config::RENAMED_FLAGS,
