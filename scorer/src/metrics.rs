@@ -336,12 +336,7 @@ impl Metrics {
                 } => {
                     self.verdict_written(verdict);
                     if let Some(shadow) = shadow {
-                        self.shadow_agreement
-                            .with_label_values(&[
-                                verdict.decision.as_str(),
-                                shadow.verdict.decision.as_str(),
-                            ])
-                            .inc();
+                        self.shadow_scored(verdict.decision, shadow.verdict.decision);
                     }
                     let latency = (now_ms - verdict.event_time).max(0) as f64 / 1000.0;
                     self.event_to_verdict.observe(latency);
@@ -353,6 +348,14 @@ impl Metrics {
                 }
             }
         }
+    }
+
+    /// A transaction scored by both models: the live decision and the shadow's, in the agreement
+    /// matrix.
+    pub fn shadow_scored(&self, live: Decision, shadow: Decision) {
+        self.shadow_agreement
+            .with_label_values(&[live.as_str(), shadow.as_str()])
+            .inc();
     }
 
     /// A verdict the broker acknowledged: counted by decision and type, its amount, its rules'

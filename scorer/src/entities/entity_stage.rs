@@ -25,6 +25,7 @@ use aegis_core::spec::engine::FeatureEngine;
 use aegis_core::spec::entities::Evictions;
 use aegis_core::spec::merge::EventTimeMerge;
 use aegis_core::spec::record::Value;
+use aegis_core::Model;
 use aegis_kafka::Settings;
 use anyhow::{anyhow, Context, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -97,6 +98,8 @@ pub struct EntityStage {
     producer: FutureProducer,
     topic: String,
     verdicts_topic: String,
+    /// Where a shadow model's verdicts go (`--shadow-verdicts-topic`).
+    shadow_topic: String,
     /// Partitions of the input topic: the merge's sources.
     sources: usize,
     batch_size: usize,
@@ -139,6 +142,7 @@ impl EntityStage {
             producer,
             topic,
             verdicts_topic: config.output_topic.clone(),
+            shadow_topic: config.shadow_topic.clone(),
             sources,
             batch_size: config.batch_size as usize,
             linger: config.batch_linger(),
@@ -255,26 +259,45 @@ impl EntityStage {
     }
 
     /// Scores what a batch released, all rows at once through the forest's batch kernel, and
-    /// writes the verdicts.
+    /// writes the verdicts — and, while a shadow model is published, its verdicts on the same
+    /// features to the shadow topic.
     async fn score(&self, released: Vec<(WireRecord, Vec<f64>)>, sent: &mut Written) -> Result<()> {
-        let (now, model, rules) = (
-            now_ms(),
-            self.replica.models.live(),
-            self.replica.rules.current(),
-        );
+        let (now, rules) = (now_ms(), self.replica.rules.current());
         let rows: Vec<&[f64]> = released.iter().map(|(_, whole)| whole.as_slice()).collect();
-        let mut probabilities = vec![0.0; rows.len()];
-        model.probabilities(&rows, &mut probabilities);
-        for ((wire, whole), probability) in released.into_iter().zip(probabilities) {
+        let scored = |model: &Model| {
+            let mut probabilities = vec![0.0; rows.len()];
+            model.probabilities(&rows, &mut probabilities);
+            probabilities
+        };
+        let model = self.replica.models.live();
+        let probabilities = scored(&model);
+        let shadow = self.replica.models.shadow().map(|m| {
+            let probabilities = scored(&m);
+            (m, probabilities)
+        });
+        for (i, (wire, whole)) in released.into_iter().enumerate() {
+            let shadow_verdict = shadow.as_ref().map(|(m, p)| {
+                scoring::verdict(&self.plan, m, &rules, &wire, whole.clone(), Some(p[i]), now)
+            });
             let verdict = scoring::verdict(
                 &self.plan,
                 &model,
                 &rules,
                 &wire,
                 whole,
-                Some(probability),
+                Some(probabilities[i]),
                 now,
             );
+            if let Some(shadow) = shadow_verdict {
+                let value = scoring::encode(&shadow, Framing::SingleObject)?;
+                let record = FutureRecord::to(&self.shadow_topic)
+                    .key(shadow.account.as_bytes())
+                    .payload(value.as_slice());
+                sent.shadow_deliveries
+                    .push(send(&self.producer, record).await?);
+                sent.shadow_decisions
+                    .push((verdict.decision, shadow.decision));
+            }
             let value = scoring::encode(&verdict, Framing::SingleObject)?;
             let record = FutureRecord::to(&self.verdicts_topic)
                 .key(verdict.account.as_bytes())

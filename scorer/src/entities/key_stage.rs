@@ -118,6 +118,8 @@ pub struct KeyStage {
     input_topic: String,
     labels_topic: String,
     verdicts_topic: String,
+    /// Where a shadow model's verdicts go, without a second stage (`--shadow-verdicts-topic`).
+    shadow_topic: String,
     dlq_topic: String,
     /// Partitions of the repartition topic (0 without a second stage).
     repartitions: i32,
@@ -210,6 +212,7 @@ impl KeyStage {
             input_topic: config.input_topic.clone(),
             labels_topic: flags.labels_topic.clone(),
             verdicts_topic: config.output_topic.clone(),
+            shadow_topic: config.shadow_topic.clone(),
             dlq_topic: config.dlq_topic.clone(),
             repartitions,
             batch_size: config.batch_size as usize,
@@ -381,15 +384,20 @@ impl KeyStage {
             for (v, &at) in features.iter().zip(state.engine.positions()) {
                 whole[at] = *v;
             }
-            let verdict = scoring::verdict(
-                &self.plan,
-                &sent.model,
-                &sent.rules,
-                &wire,
-                whole,
-                None,
-                now,
-            );
+            let (model, rules) = (&sent.model, &sent.rules);
+            let verdict =
+                scoring::verdict(&self.plan, model, rules, &wire, whole.clone(), None, now);
+            if let Some(shadow) = &sent.shadow {
+                let shadow = scoring::verdict(&self.plan, shadow, rules, &wire, whole, None, now);
+                let value = scoring::encode(&shadow, Framing::SingleObject)?;
+                let record = FutureRecord::to(&self.shadow_topic)
+                    .key(shadow.account.as_bytes())
+                    .payload(value.as_slice());
+                let delivery = send(&self.producer, record).await?;
+                sent.written.shadow_deliveries.push(delivery);
+                let decisions = (verdict.decision, shadow.decision);
+                sent.written.shadow_decisions.push(decisions);
+            }
             let value = scoring::encode(&verdict, Framing::SingleObject)?;
             let record = FutureRecord::to(&self.verdicts_topic)
                 .key(verdict.account.as_bytes())
@@ -803,18 +811,21 @@ fn count_label(metrics: &crate::metrics::Metrics, outcome: &str) {
     metrics.entity_labels.with_label_values(&[outcome]).inc();
 }
 
-/// What a batch wrote, and the live model and rules it is scored with, taken once at its start.
+/// What a batch wrote, and the live model, shadow model and rules it is scored with, taken once
+/// at its start.
 struct Sent {
     model: Arc<aegis_core::Model>,
+    shadow: Option<Arc<aegis_core::Model>>,
     rules: Arc<aegis_core::rules::RuleSet>,
     written: Written,
 }
 
 impl Sent {
-    /// Nothing sent yet; scored with `replica`'s live model and rules as they are now.
+    /// Nothing sent yet; scored with `replica`'s models and rules as they are now.
     fn batch(replica: &ReplicaState) -> Sent {
         Sent {
             model: replica.models.live(),
+            shadow: replica.models.shadow(),
             rules: replica.rules.current(),
             written: Written::default(),
         }

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use aegis_core::{DeadLetterReason, Verdict};
+use aegis_core::{DeadLetterReason, Decision, Verdict};
 use aegis_kafka::produce::all_delivered;
 use anyhow::{anyhow, Result};
 use rdkafka::consumer::Consumer;
@@ -28,6 +28,11 @@ use crate::replica::ReplicaState;
 pub(super) struct Written {
     pub deliveries: Vec<DeliveryFuture>,
     pub verdicts: Vec<Verdict>,
+    /// The shadow model's verdicts: awaited after the batch's own, a failure counted, never
+    /// fatal (the shadow is measured, never acted on); with each, the live decision and the
+    /// shadow's.
+    pub shadow_deliveries: Vec<DeliveryFuture>,
+    pub shadow_decisions: Vec<(Decision, Decision)>,
     pub dead_letters: Vec<DeadLetterReason>,
     pub offsets: Vec<ToStore>,
 }
@@ -65,6 +70,14 @@ impl Settler {
                     replica.metrics.delivery_failed();
                     stop.cancel();
                     return Err(anyhow!("{e}; stopping without storing offsets"));
+                }
+                for delivery in written.shadow_deliveries {
+                    if aegis_kafka::produce::delivered(delivery).await.is_err() {
+                        replica.metrics.shadow_delivery_failed();
+                    }
+                }
+                for (live, shadow) in written.shadow_decisions {
+                    replica.metrics.shadow_scored(live, shadow);
                 }
                 for verdict in &written.verdicts {
                     replica.metrics.verdict_written(verdict);

@@ -4,6 +4,8 @@
 //! and started again. Every transaction gets a verdict, and every verdict (repeats included)
 //! carries the features and the probability the trainer computes offline for the same row, bit
 //! for bit: the terminal features come from every card partition, put back in event-time order.
+//! A shadow card model, published on the models topic, scores every transaction too, each
+//! probability equal to its own offline one.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,19 +39,26 @@ fn cards_data() -> PathBuf {
 /// A small card model, trained once per test binary with the trainer's own code.
 fn cards_model() -> &'static Path {
     static MODEL: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = MODEL.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("cards.model");
-        aegis_trainer::train::run(&aegis_trainer::TrainArgs {
-            trees: Some(20),
-            max_depth: Some(8),
-            spec: Some(repository("specs/cards.toml")),
-            ..aegis_trainer::TrainArgs::new(cards_data(), out.clone())
-        })
-        .unwrap();
-        (dir, out)
-    });
-    path
+    MODEL.get_or_init(|| train_cards(20, 8)).1.as_path()
+}
+
+/// Another card model, smaller: the shadow scored beside the live one.
+fn shadow_model() -> &'static Path {
+    static MODEL: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    MODEL.get_or_init(|| train_cards(8, 5)).1.as_path()
+}
+
+fn train_cards(trees: usize, max_depth: u16) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cards.model");
+    aegis_trainer::train::run(&aegis_trainer::TrainArgs {
+        trees: Some(trees),
+        max_depth: Some(max_depth),
+        spec: Some(repository("specs/cards.toml")),
+        ..aegis_trainer::TrainArgs::new(cards_data(), out.clone())
+    })
+    .unwrap();
+    (dir, out)
 }
 
 /// What the trainer computes offline: each row's features (the feature engine, in the trainer's
@@ -125,12 +134,13 @@ impl Scorer {
                 repository("deploy/rules/cards.json").to_str().unwrap(),
             ])
             .args(["--http-addr", "127.0.0.1:0", "--state-changelog-topic="])
+            .args(["--models-topic", &topics.models])
             .args([
-                "--models-topic=",
-                "--rules-topic=",
-                "--idle-after",
-                "1500ms",
+                "--shadow-verdicts-topic",
+                &topics.shadow,
+                "--allow-unsigned",
             ])
+            .args(["--rules-topic=", "--idle-after", "1500ms"])
             .env(
                 "AEGIS_LOG",
                 std::env::var("SPEC_STREAM_LOG").unwrap_or_else(|_| "info,rdkafka=warn".to_owned()),
@@ -198,6 +208,8 @@ struct Topics {
     labels: String,
     verdicts: String,
     dlq: String,
+    models: String,
+    shadow: String,
 }
 
 /// Publishes every record in event-time order, keyed by card, each label right after its
@@ -296,7 +308,10 @@ async fn two_replicas_one_killed_give_every_card_payment_its_offline_features_an
         .collect();
     records.sort_by_key(|r| r.event_time_ms); // stable: the trainer's order
     let model = cards_model();
-    let offline = offline(&spec, &records, model);
+    let (offline, shadow_offline) = (
+        offline(&spec, &records, model),
+        offline(&spec, &records, shadow_model()),
+    );
     assert_eq!(offline.probabilities.len(), records.len());
 
     let broker = Broker::start();
@@ -306,6 +321,8 @@ async fn two_replicas_one_killed_give_every_card_payment_its_offline_features_an
         labels: unique_topic("cards-labels"),
         verdicts: unique_topic("cards-verdicts"),
         dlq: unique_topic("cards-dlq"),
+        models: unique_topic("cards-models"),
+        shadow: unique_topic("cards-shadow"),
     };
     let repartition = format!("{}.by.TERMINAL_ID", topics.input);
     broker
@@ -315,8 +332,27 @@ async fn two_replicas_one_killed_give_every_card_payment_its_offline_features_an
             (&topics.verdicts, CARD_PARTITIONS),
             (&topics.dlq, 1),
             (&repartition, TERMINAL_PARTITIONS),
+            (&topics.models, 1),
+            (&topics.shadow, CARD_PARTITIONS),
         ])
         .await;
+    // A shadow model of the same spec, published before the scorers start: they read the models
+    // topic to its end first, so it scores every transaction beside the live one.
+    let shadow_bytes = std::fs::read(shadow_model()).unwrap();
+    let publisher: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("compression.type", "gzip")
+        .create()
+        .unwrap();
+    publisher
+        .send(
+            FutureRecord::to(&topics.models)
+                .key("shadow")
+                .payload(&shadow_bytes),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
 
     let mut first = Scorer::spawn(&broker, &topics);
     let second = Scorer::spawn(&broker, &topics);
@@ -443,6 +479,38 @@ async fn two_replicas_one_killed_give_every_card_payment_its_offline_features_an
         "{} verdicts for {} payments ({repeats} repeated after the kill); {exercised} with a known terminal fraud; {blocked_by_rule} blocked by the card rule",
         verdicts.all.len(),
         records.len()
+    );
+    // The shadow model scored every transaction on the same features, as offline, bit for bit:
+    // its verdicts in the shadow topic carry its version, and the live verdicts stayed the live
+    // model's (checked above).
+    let shadow_version = aegis_core::Model::load(shadow_model())
+        .unwrap()
+        .model_version()
+        .to_owned();
+    let mut shadows = Verdicts::follow(&broker, &topics.shadow);
+    shadows.read_until(records.len(), Duration::from_secs(120));
+    assert_eq!(
+        shadows.distinct.len(),
+        records.len(),
+        "one shadow verdict per card payment; {}",
+        logs()
+    );
+    let mut wrong_shadows = 0;
+    for v in &shadows.all {
+        assert_eq!(v.model_version, shadow_version, "{v:?}");
+        let want = shadow_offline.probabilities[&v.tx_id];
+        wrong_shadows += usize::from(v.fraud_probability.to_bits() != want.to_bits());
+    }
+    assert_eq!(
+        wrong_shadows, 0,
+        "shadow probabilities differing from offline"
+    );
+    assert!(
+        verdicts
+            .all
+            .iter()
+            .all(|v| v.model_version != shadow_version),
+        "a live verdict by the shadow model"
     );
     // The scoring API takes PaySim transactions: it says so rather than scoring cards wrongly.
     let body = r#"{"type":"PAYMENT","amount":10.0,"name_orig":"C1","old_balance_orig":10.0,"new_balance_orig":0.0,"name_dest":"M1","old_balance_dest":0.0,"new_balance_dest":0.0}"#;
