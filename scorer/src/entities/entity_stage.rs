@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aegis_core::avro::{AvroCodec, Framing, WireRecord};
+use aegis_core::avro::{AvroCodec, WireRecord};
 use aegis_core::clock::now_ms;
 use aegis_core::repartition::{RepartitionKind, Repartitioned};
 use aegis_core::spec::engine::FeatureEngine;
@@ -29,10 +29,9 @@ use aegis_core::Model;
 use aegis_kafka::Settings;
 use anyhow::{anyhow, Context, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
-use super::key_stage::send;
 use super::settle::{Settler, ToStore, Written};
 use super::{gather, scoring, Plan, Received, StageConsumer};
 use crate::config::ScorerConfig;
@@ -289,21 +288,10 @@ impl EntityStage {
                 now,
             );
             if let Some(shadow) = shadow_verdict {
-                let value = scoring::encode(&shadow, Framing::SingleObject)?;
-                let record = FutureRecord::to(&self.shadow_topic)
-                    .key(shadow.account.as_bytes())
-                    .payload(value.as_slice());
-                sent.shadow_deliveries
-                    .push(send(&self.producer, record).await?);
-                sent.shadow_decisions
-                    .push((verdict.decision, shadow.decision));
+                let (producer, topic) = (&self.producer, &self.shadow_topic);
+                scoring::write_shadow(producer, topic, verdict.decision, &shadow, sent).await?;
             }
-            let value = scoring::encode(&verdict, Framing::SingleObject)?;
-            let record = FutureRecord::to(&self.verdicts_topic)
-                .key(verdict.account.as_bytes())
-                .payload(value.as_slice());
-            sent.deliveries.push(send(&self.producer, record).await?);
-            sent.verdicts.push(verdict);
+            scoring::write(&self.producer, &self.verdicts_topic, verdict, sent).await?;
         }
         Ok(())
     }

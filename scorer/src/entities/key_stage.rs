@@ -389,23 +389,12 @@ impl KeyStage {
                 scoring::verdict(&self.plan, model, rules, &wire, whole.clone(), None, now);
             if let Some(shadow) = &sent.shadow {
                 let shadow = scoring::verdict(&self.plan, shadow, rules, &wire, whole, None, now);
-                let value = scoring::encode(&shadow, Framing::SingleObject)?;
-                let record = FutureRecord::to(&self.shadow_topic)
-                    .key(shadow.account.as_bytes())
-                    .payload(value.as_slice());
-                let delivery = send(&self.producer, record).await?;
-                sent.written.shadow_deliveries.push(delivery);
-                let decisions = (verdict.decision, shadow.decision);
-                sent.written.shadow_decisions.push(decisions);
+                let (producer, topic) = (&self.producer, &self.shadow_topic);
+                let live = verdict.decision;
+                scoring::write_shadow(producer, topic, live, &shadow, &mut sent.written).await?;
             }
-            let value = scoring::encode(&verdict, Framing::SingleObject)?;
-            let record = FutureRecord::to(&self.verdicts_topic)
-                .key(verdict.account.as_bytes())
-                .payload(value.as_slice());
-            sent.written
-                .deliveries
-                .push(send(&self.producer, record).await?);
-            sent.written.verdicts.push(verdict);
+            let (producer, topic) = (&self.producer, &self.verdicts_topic);
+            scoring::write(producer, topic, verdict, &mut sent.written).await?;
             return Ok(());
         };
         let entity = wire.record.values[other.field].clone();

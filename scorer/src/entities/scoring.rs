@@ -4,8 +4,10 @@
 
 use aegis_core::avro::{AvroCodec, Framing, WireRecord};
 use aegis_core::rules::RuleSet;
-use aegis_core::{Model, Verdict};
+use aegis_core::{Decision, Model, Verdict};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
+use super::settle::Written;
 use super::Plan;
 
 /// The verdict on `wire` with its `features` (spec order) under `model` and `rules`, made at
@@ -30,6 +32,50 @@ pub fn verdict(
         probability,
         now_ms,
     )
+}
+
+/// Writes `verdict` to `topic` (key = its account) for its batch; it is counted once
+/// acknowledged.
+pub async fn write(
+    producer: &FutureProducer,
+    topic: &str,
+    verdict: Verdict,
+    written: &mut Written,
+) -> anyhow::Result<()> {
+    written
+        .deliveries
+        .push(send(producer, topic, &verdict).await?);
+    written.verdicts.push(verdict);
+    Ok(())
+}
+
+/// Writes the shadow model's verdict `shadow` to `topic`, beside the live model's decision
+/// `live` on the same transaction (their agreement is counted once acknowledged).
+pub async fn write_shadow(
+    producer: &FutureProducer,
+    topic: &str,
+    live: Decision,
+    shadow: &Verdict,
+    written: &mut Written,
+) -> anyhow::Result<()> {
+    written
+        .shadow_deliveries
+        .push(send(producer, topic, shadow).await?);
+    written.shadow_decisions.push((live, shadow.decision));
+    Ok(())
+}
+
+/// Enqueues `verdict`, encoded, to `topic`, keyed by its account.
+async fn send(
+    producer: &FutureProducer,
+    topic: &str,
+    verdict: &Verdict,
+) -> anyhow::Result<DeliveryFuture> {
+    let value = encode(verdict, Framing::SingleObject)?;
+    let record = FutureRecord::to(topic)
+        .key(verdict.account.as_bytes())
+        .payload(value.as_slice());
+    super::key_stage::send(producer, record).await
 }
 
 /// A verdict's encoding.
